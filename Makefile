@@ -1,0 +1,32 @@
+# hsigen: `make demo` and `make test` work on a fresh machine; both create .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# A CPU build of torch, installed explicitly first so the project's own "torch" requirement
+# is already satisfied (a bare "pip install torch" may pull several GB of CUDA wheels).
+TORCH_SPEC ?= torch==2.13.0
+DEMO_DIR ?= runs/demo
+
+.PHONY: install test demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 DEMO_DIR=$(DEMO_DIR) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/demo.sh
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do echo "== $$b"; HF_HUB_OFFLINE=1 $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache

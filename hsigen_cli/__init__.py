@@ -1,0 +1,1 @@
+"""The ``hsigen`` command line: thin Typer commands that map options to stage configs."""

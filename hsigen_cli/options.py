@@ -1,0 +1,69 @@
+"""Options shared by every command, as ``Annotated`` aliases (DESIGN.md §4).
+
+``--config FILE.yaml`` is eager: its keys become the command's defaults (Click's
+``default_map``), so any option can come from the file and the command line still wins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+
+import typer
+
+from stages.common import log
+from stages.common.errors import ConfigError
+
+
+def _load_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional[Path]):
+    if value is None:
+        return value
+    import yaml
+
+    if not value.is_file():
+        raise ConfigError(f"--config {value} does not exist; give a YAML file of option: value pairs")
+    try:
+        data = yaml.safe_load(value.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config {value} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {value} must be a mapping of option names to values")
+    known = {p.name for p in ctx.command.params if p.name}
+    defaults = {}
+    for key, item in data.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name not in known or name == "config":
+            raise ConfigError(
+                f"--config {value}: {key!r} is not an option of this command; known: "
+                + ", ".join(sorted(k.replace('_', '-') for k in known - {'config'})))
+        defaults[name] = item
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def _set_verbosity(ctx: typer.Context, param: typer.CallbackParam, value):
+    if param.name == "verbose" and value:
+        log.set_verbosity(int(value))
+    elif param.name == "quiet" and value:
+        log.set_verbosity(-1)
+    return value
+
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output artifact directory (created atomically).",
+                                    show_default=False)]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing artifact at --out.")]
+ConfigFile = Annotated[Optional[Path], typer.Option(
+    "--config", help="YAML file of option values; the command line wins.", is_eager=True,
+    callback=_load_config, show_default=False)]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result on CPU).")]
+Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+Preset = Annotated[str, typer.Option("--preset", help="Model size: tiny (CPU minutes) or paper (published).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print parameter counts and exit without training.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint of an interrupted run.")]
+BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Batch size (default: the preset's).")]
+Steps = Annotated[Optional[int], typer.Option("--steps", help="Training steps (default: the preset's).")]
+Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, callback=_set_verbosity, expose_value=True,
+                                      help="More logging; -v also shows tracebacks.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", callback=_set_verbosity, help="Only errors on stderr.")]

@@ -1,0 +1,255 @@
+"""Atomic artifact directories.
+
+A stage builds its output in a hidden sibling directory, writes ``manifest.json`` last and
+renames the directory into place, so a crash or kill never leaves a directory that a later
+stage would accept (DESIGN.md §2). Re-running a stage with the same inputs (by hash) and
+config is a no-op ("up to date").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .. import __version__
+from ..common.errors import ArtifactError, OutputExistsError
+from .manifest import SCHEMA_VERSIONS, load_manifest, validate_manifest
+
+_HASH_CHUNK = 1 << 22
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def plain_json(value: Any) -> Any:
+    """Convert numpy scalars/arrays, paths and tuples into plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain_json(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _inside(root: Path, relative: str) -> bool:
+    if os.path.isabs(relative) or relative.startswith(("/", "\\")):
+        return False
+    resolved = (root / relative).resolve()
+    return resolved == root.resolve() or root.resolve() in resolved.parents
+
+
+@dataclass
+class Artifact:
+    """A complete, validated artifact directory."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    @property
+    def config(self) -> dict:
+        return self.manifest.get("config", {})
+
+    @property
+    def spectral(self) -> dict | None:
+        return self.manifest.get("spectral")
+
+    @property
+    def metrics(self) -> dict:
+        return self.manifest.get("metrics", {})
+
+    def file(self, name: str) -> Path:
+        """Path of an output file listed in the manifest."""
+        listed = {o["path"] for o in self.manifest["outputs"]}
+        if name not in listed:
+            raise ArtifactError(f"{self.path} has no {name}; it may come from an older hsigen — rebuild it")
+        return self.path / name
+
+    def has(self, name: str) -> bool:
+        return any(o["path"] == name for o in self.manifest["outputs"])
+
+    def sha256(self) -> str:
+        return file_sha256(self.path / "manifest.json")
+
+    def verify(self) -> list[str]:
+        """Recompute every output hash; return the paths that differ from the manifest."""
+        return [o["path"] for o in self.manifest["outputs"]
+                if not (self.path / o["path"]).is_file() or file_sha256(self.path / o["path"]) != o["sha256"]]
+
+
+def open_artifact(path: str | Path, kind: str | tuple[str, ...] | None = None, role: str = "input") -> Artifact:
+    """Open and validate an artifact, optionally insisting on its kind."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{role} {path} does not exist; check the path or run the stage that makes it")
+    if not path.is_dir():
+        raise ArtifactError(f"{role} {path} is a file, not an hsigen artifact directory")
+    manifest = load_manifest(path)
+    wanted = (kind,) if isinstance(kind, str) else kind
+    if wanted and manifest["kind"] not in wanted:
+        raise ArtifactError(
+            f"{role} {path} is a {manifest['kind']} artifact; this needs {' or '.join(wanted)}")
+    for record in manifest["outputs"]:
+        if not _inside(path, record["path"]):
+            raise ArtifactError(f"{path}/manifest.json names {record['path']!r} outside the artifact; refusing a corrupt manifest")
+        target = path / record["path"]
+        if not target.is_file() or target.stat().st_size != record["bytes"]:
+            raise ArtifactError(f"{target} is missing or has changed size since it was written; rebuild {path}")
+    return Artifact(path, manifest)
+
+
+def input_record(path: str | Path) -> dict:
+    """``{path, sha256, kind}`` for a manifest's ``inputs``: artifacts hash their manifest."""
+    path = Path(path)
+    if path.is_dir():
+        artifact = open_artifact(path)
+        return {"path": str(path), "sha256": artifact.sha256(), "kind": artifact.kind}
+    return {"path": str(path), "sha256": file_sha256(path), "kind": "file"}
+
+
+@dataclass
+class ArtifactWriter:
+    """Builds one artifact atomically.
+
+    >>> writer = ArtifactWriter(out, "hsi-dataset", "ingest", config, inputs)
+    >>> if writer.up_to_date(): ...            # prints nothing, does no work
+    >>> with writer.building() as tmp:          # hidden sibling directory
+    ...     write files into tmp; writer.spectral = {...}; writer.metrics = {...}
+    >>> writer.artifact                         # the finished Artifact
+    """
+
+    out: Path
+    kind: str
+    stage: str
+    config: dict
+    inputs: list[dict]
+    overwrite: bool = False
+    spectral: dict | None = None
+    metrics: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    artifact: Artifact | None = None
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.kind not in SCHEMA_VERSIONS:
+            raise ArtifactError(f"internal: unknown artifact kind {self.kind}")
+        self.config = plain_json(self.config)
+
+    # -- before any work -------------------------------------------------------------
+    def up_to_date(self) -> bool:
+        """True when ``out`` is a complete artifact made by this stage from the same inputs and config."""
+        if not (self.out / "manifest.json").is_file():
+            return False
+        try:
+            existing = open_artifact(self.out)
+        except ArtifactError:
+            return False
+        m = existing.manifest
+        same = (
+            m["kind"] == self.kind and m["stage"] == self.stage
+            and m.get("config") == self.config
+            and [i["sha256"] for i in m.get("inputs", [])] == [i["sha256"] for i in self.inputs]
+        )
+        if same:
+            self.artifact = existing
+        return same
+
+    def check_destination(self) -> None:
+        """Refuse to touch anything that is not ours to replace (DESIGN.md §2)."""
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise OutputExistsError(f"--out {out} is a file; choose a directory path")
+        if not out.exists():
+            if not out.parent.exists():
+                out.parent.mkdir(parents=True, exist_ok=True)
+            return
+        if not self.overwrite:
+            raise OutputExistsError(f"output directory {out} already exists; pass --overwrite to replace it or choose another --out")
+        if not any(out.iterdir()):
+            return
+        try:
+            json.loads((out / "manifest.json").read_text())["kind"]
+        except Exception:
+            raise OutputExistsError(
+                f"--overwrite refuses to delete {out}: it is a non-empty directory that is not an hsigen artifact; "
+                "choose another --out") from None
+
+    # -- the build ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def building(self) -> Iterator[Path]:
+        self.check_destination()
+        tmp = self.out.parent / f".hsigen-tmp-{self.out.name}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            yield tmp
+            self._finish(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _finish(self, tmp: Path) -> None:
+        outputs = []
+        for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            rel = path.relative_to(tmp).as_posix()
+            if rel == "manifest.json":
+                continue
+            outputs.append({"path": rel, "sha256": file_sha256(path), "bytes": path.stat().st_size})
+        manifest = {
+            "schema_version": SCHEMA_VERSIONS[self.kind],
+            "kind": self.kind,
+            "stage": self.stage,
+            "hsigen_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "config": self.config,
+            "inputs": plain_json(self.inputs),
+            "outputs": outputs,
+        }
+        if self.spectral is not None:
+            manifest["spectral"] = plain_json(self.spectral)
+        if self.metrics:
+            manifest["metrics"] = plain_json(self.metrics)
+        manifest.update(plain_json(self.extra))
+        validate_manifest(manifest, f"manifest for {self.out}")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        self._swap_into_place(tmp)
+        self.artifact = Artifact(self.out, manifest)
+
+    def _swap_into_place(self, tmp: Path) -> None:
+        trash = None
+        if self.out.exists():
+            trash = self.out.parent / f".hsigen-old-{self.out.name}-{uuid.uuid4().hex[:8]}"
+            os.replace(self.out, trash)
+        os.replace(tmp, self.out)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def spectral_block(wavelengths_nm, scale: float, offset: float) -> dict:
+    """The manifest's ``spectral`` block: physical = stored * scale + offset."""
+    wl = [round(float(w), 4) for w in wavelengths_nm]
+    return {"wavelengths_nm": wl, "band_count": len(wl), "scale": float(scale), "offset": float(offset)}

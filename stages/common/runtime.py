@@ -1,0 +1,52 @@
+"""Device selection and seeding, shared by every stage that runs a model."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+def resolve_device(spec: str = "auto"):
+    """Map ``auto|cpu|cuda|cuda:N`` (or ``mps``) to a torch.device, failing clearly."""
+    import torch
+
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {spec}: no CUDA device is available here; use --device cpu or auto")
+        index = spec.split(":", 1)[1] if ":" in spec else "0"
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise ConfigError(f"--device {spec}: there are {torch.cuda.device_count()} CUDA devices; use cuda:0..")
+        return torch.device(f"cuda:{index}")
+    if spec == "mps":
+        return torch.device("mps")
+    raise ConfigError(f"--device {spec!r} is not one of auto, cpu, cuda, cuda:N")
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def step_generator(seed: int, step: int, device="cpu"):
+    """A torch.Generator that depends only on (seed, step).
+
+    Training draws its batch and noise from this, so a run resumed at step N sees exactly
+    the randomness an uninterrupted run would have seen: exact ``--resume`` without
+    saving RNG state.
+    """
+    import torch
+
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + step) % (2**63 - 1))
+    return g

@@ -1,0 +1,56 @@
+"""Shared fixtures: the real data folder and a small ingest of the embedded Indian Pines
+scene, built once per session and reused by every stage's tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real scenes and spectral libraries); skipped where absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present beside the project")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ip_dataset(tmp_path_factory) -> Path:
+    """The embedded Indian Pines scene as an hsi-dataset: 48 bands, 32×32 patches at
+    stride 16, labels, bottom quarter of rows held out as the validation split."""
+    from stages import ingest
+    from stages.spectral import parse_band_ranges, read_wavelengths_file, target_grid
+
+    ex = ingest.EXAMPLES["indian-pines"]
+    out = tmp_path_factory.mktemp("datasets") / "indian_pines"
+    cfg = ingest.IngestConfig(target_wavelengths_nm=list(target_grid()), size=32, stride=16,
+                              drop_bands=parse_band_ranges(ex["drop_bands"]), val_fraction=0.25,
+                              wavelengths_source="sidecar", example="indian-pines")
+    ingest.run([ex["source"]], out, cfg, wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
+               labels_path=ex["labels"], extra_inputs=[ex["wavelengths_file"]])
+    return out
+
+
+@pytest.fixture
+def cli():
+    """Invoke the hsigen app in-process; returns (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from hsigen_cli.app import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        result = runner.invoke(app, [str(a) for a in args])
+        return result.exit_code, result.stdout, result.stderr
+
+    return invoke
