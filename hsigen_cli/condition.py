@@ -1,0 +1,163 @@
+"""``hsigen condition``: HSIGene's control conditions of every source image (hsigene.txt §3.1.2).
+
+    hsigen condition runs/ip --kinds hed,mlsd,sketch,seg,content,text --out runs/ip-cond
+    hsigen condition runs/ip --kinds seg --labels --size 64 --out runs/ip-seg     # class map
+    hsigen condition photos/ --kinds hed,seg --size 256 --out runs/photo-cond      # RGB images
+    hsigen condition runs/ip --kinds text --text farmland --out runs/ip-text
+    hsigen condition runs/ip --kinds hed,sketch --hed-weights ControlNetHED.pth \\
+        --backend sketch=pretrained --out runs/ip-hed
+    hsigen condition runs/ip --kinds content,text --clip-model ~/models/clip-vit-b32 \\
+        --text-file captions.txt --out runs/ip-clip
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from .options import ConfigFile, Device, Json, Out, Overwrite, Quiet, Verbose
+
+_HELP = """Compute condition maps (hed, mlsd, sketch, seg) and embeddings (content, text) for
+every image of SOURCE: an hsi-dataset or hsi-samples artifact (RGB from the bands nearest
+640/550/470 nm) or PNG/JPEG/GeoTIFF images (files or a directory).
+
+Backends (offline unless a weights flag or --backend says otherwise; nothing is downloaded):
+hed: offline (multi-scale Gaussian edges) | pretrained (HED network, --hed-weights);
+mlsd: offline (OpenCV LSD line segments);
+sketch: offline (Canny contours simplified with Douglas-Peucker) | pretrained (HED edges);
+seg: offline (SLIC + region merge, mean colours) | labels (the dataset's class map, --labels);
+content: offline (64-d colour/texture descriptor) | clip (--clip-model);
+text: offline (one-hot over --vocab) | clip (free text, --clip-model).
+
+--hed-weights: a .safetensors or .pth state dict in the ControlNet HED annotator layout
+(ControlNetHED.pth: keys norm, block1..5.convs.J.weight/bias, block1..5.projection.weight/bias).
+--clip-model: a directory written by CLIPModel.save_pretrained plus the CLIPProcessor
+(preprocessor_config.json, tokenizer files)."""
+
+
+def _parse_backends(values: list[str]) -> dict[str, str]:
+    from stages.common.errors import ConfigError
+
+    backends = {}
+    for value in values or []:
+        kind, sep, name = value.partition("=")
+        if not sep or not kind.strip() or not name.strip():
+            raise ConfigError(f"--backend {value!r}: write KIND=BACKEND, e.g. --backend hed=pretrained")
+        backends[kind.strip()] = name.strip()
+    return backends
+
+
+def _floats(spec: str, flag: str) -> list[float]:
+    from stages.common.errors import ConfigError
+
+    try:
+        values = [float(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} {spec!r}: give comma-separated numbers, e.g. 1,2,4") from None
+    if not values or any(v <= 0 for v in values):
+        raise ConfigError(f"{flag} {spec!r}: give one or more positive numbers")
+    return values
+
+
+def condition(
+    sources: Annotated[List[Path], typer.Argument(
+        help="hsi-dataset / hsi-samples artifact, image file(s) or a directory of images.", show_default=False)],
+    out: Out = ...,
+    kinds: Annotated[str, typer.Option(
+        "--kinds", help="Comma-separated: hed, mlsd, sketch, seg, content, text.")] = "hed,mlsd,sketch,seg,content,text",
+    size: Annotated[Optional[int], typer.Option(
+        "--size", help="Resize every image to SIZE×SIZE before extraction (default: the source's size).")] = None,
+    backend: Annotated[Optional[List[str]], typer.Option(
+        "--backend", help="KIND=BACKEND, repeatable (e.g. sketch=pretrained, seg=labels).")] = None,
+    hed_weights: Annotated[Optional[Path], typer.Option(
+        "--hed-weights", help="Local HED weights file; selects the pretrained hed backend.")] = None,
+    clip_model: Annotated[Optional[Path], typer.Option(
+        "--clip-model", help="Local CLIP save_pretrained directory; selects the clip content/text backends.")] = None,
+    labels: Annotated[bool, typer.Option(
+        "--labels", help="seg = the dataset's label map colour-coded by class (same as --backend seg=labels).")] = False,
+    vocab: Annotated[Optional[str], typer.Option(
+        "--vocab", help="Comma-separated text categories (default: farmland, city building, architecture, "
+                        "wasteland).")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Text for every image.")] = None,
+    text_file: Annotated[Optional[Path], typer.Option(
+        "--text-file", help="One text per image, one per line in index order (blank = none).")] = None,
+    hed_sigmas: Annotated[Optional[str], typer.Option(
+        "--hed-sigmas", help="Offline hed: Gaussian scales in pixels [default: 1,2,4].", show_default=False)] = None,
+    hed_saturation: Annotated[Optional[float], typer.Option(
+        "--hed-saturation", help="Offline hed: step height mapped to 1 [default: 0.6].", show_default=False)] = None,
+    mlsd_min_length: Annotated[Optional[float], typer.Option(
+        "--mlsd-min-length", help="Shortest line kept: fraction of the shorter side if < 1, else pixels "
+                                  "[default: 0.1].", show_default=False)] = None,
+    sketch_epsilon: Annotated[Optional[float], typer.Option(
+        "--sketch-epsilon", help="Sketch: Douglas-Peucker tolerance in pixels [default: 1.5].",
+        show_default=False)] = None,
+    seg_region_pixels: Annotated[Optional[int], typer.Option(
+        "--seg-region-pixels", help="Offline seg: pixels per SLIC superpixel [default: 64].",
+        show_default=False)] = None,
+    seg_threshold: Annotated[Optional[float], typer.Option(
+        "--seg-threshold", help="Offline seg: merge neighbours whose mean colours differ less (0-1) "
+                                "[default: 0.08].", show_default=False)] = None,
+    stretch: Annotated[float, typer.Option(
+        "--stretch", help="Percent clipped at each end when HSI bands become RGB.")] = 2.0,
+    device: Device = "cpu",
+    json_out: Json = False,
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    from stages.common import log
+    from stages.common.errors import ConfigError
+    from stages.conditions.run import ConditionConfig, run
+
+    kind_list = [k.strip() for k in kinds.split(",") if k.strip()]
+    backends = _parse_backends(backend or [])
+    if labels:
+        if backends.get("seg", "labels") != "labels":
+            raise ConfigError("--labels conflicts with --backend seg=" + backends["seg"])
+        backends["seg"] = "labels"
+    if hed_weights is not None:
+        backends.setdefault("hed", "pretrained")
+    if clip_model is not None:
+        backends.setdefault("content", "clip")
+        backends.setdefault("text", "clip")
+    settings: dict[str, dict] = {}
+
+    def put(kind: str, key: str, value) -> None:
+        if value is not None:
+            settings.setdefault(kind, {})[key] = value
+
+    put("hed", "sigmas", None if hed_sigmas is None else _floats(hed_sigmas, "--hed-sigmas"))
+    put("hed", "saturation", hed_saturation)
+    put("mlsd", "min_length", mlsd_min_length)
+    put("sketch", "epsilon", sketch_epsilon)
+    put("seg", "region_pixels", seg_region_pixels)
+    put("seg", "threshold", seg_threshold)
+    put("text", "vocab", vocab)
+    for kind in list(settings):
+        # These settings tune the offline backends (and the sketch simplification); others ignore them.
+        if backends.get(kind, "offline") != "offline" and kind != "sketch":
+            log.warn(f"{kind}: its offline settings do not apply to the {backends[kind]} backend; ignored")
+            settings.pop(kind)
+    cfg = ConditionConfig(
+        kinds=kind_list, backends=backends, settings=settings, size=size, stretch_percent=stretch,
+        hed_weights=None if hed_weights is None else str(hed_weights),
+        clip_model=None if clip_model is None else str(clip_model),
+        device=device, text=text, text_file=None if text_file is None else str(text_file))
+    artifact = run(list(sources), out, cfg, overwrite=overwrite)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"path": str(artifact.path), "metrics": artifact.metrics,
+                               "kinds": artifact.config.get("kinds", {})}, indent=2))
+    else:
+        typer.echo(str(artifact.path))
+
+
+condition.__doc__ = _HELP
+
+
+def register(app: typer.Typer) -> None:
+    app.command("condition", help=_HELP)(condition)

@@ -1,0 +1,215 @@
+"""``condition`` stage: condition maps and embeddings of every source image (hsigene.txt §3.1.2).
+
+Output (a ``conditions`` artifact):
+- ``<kind>/NNNNNN.png`` for the map kinds (hed, mlsd, sketch: 8-bit grey; seg: RGB), one per
+  source image, in the source's size (or ``size``×``size``),
+- ``rgb/NNNNNN.png``: the RGB image the conditions were computed from,
+- ``content.safetensors`` / ``text.safetensors``: tensor ``embeddings`` (N, D) float32,
+- ``index.json``: sources (with the RGB band choice), kinds, and per image its source, patch
+  index, split, text and files. Load it with ``io.load_conditions``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts.store import Artifact, ArtifactWriter, input_record
+from ..common import log
+from ..common.errors import ConfigError, InputError
+from ..spectral.preview import save_png
+from .common import MAP_CHANNELS, MAP_KINDS, to_uint8
+from .extractors import check_backend, check_kind, make_extractor
+from .sources import SourceSet, read_sources, resize_labels, resize_rgb
+
+
+BATCH = 32  # images per network call of the pretrained backends
+
+
+@dataclass
+class ConditionConfig:
+    kinds: list[str]
+    backends: dict[str, str] = field(default_factory=dict)    # kind → backend (default offline)
+    settings: dict[str, dict] = field(default_factory=dict)   # kind → extractor settings
+    size: int | None = None
+    stretch_percent: float = 2.0
+    hed_weights: str | None = None
+    clip_model: str | None = None
+    device: str = "cpu"
+    text: str | None = None          # one text for every image
+    text_file: str | None = None     # one line per image (blank = no text)
+
+    def validate(self) -> None:
+        if not self.kinds:
+            raise ConfigError("--kinds is empty; name at least one of hed, mlsd, sketch, seg, content, text")
+        for kind in self.kinds:
+            check_kind(kind)
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ConfigError(f"--kinds {','.join(self.kinds)} names a kind twice")
+        for kind, backend in self.backends.items():
+            check_backend(kind, backend)
+        if self.size is not None and not 8 <= self.size <= 8192:
+            raise ConfigError(f"--size {self.size}: use a side length between 8 and 8192 pixels")
+        if not 0 <= self.stretch_percent < 50:
+            raise ConfigError("--stretch must be a percentage in [0, 50)")
+        if self.text is not None and self.text_file is not None:
+            raise ConfigError("give --text or --text-file, not both")
+
+
+def _texts(cfg: ConditionConfig, count: int) -> tuple[list[str], str]:
+    if cfg.text is not None:
+        return [cfg.text] * count, "--text"
+    if cfg.text_file is not None:
+        path = Path(cfg.text_file)
+        if not path.is_file():
+            raise InputError(f"--text-file {path} does not exist; give a text file with one line per image")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if len(lines) != count:
+            raise InputError(f"--text-file {path} has {len(lines)} lines but the sources hold {count} images; "
+                             "give one line per image (blank for no text), in index order")
+        return [line.strip() for line in lines], "--text-file"
+    log.warn("text: no --text or --text-file given; every image gets the empty (no-text) embedding")
+    return [""] * count, "none"
+
+
+def _prepare_images(sources: SourceSet, size: int | None, need_labels: bool) -> tuple[list, list]:
+    rgbs = [resize_rgb(image.rgb, size) for image in sources.images]
+    shapes = sorted({r.shape[:2] for r in rgbs})
+    if len(shapes) > 1:
+        raise ConfigError(f"the source images have different sizes ({', '.join(f'{h}x{w}' for h, w in shapes[:4])}); "
+                          "pass --size N to resize them all to N×N")
+    labels = []
+    if need_labels:
+        for image in sources.images:
+            if image.labels is None:
+                raise InputError(f"seg from labels: source {image.name} has no label map; ingest the dataset "
+                                 "with --labels, or drop --labels to segment the image itself")
+            labels.append(resize_labels(image.labels, size))
+    return rgbs, labels
+
+
+def _weights_record(path: str, kind: str) -> dict:
+    """Manifest input record of a weights file, or of a model directory (hash of its files)."""
+    import hashlib
+
+    from ..artifacts.store import file_sha256
+
+    p = Path(path)
+    if p.is_file():
+        return {**input_record(p), "kind": kind}
+    digest = hashlib.sha256()
+    for f in sorted(x for x in p.rglob("*") if x.is_file()):
+        digest.update(f.relative_to(p).as_posix().encode() + b"\0" + file_sha256(f).encode())
+    return {"path": str(p), "sha256": digest.hexdigest(), "kind": kind}
+
+
+def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwrite: bool = False) -> Artifact:
+    cfg.validate()
+    backends = {kind: cfg.backends.get(kind, "offline") for kind in cfg.kinds}
+    # Build every extractor first: a missing or wrong weights path fails before any reading.
+    extractors = {kind: make_extractor(kind, backends[kind], hed_weights=cfg.hed_weights,
+                                       clip_model=cfg.clip_model, device=cfg.device,
+                                       **dict(cfg.settings.get(kind, {})))
+                  for kind in cfg.kinds}
+    source_set = read_sources(list(sources), cfg.stretch_percent)
+    rgbs, labels = _prepare_images(source_set, cfg.size, backends.get("seg") == "labels")
+    count = len(rgbs)
+    texts, text_from = _texts(cfg, count) if "text" in cfg.kinds else ([""] * count, "none")
+    text_embeddings = extractors["text"].embed(texts) if "text" in cfg.kinds else None  # validates vocab
+
+    inputs = list(source_set.inputs)
+    if any(b == "pretrained" for b in backends.values()):
+        inputs.append(_weights_record(cfg.hed_weights, "hed-weights"))
+    if any(b == "clip" for b in backends.values()):
+        inputs.append(_weights_record(cfg.clip_model, "clip-model"))
+    if cfg.text_file is not None:
+        inputs.append(input_record(cfg.text_file))
+    height, width = rgbs[0].shape[:2]
+    kinds_config = {kind: extractors[kind].settings() for kind in cfg.kinds}
+    if "text" in cfg.kinds:
+        kinds_config["text"]["source"] = text_from
+    config = {
+        "kinds": kinds_config, "count": count, "size": [int(height), int(width)], "resize": cfg.size,
+        "stretch_percent": cfg.stretch_percent, "rgb_sources": [s.get("rgb") for s in source_set.sources],
+        **({"text": cfg.text} if cfg.text is not None else {}),
+    }
+    writer = ArtifactWriter(Path(out), "conditions", "condition", config, inputs, overwrite)
+    if writer.up_to_date():
+        log.info("condition: up to date")
+        return writer.artifact
+
+    with writer.building() as tmp:
+        items = []
+        for kind in ["rgb", *[k for k in cfg.kinds if k in MAP_KINDS]]:
+            (tmp / kind).mkdir()
+        content = []
+        sums = {kind: 0.0 for kind in cfg.kinds if kind in MAP_KINDS}
+        with log.progress("condition", count) as bar:
+            for first in range(0, count, BATCH):
+                rows = range(first, min(first + BATCH, count))
+                outputs = {kind: _extract_batch(extractors[kind], [labels[n] for n in rows]
+                                                if backends[kind] == "labels" else [rgbs[n] for n in rows])
+                           for kind in cfg.kinds if kind in MAP_KINDS or kind == "content"}
+                for j, n in enumerate(rows):
+                    image, name = source_set.images[n], f"{n:06d}"
+                    files = {"rgb": f"rgb/{name}.png"}
+                    save_png(tmp / files["rgb"], rgbs[n])
+                    for kind in (k for k in cfg.kinds if k in MAP_KINDS):
+                        files[kind] = f"{kind}/{name}.png"
+                        _save_map(tmp / files[kind], outputs[kind][j])
+                        sums[kind] += float(outputs[kind][j].mean())
+                    if "content" in outputs:
+                        content.append(outputs["content"][j])
+                    items.append({"id": name, "source": image.source, "item": image.item, "name": image.name,
+                                  "split": image.split, "text": texts[n], "files": files})
+                bar.advance(len(rows))
+        embeddings = {}
+        if "content" in cfg.kinds:
+            embeddings["content"] = np.stack(content)
+        if text_embeddings is not None:
+            embeddings["text"] = text_embeddings
+        for kind, matrix in embeddings.items():
+            _save_embeddings(tmp / f"{kind}.safetensors", matrix, kind)
+        index = {
+            "count": count, "height": int(height), "width": int(width),
+            "kinds": {kind: ({"type": "map", "channels": MAP_CHANNELS[kind], "dir": kind} if kind in MAP_KINDS
+                             else {"type": "embedding", "file": f"{kind}.safetensors",
+                                   "dim": int(embeddings[kind].shape[1])})
+                      for kind in cfg.kinds},
+            "sources": source_set.sources, "items": items,
+        }
+        if "text" in cfg.kinds and backends["text"] == "offline":
+            index["kinds"]["text"]["vocab"] = list(extractors["text"].vocab)
+        (tmp / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+        writer.metrics = {"count": count,
+                          **{f"{kind}_mean": s / max(count, 1) for kind, s in sums.items()},
+                          **{f"{kind}_dim": int(m.shape[1]) for kind, m in embeddings.items()}}
+    log.info(f"condition: {count} images × {', '.join(cfg.kinds)} → {writer.out}")
+    return writer.artifact
+
+
+def _extract_batch(extractor, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Networks take a batch at once; the classical extractors go image by image."""
+    if hasattr(extractor, "batch"):
+        return extractor.batch(inputs)
+    return [extractor(x) for x in inputs]
+
+
+def _save_map(path: Path, chw: np.ndarray) -> None:
+    import cv2
+
+    image = to_uint8(chw)
+    if image.ndim == 3:
+        save_png(path, image)
+    elif not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+def _save_embeddings(path: Path, matrix: np.ndarray, kind: str) -> None:
+    from safetensors.numpy import save_file
+
+    save_file({"embeddings": np.ascontiguousarray(matrix, dtype=np.float32)}, str(path),
+              metadata={"kind": kind, "format": "hsigen-conditions"})
