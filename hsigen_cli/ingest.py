@@ -5,6 +5,8 @@
     hsigen ingest Indian_pines_corrected.mat --wavelengths-file 92AV3C.spc \\
         --drop-bands 104-108,150-163,220 --labels Indian_pines_gt.mat --size 64 --out runs/ip
     hsigen ingest scene.tif --wavelengths 400:1000:120 --bands 48 --range 400:1000 --out runs/t
+    hsigen ingest --example indian-pines --labels 92AV3GT.GIS --out runs/ip-gis   # ERDAS .GIS labels
+    hsigen ingest scene.mat --var radiance --labels gt.mat --labels-var classes --out runs/m
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def ingest(
     stride: Annotated[int, typer.Option("--stride", help="Patch stride in pixels.")] = 128,
     labels: Annotated[Optional[Path], typer.Option(
         "--labels", help="Label map (mat/tif/npy/ERDAS .GIS) cropped in sync with the patches.")] = None,
+    labels_var: Annotated[Optional[str], typer.Option(
+        "--labels-var", help="Variable of a .mat label map holding the labels.")] = None,
     val_fraction: Annotated[float, typer.Option(
         "--val-fraction", help="Bottom share of rows held out as a spatial validation split (0 = none).")] = 0.0,
     max_nodata: Annotated[float, typer.Option(
@@ -85,6 +89,7 @@ def ingest(
     cfg = stage.IngestConfig(
         target_wavelengths_nm=[float(w) for w in target_grid(bands, wl_range, grid_file)],
         size=size, stride=stride, drop_bands=parse_band_ranges(drop_bands), extrapolate=extrapolate, var=var,
+        labels_var=labels_var,
         wavelengths_source=wl_source, max_nodata_fraction=max_nodata, val_fraction=val_fraction,
         block_rows=block_rows, example=example,
     )

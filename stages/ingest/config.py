@@ -13,6 +13,7 @@ class IngestConfig:
     drop_bands: list[int] | None = None        # 1-based, see stages/ingest/pipeline.py
     extrapolate: str = "error"                 # error | edge
     var: str | None = None                     # .mat variable
+    labels_var: str | None = None              # .mat variable of the label map
     wavelengths_source: str = "file"           # file | sidecar | grid
     max_nodata_fraction: float = 0.5           # patches with more nodata pixels are dropped
     val_fraction: float = 0.0                  # spatial split: the bottom rows become validation

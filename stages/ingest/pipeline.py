@@ -14,6 +14,12 @@ Spatial split (``val_fraction`` > 0): the bottom ``val_fraction`` of rows is val
 Each region is cut into patches on its own (origins as above, inside the region), so no
 patch straddles the boundary and no pixel is shared between a training and a validation
 patch.
+
+Memory: pass 1 holds one output window (``block_rows`` rows × all target bands) and one input
+sub-block (≤ ``INPUT_BLOCK_BYTES``); pass 2 one strip of ``size`` rows; the preview a decimated
+3-band image; GDAL's tile cache is capped at ``GDAL_CACHE_MB``. ``benchmarks/ingest.py``
+measures the peak on a multi-GB ENVI file. (MATLAB v5 files are the exception: scipy loads the
+variable whole.)
 """
 
 from __future__ import annotations
@@ -31,6 +37,14 @@ from ..spectral.preview import stretch_limits
 from .config import IngestConfig
 from .readers import Scene, open_scene, read_label_map
 
+# Input rows per read are capped so one block holds at most this many float32 bytes.
+INPUT_BLOCK_BYTES = 64 << 20
+# GDAL's raster block cache; its default (5 % of RAM) would let dirty tiles of a large cube.tif
+# pile up in memory. rasterio.Env(GDAL_CACHEMAX=...) takes BYTES (it calls GDALSetCacheMax64):
+# pass GDAL_CACHE_BYTES — a bare 128 would mean a 128-byte cache and re-decode every tile.
+GDAL_CACHE_MB = 128
+GDAL_CACHE_BYTES = GDAL_CACHE_MB << 20
+
 # Many HSIs (lab scenes, benchmark .mat files) carry no georeferencing; that is normal here.
 try:
     from rasterio.errors import NotGeoreferencedWarning
@@ -47,6 +61,18 @@ def patch_origins(length: int, size: int, stride: int) -> list[int]:
     if origins[-1] != length - size:
         origins.append(length - size)
     return origins
+
+
+def split_boundary(height: int, config: IngestConfig) -> int:
+    """First validation row of the spatial split (``height`` when there is no split)."""
+    if config.val_fraction <= 0:
+        return height
+    boundary = height - int(round(height * config.val_fraction))
+    if min(boundary, height - boundary) < config.size:
+        raise InputError(
+            f"--val-fraction {config.val_fraction} splits the {height} rows into {boundary} + {height - boundary}; "
+            f"both parts must be at least --size {config.size} rows: change --val-fraction or lower --size")
+    return boundary
 
 
 def resolve_band_wavelengths(scene: Scene, wavelengths, drop_bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +117,7 @@ def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=Non
         raise InputError(
             f"{src}: the scene is {scene.height}x{scene.width} pixels, smaller than --size {config.size}; "
             f"use --size {min(scene.height, scene.width)} or less")
+    split_boundary(scene.height, config)
     if wavelengths is None and scene.wavelengths_nm is not None:
         wavelengths = scene.wavelengths_nm
     elif wavelengths is not None:
@@ -101,13 +128,15 @@ def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=Non
 
     labels = None
     if labels_path is not None:
-        labels = read_label_map(labels_path)
+        labels = read_label_map(labels_path, var=config.labels_var)
         if labels.shape != (scene.height, scene.width):
             raise InputError(
                 f"label map {labels_path} is {labels.shape[0]}x{labels.shape[1]} but the scene is "
                 f"{scene.height}x{scene.width}; give the label map of this scene")
 
     inputs = [input_record(src)] + [input_record(p) for p in extra_inputs]
+    if scene.path.resolve() != src.resolve():   # ENVI given by its header: hash the data file too
+        inputs.insert(1, input_record(scene.path))
     if labels_path is not None:
         inputs.append(input_record(labels_path))
     writer = ArtifactWriter(out, "hsi-dataset", "ingest", config.to_json(), inputs, overwrite=overwrite)
@@ -115,16 +144,18 @@ def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=Non
         log.info("ingest: up to date")
         return writer.artifact
 
-    with writer.building() as tmp:
+    import rasterio
+    with writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         lo, hi = _write_cube(scene, keep, weights, target, tmp / "cube.tif", config.block_rows)
-        if not np.isfinite(lo) or hi - lo <= 0:
+        # float32 interpolation of a constant spectrum can wobble in the last bits: compare relatively.
+        if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo <= 1e-6 * max(abs(lo), abs(hi)):
             raise InputError(f"{src}: the scene is all nodata/NaN or constant after alignment; check the file and --drop-bands")
         scale, offset = float(hi - lo), float(lo)
-        stats = _write_patches(tmp / "cube.tif", tmp / "patches.h5", target, scale, offset, labels, config)
+        stats = write_patches(tmp / "cube.tif", tmp / "patches.h5", target, scale, offset, labels, config)
         if stats["count"] == 0:
             raise InputError(f"{src}: every patch is mostly nodata (> {config.max_nodata_fraction:.0%}); "
                              "use a smaller --size or check the nodata value")
-        _write_preview(tmp / "cube.tif", target, tmp / "preview.png")
+        write_preview(tmp / "cube.tif", target, tmp / "preview.png")
         writer.spectral = spectral_block(target, scale, offset)
         writer.metrics = stats
         writer.extra = {"source": {"format": scene.format, "height": scene.height, "width": scene.width,
@@ -135,17 +166,30 @@ def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=Non
 
 def _write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.ndarray, path: Path,
                 block_rows: int) -> tuple[float, float]:
+    """Pass 1: align ``block_rows``-row windows and write them to ``cube.tif``; return (min, max).
+
+    Input rows are read in sub-blocks of at most ``INPUT_BLOCK_BYTES`` (as float32) so a scene
+    with many bands or wide rows stays bounded too; only bands with a non-zero alignment
+    weight are converted (the others cannot change the result).
+    """
     import rasterio
     nodata_out = None if scene.nodata is None or np.isnan(scene.nodata) else float(scene.nodata)
     profile = dict(driver="GTiff", height=scene.height, width=scene.width, count=int(target.size),
                    dtype="float32", tiled=True, blockxsize=256, blockysize=256, interleave="band",
-                   compress="deflate", predictor=3, BIGTIFF="IF_SAFER")
+                   compress="deflate", predictor=3, BIGTIFF="IF_SAFER",
+                   # Level 1 halves the write time of the default level 6 for about the same size
+                   # on noisy float data; compression is most of pass 1 otherwise.
+                   zlevel=1, num_threads="ALL_CPUS")
     if scene.nodata is not None:
         profile["nodata"] = nodata_out if nodata_out is not None else float("nan")
     if scene.crs is not None:
         profile["crs"] = scene.crs
     if scene.transform is not None:
         profile["transform"] = scene.transform
+    used = weights.any(axis=1)
+    bands = np.flatnonzero(keep)[used]
+    w_used = weights[used].astype(np.float32)
+    sub_rows = max(1, min(block_rows, INPUT_BLOCK_BYTES // (scene.width * max(1, scene.bands) * 4)))
     lo, hi = np.inf, -np.inf
     total = (scene.height + block_rows - 1) // block_rows
     with rasterio.open(path, "w", **profile) as dst, \
@@ -154,30 +198,31 @@ def _write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.
             dst.set_band_description(i, f"{band_nm:.1f} nm")
             dst.update_tags(i, wavelength_nm=f"{band_nm:.4f}")
         dst.update_tags(wavelength_units="nm", wavelengths_nm=",".join(f"{w:.4f}" for w in target))
-        for r0 in range(0, scene.height, block_rows):
-            r1 = min(scene.height, r0 + block_rows)
-            block = scene.read_rows(r0, r1)[:, :, keep]
-            aligned = align_block(block, weights)          # (rows, W, B_out)
-            finite = aligned[np.isfinite(aligned)]
-            if finite.size:
-                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
-            bhw = np.moveaxis(aligned, -1, 0)
+        for w0 in range(0, scene.height, block_rows):
+            w1 = min(scene.height, w0 + block_rows)
+            window = np.empty((target.size, w1 - w0, scene.width), dtype=np.float32)   # (B_out, rows, W)
+            for r0 in range(w0, w1, sub_rows):
+                r1 = min(w1, r0 + sub_rows)
+                aligned = align_block(scene.read_rows(r0, r1, bands=bands), w_used)    # (rows, W, B_out)
+                window[:, r0 - w0:r1 - w0, :] = np.moveaxis(aligned, -1, 0)
+            if np.isfinite(window).any():
+                lo, hi = min(lo, float(np.nanmin(window))), max(hi, float(np.nanmax(window)))
             if nodata_out is not None:
-                bhw = np.where(np.isfinite(bhw), bhw, np.float32(nodata_out))
-            dst.write(np.ascontiguousarray(bhw), window=((r0, r1), (0, scene.width)))
+                window[~np.isfinite(window)] = np.float32(nodata_out)
+            dst.write(window, window=((w0, w1), (0, scene.width)))
             bar.advance()
     return lo, hi
 
 
 def _read_cube_rows(src, r0: int, r1: int) -> np.ndarray:
-    data = src.read(window=((r0, r1), (0, src.width))).astype(np.float32)
+    data = src.read(window=((r0, r1), (0, src.width))).astype(np.float32, copy=False)
     if src.nodata is not None and not np.isnan(src.nodata):
         data[data == src.nodata] = np.nan
     return data
 
 
-def _write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: float, offset: float,
-                   labels: np.ndarray | None, config: IngestConfig) -> dict:
+def write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: float, offset: float,
+                  labels: np.ndarray | None, config: IngestConfig) -> dict:
     import h5py
     import rasterio
 
@@ -185,18 +230,17 @@ def _write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: f
     with rasterio.open(cube_path) as src:
         height, width = src.height, src.width
         cols = patch_origins(width, size, stride)
-        boundary = height - int(round(height * config.val_fraction)) if config.val_fraction > 0 else height
-        if config.val_fraction > 0 and min(boundary, height - boundary) < size:
-            raise InputError(
-                f"--val-fraction {config.val_fraction} splits the {height} rows into {boundary} + {height - boundary}; "
-                f"both parts must be at least --size {size} rows: change --val-fraction or lower --size")
+        boundary = split_boundary(height, config)
         rows = [(r, "train") for r in patch_origins(boundary, size, stride)]
         rows += [(boundary + r, "val") for r in patch_origins(height - boundary, size, stride)]
         bands = src.count
         with h5py.File(out_path, "w") as h5:
-            hsi = h5.create_dataset("hsi", shape=(0, bands, size, size), maxshape=(None, bands, size, size),
+            # Sized for every candidate patch up front and shrunk once at the end: resizing
+            # per patch costs an HDF5 metadata update per write.
+            upper = len(rows) * len(cols)
+            hsi = h5.create_dataset("hsi", shape=(upper, bands, size, size), maxshape=(None, bands, size, size),
                                     dtype="float32", chunks=(1, bands, size, size))
-            lab = (h5.create_dataset("labels", shape=(0, size, size), maxshape=(None, size, size),
+            lab = (h5.create_dataset("labels", shape=(upper, size, size), maxshape=(None, size, size),
                                      dtype="int32", chunks=(1, size, size)) if labels is not None else None)
             origins, splits, dropped_nodata = [], [], 0
             with log.progress("ingest: patches", len(rows)) as bar:
@@ -204,20 +248,23 @@ def _write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: f
                     strip = _read_cube_rows(src, r, r + size)
                     for c in cols:
                         patch = strip[:, :, c:c + size]
-                        invalid = ~np.all(np.isfinite(patch), axis=0)
+                        finite = np.isfinite(patch)
+                        invalid = ~np.all(finite, axis=0)
                         if invalid.mean() > config.max_nodata_fraction:
                             dropped_nodata += 1
                             continue
-                        norm = np.where(np.isfinite(patch), (patch - offset) / scale, 0.0).astype(np.float32)
-                        n = hsi.shape[0]
-                        hsi.resize(n + 1, axis=0)
+                        norm = (patch - np.float32(offset)) / np.float32(scale)
+                        norm[~finite] = 0.0
+                        n = len(origins)
                         hsi[n] = norm
                         if lab is not None:
-                            lab.resize(n + 1, axis=0)
                             lab[n] = np.where(invalid, 0, labels[r:r + size, c:c + size])
                         origins.append((r, c))
                         splits.append(split)
                     bar.advance()
+            hsi.resize(len(origins), axis=0)
+            if lab is not None:
+                lab.resize(len(origins), axis=0)
             h5.create_dataset("wavelengths_nm", data=np.asarray(target, dtype=np.float64))
             h5.create_dataset("origin", data=np.asarray(origins, dtype=np.int64).reshape(-1, 2))
             if config.val_fraction > 0:
@@ -232,7 +279,7 @@ def _write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: f
     return stats
 
 
-def _write_preview(cube_path: Path, target: np.ndarray, out_png: Path) -> None:
+def write_preview(cube_path: Path, target: np.ndarray, out_png: Path) -> None:
     import rasterio
 
     from ..spectral.preview import rgb_band_indices

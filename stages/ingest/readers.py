@@ -35,14 +35,17 @@ class Scene:
     format: str = ""
     notes: dict = field(default_factory=dict)
 
-    def read_rows(self, r0: int, r1: int) -> np.ndarray:
+    def read_rows(self, r0: int, r1: int, bands=None) -> np.ndarray:
+        """Rows ``r0:r1`` as float32 (rows, W, B) physical units; ``bands`` (indices) selects
+        bands before the conversion so unused bands cost no float memory."""
         raw = self._read(r0, r1)
-        block = np.asarray(raw, dtype=np.float32)
-        if self.nodata is not None:
-            mask = raw == self.nodata if not np.isnan(self.nodata) else np.isnan(block)
-            block = np.where(mask, np.float32(np.nan), block)
+        if bands is not None:
+            raw = raw[..., bands]
+        block = raw.astype(np.float32, order="C")   # C order: the alignment matmul is much faster
+        if self.nodata is not None and not np.isnan(self.nodata):
+            block[raw == self.nodata] = np.nan
         if self.scale_factor != 1.0:
-            block = block / np.float32(self.scale_factor)
+            block /= np.float32(self.scale_factor)
         return block
 
 
@@ -51,6 +54,8 @@ def open_scene(path: str | Path, var: str | None = None) -> Scene:
     path = Path(path)
     if not path.exists():
         raise InputError(f"input {path} does not exist; check the path")
+    if path.is_dir():
+        raise InputError(f"input {path} is a directory; give the scene file itself (e.g. the ENVI .hdr)")
     suffix = path.suffix.lower()
     if suffix == ".mat":
         return _open_mat(path, var)
@@ -59,10 +64,17 @@ def open_scene(path: str | Path, var: str | None = None) -> Scene:
     if suffix in (".tif", ".tiff"):
         from .geotiff import open_geotiff
         return open_geotiff(path)
-    from .envi import find_envi_header, open_envi
+    from .envi import DATA_EXTENSIONS, find_envi_header, open_envi
     header = find_envi_header(path)
     if header is not None:
-        return open_envi(header)
+        return open_envi(header, data_path=None if suffix == ".hdr" else path)
+    if suffix == ".hdr":
+        raise InputError(f"{path}: the ENVI header cannot be read; check the path")
+    if suffix in DATA_EXTENSIONS:
+        raise InputError(
+            f"{path}: no ENVI header found beside it (looked for {path.name}.hdr"
+            f"{' and ' + path.with_suffix('.hdr').name if suffix else ''}); ENVI data needs its .hdr text header "
+            "in the same folder")
     raise InputError(
         f"{path}: unknown format {suffix or '(no extension)'}; hsigen reads ENVI (.hdr + data), GeoTIFF, "
         "MATLAB .mat (v5 and v7.3) and .npy (H, W, B)")
@@ -147,15 +159,21 @@ def read_label_map(path: str | Path, var: str | None = None) -> np.ndarray:
             with h5py.File(path, "r") as f:
                 names = [k for k, v in f.items() if isinstance(v, h5py.Dataset) and v.ndim == 2]
                 name = var or (names[0] if len(names) == 1 else None)
-                if name is None:
-                    raise InputError(f"{path}: {len(names)} 2-D variables; choose one with --labels-var")
+                if name is None or name not in names:
+                    raise InputError(f"{path}: cannot tell which 2-D variable holds labels "
+                                     f"({', '.join(names) or 'none'}); use --labels-var")
                 labels = np.asarray(f[name]).T
         else:
-            shapes = {k: tuple(s) for k, s, _ in scipy.io.whosmat(str(path))}
+            try:
+                shapes = {k: tuple(s) for k, s, _ in scipy.io.whosmat(str(path))}
+            except Exception as exc:  # scipy raises several types for non-MAT files
+                raise InputError(f"label map {path}: not a readable MATLAB file ({exc}); "
+                                 "save it with MATLAB or scipy.io.savemat") from exc
             names = [k for k, s in shapes.items() if len(s) == 2]
             name = var or (names[0] if len(names) == 1 else None)
-            if name is None or name not in shapes:
-                raise InputError(f"{path}: cannot tell which 2-D variable holds labels ({', '.join(names)}); use --labels-var")
+            if name is None or name not in names:
+                raise InputError(f"{path}: cannot tell which 2-D variable holds labels "
+                                 f"({', '.join(names) or 'none'}); use --labels-var")
             labels = scipy.io.loadmat(str(path), variable_names=[name])[name]
     elif suffix in (".tif", ".tiff"):
         import rasterio
