@@ -1,0 +1,194 @@
+"""``hsigen evaluate``: compare generated HSIs with real data; train the pixel classifier the
+diversity metrics need; check whether synthetic pixels help a downstream classifier.
+
+    hsigen evaluate --real runs/ip --generated runs/samples --out runs/eval
+    hsigen evaluate --real runs/ip --generated runs/a runs/b --classifier runs/clf --groups 10 --json --out runs/e2
+    hsigen evaluate train-classifier runs/ip --preset tiny --out runs/clf
+    hsigen evaluate downstream --real runs/ip --synthetic runs/samples --seeds 0,1,2 --out runs/down
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from .options import (BatchSize, ConfigFile, Device, DryRun, Json, Out, Overwrite, Preset, Quiet, Resume, Seed,
+                      Steps, Verbose)
+
+class _ListOptionGroup(TyperGroup):
+    """Lets ``--generated a b c`` (and ``--synthetic a b``) mean ``--generated a --generated b ...``:
+    the values after such a flag run up to the next option or subcommand name."""
+
+    list_options = ("--generated", "--synthetic")
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_list_options(args, self.list_options, set(self.commands)))
+
+
+def expand_list_options(args: list[str], flags, stop_words=()) -> list[str]:
+    out, current = [], None
+    for arg in args:
+        if arg in flags:
+            current = arg
+            continue
+        if current is not None and not arg.startswith("-") and arg not in stop_words:
+            out += [current, arg]
+            continue
+        current = None
+        out.append(arg)
+    return out
+
+
+group = typer.Typer(cls=_ListOptionGroup, invoke_without_command=True, no_args_is_help=False, add_completion=False,
+                    help="Evaluate generated HSIs against real data (run without a subcommand), "
+                         "or train-classifier / downstream.")
+
+
+def _csv(value: Optional[str]) -> Optional[list[str]]:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+@group.callback()
+def evaluate(
+    ctx: typer.Context,
+    real: Annotated[Optional[Path], typer.Option("--real", help="Real hsi-dataset.", show_default=False)] = None,
+    generated: Annotated[Optional[List[Path]], typer.Option(
+        "--generated", help="hsi-samples or hsi-dataset artifacts to compare (several: list them after one flag).",
+        show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output evaluation-report directory.",
+                                                show_default=False)] = None,
+    metrics: Annotated[Optional[str], typer.Option(
+        "--metrics", help="Comma list of spr_srec, fp, db, sd, sdm, fid, kid, is, paired, msad "
+                          "(default: all that the inputs allow).")] = None,
+    k: Annotated[int, typer.Option("--k", help="sPr/sRec neighbourhood size (hsigene: 10).")] = 10,
+    groups: Annotated[Optional[int], typer.Option(
+        "--groups", help="sPr/sRec over G random groups, averaged (the paper's variant); default exact.")] = None,
+    block: Annotated[int, typer.Option("--block", help="D_b block size in pixels.")] = 8,
+    block_stride: Annotated[Optional[int], typer.Option(
+        "--block-stride", help="Stride of the real blocks for D_b (default block/2).")] = None,
+    max_spectra: Annotated[int, typer.Option(
+        "--max-spectra", help="Random subset of at most this many unique spectra per set.")] = 100_000,
+    classifier: Annotated[Optional[Path], typer.Option(
+        "--classifier", help="classifier artifact (for SD, SDM, spectral FID/KID/IS).")] = None,
+    reference: Annotated[Optional[Path], typer.Option(
+        "--reference", help="Ground truth paired one-to-one with --generated (for MPSNR, MSSIM, SAM, ERGAS, RMSE, MRAE).")] = None,
+    real_split: Annotated[Optional[str], typer.Option("--real-split", help="Use only this split of --real: train | val.")] = None,
+    ergas_ratio: Annotated[float, typer.Option("--ergas-ratio", help="ERGAS resolution ratio.")] = 1.0,
+    kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID: number of random subsets.")] = 100,
+    kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID: spectra per subset.")] = 1000,
+    seed: Seed = 0,
+    as_json: Json = False,
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    """Compare generated HSIs with a real dataset in physical units; writes report.json, report.md and figures."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from stages.common.errors import ConfigError
+    from stages.evaluate import EvaluateConfig
+    from stages.evaluate.report import run
+
+    if real is None or not generated or out is None:
+        raise ConfigError("hsigen evaluate needs --real DATASET, --generated SAMPLES... and --out DIR "
+                          "(or a subcommand: train-classifier, downstream)")
+    if real_split not in (None, "train", "val"):
+        raise ConfigError("--real-split must be train or val")
+    cfg = EvaluateConfig(metrics=_csv(metrics), k=k, groups=groups, block=block, block_stride=block_stride,
+                         max_spectra=max_spectra, seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
+                         ergas_ratio=ergas_ratio, classifier=str(classifier) if classifier else None,
+                         reference=str(reference) if reference else None, real_split=real_split)
+    artifact, report = run(real, list(generated), out, cfg, overwrite=overwrite)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(str(artifact.path / "report.md"))
+
+
+@group.command("train-classifier")
+def train_classifier(
+    dataset: Annotated[Path, typer.Argument(help="Labelled hsi-dataset (e.g. Indian Pines with ground truth).")],
+    out: Out = ...,
+    labels: Annotated[Optional[Path], typer.Option(
+        "--labels", help="Scene label map (mat/tif/npy/.GIS) when the dataset was ingested without labels.")] = None,
+    preset: Preset = "tiny",
+    steps: Steps = None,
+    batch_size: BatchSize = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: the preset's).")] = None,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Checkpoint every N steps (0: none).")] = 0,
+    seed: Seed = 0,
+    device: Device = "auto",
+    dry_run: DryRun = False,
+    resume: Resume = False,
+    as_json: Json = False,
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    """Train the 4 × Conv1d + FC spectral classifier (hyperldm.txt §III-E) on labelled pixels."""
+    from stages.evaluate import TrainClassifierConfig
+    from stages.evaluate import train as stage
+
+    cfg = TrainClassifierConfig(preset=preset, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+                                checkpoint_every=checkpoint_every, labels_file=str(labels) if labels else None)
+    if dry_run:
+        info = stage.dry_run(dataset, cfg)
+        typer.echo(json.dumps(info, indent=2) if as_json else
+                   f"classifier ({info['preset']}): {info['parameters']:,} parameters, {info['bands']} bands, "
+                   f"{info['classes']} classes, channels {info['channels']}, {info['steps']} steps")
+        return
+    artifact = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume)
+    typer.echo(json.dumps(artifact.metrics, indent=2) if as_json else str(artifact.path))
+
+
+@group.command("downstream")
+def downstream(
+    real: Annotated[Path, typer.Option("--real", help="Real labelled hsi-dataset with a train/val split.",
+                                       show_default=False)],
+    synthetic: Annotated[List[Path], typer.Option("--synthetic", help="hsi-samples (or hsi-dataset) to add.",
+                                                  show_default=False)],
+    out: Out = ...,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="Scene label map for --real.")] = None,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma list of seeds (at least 3).")] = "0,1,2",
+    per_class: Annotated[int, typer.Option("--per-class", help="Real training pixels per class.")] = 20,
+    synthetic_ratio: Annotated[float, typer.Option(
+        "--synthetic-ratio", help="At most this many synthetic pixels per real training pixel.")] = 5.0,
+    confidence: Annotated[float, typer.Option(
+        "--confidence", help="Pseudo-label threshold (softmax max) for unlabelled samples.")] = 0.9,
+    preset: Preset = "tiny",
+    steps: Steps = None,
+    batch_size: BatchSize = None,
+    device: Device = "auto",
+    as_json: Json = False,
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    """Train the pixel classifier on a small real subset, with and without synthetic pixels; OA/AA/κ over seeds."""
+    from stages.common.errors import ConfigError
+    from stages.evaluate import DownstreamConfig
+    from stages.evaluate import downstream as stage
+
+    try:
+        seed_list = [int(s) for s in _csv(seeds) or []]
+    except ValueError:
+        raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
+    cfg = DownstreamConfig(seeds=seed_list, per_class=per_class, synthetic_ratio=synthetic_ratio,
+                           confidence=confidence, preset=preset, steps=steps, batch_size=batch_size,
+                           labels_file=str(labels) if labels else None, device=device)
+    artifact = stage.run(real, list(synthetic), out, cfg, overwrite=overwrite)
+    if as_json:
+        typer.echo(artifact.file("report.json").read_text().rstrip())
+    else:
+        typer.echo(str(artifact.path / "report.md"))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="evaluate")

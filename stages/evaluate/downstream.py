@@ -1,0 +1,186 @@
+"""``hsigen evaluate downstream``: does synthetic data help a classifier trained on little
+real data? (hyperldm.txt §IV-F, specdm.txt §4.3: the seeds' downstream tables.)
+
+Per seed: draw ``per_class`` labelled pixels of each class from the real training split, train
+the pixel classifier on them ("real"), then on them plus synthetic pixels ("real+synthetic"),
+and score both on the held-out split (OA / AA / κ). The ingest split is by rows, so no held-out
+pixel shares a patch with a training pixel. Synthetic pixels carry the samples' labels when
+the samples have them; otherwise the real-only classifier of the same seed labels them and
+only pixels with softmax confidence >= ``confidence`` are kept (pseudo-labels)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts.store import ArtifactWriter, input_record, plain_json
+from ..common import log
+from ..common.errors import ArtifactError, ConfigError
+from .classifier import PRESETS, accuracy_scores, train_pixel_classifier
+from .spectra import attach_label_map, check_same_grid, labelled_pixel_table, load_image_set, pixels
+
+
+@dataclass
+class DownstreamConfig:
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    per_class: int = 20
+    synthetic_ratio: float = 5.0      # synthetic pixels per real training pixel, at most
+    confidence: float = 0.9           # pseudo-label threshold on the softmax maximum
+    preset: str = "tiny"
+    steps: int | None = None
+    batch_size: int | None = None
+    labels_file: str | None = None
+    device: str = "auto"
+
+    def hyper(self) -> dict:
+        from ..training import resolve_preset
+
+        return resolve_preset(PRESETS, self.preset, {"steps": self.steps, "batch_size": self.batch_size})
+
+
+def _subset_per_class(labels: np.ndarray, per_class: int, rng) -> np.ndarray:
+    picks = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        picks.append(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+def _summary(runs: list[dict]) -> dict:
+    out = {}
+    for key in ("oa", "aa", "kappa"):
+        values = np.array([r[key] for r in runs])
+        out[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    return out
+
+
+def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool = False):
+    from ..common.runtime import resolve_device
+
+    if len(config.seeds) < 3:
+        raise ConfigError("--seeds: the downstream check reports mean ± std over at least 3 seeds")
+    if not 0.0 <= config.confidence <= 1.0:
+        raise ConfigError("--confidence must be within [0, 1]")
+    if config.per_class < 1:
+        raise ConfigError("--per-class must be at least 1")
+    real_set = load_image_set(real, "--real")
+    if real_set.kind != "hsi-dataset":
+        raise ArtifactError(f"--real {real} is {real_set.kind}; the downstream check needs the real hsi-dataset")
+    if config.labels_file:
+        attach_label_map(real_set, config.labels_file)
+    synth_sets = [load_image_set(p, "--synthetic") for p in synthetic]
+    for s in synth_sets:
+        check_same_grid(real_set, s, "--synthetic")
+    spectra, labels, split = labelled_pixel_table(real_set)
+    if not (np.any(split == "train") and np.any(split == "val")):
+        raise ArtifactError(f"--real {real} has no train/val split; ingest it with --val-fraction (e.g. 0.25) so "
+                            "test pixels share no patch with training pixels")
+    train_pool = split == "train"
+    classes = sorted(int(c) for c in np.unique(labels[train_pool]))
+    test = (split == "val") & np.isin(labels, classes)
+    hyper = config.hyper()
+    inputs = [input_record(real)] + [input_record(p) for p in synthetic]
+    if config.labels_file:
+        inputs.append(input_record(config.labels_file))
+    writer = ArtifactWriter(out, "evaluation-report", "evaluate downstream",
+                            {**asdict(config), "resolved": hyper}, inputs, overwrite)
+    if writer.up_to_date():
+        log.info("evaluate downstream: up to date")
+        return writer.artifact
+    writer.check_destination()
+    device = resolve_device(config.device)
+
+    synth_pixels = []
+    for s in synth_sets:
+        px = pixels(s, None, 0)
+        synth_pixels.append((s, px))
+    runs = []
+    for seed in config.seeds:
+        rng = np.random.default_rng(seed)
+        pool = np.flatnonzero(train_pool)
+        subset = pool[_subset_per_class(labels[pool], config.per_class, rng)]
+        x_real, y_real = spectra[subset], labels[subset]
+        base, _ = train_pixel_classifier(x_real, y_real, real_set.wavelengths_nm, hyper, seed, device,
+                                         out=out.parent / f".{out.name}-downstream", classes=classes)
+        base_scores = accuracy_scores(labels[test], base.predict(spectra[test]))
+        xs, ys, sources = [], [], []
+        budget = int(round(config.synthetic_ratio * len(subset)))
+        for s, px in synth_pixels:
+            if px.labels is not None:
+                keep = np.isin(px.labels, classes)
+                x_syn, y_syn, how = px.values[keep], px.labels[keep], "sample labels"
+            else:
+                probs = base.probabilities(px.values)
+                keep = probs.max(1) >= config.confidence
+                x_syn = px.values[keep]
+                y_syn = np.asarray(classes)[probs[keep].argmax(1)]
+                how = f"pseudo-labels, confidence >= {config.confidence}"
+            sources.append({"path": str(s.path), "labelling": how, "available": int(len(x_syn))})
+            xs.append(x_syn)
+            ys.append(y_syn)
+        x_syn = np.concatenate(xs) if xs else np.empty((0, spectra.shape[1]), np.float32)
+        y_syn = np.concatenate(ys) if ys else np.empty(0, np.int64)
+        if len(x_syn) > budget:
+            pick = np.sort(rng.choice(len(x_syn), budget, replace=False))
+            x_syn, y_syn = x_syn[pick], y_syn[pick]
+        if len(x_syn) == 0:
+            raise ConfigError(
+                f"no synthetic pixel could be used (no sample labels of classes {classes}, and none reached "
+                f"--confidence {config.confidence}); lower --confidence or give labelled samples")
+        aug, _ = train_pixel_classifier(np.concatenate([x_real, x_syn]), np.concatenate([y_real, y_syn]),
+                                        real_set.wavelengths_nm, hyper, seed, device,
+                                        out=out.parent / f".{out.name}-downstream", classes=classes)
+        aug_scores = accuracy_scores(labels[test], aug.predict(spectra[test]))
+        runs.append({"seed": seed, "real_pixels": int(len(subset)), "synthetic_pixels": int(len(x_syn)),
+                     "synthetic_sources": sources, "real": base_scores, "real_plus_synthetic": aug_scores})
+        log.info(f"downstream seed {seed}: real OA {base_scores['oa']:.3f} -> real+synthetic OA "
+                 f"{aug_scores['oa']:.3f} ({len(x_syn)} synthetic pixels)")
+
+    real_summary = _summary([r["real"] for r in runs])
+    aug_summary = _summary([r["real_plus_synthetic"] for r in runs])
+    report = {
+        "kind": "downstream",
+        "settings": plain_json({**asdict(config), "resolved": hyper, "classes": classes,
+                                "test_pixels": int(test.sum()), "train_pool_pixels": int(train_pool.sum()),
+                                "test_split": "dataset val split (rows disjoint from the train split)"}),
+        "real": {"path": str(real)}, "synthetic": [str(p) for p in synthetic],
+        "summary": {"real": real_summary, "real_plus_synthetic": aug_summary,
+                    "delta_oa": aug_summary["oa"]["mean"] - real_summary["oa"]["mean"]},
+        "runs": runs,
+    }
+    with writer.building() as tmp:
+        import json
+
+        (tmp / "report.json").write_text(json.dumps(plain_json(report), indent=2) + "\n")
+        (tmp / "report.md").write_text(downstream_markdown(report))
+        writer.metrics = {f"{name}_{key}_mean": summary[key]["mean"]
+                          for name, summary in (("real", real_summary), ("real_plus_synthetic", aug_summary))
+                          for key in ("oa", "aa", "kappa")}
+    return writer.artifact
+
+
+def downstream_markdown(report: dict) -> str:
+    s = report["settings"]
+    lines = [
+        "# Downstream check: real vs real + synthetic pixels", "",
+        f"Real dataset: `{report['real']['path']}`  ",
+        f"Synthetic: {', '.join(f'`{p}`' for p in report['synthetic'])}  ",
+        f"Protocol: {s['per_class']} real training pixels per class (train split), synthetic pixels up to "
+        f"{s['synthetic_ratio']}× the real ones, pixel classifier preset `{s['preset']}` "
+        f"({s['resolved']['steps']} steps), pseudo-label confidence threshold {s['confidence']}; "
+        f"tested on {s['test_pixels']} held-out pixels of the {s['test_split']}; seeds {s['seeds']}.", "",
+        "| training data | OA | AA | κ |", "| --- | --- | --- | --- |",
+    ]
+    for name, label in (("real", "real subset"), ("real_plus_synthetic", "real subset + synthetic")):
+        m = report["summary"][name]
+        lines.append(f"| {label} | " + " | ".join(f"{m[k]['mean']:.4f} ± {m[k]['std']:.4f}" for k in ("oa", "aa", "kappa"))
+                     + " |")
+    lines += ["", f"Change in mean OA: {report['summary']['delta_oa']:+.4f}", "",
+              "| seed | real pixels | synthetic pixels | OA real | OA real+synthetic |",
+              "| --- | --- | --- | --- | --- |"]
+    for r in report["runs"]:
+        lines.append(f"| {r['seed']} | {r['real_pixels']} | {r['synthetic_pixels']} | {r['real']['oa']:.4f} | "
+                     f"{r['real_plus_synthetic']['oa']:.4f} |")
+    return "\n".join(lines) + "\n"

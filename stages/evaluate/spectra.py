@@ -1,0 +1,150 @@
+"""Evaluation inputs: hsi-dataset / hsi-samples artifacts in physical units, and their pixels
+as spectra (DESIGN.md §3: evaluation always compares physical units)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts.datasets import load_patches, load_samples
+from ..artifacts.store import Artifact, open_artifact
+from ..common.errors import ArtifactError, SpectralError
+
+IMAGE_KINDS = ("hsi-dataset", "hsi-samples")
+GRID_TOLERANCE_NM = 0.01
+
+
+@dataclass
+class ImageSet:
+    """Images of one artifact: cubes (N, B, H, W) in physical units."""
+
+    path: Path
+    kind: str
+    cubes: np.ndarray
+    wavelengths_nm: np.ndarray
+    labels: np.ndarray | None = None      # (N, H, W) int, 0 = unlabelled
+    split: np.ndarray | None = None       # (N,) str for datasets with a split
+    origin: np.ndarray | None = None      # (N, 2)
+    condition_ids: np.ndarray | None = None  # (N,) int: samples generated from the same condition
+    artifact: Artifact | None = None
+
+    @property
+    def bands(self) -> int:
+        return int(self.cubes.shape[1])
+
+    def describe(self) -> dict:
+        n, b, h, w = self.cubes.shape
+        return {"path": str(self.path), "kind": self.kind, "images": int(n), "bands": int(b),
+                "height": int(h), "width": int(w), "labelled": self.labels is not None}
+
+
+def _condition_ids(artifact: Artifact, n: int) -> np.ndarray | None:
+    """Which samples share a generating condition: ``condition_index`` (n,) when the sampler
+    wrote one, else identical ``conditions`` arrays."""
+    import h5py
+
+    with h5py.File(artifact.file("samples.h5"), "r") as h5:
+        if "condition_index" in h5:
+            ids = np.asarray(h5["condition_index"][...]).reshape(-1)
+            return ids.astype(np.int64) if len(ids) == n else None
+        if "conditions" in h5 and h5["conditions"].shape[:1] == (n,):
+            cond = np.ascontiguousarray(h5["conditions"][...]).reshape(n, -1)
+            _, ids = np.unique(cond, axis=0, return_inverse=True)
+            return ids.reshape(-1).astype(np.int64)
+    return None
+
+
+def load_image_set(path: str | Path, role: str = "input", split: str | None = None) -> ImageSet:
+    artifact = open_artifact(path, IMAGE_KINDS, role=role)
+    if artifact.kind == "hsi-dataset":
+        patches = load_patches(artifact, split=split)
+        cond = None
+    else:
+        patches = load_samples(artifact)
+        cond = _condition_ids(artifact, len(patches.hsi))
+    if patches.hsi.ndim != 4 or len(patches.hsi) == 0:
+        raise ArtifactError(f"{role} {path} holds no images (hsi is {patches.hsi.shape}); rebuild it")
+    labels = None if patches.labels is None else np.asarray(patches.labels).astype(np.int64)
+    return ImageSet(Path(path), artifact.kind, patches.physical(), np.asarray(patches.wavelengths_nm, np.float64),
+                    labels, patches.split, patches.origin, cond, artifact)
+
+
+def check_same_grid(reference: ImageSet, other: ImageSet, other_role: str = "--generated") -> None:
+    a, b = reference.wavelengths_nm, other.wavelengths_nm
+    same = a.shape == b.shape and np.allclose(a, b, atol=GRID_TOLERANCE_NM, rtol=0)
+    if not same:
+        def grid(w):
+            return f"{len(w)} bands {w.min():.1f}-{w.max():.1f} nm" if len(w) else "no bands"
+        raise SpectralError(
+            f"{other_role} {other.path} has another wavelength grid ({grid(b)}) than {reference.path} "
+            f"({grid(a)}); resample one of them to the same grid (e.g. `hsigen ingest --bands N --range LO:HI`) "
+            "before comparing")
+
+
+@dataclass
+class Spectra:
+    values: np.ndarray            # (n, B) float32 physical units
+    labels: np.ndarray | None     # (n,) int
+    unique_count: int             # before subsampling
+
+
+def pixels(images: ImageSet, max_spectra: int | None, seed: int) -> Spectra:
+    """All unique pixel spectra (overlapping patches repeat pixels), or a seeded random
+    subset of ``max_spectra`` of them."""
+    n, b, h, w = images.cubes.shape
+    flat = np.ascontiguousarray(images.cubes.transpose(0, 2, 3, 1).reshape(-1, b), dtype=np.float32)
+    labels = None if images.labels is None else images.labels.reshape(-1)
+    rows = flat.view(np.dtype((np.void, flat.dtype.itemsize * b))).reshape(-1)
+    _, first = np.unique(rows, return_index=True)
+    first.sort()
+    unique_count = len(first)
+    if max_spectra is not None and unique_count > max_spectra:
+        rng = np.random.default_rng(seed)
+        first = np.sort(rng.choice(first, size=max_spectra, replace=False))
+    return Spectra(flat[first], None if labels is None else labels[first], unique_count)
+
+
+def labelled_pixel_table(images: ImageSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique labelled scene pixels of a dataset: (spectra (n, B), labels (n,), split (n,) str).
+
+    Pixels are identified by scene coordinates (patch origin + offset), so a pixel that several
+    overlapping patches contain appears once, with the split of its patch (the ingest split is
+    by rows, so a pixel never belongs to both)."""
+    if images.labels is None:
+        raise ArtifactError(
+            f"{images.path} has no labels; ingest it with --labels (e.g. Indian_pines_gt.mat) or pass --labels")
+    n, b, h, w = images.cubes.shape
+    origin = images.origin if images.origin is not None else np.zeros((n, 2), np.int64)
+    split = images.split if images.split is not None else np.array(["train"] * n)
+    rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    rows = (origin[:, 0, None, None] + rr[None]).reshape(-1)
+    cols = (origin[:, 1, None, None] + cc[None]).reshape(-1)
+    if images.origin is None:  # unrelated images: every pixel is its own
+        rows = np.arange(n * h * w)
+        cols = np.zeros_like(rows)
+    key = rows.astype(np.int64) * (int(cols.max()) + 1) + cols
+    _, first = np.unique(key, return_index=True)
+    labels = images.labels.reshape(-1)[first]
+    keep = first[labels > 0]
+    spectra = images.cubes.transpose(0, 2, 3, 1).reshape(-1, b)[keep]
+    pixel_split = np.repeat(split, h * w)[keep]
+    return spectra.astype(np.float32), images.labels.reshape(-1)[keep], pixel_split
+
+
+def attach_label_map(images: ImageSet, label_path: str | Path, var: str | None = None) -> ImageSet:
+    """Crop a scene label map (H, W) at each patch origin, for datasets ingested without labels."""
+    from ..ingest.readers import read_label_map
+
+    label_map = np.asarray(read_label_map(label_path, var=var)).astype(np.int64)
+    if images.origin is None:
+        raise ArtifactError(f"{images.path} has no patch origins; --labels needs an hsi-dataset from ingest")
+    n, _, h, w = images.cubes.shape
+    need_h, need_w = int(images.origin[:, 0].max()) + h, int(images.origin[:, 1].max()) + w
+    if label_map.shape[0] < need_h or label_map.shape[1] < need_w:
+        raise ArtifactError(
+            f"--labels {label_path} is {label_map.shape[0]}x{label_map.shape[1]} but the patches of {images.path} "
+            f"reach {need_h}x{need_w}; give the label map of the same scene")
+    images.labels = np.stack([label_map[r:r + h, c:c + w] for r, c in images.origin])
+    return images
