@@ -1,0 +1,87 @@
+"""Session fixtures of the upsample tests: one tiny RGAN trained once (fixed step count) on
+the Indian Pines train split, and a small LR scene for tiled-vs-untiled runs."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Fixed training length of the shared tiny RGAN (the tiny preset's batch and crop).
+RGAN_STEPS = 150
+
+
+@contextlib.contextmanager
+def one_thread():
+    """The tiny model's ops are too small to gain from intra-op threads, and on a busy 2-core
+    machine OpenMP barriers between two threads cost more than they save."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_rgan(ip_dataset, tmp_path_factory) -> Path:
+    """A tiny ×2 RGAN trained for RGAN_STEPS steps with true HR RGB guidance."""
+    from stages.training import resolve_preset
+    from stages.upsample import train
+
+    out = tmp_path_factory.mktemp("rgan") / "rgan-x2"
+    net = resolve_preset(train.PRESETS, "tiny", {"steps": RGAN_STEPS})
+    cfg = train.RganTrainConfig(scale=2, preset="tiny", net=net, seed=0, checkpoint_every=0)
+    with one_thread():
+        train.run(ip_dataset, out, cfg, device="cpu")
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_lr_dataset(ip_dataset, tmp_path_factory) -> Path:
+    """A 100x36-pixel crop of the Indian Pines cube ingested on the same 48-band grid."""
+    import rasterio
+
+    from stages import ingest
+    from stages.spectral import target_grid
+
+    with rasterio.open(ip_dataset / "cube.tif") as src:
+        crop = src.read(window=((20, 120), (50, 86))).astype(np.float32)     # B, 100, 36
+    root = tmp_path_factory.mktemp("small")
+    np.save(root / "crop.npy", np.moveaxis(crop, 0, -1))
+    grid = list(target_grid())
+    cfg = ingest.IngestConfig(target_wavelengths_nm=grid, size=16, stride=16, wavelengths_source="grid")
+    ingest.run([root / "crop.npy"], root / "small", cfg, wavelengths=np.asarray(grid))
+    return root / "small"
+
+
+@pytest.fixture(scope="session")
+def degraded_val_scene(ip_dataset, tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """The held-out (val) rows of Indian Pines, degraded ×2 by the training degradation and
+    ingested as an LR hsi-dataset; returns (dataset, the real HR cube (B, 36, 144))."""
+    import rasterio
+    import torch
+
+    from stages import ingest
+    from stages.spectral import target_grid
+    from stages.upsample.degrade import degrade
+
+    with rasterio.open(ip_dataset / "cube.tif") as src:
+        truth = src.read(window=((109, 145), (0, 144))).astype(np.float32)     # val split: rows >= 109
+    lr = degrade(torch.from_numpy(truth)[None].double(), 2)[0].float().numpy()   # linear: physical units
+    root = tmp_path_factory.mktemp("degraded")
+    np.save(root / "lr.npy", np.moveaxis(lr, 0, -1))
+    grid = list(target_grid())
+    cfg = ingest.IngestConfig(target_wavelengths_nm=grid, size=16, stride=16, wavelengths_source="grid")
+    ingest.run([root / "lr.npy"], root / "lr", cfg, wavelengths=np.asarray(grid))
+    return root / "lr", truth
