@@ -1,0 +1,137 @@
+"""``hsigen train-ae``: train a spectral autoencoder, and encode/decode with it.
+
+    hsigen train-ae runs/ip --kind kl --out runs/ae                      # HSIGene KL-VAE, tiny preset
+    hsigen train-ae runs/ip --kind kl --preset paper --dry-run           # parameter counts only
+    hsigen train-ae runs/ip --kind two-stream --steps 400 --out runs/ae2 # SpecDM image + mask VAE
+    hsigen train-ae runs/ip --kind two-stream --pairs runs/ip_t2 --out runs/ae_cd   # change pairs
+    hsigen train-ae runs/ip --kind vq-rgb --library ../shared/data/spectral_libraries/earthlib/spectra.sli \\
+        --out runs/vq                                                   # HyperLDM conditional VQ
+    hsigen train-ae runs/ip --kind kl --out runs/ae --checkpoint-every 100 --resume   # continue a killed run
+    hsigen train-ae encode runs/ae runs/ip --out runs/latents.h5
+    hsigen train-ae decode runs/ae runs/latents.h5 --out runs/decoded   # an hsi-samples artifact
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .groups import DefaultCommandGroup
+from .options import (BatchSize, ConfigFile, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
+                      Verbose)
+
+group = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True, rich_markup_mode=None,
+                    help="Train a spectral autoencoder (kl | vq-rgb | two-stream); encode/decode with it.")
+
+Dataset = Annotated[Path, typer.Argument(help="An hsi-dataset artifact (from hsigen ingest).", show_default=False)]
+Autoencoder = Annotated[Path, typer.Argument(help="An autoencoder artifact (from hsigen train-ae).",
+                                             show_default=False)]
+
+
+@group.command("run")
+def train(
+    dataset: Dataset,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Output autoencoder artifact directory (not needed with --dry-run).",
+        show_default=False)] = None,
+    kind: Annotated[str, typer.Option(
+        "--kind", help="kl (HSIGene) | vq-rgb (HyperLDM) | two-stream (SpecDM).")] = "kl",
+    preset: Preset = "tiny",
+    steps: Steps = None,
+    batch_size: BatchSize = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default: the preset's).")] = None,
+    crop: Annotated[Optional[int], typer.Option("--crop", help="Random crop size (default: the preset's).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(
+        "--checkpoint-every", help="Write a resumable checkpoint every N steps (0: none).")] = 0,
+    library: Annotated[Optional[Path], typer.Option(
+        "--library", help="vq-rgb: spectral library (ENVI .sli with .hdr, or USGS .npz); default: bundled.")] = None,
+    adversarial: Annotated[bool, typer.Option(
+        "--adversarial", help="vq-rgb: add the spatial + spectral discriminators (hyperldm eq. 6).")] = False,
+    pairs: Annotated[Optional[Path], typer.Option(
+        "--pairs", help="two-stream: a co-registered second hsi-dataset (change detection, specdm §3.3).")] = None,
+    seed: Seed = 0,
+    device: Device = "auto",
+    resume: Resume = False,
+    dry_run: DryRun = False,
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    """Train an autoencoder on DATASET's train split; held-out metrics on its val split."""
+    from stages import autoencoder as stage
+    from stages.common.errors import ConfigError
+    from stages.training import resolve_preset
+
+    if kind not in stage.KINDS:
+        raise ConfigError(f"--kind {kind!r}: choose one of {', '.join(stage.KINDS)}")
+    for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--crop", crop)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if checkpoint_every < 0:
+        raise ConfigError("--checkpoint-every must be 0 or more")
+    model = resolve_preset(stage.PRESETS[kind], preset,
+                           {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop})
+    cfg = stage.TrainAEConfig(kind=kind, preset=preset, model=model, seed=seed, checkpoint_every=checkpoint_every,
+                              library=str(library) if library is not None else None, adversarial=adversarial,
+                              pairs=str(pairs) if pairs is not None else None)
+    if dry_run:
+        typer.echo(json.dumps(stage.describe(dataset, cfg), indent=2))
+        return
+    if out is None:
+        raise ConfigError("--out DIR is required (where the autoencoder artifact is written)")
+    artifact = stage.run(dataset, out, cfg, device=device, resume=resume, overwrite=overwrite)
+    typer.echo(str(artifact.path))
+
+
+@group.command("encode")
+def encode(
+    autoencoder: Autoencoder,
+    dataset: Dataset,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Latents file to write (HDF5, e.g. latents.h5).",
+                                      show_default=False)] = ...,
+    split: Annotated[Optional[str], typer.Option("--split", help="Only this split: train | val.")] = None,
+    pairs: Annotated[Optional[Path], typer.Option(
+        "--pairs", help="two-stream --pairs models: the second dataset.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Patches per forward pass.")] = 16,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    """Encode DATASET's patches into latents with AUTOENCODER (deterministic: posterior means)."""
+    from stages.autoencoder import codec
+    from stages.common.errors import ConfigError
+
+    if split not in (None, "train", "val"):
+        raise ConfigError(f"--split {split!r}: use train or val")
+    path = codec.encode(autoencoder, dataset, out, split=split, pairs=pairs, device=device, batch_size=batch_size,
+                        overwrite=overwrite)
+    typer.echo(str(path))
+
+
+@group.command("decode")
+def decode(
+    autoencoder: Autoencoder,
+    latents: Annotated[Path, typer.Argument(help="A latents file from train-ae encode.", show_default=False)],
+    out: Out = ...,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Latents per forward pass.")] = 16,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    """Decode LATENTS with AUTOENCODER into an hsi-samples artifact (samples.h5 + previews)."""
+    from stages.autoencoder import codec
+
+    artifact = codec.decode(autoencoder, latents, out, device=device, batch_size=batch_size, overwrite=overwrite)
+    typer.echo(str(artifact.path))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="train-ae")

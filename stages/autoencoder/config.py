@@ -1,0 +1,73 @@
+"""Presets and the resolved configuration of ``train-ae`` (one per ``--kind``).
+
+``tiny`` trains in minutes on a 2-core CPU (issue 5's prototype: widths 32-64-64,
+L1 + 0.1·SAD, KL 1e-5, lr 2e-3, batch 8, random 32×32 crops). ``paper`` is the published
+configuration of each seed paper, cited per kind below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+KINDS = ("kl", "vq-rgb", "two-stream")
+
+PRESETS: dict[str, dict[str, dict]] = {
+    "kl": {
+        "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=4, norm_num_groups=16,
+                     sad_weight=0.1, kl_weight=1e-5, lr=2e-3, batch_size=8, steps=1500, crop=32, warmup_steps=50),
+        # hsigene.txt §3.2 / Fig. 3: 48 bands, base channels 64, multipliers [1, 2, 4] (f = 4),
+        # 4 latent channels, two residual blocks per level (the LDM/CRS-Diff VAE it adopts).
+        "paper": dict(block_out_channels=[64, 128, 256], layers_per_block=2, latent_channels=4, norm_num_groups=32,
+                      sad_weight=0.1, kl_weight=1e-6, lr=4.5e-6, batch_size=8, steps=100_000, crop=256,
+                      warmup_steps=0),
+    },
+    "two-stream": {
+        "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=4, norm_num_groups=16,
+                     mask_block_out_channels=[16, 32, 32], mask_latent_channels=4,
+                     sad_weight=0.1, kl_weight=1e-5, ce_weight=1.0, lr=2e-3, batch_size=8, steps=1500, crop=32,
+                     warmup_steps=50),
+        # specdm.txt §3.1 / §4.1: both branches are LDM KL-VAEs with f = 4 (LDM kl-f4: 128
+        # channels, multipliers [1, 2, 4], 2 blocks, 3 latent channels), λ = 0.1, lr 4.5e-6.
+        "paper": dict(block_out_channels=[128, 256, 512], layers_per_block=2, latent_channels=3, norm_num_groups=32,
+                      mask_block_out_channels=[128, 256, 512], mask_latent_channels=3,
+                      sad_weight=0.1, kl_weight=1e-6, ce_weight=1.0, lr=4.5e-6, batch_size=8, steps=100_000,
+                      crop=256, warmup_steps=0),
+    },
+    "vq-rgb": {
+        "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=8, norm_num_groups=16,
+                     codebook_size=256, condition_channels=16, head_channels=32,
+                     l1_weight=100.0, cos_weight=1000.0, adv_weight=0.1, lr=2e-3, batch_size=8, steps=1500,
+                     crop=32, warmup_steps=50),
+        # hyperldm.txt §IV-A-1: f = 4, n_x = 16, K = 1024, λ1 = 100, λ2 = 1000, lr 1e-5 (cosine);
+        # encoder/decoder widths of the VQGAN f = 4 model it builds on (128, [1, 2, 4], 2 blocks).
+        "paper": dict(block_out_channels=[128, 256, 512], layers_per_block=2, latent_channels=16, norm_num_groups=32,
+                      codebook_size=1024, condition_channels=32, head_channels=64,
+                      l1_weight=100.0, cos_weight=1000.0, adv_weight=0.1, lr=1e-5, batch_size=8, steps=400_000,
+                      crop=256, warmup_steps=0),
+    },
+}
+
+
+@dataclass
+class TrainAEConfig:
+    kind: str
+    preset: str
+    model: dict                     # the resolved preset (architecture + loss weights + optimiser)
+    seed: int = 0
+    checkpoint_every: int = 0
+    library: str | None = None      # vq-rgb: spectral library file (None = bundled)
+    adversarial: bool = False       # vq-rgb: spatial + spectral discriminators (hyperldm eq. 6)
+    pairs: str | None = None        # two-stream: co-registered second dataset (specdm §3.3)
+    eval_batch: int = 16
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return int(self.model["steps"])
+
+    @property
+    def factor(self) -> int:
+        return 2 ** (len(self.model["block_out_channels"]) - 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

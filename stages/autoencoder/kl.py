@@ -1,0 +1,122 @@
+"""``--kind kl``: HSIGene's KL-regularised VAE latent space (hsigene.txt §3.2, Fig. 3).
+
+A diffusers ``AutoencoderKL`` configured for B input/output bands. The loss is specdm.txt
+eq. 1 (L1 + λ·SAD) plus the KL term of a KL-regularised autoencoder (LDM [18]), here per
+input value: LDM's summed KL divided by B·H·W, weighted by ``kl_weight``.
+
+Latents are the posterior mean times ``scaling_factor`` (1 / std of the training latents,
+set after training and stored in the diffusers config and the manifest), so that a latent
+diffusion model sees roughly unit variance, as Stable Diffusion does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .metrics import sad_loss
+
+
+def make_autoencoder_kl(channels: int, widths, layers_per_block: int, latent_channels: int, norm_num_groups: int,
+                        sample_size: int = 32):
+    from diffusers import AutoencoderKL
+
+    levels = len(widths)
+    return AutoencoderKL(
+        in_channels=channels, out_channels=channels,
+        down_block_types=("DownEncoderBlock2D",) * levels, up_block_types=("UpDecoderBlock2D",) * levels,
+        block_out_channels=tuple(int(w) for w in widths), layers_per_block=int(layers_per_block),
+        latent_channels=int(latent_channels), norm_num_groups=int(norm_num_groups), sample_size=sample_size,
+        scaling_factor=1.0)
+
+
+def kl_per_value(posterior, inputs: torch.Tensor) -> torch.Tensor:
+    """LDM's KL(q(z|x) ‖ N(0, I)) summed over the latent, averaged over the batch, per input value."""
+    return posterior.kl().mean() / float(inputs[0].numel())
+
+
+def vae_scaling_factor(vae, batches) -> float:
+    """1 / std of the posterior means over ``batches`` (Stable Diffusion's latent scaling)."""
+    means = [vae.encode(x).latent_dist.mode().flatten() for x in batches]
+    std = torch.cat(means).float().std().item()
+    return 1.0 / max(std, 1e-8)
+
+
+class KLAutoencoder(nn.Module):
+    kind = "kl"
+
+    def __init__(self, bands: int, cfg: dict, shift: float = 0.0, vae=None):
+        super().__init__()
+        self.bands, self.cfg, self.shift = bands, dict(cfg), float(shift)
+        self.vae = vae if vae is not None else make_autoencoder_kl(
+            bands, cfg["block_out_channels"], cfg["layers_per_block"], cfg["latent_channels"], cfg["norm_num_groups"],
+            cfg.get("crop", 32))
+
+    # -- shape facts for the next stages ----------------------------------------------
+    @property
+    def factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.vae.config.latent_channels)
+
+    @property
+    def scaling_factor(self) -> float:
+        return float(self.vae.config.scaling_factor)
+
+    # -- training ----------------------------------------------------------------------
+    def forward(self, hsi: torch.Tensor, generator: torch.Generator | None = None, **_):
+        posterior = self.vae.encode(hsi).latent_dist
+        recon = self.vae.decode(posterior.sample(generator=generator)).sample
+        l1 = (recon - hsi).abs().mean()
+        sad = sad_loss(hsi, recon, self.shift)
+        kl = kl_per_value(posterior, hsi)
+        # specdm.txt eq. 1 (L1 + λ·SAD) + KL weight (LDM's KL-regularised autoencoder)
+        loss = l1 + self.cfg["sad_weight"] * sad + self.cfg["kl_weight"] * kl
+        return loss, {"l1": l1.item(), "sad": sad.item(), "kl": kl.item()}
+
+    def calibrate(self, batches, **_) -> float:
+        s = vae_scaling_factor(self.vae, batches)
+        self.vae.register_to_config(scaling_factor=s)
+        return s
+
+    def parameter_counts(self) -> dict:
+        return {"vae": sum(p.numel() for p in self.vae.parameters())}
+
+    def extra_metrics(self, arrays: dict, batch: int) -> dict:
+        return {}
+
+    def manifest_extra(self) -> dict:
+        return {"weights": "vae/ (diffusers AutoencoderKL, save_pretrained layout)"}
+
+    # -- the public API (see stages.autoencoder.io) ------------------------------------
+    @torch.no_grad()
+    def encode(self, hsi: torch.Tensor) -> torch.Tensor:
+        """(N, B, H, W) normalised HSI → (N, C, H/f, W/f) scaled posterior means."""
+        return self.vae.encode(hsi).latent_dist.mode() * self.scaling_factor
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents → (N, B, H, W) normalised HSI."""
+        return self.vae.decode(latents / self.scaling_factor).sample
+
+    @torch.no_grad()
+    def reconstruct(self, hsi: torch.Tensor, **_) -> torch.Tensor:
+        return self.decode(self.encode(hsi))
+
+    # -- files -------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        self.vae.save_pretrained(directory / "vae", safe_serialization=True)
+        (directory / "model.json").write_text(json.dumps(
+            {"kind": self.kind, "bands": self.bands, "cfg": self.cfg, "shift": self.shift}, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path, meta: dict) -> "KLAutoencoder":
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(directory / "vae", local_files_only=True, low_cpu_mem_usage=False)
+        return cls(meta["bands"], meta["cfg"], meta["shift"], vae=vae)

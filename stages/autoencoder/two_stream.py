@@ -1,0 +1,171 @@
+"""``--kind two-stream``: SpecDM's two-stream VAE (specdm.txt §3.1, eq. 1; §3.3 pairs).
+
+Two separately parameterised diffusers ``AutoencoderKL`` branches with f = 4: the HSI branch
+(L1 + λ·SAD, eq. 1) and the mask branch (one-hot input over the dataset's classes,
+cross-entropy), each KL-regularised. The diffusion latent is the channel concatenation
+(z_x, z_y); with ``pairs`` (change detection, §3.3) two co-registered images go through the
+same HSI branch: (z_x1, z_x2, z_y).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .kl import kl_per_value, make_autoencoder_kl, vae_scaling_factor
+from .metrics import sad_loss
+
+
+class TwoStreamAutoencoder(nn.Module):
+    kind = "two-stream"
+
+    def __init__(self, bands: int, cfg: dict, shift: float = 0.0, classes=None, pairs: bool = False,
+                 hsi_vae=None, mask_vae=None):
+        super().__init__()
+        self.bands, self.cfg, self.shift = bands, dict(cfg), float(shift)
+        self.classes, self.pairs = [int(c) for c in classes], bool(pairs)
+        size = cfg.get("crop", 32)
+        self.hsi_vae = hsi_vae if hsi_vae is not None else make_autoencoder_kl(
+            bands, cfg["block_out_channels"], cfg["layers_per_block"], cfg["latent_channels"],
+            cfg["norm_num_groups"], size)
+        mask_widths = cfg["mask_block_out_channels"]
+        self.mask_vae = mask_vae if mask_vae is not None else make_autoencoder_kl(
+            len(self.classes), mask_widths, cfg["layers_per_block"], cfg["mask_latent_channels"],
+            min(int(cfg["norm_num_groups"]), int(mask_widths[0])), size)
+        if len(self.hsi_vae.config.block_out_channels) != len(self.mask_vae.config.block_out_channels):
+            raise ValueError("both branches must downsample by the same factor")
+
+    @property
+    def factor(self) -> int:
+        return 2 ** (len(self.hsi_vae.config.block_out_channels) - 1)
+
+    @property
+    def hsi_latent_channels(self) -> int:
+        return int(self.hsi_vae.config.latent_channels)
+
+    @property
+    def mask_latent_channels(self) -> int:
+        return int(self.mask_vae.config.latent_channels)
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the image latent alone (the PCA baseline's size); the joint latent
+        has ``joint_latent_channels``."""
+        return self.hsi_latent_channels
+
+    @property
+    def joint_latent_channels(self) -> int:
+        return self.hsi_latent_channels * (2 if self.pairs else 1) + self.mask_latent_channels
+
+    @property
+    def scaling_factor(self) -> float:
+        return float(self.hsi_vae.config.scaling_factor)
+
+    @property
+    def mask_scaling_factor(self) -> float:
+        return float(self.mask_vae.config.scaling_factor)
+
+    def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) class indices 0..K-1 → (N, K, H, W) one-hot (the mask branch's input)."""
+        return nn.functional.one_hot(labels.long(), len(self.classes)).permute(0, 3, 1, 2).float()
+
+    # -- training ----------------------------------------------------------------------
+    def _hsi_loss(self, hsi, generator):
+        posterior = self.hsi_vae.encode(hsi).latent_dist
+        recon = self.hsi_vae.decode(posterior.sample(generator=generator)).sample
+        l1 = (recon - hsi).abs().mean()
+        sad = sad_loss(hsi, recon, self.shift)
+        return l1, sad, kl_per_value(posterior, hsi)
+
+    def forward(self, hsi: torch.Tensor, labels: torch.Tensor, hsi_b: torch.Tensor | None = None,
+                generator: torch.Generator | None = None, **_):
+        images = hsi if hsi_b is None else torch.cat([hsi, hsi_b])   # §3.3: one branch for both images
+        l1, sad, kl_x = self._hsi_loss(images, generator)
+        onehot = self.one_hot(labels)
+        posterior = self.mask_vae.encode(onehot).latent_dist
+        logits = self.mask_vae.decode(posterior.sample(generator=generator)).sample
+        ce = nn.functional.cross_entropy(logits, labels.long())
+        kl_y = kl_per_value(posterior, onehot)
+        c = self.cfg
+        # specdm.txt eq. 1 for the image branch, cross-entropy for the mask branch, each + KL
+        loss = (l1 + c["sad_weight"] * sad + c["ce_weight"] * ce + c["kl_weight"] * (kl_x + kl_y))
+        return loss, {"l1": l1.item(), "sad": sad.item(), "ce": ce.item(), "kl": (kl_x + kl_y).item()}
+
+    def calibrate(self, batches, labels=None, hsi_b=None, **_) -> float:
+        images = list(batches) + list(hsi_b or [])
+        s = vae_scaling_factor(self.hsi_vae, images)
+        self.hsi_vae.register_to_config(scaling_factor=s)
+        s_mask = vae_scaling_factor(self.mask_vae, [self.one_hot(y) for y in labels])
+        self.mask_vae.register_to_config(scaling_factor=s_mask)
+        return s
+
+    def parameter_counts(self) -> dict:
+        return {"hsi_vae": sum(p.numel() for p in self.hsi_vae.parameters()),
+                "mask_vae": sum(p.numel() for p in self.mask_vae.parameters())}
+
+    def extra_metrics(self, arrays: dict, batch: int) -> dict:
+        return {}
+
+    def manifest_extra(self) -> dict:
+        return {"classes": self.classes, "pairs": self.pairs, "joint_latent_channels": self.joint_latent_channels,
+                "mask_latent_channels": self.mask_latent_channels, "mask_scaling_factor": self.mask_scaling_factor,
+                "latent_layout": (["hsi", "hsi_b", "mask"] if self.pairs else ["hsi", "mask"]),
+                "weights": "hsi_vae/ and mask_vae/ (diffusers AutoencoderKL, save_pretrained layout)"}
+
+    # -- the public API ------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_hsi(self, hsi):
+        return self.hsi_vae.encode(hsi).latent_dist.mode() * self.scaling_factor
+
+    @torch.no_grad()
+    def encode_mask(self, labels):
+        return self.mask_vae.encode(self.one_hot(labels)).latent_dist.mode() * self.mask_scaling_factor
+
+    @torch.no_grad()
+    def encode(self, hsi, labels, hsi_b=None):
+        """→ (N, C_x [+ C_x] + C_y, h, w): image latent(s) then mask latent. ``labels`` are
+        class indices 0..K-1 (see ``class_index``)."""
+        parts = [self.encode_hsi(hsi)] + ([self.encode_hsi(hsi_b)] if self.pairs else []) + [self.encode_mask(labels)]
+        return torch.cat(parts, dim=1)
+
+    @torch.no_grad()
+    def decode(self, latents):
+        """→ (hsi, mask_probs) or, with pairs, (hsi, hsi_b, mask_probs)."""
+        cx = self.hsi_latent_channels
+        images = [latents[:, :cx]] + ([latents[:, cx:2 * cx]] if self.pairs else [])
+        z_mask = latents[:, cx * len(images):]
+        out = [self.hsi_vae.decode(z / self.scaling_factor).sample for z in images]
+        logits = self.mask_vae.decode(z_mask / self.mask_scaling_factor).sample
+        return (*out, logits.softmax(dim=1))
+
+    def labels_from_probs(self, probs) -> np.ndarray:
+        return np.asarray(self.classes)[probs.argmax(dim=1).cpu().numpy()]
+
+    @torch.no_grad()
+    def reconstruct(self, hsi, labels=None, **_):
+        """(hsi reconstruction, mask class indices) for held-out evaluation."""
+        recon = self.hsi_vae.decode(self.encode_hsi(hsi) / self.scaling_factor).sample
+        logits = self.mask_vae.decode(self.encode_mask(labels) / self.mask_scaling_factor).sample
+        return recon, logits.argmax(dim=1)
+
+    # -- files -------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        self.hsi_vae.save_pretrained(directory / "hsi_vae", safe_serialization=True)
+        self.mask_vae.save_pretrained(directory / "mask_vae", safe_serialization=True)
+        (directory / "model.json").write_text(json.dumps(
+            {"kind": self.kind, "bands": self.bands, "cfg": self.cfg, "shift": self.shift,
+             "classes": self.classes, "pairs": self.pairs}, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path, meta: dict) -> "TwoStreamAutoencoder":
+        from diffusers import AutoencoderKL
+
+        def branch(name):
+            return AutoencoderKL.from_pretrained(directory / name, local_files_only=True, low_cpu_mem_usage=False)
+
+        return cls(meta["bands"], meta["cfg"], meta["shift"], classes=meta["classes"], pairs=meta["pairs"],
+                   hsi_vae=branch("hsi_vae"), mask_vae=branch("mask_vae"))
