@@ -1,0 +1,109 @@
+"""``hsigen train-diffusion``: a DDPM (diffusers UNet) in a chosen space.
+
+    hsigen train-diffusion --space abundance --unmixing runs/ip-unmix --out runs/ip-diff
+    hsigen train-diffusion --space abundance --unmixing runs/ip-unmix --steps 2000 --resume --out runs/ip-diff
+    hsigen train-diffusion --space abundance --abundances runs/photos-abund --out runs/fusion-diff   # MSF-Diff
+    hsigen train-diffusion --space abundance --unmixing runs/ip-unmix --preset paper --dry-run
+    hsigen train-diffusion --space latent --autoencoder runs/ip-ae --dataset runs/ip --out runs/ip-ldm   # HSIGene
+    hsigen train-diffusion --space latent --autoencoder runs/ip-ae --dataset runs/ip --conditions runs/ip-cond \
+        --condition-dropout 0.3 --grad-accum 4 --out runs/ip-ldm
+    hsigen train-diffusion --space latent --autoencoder runs/ip-vq --dataset runs/ip --rgb-condition \
+        --ssim-weight 0.1 --out runs/ip-hyperldm                                                  # HyperLDM
+    torchrun --nproc_per_node 4 $(which hsigen) train-diffusion --space latent ... --out runs/ip-ldm   # DDP
+    hsigen train-diffusion --space latent --preset paper --dry-run
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import BatchSize, ConfigFile, Device, DryRun, Overwrite, Preset, Quiet, Resume, Seed, Steps, Verbose
+
+
+def train_diffusion(
+    space: Annotated[str, typer.Option("--space", help="Diffusion space: abundance | latent.")] = "abundance",
+    unmixing: Annotated[Optional[Path], typer.Option(
+        "--unmixing", help="abundance: an unmixing artifact (endmembers for decoding, and the training maps).")] = None,
+    abundances: Annotated[Optional[Path], typer.Option(
+        "--abundances", help="abundance: train on the maps of this `unmix infer` artifact (MSF-Diff fusion).")] = None,
+    autoencoder: Annotated[Optional[Path], typer.Option(
+        "--autoencoder", help="latent: the autoencoder whose latents are learned (kl; vq-rgb with --rgb-condition).")
+    ] = None,
+    dataset: Annotated[Optional[Path], typer.Option("--dataset", help="latent: the hsi-dataset to train on.")] = None,
+    conditions: Annotated[Optional[Path], typer.Option(
+        "--conditions", help="latent: a conditions artifact of --dataset (default: offline extraction on the fly).")
+    ] = None,
+    kinds: Annotated[Optional[str], typer.Option(
+        "--kinds", help="latent: condition kinds to train with (default: hed,mlsd,sketch,seg,content, or all of "
+                        "--conditions).")] = None,
+    rgb_condition: Annotated[bool, typer.Option(
+        "--rgb-condition", help="latent: HyperLDM mode (RGB features concatenated with the latent; T = 100).")] = False,
+    grad_accum: Annotated[Optional[int], typer.Option(
+        "--grad-accum", help="latent: micro-batches accumulated per optimiser step.")] = None,
+    condition_dropout: Annotated[Optional[float], typer.Option(
+        "--condition-dropout", help="latent: probability of dropping each condition in training (preset: 0.3).")
+    ] = None,
+    ssim_weight: Annotated[Optional[float], typer.Option(
+        "--ssim-weight", help="latent: λ3 of HyperLDM's SSIM loss (hyperldm eq. 24; paper-hyperldm: 0.1).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Output diffusion-model directory (not needed with --dry-run).", show_default=False)] = None,
+    preset: Preset = "tiny",
+    steps: Steps = None,
+    batch_size: BatchSize = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: the preset's).")] = None,
+    prediction: Annotated[Optional[str], typer.Option(
+        "--prediction", help="epsilon | v_prediction | sample (default: the preset's).")] = None,
+    crop: Annotated[Optional[int], typer.Option(
+        "--crop", help="Random training crop size (default: the preset's, else the whole map).")] = None,
+    ema_decay: Annotated[Optional[float], typer.Option("--ema-decay", help="EMA decay (default: preset's).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(
+        "--checkpoint-every", help="Write a resumable checkpoint every N steps (0 = never).")] = 200,
+    seed: Seed = 0,
+    device: Device = "auto",
+    dry_run: DryRun = False,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    """Train a diffusion model (HUD / MSF-Diff in the abundance space) into a diffusion-model artifact."""
+    from stages import diffusion as stage
+    from stages.common.errors import ConfigError
+
+    if space not in stage.SPACES:
+        raise ConfigError(f"--space {space!r}: this hsigen supports {', '.join(stage.SPACES)}")
+    if out is None and not dry_run:
+        raise ConfigError("--out is required: name the diffusion-model directory to write")
+    if checkpoint_every < 0:
+        raise ConfigError("--checkpoint-every must be >= 0")
+    overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, "prediction_type": prediction,
+                 "crop": crop, "ema_decay": ema_decay}
+    latent_options = {"--autoencoder": autoencoder, "--dataset": dataset, "--conditions": conditions,
+                      "--kinds": kinds, "--rgb-condition": rgb_condition or None, "--grad-accum": grad_accum,
+                      "--condition-dropout": condition_dropout, "--ssim-weight": ssim_weight}
+    if space == "latent":
+        if unmixing is not None or abundances is not None or crop is not None:
+            raise ConfigError("--unmixing, --abundances and --crop are for --space abundance; --space latent trains "
+                              "on --autoencoder AE --dataset DATASET")
+        overrides.update({"grad_accum": grad_accum, "condition_dropout": condition_dropout,
+                          "ssim_weight": ssim_weight, "rgb_condition": True if rgb_condition else None})
+    else:
+        given = [flag for flag, value in latent_options.items() if value is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --space latent")
+    model = stage.resolve(space, preset, overrides)
+    cfg = stage.DiffusionTrainConfig(space=space, preset=preset, model=model, seed=seed, device=device,
+                                     checkpoint_every=checkpoint_every)
+    inputs = {"unmixing": unmixing, "abundances": abundances, "autoencoder": autoencoder, "dataset": dataset,
+              "conditions": conditions, "kinds": kinds}
+    artifact = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    if artifact is not None:
+        typer.echo(str(artifact.path))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train-diffusion")(train_diffusion)

@@ -1,0 +1,94 @@
+"""``hsigen unmix``: endmembers and abundance maps of an hsi-dataset.
+
+    hsigen unmix runs/ip --out runs/ip-unmix                          # VCA + FCLS, k = 5
+    hsigen unmix runs/ip -k 8 --abundance lsq --out runs/ip-lsq        # pseudo-inverse (hud.txt eq. 3)
+    hsigen unmix runs/ip --method scene-net --preset tiny --out runs/ip-net
+    hsigen unmix runs/ip --method scene-net --preset paper --dry-run   # parameter counts
+    hsigen unmix infer runs/ip-net photo1.png photo2.jpg --out runs/photos-abund
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from .groups import DefaultCommandGroup
+from .options import (BatchSize, ConfigFile, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
+                      Verbose)
+
+unmix_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
+                        help="Unmix an hsi-dataset (VCA + FCLS/LSQ, or the MSF-Diff scene network); "
+                             "`unmix infer` applies a scene network to RGB images.")
+
+
+@unmix_app.command("run")
+def unmix_run(
+    dataset: Annotated[Path, typer.Argument(help="An hsi-dataset artifact (from `hsigen ingest`).")],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Output artifact directory (not needed with --dry-run).", show_default=False)] = None,
+    method: Annotated[str, typer.Option("--method", help="vca | scene-net.")] = "vca",
+    endmembers: Annotated[int, typer.Option("--endmembers", "-k", help="Number of endmembers.")] = 5,
+    abundance: Annotated[str, typer.Option(
+        "--abundance", help="vca: fcls (non-negative, sum-to-one) | lsq (pseudo-inverse).")] = "fcls",
+    preset: Preset = "tiny",
+    steps: Steps = None,
+    batch_size: BatchSize = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="scene-net learning rate (default: preset's).")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="scene-net SAD loss weight (msf-diff eq. 4).")] = 0.1,
+    beta: Annotated[float, typer.Option("--beta", help="scene-net endmember-TV loss weight.")] = 1e-3,
+    checkpoint_every: Annotated[int, typer.Option(
+        "--checkpoint-every", help="scene-net: checkpoint every N steps (0 = never).")] = 100,
+    seed: Seed = 0,
+    device: Device = "auto",
+    dry_run: DryRun = False,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    """Extract endmembers and abundance maps into an unmixing artifact."""
+    from stages import unmix as stage
+    from stages.common.errors import ConfigError
+    from stages.training import resolve_preset
+
+    if out is None and not dry_run:
+        raise ConfigError("--out is required: name the unmixing artifact directory to write")
+    if method not in stage.METHODS:
+        raise ConfigError(f"--method {method!r}: choose one of {', '.join(stage.METHODS)}")
+    cfg = stage.UnmixConfig(method=method, endmembers=endmembers, abundance=abundance, seed=seed,
+                            alpha=alpha, beta=beta, device=device, checkpoint_every=checkpoint_every)
+    if method == "scene-net":
+        cfg.preset = preset
+        cfg.scene_net = resolve_preset(stage.SCENE_NET_PRESETS, preset,
+                                       {"steps": steps, "batch_size": batch_size, "lr": lr})
+    artifact = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    if artifact is not None:
+        typer.echo(str(artifact.path))
+
+
+@unmix_app.command("infer")
+def unmix_infer(
+    unmixing: Annotated[Path, typer.Argument(help="An unmixing artifact made with --method scene-net.")],
+    images: Annotated[List[Path], typer.Argument(help="RGB images: PNG, JPEG or GeoTIFF (bands R, G, B).")],
+    out: Out = ...,
+    size: Annotated[Optional[int], typer.Option(
+        "--size", help="Tile size of the abundance patches (default: the training patch size).")] = None,
+    stride: Annotated[Optional[int], typer.Option("--stride", help="Tile stride (default: --size).")] = None,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    config: ConfigFile = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+):
+    """Infer abundance maps of external RGB images (the MSF-Diff fusion path)."""
+    from stages.unmix.scene_training import infer
+
+    artifact = infer(unmixing, list(images), out, size=size, stride=stride, device=device, overwrite=overwrite)
+    typer.echo(str(artifact.path))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(unmix_app, name="unmix")

@@ -1,0 +1,116 @@
+"""``train-diffusion``: generic DDPM training of a diffusers UNet in any space.
+
+The space module (``stages/diffusion/spaces``) turns inputs into tensors; everything else —
+preset resolution, the noise schedule, the loss, EMA, checkpoints and ``--resume`` via the
+shared Trainer, the ``diffusion-model`` artifact — is shared by all spaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts import ArtifactWriter, input_record
+from ..common import log
+from ..common.errors import ConfigError
+from ..common.runtime import resolve_device, seed_everything
+from .model import SCHEDULER_DIR, UNET_DIR, build_unet
+from .schedules import training_scheduler
+from .spaces import get_space
+
+
+@dataclass
+class DiffusionTrainConfig:
+    space: str
+    preset: str
+    model: dict = field(default_factory=dict)   # the resolved preset (unet, schedule, steps, lr ...)
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 200
+
+    def recorded(self) -> dict:
+        """What the manifest records (where it ran and how often it saved are left out)."""
+        d = asdict(self)
+        d.pop("device")
+        d.pop("checkpoint_every")
+        return d
+
+
+def resolve(space: str, preset: str, overrides: dict) -> dict:
+    from ..training import resolve_preset
+
+    return resolve_preset(get_space(space).PRESETS, preset, overrides)
+
+
+def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrite: bool = False,
+          resume: bool = False, dry_run: bool = False):
+    import torch
+
+    from ..training import Trainer, TrainSpec, count_parameters
+
+    if cfg.space == "latent":   # conditional UNet + ControlNet on AE latents (latent_training.py)
+        from .latent_training import train_latent
+
+        return train_latent(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run_only=dry_run)
+    space = get_space(cfg.space)
+    model_cfg = cfg.model
+    data = space.prepare(inputs, cfg.seed)
+    n, channels, height, width = data.tensors.shape
+    crop = int(model_cfg.get("crop") or min(height, width))
+    if crop > min(height, width):
+        raise ConfigError(f"--crop {crop} is larger than the {height}×{width} training maps")
+    factor = 2 ** (len(model_cfg["unet"]["block_out_channels"]) - 1)
+    if crop % factor:
+        raise ConfigError(f"the {cfg.preset} UNet halves the size {len(model_cfg['unet']['block_out_channels']) - 1} "
+                          f"times: --crop (or the patch size {crop}) must be a multiple of {factor}")
+    if model_cfg["batch_size"] < 1 or model_cfg["steps"] < 1:
+        raise ConfigError("--steps and --batch-size must be at least 1")
+    seed_everything(cfg.seed)
+    unet = build_unet(model_cfg["unet"], channels, crop)
+    if dry_run:
+        print(f"diffusion UNet ({cfg.space}, {cfg.preset}): {count_parameters(unet):,} parameters; "
+              f"{channels} channels, {crop}×{crop} samples, {model_cfg['schedule']['num_train_timesteps']} "
+              f"diffusion steps, {model_cfg['prediction_type']}, {model_cfg['steps']:,} training steps")
+        return None
+    if out is None:
+        raise ConfigError("--out is required: name the diffusion-model directory to write")
+    if n == 0:
+        raise ConfigError("there are no training maps; check the unmixing artifact's split")
+
+    recorded = {**cfg.recorded(), "sample_size": crop, "channels": channels,
+                "normalisation": data.normalisation, **data.space_config}
+    records = [input_record(p) for p in data.inputs]
+    writer = ArtifactWriter(out, "diffusion-model", "train-diffusion", recorded, records, overwrite)
+    if writer.up_to_date():
+        log.info("train-diffusion: up to date")
+        return writer.artifact
+    writer.check_destination()
+
+    device = resolve_device(cfg.device)
+    scheduler = training_scheduler(model_cfg["schedule"], model_cfg["prediction_type"])
+    tensors = torch.from_numpy(np.ascontiguousarray(data.tensors)).to(device)
+    from .training import diffusion_loss_fn
+
+    loss_fn = diffusion_loss_fn(tensors, scheduler, int(model_cfg["batch_size"]), crop, device)
+    spec = TrainSpec(steps=int(model_cfg["steps"]), lr=float(model_cfg["lr"]), seed=cfg.seed,
+                     warmup_steps=int(model_cfg.get("warmup_steps", 0)), ema_decay=model_cfg.get("ema_decay"),
+                     checkpoint_every=cfg.checkpoint_every)
+    fingerprint = {"config": recorded, "inputs": [r["sha256"] for r in records]}
+    log.info(f"train-diffusion: {count_parameters(unet):,} parameters, {n} training maps "
+             f"{channels}×{height}×{width}, crops {crop}, {spec.steps} steps on {device}")
+    trainer = Trainer(unet, spec, out, device, fingerprint, resume=resume)
+    history = trainer.fit(loss_fn, "train-diffusion")
+    unet.load_state_dict(trainer.final_state())
+
+    with writer.building() as tmp:
+        unet.save_pretrained(str(tmp / UNET_DIR), safe_serialization=True)
+        scheduler.save_pretrained(str(tmp / SCHEDULER_DIR))
+        data.write_files(tmp)
+        writer.spectral = data.spectral
+        writer.metrics = {"final_loss": history[-1]["loss"] if history else None,
+                          "parameters": count_parameters(unet)}
+        writer.extra = {"history": history}
+    trainer.cleanup()
+    return writer.artifact

@@ -1,0 +1,55 @@
+"""Generic DDPM training for any space: a denoiser learns to invert q(x_t | x_0) on tensors
+a space module prepared. Targets by prediction type: ``epsilon`` ε (hud.txt eq. 15,
+msf-diff.txt Algorithm 1), ``v_prediction`` v = √ᾱ_t·ε − √(1−ᾱ_t)·x_0 (Salimans & Ho 2022),
+``sample`` x_0 itself; the diffusers samplers convert each back to the reverse step."""
+
+from __future__ import annotations
+
+
+def augment(batch, crop: int, generator):
+    """Random ``crop`` × ``crop`` windows plus random horizontal/vertical flips and 90°
+    rotations, per sample, all drawn from the step's generator (exact resume)."""
+    import torch
+
+    n, _, h, w = batch.shape
+    out = []
+    rows = torch.randint(0, h - crop + 1, (n,), generator=generator)
+    cols = torch.randint(0, w - crop + 1, (n,), generator=generator)
+    flips = torch.randint(0, 2, (n, 3), generator=generator)
+    for i in range(n):
+        x = batch[i, :, rows[i]:rows[i] + crop, cols[i]:cols[i] + crop]
+        if flips[i, 0]:
+            x = x.flip(-1)
+        if flips[i, 1]:
+            x = x.flip(-2)
+        if flips[i, 2]:
+            x = x.transpose(-1, -2)
+        out.append(x)
+    return torch.stack(out)
+
+
+def diffusion_loss_fn(data, scheduler, batch_size: int, crop: int, device):
+    """``loss_fn(model, step, generator)`` for the shared Trainer. ``data``: (N, C, H, W) on
+    ``device`` in the model's normalised units."""
+    import torch
+
+    prediction = scheduler.config.prediction_type
+    steps = scheduler.config.num_train_timesteps
+
+    def loss_fn(model, step, g):
+        idx = torch.randint(0, len(data), (batch_size,), generator=g)
+        x0 = augment(data[idx.to(data.device)], crop, g)
+        noise = torch.randn(x0.shape, generator=g).to(device)
+        t = torch.randint(0, steps, (batch_size,), generator=g).to(device)
+        xt = scheduler.add_noise(x0, noise, t)
+        if prediction == "epsilon":
+            target = noise
+        elif prediction == "v_prediction":
+            target = scheduler.get_velocity(x0, noise, t)
+        else:
+            target = x0
+        pred = model(xt, t).sample
+        loss = torch.nn.functional.mse_loss(pred.float(), target.float())
+        return loss, {"loss": float(loss.detach())}
+
+    return loss_fn

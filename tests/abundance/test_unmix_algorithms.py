@@ -1,0 +1,81 @@
+"""VCA + FCLS / LSQ on a noise-free scene mixed from real library spectra with known
+Dirichlet abundances (hud.txt §III-B, eqs. 2-3)."""
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment, minimize
+
+from stages.common.errors import ConfigError, InputError
+from stages.unmix import fcls_abundances, lsq_abundances, vca
+from stages.unmix.metrics import spectral_angles
+
+
+@pytest.fixture(scope="module")
+def scene(library_endmembers):
+    wl, endmembers = library_endmembers
+    k = endmembers.shape[1]
+    rng = np.random.default_rng(7)
+    abundances = rng.dirichlet(np.full(k, 0.6), size=60 * 60).T     # (k, N)
+    pure = rng.choice(abundances.shape[1], k, replace=False)
+    abundances[:, pure] = np.eye(k)                                  # VCA needs the vertices present
+    return endmembers, abundances, endmembers @ abundances
+
+
+def _match(found, truth):
+    """Angles between every found and true endmember, paired by the Hungarian algorithm."""
+    k = truth.shape[1]
+    angles = np.array([[spectral_angles(found[:, [i]], truth[:, [j]])[0] for j in range(k)] for i in range(k)])
+    rows, cols = linear_sum_assignment(angles)
+    return angles[rows, cols], cols
+
+
+def test_vca_fcls_recovers_endmembers_and_abundances(scene):
+    endmembers, abundances, y = scene
+    result = vca(y, endmembers.shape[1], seed=0)
+    angles, order = _match(result.endmembers, endmembers)
+    assert angles.max() < 0.05
+    x = fcls_abundances(y, result.endmembers)
+    recovered = np.empty_like(x)
+    recovered[order] = x
+    assert np.sqrt(np.mean((recovered - abundances) ** 2)) < 0.02
+    assert x.min() >= 0
+    assert np.abs(x.sum(axis=0) - 1).max() < 1e-6
+
+
+def test_vca_is_seeded_and_validates_k(scene):
+    _, _, y = scene
+    assert np.array_equal(vca(y, 6, seed=3).indices, vca(y, 6, seed=3).indices)
+    with pytest.raises(ConfigError, match="larger than the 48 bands"):
+        vca(y, 49)
+    bad = y.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        vca(bad, 5)
+
+
+def test_lsq_is_the_pseudo_inverse(scene):
+    endmembers, _, y = scene
+    noisy = y + np.random.default_rng(1).normal(0, 0.01, y.shape)
+    expected = np.linalg.solve(endmembers.T @ endmembers, endmembers.T @ noisy)   # hud.txt eq. 3
+    assert np.allclose(lsq_abundances(noisy, endmembers), expected, atol=1e-8)
+
+
+def test_fcls_is_optimal_on_noisy_pixels(scene):
+    """On noisy pixels (many with active constraints) FCLS matches a generic constrained
+    optimiser and the NNLS-based path."""
+    endmembers, _, y = scene
+    rng = np.random.default_rng(2)
+    noisy = y[:, :40] + rng.normal(0, 0.05, (y.shape[0], 40))
+    x = fcls_abundances(noisy, endmembers)
+    assert x.min() >= 0 and np.abs(x.sum(0) - 1).max() < 1e-6
+    assert np.any(x < 1e-12), "the noisy pixels should exercise the non-negativity constraint"
+    k = endmembers.shape[1]
+    for i in range(40):
+        obj = lambda a: np.sum((noisy[:, i] - endmembers @ a) ** 2)  # noqa: E731
+        ref = minimize(obj, np.full(k, 1 / k), method="SLSQP", bounds=[(0, 1)] * k,
+                       constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1}],
+                       options={"ftol": 1e-14, "maxiter": 500}).x
+        assert obj(x[:, i]) <= obj(ref) + 1e-9
+    via_nnls = fcls_abundances(noisy, endmembers, enumeration_max_k=2)
+    assert np.abs(via_nnls - x).max() < 1e-4
+    assert np.abs(via_nnls.sum(0) - 1).max() < 1e-6
