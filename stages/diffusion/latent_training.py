@@ -1,0 +1,259 @@
+"""``train-diffusion --space latent``: HSIGene's controllable latent diffusion (hsigene.txt §3.2,
+eqs. 1 and 3) and HyperLDM's RGB-conditioned mode (hyperldm.txt §III-C, eqs. 21-24).
+
+The artifact (a ``diffusion-model``, see ``model.py`` for the shared part):
+
+    unet/          diffusers UNet2DConditionModel (save_pretrained)
+    controlnet/    diffusers ControlNetModel (save_pretrained)
+    adapters.safetensors   global-condition projections, null tokens, RGB encoder (HyperLDM)
+    scheduler/     the training DDPMScheduler
+    autoencoder/   a copy of the autoencoder artifact that decodes the latents
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts import ArtifactWriter, input_record
+from ..common import log
+from ..common.errors import ConfigError
+from ..common.runtime import resolve_device, seed_everything
+from .model import SCHEDULER_DIR, UNET_DIR
+
+CONTROLNET_DIR, ADAPTERS_FILE = "controlnet", "adapters.safetensors"
+DRY_RUN_GLOBAL_DIMS = {"content": 64, "text": 4}    # the offline descriptors' sizes
+
+
+def check_options(model_cfg: dict) -> None:
+    if model_cfg["batch_size"] < 1 or model_cfg["steps"] < 1 or model_cfg.get("grad_accum", 1) < 1:
+        raise ConfigError("--steps, --batch-size and --grad-accum must be at least 1")
+    for key, flag in (("condition_dropout", "--condition-dropout"), ("drop_all", "--drop-all")):
+        if not 0.0 <= float(model_cfg[key]) < 1.0:
+            raise ConfigError(f"{flag} {model_cfg[key]} must be in [0, 1)")
+    if float(model_cfg["ssim_weight"]) < 0:
+        raise ConfigError("--ssim-weight must be >= 0")
+
+
+def apply_rgb_mode(model_cfg: dict) -> dict:
+    """``--rgb-condition`` switches to HyperLDM's short schedule (hyperldm.txt §III-C.1)."""
+    from .spaces.latent import HYPERLDM_SCHEDULE
+
+    if model_cfg.get("rgb_condition"):
+        model_cfg["schedule"] = dict(HYPERLDM_SCHEDULE)
+    return model_cfg
+
+
+def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
+    """Parameter counts without data: the UNet, the ControlNet and the adapters are built on
+    PyTorch's meta device (no memory), for the AE's latent shape when one is given."""
+    import torch
+
+    from .control import ControlledDenoiser
+
+    # Without an autoencoder: HSIGene's 4 latent channels, HyperLDM's n_x = 16 (hyperldm.txt §III-D), f = 4.
+    channels, factor = (16 if model_cfg["rgb_condition"] else 4), 4
+    if inputs.get("autoencoder") is not None:
+        from ..artifacts import open_artifact
+
+        info = open_artifact(inputs["autoencoder"], "autoencoder").manifest.get("autoencoder", {})
+        channels, factor = int(info.get("latent_channels", 4)), int(info.get("downsampling_factor", 4))
+    with torch.device("meta"):
+        model = ControlledDenoiser.build(model_cfg, channels, 8, factor, DRY_RUN_GLOBAL_DIMS,
+                                         bool(model_cfg["rgb_condition"]))
+    counts = model.parameter_counts()
+    parts = ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total")
+    print(f"latent diffusion ({preset}{', HyperLDM RGB mode' if model_cfg['rgb_condition'] else ''}): "
+          f"{parts}; total {counts['total']:,} parameters; {channels} latent channels, f = {factor}, "
+          f"{model_cfg['schedule']['num_train_timesteps']} diffusion steps, {model_cfg['steps']:,} training steps")
+    return counts
+
+
+def ssim_loss(x0_hat, x0):
+    """hyperldm.txt eq. 23: 1 − SSIM(x̃_0, x_0) on latents (torchmetrics' Gaussian-window SSIM,
+    window shrunk to fit small latents; data range from the clean batch)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+    size = min(x0.shape[-2:])
+    kernel = min(11, size if size % 2 else size - 1)
+    data_range = float((x0.max() - x0.min()).clamp_min(1e-6))
+    return 1.0 - ssim(x0_hat.float(), x0.float(), data_range=data_range, kernel_size=kernel, sigma=1.5)
+
+
+def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device):
+    """``loss_fn(model, step, generator)`` for the shared Trainer: hsigene.txt eq. 3 (MSE between
+    the added and the predicted noise) plus, in HyperLDM mode, λ3·L_ssim (hyperldm.txt eq. 24).
+    Batch, dropout, noise and t are all drawn from the step's generator (exact resume)."""
+    import torch
+
+    from .control import ConditionBatch, drop_conditions
+
+    prediction = scheduler.config.prediction_type
+    steps = scheduler.config.num_train_timesteps
+    batch = int(model_cfg["batch_size"])
+    p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
+    lam = float(model_cfg["ssim_weight"])
+    alphas = scheduler.alphas_cumprod.to(device)
+    latents, maps = tensors["latents"], tensors["maps"]
+
+    def loss_fn(model, step, g):
+        idx = torch.randint(0, len(latents), (batch,), generator=g).to(device)
+        x0 = latents[idx]
+        keep = drop_conditions(available, batch, p, p_all, g).to(device)
+        cond = ConditionBatch(maps[idx], keep, {k: v[idx] for k, v in tensors["embeddings"].items()},
+                              tensors["rgb"][idx] if tensors["rgb"] is not None else None)
+        noise = torch.randn(x0.shape, generator=g).to(device)
+        t = torch.randint(0, steps, (batch,), generator=g).to(device)
+        xt = scheduler.add_noise(x0, noise, t)
+        pred = model(xt, t, cond)
+        if prediction == "epsilon":
+            target = noise
+        elif prediction == "v_prediction":
+            target = scheduler.get_velocity(x0, noise, t)
+        else:
+            target = x0
+        mse = torch.nn.functional.mse_loss(pred.float(), target.float())
+        logs = {"loss": float(mse.detach())}
+        loss = mse
+        if lam > 0:
+            a = alphas[t].view(-1, 1, 1, 1)
+            if prediction == "epsilon":        # hyperldm.txt eq. 22 (with ᾱ_t): x̃_0 from ε_θ
+                x0_hat = (xt - (1 - a).sqrt() * pred) / a.sqrt()
+            elif prediction == "v_prediction":
+                x0_hat = a.sqrt() * xt - (1 - a).sqrt() * pred
+            else:
+                x0_hat = pred
+            structural = ssim_loss(x0_hat, x0)
+            loss = mse + lam * structural
+            logs["ssim_loss"] = float(structural.detach())
+        return loss, logs
+
+    return loss_fn
+
+
+def weights_digest(state: dict) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def ranks_agree(digest: str) -> bool | None:
+    """Under DDP: whether every rank ended with the same weights (None on a single process)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, digest)
+    return len(set(gathered)) == 1
+
+
+def train_latent(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False, resume: bool = False,
+                 dry_run_only: bool = False):
+    """``cfg``: a ``DiffusionTrainConfig`` with ``space == "latent"``."""
+    import torch
+
+    from ..training import Trainer, TrainSpec, count_parameters, distributed, save_weights
+    from .control import ControlledDenoiser
+    from .schedules import training_scheduler
+    from .spaces.latent import prepare_latent
+
+    model_cfg = apply_rgb_mode(cfg.model)
+    check_options(model_cfg)
+    if dry_run_only:
+        dry_run(inputs, model_cfg, cfg.preset)
+        return None
+    if out is None:
+        raise ConfigError("--out is required: name the diffusion-model directory to write")
+
+    device = resolve_device(cfg.device)
+    data = prepare_latent(inputs, model_cfg, device)
+    m, channels, h, w = data.latents.shape
+    factor = 2 ** (len(model_cfg["unet"]["block_out_channels"]) - 1)
+    if h % factor:
+        halvings = len(model_cfg["unet"]["block_out_channels"]) - 1
+        raise ConfigError(f"the {cfg.preset} UNet halves the latent size {halvings} "
+                          f"times: the {h}×{w} latents need patches a multiple of {factor * data.factor} pixels")
+    global_dims = {k: int(v.shape[1]) for k, v in data.embeddings.items()}
+    recorded = {**cfg.recorded(), "sample_size": h, "channels": channels,
+                "normalisation": {"latents": "autoencoder encode() (scaled by its scaling_factor)"},
+                "global_dims": global_dims, **data.space_config}
+    records = [input_record(p) for p in data.inputs]
+    writer = ArtifactWriter(out, "diffusion-model", "train-diffusion", recorded, records, overwrite)
+    if writer.up_to_date():
+        log.info("train-diffusion: up to date")
+        return writer.artifact
+    writer.check_destination()
+
+    seed_everything(cfg.seed)
+    model = ControlledDenoiser.build(model_cfg, channels, h, data.factor, global_dims, bool(model_cfg["rgb_condition"]))
+    scheduler = training_scheduler(model_cfg["schedule"], model_cfg["prediction_type"])
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+    tensors = {"latents": as_tensor(data.latents), "maps": as_tensor(data.maps),
+               "embeddings": {k: as_tensor(v) for k, v in data.embeddings.items()},
+               "rgb": as_tensor(data.rgb) if data.rgb is not None else None}
+    loss_fn = latent_loss_fn(tensors, torch.from_numpy(data.available), scheduler, model_cfg, device)
+    spec = TrainSpec(steps=int(model_cfg["steps"]), lr=float(model_cfg["lr"]), seed=cfg.seed,
+                     warmup_steps=int(model_cfg.get("warmup_steps", 0)), ema_decay=model_cfg.get("ema_decay"),
+                     grad_accum=int(model_cfg.get("grad_accum", 1)), checkpoint_every=cfg.checkpoint_every)
+    fingerprint = {"config": recorded, "inputs": [r["sha256"] for r in records]}
+    counts = model.parameter_counts()
+    log.info(f"train-diffusion (latent): UNet {counts['unet']:,} + ControlNet {counts['controlnet']:,} parameters; "
+             f"{m} training latents {channels}×{h}×{w}; conditions "
+             f"{', '.join(data.space_config['conditions']['local'] + list(global_dims)) or 'none'}; "
+             f"{spec.steps} steps on {device}")
+    trainer = Trainer(model, spec, out, device, fingerprint, resume=resume)
+    history = trainer.fit(loss_fn, "train-diffusion latent")
+    model.load_state_dict(trainer.final_state())
+    agree = ranks_agree(weights_digest(model.state_dict()))
+    if not distributed.is_main_process():
+        distributed.barrier()
+        return None
+
+    with writer.building() as tmp:
+        model.unet.save_pretrained(str(tmp / UNET_DIR), safe_serialization=True)
+        model.controlnet.save_pretrained(str(tmp / CONTROLNET_DIR), safe_serialization=True)
+        save_weights(model.adapter_state(), tmp / ADAPTERS_FILE)
+        scheduler.save_pretrained(str(tmp / SCHEDULER_DIR))
+        data.write_files(tmp)
+        writer.spectral = data.spectral
+        writer.metrics = {"final_loss": history[-1]["loss"] if history else None,
+                          "parameters": count_parameters(model), "parameter_counts": counts,
+                          **({"ddp_world_size": trainer.world_size, "ddp_ranks_identical": agree}
+                             if agree is not None else {})}
+        writer.extra = {"history": history}
+    trainer.cleanup()
+    distributed.barrier()
+    return writer.artifact
+
+
+def load_denoiser(model, device="cpu"):
+    """The ``ControlledDenoiser`` of a latent ``diffusion-model`` artifact, in eval mode."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from ..training import load_weights
+    from .control import ControlledDenoiser, RGBConditionEncoder
+
+    path = model.artifact.path
+    for name in (f"{CONTROLNET_DIR}/config.json", f"{CONTROLNET_DIR}/diffusion_pytorch_model.safetensors",
+                 ADAPTERS_FILE):
+        model.artifact.file(name)
+    cfg = model.config
+    unet = UNet2DConditionModel.from_pretrained(str(path / UNET_DIR), local_files_only=True, low_cpu_mem_usage=False)
+    controlnet = ControlNetModel.from_pretrained(str(path / CONTROLNET_DIR), local_files_only=True,
+                                                 low_cpu_mem_usage=False)
+    rgb = cfg["model"]["rgb_condition"]
+    encoder = RGBConditionEncoder(int(cfg["model"]["rgb_channels"]), int(cfg["autoencoder"]["factor"])) if rgb else None
+    denoiser = ControlledDenoiser(unet, controlnet, cfg.get("global_dims", {}), encoder)
+    missing, unexpected = denoiser.load_state_dict(load_weights(path / ADAPTERS_FILE), strict=False)
+    missing = [k for k in missing if not k.startswith(("unet.", "controlnet."))]
+    if missing or unexpected:
+        from ..common.errors import ArtifactError
+
+        raise ArtifactError(f"{path}/{ADAPTERS_FILE} does not match the model (missing {missing[:3]}, "
+                            f"unexpected {unexpected[:3]}); rebuild it with `hsigen train-diffusion`")
+    return denoiser.to(device).eval()

@@ -1,0 +1,64 @@
+"""Session fixtures of the latent-diffusion tests: a tiny ``kl`` autoencoder trained with the
+autoencoder stage's ``run`` on the embedded Indian Pines patches, and a tiny controllable latent
+diffusion model (hed + seg maps) trained on its latents — each built once, with fixed step counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+AE_STEPS = 300
+DIFFUSION_STEPS = 300
+KINDS = "hed,seg"
+
+
+@pytest.fixture(scope="session")
+def kl_autoencoder(ip_dataset, tmp_path_factory) -> Path:
+    from stages.autoencoder import PRESETS, TrainAEConfig, run
+    from stages.training import resolve_preset
+
+    out = tmp_path_factory.mktemp("latent") / "ae-kl"
+    model = resolve_preset(PRESETS["kl"], "tiny", {"steps": AE_STEPS})
+    run(ip_dataset, out, TrainAEConfig(kind="kl", preset="tiny", model=model, seed=0), device="cpu")
+    return out
+
+
+def train_tiny(ip_dataset, autoencoder, out: Path, steps: int, kinds: str | None = KINDS, **overrides):
+    from stages.diffusion.latent_training import train_latent
+    from stages.diffusion.pipeline import DiffusionTrainConfig
+    from stages.diffusion.spaces.latent import PRESETS
+    from stages.training import resolve_preset
+
+    model = resolve_preset(PRESETS, overrides.pop("preset", "tiny"), {"steps": steps, **overrides})
+    cfg = DiffusionTrainConfig(space="latent", preset="tiny", model=model, seed=0, device="cpu", checkpoint_every=0)
+    return train_latent({"autoencoder": autoencoder, "dataset": ip_dataset, "kinds": kinds}, out, cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_trainer():
+    """``train_tiny(ip_dataset, autoencoder, out, steps, kinds=..., **preset overrides)``."""
+    return train_tiny
+
+
+@pytest.fixture(scope="session")
+def latent_model(ip_dataset, kl_autoencoder, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("latent") / "ldm"
+    train_tiny(ip_dataset, kl_autoencoder, out, DIFFUSION_STEPS)
+    return out
+
+
+@pytest.fixture(scope="session")
+def val_conditions(ip_dataset):
+    """hed and seg maps of held-out (val) patches, computed as the conditions stage does."""
+    from stages.artifacts.datasets import load_patches
+    from stages.conditions import make_extractor
+    from stages.diffusion.spaces.latent import dataset_rgb
+
+    patches = load_patches(ip_dataset)
+    val = np.flatnonzero(patches.split == "val")[:12]
+    rgbs, _ = dataset_rgb(Path(ip_dataset))
+    seg, hed = make_extractor("seg"), make_extractor("hed")
+    return {"rows": val, "seg": np.stack([seg(rgbs[i]) for i in val]), "hed": np.stack([hed(rgbs[i]) for i in val]),
+            "rgb": [rgbs[i] for i in val]}
