@@ -1,20 +1,65 @@
 #!/usr/bin/env bash
-# The whole chain that exists so far, on the embedded Indian Pines scene, at tiny presets.
-# Run through `make demo` (which creates .venv first). Artifacts land in $DEMO_DIR.
+# The whole chain that exists so far, on the embedded AVIRIS Indian Pines scene, at tiny presets.
+# Run through `make demo` (which creates .venv first). Artifacts land in $DEMO_DIR; a rerun
+# skips every stage whose inputs and config are unchanged ("up to date").
 set -euo pipefail
+# Small models on a few cores: one OpenMP thread per process avoids oversubscription, which
+# slowed training many times over whenever anything else was running (README: CPU threads).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 DEMO_DIR=${DEMO_DIR:-runs/demo}
 mkdir -p "$DEMO_DIR"
 step() { printf '\n== %s\n' "$*" >&2; }
+start=$SECONDS
 
-step "1. ingest the embedded AVIRIS Indian Pines scene (48 bands, 400-1000 nm, 32x32 patches)"
+step "1. ingest the embedded Indian Pines scene: 48 bands 400-1000 nm, 32x32 patches, spatial train/val split"
 hsigen ingest --example indian-pines --size 32 --stride 16 --val-fraction 0.25 --out "$DEMO_DIR/dataset"
-hsigen inspect "$DEMO_DIR/dataset"
+
+step "2. unmix: VCA endmembers + FCLS abundances (k=5)"
+hsigen unmix "$DEMO_DIR/dataset" -k 5 --out "$DEMO_DIR/unmixing"
+
+step "3. abundance-space diffusion (HUD projection, tiny preset)"
+hsigen train-diffusion --space abundance --unmixing "$DEMO_DIR/unmixing" --preset tiny --steps 500 --crop 16 \
+    --out "$DEMO_DIR/abundance-model"
+
+step "4. sample 16 synthetic 48-band HSIs (25 DDIM steps), on the simplex by construction"
+hsigen sample --ckpt "$DEMO_DIR/abundance-model" -n 16 --steps 25 --size 32 --out "$DEMO_DIR/abundance-samples"
+
+step "5. evaluate: a spectral classifier, then sPr/sRec, F_p/D_b, SD, spectral FID against the held-out rows"
+hsigen evaluate train-classifier "$DEMO_DIR/dataset" --preset tiny --out "$DEMO_DIR/classifier"
+hsigen evaluate --real "$DEMO_DIR/dataset" --real-split val --generated "$DEMO_DIR/abundance-samples" \
+    --classifier "$DEMO_DIR/classifier" --out "$DEMO_DIR/evaluation"
+
+step "6. HSIGene conditions of every patch (offline backends: hed, mlsd, sketch, seg, content, text)"
+hsigen condition "$DEMO_DIR/dataset" --kinds hed,mlsd,sketch,seg,content,text --text farmland \
+    --out "$DEMO_DIR/conditions"
+
+step "7. spectral autoencoder (KL VAE, tiny) with its PCA baseline"
+hsigen train-ae "$DEMO_DIR/dataset" --kind kl --preset tiny --steps 300 --out "$DEMO_DIR/autoencoder"
+
+step "8. HSIGene latent diffusion with composable control: UNet + ControlNet on the VAE's latents (hed + seg)"
+hsigen train-diffusion --space latent --autoencoder "$DEMO_DIR/autoencoder" --dataset "$DEMO_DIR/dataset" \
+    --conditions "$DEMO_DIR/conditions" --kinds hed,seg --steps 300 --out "$DEMO_DIR/latent-model"
+# A held-out (val) patch's own seg + hed maps steer the samples; the kind comes from the folder name.
+val_patch=$(python3 -c "import json,sys; items=json.load(open(sys.argv[1]))['items']; print(next(i['files']['seg'] for i in items if i.get('split')=='val'))" "$DEMO_DIR/conditions/index.json")
+hsigen sample --ckpt "$DEMO_DIR/latent-model" --cond "$DEMO_DIR/conditions/$val_patch" \
+    --cond "$DEMO_DIR/conditions/${val_patch/seg/hed}" -n 4 --steps 25 --guidance 2 --out "$DEMO_DIR/latent-samples"
+
+step "9. RGAN x2 super-resolution (RGB-guided) and the super-resolution augmentation of the scene"
+hsigen upsample train-rgan "$DEMO_DIR/dataset" --scale 2 --preset tiny --out "$DEMO_DIR/rgan-x2"
+hsigen upsample run "$DEMO_DIR/dataset" --rgan "$DEMO_DIR/rgan-x2" --size 64 --stride 32 --val-fraction 0.25 \
+    --out "$DEMO_DIR/dataset-x2"
 
 cat >&2 <<MSG
 
-Done. Where to look:
-  $DEMO_DIR/dataset/preview.png      false-colour preview of the aligned scene
-  $DEMO_DIR/dataset/cube.tif         48-band GeoTIFF (band descriptions carry wavelengths)
-  $DEMO_DIR/dataset/patches.h5       normalised patches, labels, train/val split
-  hsigen inspect $DEMO_DIR/dataset   the manifest (config, hashes, metrics)
+Done in $((SECONDS - start)) s. Where to look:
+  $DEMO_DIR/dataset/preview.png                  false-colour preview of the aligned real scene
+  $DEMO_DIR/unmixing/endmembers.png              the 5 VCA endmember spectra
+  $DEMO_DIR/abundance-samples/previews/          false-colour previews of the generated HSIs
+  $DEMO_DIR/abundance-samples/samples/           one 48-band GeoTIFF per sample (physical units)
+  $DEMO_DIR/evaluation/report.md                 metrics and figures, real vs generated
+  $DEMO_DIR/conditions/                          hed/ mlsd/ sketch/ seg/ maps per patch
+  $DEMO_DIR/autoencoder/reconstructions.png      VAE reconstructions vs real
+  $DEMO_DIR/latent-samples/previews/             conditional samples (the conditions used sit in samples/)
+  $DEMO_DIR/dataset-x2/preview.png               the scene super-resolved x2 by RGAN
+  hsigen inspect DIR                             any artifact's manifest (config, hashes, metrics)
 MSG

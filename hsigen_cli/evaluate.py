@@ -16,7 +16,7 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from .options import (BatchSize, ConfigFile, Device, DryRun, Json, Out, Overwrite, Preset, Quiet, Resume, Seed,
+from .options import (BatchSize, CheckpointEvery, ConfigFile, LearningRate, Device, DryRun, Json, Out, Overwrite, Preset, Quiet, Resume, Seed,
                       Steps, Verbose)
 
 class _ListOptionGroup(TyperGroup):
@@ -119,8 +119,8 @@ def train_classifier(
     preset: Preset = "tiny",
     steps: Steps = None,
     batch_size: BatchSize = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: the preset's).")] = None,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Checkpoint every N steps (0: none).")] = 0,
+    lr: LearningRate = None,
+    checkpoint_every: CheckpointEvery = 0,
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,

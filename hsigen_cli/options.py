@@ -63,6 +63,9 @@ Preset = Annotated[str, typer.Option("--preset", help="Model size: tiny (CPU min
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print parameter counts and exit without training.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint of an interrupted run.")]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Batch size (default: the preset's).")]
+LearningRate = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default: the preset's).")]
+CheckpointEvery = Annotated[int, typer.Option(
+    "--checkpoint-every", help="Write a resumable checkpoint every N steps (0 = only when training ends).")]
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Training steps (default: the preset's).")]
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, callback=_set_verbosity, expose_value=True,
                                       help="More logging; -v also shows tracebacks.")]

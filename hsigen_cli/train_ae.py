@@ -20,7 +20,7 @@ from typing import Annotated, Optional
 import typer
 
 from .groups import DefaultCommandGroup
-from .options import (BatchSize, ConfigFile, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
+from .options import (BatchSize, CheckpointEvery, ConfigFile, LearningRate, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
                       Verbose)
 
 group = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True, rich_markup_mode=None,
@@ -42,10 +42,9 @@ def train(
     preset: Preset = "tiny",
     steps: Steps = None,
     batch_size: BatchSize = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default: the preset's).")] = None,
+    lr: LearningRate = None,
     crop: Annotated[Optional[int], typer.Option("--crop", help="Random crop size (default: the preset's).")] = None,
-    checkpoint_every: Annotated[int, typer.Option(
-        "--checkpoint-every", help="Write a resumable checkpoint every N steps (0: none).")] = 0,
+    checkpoint_every: CheckpointEvery = 0,
     library: Annotated[Optional[Path], typer.Option(
         "--library", help="vq-rgb: spectral library (ENVI .sli with .hdr, or USGS .npz); default: bundled.")] = None,
     adversarial: Annotated[bool, typer.Option(

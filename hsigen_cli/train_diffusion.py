@@ -11,6 +11,9 @@
         --ssim-weight 0.1 --out runs/ip-hyperldm                                                  # HyperLDM
     torchrun --nproc_per_node 4 $(which hsigen) train-diffusion --space latent ... --out runs/ip-ldm   # DDP
     hsigen train-diffusion --space latent --preset paper --dry-run
+    hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --out runs/ip-specdm   # SpecDM
+    hsigen train-diffusion --space joint --autoencoder runs/cd-ae2 --dataset runs/ip-change --out runs/cd-specdm
+    hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --preset paper --dry-run
 """
 
 from __future__ import annotations
@@ -20,19 +23,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import BatchSize, ConfigFile, Device, DryRun, Overwrite, Preset, Quiet, Resume, Seed, Steps, Verbose
+from .options import (BatchSize, CheckpointEvery, ConfigFile, Device, DryRun, LearningRate, Overwrite, Preset, Quiet,
+                      Resume, Seed, Steps, Verbose)
 
 
 def train_diffusion(
-    space: Annotated[str, typer.Option("--space", help="Diffusion space: abundance | latent.")] = "abundance",
+    space: Annotated[str, typer.Option("--space", help="Diffusion space: abundance | latent | joint.")] = "abundance",
     unmixing: Annotated[Optional[Path], typer.Option(
         "--unmixing", help="abundance: an unmixing artifact (endmembers for decoding, and the training maps).")] = None,
     abundances: Annotated[Optional[Path], typer.Option(
         "--abundances", help="abundance: train on the maps of this `unmix infer` artifact (MSF-Diff fusion).")] = None,
     autoencoder: Annotated[Optional[Path], typer.Option(
-        "--autoencoder", help="latent: the autoencoder whose latents are learned (kl; vq-rgb with --rgb-condition).")
+        "--autoencoder", help="latent: the autoencoder whose latents are learned (kl; vq-rgb with --rgb-condition); "
+                              "joint: a two-stream autoencoder (SpecDM).")
     ] = None,
-    dataset: Annotated[Optional[Path], typer.Option("--dataset", help="latent: the hsi-dataset to train on.")] = None,
+    dataset: Annotated[Optional[Path], typer.Option(
+        "--dataset", help="latent / joint: the hsi-dataset to train on (joint: labelled, or a --pair dataset).")] = None,
+    pairs: Annotated[Optional[Path], typer.Option(
+        "--pairs", help="joint: a second dataset holding the t2 images (when --dataset has no hsi_t2).")] = None,
     conditions: Annotated[Optional[Path], typer.Option(
         "--conditions", help="latent: a conditions artifact of --dataset (default: offline extraction on the fly).")
     ] = None,
@@ -53,14 +61,13 @@ def train_diffusion(
     preset: Preset = "tiny",
     steps: Steps = None,
     batch_size: BatchSize = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: the preset's).")] = None,
+    lr: LearningRate = None,
     prediction: Annotated[Optional[str], typer.Option(
         "--prediction", help="epsilon | v_prediction | sample (default: the preset's).")] = None,
     crop: Annotated[Optional[int], typer.Option(
         "--crop", help="Random training crop size (default: the preset's, else the whole map).")] = None,
     ema_decay: Annotated[Optional[float], typer.Option("--ema-decay", help="EMA decay (default: preset's).")] = None,
-    checkpoint_every: Annotated[int, typer.Option(
-        "--checkpoint-every", help="Write a resumable checkpoint every N steps (0 = never).")] = 200,
+    checkpoint_every: CheckpointEvery = 200,
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
@@ -91,15 +98,25 @@ def train_diffusion(
                               "on --autoencoder AE --dataset DATASET")
         overrides.update({"grad_accum": grad_accum, "condition_dropout": condition_dropout,
                           "ssim_weight": ssim_weight, "rgb_condition": True if rgb_condition else None})
+    elif space == "joint":
+        if unmixing is not None or abundances is not None:
+            raise ConfigError("--unmixing and --abundances are for --space abundance; --space joint trains on "
+                              "--autoencoder TWO_STREAM --dataset DATASET")
+        given = [flag for flag, value in latent_options.items()
+                 if value is not None and flag not in ("--autoencoder", "--dataset")]
+        if given:
+            raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --space latent")
     else:
         given = [flag for flag, value in latent_options.items() if value is not None]
         if given:
             raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --space latent")
+    if pairs is not None and space != "joint":
+        raise ConfigError("--pairs is for --space joint (change-detection pairs)")
     model = stage.resolve(space, preset, overrides)
     cfg = stage.DiffusionTrainConfig(space=space, preset=preset, model=model, seed=seed, device=device,
                                      checkpoint_every=checkpoint_every)
     inputs = {"unmixing": unmixing, "abundances": abundances, "autoencoder": autoencoder, "dataset": dataset,
-              "conditions": conditions, "kinds": kinds}
+              "conditions": conditions, "kinds": kinds, "pairs": pairs}
     artifact = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
     if artifact is not None:
         typer.echo(str(artifact.path))

@@ -15,7 +15,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from .groups import DefaultCommandGroup
-from .options import (BatchSize, ConfigFile, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
+from .options import (BatchSize, CheckpointEvery, ConfigFile, LearningRate, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
                       Verbose)
 
 unmix_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
@@ -35,11 +35,10 @@ def unmix_run(
     preset: Preset = "tiny",
     steps: Steps = None,
     batch_size: BatchSize = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="scene-net learning rate (default: preset's).")] = None,
+    lr: LearningRate = None,
     alpha: Annotated[float, typer.Option("--alpha", help="scene-net SAD loss weight (msf-diff eq. 4).")] = 0.1,
     beta: Annotated[float, typer.Option("--beta", help="scene-net endmember-TV loss weight.")] = 1e-3,
-    checkpoint_every: Annotated[int, typer.Option(
-        "--checkpoint-every", help="scene-net: checkpoint every N steps (0 = never).")] = 100,
+    checkpoint_every: CheckpointEvery = 100,
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from .groups import DefaultCommandGroup
-from .options import (BatchSize, ConfigFile, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
+from .options import (BatchSize, CheckpointEvery, ConfigFile, LearningRate, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
                       Verbose)
 
 upsample_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
@@ -38,11 +38,10 @@ def train_rgan(
     epochs: Annotated[Optional[int], typer.Option(
         "--epochs", help="Epochs over the train split (used when --steps is not given; paper: 30).")] = None,
     batch_size: BatchSize = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default: the preset's).")] = None,
+    lr: LearningRate = None,
     rgb_zero: Annotated[bool, typer.Option(
         "--rgb-zero", help="Train with zero RGB guidance (the ablation of hsigene Table 7).")] = False,
-    checkpoint_every: Annotated[int, typer.Option(
-        "--checkpoint-every", help="Write a resumable checkpoint every N steps (0 = only at the end).")] = 100,
+    checkpoint_every: CheckpointEvery = 100,
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,

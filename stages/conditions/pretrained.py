@@ -112,7 +112,6 @@ def hed_layout(state: dict, path: Path, flag: str) -> tuple[list[int], list[int]
 
 def load_hed(weights, device: str = "cpu", flag: str = "--hed-weights"):
     """(network in eval mode, torch.device) from a local weights file."""
-    import torch
 
     from ..common.runtime import resolve_device
 

@@ -50,7 +50,7 @@ def fcls_abundances(y: np.ndarray, endmembers: np.ndarray, tol: float = 1e-10,
 
 
 def _fcls_chunk(y: np.ndarray, e: np.ndarray, tol: float) -> np.ndarray:
-    k, n = e.shape[1], y.shape[1]
+    k = e.shape[1]
     gram = e.T @ e
     rhs = e.T @ y                                       # (k, N)
     best = _sum_to_one_solve(np.linalg.pinv(gram), rhs)

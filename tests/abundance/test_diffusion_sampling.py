@@ -5,7 +5,6 @@ import math
 
 import h5py
 import numpy as np
-import pytest
 import rasterio
 import torch
 
