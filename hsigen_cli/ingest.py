@@ -7,6 +7,7 @@
     hsigen ingest scene.tif --wavelengths 400:1000:120 --bands 48 --range 400:1000 --out runs/t
     hsigen ingest --example indian-pines --labels 92AV3GT.GIS --out runs/ip-gis   # ERDAS .GIS labels
     hsigen ingest scene.mat --var radiance --labels gt.mat --labels-var classes --out runs/m
+    hsigen ingest t1.tif --pair t2.tif --change-mask change.tif --size 32 --stride 16 --out runs/cd  # change detection
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def ingest(
         "--labels", help="Label map (mat/tif/npy/ERDAS .GIS) cropped in sync with the patches.")] = None,
     labels_var: Annotated[Optional[str], typer.Option(
         "--labels-var", help="Variable of a .mat label map holding the labels.")] = None,
+    pair: Annotated[Optional[Path], typer.Option(
+        "--pair", help="Second, co-registered scene (t2) of a change-detection pair; needs --change-mask.")] = None,
+    change_mask: Annotated[Optional[Path], typer.Option(
+        "--change-mask", help="Change mask of the --pair (mat/tif/npy/.GIS; 0 = unchanged), stored as labels.")] = None,
     val_fraction: Annotated[float, typer.Option(
         "--val-fraction", help="Bottom share of rows held out as a spatial validation split (0 = none).")] = 0.0,
     max_nodata: Annotated[float, typer.Option(
@@ -74,7 +79,7 @@ def ingest(
         sources = [ex["source"]]
         wavelengths_file = wavelengths_file or ex["wavelengths_file"]
         drop_bands = drop_bands if drop_bands is not None else ex["drop_bands"]
-        labels = labels or ex["labels"]
+        labels = labels or (ex["labels"] if change_mask is None else None)   # a pair: the change mask labels
     if not sources:
         raise ConfigError("no SOURCE given; name a scene file or use --example indian-pines")
     if wavelengths_file is not None and wavelengths is not None:
@@ -94,7 +99,7 @@ def ingest(
         block_rows=block_rows, example=example,
     )
     artifact = stage.run(list(sources), out, cfg, wavelengths=wl, labels_path=labels, overwrite=overwrite,
-                         extra_inputs=extra_inputs)
+                         extra_inputs=extra_inputs, pair=pair, change_mask=change_mask)
     typer.echo(str(artifact.path))
 
 

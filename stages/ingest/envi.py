@@ -13,7 +13,6 @@ case-insensitive.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np

@@ -106,7 +106,15 @@ def resolve_band_wavelengths(scene: Scene, wavelengths, drop_bands: list[int]) -
 
 
 def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=None, labels_path: Path | None = None,
-        overwrite: bool = False, extra_inputs: list[Path] = ()):
+        overwrite: bool = False, extra_inputs: list[Path] = (), pair: Path | None = None,
+        change_mask: Path | None = None):
+    """One scene → an hsi-dataset; with ``pair`` (a second, co-registered scene) and
+    ``change_mask`` → a change-detection dataset (see ``stages/ingest/pairs.py``)."""
+    if pair is not None or change_mask is not None:
+        from .pairs import run_pair
+
+        return run_pair(sources, out, config, wavelengths=wavelengths, labels_path=labels_path, overwrite=overwrite,
+                        extra_inputs=extra_inputs, pair=pair, change_mask=change_mask)
     if len(sources) != 1:
         raise InputError("ingest takes one scene per run (a list of scenes is not supported yet); run it once per scene")
     src = Path(sources[0])

@@ -54,9 +54,12 @@ def run(model_path: str | Path, out: str | Path, cfg: SampleConfig, *, device: s
     cfg.steps = cfg.steps or (50 if cfg.sampler == "ddim" else total)
     if not 1 <= cfg.steps <= total:
         raise ConfigError(f"--steps {cfg.steps}: the model was trained with {total} diffusion steps; choose 1..{total}")
-    cfg.size = cfg.size or model.sample_size
-    if cfg.size % model.downsample_factor:
-        raise ConfigError(f"--size {cfg.size} must be a multiple of {model.downsample_factor} for this UNet")
+    # Latent spaces (joint) decode f× larger images: --size counts output pixels.
+    pixel_factor = int(getattr(space, "pixel_factor", lambda m: 1)(model))
+    cfg.size = cfg.size or model.sample_size * pixel_factor
+    if cfg.size % (model.downsample_factor * pixel_factor):
+        raise ConfigError(f"--size {cfg.size} must be a multiple of {model.downsample_factor * pixel_factor} "
+                          "for this model")
 
     recorded = {**asdict(cfg), "space": model.space}
     recorded.pop("batch_size")  # batching does not change the samples
@@ -69,7 +72,7 @@ def run(model_path: str | Path, out: str | Path, cfg: SampleConfig, *, device: s
     dev = resolve_device(device)
     unet = model.load_unet(dev)
     scheduler = sampling_scheduler(cfg.sampler, train_cfg)
-    shape = (model.channels, cfg.size, cfg.size)
+    shape = (model.channels, cfg.size // pixel_factor, cfg.size // pixel_factor)
     with log.progress(f"sample ({cfg.sampler}, {cfg.steps} steps)", cfg.n * cfg.steps) as bar:
         x0 = denoise(unet, scheduler, cfg.n, shape, cfg.steps, cfg.seed, cfg.batch_size, dev, progress=bar)
     decoded = space.decode(model, x0)
@@ -77,6 +80,6 @@ def run(model_path: str | Path, out: str | Path, cfg: SampleConfig, *, device: s
         summary = write_samples(tmp, decoded.hsi, decoded.wavelengths_nm, decoded.scale, decoded.offset,
                                 cfg.format, **decoded.arrays)
         writer.spectral = spectral_block(decoded.wavelengths_nm, decoded.scale, decoded.offset)
-        writer.metrics = summary
+        writer.metrics = {**summary, **decoded.metrics}
     log.info(f"sample: {cfg.n} samples of {len(decoded.wavelengths_nm)} bands × {cfg.size}×{cfg.size} → {out}")
     return writer.artifact

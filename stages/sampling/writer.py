@@ -4,7 +4,9 @@
   offset, also as attributes), ``wavelengths_nm``, and any extra maps (``abundances``,
   ``labels``, ``conditions``) the generator produced;
 - ``samples/sample_NNNN.{tif|hdr+img|mat}``: one file per sample in physical units;
-- ``previews/sample_NNNN.png``: false colour on one shared stretch, plus ``previews/grid.png``.
+- ``previews/sample_NNNN.png``: false colour on one shared stretch, plus ``previews/grid.png``;
+- labelled generators (``labels``, and ``hsi_t2`` for change-detection pairs): a label GeoTIFF,
+  the t2 image and mask-overlay previews per sample (``stages/sampling/labelled.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from ..common.errors import ConfigError
 from ..spectral import false_colour, rgb_band_indices, save_png
 from ..spectral.preview import stretch_limits
+from .labelled import check_labelled, overlay, write_label_geotiff
 
 FORMATS = ("tif", "envi", "mat")
 
@@ -63,6 +66,8 @@ def write_samples(tmp: Path, hsi: np.ndarray, wavelengths_nm, scale: float, offs
     wl = np.asarray(wavelengths_nm, np.float64)
     if hsi.ndim != 4 or hsi.shape[1] != len(wl):
         raise ConfigError(f"internal: samples of shape {hsi.shape} do not match {len(wl)} wavelengths")
+    labels, hsi_t2 = arrays.get("labels"), arrays.get("hsi_t2")
+    check_labelled(hsi, labels, hsi_t2)
     with h5py.File(tmp / "samples.h5", "w") as h5:
         h5.create_dataset("hsi", data=hsi, compression="gzip", compression_opts=4)
         h5.create_dataset("wavelengths_nm", data=wl)
@@ -72,16 +77,21 @@ def write_samples(tmp: Path, hsi: np.ndarray, wavelengths_nm, scale: float, offs
         h5.attrs["scale"], h5.attrs["offset"] = float(scale), float(offset)
 
     physical = hsi * np.float32(scale) + np.float32(offset)
+    physical_t2 = None if hsi_t2 is None else np.asarray(hsi_t2, np.float32) * np.float32(scale) + np.float32(offset)
     (tmp / "samples").mkdir()
     (tmp / "previews").mkdir()
     for i, cube in enumerate(physical):
         stem = tmp / "samples" / f"sample_{i:04d}"
-        if fmt == "tif":
-            write_geotiff(stem.with_suffix(".tif"), cube, wl)
-        elif fmt == "envi":
-            write_envi(stem.with_suffix(".hdr"), cube, wl)
-        else:
-            write_mat(stem.with_suffix(".mat"), cube, wl)
+        images = [(stem, cube)] + ([] if physical_t2 is None else [(stem.with_name(stem.name + "_t2"), physical_t2[i])])
+        for path, image in images:
+            if fmt == "tif":
+                write_geotiff(path.with_suffix(".tif"), image, wl)
+            elif fmt == "envi":
+                write_envi(path.with_suffix(".hdr"), image, wl)
+            else:
+                write_mat(path.with_suffix(".mat"), image, wl)
+        if labels is not None:
+            write_label_geotiff(stem.with_name(stem.name + "_labels.tif"), labels[i])
 
     # One stretch for all previews so that samples can be compared by eye.
     idx = rgb_band_indices(wl)
@@ -90,10 +100,23 @@ def write_samples(tmp: Path, hsi: np.ndarray, wavelengths_nm, scale: float, offs
     for i, cube in enumerate(physical):
         rgb = false_colour(cube, wl, limits=limits)
         save_png(tmp / "previews" / f"sample_{i:04d}.png", rgb)
+        if physical_t2 is not None:
+            # Change detection: t1 | t2 with the change mask over t2 in the grid.
+            rgb_t2 = false_colour(physical_t2[i], wl, limits=limits)
+            save_png(tmp / "previews" / f"sample_{i:04d}_t2.png", rgb_t2)
+            tiles.append(rgb)
+            rgb = overlay(rgb_t2, labels[i]) if labels is not None else rgb_t2
+            save_png(tmp / "previews" / f"sample_{i:04d}_labels.png", rgb)
+        elif labels is not None:
+            rgb = overlay(rgb, labels[i])
+            save_png(tmp / "previews" / f"sample_{i:04d}_labels.png", rgb)
         tiles.append(rgb)
     save_png(tmp / "previews" / "grid.png", contact_sheet(tiles))
-    return {"samples": int(len(hsi)), "bands": int(len(wl)), "height": int(hsi.shape[2]), "width": int(hsi.shape[3]),
-            "physical_min": float(physical.min()), "physical_max": float(physical.max())}
+    summary = {"samples": int(len(hsi)), "bands": int(len(wl)), "height": int(hsi.shape[2]), "width": int(hsi.shape[3]),
+               "physical_min": float(physical.min()), "physical_max": float(physical.max())}
+    if labels is not None:
+        summary["label_values"] = sorted(int(v) for v in np.unique(labels))
+    return summary
 
 
 def contact_sheet(tiles: list[np.ndarray], columns: int = 8, gap: int = 2) -> np.ndarray:

@@ -18,7 +18,8 @@ import numpy as np
 
 from ...common.errors import ConfigError
 
-SPACES = {"abundance": "stages.diffusion.spaces.abundance", "latent": "stages.diffusion.spaces.latent"}
+SPACES = {"abundance": "stages.diffusion.spaces.abundance", "latent": "stages.diffusion.spaces.latent",
+          "joint": "stages.diffusion.spaces.joint"}
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Decoded:
     scale: float
     offset: float
     arrays: dict = field(default_factory=dict)   # e.g. {"abundances": (n, k, H, W)}
+    metrics: dict = field(default_factory=dict)  # extra manifest metrics of the samples (e.g. class shares)
 
 
 def get_space(name: str):

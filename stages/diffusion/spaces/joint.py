@@ -1,0 +1,257 @@
+"""The joint space of SpecDM (specdm.txt §3.2-3.3): labelled HSI synthesis.
+
+Training data are the patches of a labelled ``hsi-dataset`` and their masks, encoded once by a
+``two-stream`` autoencoder into the channel concatenation z = (z_x, z_y) (§3.2: one denoising
+UNet on h × w × 2c) — or, for change detection with a ``--pairs`` autoencoder, the bi-temporal
+z = (z_x1, z_x2, z_y) (§3.3: both images through the one image branch). The autoencoder's
+latents are already scaled to about unit variance (its scaling factors), so they are the
+diffusion tensors as they are.
+
+Each patch is encoded in all 8 orientations (4 rotations × optional flip, applied to the image
+and its mask alike) so that the generic trainer's latent flips stay near the training set.
+
+The second image of a change-detection pair comes from the dataset's own ``hsi_t2`` (what
+``ingest --pair SCENE2 --change-mask FILE`` writes) or from a second dataset (``pairs``, the
+convention of ``train-ae --pairs``), expressed in the autoencoder's units.
+
+Generated latents are decoded by the autoencoder copied into the model (``autoencoder/``): the
+image part(s) by the image decoder, the mask part by the mask decoder and an argmax over the
+autoencoder's classes (§3.3 "Decode z_syn using ... D_hsi and D_msk").
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ...common import log
+from ...common.errors import ConfigError, InputError, SpectralError
+from . import Decoded, SpaceData
+
+AUTOENCODER_DIR = "autoencoder"
+
+# specdm.txt §3.4: T = 1000 with a linear β schedule from 0.0015 to 0.0155 (LDM's setting).
+SPECDM_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.0015, "beta_end": 0.0155, "beta_schedule": "linear"}
+
+# ≈ 1.6 M parameters: two resolution levels on the 8 × 8 latents of 32 × 32 patches (f = 4).
+_TINY_UNET = {
+    "block_out_channels": [48, 96], "layers_per_block": 1,
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
+    "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
+    "norm_num_groups": 16, "attention_head_dim": 16,
+}
+# specdm.txt §3.4 follows LDM's configurations; LDM's f = 4 UNet (its kl-f4 / vq-f4 latent
+# models): 224 base channels, multipliers [1, 2, 3, 4], 2 residual blocks per level, attention
+# at the three coarser levels with 32-channel heads.
+_PAPER_UNET = {
+    "block_out_channels": [224, 448, 672, 896], "layers_per_block": 2,
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"],
+    "up_block_types": ["AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
+    "norm_num_groups": 32, "attention_head_dim": 32,
+}
+
+PRESETS: dict[str, dict] = {
+    # Same β schedule as the paper. Predicting the clean latent (x0) learns the joint latent
+    # distribution much faster than ε-prediction in a few hundred CPU steps (measured on
+    # Indian Pines, see benchmarks/specdm.py); --prediction epsilon gives the paper's objective.
+    "tiny": {"unet": _TINY_UNET, "prediction_type": "sample", "schedule": SPECDM_SCHEDULE,
+             "steps": 600, "batch_size": 16, "lr": 2e-3, "warmup_steps": 20, "ema_decay": 0.99, "crop": None},
+    # specdm.txt §3.4: ε-prediction (eq. 4), T = 1000, linear β 0.0015 → 0.0155, lr 5.0e-6.
+    # Batch size and step count are not given in the paper: LDM's batch 48 and 200k steps.
+    "paper": {"unet": _PAPER_UNET, "prediction_type": "epsilon", "schedule": SPECDM_SCHEDULE,
+              "steps": 200_000, "batch_size": 48, "lr": 5e-6, "warmup_steps": 0, "ema_decay": 0.9999, "crop": None},
+}
+
+
+def dihedral(x: np.ndarray, k: int) -> np.ndarray:
+    """Orientation k ∈ 0..7 of (…, H, W) arrays: k % 4 quarter turns, then a flip when k ≥ 4."""
+    y = np.rot90(x, k % 4, axes=(-2, -1))
+    if k >= 4:
+        y = y[..., ::-1]
+    return np.ascontiguousarray(y)
+
+
+def read_second_images(dataset: Path, pairs: Path | None):
+    """The t2 images of a change-detection dataset: its ``hsi_t2`` or a second dataset's
+    ``hsi``, as (hsi (N, B, S, S) normalised, scale, offset) — or None when there are none."""
+    import h5py
+
+    from ...artifacts import open_artifact
+    from ...artifacts.datasets import load_patches
+
+    if pairs is not None:
+        other = load_patches(pairs)
+        return other.hsi, other.scale, other.offset
+    artifact = open_artifact(dataset, "hsi-dataset")
+    with h5py.File(artifact.file("patches.h5"), "r") as h5:
+        if "hsi_t2" not in h5:
+            return None
+        hsi_t2 = h5["hsi_t2"][...]
+    sp = artifact.spectral
+    return hsi_t2, float(sp["scale"]), float(sp["offset"])
+
+
+def _to_ae_units(hsi: np.ndarray, scale: float, offset: float, ae) -> np.ndarray:
+    physical = hsi * np.float32(scale) + np.float32(offset)
+    return ((physical - ae.offset) / ae.scale).astype(np.float32)
+
+
+def load_training_pairs(inputs: dict, ae):
+    """(rows, hsi, hsi_t2 or None, class indices) of the dataset's training split, in the
+    autoencoder's units, after checking that they fit the autoencoder."""
+    from ...artifacts.datasets import load_patches
+    from ...autoencoder.data import class_index
+
+    dataset = Path(inputs["dataset"])
+    patches = load_patches(dataset)
+    wl = np.asarray(patches.wavelengths_nm, np.float64)
+    if len(wl) != len(ae.wavelengths_nm) or not np.allclose(wl, ae.wavelengths_nm, atol=0.05):
+        raise SpectralError(f"{dataset} has {len(wl)} bands that differ from the autoencoder's "
+                            f"{len(ae.wavelengths_nm)}; train the autoencoder on this dataset's band grid")
+    if patches.labels is None:
+        raise InputError(f"--space joint generates image-mask pairs: {dataset} has no labels; "
+                         "re-run ingest with --labels FILE (or --change-mask FILE for pairs)")
+    size = int(patches.hsi.shape[-1])
+    if size % ae.factor:
+        raise InputError(f"{dataset}: patch size {size} is not a multiple of the autoencoder's factor {ae.factor}")
+    rows = np.arange(len(patches.hsi)) if patches.split is None else np.flatnonzero(patches.split == "train")
+    if len(rows) == 0:
+        raise InputError(f"{dataset} has no training patches; re-run ingest with a smaller --val-fraction")
+    second = read_second_images(dataset, inputs.get("pairs"))
+    hsi_t2 = None
+    if ae.pairs:
+        if second is None:
+            raise InputError(f"this two-stream autoencoder encodes bi-temporal pairs (trained with --pairs) but "
+                             f"{dataset} has no hsi_t2: ingest the pair with --pair SCENE2 --change-mask FILE, "
+                             "or give --pairs DATASET_B")
+        t2, scale2, offset2 = second
+        if t2.shape != patches.hsi.shape:
+            raise InputError(f"the second images {t2.shape} do not match {dataset}'s patches {patches.hsi.shape}")
+        hsi_t2 = _to_ae_units(t2[rows], scale2, offset2, ae)
+    elif second is not None:
+        raise ConfigError(f"{dataset} holds change-detection pairs (hsi_t2) but the autoencoder encodes one image; "
+                          "train it with `hsigen train-ae --kind two-stream --pairs ...`")
+    labels = class_index(patches.labels[rows], ae.classes)
+    hsi = _to_ae_units(patches.hsi[rows], patches.scale, patches.offset, ae)
+    return rows, hsi, hsi_t2, labels, patches
+
+
+def class_share(labels: np.ndarray, classes) -> dict:
+    """Fraction of pixels per label value (specdm.txt Fig. 4), every class listed."""
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    total = max(int(counts.sum()), 1)
+    share = {int(c): 0.0 for c in classes}
+    for v, n in zip(values.tolist(), counts.tolist()):
+        share[int(v)] = n / total
+    return {str(k): float(v) for k, v in sorted(share.items())}
+
+
+def total_variation(p: dict, q: dict) -> float:
+    """½ Σ |p − q| over the union of classes (0 = identical class frequencies, 1 = disjoint)."""
+    keys = set(p) | set(q)
+    return 0.5 * float(sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in keys))
+
+
+def prepare(inputs: dict, seed: int) -> SpaceData:
+    """``inputs``: ``autoencoder`` (two-stream), ``dataset`` (labelled; with ``hsi_t2`` for
+    change detection) and optionally ``pairs`` (a second dataset holding the t2 images)."""
+    import torch
+
+    from ...artifacts import spectral_block
+    from ...autoencoder.io import load_autoencoder
+
+    ae_path, dataset = inputs.get("autoencoder"), inputs.get("dataset")
+    if ae_path is None or dataset is None:
+        raise ConfigError("--space joint needs --autoencoder TWO_STREAM_AE and --dataset LABELLED_DATASET")
+    ae = load_autoencoder(ae_path, "cpu")
+    if ae.kind != "two-stream":
+        raise ConfigError(f"--space joint needs a two-stream autoencoder (SpecDM); {ae_path} is {ae.kind}: "
+                          "train one with `hsigen train-ae --kind two-stream`")
+    rows, hsi, hsi_t2, labels, patches = load_training_pairs(inputs, ae)
+    latents = []
+    with torch.no_grad(), log.progress("joint: encode latents", 8) as bar:
+        for k in range(8):
+            cube, mask = dihedral(hsi, k), dihedral(labels, k)
+            cube_t2 = dihedral(hsi_t2, k) if hsi_t2 is not None else None
+            for start in range(0, len(cube), 32):
+                sl = slice(start, start + 32)
+                extra = [torch.from_numpy(cube_t2[sl])] if cube_t2 is not None else []
+                z = ae.encode(torch.from_numpy(cube[sl]), torch.from_numpy(mask[sl]), *extra)
+                latents.append(z.float().numpy())
+            bar.advance()
+    tensors = np.concatenate(latents).astype(np.float32)
+    layout = ["hsi", "hsi_t2", "mask"] if ae.pairs else ["hsi", "mask"]
+    label_values = np.asarray(ae.classes)[labels]
+    norm = {"latent_layout": layout, "hsi_latent_channels": int(ae.hsi_latent_channels),
+            "mask_latent_channels": int(ae.mask_latent_channels), "scaling_factor": float(ae.scaling_factor),
+            "mask_scaling_factor": float(ae.mask_scaling_factor),
+            "note": "autoencoder latents × its scaling factors (about unit variance), no further scaling"}
+    space_config = {
+        "task": "change-detection" if ae.pairs else "segmentation",
+        "autoencoder": {"path": str(ae_path), "kind": ae.kind, "factor": int(ae.factor), "pairs": bool(ae.pairs),
+                        "classes": [int(c) for c in ae.classes], "copied_to": AUTOENCODER_DIR},
+        "dataset": str(dataset), "patch_size": int(hsi.shape[-1]), "training_patches": int(len(rows)),
+        "orientations": 8, "classes": [int(c) for c in ae.classes],
+        # The training split's class frequencies: `sample` reports generated vs these (Fig. 4).
+        "training_class_share": class_share(label_values, ae.classes),
+    }
+    used = [Path(ae_path), Path(dataset)] + ([Path(inputs["pairs"])] if inputs.get("pairs") else [])
+
+    def write_files(tmp: Path) -> None:
+        # The model decodes with this autoencoder, so it travels inside the model artifact.
+        shutil.copytree(ae_path, tmp / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
+
+    log.info(f"joint: {len(rows)} training pairs × 8 orientations → latents {tuple(tensors.shape[1:])} "
+             f"({' + '.join(layout)})")
+    return SpaceData(tensors=tensors, normalisation=norm, inputs=used, space_config=space_config,
+                     spectral=spectral_block(ae.wavelengths_nm, ae.scale, ae.offset), write_files=write_files)
+
+
+def pixel_factor(model) -> int:
+    """Output pixels per latent pixel (the autoencoder's f): ``sample --size`` counts pixels."""
+    return int(model.config["autoencoder"]["factor"])
+
+
+def load_model_autoencoder(model, device="cpu"):
+    from ...autoencoder.io import load_autoencoder
+
+    return load_autoencoder(model.artifact.path / AUTOENCODER_DIR, device)
+
+
+def decode_latents(ae, x0: np.ndarray, batch_size: int = 16) -> dict:
+    """Joint latents (n, C, h, w) → {"hsi", ["hsi_t2"], "labels"} (AE units; label values)."""
+    import torch
+
+    expected = ae.joint_latent_channels
+    if x0.shape[1] != expected:
+        raise ConfigError(f"the joint latents have {x0.shape[1]} channels but the autoencoder expects {expected}")
+    hsi, hsi_t2, labels = [], [], []
+    with torch.no_grad():
+        for start in range(0, len(x0), batch_size):
+            *images, probs = ae.decode(torch.from_numpy(np.ascontiguousarray(x0[start:start + batch_size])))
+            hsi.append(images[0].float().numpy())
+            if len(images) > 1:
+                hsi_t2.append(images[1].float().numpy())
+            labels.append(ae.labels_from_probs(probs))
+    out = {"hsi": np.concatenate(hsi).astype(np.float32), "labels": np.concatenate(labels).astype(np.int32)}
+    if hsi_t2:
+        out["hsi_t2"] = np.concatenate(hsi_t2).astype(np.float32)
+    return out
+
+
+def decode(model, x0: np.ndarray) -> Decoded:
+    """Generated joint latents → HSIs (and t2 HSIs) in the autoencoder's normalised units and
+    label maps (n, H, W) of the training label values."""
+    ae = load_model_autoencoder(model)
+    parts = decode_latents(ae, x0)
+    arrays = {"labels": parts["labels"]}
+    if "hsi_t2" in parts:
+        arrays["hsi_t2"] = parts["hsi_t2"]
+    real = model.config["training_class_share"]
+    generated = class_share(parts["labels"], model.config["classes"])
+    # Reported in the samples' manifest (specdm.txt Fig. 4): per-class share, real vs generated.
+    metrics = {"class_share": {"training": real, "generated": generated,
+                               "total_variation": total_variation(real, generated)}}
+    return Decoded(parts["hsi"], ae.wavelengths_nm, ae.scale, ae.offset, arrays, metrics)
