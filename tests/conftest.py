@@ -46,10 +46,12 @@ def cli():
     from typer.testing import CliRunner
 
     from hsigen_cli.app import app
+    from stages.common import log
 
     runner = CliRunner()
 
     def invoke(*args: str):
+        log.set_verbosity(0)  # -q/-v of an earlier in-process call must not leak into this one
         result = runner.invoke(app, [str(a) for a in args])
         return result.exit_code, result.stdout, result.stderr
 
