@@ -10,22 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def mpsnr(real: np.ndarray, recon: np.ndarray, peak: float = 1.0) -> float:
-    """Mean over patches and bands of 10·log10(peak² / MSE) for (N, B, H, W) arrays."""
-    real = np.asarray(real, dtype=np.float64)
-    recon = np.asarray(recon, dtype=np.float64)
-    mse = np.mean((real - recon) ** 2, axis=(2, 3))              # (N, B)
-    mse = np.maximum(mse, 1e-12)
-    return float(np.mean(10.0 * np.log10(peak ** 2 / mse)))
-
-
-def sam_degrees(real_phys: np.ndarray, recon_phys: np.ndarray) -> float:
-    """Mean spectral angle (degrees) over all pixels of (N, B, H, W) physical-unit arrays."""
-    a = np.moveaxis(np.asarray(real_phys, dtype=np.float64), 1, -1).reshape(-1, real_phys.shape[1])
-    b = np.moveaxis(np.asarray(recon_phys, dtype=np.float64), 1, -1).reshape(-1, recon_phys.shape[1])
-    cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-    return float(np.degrees(np.mean(np.arccos(np.clip(cos, -1.0, 1.0)))))
+from ..spectral.quality import mpsnr, sam_degrees  # noqa: F401  (re-exported for callers)
 
 
 def sad_loss(x, x_hat, shift: float = 0.0):
