@@ -32,22 +32,17 @@ sys.path.insert(0, str(ROOT / "tests" / "joint"))
 
 
 def ingest_ip(out: Path) -> Path:
-    from stages import ingest
-    from stages.spectral import parse_band_ranges, read_wavelengths_file, target_grid
+    from stages.ingest import ingest_example
 
-    if (out / "manifest.json").exists():
-        return out
-    ex = ingest.EXAMPLES["indian-pines"]
-    cfg = ingest.IngestConfig(target_wavelengths_nm=list(target_grid()), size=32, stride=16,
-                              drop_bands=parse_band_ranges(ex["drop_bands"]), val_fraction=0.25,
-                              wavelengths_source="sidecar", example="indian-pines")
-    ingest.run([ex["source"]], out, cfg, wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
-               labels_path=ex["labels"], extra_inputs=[ex["wavelengths_file"]])
+    if not (out / "manifest.json").exists():
+        ingest_example(out)
     return out
 
 
 def angle(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.arccos(np.clip(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), -1.0, 1.0)))
+    from stages.spectral.quality import spectral_angles
+
+    return float(spectral_angles(a, b, axis=0))
 
 
 def nearest_mean_check(real_means: dict, spectra: np.ndarray, labels: np.ndarray, min_pixels: int = 20) -> dict:

@@ -27,16 +27,10 @@ def shared_data() -> Path:
 def ip_dataset(tmp_path_factory) -> Path:
     """The embedded Indian Pines scene as an hsi-dataset: 48 bands, 32×32 patches at
     stride 16, labels, bottom quarter of rows held out as the validation split."""
-    from stages import ingest
-    from stages.spectral import parse_band_ranges, read_wavelengths_file, target_grid
+    from stages.ingest import ingest_example
 
-    ex = ingest.EXAMPLES["indian-pines"]
     out = tmp_path_factory.mktemp("datasets") / "indian_pines"
-    cfg = ingest.IngestConfig(target_wavelengths_nm=list(target_grid()), size=32, stride=16,
-                              drop_bands=parse_band_ranges(ex["drop_bands"]), val_fraction=0.25,
-                              wavelengths_source="sidecar", example="indian-pines")
-    ingest.run([ex["source"]], out, cfg, wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
-               labels_path=ex["labels"], extra_inputs=[ex["wavelengths_file"]])
+    ingest_example(out)
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..common.errors import ConfigError
+from ..spectral import quality
 
 EPS = 1e-12
 
@@ -40,17 +41,13 @@ def mrae(pred, ref) -> float:
 def sam(pred, ref) -> float:
     """Mean spectral angle (radians) between aligned pixels."""
     pred, ref = _check(pred, ref)
-    dot = (pred * ref).sum(1)
-    norms = np.linalg.norm(pred, axis=1) * np.linalg.norm(ref, axis=1)
-    return float(np.mean(np.arccos(np.clip(dot / np.maximum(norms, EPS), -1.0, 1.0))))
+    return float(np.mean(quality.spectral_angles(pred, ref, axis=1)))
 
 
 def mpsnr(pred, ref, value_range: float | None = None) -> float:
     """PSNR per band and image, 10 log10(R² / MSE), averaged."""
     pred, ref = _check(pred, ref)
-    r = value_range or data_range(ref)
-    mse = np.mean((pred - ref) ** 2, axis=(2, 3))
-    return float(np.mean(10 * np.log10(r ** 2 / np.maximum(mse, EPS))))
+    return quality.mpsnr(ref, pred, peak=value_range or data_range(ref))
 
 
 def ergas(pred, ref, ratio: float = 1.0) -> float:

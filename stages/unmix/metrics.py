@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def spectral_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Angle in radians between matching columns of ``a`` and ``b`` (B, N)."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    cos = np.sum(a * b, axis=0) / np.maximum(np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0), 1e-300)
-    return np.arccos(np.clip(cos, -1.0, 1.0))
+from ..spectral.quality import spectral_angles
 
 
 class ReconstructionStats:
@@ -24,7 +18,7 @@ class ReconstructionStats:
         """``real``/``recon``: (B, N) in physical units."""
         diff = np.asarray(real, np.float64) - recon
         self.sq += float(np.sum(diff * diff))
-        self.angle += float(np.sum(spectral_angles(real, recon)))
+        self.angle += float(np.sum(spectral_angles(real, recon, axis=0)))
         self.n_values += diff.size
         self.n_pixels += diff.shape[1]
         self.low, self.high = min(self.low, float(real.min())), max(self.high, float(real.max()))

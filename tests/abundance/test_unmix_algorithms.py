@@ -7,7 +7,7 @@ from scipy.optimize import linear_sum_assignment, minimize
 
 from stages.common.errors import ConfigError, InputError
 from stages.unmix import fcls_abundances, lsq_abundances, vca
-from stages.unmix.metrics import spectral_angles
+from stages.spectral.quality import spectral_angles
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def scene(library_endmembers):
 def _match(found, truth):
     """Angles between every found and true endmember, paired by the Hungarian algorithm."""
     k = truth.shape[1]
-    angles = np.array([[spectral_angles(found[:, [i]], truth[:, [j]])[0] for j in range(k)] for i in range(k)])
+    angles = np.array([[spectral_angles(found[:, [i]], truth[:, [j]], axis=0)[0] for j in range(k)] for i in range(k)])
     rows, cols = linear_sum_assignment(angles)
     return angles[rows, cols], cols
 
