@@ -3,6 +3,8 @@ diversity metrics need; check whether synthetic pixels help a downstream classif
 
     hsigen evaluate --real runs/ip --generated runs/samples --out runs/eval
     hsigen evaluate --real runs/ip --generated runs/a runs/b --classifier runs/clf --groups 10 --json --out runs/e2
+    hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \
+        --metrics fid_rgb --rgb-max-images 5000 --out runs/e3
     hsigen evaluate train-classifier runs/ip --preset tiny --out runs/clf
     hsigen evaluate downstream --real runs/ip --synthetic runs/samples --seeds 0,1,2 --out runs/down
 """
@@ -62,7 +64,7 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output evaluation-report directory.",
                                                 show_default=False)] = None,
     metrics: Annotated[Optional[str], typer.Option(
-        "--metrics", help="Comma list of spr_srec, fp, db, sd, sdm, fid, kid, is, paired, msad "
+        "--metrics", help="Comma list of spr_srec, fp, db, sd, sdm, fid, kid, is, fid_rgb, paired, msad "
                           "(default: all that the inputs allow).")] = None,
     k: Annotated[int, typer.Option("--k", help="sPr/sRec neighbourhood size (hsigene: 10).")] = 10,
     groups: Annotated[Optional[int], typer.Option(
@@ -80,6 +82,15 @@ def evaluate(
     ergas_ratio: Annotated[float, typer.Option("--ergas-ratio", help="ERGAS resolution ratio.")] = 1.0,
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID: number of random subsets.")] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID: spectra per subset.")] = 1000,
+    inception_weights: Annotated[Optional[Path], typer.Option(
+        "--inception-weights", help="FID Inception-v3 weights (pt_inception-2015-12-05-6726825d.pth, or that state "
+                                    "dict as .safetensors): adds the classic RGB FID on false-colour composites.",
+        show_default=False)] = None,
+    rgb_max_images: Annotated[Optional[int], typer.Option(
+        "--rgb-max-images", help="RGB FID: seeded random subset of at most this many images per set "
+                                 "(default: all).", show_default=False)] = None,
+    rgb_batch_size: Annotated[int, typer.Option("--rgb-batch-size", help="RGB FID: images per Inception pass.")] = 16,
+    device: Device = "auto",
     seed: Seed = 0,
     as_json: Json = False,
     overwrite: Overwrite = False,
@@ -102,7 +113,9 @@ def evaluate(
     cfg = EvaluateConfig(metrics=_csv(metrics), k=k, groups=groups, block=block, block_stride=block_stride,
                          max_spectra=max_spectra, seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                          ergas_ratio=ergas_ratio, classifier=str(classifier) if classifier else None,
-                         reference=str(reference) if reference else None, real_split=real_split)
+                         reference=str(reference) if reference else None, real_split=real_split,
+                         inception_weights=str(inception_weights) if inception_weights else None,
+                         rgb_max_images=rgb_max_images, rgb_batch_size=rgb_batch_size, device=device)
     artifact, report = run(real, list(generated), out, cfg, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(report, indent=2))

@@ -1,6 +1,7 @@
 """``evaluate``: the seed papers' metrics for generated HSIs (sPr/sRec, F_p/D_b, SD/SDM,
-spectral FID/KID/IS, paired metrics, mSAD), the pixel classifier they need, and the
-downstream-task check. See report.py for the main entry point."""
+spectral FID/KID/IS, paired metrics, mSAD), the classic RGB FID when the user has the FID
+Inception weights, the pixel classifier the spectral metrics need, and the downstream-task
+check. See report.py for the main entry point."""
 
 from .downstream import DownstreamConfig
 from .report import ALL_METRICS, EvaluateConfig

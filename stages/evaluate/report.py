@@ -15,11 +15,12 @@ from ..common.errors import ConfigError, SpectralError
 from . import diversity, distribution, fidelity, figures, manifold, paired
 from .spectra import ImageSet, check_same_grid, load_image_set, pixels
 
-ALL_METRICS = ("spr_srec", "fp", "db", "sd", "sdm", "fid", "kid", "is", "paired", "msad")
+ALL_METRICS = ("spr_srec", "fp", "db", "sd", "sdm", "fid", "kid", "is", "fid_rgb", "paired", "msad")
 NEEDS = {
     "sd": "--classifier DIR (train one with `hsigen evaluate train-classifier`)",
     "sdm": "--classifier DIR and samples that share a condition (condition_index or conditions in samples.h5)",
     "fid": "--classifier DIR", "kid": "--classifier DIR", "is": "--classifier DIR",
+    "fid_rgb": "--inception-weights FILE (the pt_inception-2015-12-05 FID weights) and at least 2 images per set",
     "paired": "--reference DIR whose images pair one-to-one with the generated ones",
     "msad": "labels in both the real dataset and the generated samples",
     "db": "images at least --block pixels wide",
@@ -43,9 +44,14 @@ class EvaluateConfig:
     classifier: str | None = None
     reference: str | None = None
     real_split: str | None = None
+    inception_weights: str | None = None  # RGB FID on false colour when given
+    rgb_max_images: int | None = None     # RGB FID: seeded subset of at most this many images per set
+    rgb_batch_size: int = 16
+    device: str = "auto"                  # for the Inception network
 
 
-def _available(name: str, gen: ImageSet, real: ImageSet, clf, reference: ImageSet | None, block: int) -> bool:
+def _available(name: str, gen: ImageSet, real: ImageSet, clf, reference: ImageSet | None, block: int,
+               inception=None) -> bool:
     if name in ("spr_srec", "fp"):
         return True
     if name == "db":
@@ -61,6 +67,8 @@ def _available(name: str, gen: ImageSet, real: ImageSet, clf, reference: ImageSe
         return reference is not None and reference.cubes.shape == gen.cubes.shape
     if name == "msad":
         return gen.labels is not None and real.labels is not None
+    if name == "fid_rgb":
+        return inception is not None and min(len(gen.cubes), len(real.cubes)) >= 2
     return False
 
 
@@ -124,6 +132,10 @@ def _validate(cfg: EvaluateConfig) -> list[str] | None:
         raise ConfigError("--groups must be at least 1")
     if cfg.block < 1:
         raise ConfigError("--block must be at least 1")
+    if cfg.rgb_max_images is not None and cfg.rgb_max_images < 2:
+        raise ConfigError("--rgb-max-images must be at least 2 (FID needs 2 images per set)")
+    if cfg.rgb_batch_size < 1:
+        raise ConfigError("--batch-size must be at least 1")
     return cfg.metrics
 
 
@@ -149,9 +161,16 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
         if wl.shape != real.wavelengths_nm.shape or not np.allclose(wl, real.wavelengths_nm, atol=0.01):
             raise SpectralError(f"--classifier {cfg.classifier} was trained on another wavelength grid "
                                 f"({len(wl)} bands); train one on this dataset with `hsigen evaluate train-classifier`")
+    inception = None
+    if cfg.inception_weights:
+        from ..common.runtime import resolve_device
+        from .inception import load_fid_inception
+
+        device = resolve_device(cfg.device)
+        inception = load_fid_inception(cfg.inception_weights, device)
     plans = []
     for g in gens:
-        names = {m for m in ALL_METRICS if _available(m, g, real, clf, reference, cfg.block)}
+        names = {m for m in ALL_METRICS if _available(m, g, real, clf, reference, cfg.block, inception)}
         if requested is not None:
             missing = sorted(set(requested) - names)
             if missing:
@@ -165,6 +184,8 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
 
     inputs = [input_record(real_path)] + [input_record(p) for p in generated]
     inputs += [input_record(p) for p in (cfg.classifier, cfg.reference) if p]
+    weights_record = input_record(cfg.inception_weights) if cfg.inception_weights else None
+    inputs += [weights_record] if weights_record else []
     writer = ArtifactWriter(out, "evaluation-report", "evaluate", asdict(cfg), inputs, overwrite)
     if writer.up_to_date():
         log.info("evaluate: up to date")
@@ -173,6 +194,12 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
 
     real_px = pixels(real, cfg.max_spectra, cfg.seed)
     real_feats = clf.features(real_px.values) if clf is not None else None
+    rgb_fid = None
+    if inception is not None and any("fid_rgb" in names for names in plans):
+        from .inception import RgbFid
+
+        rgb_fid = RgbFid(inception, real.cubes, real.wavelengths_nm, cfg.rgb_max_images, cfg.seed,
+                         cfg.rgb_batch_size, device)
     results = []
     gen_pixels = []
     for g, names in zip(gens, plans):
@@ -194,6 +221,9 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
                 metrics["db_over_fp"] = metrics["db"] / metrics["fp"]
         if clf is not None:
             metrics.update(_classifier_metrics(names, clf, g, real_feats, gen_px, cfg))
+        if "fid_rgb" in names:
+            metrics["fid_rgb"], used = rgb_fid(g.cubes)
+            metrics["fid_rgb_images"] = {"real": rgb_fid.real_images, "generated": used}
         if "paired" in names:
             metrics["paired"] = paired.all_paired(g.cubes, reference.cubes, cfg.ergas_ratio)
         if "msad" in names:
@@ -202,13 +232,17 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
         results.append({**g.describe(), "spectra_unique": gen_px.unique_count, "spectra_used": len(gen_px.values),
                         "metrics": metrics, "skipped": skipped})
 
+    settings = asdict(cfg)
+    if cfg.inception_weights:
+        settings["inception_weights"] = {"path": cfg.inception_weights, "sha256": weights_record["sha256"]}
     report = {
         "kind": "evaluation",
-        "settings": plain_json({**asdict(cfg), "units": "physical (stored * scale + offset)",
+        "settings": plain_json({**settings, "units": "physical (stored * scale + offset)",
                                 "spr_srec_method": f"{cfg.groups} groups" if cfg.groups else "exact, whole sets"}),
         "real": {**real.describe(), "spectra_unique": real_px.unique_count, "spectra_used": len(real_px.values)},
         "generated": results,
         "classifier": None if clf is None else {"path": cfg.classifier, "classes": clf.meta.classes},
+        "rgb_fid": None if rgb_fid is None else rgb_fid.describe(),
     }
     with writer.building() as tmp:
         report["figures"] = _figures(tmp, real, real_px, gens, gen_pixels, cfg)
@@ -222,7 +256,7 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
 def _headline(results: list[dict]) -> dict:
     head = {}
     for i, r in enumerate(results):
-        for key in ("spr", "srec", "fp", "db", "fid_spectral"):
+        for key in ("spr", "srec", "fp", "db", "fid_spectral", "fid_rgb"):
             if key in r["metrics"]:
                 head[f"{key}_{i}"] = r["metrics"][key]
     return head
@@ -269,7 +303,8 @@ ROWS = [("spr", "sPr ↑", "hsigene eq. 8"), ("srec", "sRec ↑", "hsigene eq. 8
         ("db", "D_b ↓", "hud eq. 17"), ("db_over_fp", "D_b / F_p ↓", "hud Table I"),
         ("sd", "SD ↑", "hyperldm eq. 28"), ("sdm", "SDM ↑", "hyperldm eq. 29"),
         ("fid_spectral", "FID (spectral) ↓", "classifier features"), ("kid_spectral", "KID (spectral) ↓", "classifier features"),
-        ("is_spectral", "IS (spectral) ↑", "classifier softmax")]
+        ("is_spectral", "IS (spectral) ↑", "classifier softmax"),
+        ("fid_rgb", "FID (RGB false colour) ↓", "Inception-v3 pool3")]
 PAIRED_ROWS = [("mpsnr", "MPSNR ↑"), ("mssim", "MSSIM ↑"), ("sam", "SAM (rad) ↓"), ("ergas", "ERGAS ↓"),
                ("rmse", "RMSE ↓"), ("mrae", "MRAE ↓")]
 
@@ -296,6 +331,14 @@ def markdown(report: dict) -> str:
         for key, label in PAIRED_ROWS:
             lines.append(f"| {label} | paired with --reference | " + " | ".join(
                 _fmt(g["metrics"]["paired"][key]) if "paired" in g["metrics"] else "–" for g in gens) + " |")
+    rgb = report.get("rgb_fid")
+    if rgb and any("fid_rgb" in g["metrics"] for g in gens):
+        w = s["inception_weights"]
+        used = ", ".join(f"{g['metrics']['fid_rgb_images']['generated']} (generated {i + 1})"
+                         for i, g in enumerate(gens) if "fid_rgb" in g["metrics"])
+        lines += ["", f"RGB FID: weights `{w['path']}` (sha256 {w['sha256'][:12]}…); {rgb['composite']} "
+                  f"(bands {', '.join(f'{b:.1f}' for b in rgb['rgb_bands_nm'])} nm); "
+                  f"{rgb['real_images']} real images vs {used}."]
     skipped = sorted({(m, why) for g in gens for m, why in g["skipped"].items()})
     if skipped:
         lines += ["", "Not computed: " + "; ".join(f"{m} (needs {why})" for m, why in skipped) + "."]
