@@ -12,6 +12,7 @@ import numpy as np
 from ..artifacts.store import ArtifactWriter, input_record, plain_json
 from ..common import log
 from ..common.errors import ConfigError, SpectralError
+from ..spectral.quality import spectral_angles
 from . import diversity, distribution, fidelity, figures, manifold, paired
 from .spectra import ImageSet, check_same_grid, load_image_set, pixels
 
@@ -81,8 +82,7 @@ def msad(real_px, gen_px) -> dict:
             continue
         a = real_px.values[real_px.labels == c].astype(np.float64).mean(0)
         b = gen_px.values[gen_px.labels == c].astype(np.float64).mean(0)
-        cos = a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
-        per_class[int(c)] = float(np.arccos(np.clip(cos, -1, 1)))
+        per_class[int(c)] = float(spectral_angles(a, b, axis=0))
     if not per_class:
         raise ConfigError("mSAD: the real and generated labels share no class; check the samples' labels")
     return {"msad": float(np.mean(list(per_class.values()))), "per_class": per_class}
