@@ -8,6 +8,9 @@
         --backend sketch=pretrained --out runs/ip-hed
     hsigen condition runs/ip --kinds content,text --clip-model ~/models/clip-vit-b32 \\
         --text-file captions.txt --out runs/ip-clip
+    hsigen condition runs/ip --kinds mlsd,sketch --mlsd-weights ~/annotators/mlsd_large_512_fp32.pth \\
+        --pidinet-weights ~/annotators/table5_pidinet.pth --out runs/ip-annot
+    hsigen condition runs/ip --kinds hed,seg,content --encoder runs/ae --out runs/ip-enc   # HSI content
 """
 
 from __future__ import annotations
@@ -25,16 +28,20 @@ every image of SOURCE: an hsi-dataset or hsi-samples artifact (RGB from the band
 
 Backends (offline unless a weights flag or --backend says otherwise; nothing is downloaded):
 hed: offline (multi-scale Gaussian edges) | pretrained (HED network, --hed-weights);
-mlsd: offline (OpenCV LSD line segments);
-sketch: offline (Canny contours simplified with Douglas-Peucker) | pretrained (HED edges);
+mlsd: offline (OpenCV LSD line segments) | pretrained (M-LSD large, --mlsd-weights);
+sketch: offline (Canny contours simplified with Douglas-Peucker) | pretrained (HED edges) |
+pidinet (PiDiNet edges, --pidinet-weights);
 seg: offline (SLIC + region merge, mean colours) | labels (the dataset's class map, --labels);
-content: offline (64-d colour/texture descriptor) | clip (--clip-model);
+content: offline (64-d colour/texture descriptor) | clip (--clip-model) | encoder (pooled
+latent statistics of a trained hsigen autoencoder, --encoder; hyperspectral sources only);
 text: offline (one-hot over --vocab) | clip (free text, --clip-model).
 
---hed-weights: a .safetensors or .pth state dict in the ControlNet HED annotator layout
-(ControlNetHED.pth: keys norm, block1..5.convs.J.weight/bias, block1..5.projection.weight/bias).
+Local weights are ControlNet annotator files (lllyasviel/Annotators), as .safetensors or
+.pth state dicts, loaded with strict parameter names: --hed-weights ControlNetHED.pth,
+--mlsd-weights mlsd_large_512_fp32.pth, --pidinet-weights table5_pidinet.pth.
 --clip-model: a directory written by CLIPModel.save_pretrained plus the CLIPProcessor
-(preprocessor_config.json, tokenizer files)."""
+(preprocessor_config.json, tokenizer files). --encoder: an `autoencoder` artifact (kl,
+two-stream or vq-rgb) whose wavelength grid the sources cover."""
 
 
 def _parse_backends(values: list[str]) -> dict[str, str]:
@@ -47,6 +54,28 @@ def _parse_backends(values: list[str]) -> dict[str, str]:
             raise ConfigError(f"--backend {value!r}: write KIND=BACKEND, e.g. --backend hed=pretrained")
         backends[kind.strip()] = name.strip()
     return backends
+
+
+def _applicable(settings: dict[str, dict], kinds: list[str], backends: dict[str, str]) -> dict[str, dict]:
+    """Each requested kind's settings that its backend takes; the others are dropped with a warning."""
+    from stages.common import log
+    from stages.common.errors import ConfigError
+    from stages.conditions.extractors import accepted_settings
+
+    kept = {}
+    for kind, values in settings.items():
+        if kind not in kinds:
+            continue
+        backend = backends.get(kind, "offline")
+        try:
+            accepted = accepted_settings(kind, backend)
+        except ConfigError:
+            continue  # an unknown kind or backend: the stage reports it with the fix
+        ignored = sorted(set(values) - set(accepted))
+        if ignored:
+            log.warn(f"{kind}: the {backend} backend ignores the setting(s) {', '.join(ignored)}")
+        kept[kind] = {k: v for k, v in values.items() if k in accepted}
+    return kept
 
 
 def _floats(spec: str, flag: str) -> list[float]:
@@ -73,8 +102,16 @@ def condition(
         "--backend", help="KIND=BACKEND, repeatable (e.g. sketch=pretrained, seg=labels).")] = None,
     hed_weights: Annotated[Optional[Path], typer.Option(
         "--hed-weights", help="Local HED weights file; selects the pretrained hed backend.")] = None,
+    mlsd_weights: Annotated[Optional[Path], typer.Option(
+        "--mlsd-weights", help="Local M-LSD large weights (mlsd_large_512_fp32.pth); selects the pretrained "
+                               "mlsd backend.")] = None,
+    pidinet_weights: Annotated[Optional[Path], typer.Option(
+        "--pidinet-weights", help="Local PiDiNet weights (table5_pidinet.pth); selects the pidinet sketch "
+                                  "backend.")] = None,
     clip_model: Annotated[Optional[Path], typer.Option(
         "--clip-model", help="Local CLIP save_pretrained directory; selects the clip content/text backends.")] = None,
+    encoder: Annotated[Optional[Path], typer.Option(
+        "--encoder", help="An autoencoder artifact; selects the encoder content backend (HSI sources).")] = None,
     labels: Annotated[bool, typer.Option(
         "--labels", help="seg = the dataset's label map colour-coded by class (same as --backend seg=labels).")] = False,
     vocab: Annotated[Optional[str], typer.Option(
@@ -90,6 +127,20 @@ def condition(
     mlsd_min_length: Annotated[Optional[float], typer.Option(
         "--mlsd-min-length", help="Shortest line kept: fraction of the shorter side if < 1, else pixels "
                                   "[default: 0.1].", show_default=False)] = None,
+    mlsd_score: Annotated[Optional[float], typer.Option(
+        "--mlsd-score", help="Pretrained mlsd: centre score threshold [default: 0.1].", show_default=False)] = None,
+    mlsd_distance: Annotated[Optional[float], typer.Option(
+        "--mlsd-distance", help="Pretrained mlsd: shortest segment in TP-map pixels [default: 0.1].",
+        show_default=False)] = None,
+    detect_resolution: Annotated[Optional[int], typer.Option(
+        "--detect-resolution", help="Pretrained mlsd / pidinet sketch: side the network runs at "
+                                    "[default: 512].", show_default=False)] = None,
+    sketch_threshold: Annotated[Optional[float], typer.Option(
+        "--sketch-threshold", help="Network sketch backends: edge probability kept as a stroke "
+                                   "[default: 0.5].", show_default=False)] = None,
+    content_grid: Annotated[Optional[int], typer.Option(
+        "--content-grid", help="Encoder content: also the channel means of a G×G grid of cells (0 = only the "
+                               "orientation-free mean/std) [default: 0].", show_default=False)] = None,
     sketch_epsilon: Annotated[Optional[float], typer.Option(
         "--sketch-epsilon", help="Sketch: Douglas-Peucker tolerance in pixels [default: 1.5].",
         show_default=False)] = None,
@@ -108,7 +159,6 @@ def condition(
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ):
-    from stages.common import log
     from stages.common.errors import ConfigError
     from stages.conditions.run import ConditionConfig, run
 
@@ -120,6 +170,12 @@ def condition(
         backends["seg"] = "labels"
     if hed_weights is not None:
         backends.setdefault("hed", "pretrained")
+    if mlsd_weights is not None:
+        backends.setdefault("mlsd", "pretrained")
+    if pidinet_weights is not None:
+        backends.setdefault("sketch", "pidinet")
+    if encoder is not None:
+        backends.setdefault("content", "encoder")
     if clip_model is not None:
         backends.setdefault("content", "clip")
         backends.setdefault("text", "clip")
@@ -132,19 +188,24 @@ def condition(
     put("hed", "sigmas", None if hed_sigmas is None else _floats(hed_sigmas, "--hed-sigmas"))
     put("hed", "saturation", hed_saturation)
     put("mlsd", "min_length", mlsd_min_length)
+    put("mlsd", "score_threshold", mlsd_score)
+    put("mlsd", "distance_threshold", mlsd_distance)
+    put("mlsd", "resolution", detect_resolution)
+    put("sketch", "resolution", detect_resolution)
+    put("sketch", "threshold", sketch_threshold)
     put("sketch", "epsilon", sketch_epsilon)
     put("seg", "region_pixels", seg_region_pixels)
     put("seg", "threshold", seg_threshold)
+    put("content", "grid", content_grid)
     put("text", "vocab", vocab)
-    for kind in list(settings):
-        # These settings tune the offline backends (and the sketch simplification); others ignore them.
-        if backends.get(kind, "offline") != "offline" and kind != "sketch":
-            log.warn(f"{kind}: its offline settings do not apply to the {backends[kind]} backend; ignored")
-            settings.pop(kind)
     cfg = ConditionConfig(
-        kinds=kind_list, backends=backends, settings=settings, size=size, stretch_percent=stretch,
+        kinds=kind_list, backends=backends, settings=_applicable(settings, kind_list, backends), size=size,
+        stretch_percent=stretch,
         hed_weights=None if hed_weights is None else str(hed_weights),
+        mlsd_weights=None if mlsd_weights is None else str(mlsd_weights),
+        pidinet_weights=None if pidinet_weights is None else str(pidinet_weights),
         clip_model=None if clip_model is None else str(clip_model),
+        encoder=None if encoder is None else str(encoder),
         device=device, text=text, text_file=None if text_file is None else str(text_file))
     artifact = run(list(sources), out, cfg, overwrite=overwrite)
     if json_out:

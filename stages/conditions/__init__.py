@@ -1,7 +1,8 @@
 """``condition``: HSIGene's six control conditions (hsigene.txt §3.1.2) from hsi-dataset /
 hsi-samples artifacts or RGB images — hed, mlsd, sketch, seg (maps) and content, text
 (embeddings) — each with an offline backend and, where the paper uses a network, a backend on
-local pretrained weights. Read results with ``io.load_conditions``; extract in memory with
+local pretrained weights (HED, M-LSD, PiDiNet, CLIP), plus content from a trained hsigen
+autoencoder of the hyperspectral source itself. Read results with ``io.load_conditions``; extract in memory with
 ``extract`` / ``make_extractor`` / ``embed_text``."""
 
 from .common import EMBEDDING_KINDS, KINDS, MAP_KINDS

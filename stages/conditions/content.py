@@ -13,16 +13,17 @@ vector L2-normalised. It is computed from RGB only, so training sources (HSI RGB
 sampling-time reference images give comparable vectors.
 
 The ``clip`` backend: ``CLIPModel.get_image_features`` of a local ``save_pretrained``
-directory, L2-normalised (see ``pretrained.ClipBundle``).
+directory, L2-normalised (see ``pretrained.ClipBundle``). The ``encoder`` backend: pooled
+statistics of a trained hsigen autoencoder's latent of the hyperspectral source itself
+(``encoder.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .common import check_rgb
+from .common import Extractor, check_rgb
+from .pretrained import ClipExtractor
 
 HIST_BINS = 16
 ORIENTATION_BINS = 8
@@ -53,10 +54,8 @@ def colour_texture_descriptor(rgb: np.ndarray) -> np.ndarray:
     return (vector / norm if norm > 0 else vector).astype(np.float32)
 
 
-@dataclass
-class OfflineContent:
+class OfflineContent(Extractor):
     kind = "content"
-    backend = "offline"
 
     def settings(self) -> dict:
         return {"backend": self.backend, "method": "colour moments + histograms + edge density + orientation",
@@ -66,18 +65,8 @@ class OfflineContent:
         return colour_texture_descriptor(rgb)
 
 
-class ClipContent:
+class ClipContent(ClipExtractor):
     kind = "content"
-    backend = "clip"
-
-    def __init__(self, model_dir, device: str = "cpu"):
-        from .pretrained import load_clip
-
-        self.model_dir = str(model_dir)
-        self.clip = load_clip(model_dir, device, flag="--clip-model")
-
-    def settings(self) -> dict:
-        return {"backend": self.backend, "model": self.model_dir, "dim": self.clip.dim, "normalised": "l2"}
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         return self.clip.image_features([check_rgb(rgb)])[0]

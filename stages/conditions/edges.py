@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import check_rgb, quantise
+from .common import Extractor, MapExtractor, check_rgb, quantise
 
 DEFAULT_SIGMAS = (1.0, 2.0, 4.0)
 DEFAULT_SATURATION = 0.6
@@ -38,37 +38,28 @@ def edge_strength(rgb: np.ndarray, sigmas=DEFAULT_SIGMAS) -> np.ndarray:
     return np.mean(per_scale, axis=0)
 
 
-def soft_edges(rgb: np.ndarray, sigmas=DEFAULT_SIGMAS, saturation: float = DEFAULT_SATURATION) -> np.ndarray:
-    """(1, H, W) float32 soft edge map in [0, 1]."""
-    return quantise(np.clip(edge_strength(rgb, sigmas) / float(saturation), 0.0, 1.0))
-
-
 @dataclass
-class OfflineHED:
+class OfflineHED(MapExtractor):
     sigmas: tuple = DEFAULT_SIGMAS
     saturation: float = DEFAULT_SATURATION
     kind = "hed"
-    backend = "offline"
+    method = "scale-normalised gaussian gradient magnitude"
 
-    def settings(self) -> dict:
-        return {"backend": self.backend, "method": "scale-normalised gaussian gradient magnitude",
-                "sigmas": [float(s) for s in self.sigmas], "saturation": float(self.saturation)}
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        return soft_edges(rgb, self.sigmas, self.saturation)
+    def compute(self, rgb: np.ndarray) -> np.ndarray:
+        return np.clip(edge_strength(rgb, self.sigmas) / self.saturation, 0.0, 1.0)
 
 
-class PretrainedHED:
-    """The HED network on the user's local weights (see ``pretrained.HEDNetwork``)."""
+class PretrainedHED(Extractor):
+    """The HED network on the user's local weights (see ``pretrained.build_hed``)."""
 
     kind = "hed"
     backend = "pretrained"
 
-    def __init__(self, weights, device: str = "cpu", flag: str = "--hed-weights"):
+    def __init__(self, weights, device: str = "cpu"):
         from .pretrained import load_hed
 
         self.weights = str(weights)
-        self.network, self.device = load_hed(weights, device, flag)
+        self.network, self.device = load_hed(weights, device)
 
     def settings(self) -> dict:
         return {"backend": self.backend, "network": "HED (5-stage VGG, side outputs, ControlNet layout)",
@@ -77,8 +68,12 @@ class PretrainedHED:
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         return self.batch([rgb])[0]
 
-    def batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        from .pretrained import run_hed
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        """(N, H, W) float32 edge probabilities."""
+        from .pretrained import infer
 
-        edges = run_hed(self.network, np.stack([check_rgb(im) for im in images]), self.device)
-        return [quantise(e) for e in edges]
+        rgb = np.stack([check_rgb(im) for im in images]).transpose(0, 3, 1, 2)   # RGB in 0..255
+        return infer(self.network, rgb.astype(np.float32), self.device)[:, 0]
+
+    def batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        return [quantise(e) for e in self.probabilities(images)]

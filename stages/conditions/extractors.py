@@ -6,6 +6,9 @@
     vec = extract("content", rgb)                           # (64,) unit-norm descriptor
     net = make_extractor("hed", "pretrained", hed_weights="ControlNetHED.pth")
     maps = [net(rgb) for rgb in images]                     # weights loaded once
+    lines = make_extractor("mlsd", "pretrained", mlsd_weights="mlsd_large_512_fp32.pth")
+    sketch = make_extractor("sketch", "pidinet", pidinet_weights="table5_pidinet.pth")
+    enc = make_extractor("content", "encoder", encoder="runs/ae")   # enc(SpectralCube) → (D,)
     txt = embed_text(["farmland", ""])                      # (2, 4) one-hot; "" = no text
 
 Maps are exactly what a conditions artifact stores (8-bit levels), so on-the-fly extraction
@@ -14,27 +17,40 @@ during training or sampling matches ``io.load_conditions``.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 from ..common.errors import ConfigError
 from .common import KINDS
 
-BACKENDS = {
-    "hed": ("offline", "pretrained"),
-    "mlsd": ("offline",),
-    "sketch": ("offline", "pretrained"),
-    "seg": ("offline", "labels"),
-    "content": ("offline", "clip"),
-    "text": ("offline", "clip"),
+# kind → backend → "module:Class" (imported when used, so torch loads only for networks).
+REGISTRY = {
+    "hed": {"offline": "edges:OfflineHED", "pretrained": "edges:PretrainedHED"},
+    "mlsd": {"offline": "lines:OfflineMLSD", "pretrained": "lines:PretrainedMLSD"},
+    "sketch": {"offline": "sketch:OfflineSketch", "pretrained": "sketch:PretrainedSketch",
+               "pidinet": "sketch:PidiNetSketch"},
+    "seg": {"offline": "segmentation:OfflineSeg", "labels": "segmentation:LabelSeg"},
+    "content": {"offline": "content:OfflineContent", "clip": "content:ClipContent",
+                "encoder": "encoder:EncoderContent"},
+    "text": {"offline": "text:VocabText", "clip": "text:ClipText"},
 }
-# Settings an offline extractor accepts (the dataclass fields), for clear errors on typos.
-SETTINGS = {
-    "hed": ("sigmas", "saturation"),
-    "mlsd": ("min_length", "thickness"),
-    "sketch": ("low", "high", "blur", "epsilon", "min_length", "threshold"),
-    "seg": ("region_pixels", "compactness", "threshold"),
-    "content": (),
-    "text": ("vocab",),
+BACKENDS = {kind: tuple(backends) for kind, backends in REGISTRY.items()}
+
+# The local file or directory each non-offline backend loads: (make_extractor keyword, flag, what).
+RESOURCES = {
+    ("hed", "pretrained"): ("hed_weights", "--hed-weights FILE", "a local HED weights file, ControlNetHED.pth"),
+    ("sketch", "pretrained"): ("hed_weights", "--hed-weights FILE", "a local HED weights file, ControlNetHED.pth"),
+    ("sketch", "pidinet"): ("pidinet_weights", "--pidinet-weights FILE",
+                            "the local PiDiNet weights, table5_pidinet.pth"),
+    ("mlsd", "pretrained"): ("mlsd_weights", "--mlsd-weights FILE",
+                             "the local M-LSD large weights, mlsd_large_512_fp32.pth"),
+    ("content", "clip"): ("clip_model", "--clip-model DIR", "a local CLIP save_pretrained directory"),
+    ("text", "clip"): ("clip_model", "--clip-model DIR", "a local CLIP save_pretrained directory"),
+    ("content", "encoder"): ("encoder", "--encoder AE",
+                             "an hsigen autoencoder artifact; it embeds hyperspectral images, so a model trained "
+                             "on encoder content takes its content from a conditions artifact: "
+                             "`hsigen sample --conditions DIR`"),
 }
 
 
@@ -50,52 +66,34 @@ def check_backend(kind: str, backend: str) -> str:
     return backend
 
 
-def make_extractor(kind: str, backend: str = "offline", *, hed_weights=None, clip_model=None,
-                   device: str = "cpu", **settings):
-    """An extractor object: ``extractor(rgb) -> array`` (``.embed(texts)`` for text) with
-    ``.settings()`` for the manifest. Pretrained weights are loaded here, once."""
-    check_backend(kind, backend)
-    unknown = set(settings) - set(SETTINGS[kind])
+def extractor_class(kind: str, backend: str = "offline"):
+    module, name = REGISTRY[check_kind(kind)][check_backend(kind, backend)].split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def accepted_settings(kind: str, backend: str = "offline") -> tuple[str, ...]:
+    """The settings (keyword arguments) the extractor of ``kind`` / ``backend`` takes."""
+    return extractor_class(kind, backend).accepted_settings()
+
+
+def make_extractor(kind: str, backend: str = "offline", *, hed_weights=None, mlsd_weights=None,
+                   pidinet_weights=None, clip_model=None, encoder=None, device: str = "cpu", **settings):
+    """An extractor object: ``extractor(x) -> array`` (``.embed(texts)`` for text) with
+    ``.settings()`` for the manifest and ``.takes`` naming its input (rgb, labels or hsi).
+    Pretrained weights are loaded here, once."""
+    cls = extractor_class(kind, backend)
+    unknown = set(settings) - set(cls.accepted_settings())
     if unknown:
-        raise ConfigError(f"{kind}: unknown settings {sorted(unknown)}; known: {', '.join(SETTINGS[kind]) or 'none'}")
-    if backend in ("pretrained",) and hed_weights is None:
-        raise ConfigError(f"{kind} backend pretrained needs --hed-weights FILE (a local HED weights file)")
-    if backend == "clip" and clip_model is None:
-        raise ConfigError(f"{kind} backend clip needs --clip-model DIR (a local CLIP save_pretrained directory)")
-    if kind == "hed":
-        from .edges import OfflineHED, PretrainedHED
-
-        if backend == "pretrained":
-            return PretrainedHED(hed_weights, device)
-        if "sigmas" in settings:
-            settings["sigmas"] = tuple(float(s) for s in settings["sigmas"])
-        return OfflineHED(**settings)
-    if kind == "mlsd":
-        from .lines import OfflineMLSD
-
-        return OfflineMLSD(**settings)
-    if kind == "sketch":
-        from .sketch import OfflineSketch, PretrainedSketch
-
-        if backend == "pretrained":
-            keep = {k: v for k, v in settings.items() if k in ("threshold", "epsilon", "min_length")}
-            return PretrainedSketch(hed_weights, device, **keep)
-        settings.pop("threshold", None)
-        return OfflineSketch(**settings)
-    if kind == "seg":
-        from .segmentation import LabelSeg, OfflineSeg
-
-        return LabelSeg() if backend == "labels" else OfflineSeg(**settings)
-    if kind == "content":
-        from .content import ClipContent, OfflineContent
-
-        return ClipContent(clip_model, device) if backend == "clip" else OfflineContent()
-    from .text import ClipText, VocabText, parse_vocab
-
-    if backend == "clip":
-        return ClipText(clip_model, device)
-    vocab = settings.get("vocab")
-    return VocabText(parse_vocab(vocab) if isinstance(vocab, str) or vocab is None else tuple(vocab))
+        raise ConfigError(f"{kind} ({backend}): unknown settings {sorted(unknown)}; known: "
+                          f"{', '.join(cls.accepted_settings()) or 'none'}")
+    if (kind, backend) not in RESOURCES:
+        return cls(**settings)
+    keyword, flag, what = RESOURCES[(kind, backend)]
+    resource = {"hed_weights": hed_weights, "mlsd_weights": mlsd_weights, "pidinet_weights": pidinet_weights,
+                "clip_model": clip_model, "encoder": encoder}[keyword]
+    if resource is None:
+        raise ConfigError(f"{kind} backend {backend} needs {flag} ({what})")
+    return cls(resource, device, **settings)
 
 
 def extract(kind: str, rgb_hw3_uint8: np.ndarray, backend="offline", **options) -> np.ndarray:
@@ -105,6 +103,9 @@ def extract(kind: str, rgb_hw3_uint8: np.ndarray, backend="offline", **options) 
         raise ConfigError("text is not extracted from an image; use embed_text(texts)")
     if kind == "seg" and backend == "labels":
         raise ConfigError("the labels backend colour-codes a class map; call make_extractor('seg', 'labels')(labels)")
+    if backend == "encoder":
+        raise ConfigError("the encoder backend embeds hyperspectral cubes, not RGB; call "
+                          "make_extractor('content', 'encoder', encoder=AE)(cube)")
     extractor = backend if not isinstance(backend, str) else make_extractor(kind, backend, **options)
     return extractor(rgb_hw3_uint8)
 

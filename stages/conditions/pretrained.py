@@ -1,5 +1,12 @@
 """Pretrained backends that load the user's LOCAL weight files; nothing is ever downloaded.
 
+Every annotator network (HED here, M-LSD in ``mlsd_net.py``, PiDiNet in ``pidinet.py``) is
+loaded by ``load_annotator``: parameter names and shapes must match the file exactly
+(``strict=True``), otherwise one InputError names the file that was expected. Files:
+``.safetensors`` or a PyTorch state dict (``.pth``/``.pt``/``.bin``, read with
+``weights_only=True``; a ``{"state_dict": ...}`` wrapper and DataParallel ``module.``
+prefixes are accepted).
+
 HED network (hsigene.txt §3.1.2 uses HED [38], Xie & Tu 2015): five VGG-style stages of 3×3
 convolutions + ReLU (2, 2, 3, 3, 3 convolutions; max-pooling before stages 2-5), each with a
 1×1 "side output" projection to one channel; the side outputs are upsampled to the input size,
@@ -7,9 +14,7 @@ averaged and passed through a sigmoid (the fusion of the ControlNet HED annotato
 names follow the ControlNet annotator checkpoint (``ControlNetHED.pth`` of
 lllyasviel/Annotators): ``norm`` (1, 3, 1, 1) subtracted from the 0-255 RGB input, then
 ``block{1..5}.convs.{j}.weight|bias`` and ``block{1..5}.projection.weight|bias``. Channel widths
-and convolution counts are read from the file, so any network of that layout loads. Files:
-``.safetensors`` or a PyTorch state dict (``.pth``/``.pt``/``.bin``, read with
-``weights_only=True``).
+and convolution counts are read from the file, so any network of that layout loads.
 
 CLIP (hsigene.txt §3.1.2 "Content" uses CLIP [42]): a transformers ``save_pretrained``
 directory of a ``CLIPModel`` with its image processor (``preprocessor_config.json``) and
@@ -26,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.errors import InputError
+from .common import Extractor
 
 HED_STAGES = 5
 
@@ -110,32 +116,48 @@ def hed_layout(state: dict, path: Path, flag: str) -> tuple[list[int], list[int]
     return widths, depths
 
 
-def load_hed(weights, device: str = "cpu", flag: str = "--hed-weights"):
-    """(network in eval mode, torch.device) from a local weights file."""
+def load_annotator(weights, flag: str, expected: str, build, device: str = "cpu"):
+    """(network in eval mode, torch.device) of a local annotator file, loaded with strict=True.
 
+    ``build(state, path)`` makes the network (it may read sizes from the state dict);
+    ``expected`` names the file the user should give (e.g. "the M-LSD large weights
+    (mlsd_large_512_fp32.pth)") in every error."""
     from ..common.runtime import resolve_device
 
     path = Path(weights)
     if not path.is_file():
-        raise InputError(f"{flag} {path} does not exist; give the path of a local HED weights file "
+        raise InputError(f"{flag} {path} does not exist; give the path of {expected} "
                          "(.safetensors or .pth; nothing is downloaded)")
     state = read_state_dict(path, flag)
-    network = build_hed(*hed_layout(state, path, flag))
-    missing, unexpected = network.load_state_dict(state, strict=False)
+    network = build(state, path)
+    own = network.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
-        raise InputError(f"{flag} {path} does not match the HED layout: missing {missing[:4]}, "
-                         f"unexpected {unexpected[:4]}")
+        raise InputError(f"{flag} {path} is not {expected}: missing keys {missing[:4]}, unexpected keys "
+                         f"{unexpected[:4]} ({len(missing)} and {len(unexpected)} in all)")
+    wrong = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    if wrong:
+        raise InputError(f"{flag} {path} is not {expected}: {wrong[0]} has shape {tuple(state[wrong[0]].shape)}, "
+                         f"expected {tuple(own[wrong[0]].shape)} ({len(wrong)} tensors differ)")
+    network.load_state_dict(state, strict=True)
     dev = resolve_device(device)
     return network.to(dev).eval().requires_grad_(False), dev
 
 
-def run_hed(network, images: np.ndarray, device) -> np.ndarray:
-    """(N, H, W) float32 edge probabilities of (N, H, W, 3) uint8 RGB images of one size."""
+def load_hed(weights, device: str = "cpu", flag: str = "--hed-weights"):
+    """The HED network of a local weights file in the ControlNet annotator layout."""
+    return load_annotator(weights, flag, "a local HED weights file in the ControlNet annotator layout "
+                                         "(ControlNetHED.pth)",
+                          lambda state, path: build_hed(*hed_layout(state, path, flag)), device)
+
+
+def infer(network, batch_nchw: np.ndarray, device) -> np.ndarray:
+    """The network's output for a float32 (N, C, H, W) batch, as numpy."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(np.asarray(images).transpose(0, 3, 1, 2))).float().to(device)
+    x = torch.from_numpy(np.ascontiguousarray(batch_nchw, dtype=np.float32)).to(device)
     with torch.inference_mode():
-        return network(x)[:, 0].float().cpu().numpy()
+        return network(x).float().cpu().numpy()
 
 
 class ClipBundle:
@@ -217,3 +239,16 @@ def load_clip(model_dir, device: str = "cpu", flag: str = "--clip-model") -> Cli
         return _cached_clip(str(path.resolve()), str(device), flag)
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{flag} {path} could not be loaded as a CLIPModel ({exc})") from exc
+
+
+class ClipExtractor(Extractor):
+    """Base of the ``clip`` content and text backends: one local CLIP model, L2-normalised features."""
+
+    backend = "clip"
+
+    def __init__(self, model_dir, device: str = "cpu"):
+        self.model_dir = str(model_dir)
+        self.clip = load_clip(model_dir, device, flag="--clip-model")
+
+    def settings(self) -> dict:
+        return {"backend": self.backend, "model": self.model_dir, "dim": self.clip.dim, "normalised": "l2"}

@@ -25,7 +25,6 @@ from .common import MAP_CHANNELS, MAP_KINDS, to_uint8
 from .extractors import check_backend, check_kind, make_extractor
 from .sources import SourceSet, read_sources, resize_labels, resize_rgb
 
-
 BATCH = 32  # images per network call of the pretrained backends
 
 
@@ -37,7 +36,10 @@ class ConditionConfig:
     size: int | None = None
     stretch_percent: float = 2.0
     hed_weights: str | None = None
+    mlsd_weights: str | None = None
+    pidinet_weights: str | None = None
     clip_model: str | None = None
+    encoder: str | None = None        # an autoencoder artifact (content backend "encoder")
     device: str = "cpu"
     text: str | None = None          # one text for every image
     text_file: str | None = None     # one line per image (blank = no text)
@@ -75,20 +77,35 @@ def _texts(cfg: ConditionConfig, count: int) -> tuple[list[str], str]:
     return [""] * count, "none"
 
 
-def _prepare_images(sources: SourceSet, size: int | None, need_labels: bool) -> tuple[list, list]:
+def _prepare_images(sources: SourceSet, size: int | None) -> list[np.ndarray]:
     rgbs = [resize_rgb(image.rgb, size) for image in sources.images]
     shapes = sorted({r.shape[:2] for r in rgbs})
     if len(shapes) > 1:
         raise ConfigError(f"the source images have different sizes ({', '.join(f'{h}x{w}' for h, w in shapes[:4])}); "
                           "pass --size N to resize them all to N×N")
-    labels = []
-    if need_labels:
+    return rgbs
+
+
+def _extractor_inputs(extractor, sources: SourceSet, rgbs: list, size: int | None) -> list:
+    """What ``extractor`` runs on per image (its ``takes``), checked before anything is written."""
+    if extractor.takes == "rgb":
+        inputs = rgbs
+    elif extractor.takes == "labels":
         for image in sources.images:
             if image.labels is None:
                 raise InputError(f"seg from labels: source {image.name} has no label map; ingest the dataset "
                                  "with --labels, or drop --labels to segment the image itself")
-            labels.append(resize_labels(image.labels, size))
-    return rgbs, labels
+        inputs = [resize_labels(image.labels, size) for image in sources.images]
+    else:
+        for image in sources.images:
+            if image.cube is None:
+                raise InputError(
+                    f"{extractor.kind} from an hsigen encoder needs hyperspectral sources (an hsi-dataset or "
+                    f"hsi-samples artifact), but {image.name} is an RGB image; ingest it with `hsigen ingest`, or "
+                    "drop --encoder to use the offline (or --clip-model) content backend")
+        inputs = [image.cube for image in sources.images]
+    extractor.check_inputs(inputs)
+    return inputs
 
 
 def _weights_record(path: str, kind: str) -> dict:
@@ -106,25 +123,42 @@ def _weights_record(path: str, kind: str) -> dict:
     return {"path": str(p), "sha256": digest.hexdigest(), "kind": kind}
 
 
+# Manifest input kind of each local resource a backend loads.
+_RESOURCE_RECORDS = {"hed_weights": "hed-weights", "mlsd_weights": "mlsd-weights",
+                     "pidinet_weights": "pidinet-weights", "clip_model": "clip-model", "encoder": "autoencoder"}
+
+
+def _resource_records(cfg: "ConditionConfig", backends: dict) -> list[dict]:
+    """One input record per local weights file / model directory / autoencoder in use."""
+    from .extractors import RESOURCES
+
+    used = []
+    for kind, backend in backends.items():
+        keyword = RESOURCES.get((kind, backend), (None,))[0]
+        if keyword is not None and keyword not in used:
+            used.append(keyword)
+    return [input_record(getattr(cfg, keyword)) if keyword == "encoder"
+            else _weights_record(getattr(cfg, keyword), _RESOURCE_RECORDS[keyword]) for keyword in used]
+
+
 def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwrite: bool = False) -> Artifact:
     cfg.validate()
     backends = {kind: cfg.backends.get(kind, "offline") for kind in cfg.kinds}
     # Build every extractor first: a missing or wrong weights path fails before any reading.
     extractors = {kind: make_extractor(kind, backends[kind], hed_weights=cfg.hed_weights,
-                                       clip_model=cfg.clip_model, device=cfg.device,
+                                       mlsd_weights=cfg.mlsd_weights, pidinet_weights=cfg.pidinet_weights,
+                                       clip_model=cfg.clip_model, encoder=cfg.encoder, device=cfg.device,
                                        **dict(cfg.settings.get(kind, {})))
                   for kind in cfg.kinds}
     source_set = read_sources(list(sources), cfg.stretch_percent)
-    rgbs, labels = _prepare_images(source_set, cfg.size, backends.get("seg") == "labels")
+    rgbs = _prepare_images(source_set, cfg.size)
+    extracted = [k for k in cfg.kinds if k != "text"]
+    per_image = {kind: _extractor_inputs(extractors[kind], source_set, rgbs, cfg.size) for kind in extracted}
     count = len(rgbs)
     texts, text_from = _texts(cfg, count) if "text" in cfg.kinds else ([""] * count, "none")
     text_embeddings = extractors["text"].embed(texts) if "text" in cfg.kinds else None  # validates vocab
 
-    inputs = list(source_set.inputs)
-    if any(b == "pretrained" for b in backends.values()):
-        inputs.append(_weights_record(cfg.hed_weights, "hed-weights"))
-    if any(b == "clip" for b in backends.values()):
-        inputs.append(_weights_record(cfg.clip_model, "clip-model"))
+    inputs = list(source_set.inputs) + _resource_records(cfg, backends)
     if cfg.text_file is not None:
         inputs.append(input_record(cfg.text_file))
     height, width = rgbs[0].shape[:2]
@@ -150,9 +184,7 @@ def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwr
         with log.progress("condition", count) as bar:
             for first in range(0, count, BATCH):
                 rows = range(first, min(first + BATCH, count))
-                outputs = {kind: _extract_batch(extractors[kind], [labels[n] for n in rows]
-                                                if backends[kind] == "labels" else [rgbs[n] for n in rows])
-                           for kind in cfg.kinds if kind in MAP_KINDS or kind == "content"}
+                outputs = {kind: extractors[kind].batch([per_image[kind][n] for n in rows]) for kind in extracted}
                 for j, n in enumerate(rows):
                     image, name = source_set.images[n], f"{n:06d}"
                     files = {"rgb": f"rgb/{name}.png"}
@@ -189,13 +221,6 @@ def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwr
                           **{f"{kind}_dim": int(m.shape[1]) for kind, m in embeddings.items()}}
     log.info(f"condition: {count} images × {', '.join(cfg.kinds)} → {writer.out}")
     return writer.artifact
-
-
-def _extract_batch(extractor, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Networks take a batch at once; the classical extractors go image by image."""
-    if hasattr(extractor, "batch"):
-        return extractor.batch(inputs)
-    return [extractor(x) for x in inputs]
 
 
 def _save_map(path: Path, chw: np.ndarray) -> None:

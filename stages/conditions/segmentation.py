@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import check_rgb, quantise
+from .common import MapExtractor, check_rgb
 
 DEFAULT_REGION_PIXELS = 64     # SLIC: about one superpixel per this many pixels
 DEFAULT_COMPACTNESS = 10.0
@@ -58,36 +58,30 @@ def class_palette(n_classes: int) -> np.ndarray:
 
 
 @dataclass
-class OfflineSeg:
+class OfflineSeg(MapExtractor):
     region_pixels: int = DEFAULT_REGION_PIXELS
     compactness: float = DEFAULT_COMPACTNESS
     threshold: float = DEFAULT_THRESHOLD
     kind = "seg"
-    backend = "offline"
+    method = "SLIC superpixels + RAG mean-colour merge, mean-colour fill"
 
-    def settings(self) -> dict:
-        return {"backend": self.backend, "method": "SLIC superpixels + RAG mean-colour merge, mean-colour fill",
-                "region_pixels": int(self.region_pixels), "compactness": float(self.compactness),
-                "threshold": float(self.threshold)}
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+    def compute(self, rgb: np.ndarray) -> np.ndarray:
         rgb = check_rgb(rgb)
-        return quantise(fill_mean_colour(rgb, segment(rgb, self.region_pixels, self.compactness, self.threshold)))
+        return fill_mean_colour(rgb, segment(rgb, self.region_pixels, self.compactness, self.threshold))
 
 
 @dataclass
-class LabelSeg:
+class LabelSeg(MapExtractor):
     """Colour-codes a given class map; called with the labels, not the RGB image."""
 
     n_classes: int = 256
     kind = "seg"
     backend = "labels"
+    takes = "labels"
+    method = "class map colour-coded (golden-ratio hues, 0 = black)"
+    setting_names = {"n_classes": "palette_classes"}
 
-    def settings(self) -> dict:
-        return {"backend": self.backend, "method": "class map colour-coded (golden-ratio hues, 0 = black)",
-                "palette_classes": int(self.n_classes)}
-
-    def __call__(self, labels: np.ndarray) -> np.ndarray:
+    def compute(self, labels: np.ndarray) -> np.ndarray:
         labels = np.asarray(labels).astype(np.int64)
         palette = class_palette(max(int(labels.max()) + 1, self.n_classes))
-        return quantise(palette[np.clip(labels, 0, None)] / 255.0)
+        return palette[np.clip(labels, 0, None)] / 255.0

@@ -5,8 +5,11 @@ Offline backend: Canny edges on each RGB channel (thresholds in units of step he
 result does not depend on the image's own contrast), their contours traced with OpenCV,
 contours shorter than ``min_length`` dropped (texture, noise), and each remaining contour
 simplified with the Douglas-Peucker algorithm (``approxPolyDP``, tolerance ``epsilon`` px)
-and drawn 1 px wide. The pretrained backend replaces the Canny edges by the HED network's
-edges thresholded at ``threshold`` (the scribble-from-HED recipe of the ControlNet annotators).
+and drawn 1 px wide. The network backends replace the Canny edges by a network's edge
+probabilities thresholded at ``threshold`` and thinned to 1 px, then simplified the same way:
+``pretrained`` uses the HED network (the scribble-from-HED recipe of the ControlNet
+annotators), ``pidinet`` PiDiNet (``pidinet.py``, ``table5_pidinet.pth``: the sketch annotator),
+run at ``resolution``² and resized back to the image (ControlNet's detect resolution).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import check_rgb, quantise
+from .common import MapExtractor, NetworkExtractor, check_rgb, network_resolution, quantise
 
 DEFAULT_LOW, DEFAULT_HIGH = 0.12, 0.3   # Canny hysteresis thresholds, as step heights in [0, 1]
 DEFAULT_EPSILON = 1.5
@@ -59,52 +62,99 @@ def simplify_contours(edges: np.ndarray, epsilon: float = DEFAULT_EPSILON,
     return canvas
 
 
+def sketch_from_probabilities(probability: np.ndarray, threshold: float, epsilon: float,
+                              min_length: float) -> np.ndarray:
+    """(1, H, W) sketch of an (H, W) edge probability map: threshold, thin to 1 px, simplify."""
+    from skimage.morphology import skeletonize
+
+    edges = skeletonize(probability >= threshold).astype(np.uint8) * 255
+    return quantise(simplify_contours(edges, epsilon, min_length) / 255.0)
+
+
 @dataclass
-class OfflineSketch:
+class OfflineSketch(MapExtractor):
     low: float = DEFAULT_LOW
     high: float = DEFAULT_HIGH
     blur: float = DEFAULT_BLUR
     epsilon: float = DEFAULT_EPSILON
     min_length: float = DEFAULT_MIN_LENGTH
     kind = "sketch"
-    backend = "offline"
+    method = "canny → contours → approxPolyDP"
+    setting_names = {"low": "canny_low", "high": "canny_high"}
 
-    def settings(self) -> dict:
-        return {"backend": self.backend, "method": "canny → contours → approxPolyDP",
-                "canny_low": float(self.low), "canny_high": float(self.high), "blur": float(self.blur),
-                "epsilon": float(self.epsilon), "min_length": float(self.min_length)}
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+    def compute(self, rgb: np.ndarray) -> np.ndarray:
         edges = canny_edges(rgb, self.low, self.high, self.blur)
-        return quantise(simplify_contours(edges, self.epsilon, self.min_length) / 255.0)
+        return simplify_contours(edges, self.epsilon, self.min_length) / 255.0
 
 
-class PretrainedSketch:
-    """HED-network edges, thinned and simplified into contours."""
+class NetworkSketch(NetworkExtractor):
+    """A network's edge probabilities turned into a sketch (``sketch_from_probabilities``);
+    subclasses load the network and define ``probabilities(images) -> (N, H, W)``."""
 
     kind = "sketch"
-    backend = "pretrained"
+    method = ""
 
-    def __init__(self, weights, device: str = "cpu", threshold: float = 0.5,
-                 epsilon: float = DEFAULT_EPSILON, min_length: float = DEFAULT_MIN_LENGTH):
-        from .edges import PretrainedHED
-
-        self.hed = PretrainedHED(weights, device, flag="--hed-weights")
-        self.threshold, self.epsilon, self.min_length = threshold, epsilon, min_length
+    def __init__(self, threshold: float = 0.5, epsilon: float = DEFAULT_EPSILON,
+                 min_length: float = DEFAULT_MIN_LENGTH):
+        self.threshold, self.epsilon, self.min_length = float(threshold), float(epsilon), float(min_length)
 
     def settings(self) -> dict:
-        return {"backend": self.backend, "method": "HED network → threshold → thin → contours → approxPolyDP",
-                "weights": self.hed.weights, "threshold": float(self.threshold),
-                "epsilon": float(self.epsilon), "min_length": float(self.min_length)}
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        return self.batch([rgb])[0]
+        return {"backend": self.backend, "method": self.method, "weights": self.weights,
+                "threshold": self.threshold, "epsilon": self.epsilon, "min_length": self.min_length}
 
     def batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        from skimage.morphology import skeletonize
+        return [sketch_from_probabilities(p, self.threshold, self.epsilon, self.min_length)
+                for p in self.probabilities(images)]
 
-        out = []
-        for hed in self.hed.batch(images):
-            edges = skeletonize(hed[0] >= self.threshold).astype(np.uint8) * 255
-            out.append(quantise(simplify_contours(edges, self.epsilon, self.min_length) / 255.0))
-        return out
+
+class PretrainedSketch(NetworkSketch):
+    """HED-network edges, thinned and simplified into contours."""
+
+    backend = "pretrained"
+    method = "HED network → threshold → thin → contours → approxPolyDP"
+    settings_accepted = ("threshold", "epsilon", "min_length")
+
+    def __init__(self, weights, device: str = "cpu", **settings):
+        from .edges import PretrainedHED
+
+        super().__init__(**settings)
+        self.hed = PretrainedHED(weights, device)
+        self.weights = self.hed.weights
+
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        return self.hed.probabilities(images)
+
+
+class PidiNetSketch(NetworkSketch):
+    """PiDiNet edges (the ControlNet sketch annotator), thinned and simplified into contours."""
+
+    backend = "pidinet"
+    method = "PiDiNet (carv4) → threshold → thin → contours → approxPolyDP"
+    settings_accepted = ("threshold", "epsilon", "min_length", "resolution")
+
+    def __init__(self, weights, device: str = "cpu", resolution: int = 512, **settings):
+        from .pidinet import EXPECTED, build_pidinet
+        from .pretrained import load_annotator
+
+        super().__init__(**settings)
+        self.resolution = network_resolution(resolution, self.kind)
+        self.weights = str(weights)
+        self.network, self.device = load_annotator(weights, "--pidinet-weights", EXPECTED,
+                                                   lambda state, path: build_pidinet(), device)
+
+    def settings(self) -> dict:
+        return {**super().settings(), "resolution": self.resolution}
+
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        """(N, H, W) float32 fused PiDiNet edge probabilities at each image's own size."""
+        import cv2
+
+        from .pidinet import pidinet_input
+        from .pretrained import infer
+        from .sources import resize_rgb
+
+        images = [check_rgb(im) for im in images]
+        batch = np.stack([resize_rgb(im, self.resolution) for im in images])
+        fused = infer(self.network, pidinet_input(batch), self.device)[:, 0]
+        return np.stack([cv2.resize(p, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_LINEAR)
+                         if p.shape != im.shape[:2] else p for p, im in zip(fused, images)])

@@ -24,6 +24,19 @@ _STRETCH_SAMPLE = 2_000_000  # pixels used to estimate the stretch of one source
 
 
 @dataclass
+class SpectralCube:
+    """One hyperspectral image of a source, in its normalised units."""
+
+    hsi: np.ndarray                  # (B, H, W) float32; physical = hsi * scale + offset
+    wavelengths_nm: np.ndarray       # (B,)
+    scale: float
+    offset: float
+
+    def physical(self) -> np.ndarray:
+        return self.hsi * np.float32(self.scale) + np.float32(self.offset)
+
+
+@dataclass
 class SourceImage:
     rgb: np.ndarray                  # (H, W, 3) uint8
     source: int                      # index into SourceSet.sources
@@ -31,6 +44,7 @@ class SourceImage:
     name: str
     labels: np.ndarray | None = None  # (H, W) int class map when the source has one
     split: str | None = None
+    cube: SpectralCube | None = None  # the hyperspectral image (artifact sources only)
 
 
 @dataclass
@@ -86,7 +100,8 @@ def _read_artifact(path: Path, result: SourceSet, percent: float) -> None:
         result.images.append(SourceImage(
             rgb=rgb, source=index, item=i, name=f"{path.name}[{i}]",
             labels=None if patches.labels is None else np.asarray(patches.labels[i]),
-            split=None if patches.split is None else str(patches.split[i])))
+            split=None if patches.split is None else str(patches.split[i]),
+            cube=SpectralCube(patches.hsi[i], patches.wavelengths_nm, patches.scale, patches.offset)))
 
 
 def _read_images(path: Path, files: list[Path], result: SourceSet) -> None:

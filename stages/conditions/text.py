@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import ConfigError
+from .common import Extractor
+from .pretrained import ClipExtractor
 
 PAPER_VOCAB = ("farmland", "city building", "architecture", "wasteland")
 
@@ -30,10 +32,13 @@ def parse_vocab(spec: str | None) -> tuple[str, ...]:
 
 
 @dataclass
-class VocabText:
-    vocab: tuple = field(default=PAPER_VOCAB)
+class VocabText(Extractor):
+    vocab: tuple = field(default=PAPER_VOCAB)   # or a comma-separated string
     kind = "text"
-    backend = "offline"
+    settings_accepted = ("vocab",)
+
+    def __post_init__(self):
+        self.vocab = parse_vocab(self.vocab) if isinstance(self.vocab, str) or self.vocab is None else tuple(self.vocab)
 
     def settings(self) -> dict:
         return {"backend": self.backend, "method": "one-hot over the vocabulary", "vocab": list(self.vocab),
@@ -54,18 +59,8 @@ class VocabText:
         return out
 
 
-class ClipText:
+class ClipText(ClipExtractor):
     kind = "text"
-    backend = "clip"
-
-    def __init__(self, model_dir, device: str = "cpu"):
-        from .pretrained import load_clip
-
-        self.model_dir = str(model_dir)
-        self.clip = load_clip(model_dir, device, flag="--clip-model")
-
-    def settings(self) -> dict:
-        return {"backend": self.backend, "model": self.model_dir, "dim": self.clip.dim, "normalised": "l2"}
 
     def embed(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.clip.dim), np.float32)

@@ -48,6 +48,57 @@ def hed_weights(tmp_path_factory, hed_state):
     return path
 
 
+def random_state(network, seed: int) -> dict:
+    """The network's state dict with every tensor redrawn from ``seed``: weights and biases
+    ~ N(0, 0.1²), BatchNorm running variances in [0.5, 1.5] (eval-mode normalisation)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in network.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(100, dtype=value.dtype)
+        elif key.endswith("running_var"):
+            state[key] = 0.5 + torch.rand(value.shape, generator=g)
+        else:
+            state[key] = torch.randn(value.shape, generator=g) * 0.1
+    return state
+
+
+@pytest.fixture(scope="session")
+def mlsd_state() -> dict:
+    from stages.conditions.mlsd_net import build_mlsd
+
+    return random_state(build_mlsd(), 1)
+
+
+@pytest.fixture(scope="session")
+def mlsd_weights(tmp_path_factory, mlsd_state):
+    """Random M-LSD large weights saved like the annotator file: a plain .pth state dict."""
+    import torch
+
+    path = tmp_path_factory.mktemp("mlsd") / "mlsd_large_512_fp32.pth"
+    torch.save(mlsd_state, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pidinet_state() -> dict:
+    from stages.conditions.pidinet import build_pidinet
+
+    return random_state(build_pidinet(), 2)
+
+
+@pytest.fixture(scope="session")
+def pidinet_weights(tmp_path_factory, pidinet_state):
+    """Random PiDiNet weights saved like table5_pidinet.pth: {"state_dict": {"module.<name>": ...}}."""
+    import torch
+
+    path = tmp_path_factory.mktemp("pidinet") / "table5_pidinet.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in pidinet_state.items()}}, path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory):
     """A tiny random CLIPModel + tokenizer + image processor written with save_pretrained."""
@@ -99,3 +150,29 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# Micro autoencoders for the encoder content backend: their latents only need to be a fixed
+# function of the input, so a few optimiser steps suffice (fixed counts, seed 0).
+AE_MICRO = {"block_out_channels": [8, 16, 16], "norm_num_groups": 4, "batch_size": 4, "crop": 16,
+            "warmup_steps": 0, "steps": 4}
+
+
+def train_micro_autoencoder(dataset, out, kind: str):
+    from stages.autoencoder import PRESETS, TrainAEConfig, run
+    from stages.training import resolve_preset
+
+    overrides = {**AE_MICRO, **({"mask_block_out_channels": [8, 16, 16]} if kind == "two-stream" else {})}
+    model = resolve_preset(PRESETS[kind], "tiny", overrides)
+    run(dataset, out, TrainAEConfig(kind=kind, preset="tiny", model=model, seed=0), device="cpu")
+    return out
+
+
+@pytest.fixture(scope="session")
+def kl_encoder(ip_dataset, tmp_path_factory):
+    return train_micro_autoencoder(ip_dataset, tmp_path_factory.mktemp("encoder") / "kl", "kl")
+
+
+@pytest.fixture(scope="session")
+def two_stream_encoder(ip_dataset, tmp_path_factory):
+    return train_micro_autoencoder(ip_dataset, tmp_path_factory.mktemp("encoder") / "two-stream", "two-stream")

@@ -9,7 +9,7 @@ import numpy as np
 
 from stages.artifacts.datasets import load_patches
 from stages.artifacts.store import open_artifact
-from stages.conditions import extract
+from stages.conditions import extract, make_extractor
 from stages.conditions.io import load_conditions
 
 ALL_KINDS = "hed,mlsd,sketch,seg,content,text"
@@ -98,7 +98,9 @@ def test_bad_input_exits_1_and_writes_nothing(cli, ip_dataset, tmp_path):
         (["--kinds", "hed", "--hed-weights", tmp_path / "nope.safetensors"], "--hed-weights"),
         (["--kinds", "content", "--clip-model", tmp_path / "no-clip"], "--clip-model"),
         (["--kinds", "text", "--text", "forest"], "--vocab"),
-        (["--kinds", "mlsd", "--backend", "mlsd=pretrained"], "no backend 'pretrained'"),
+        (["--kinds", "mlsd", "--backend", "mlsd=pretrained"], "--mlsd-weights"),
+        (["--kinds", "seg", "--backend", "seg=pretrained"], "no backend 'pretrained'"),
+        (["--kinds", "mlsd", "--mlsd-weights", tmp_path / "mlsd_large_512_fp32.pth"], "does not exist"),
         (["--kinds", "text", "--text-file", tmp_path / "none.txt"], "--text-file"),
     ]
     for n, (args, message) in enumerate(cases):
@@ -157,3 +159,29 @@ def test_hsi_samples_source_uses_bands_nearest_rgb(cli, tmp_path):
     assert rgb[12, 12, 0] > 200 and rgb[2, 2, 0] < 50 and abs(int(rgb[12, 12, 1]) - int(rgb[2, 2, 1])) < 5
     assert cond.maps["hed"][0, 0, 6, 12] > 0.8 and cond.maps["hed"][0, 0, 12, 12] < 0.15  # 6 px from edges
     assert len(np.unique(cond.maps["seg"][0].reshape(3, -1).T, axis=0)) == 2
+
+
+def test_annotator_weights_through_the_cli(cli, mlsd_weights, pidinet_weights, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        image = np.zeros((64, 64, 3), np.uint8)
+        cv2.rectangle(image, (8 + 4 * i, 10), (50, 40 + 4 * i), (200, 180, 60), -1)
+        cv2.imwrite(str(images / f"im{i}.png"), image)
+    out = tmp_path / "annot"
+    code, _, err = cli("condition", images, "--kinds", "mlsd,sketch", "--mlsd-weights", mlsd_weights,
+                       "--pidinet-weights", pidinet_weights, "--detect-resolution", "64", "--mlsd-min-length", "4",
+                       "--sketch-threshold", "0.3", "--out", out)
+    assert code == 0, err
+    assert "mlsd: the pretrained backend ignores the setting(s) min_length" in err
+    cond = load_conditions(out)
+    assert cond.kinds["mlsd"]["backend"] == "pretrained" and cond.kinds["mlsd"]["resolution"] == 64
+    assert cond.kinds["sketch"]["backend"] == "pidinet" and cond.kinds["sketch"]["threshold"] == 0.3
+    for kind in ("mlsd", "sketch"):
+        assert cond.maps[kind].shape == (3, 1, 64, 64) and set(np.unique(cond.maps[kind])) <= {0.0, 1.0}
+    sketch = make_extractor("sketch", "pidinet", pidinet_weights=pidinet_weights, resolution=64, threshold=0.3)
+    image = cv2.imread(str(out / cond.items[1]["files"]["rgb"]))[..., ::-1].copy()
+    assert np.array_equal(sketch(image), cond.maps["sketch"][1])
+    inputs = {record["kind"]: record for record in open_artifact(out).manifest["inputs"]}
+    assert inputs["mlsd-weights"]["path"] == str(mlsd_weights)
+    assert inputs["pidinet-weights"]["path"] == str(pidinet_weights)

@@ -162,7 +162,13 @@ def test_bad_requests_fail_clearly(rectangle):
     with pytest.raises(ConfigError, match="unknown condition kind 'depth'"):
         extract("depth", rectangle)
     with pytest.raises(ConfigError, match="no backend 'pretrained'"):
+        make_extractor("seg", "pretrained")
+    with pytest.raises(ConfigError, match="--mlsd-weights"):
         make_extractor("mlsd", "pretrained")
+    with pytest.raises(ConfigError, match="--pidinet-weights"):
+        make_extractor("sketch", "pidinet")
+    with pytest.raises(ConfigError, match="--encoder"):
+        make_extractor("content", "encoder")
     with pytest.raises(ConfigError, match="--hed-weights"):
         make_extractor("hed", "pretrained")
     with pytest.raises(ConfigError, match="--clip-model"):
