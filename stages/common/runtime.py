@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -15,13 +16,17 @@ def resolve_device(spec: str = "auto"):
 
     spec = (spec or "auto").strip().lower()
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec == "cpu":
         return torch.device("cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {spec}: no CUDA device is available here; use --device cpu or auto")
-        index = spec.split(":", 1)[1] if ":" in spec else "0"
+        # Under torchrun / accelerate every process of a node gets its own GPU: LOCAL_RANK picks it
+        # unless the user named one explicitly.
+        local_rank = os.environ.get("LOCAL_RANK", "").strip()
+        default_index = str(int(local_rank) % torch.cuda.device_count()) if local_rank.isdigit() else "0"
+        index = spec.split(":", 1)[1] if ":" in spec else default_index
         if not index.isdigit() or int(index) >= torch.cuda.device_count():
             raise ConfigError(f"--device {spec}: there are {torch.cuda.device_count()} CUDA devices; use cuda:0..")
         return torch.device(f"cuda:{index}")

@@ -55,3 +55,22 @@ def test_resume_with_other_settings_is_refused(tmp_path):
             lambda m, s, g: (_ for _ in ()).throw(_Killed) if s == 7 else _loss(m, s, g))
     with pytest.raises(ConfigError, match="other inputs or settings"):
         Trainer(_model(), spec, tmp_path / "r", torch.device("cpu"), {"data": "y"}, resume=True)
+
+
+def test_cuda_device_follows_local_rank_under_a_launcher(monkeypatch):
+    """torchrun/accelerate start one process per GPU: `--device cuda`/auto must pick GPU LOCAL_RANK,
+    an explicit cuda:N wins, and a plain run keeps cuda:0."""
+    import torch
+
+    from stages.common.runtime import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert resolve_device("cuda") == torch.device("cuda:0")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert resolve_device("cuda") == torch.device("cuda:2")
+    assert resolve_device("auto") == torch.device("cuda:2")
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    monkeypatch.setenv("LOCAL_RANK", "5")          # 2 nodes × 4 GPUs launched with a global count
+    assert resolve_device("cuda") == torch.device("cuda:1")
