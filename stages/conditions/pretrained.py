@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.errors import InputError
+from ..common.weights import load_strict, read_state_dict
 from .common import Extractor
 
 HED_STAGES = 5
@@ -82,26 +83,6 @@ def build_hed(widths: list[int], depths: list[int]):
     return HEDNetwork()
 
 
-def read_state_dict(path: Path, flag: str) -> dict:
-    import torch
-
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-            raise InputError(f"{flag} {path} could not be read as a PyTorch state dict ({exc}); "
-                             "give a .safetensors or .pth state dict") from exc
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise InputError(f"{flag} {path} holds a {type(state).__name__}, not a state dict of tensors")
-    return {re.sub(r"^module\.", "", k): v for k, v in state.items()}
-
-
 def hed_layout(state: dict, path: Path, flag: str) -> tuple[list[int], list[int]]:
     expected = "norm, block1..5.convs.J.weight|bias, block1..5.projection.weight|bias"
     widths, depths = [], []
@@ -125,21 +106,8 @@ def load_annotator(weights, flag: str, expected: str, build, device: str = "cpu"
     from ..common.runtime import resolve_device
 
     path = Path(weights)
-    if not path.is_file():
-        raise InputError(f"{flag} {path} does not exist; give the path of {expected} "
-                         "(.safetensors or .pth; nothing is downloaded)")
-    state = read_state_dict(path, flag)
-    network = build(state, path)
-    own = network.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise InputError(f"{flag} {path} is not {expected}: missing keys {missing[:4]}, unexpected keys "
-                         f"{unexpected[:4]} ({len(missing)} and {len(unexpected)} in all)")
-    wrong = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
-    if wrong:
-        raise InputError(f"{flag} {path} is not {expected}: {wrong[0]} has shape {tuple(state[wrong[0]].shape)}, "
-                         f"expected {tuple(own[wrong[0]].shape)} ({len(wrong)} tensors differ)")
-    network.load_state_dict(state, strict=True)
+    state = read_state_dict(path, flag, expected)
+    network = load_strict(build(state, path), state, flag, path, expected)
     dev = resolve_device(device)
     return network.to(dev).eval().requires_grad_(False), dev
 

@@ -22,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common.errors import InputError
+from ..common.weights import load_strict, read_state_dict
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
-EXPECTED = (f"expected the FID Inception-v3 weights {WEIGHTS_NAME} (pytorch-fid's port of TensorFlow's "
-            "inception-2015-12-05 graph) as a .pth/.pt state dict or converted to .safetensors")
+EXPECTED = (f"the FID Inception-v3 weights {WEIGHTS_NAME} (pytorch-fid's port of TensorFlow's "
+            "inception-2015-12-05 graph, or that file converted to .safetensors)")
 FEATURES = 2048
 CLASSES = 1008
 INPUT_SIZE = 299
@@ -204,62 +204,10 @@ class FIDInceptionV3(nn.Module):
         return x.mean(dim=(2, 3))  # pool3: global average over the 8×8 grid
 
 
-def read_weights(path: str | Path) -> dict:
-    """A state dict of tensors from ``.pth``/``.pt`` (``torch.load(weights_only=True)``, never a
-    full unpickle) or ``.safetensors``."""
-    path = Path(path)
-    if not path.is_file():
-        what = "is a directory, not a weights file" if path.is_dir() else "does not exist"
-        raise InputError(f"--inception-weights {path} {what}; {EXPECTED}")
-    suffix = path.suffix.lower()
-    if suffix not in (".pth", ".pt", ".safetensors"):
-        raise InputError(f"--inception-weights {path}: unknown file type {suffix or '(none)'}; {EXPECTED}")
-    try:
-        if suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path), device="cpu")
-        else:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise InputError(f"--inception-weights {path} could not be read ({reason}); {EXPECTED}") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InputError(f"--inception-weights {path} holds a {type(state).__name__}, not a state dict of tensors; "
-                         f"{EXPECTED}")
-    return dict(state)
-
-
-def _mismatch(state: dict, model: nn.Module) -> list[str]:
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    # Files saved before batch norm counted its batches lack num_batches_tracked; it plays no
-    # part in evaluation, so its absence is no mismatch.
-    optional = {k for k in expected if k.endswith(".num_batches_tracked")}
-    missing = sorted(set(expected) - set(state) - optional)
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k} is {'x'.join(map(str, state[k].shape))}, not {'x'.join(map(str, expected[k]))}"
-             for k in expected if k in state and tuple(state[k].shape) != expected[k]]
-    problems = []
-    for name, items in (("missing", missing), ("unexpected", unexpected)):
-        if items:
-            problems.append(f"{len(items)} {name} key{'s' if len(items) > 1 else ''} (e.g. {', '.join(items[:2])})")
-    if wrong:
-        problems.append(f"{len(wrong)} shape{'s' if len(wrong) > 1 else ''} differ ({'; '.join(wrong[:2])})")
-    return problems
-
-
 def load_fid_inception(path: str | Path, device="cpu") -> FIDInceptionV3:
     """The FID network with the user's weights, in eval mode; any mismatch is one InputError."""
-    state = read_weights(path)
-    model = FIDInceptionV3()
-    problems = _mismatch(state, model)
-    if problems:
-        raise InputError(f"--inception-weights {path} does not match the FID Inception-v3: {'; '.join(problems)}; "
-                         f"{EXPECTED}")
-    for key, value in model.state_dict().items():
-        if key.endswith(".num_batches_tracked") and key not in state:
-            state[key] = value
-    model.load_state_dict(state, strict=True)
+    state = read_state_dict(path, "--inception-weights", EXPECTED)
+    model = load_strict(FIDInceptionV3(), state, "--inception-weights", path, EXPECTED)
     return model.to(device).eval().requires_grad_(False)
 
 

@@ -165,7 +165,7 @@ def test_annotator_files_that_do_not_match_fail_clearly(tmp_path, mlsd_state, pi
         make_extractor("mlsd", "pretrained", mlsd_weights=tmp_path / "missing.pth")
     partial = tmp_path / "partial.pth"
     torch.save({k: v for k, v in mlsd_state.items() if k != "block23.conv3.bias"}, partial)
-    with pytest.raises(InputError, match=r"mlsd_large_512_fp32.pth\): missing keys \['block23.conv3.bias'\]"):
+    with pytest.raises(InputError, match=r"mlsd_large_512_fp32.pth\): 1 missing key\(s\) \['block23.conv3.bias'\]"):
         make_extractor("mlsd", "pretrained", mlsd_weights=partial)
     reshaped = tmp_path / "reshaped.pth"
     torch.save({**mlsd_state, "block23.conv3.weight": torch.zeros(8, 64, 1, 1)}, reshaped)

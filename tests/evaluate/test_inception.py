@@ -189,8 +189,8 @@ def test_bad_weights_exit_1_and_write_nothing(cli, ip_dataset, ip_samples, weigh
     (tmp_path / "broken.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
     cases = [
         ("missing.pth", "does not exist"),
-        ("other_model.pth", "472 missing keys"),  # 566 minus the 94 optional num_batches_tracked
-        ("imagenet_inception.safetensors", "fc.weight is 1000x2048, not 1008x2048"),
+        ("other_model.pth", "472 missing key(s)"),  # 566 minus the 94 optional num_batches_tracked
+        ("imagenet_inception.safetensors", "fc.weight has shape (1000, 2048), expected (1008, 2048)"),
         ("text.pth", "could not be read"),
         ("broken.safetensors", "could not be read"),
     ]
