@@ -35,6 +35,8 @@ hsigen condition "$DEMO_DIR/dataset" --kinds hed,mlsd,sketch,seg,content,text --
 
 step "7. spectral autoencoder (KL VAE, tiny) with its PCA baseline"
 hsigen train-ae "$DEMO_DIR/dataset" --kind kl --preset tiny --steps 300 --out "$DEMO_DIR/autoencoder"
+hsigen condition "$DEMO_DIR/dataset" --kinds content --encoder "$DEMO_DIR/autoencoder" \
+    --out "$DEMO_DIR/conditions-encoder"   # content = pooled statistics of each patch's own VAE latent
 
 step "8. HSIGene latent diffusion with composable control: UNet + ControlNet on the VAE's latents (hed + seg)"
 hsigen train-diffusion --space latent --autoencoder "$DEMO_DIR/autoencoder" --dataset "$DEMO_DIR/dataset" \
