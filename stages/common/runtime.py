@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 
@@ -55,3 +56,17 @@ def step_generator(seed: int, step: int, device="cpu"):
     g = torch.Generator(device=device)
     g.manual_seed((seed * 1_000_003 + step) % (2**63 - 1))
     return g
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = 1):
+    """Run a block with ``n`` intra-op torch threads. Small networks gain nothing from threads, and
+    on a busy few-core CPU OpenMP spin-waiting between threads made them many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

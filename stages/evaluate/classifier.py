@@ -7,7 +7,6 @@ pixels' mean and std (stored with the weights)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError
+from ..common.runtime import torch_threads
 
 # The paper fixes the layout (4 × Conv1d + FC) but not the widths; `paper` uses widths in the
 # range of common 1-D CNN spectral classifiers, `tiny` trains in seconds on a CPU.
@@ -26,20 +26,6 @@ PRESETS: dict[str, dict] = {
 POOLED_LENGTH = 4
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "classifier.json"
-
-
-@contextlib.contextmanager
-def small_model_threads():
-    """One intra-op thread while training or running this small network: its ops are too small
-    to gain from threads, and spinning threads slow it tenfold on a busy CPU."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def build_model(bands: int, n_classes: int, channels, kernel: int):
@@ -102,7 +88,7 @@ class PixelClassifier:
 
         x = (np.asarray(spectra, np.float32) - self._mean) / self._std
         out = []
-        with torch.no_grad(), small_model_threads():
+        with torch.no_grad(), torch_threads(1):
             for a in range(0, len(x), batch):
                 out.append(fn(torch.from_numpy(x[a:a + batch])).double().numpy())
         return np.concatenate(out, 0) if out else np.empty((0, 0))
@@ -160,7 +146,7 @@ def train_pixel_classifier(spectra: np.ndarray, labels: np.ndarray, wavelengths_
         loss = losses.mean() if w is None else (losses * w[idx].to(trainer.device)).sum() / w[idx].sum()
         return loss, {"loss": float(loss.detach())}
 
-    with small_model_threads():
+    with torch_threads(1):
         history = trainer.fit(loss_fn, "classifier")
     model.load_state_dict(trainer.final_state())
     trainer.cleanup()

@@ -4,30 +4,18 @@ once for a fixed number of steps."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from stages.common.runtime import torch_threads
 
 # Library spectra (USGS splib07 record index) with no gaps in 400-1000 nm and clearly
 # different shapes: green vegetation, sea water, dry grass, chlorite, siderite, melting snow.
 LIBRARY_PICK = (0, 4, 7, 35, 55, 2)
 QUALITY_STEPS = 500        # training steps of the session's tiny model (fixed, not wall time)
 QUALITY_CROP = 16
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """Training on a shared 2-core machine is several times faster with one intra-op thread."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +46,7 @@ def tiny_model(ip_unmixing, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("diffusion") / "ip_tiny"
     model = diffusion.resolve("abundance", "tiny", {"steps": QUALITY_STEPS, "crop": QUALITY_CROP})
     cfg = diffusion.DiffusionTrainConfig("abundance", "tiny", model, seed=0, device="cpu", checkpoint_every=0)
-    with one_torch_thread():
+    with torch_threads(1):
         diffusion.train({"unmixing": ip_unmixing}, out, cfg)
     return out
 
@@ -68,12 +56,12 @@ def tiny_samples(tiny_model, tmp_path_factory) -> Path:
     from stages import sampling
 
     out = tmp_path_factory.mktemp("samples") / "ip_tiny_samples"
-    with one_torch_thread():
+    with torch_threads(1):
         sampling.run(tiny_model, out, sampling.SampleConfig(n=16, sampler="ddim", steps=25, seed=0), device="cpu")
     return out
 
 
 @pytest.fixture(autouse=True)
 def _single_thread():
-    with one_torch_thread():
+    with torch_threads(1):
         yield

@@ -144,12 +144,10 @@ def ip_conditions(ip_dataset, tmp_path_factory):
 def _one_torch_thread():
     """The tiny networks here run faster on one thread, and the 2-core test machine is shared:
     OpenMP spin-waiting across busy cores made a 32×32 forward pass take 100× longer."""
-    import torch
+    from stages.common.runtime import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 # Micro autoencoders for the encoder content backend: their latents only need to be a fixed
