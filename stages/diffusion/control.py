@@ -121,6 +121,31 @@ def conditioning_widths(base: int, factor: int) -> tuple[int, ...]:
     return tuple(ladder[:stages + 1])
 
 
+def build_unet_and_controlnet(model_cfg: dict, in_channels: int, out_channels: int, sample_size: int,
+                              conditioning_channels: int, factor: int):
+    """The denoising UNet (``model_cfg["unet"]``, ``cross_attention_dim``) and its ControlNet
+    (hsigene.txt Fig. 3: a trainable copy of the UNet encoder with zero convolutions out) whose
+    conditioning embedding takes ``conditioning_channels`` pixel-resolution planes down by ``factor``."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel(
+        sample_size=sample_size, in_channels=in_channels, out_channels=out_channels,
+        cross_attention_dim=int(model_cfg["cross_attention_dim"]), **unet_kwargs(model_cfg["unet"]))
+    controlnet = ControlNetModel.from_unet(
+        unet, conditioning_channels=conditioning_channels,
+        conditioning_embedding_out_channels=conditioning_widths(int(model_cfg["conditioning_base"]), factor))
+    return unet, controlnet
+
+
+def controlled_unet(unet, controlnet, sample: torch.Tensor, t, tokens: torch.Tensor,
+                    control: torch.Tensor) -> torch.Tensor:
+    """UNet(sample, t, tokens) with the ControlNet's zero-convolution outputs added to its skip
+    connections and mid block (hsigene.txt §3.2: the conditions reach the UNet only this way)."""
+    down, mid = controlnet(sample, t, encoder_hidden_states=tokens, controlnet_cond=control, return_dict=False)
+    return unet(sample, t, encoder_hidden_states=tokens, down_block_additional_residuals=down,
+                mid_block_additional_residual=mid).sample
+
+
 class ControlledDenoiser(nn.Module):
     """ε_θ(x_t, t, conditions) = UNet(x_t ⊕ C(rgb), t, tokens, ControlNet(x_t ⊕ C(rgb), t, tokens, maps))."""
 
@@ -136,16 +161,9 @@ class ControlledDenoiser(nn.Module):
     @classmethod
     def build(cls, model_cfg: dict, latent_channels: int, sample_size: int, factor: int,
               global_dims: dict[str, int], rgb_condition: bool) -> "ControlledDenoiser":
-        from diffusers import ControlNetModel, UNet2DConditionModel
-
         rgb_channels = int(model_cfg["rgb_channels"]) if rgb_condition else 0
-        unet = UNet2DConditionModel(
-            sample_size=sample_size, in_channels=latent_channels + rgb_channels, out_channels=latent_channels,
-            cross_attention_dim=int(model_cfg["cross_attention_dim"]), **unet_kwargs(model_cfg["unet"]))
-        # ControlNet (hsigene.txt Fig. 3): a trainable copy of the UNet encoder, zero convolutions out.
-        controlnet = ControlNetModel.from_unet(
-            unet, conditioning_channels=CONTROL_CHANNELS,
-            conditioning_embedding_out_channels=conditioning_widths(int(model_cfg["conditioning_base"]), factor))
+        unet, controlnet = build_unet_and_controlnet(model_cfg, latent_channels + rgb_channels, latent_channels,
+                                                     sample_size, CONTROL_CHANNELS, factor)
         encoder = RGBConditionEncoder(rgb_channels, factor) if rgb_condition else None
         return cls(unet, controlnet, global_dims, encoder)
 
@@ -169,10 +187,7 @@ class ControlledDenoiser(nn.Module):
             sample = torch.cat([x_t, self.rgb_encoder(cond.rgb.to(x_t.dtype))], dim=1)
         tokens = self.tokens(cond, x_t.dtype)
         control = control_input(cond.maps, cond.keep).to(x_t.dtype)
-        down, mid = self.controlnet(sample, t, encoder_hidden_states=tokens, controlnet_cond=control,
-                                    return_dict=False)
-        return self.unet(sample, t, encoder_hidden_states=tokens, down_block_additional_residuals=down,
-                         mid_block_additional_residual=mid).sample
+        return controlled_unet(self.unet, self.controlnet, sample, t, tokens, control)
 
     # -- parameters and files ---------------------------------------------------------------
     def parameter_counts(self) -> dict[str, int]:

@@ -218,7 +218,7 @@ def denoise_latents(denoiser, scheduler, conditions: ResolvedConditions, shape, 
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
-    from .control import ConditionBatch
+    from .control import ConditionBatch, guided_noise
     from .sampling import sample_generators
 
     n = conditions.maps.shape[0]
@@ -230,20 +230,32 @@ def denoise_latents(denoiser, scheduler, conditions: ResolvedConditions, shape, 
         cond = ConditionBatch(to(conditions.maps[start:stop]), to(conditions.keep[start:stop]),
                               {k: to(v[start:stop]) for k, v in conditions.embeddings.items()},
                               to(conditions.rgb[start:stop]) if conditions.rgb is not None else None)
-        scheduler.set_timesteps(steps)
-        x = randn_tensor((stop - start, *shape), generator=gens, device=torch.device("cpu")).to(device)
-        x = x * scheduler.init_noise_sigma
-        from .control import guided_noise
-
-        with torch.no_grad():
-            for t in scheduler.timesteps:
-                model_in = scheduler.scale_model_input(x, t)
-                eps = guided_noise(denoiser, model_in, t.to(device), cond, guidance)
-                x = scheduler.step(eps, t, x, generator=gens).prev_sample
-                if progress is not None:
-                    progress.advance(stop - start)
+        noise = randn_tensor((stop - start, *shape), generator=gens, device=torch.device("cpu")).to(device)
+        x = reverse_diffusion(
+            scheduler, noise, steps,
+            lambda model_in, t, cond=cond: guided_noise(denoiser, model_in, t.to(device), cond, guidance),
+            step_kwargs=lambda i, gens=gens: {"generator": gens}, progress=progress)
         out.append(x.float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
+
+
+def reverse_diffusion(scheduler, noise, steps: int, model_fn, step_kwargs=None, progress=None):
+    """The reverse process from x_T = ``noise`` · σ_init (hsigene.txt eq. 2 for DDIM): for each
+    of the ``steps`` timesteps, ``model_fn(model_input, t)`` predicts the noise (or v / x0) and
+    ``scheduler.step`` moves to the previous timestep. ``step_kwargs(i)`` gives extra arguments
+    of step i (a generator for ancestral noise, or DDIM's ``eta`` / ``variance_noise``)."""
+    import torch
+
+    scheduler.set_timesteps(steps)
+    x = noise * scheduler.init_noise_sigma
+    with torch.no_grad():
+        for i, t in enumerate(scheduler.timesteps):
+            model_in = scheduler.scale_model_input(x, t)
+            prediction = model_fn(model_in, t)
+            x = scheduler.step(prediction, t, x, **(step_kwargs(i) if step_kwargs else {})).prev_sample
+            if progress is not None:
+                progress.advance(x.shape[0])
+    return x
 
 
 def decode_latents(model, latents: np.ndarray, rgb: np.ndarray | None, device, batch_size: int = 16) -> np.ndarray:

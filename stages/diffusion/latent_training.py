@@ -82,6 +82,26 @@ def ssim_loss(x0_hat, x0):
     return 1.0 - ssim(x0_hat.float(), x0.float(), data_range=data_range, kernel_size=kernel, sigma=1.5)
 
 
+def noised_sample(scheduler, x0, generator, device):
+    """One draw of the forward process (hsigene.txt eq. 1, in closed form): noise ε and a
+    timestep t per sample from ``generator`` (noise first, then t), x_t = √ᾱ_t x0 + √(1−ᾱ_t) ε,
+    and the regression target of eq. 3 for the scheduler's prediction type (ε, v or x0).
+    Returns (x_t, t, target)."""
+    import torch
+
+    noise = torch.randn(x0.shape, generator=generator).to(device)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator).to(device)
+    xt = scheduler.add_noise(x0, noise, t)
+    prediction = scheduler.config.prediction_type
+    if prediction == "epsilon":
+        target = noise
+    elif prediction == "v_prediction":
+        target = scheduler.get_velocity(x0, noise, t)
+    else:
+        target = x0
+    return xt, t, target
+
+
 def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device):
     """``loss_fn(model, step, generator)`` for the shared Trainer: hsigene.txt eq. 3 (MSE between
     the added and the predicted noise) plus, in HyperLDM mode, λ3·L_ssim (hyperldm.txt eq. 24).
@@ -91,7 +111,6 @@ def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device)
     from .control import ConditionBatch, drop_conditions
 
     prediction = scheduler.config.prediction_type
-    steps = scheduler.config.num_train_timesteps
     batch = int(model_cfg["batch_size"])
     p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
     lam = float(model_cfg["ssim_weight"])
@@ -104,16 +123,8 @@ def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device)
         keep = drop_conditions(available, batch, p, p_all, g).to(device)
         cond = ConditionBatch(maps[idx], keep, {k: v[idx] for k, v in tensors["embeddings"].items()},
                               tensors["rgb"][idx] if tensors["rgb"] is not None else None)
-        noise = torch.randn(x0.shape, generator=g).to(device)
-        t = torch.randint(0, steps, (batch,), generator=g).to(device)
-        xt = scheduler.add_noise(x0, noise, t)
+        xt, t, target = noised_sample(scheduler, x0, g, device)
         pred = model(xt, t, cond)
-        if prediction == "epsilon":
-            target = noise
-        elif prediction == "v_prediction":
-            target = scheduler.get_velocity(x0, noise, t)
-        else:
-            target = x0
         mse = torch.nn.functional.mse_loss(pred.float(), target.float())
         logs = {"loss": float(mse.detach())}
         loss = mse

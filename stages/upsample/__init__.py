@@ -1,8 +1,11 @@
-"""``upsample``: RGB-guided hyperspectral super-resolution (hsigene.txt §3.3.3, RGAN) and
-the super-resolution-based augmentation of whole scenes (``upsample run``).
+"""``upsample``: the two-stage hyperspectral super-resolution of hsigene.txt §3.3 — DSRNet
+(§3.3.2, diffusion RGB super-resolution) and RGAN (§3.3.3, RGB-guided HSI super-resolution) —
+and the super-resolution-based augmentation of whole scenes (``upsample run``).
 
 Modules: ``attention`` (rectangle self-/cross-attention), ``rgan`` (the network),
 ``degrade`` (blur + bicubic downsampling for training pairs), ``train`` (train-rgan),
+``dsr`` (DSRNet: model, loading, position-keyed sampling of one window), ``dsr_train``
+(train-dsr), ``dsr_guide`` (DSRNet on a scene's window grid; the ``dsr`` guide of run),
 ``tiling`` (seamless bounded-memory tiles), ``run`` (LR hsi-dataset → HR hsi-dataset),
 ``metrics`` (MPSNR, SAM, nearest-spectrum angle).
 """

@@ -11,9 +11,10 @@ by the ingest stage's own writers, so ``train-ae``/``train-diffusion`` accept th
 as they accept an ingested scene. Label maps are not carried over (patches have no labels).
 
 Guidance (the HR RGB that steers RGAN) comes from a ``Guide``: ``bicubic`` upsamples the LR
-scene's own RGB bands, ``zero`` is Table 7's zero-guidance ablation. A diffusion RGB
-super-resolver (DSRNet, §3.3.2) plugs in as a ``Guide`` subclass passed to ``run(guide=...)``
-(its ``margin_lr`` widens the tile context, its ``inputs`` join the manifest's inputs).
+scene's own RGB bands, ``zero`` is Table 7's zero-guidance ablation, and ``dsr`` (``--dsr
+DIR``) is the paper's two-stage path: DSRNet (§3.3.2) super-resolves the RGB bands first
+(``dsr_guide.py``: on a global window grid, so the result does not depend on ``--tile``).
+A guide's ``margin_lr`` widens the tile context, its ``inputs`` join the manifest's inputs.
 """
 
 from __future__ import annotations
@@ -40,29 +41,46 @@ METHODS = ("rgan", "bicubic")
 BICUBIC_MARGIN_LR = 3
 
 
+DSR_KEYS = ("dsr_steps", "sampler", "seed", "dsr_window", "dsr_overlap")
+
+
 @dataclass
 class UpsampleRunConfig:
     method: str = "rgan"
     scale: int | None = None            # rgan: taken from the model when None
-    guide: str = "bicubic"              # rgan guidance source: see GUIDES
+    guide: str | None = None            # rgan guidance source: GUIDES or "dsr"; None: dsr with --dsr, else bicubic
     size: int = 256                     # output patch size (HR pixels)
     stride: int = 128
     val_fraction: float = 0.0
     max_nodata_fraction: float = 0.5
     tile: int = 128                     # LR pixels per tile core (memory bound)
+    # DSRNet sampling (--dsr only); None: the model's defaults
+    dsr_steps: int | None = None
+    sampler: str = "ddim"
+    seed: int = 0
+    dsr_window: int | None = None       # LR pixels per DSRNet window core
+    dsr_overlap: int | None = None      # LR pixels of context (and blending) around each core
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The recorded config; DSRNet's sampling settings only when DSRNet guides."""
+        values = asdict(self)
+        if self.guide != "dsr":
+            for key in DSR_KEYS:
+                values.pop(key)
+        return values
 
 
 # -- guidance ----------------------------------------------------------------------------------
 
 class Guide:
-    """HR RGB guidance for a tile: ``__call__(lr (1, B, h, w) model units) → (1, 3, h·s, w·s)``
-    in the same units, or None for no guidance; ``margin_lr`` is how far beyond a pixel it reads."""
+    """HR RGB guidance for a tile: ``__call__(lr (1, B, h, w) model units, origin (row, col) of the
+    tile in the LR scene) → (1, 3, h·s, w·s)`` in the same units, or None for no guidance;
+    ``margin_lr`` is how far beyond a pixel it reads, ``align_lr`` the grid tile origins must
+    fall on, ``description`` what the manifest records about it."""
 
     name = "guide"
     margin_lr = 0
+    align_lr = 1
     inputs: tuple = ()                   # artifacts it reads (e.g. a DSRNet sr-model), hashed into the manifest
 
     def __init__(self, rgb_idx: list[int], scale: int):
@@ -74,7 +92,7 @@ class BicubicGuide(Guide):
 
     name, margin_lr = "bicubic", BICUBIC_MARGIN_LR
 
-    def __call__(self, lr):
+    def __call__(self, lr, origin=(0, 0)):
         from .rgan import upsample_bicubic
 
         return upsample_bicubic(lr[:, self.rgb_idx], self.scale)
@@ -85,7 +103,7 @@ class ZeroGuide(Guide):
 
     name = "zero"
 
-    def __call__(self, lr):
+    def __call__(self, lr, origin=(0, 0)):
         return None                      # RGAN feeds zeros to its RGB branch
 
 
@@ -102,7 +120,7 @@ class BicubicUpsampler:
     def __init__(self, scale: int):
         self.scale = scale
 
-    def __call__(self, lr: np.ndarray) -> np.ndarray:
+    def __call__(self, lr: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
         import torch
 
         from .rgan import upsample_bicubic
@@ -121,17 +139,17 @@ class RganUpsampler:
         self.norm_scale, self.norm_offset = float(norm["scale"]), float(norm["offset"])
         self.fill = self.norm_offset
         align_hr = model.alignment()
-        self.align_lr = align_hr // math.gcd(align_hr, self.scale)
+        self.align_lr = math.lcm(align_hr // math.gcd(align_hr, self.scale), guide.align_lr)
         context = math.ceil(model.receptive_margin() / self.scale) + BICUBIC_MARGIN_LR + guide.margin_lr
         self.margin_lr = round_up(context, self.align_lr)
 
-    def __call__(self, lr: np.ndarray) -> np.ndarray:
+    def __call__(self, lr: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
         import torch
 
         x = (torch.from_numpy(lr)[None] - self.norm_offset) / self.norm_scale
         with torch.no_grad():
             x = x.to(self.device)
-            hr = self.model(x, self.guide(x), self.scale)
+            hr = self.model(x, self.guide(x, origin), self.scale)
         return (hr[0].float().cpu().numpy() * np.float32(self.norm_scale) + np.float32(self.norm_offset))
 
 
@@ -159,9 +177,11 @@ def _hr_profile(src, scale: int) -> dict:
     return profile
 
 
-def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: str, guide: Guide | None = None):
+def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: str, guide: Guide | None = None,
+             dsr: Path | None = None):
     """Every check that can fail, before anything is written. Returns (artifact, upsampler, info).
-    ``guide`` replaces the ``cfg.guide`` entry of GUIDES (a caller-built guidance source)."""
+    ``guide`` replaces the ``cfg.guide`` entry of GUIDES (a caller-built guidance source);
+    ``dsr`` (an sr-model from train-dsr) makes DSRNet the guide."""
     if cfg.method not in METHODS:
         raise ConfigError(f"--method {cfg.method!r}: choose one of {', '.join(METHODS)}")
     if cfg.scale is not None and cfg.scale not in SCALES:
@@ -170,6 +190,20 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
         raise ConfigError("--size must be >= 4, --stride >= 1 and --tile >= 1")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ConfigError("--val-fraction must be in [0, 1)")
+    if dsr is not None:
+        if cfg.method != "rgan":
+            raise ConfigError("--dsr makes the HR RGB that guides RGAN: use it with --method rgan and --rgan DIR")
+        if cfg.guide not in (None, "dsr"):
+            raise ConfigError(f"--guide {cfg.guide} and --dsr both choose the guidance; drop one of them")
+        cfg.guide = "dsr"
+    elif cfg.guide == "dsr":
+        raise ConfigError("--guide dsr needs the DSRNet: add --dsr DIR (an sr-model from `hsigen upsample train-dsr`)")
+    else:
+        unused = [f"--{k.replace('_', '-')}" for k in ("dsr_steps", "dsr_window", "dsr_overlap")
+                  if getattr(cfg, k) is not None]
+        if unused:
+            raise ConfigError(f"{', '.join(unused)} only apply to DSRNet guidance; add --dsr DIR or drop them")
+        cfg.guide = cfg.guide or "bicubic"
     artifact = open_artifact(dataset, "hsi-dataset")
     wl = np.asarray(artifact.spectral["wavelengths_nm"], dtype=np.float64)
     info = None
@@ -182,7 +216,7 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
     else:
         if rgan is None:
             raise ConfigError("--method rgan needs --rgan DIR (an sr-model from `hsigen upsample train-rgan`)")
-        if guide is None and cfg.guide not in GUIDES:
+        if guide is None and dsr is None and cfg.guide not in GUIDES:
             raise ConfigError(f"--guide {cfg.guide!r}: choose one of {', '.join(GUIDES)}")
         from .train import load_rgan
 
@@ -197,7 +231,9 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
             raise SpectralError(f"{dataset} has {wl.size} bands ({wl[0]:.1f}–{wl[-1]:.1f} nm) but {rgan} was trained "
                                 f"on {model_wl.size} bands ({model_wl[0]:.1f}–{model_wl[-1]:.1f} nm); ingest the "
                                 "scene onto the model's wavelength grid or train RGAN on this grid")
-        if guide is None:
+        if dsr is not None:
+            guide = _dsr_guide(artifact, dsr, cfg, info, rgb_band_indices(wl), dev)
+        elif guide is None:
             guide = GUIDES[cfg.guide](rgb_band_indices(wl), cfg.scale)
         elif guide.scale != cfg.scale:
             raise ConfigError(f"the {guide.name} guidance is ×{guide.scale} but the RGAN is ×{cfg.scale}")
@@ -216,19 +252,45 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
     return artifact, upsampler, info
 
 
+def _dsr_guide(artifact, dsr: Path, cfg: UpsampleRunConfig, info: dict, rgb_idx: list[int], device):
+    """DSRNet as the guide: same scale as the RGAN, sampling settings checked, the scene's RGB
+    stretch (RGAN units) measured once so every tile maps colours alike."""
+    import rasterio
+
+    from .dsr import check_sampling, load_dsr
+    from .dsr_guide import DsrGuide, scene_rgb_limits
+
+    model = load_dsr(dsr, device)
+    if model.scale != cfg.scale:
+        raise ConfigError(f"--dsr {dsr} super-resolves ×{model.scale} but the RGAN is ×{cfg.scale}; "
+                          f"use a ×{cfg.scale} DSRNet (`hsigen upsample train-dsr --scale {cfg.scale}`)")
+    cfg.dsr_steps = int(cfg.dsr_steps or model.info["sample_steps"])
+    check_sampling(model, cfg.dsr_steps, cfg.sampler)
+    cfg.dsr_window = int(cfg.dsr_window or model.info["window_lr"])
+    cfg.dsr_overlap = int(model.info["overlap_lr"] if cfg.dsr_overlap is None else cfg.dsr_overlap)
+    cube = artifact.file("cube.tif")
+    with rasterio.open(cube) as src:
+        shape = (src.height, src.width)
+    low, high = scene_rgb_limits(cube, rgb_idx)
+    norm = info["normalisation"]
+    to_model = lambda v: (v - float(norm["offset"])) / float(norm["scale"])  # noqa: E731
+    return DsrGuide(rgb_idx, model, dsr, shape, to_model(low), to_model(high), cfg.dsr_steps, cfg.sampler,
+                    cfg.seed, cfg.dsr_window, cfg.dsr_overlap)
+
+
 def _ingest_config(cfg: UpsampleRunConfig, wl: np.ndarray) -> IngestConfig:
     """The settings the ingest stage's patch writer reads (size, stride, split, nodata share)."""
     return IngestConfig(target_wavelengths_nm=[float(w) for w in wl], size=cfg.size, stride=cfg.stride,
                         max_nodata_fraction=cfg.max_nodata_fraction, val_fraction=cfg.val_fraction)
 
 
-def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None = None, device: str = "auto",
-        overwrite: bool = False, guide: Guide | None = None):
-    """``guide``: an HR-RGB source built by the caller (e.g. from a DSRNet sr-model) instead of
-    the ``cfg.guide`` entry of GUIDES."""
+def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None = None, dsr: Path | None = None,
+        device: str = "auto", overwrite: bool = False, guide: Guide | None = None):
+    """``dsr``: a DSRNet sr-model that makes the HR RGB guidance (hsigene Fig. 4); ``guide``: an
+    HR-RGB source built by the caller instead of the ``cfg.guide`` entry of GUIDES."""
     import rasterio
 
-    artifact, upsampler, info = validate(dataset, cfg, rgan, device, guide)
+    artifact, upsampler, info = validate(dataset, cfg, rgan, device, guide, dsr)
     wl = np.asarray(artifact.spectral["wavelengths_nm"], dtype=np.float64)
     inputs = [input_record(dataset)] + ([input_record(rgan)] if rgan is not None else [])
     if cfg.method == "rgan":
@@ -271,11 +333,15 @@ def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None =
             raise InputError(f"{dataset}: every HR patch is mostly nodata; use a smaller --size")
         write_preview(cube, wl, tmp / "preview.png")
         writer.spectral = spectral_block(wl, scale, offset)
+        guide_used = upsampler.guide if cfg.method == "rgan" else None
         writer.metrics = {**stats, "tiles": tiles}
+        if hasattr(guide_used, "windows"):
+            writer.metrics["dsr_windows_sampled"] = guide_used.windows.windows_sampled
         writer.extra = {"source": {"format": "hsi-dataset", "height": src.height, "width": src.width,
                                    "bands": int(wl.size), "upsample": {
                                        "method": cfg.method, "scale": s,
                                        "guide": cfg.guide if cfg.method == "rgan" else None,
+                                       "guide_details": getattr(guide_used, "details", None),
                                        "margin_lr": upsampler.margin_lr, "align_lr": upsampler.align_lr,
                                        "rgan_rgb_zero_training": None if info is None else bool(info["rgb_zero"])}}}
     log.info(f"upsample run: ×{s} {cfg.method} → {src.height * s}x{src.width * s}, {stats['count']} patches → {out}")

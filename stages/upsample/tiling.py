@@ -23,8 +23,9 @@ class Upsampler(Protocol):
     align_lr: int       # tile origins must be multiples of this (LR pixels)
     fill: float         # value given to nodata pixels before upsampling (physical units)
 
-    def __call__(self, lr: np.ndarray) -> np.ndarray:
-        """(B, h, w) float32 physical units → (B, h·s, w·s) float32 physical units; NaN-free input."""
+    def __call__(self, lr: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+        """(B, h, w) float32 physical units whose top-left pixel is ``origin`` (row, col) of the
+        scene → (B, h·s, w·s) float32 physical units; NaN-free input."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def super_resolve_tiled(read_lr: Callable[[int, int, int, int], np.ndarray],
         invalid = ~np.all(np.isfinite(lr), axis=0)
         if invalid.any():
             lr = np.where(np.isfinite(lr), lr, np.float32(upsampler.fill))
-        hr = upsampler(lr)
+        hr = upsampler(lr, (r0, c0))
         cr0, cr1, cc0, cc1 = t.core
         core = hr[:, (cr0 - r0) * s:(cr1 - r0) * s, (cc0 - c0) * s:(cc1 - c0) * s]
         if invalid.any():

@@ -1,5 +1,6 @@
-"""Session fixtures of the upsample tests: one tiny RGAN trained once (fixed step count) on
-the Indian Pines train split, and a small LR scene for tiled-vs-untiled runs."""
+"""Session fixtures of the upsample tests: one tiny RGAN and one tiny DSRNet trained once each
+(fixed step counts) on the Indian Pines train split, small LR scenes for tiled-vs-untiled runs,
+and a folder of RGB PNG tiles."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dsr_helpers import dsr_config
 
 # Fixed training length of the shared tiny RGAN (the tiny preset's batch and crop).
 RGAN_STEPS = 150
@@ -85,3 +87,60 @@ def degraded_val_scene(ip_dataset, tmp_path_factory) -> tuple[Path, np.ndarray]:
     cfg = ingest.IngestConfig(target_wavelengths_nm=grid, size=16, stride=16, wavelengths_source="grid")
     ingest.run([root / "lr.npy"], root / "lr", cfg, wavelengths=np.asarray(grid))
     return root / "lr", truth
+
+
+@pytest.fixture(scope="session")
+def tiny_dsr(ip_dataset, tmp_path_factory) -> Path:
+    """A tiny ×2 DSRNet trained on the RGB bands of the Indian Pines train split for
+    DSR_AE_STEPS autoencoder steps and DSR_STEPS denoiser steps."""
+    from stages.upsample import dsr_train
+
+    out = tmp_path_factory.mktemp("dsr") / "dsr-x2"
+    with one_thread():
+        dsr_train.run([ip_dataset], out, dsr_config(), device="cpu")
+    return out
+
+
+@pytest.fixture(scope="session")
+def strip_dataset(ip_dataset, tmp_path_factory) -> Path:
+    """A 144x24-pixel strip of the Indian Pines cube on the same 48-band grid: taller than a
+    tile plus the DSRNet + RGAN context, small enough to sample quickly."""
+    import rasterio
+
+    from stages import ingest
+    from stages.spectral import target_grid
+
+    with rasterio.open(ip_dataset / "cube.tif") as src:
+        crop = src.read(window=((0, 144), (60, 84))).astype(np.float32)
+    root = tmp_path_factory.mktemp("strip")
+    np.save(root / "strip.npy", np.moveaxis(crop, 0, -1))
+    grid = list(target_grid())
+    cfg = ingest.IngestConfig(target_wavelengths_nm=grid, size=16, stride=16, wavelengths_source="grid")
+    ingest.run([root / "strip.npy"], root / "strip", cfg, wavelengths=np.asarray(grid))
+    return root / "strip"
+
+
+@pytest.fixture(scope="session")
+def image_folder(ip_dataset, tmp_path_factory) -> Path:
+    """Four 64x64 PNG tiles of the Indian Pines false-colour preview: an RGB image folder."""
+    import cv2
+
+    preview = cv2.imread(str(ip_dataset / "preview.png"))
+    root = tmp_path_factory.mktemp("images") / "rgb"
+    root.mkdir()
+    for i, (r, c) in enumerate([(0, 0), (0, 64), (64, 0), (64, 64)]):
+        cv2.imwrite(str(root / f"tile_{i}.png"), preview[r:r + 64, c:c + 64])
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dsr_x4(tiny_dsr, image_folder, tmp_path_factory) -> Path:
+    """A ×4 DSRNet on the PNG folder that reuses tiny_dsr's autoencoder (2 denoiser steps:
+    a model for shapes, provenance and scale checks, not for quality)."""
+    from stages.upsample import dsr_train
+
+    out = tmp_path_factory.mktemp("dsr4") / "dsr-x4"
+    cfg = dsr_config(scale=4, autoencoder=str(tiny_dsr), steps=2, sample_steps=1, eval_images=2)
+    with one_thread():
+        dsr_train.run([image_folder], out, cfg, device="cpu")
+    return out
