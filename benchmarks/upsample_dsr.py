@@ -30,15 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def ingest_indian_pines(out: Path) -> Path:
-    from stages import ingest
-    from stages.spectral import parse_band_ranges, read_wavelengths_file, target_grid
+    from stages.ingest import ingest_example
 
-    ex = ingest.EXAMPLES["indian-pines"]
-    cfg = ingest.IngestConfig(target_wavelengths_nm=list(target_grid()), size=32, stride=16,
-                              drop_bands=parse_band_ranges(ex["drop_bands"]), val_fraction=0.25,
-                              wavelengths_source="sidecar", example="indian-pines")
-    ingest.run([ex["source"]], out, cfg, wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
-               labels_path=ex["labels"], extra_inputs=[ex["wavelengths_file"]])
+    ingest_example(out)
     return out
 
 

@@ -4,34 +4,21 @@ and a folder of RGB PNG tiles."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from stages.common.runtime import torch_threads
 from dsr_helpers import dsr_config
 
 # Fixed training length of the shared tiny RGAN (the tiny preset's batch and crop).
 RGAN_STEPS = 150
 
 
-@contextlib.contextmanager
-def one_thread():
-    """The tiny model's ops are too small to gain from intra-op threads, and on a busy 2-core
-    machine OpenMP barriers between two threads cost more than they save."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @pytest.fixture(autouse=True)
 def _single_thread():
-    with one_thread():
+    with torch_threads(1):
         yield
 
 
@@ -44,7 +31,7 @@ def tiny_rgan(ip_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("rgan") / "rgan-x2"
     net = resolve_preset(train.PRESETS, "tiny", {"steps": RGAN_STEPS})
     cfg = train.RganTrainConfig(scale=2, preset="tiny", net=net, seed=0, checkpoint_every=0)
-    with one_thread():
+    with torch_threads(1):
         train.run(ip_dataset, out, cfg, device="cpu")
     return out
 
@@ -96,7 +83,7 @@ def tiny_dsr(ip_dataset, tmp_path_factory) -> Path:
     from stages.upsample import dsr_train
 
     out = tmp_path_factory.mktemp("dsr") / "dsr-x2"
-    with one_thread():
+    with torch_threads(1):
         dsr_train.run([ip_dataset], out, dsr_config(), device="cpu")
     return out
 
@@ -141,6 +128,6 @@ def tiny_dsr_x4(tiny_dsr, image_folder, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("dsr4") / "dsr-x4"
     cfg = dsr_config(scale=4, autoencoder=str(tiny_dsr), steps=2, sample_steps=1, eval_images=2)
-    with one_thread():
+    with torch_threads(1):
         dsr_train.run([image_folder], out, cfg, device="cpu")
     return out
