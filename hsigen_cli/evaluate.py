@@ -171,7 +171,9 @@ def downstream(
     seeds: Annotated[str, typer.Option("--seeds", help="Comma list of seeds (at least 3).")] = "0,1,2",
     per_class: Annotated[int, typer.Option("--per-class", help="Real training pixels per class.")] = 20,
     synthetic_ratio: Annotated[float, typer.Option(
-        "--synthetic-ratio", help="At most this many synthetic pixels per real training pixel.")] = 5.0,
+        "--synthetic-ratio", help="At most this many synthetic pixels per real training pixel of each class.")] = 5.0,
+    boundary: Annotated[int, typer.Option(
+        "--boundary", help="Leave out labelled synthetic pixels within N px of another label (0 keeps all).")] = 1,
     confidence: Annotated[float, typer.Option(
         "--confidence", help="Pseudo-label threshold (softmax max) for unlabelled samples.")] = 0.9,
     preset: Preset = "tiny",
@@ -194,7 +196,7 @@ def downstream(
     except ValueError:
         raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
     cfg = DownstreamConfig(seeds=seed_list, per_class=per_class, synthetic_ratio=synthetic_ratio,
-                           confidence=confidence, preset=preset, steps=steps, batch_size=batch_size,
+                           boundary=boundary, confidence=confidence, preset=preset, steps=steps, batch_size=batch_size,
                            labels_file=str(labels) if labels else None, device=device)
     artifact = stage.run(real, list(synthetic), out, cfg, overwrite=overwrite)
     if as_json:

@@ -128,3 +128,6 @@ def test_downstream_three_seeds(cli, ip_dataset, ip_samples, tmp_path, samples_w
     code, _, stderr = cli("evaluate", "downstream", "--real", ip_dataset, "--synthetic", ip_samples,
                           "--seeds", "0,1", "--out", tmp_path / "two")
     assert code == 1 and "at least 3 seeds" in stderr and not (tmp_path / "two").exists()
+    code, _, stderr = cli("evaluate", "downstream", "--real", ip_dataset, "--synthetic", ip_samples,
+                          "--boundary", "-1", "--out", tmp_path / "negative")
+    assert code == 1 and "--boundary must be 0" in stderr and not (tmp_path / "negative").exists()

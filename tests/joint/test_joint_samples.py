@@ -12,7 +12,6 @@ from stages.artifacts import open_artifact
 from stages.artifacts.datasets import load_patches
 from stages.diffusion.spaces.joint import class_share, dihedral, total_variation
 from stages.sampling.labelled import OVERLAY_ALPHA, label_colours
-from stages.spectral import false_colour
 
 from joint_helpers import SAMPLES, draw_samples
 
@@ -100,8 +99,9 @@ def test_same_seed_same_samples_other_seed_differs(joint_model, joint_samples, t
     again = draw_samples(joint_model, tmp_path / "again", n=4, seed=0)
     other = draw_samples(joint_model, tmp_path / "other", n=4, seed=1)
     first, second, third = _h5(joint_samples), _h5(again), _h5(other)
-    # Sample i depends only on (seed, i): the first 4 of the 16 are the same 4 samples.
-    np.testing.assert_array_equal(first["hsi"][:4], second["hsi"])
+    # Sample i depends only on (seed, i): the first 4 of the 16 are the same 4 samples (up to
+    # float rounding: CPU convolutions may sum in another order for another batch size).
+    np.testing.assert_allclose(first["hsi"][:4], second["hsi"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(first["labels"][:4], second["labels"])
     assert not np.allclose(first["hsi"][:4], third["hsi"])
 

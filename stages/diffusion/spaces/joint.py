@@ -3,9 +3,16 @@
 Training data are the patches of a labelled ``hsi-dataset`` and their masks, encoded once by a
 ``two-stream`` autoencoder into the channel concatenation z = (z_x, z_y) (§3.2: one denoising
 UNet on h × w × 2c) — or, for change detection with a ``--pairs`` autoencoder, the bi-temporal
-z = (z_x1, z_x2, z_y) (§3.3: both images through the one image branch). The autoencoder's
-latents are already scaled to about unit variance (its scaling factors), so they are the
-diffusion tensors as they are.
+z = (z_x1, z_x2, z_y) (§3.3: both images through the one image branch).
+
+The diffusion tensors are the latents standardised per channel with the training latents'
+mean and std (recorded in the manifest's ``normalisation``, undone before decoding). The
+autoencoder's scaling factors give each branch unit variance as a whole, but single channels
+differ: the tiny two-stream AE's mask latent had channels with std 0.12 and means up to 0.9, so
+the diffusion loss all but ignored them and the mask's class code drowned in noise early in
+the forward process. The mask channels can then be multiplied by ``MASK_GAIN`` so that the mask's
+class code stays legible to deeper noise (off by default: see the measurements at ``MASK_GAIN``
+and benchmarks/specdm.py's diagnosis).
 
 Each patch is encoded in all 8 orientations (4 rotations × optional flip, applied to the image
 and its mask alike) so that the generic trainer's latent flips stay near the training set.
@@ -51,6 +58,18 @@ _PAPER_UNET = {
     "up_block_types": ["AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
     "norm_num_groups": 32, "attention_head_dim": 32,
 }
+
+# Gain of the standardised mask channels (1 = all latent channels weigh alike). The mask VAE
+# packs 17 classes into 4 latent channels, so noise soon hides which class a latent pixel holds
+# (Indian Pines, tiny AE: 15-NN class accuracy from the mask latent 0.80 clean, 0.53 at
+# t ≈ 300 with gain 1, 0.76 with gain 6). With ×6 the tiny UNet uses the mask more when it
+# denoises the image latent (x0 error of the image latents at t = 500: 0.57 with the own mask
+# vs 0.69 with another patch's; gain 1: 0.57 vs 0.61) and keeps more image-mask coupling when
+# denoising training latents (benchmarks/specdm.py, diagnosis (a)/(b)) — but the samples were
+# no better coupled (15-NN label agreement 0.184 vs 0.171 unpaired) and the downstream check
+# was worse than with gain 1, so the default keeps specdm.txt's design: every channel alike
+# (benchmarks/specdm.py --mask-gain explores it).
+MASK_GAIN = 1.0
 
 PRESETS: dict[str, dict] = {
     # Same β schedule as the paper. Predicting the clean latent (x0) learns the joint latent
@@ -154,6 +173,40 @@ def total_variation(p: dict, q: dict) -> float:
     return 0.5 * float(sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in keys))
 
 
+def latent_normalisation(latents: np.ndarray, mask_channels: int, mask_gain: float | None = None) -> dict:
+    """Per-channel mean/std of the training latents, and the gain of the mask channels.
+
+    Standardising every channel gives each latent channel the same weight in the diffusion loss
+    (a mask channel of the two-stream AE can have a tenth of another's spread, and an
+    un-centred channel keeps its offset through the whole noise schedule)."""
+    gain_value = MASK_GAIN if mask_gain is None else float(mask_gain)
+    mean = latents.mean(axis=(0, 2, 3)).astype(np.float64)
+    std = latents.std(axis=(0, 2, 3)).astype(np.float64) + 1e-6
+    gain = np.ones(latents.shape[1])
+    gain[latents.shape[1] - mask_channels:] = gain_value
+    return {"channel_mean": mean.tolist(), "channel_std": std.tolist(), "channel_gain": gain.tolist(),
+            "mask_gain": gain_value}
+
+
+def _affine(norm: dict, channels: int):
+    mean = np.asarray(norm.get("channel_mean", np.zeros(channels)), np.float32)[None, :, None, None]
+    std = np.asarray(norm.get("channel_std", np.ones(channels)), np.float32)[None, :, None, None]
+    gain = np.asarray(norm.get("channel_gain", np.ones(channels)), np.float32)[None, :, None, None]
+    return mean, std, gain
+
+
+def normalise(latents: np.ndarray, norm: dict) -> np.ndarray:
+    """Autoencoder latents → diffusion tensors: (z − mean) / std per channel, × the channel's gain."""
+    mean, std, gain = _affine(norm, latents.shape[1])
+    return ((latents - mean) / std * gain).astype(np.float32)
+
+
+def denormalise(tensors: np.ndarray, norm: dict) -> np.ndarray:
+    """The inverse of ``normalise`` (identity for models that recorded no channel statistics)."""
+    mean, std, gain = _affine(norm, tensors.shape[1])
+    return (tensors / gain * std + mean).astype(np.float32)
+
+
 def prepare(inputs: dict, seed: int) -> SpaceData:
     """``inputs``: ``autoencoder`` (two-stream), ``dataset`` (labelled; with ``hsi_t2`` for
     change detection) and optionally ``pairs`` (a second dataset holding the t2 images)."""
@@ -181,13 +234,14 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
                 z = ae.encode(torch.from_numpy(cube[sl]), torch.from_numpy(mask[sl]), *extra)
                 latents.append(z.float().numpy())
             bar.advance()
-    tensors = np.concatenate(latents).astype(np.float32)
+    latents = np.concatenate(latents).astype(np.float32)
     layout = ["hsi", "hsi_t2", "mask"] if ae.pairs else ["hsi", "mask"]
     label_values = np.asarray(ae.classes)[labels]
-    norm = {"latent_layout": layout, "hsi_latent_channels": int(ae.hsi_latent_channels),
-            "mask_latent_channels": int(ae.mask_latent_channels), "scaling_factor": float(ae.scaling_factor),
-            "mask_scaling_factor": float(ae.mask_scaling_factor),
-            "note": "autoencoder latents × its scaling factors (about unit variance), no further scaling"}
+    norm = latent_normalisation(latents, int(ae.mask_latent_channels))
+    tensors = normalise(latents, norm)
+    norm.update({"latent_layout": layout, "hsi_latent_channels": int(ae.hsi_latent_channels),
+                 "mask_latent_channels": int(ae.mask_latent_channels), "scaling_factor": float(ae.scaling_factor),
+                 "mask_scaling_factor": float(ae.mask_scaling_factor)})
     space_config = {
         "task": "change-detection" if ae.pairs else "segmentation",
         "autoencoder": {"path": str(ae_path), "kind": ae.kind, "factor": int(ae.factor), "pairs": bool(ae.pairs),
@@ -245,7 +299,7 @@ def decode(model, x0: np.ndarray) -> Decoded:
     """Generated joint latents → HSIs (and t2 HSIs) in the autoencoder's normalised units and
     label maps (n, H, W) of the training label values."""
     ae = load_model_autoencoder(model)
-    parts = decode_latents(ae, x0)
+    parts = decode_latents(ae, denormalise(x0, model.config["normalisation"]))
     arrays = {"labels": parts["labels"]}
     if "hsi_t2" in parts:
         arrays["hsi_t2"] = parts["hsi_t2"]
