@@ -3,12 +3,14 @@
     hsigen train-ae runs/ip --kind kl --out runs/ae                      # HSIGene KL-VAE, tiny preset
     hsigen train-ae runs/ip --kind kl --preset paper --dry-run           # parameter counts only
     hsigen train-ae runs/ip --kind two-stream --steps 400 --out runs/ae2 # SpecDM image + mask VAE
-    hsigen train-ae runs/ip --kind two-stream --pairs runs/ip_t2 --out runs/ae_cd   # change pairs
+    hsigen train-ae runs/ip --kind two-stream --pairs runs/ip_t2 --out runs/ae_cd   # change pairs (t1, t2)
+    hsigen train-ae runs/ip --kind kl --epochs 20 --out runs/ae20       # steps = ceil(20 · patches / batch)
     hsigen train-ae runs/ip --kind vq-rgb --library ../shared/data/spectral_libraries/earthlib/spectra.sli \\
         --out runs/vq                                                   # HyperLDM conditional VQ
     hsigen train-ae runs/ip --kind kl --out runs/ae --checkpoint-every 100 --resume   # continue a killed run
     hsigen train-ae encode runs/ae runs/ip --out runs/latents.h5
     hsigen train-ae decode runs/ae runs/latents.h5 --out runs/decoded   # an hsi-samples artifact
+    hsigen train-ae decode runs/ae runs/latents.h5 --format envi --out runs/decoded_envi
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def train(
         "--kind", help="kl (HSIGene) | vq-rgb (HyperLDM) | two-stream (SpecDM).")] = "kl",
     preset: Preset = "tiny",
     steps: Steps = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        "--epochs", help="Train for N passes over the training patches: steps = ceil(N · patches / batch size). "
+                         "Not with --steps.", show_default=False)] = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
     crop: Annotated[Optional[int], typer.Option("--crop", help="Random crop size (default: the preset's).")] = None,
@@ -50,7 +55,8 @@ def train(
     adversarial: Annotated[bool, typer.Option(
         "--adversarial", help="vq-rgb: add the spatial + spectral discriminators (hyperldm eq. 6).")] = False,
     pairs: Annotated[Optional[Path], typer.Option(
-        "--pairs", help="two-stream: a co-registered second hsi-dataset (change detection, specdm §3.3).")] = None,
+        "--pairs", help="two-stream: the co-registered second-date (t2) hsi-dataset of change pairs (specdm "
+                        "§3.3); its hsi_t2 when it holds pairs (ingest --pair), otherwise its hsi.")] = None,
     seed: Seed = 0,
     device: Device = "auto",
     resume: Resume = False,
@@ -67,7 +73,10 @@ def train(
 
     if kind not in stage.KINDS:
         raise ConfigError(f"--kind {kind!r}: choose one of {', '.join(stage.KINDS)}")
-    for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--crop", crop)):
+    if steps is not None and epochs is not None:
+        raise ConfigError("give either --steps or --epochs, not both (--epochs N trains "
+                          "ceil(N · training patches / batch size) steps)")
+    for name, value in (("--steps", steps), ("--epochs", epochs), ("--batch-size", batch_size), ("--crop", crop)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1")
     if checkpoint_every < 0:
@@ -76,7 +85,7 @@ def train(
                            {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop})
     cfg = stage.TrainAEConfig(kind=kind, preset=preset, model=model, seed=seed, checkpoint_every=checkpoint_every,
                               library=str(library) if library is not None else None, adversarial=adversarial,
-                              pairs=str(pairs) if pairs is not None else None)
+                              pairs=str(pairs) if pairs is not None else None, epochs=epochs)
     if dry_run:
         typer.echo(json.dumps(stage.describe(dataset, cfg), indent=2))
         return
@@ -94,7 +103,7 @@ def encode(
                                       show_default=False)] = ...,
     split: Annotated[Optional[str], typer.Option("--split", help="Only this split: train | val.")] = None,
     pairs: Annotated[Optional[Path], typer.Option(
-        "--pairs", help="two-stream --pairs models: the second dataset.")] = None,
+        "--pairs", help="two-stream --pairs models: the second-date (t2) dataset (its hsi_t2 if it has one).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Patches per forward pass.")] = 16,
     device: Device = "auto",
     overwrite: Overwrite = False,
@@ -118,6 +127,7 @@ def decode(
     autoencoder: Autoencoder,
     latents: Annotated[Path, typer.Argument(help="A latents file from train-ae encode.", show_default=False)],
     out: Out = ...,
+    fmt: Annotated[str, typer.Option("--format", help="Per-sample files: tif (GeoTIFF) | envi | mat.")] = "tif",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Latents per forward pass.")] = 16,
     device: Device = "auto",
     overwrite: Overwrite = False,
@@ -125,10 +135,12 @@ def decode(
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ):
-    """Decode LATENTS with AUTOENCODER into an hsi-samples artifact (samples.h5 + previews)."""
+    """Decode LATENTS with AUTOENCODER into an hsi-samples artifact (samples.h5, one file per
+    sample in physical units, label GeoTIFFs for two-stream, previews)."""
     from stages.autoencoder import codec
 
-    artifact = codec.decode(autoencoder, latents, out, device=device, batch_size=batch_size, overwrite=overwrite)
+    artifact = codec.decode(autoencoder, latents, out, device=device, batch_size=batch_size, overwrite=overwrite,
+                            fmt=fmt)
     typer.echo(str(artifact.path))
 
 

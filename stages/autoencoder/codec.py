@@ -5,6 +5,11 @@
 dataset, ``rgb`` (N, 3, H, W) for vq-rgb (the decoder's condition) and, for two-stream,
 the label maps are encoded into the latent itself. Attributes name the autoencoder (path,
 manifest sha256, kind, scaling factor) so ``decode`` can refuse latents of another model.
+
+``decode`` writes the same files as every other generator (``stages/sampling/writer.py``):
+``samples.h5`` (``hsi``; two-stream adds ``labels`` and, for change pairs, ``hsi_t2``),
+one file per sample in physical units (``--format tif|envi|mat``), label GeoTIFFs and
+previews.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import numpy as np
 from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_block
 from ..artifacts.datasets import load_patches
 from ..common import log
-from ..common.errors import ArtifactError, InputError, OutputExistsError
+from ..common.errors import ArtifactError, ConfigError, InputError, OutputExistsError
 from ..common.runtime import resolve_device
-from .data import check_wavelengths, class_index
+from .data import check_wavelengths, class_index, load_second_images
 from .io import load_autoencoder
 
 
@@ -47,7 +52,7 @@ def encode(autoencoder, dataset, out, split: str | None = None, pairs=None, devi
     # Express the data in the autoencoder's normalisation (physical values are what match).
     hsi = ((patches.physical() - model.offset) / model.scale).astype(np.float32)
     kind = ae_artifact.manifest["autoencoder"]["kind"]
-    labels = hsi_b = None
+    labels = hsi_t2 = None
     if kind == "two-stream":
         if patches.labels is None:
             raise InputError(f"the two-stream autoencoder also encodes masks: {dataset} has no labels; "
@@ -55,17 +60,18 @@ def encode(autoencoder, dataset, out, split: str | None = None, pairs=None, devi
         labels = class_index(patches.labels, model.classes)
         if model.pairs:
             if pairs is None:
-                raise InputError("this two-stream autoencoder was trained with --pairs: give --pairs DATASET_B")
-            other = load_patches(pairs, split)
+                raise InputError("this two-stream autoencoder was trained with --pairs: give --pairs DATASET_T2 "
+                                 "(the co-registered second-date dataset)")
+            other = load_second_images(pairs, split)
             if other.hsi.shape != patches.hsi.shape:
                 raise InputError(f"--pairs {pairs}: patches {other.hsi.shape} do not match {patches.hsi.shape}")
-            hsi_b = ((other.physical() - model.offset) / model.scale).astype(np.float32)
+            hsi_t2 = ((other.physical() - model.offset) / model.scale).astype(np.float32)
     latents, rgbs = [], []
     with torch.no_grad():
         for sl in _batches(len(hsi), batch_size):
             x = torch.from_numpy(hsi[sl]).to(dev)
             if kind == "two-stream":
-                extra = [torch.from_numpy(hsi_b[sl]).to(dev)] if hsi_b is not None else []
+                extra = [torch.from_numpy(hsi_t2[sl]).to(dev)] if hsi_t2 is not None else []
                 z = model.encode(x, torch.from_numpy(labels[sl]).to(dev), *extra)
             else:
                 z = model.encode(x)
@@ -110,12 +116,15 @@ def read_latents(path) -> dict:
         raise InputError(f"{path} is not an HDF5 latents file ({exc}); make it with hsigen train-ae encode") from exc
 
 
-def decode(autoencoder, latents_file, out, device: str = "auto", batch_size: int = 16, overwrite: bool = False):
-    """Latents → an ``hsi-samples`` artifact (``samples.h5`` normalised units + previews)."""
+def decode(autoencoder, latents_file, out, device: str = "auto", batch_size: int = 16, overwrite: bool = False,
+           fmt: str = "tif"):
+    """Latents → an ``hsi-samples`` artifact (``samples.h5``, per-sample files, previews)."""
     import torch
 
-    from ..spectral import false_colour, save_png
+    from ..sampling.writer import FORMATS, write_samples
 
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     ae_artifact = open_artifact(autoencoder, "autoencoder", role="autoencoder")
     data = read_latents(latents_file)
     if data["attrs"].get("autoencoder_sha256") not in (None, ae_artifact.sha256()):
@@ -125,7 +134,7 @@ def decode(autoencoder, latents_file, out, device: str = "auto", batch_size: int
     if kind == "vq-rgb" and data["rgb"] is None:
         raise InputError(f"{latents_file} has no 'rgb' condition images, which the vq-rgb decoder needs; "
                          "re-encode with hsigen train-ae encode")
-    writer = ArtifactWriter(out, "hsi-samples", "train-ae decode", {"batch_size": batch_size},
+    writer = ArtifactWriter(out, "hsi-samples", "train-ae decode", {"batch_size": batch_size, "format": fmt},
                             [input_record(autoencoder), input_record(latents_file)], overwrite=overwrite)
     if writer.up_to_date():
         log.info("train-ae decode: up to date")
@@ -134,7 +143,11 @@ def decode(autoencoder, latents_file, out, device: str = "auto", batch_size: int
     dev = resolve_device(device)
     model = load_autoencoder(ae_artifact, dev)
     z_all = data["latents"].astype(np.float32)
-    hsi, hsi_b, masks = [], [], []
+    expected = model.joint_latent_channels if kind == "two-stream" else model.latent_channels
+    if z_all.ndim != 4 or z_all.shape[1] != expected:
+        raise InputError(f"{latents_file}: latents of shape {z_all.shape} do not fit this {kind} autoencoder "
+                         f"({expected} channels); re-encode with hsigen train-ae encode")
+    hsi, hsi_t2, masks = [], [], []
     with torch.no_grad():
         for sl in _batches(len(z_all), batch_size):
             z = torch.from_numpy(z_all[sl]).to(dev)
@@ -144,25 +157,20 @@ def decode(autoencoder, latents_file, out, device: str = "auto", batch_size: int
                 *images, probs = model.decode(z)
                 hsi.append(images[0].cpu().numpy())
                 if len(images) > 1:
-                    hsi_b.append(images[1].cpu().numpy())
+                    hsi_t2.append(images[1].cpu().numpy())
                 masks.append(model.labels_from_probs(probs))
             else:
                 hsi.append(model.decode(z).cpu().numpy())
-    import h5py
-
+    arrays = {}
+    if masks:
+        arrays["labels"] = np.concatenate(masks).astype(np.int32)
+    if hsi_t2:
+        arrays["hsi_t2"] = np.concatenate(hsi_t2).astype(np.float32)
     hsi_arr = np.concatenate(hsi).astype(np.float32)
     with writer.building() as tmp:
-        with h5py.File(tmp / "samples.h5", "w") as h5:
-            h5.create_dataset("hsi", data=hsi_arr)
-            h5.create_dataset("wavelengths_nm", data=model.wavelengths_nm)
-            if masks:
-                h5.create_dataset("labels", data=np.concatenate(masks).astype(np.int32))
-            if hsi_b:
-                h5.create_dataset("hsi_b", data=np.concatenate(hsi_b).astype(np.float32))
-            h5.attrs.update({"scale": model.scale, "offset": model.offset})
-        (tmp / "previews").mkdir()
-        for i in range(min(len(hsi_arr), 16)):
-            save_png(tmp / "previews" / f"{i:04d}.png", false_colour(hsi_arr[i], model.wavelengths_nm))
+        summary = write_samples(tmp, hsi_arr, model.wavelengths_nm, model.scale, model.offset, fmt, **arrays)
         writer.spectral = spectral_block(model.wavelengths_nm, model.scale, model.offset)
+        writer.metrics = summary
         writer.extra = {"samples": {"count": int(len(hsi_arr)), "generator": f"train-ae decode ({kind})"}}
+    log.info(f"train-ae decode: {len(hsi_arr)} patches → {out}")
     return writer.artifact

@@ -1,4 +1,12 @@
-"""Training/held-out arrays for ``train-ae`` and the per-step random batch (crops, flips)."""
+"""Training/held-out arrays for ``train-ae`` and the per-step random batch.
+
+Crops come from a *training field*: when the training patches carry their ``origin`` in
+the scene and agree where they overlap (patches of one ingested cube), they are stitched
+back into the training part of the scene and every crop window that lies wholly inside it
+is a candidate (Indian Pines: ~8,900 distinct 32×32 windows instead of 54 patches). Other
+datasets crop inside single patches. Each crop is then turned by one of the 8 symmetries of
+the square (rotations by 90° and flips), which leave nadir imagery and its label maps valid.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +25,8 @@ class AEData:
     heldout: PatchSet
     heldout_split: str
     classes: list[int] | None = None          # two-stream: label values, in one-hot order
-    train_b: PatchSet | None = None           # two-stream --pairs: the co-registered image
-    heldout_b: PatchSet | None = None
+    train_t2: PatchSet | None = None          # two-stream --pairs: the co-registered t2 image
+    heldout_t2: PatchSet | None = None
 
 
 def class_index(labels: np.ndarray, classes: list[int]) -> np.ndarray:
@@ -58,7 +66,7 @@ def load_training_data(dataset, kind: str, factor: int, pairs=None) -> AEData:
                              "re-run ingest with --labels FILE")
         data.classes = sorted(int(v) for v in np.unique(patches.labels))
     if pairs is not None:
-        other = load_patches(pairs)
+        other = load_second_images(pairs)
         if other.hsi.shape != patches.hsi.shape or not np.allclose(other.wavelengths_nm, patches.wavelengths_nm):
             raise InputError(f"--pairs {pairs}: its patches {other.hsi.shape} must match {dataset}'s "
                              f"{patches.hsi.shape} band for band (co-registered images ingested alike)")
@@ -72,9 +80,22 @@ def load_training_data(dataset, kind: str, factor: int, pairs=None) -> AEData:
             other.hsi = ((other.physical() - patches.offset) / patches.scale).astype(np.float32)
             other.scale, other.offset = patches.scale, patches.offset
         other.split = patches.split
-        b_train, b_held, _ = _split(other) if which == "val" else (other, other, "train")
-        data.train_b, data.heldout_b = b_train, b_held
+        t2_train, t2_held, _ = _split(other) if which == "val" else (other, other, "train")
+        data.train_t2, data.heldout_t2 = t2_train, t2_held
     return data
+
+
+def load_second_images(path, split: str | None = None) -> PatchSet:
+    """The t2 images of change pairs (``--pairs``): the dataset's own ``hsi_t2`` when it holds
+    change pairs (``ingest --pair``), otherwise its ``hsi``."""
+    import h5py
+
+    other = load_patches(path, split)
+    with h5py.File(other.artifact.file("patches.h5"), "r") as h5:
+        if "hsi_t2" in h5:
+            t2 = h5["hsi_t2"][...]
+            other.hsi = t2 if split is None or other.split is None else t2[h5["split"][...].astype(str) == split]
+    return other
 
 
 def check_wavelengths(expected_nm, got_nm, what: str) -> None:
@@ -85,31 +106,105 @@ def check_wavelengths(expected_nm, got_nm, what: str) -> None:
                             "ingest it with the same --bands/--range")
 
 
-def random_batch(generator, arrays: list, batch_size: int, crop: int):
-    """Pick ``batch_size`` patches, one random ``crop``×``crop`` window and random flips,
-    all drawn from ``generator`` (so a resumed run sees the same batches)."""
+@dataclass
+class TrainingField:
+    """Named training arrays to crop from, and the crop windows allowed in them.
+
+    ``arrays``: name → (M, C, H, W) or (M, H, W) tensors (M = 1 for a stitched scene, M =
+    patches otherwise); ``windows``: (K, 3) rows (array index, top, left) of every allowed
+    ``crop``×``crop`` window, or None for "any window inside any of the M arrays"."""
+
+    arrays: dict
+    crop: int
+    windows: object = None            # torch.LongTensor (K, 3) or None
+    stitched: bool = False
+
+    @property
+    def window_count(self) -> int:
+        if self.windows is not None:
+            return int(self.windows.shape[0])
+        first = next(iter(self.arrays.values()))
+        side = first.shape[-1] - self.crop + 1
+        return int(first.shape[0]) * side * side
+
+
+def _stitch(origin: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """The scene region the patches cover, or None when they disagree where they overlap
+    (then they are not crops of one image) or have no origins."""
+    if origin is None or len(origin) == 0:
+        return None
+    size = next(iter(arrays.values())).shape[-1]
+    rows, cols = int(origin[:, 0].max()) + size, int(origin[:, 1].max()) + size
+    if origin.min() < 0:
+        return None
+    covered = np.zeros((rows, cols), dtype=bool)
+    scenes = {k: np.zeros(a.shape[1:-2] + (rows, cols), dtype=a.dtype) for k, a in arrays.items()}
+    for i, (r, c) in enumerate(origin.astype(int)):
+        window = (slice(r, r + size), slice(c, c + size))
+        seen = covered[window]
+        for name, a in arrays.items():
+            target = scenes[name][(...,) + window]
+            if seen.any() and not np.array_equal(target[..., seen], a[i][..., seen]):
+                return None
+            target[...] = a[i]
+        covered[window] = True
+    scenes["_covered"] = covered
+    return scenes
+
+
+def _window_corners(covered: np.ndarray, crop: int) -> np.ndarray:
+    """(top, left) of every crop×crop window wholly inside ``covered`` (integral image)."""
+    integral = np.pad(covered.astype(np.int64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    inside = (integral[crop:, crop:] - integral[:-crop, crop:] - integral[crop:, :-crop]
+              + integral[:-crop, :-crop]) == crop * crop
+    return np.argwhere(inside)
+
+
+def training_field(arrays: dict[str, np.ndarray], origin: np.ndarray | None, crop: int, device) -> TrainingField:
+    """Stitch the training patches into their scene when possible (see the module docstring)."""
     import torch
 
-    first = arrays[0]
-    n, size = first.shape[0], first.shape[-1]
+    size = next(iter(arrays.values())).shape[-1]
     crop = min(int(crop), size)
-    idx = torch.randint(n, (batch_size,), generator=generator)
-    top = torch.randint(size - crop + 1, (batch_size,), generator=generator)
-    left = torch.randint(size - crop + 1, (batch_size,), generator=generator)
-    flips = torch.rand(batch_size, 2, generator=generator) < 0.5
-    outs = []
-    for array in arrays:
-        if array is None:
-            outs.append(None)
-            continue
-        items = []
-        for k in range(batch_size):
-            t, l = int(top[k]), int(left[k])
-            item = array[int(idx[k])][..., t:t + crop, l:l + crop]
-            if flips[k, 0]:
-                item = item.flip(-1)
-            if flips[k, 1]:
-                item = item.flip(-2)
-            items.append(item)
-        outs.append(torch.stack(items))
-    return outs
+    scenes = _stitch(origin, arrays)
+    if scenes is None:
+        return TrainingField({k: torch.from_numpy(a).to(device) for k, a in arrays.items()}, crop)
+    corners = _window_corners(scenes.pop("_covered"), crop)
+    windows = np.concatenate([np.zeros((len(corners), 1), np.int64), corners], axis=1)
+    return TrainingField({k: torch.from_numpy(a[None]).to(device) for k, a in scenes.items()}, crop,
+                         torch.from_numpy(windows), stitched=True)
+
+
+def dihedral(x, k: int):
+    """The k-th of the 8 symmetries of the square (k % 4 quarter turns, then a flip if k ≥ 4)
+    on the last two axes."""
+    import torch
+
+    x = torch.rot90(x, k % 4, dims=(-2, -1))
+    return x.flip(-1) if k >= 4 else x
+
+
+def random_batch(generator, field: TrainingField, batch_size: int) -> dict:
+    """``batch_size`` random crops of every array in ``field`` (the same windows and
+    symmetries for all of them), drawn from ``generator`` so a resumed run sees the same
+    batches."""
+    import torch
+
+    crop = field.crop
+    if field.windows is not None:
+        pick = torch.randint(field.windows.shape[0], (batch_size,), generator=generator)
+        chosen = field.windows[pick]
+        idx, top, left = chosen[:, 0], chosen[:, 1], chosen[:, 2]
+    else:
+        first = next(iter(field.arrays.values()))
+        n, size = first.shape[0], first.shape[-1]
+        idx = torch.randint(n, (batch_size,), generator=generator)
+        top = torch.randint(size - crop + 1, (batch_size,), generator=generator)
+        left = torch.randint(size - crop + 1, (batch_size,), generator=generator)
+    symmetry = torch.randint(8, (batch_size,), generator=generator)
+    out = {}
+    for name, array in field.arrays.items():
+        items = [dihedral(array[int(idx[k])][..., int(top[k]):int(top[k]) + crop, int(left[k]):int(left[k]) + crop],
+                          int(symmetry[k])) for k in range(batch_size)]
+        out[name] = torch.stack(items)
+    return out

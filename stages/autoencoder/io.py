@@ -14,8 +14,8 @@ Per kind:
   takes it from the bands nearest 640/550/470 nm in normalised units. ``ae.mix(A, t)`` is
   the linear mixing model (eq. 3); ``ae.decode_parts`` returns (hsi, abundances, spectrum).
 - ``two-stream``: ``encode(hsi, labels) -> (N, C_x + C_y, h, w)`` (image latent then mask
-  latent, each with its own scaling factor; with ``--pairs``: ``encode(hsi, labels, hsi_b)``
-  → C_x + C_x + C_y); ``decode(latents) -> (hsi, mask_probs)`` (or ``(hsi, hsi_b, mask_probs)``)
+  latent, each with its own scaling factor; with ``--pairs``: ``encode(hsi, labels, hsi_t2)``
+  → C_x + C_x + C_y); ``decode(latents) -> (hsi, mask_probs)`` (or ``(hsi, hsi_t2, mask_probs)``)
   where ``mask_probs`` is (N, K, H, W) over ``ae.classes``; ``ae.labels_from_probs(p)``
   gives label values.
 

@@ -4,6 +4,10 @@ A diffusers ``AutoencoderKL`` configured for B input/output bands. The loss is s
 eq. 1 (L1 + λ·SAD) plus the KL term of a KL-regularised autoencoder (LDM [18]), here per
 input value: LDM's summed KL divided by B·H·W, weighted by ``kl_weight``.
 
+With ``band_stats`` (the presets' ``band_standardise``) the VAE standardises every band with
+the training patches' statistics inside its first and last convolution (``bandnorm.py``);
+its inputs and outputs stay in the dataset's normalised units.
+
 Latents are the posterior mean times ``scaling_factor`` (1 / std of the training latents,
 set after training and stored in the diffusers config and the manifest), so that a latent
 diffusion model sees roughly unit variance, as Stable Diffusion does.
@@ -17,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .bandnorm import attach_band_norm
 from .metrics import sad_loss
 
 
@@ -48,12 +53,15 @@ def vae_scaling_factor(vae, batches) -> float:
 class KLAutoencoder(nn.Module):
     kind = "kl"
 
-    def __init__(self, bands: int, cfg: dict, shift: float = 0.0, vae=None):
+    def __init__(self, bands: int, cfg: dict, shift: float = 0.0, vae=None, band_stats=None):
         super().__init__()
         self.bands, self.cfg, self.shift = bands, dict(cfg), float(shift)
         self.vae = vae if vae is not None else make_autoencoder_kl(
             bands, cfg["block_out_channels"], cfg["layers_per_block"], cfg["latent_channels"], cfg["norm_num_groups"],
             cfg.get("crop", 32))
+        self.band_stats = band_stats                       # (mean, std) per band, or None
+        if band_stats is not None:
+            attach_band_norm(self.vae, *band_stats)
 
     # -- shape facts for the next stages ----------------------------------------------
     @property
@@ -91,7 +99,8 @@ class KLAutoencoder(nn.Module):
         return {}
 
     def manifest_extra(self) -> dict:
-        return {"weights": "vae/ (diffusers AutoencoderKL, save_pretrained layout)"}
+        return {"weights": "vae/ (diffusers AutoencoderKL, save_pretrained layout; the per-band standardisation "
+                           "of model.json band_stats is put back by stages.autoencoder.io.load_autoencoder)"}
 
     # -- the public API (see stages.autoencoder.io) ------------------------------------
     @torch.no_grad()
@@ -112,11 +121,12 @@ class KLAutoencoder(nn.Module):
     def save(self, directory: Path) -> None:
         self.vae.save_pretrained(directory / "vae", safe_serialization=True)
         (directory / "model.json").write_text(json.dumps(
-            {"kind": self.kind, "bands": self.bands, "cfg": self.cfg, "shift": self.shift}, indent=2))
+            {"kind": self.kind, "bands": self.bands, "cfg": self.cfg, "shift": self.shift,
+             "band_stats": self.band_stats}, indent=2))
 
     @classmethod
     def load(cls, directory: Path, meta: dict) -> "KLAutoencoder":
         from diffusers import AutoencoderKL
 
         vae = AutoencoderKL.from_pretrained(directory / "vae", local_files_only=True, low_cpu_mem_usage=False)
-        return cls(meta["bands"], meta["cfg"], meta["shift"], vae=vae)
+        return cls(meta["bands"], meta["cfg"], meta["shift"], vae=vae, band_stats=meta.get("band_stats"))

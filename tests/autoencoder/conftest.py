@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 # A micro architecture so that training in tests takes seconds; the presets' own sizes are
-# checked by --dry-run parameter counts instead.
-MICRO = {"block_out_channels": [8, 16, 16], "norm_num_groups": 4, "batch_size": 4, "crop": 16,
-         "warmup_steps": 0}
-KL_STEPS, KL_CHECKPOINT = 16, 8
+# checked by --dry-run parameter counts instead. GroupNorm keeps the tiny presets' one group.
+MICRO = {"block_out_channels": [8, 16, 16], "batch_size": 8, "crop": 16, "warmup_steps": 0}
+KL_STEPS, KL_CHECKPOINT = 48, 24
 
 
 def micro_config(kind: str, steps: int, checkpoint_every: int = 0, **overrides):
@@ -21,7 +20,7 @@ def micro_config(kind: str, steps: int, checkpoint_every: int = 0, **overrides):
 
 @pytest.fixture(scope="session")
 def kl_run(ip_dataset, tmp_path_factory):
-    """A micro kl VAE: 16 steps with a checkpoint at step 8 (the resume test's reference)."""
+    """A micro kl VAE: 48 steps with a checkpoint at step 24 (the resume test's reference)."""
     from stages.autoencoder import run
 
     out = tmp_path_factory.mktemp("ae") / "kl"
@@ -33,16 +32,20 @@ def vq_run(ip_dataset, tmp_path_factory):
     from stages.autoencoder import run
 
     out = tmp_path_factory.mktemp("ae") / "vq"
-    cfg = micro_config("vq-rgb", 6, codebook_size=64, condition_channels=8, head_channels=8)
+    cfg = micro_config("vq-rgb", 6, codebook_size=64, condition_channels=8, head_channels=8, norm_num_groups=4,
+                       batch_size=4)
     return run(ip_dataset, out, cfg, device="cpu")
 
 
 @pytest.fixture(scope="session")
 def two_stream_run(ip_dataset, tmp_path_factory):
-    """A short two-stream run: the mask branch must beat "everything is the majority class".
+    """A micro image branch beside the tiny preset's mask branch, trained for a fixed 300 steps.
 
-    (Issue 5 asks for ≥ 0.95 pixel accuracy after a short run; on this 2-core CPU the mask
-    branch needs far more steps than a test can afford, see the report of issue 5.)"""
+    Issue 5 asks for ≥ 0.95 held-out mask accuracy "after a short run". The tiny preset gets
+    there in its own 1,500 steps (0.969 on the classes seen in training, 0.925 on all held-out
+    pixels; benchmarks/autoencoder.py --kind two-stream), far beyond a test's budget. At 300 steps
+    the held-out figure still depends on the seed (0.685, 0.696, 0.794 for seeds 0, 1, 2; the
+    training patches 0.756, 0.746, 0.750), so the tests assert what every seed reached."""
     from stages.autoencoder import run
 
     out = tmp_path_factory.mktemp("ae") / "two_stream"
@@ -50,8 +53,8 @@ def two_stream_run(ip_dataset, tmp_path_factory):
     return run(ip_dataset, out, cfg, device="cpu")
 
 
-TWO_STREAM_STEPS = 80
-TWO_STREAM_OVERRIDES = {"mask_block_out_channels": [16, 32, 32], "batch_size": 8, "crop": 16}
+TWO_STREAM_STEPS = 300
+TWO_STREAM_OVERRIDES = {"batch_size": 16, "crop": 16, "warmup_steps": 50}    # mask branch: the tiny preset's
 
 
 @pytest.fixture

@@ -70,3 +70,19 @@ def test_existing_output_refused_before_training(cli, ip_dataset, kl_run, tmp_pa
     code, _, stderr = cli("train-ae", ip_dataset, "--kind", "kl", "--steps", "1", "--out", out)
     assert code == 1 and "--overwrite" in stderr
     assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_steps_and_epochs_together_refused(cli, ip_dataset, tmp_path):
+    code, _, stderr = cli("train-ae", ip_dataset, "--kind", "kl", "--steps", "5", "--epochs", "2",
+                          "--out", tmp_path / "ae")
+    assert code == 1 and "either --steps or --epochs" in stderr
+    assert not (tmp_path / "ae").exists() and not (tmp_path / "ae.work").exists()
+
+
+def test_decode_refuses_unknown_format(cli, ip_dataset, kl_run, tmp_path):
+    code, _, stderr = cli("train-ae", "encode", kl_run.path, ip_dataset, "--out", tmp_path / "z.h5", "--split", "val")
+    assert code == 0, stderr
+    code, _, stderr = cli("train-ae", "decode", kl_run.path, tmp_path / "z.h5", "--format", "png",
+                          "--out", tmp_path / "dec")
+    assert code == 1 and "--format 'png'" in stderr and "tif, envi, mat" in stderr
+    assert not (tmp_path / "dec").exists()

@@ -61,8 +61,9 @@ def test_training_lowers_heldout_error_and_manifest_metrics(kl_run, ip_dataset):
 
     m = kl_run.metrics
     assert m["heldout_split"] == "val" and m["heldout_patches"] == 18
-    assert m["mpsnr_db"] > m["mpsnr_db_step0"] + 3.0
-    assert m["sam_deg"] < m["sam_deg_step0"]
+    # Step 0 already predicts about each band's training mean (band standardisation): ≈ 21 dB.
+    assert m["mpsnr_db"] > m["mpsnr_db_step0"] + 2.5
+    assert m["sam_deg"] < m["sam_deg_step0"] - 2.5
     assert m["baseline_pca_components"] == 4
     assert 25.0 < m["baseline_pca_mpsnr_db"] < 40.0 and 0.5 < m["baseline_pca_sam_deg"] < 6.0
     # The manifest's numbers are the brute-force metrics of the saved model on the val split.
@@ -112,6 +113,18 @@ def test_cli_encode_decode_round_trip(kl_run, ip_dataset, cli, tmp_path):
     decoded = load_samples(tmp_path / "dec")
     np.testing.assert_allclose(decoded.hsi, ae.decode(torch.from_numpy(expected)).numpy(), atol=1e-5)
     assert decoded.scale == pytest.approx(val.scale)
+    # One GeoTIFF per patch in physical units, bands named by wavelength (stages/sampling/writer.py).
+    import rasterio
+
+    tifs = sorted((tmp_path / "dec" / "samples").glob("sample_*.tif"))
+    assert len(tifs) == 18 and (tmp_path / "dec" / "previews" / "grid.png").is_file()
+    with rasterio.open(tifs[5]) as src:
+        assert src.count == 48 and src.descriptions[0] == f"{val.wavelengths_nm[0]:.1f} nm"
+        np.testing.assert_allclose(src.read(), decoded.hsi[5] * decoded.scale + decoded.offset, rtol=1e-6, atol=1e-3)
+    code, _, stderr = cli("train-ae", "decode", kl_run.path, latents, "--out", tmp_path / "dec_envi",
+                          "--format", "envi", "--device", "cpu")
+    assert code == 0, stderr
+    assert len(list((tmp_path / "dec_envi" / "samples").glob("sample_*.hdr"))) == 18
 
 
 def test_resume_after_kill_matches_uninterrupted(kl_run, ip_dataset, tmp_path, monkeypatch, make_config):
