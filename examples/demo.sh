@@ -46,6 +46,12 @@ val_patch=$(python3 -c "import json,sys; items=json.load(open(sys.argv[1]))['ite
 hsigen sample --ckpt "$DEMO_DIR/latent-model" --cond "$DEMO_DIR/conditions/$val_patch" \
     --cond "$DEMO_DIR/conditions/${val_patch/seg/hed}" -n 4 --steps 25 --guidance 2 --out "$DEMO_DIR/latent-samples"
 
+step "8b. SpecDM labelled synthesis: two-stream VAE (HSI + ground-truth mask), joint latent diffusion, labelled samples"
+hsigen train-ae "$DEMO_DIR/dataset" --kind two-stream --preset tiny --steps 300 --out "$DEMO_DIR/two-stream-ae"
+hsigen train-diffusion --space joint --autoencoder "$DEMO_DIR/two-stream-ae" --dataset "$DEMO_DIR/dataset" \
+    --preset tiny --steps 300 --out "$DEMO_DIR/joint-model"
+hsigen sample --ckpt "$DEMO_DIR/joint-model" -n 8 --steps 25 --out "$DEMO_DIR/labelled-samples"
+
 step "9. RGAN x2 super-resolution (RGB-guided) and the super-resolution augmentation of the scene"
 hsigen upsample train-rgan "$DEMO_DIR/dataset" --scale 2 --preset tiny --out "$DEMO_DIR/rgan-x2"
 hsigen upsample run "$DEMO_DIR/dataset" --rgan "$DEMO_DIR/rgan-x2" --size 64 --stride 32 --val-fraction 0.25 \
@@ -68,6 +74,7 @@ Done in $((SECONDS - start)) s. Where to look:
   $DEMO_DIR/conditions/                          hed/ mlsd/ sketch/ seg/ maps per patch
   $DEMO_DIR/autoencoder/reconstructions.png      VAE reconstructions vs real
   $DEMO_DIR/latent-samples/previews/             conditional samples (the conditions used sit in samples/)
+  $DEMO_DIR/labelled-samples/previews/           generated HSIs with their generated label masks overlaid
   $DEMO_DIR/dataset-x2/preview.png               the scene super-resolved x2 by RGAN (bicubic RGB guidance)
   $DEMO_DIR/dsr-x2/examples.png                  DSRNet x2 RGB super-resolution vs bicubic and the truth
   $DEMO_DIR/dataset-x2-dsr/preview.png           the scene x2 by DSRNet + RGAN
