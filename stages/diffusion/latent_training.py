@@ -22,6 +22,7 @@ from ..common import log
 from ..common.errors import ConfigError
 from ..common.runtime import resolve_device, seed_everything
 from .model import SCHEDULER_DIR, UNET_DIR
+from .schedules import noised_sample
 
 CONTROLNET_DIR, ADAPTERS_FILE = "controlnet", "adapters.safetensors"
 DRY_RUN_GLOBAL_DIMS = {"content": 64, "text": 4}    # the offline descriptors' sizes
@@ -80,26 +81,6 @@ def ssim_loss(x0_hat, x0):
     kernel = min(11, size if size % 2 else size - 1)
     data_range = float((x0.max() - x0.min()).clamp_min(1e-6))
     return 1.0 - ssim(x0_hat.float(), x0.float(), data_range=data_range, kernel_size=kernel, sigma=1.5)
-
-
-def noised_sample(scheduler, x0, generator, device):
-    """One draw of the forward process (hsigene.txt eq. 1, in closed form): noise ε and a
-    timestep t per sample from ``generator`` (noise first, then t), x_t = √ᾱ_t x0 + √(1−ᾱ_t) ε,
-    and the regression target of eq. 3 for the scheduler's prediction type (ε, v or x0).
-    Returns (x_t, t, target)."""
-    import torch
-
-    noise = torch.randn(x0.shape, generator=generator).to(device)
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator).to(device)
-    xt = scheduler.add_noise(x0, noise, t)
-    prediction = scheduler.config.prediction_type
-    if prediction == "epsilon":
-        target = noise
-    elif prediction == "v_prediction":
-        target = scheduler.get_velocity(x0, noise, t)
-    else:
-        target = x0
-    return xt, t, target
 
 
 def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device):

@@ -33,3 +33,23 @@ def sampling_scheduler(kind: str, training_config: dict):
     if kind == "ddim":
         return DDIMScheduler.from_config(training_config)
     raise ConfigError(f"--sampler {kind!r}: choose ddim or ddpm")
+
+
+def noised_sample(scheduler, x0, generator, device):
+    """One draw of the forward process (hsigene.txt eq. 1, in closed form): noise ε and a
+    timestep t per sample from ``generator`` (noise first, then t), x_t = √ᾱ_t x0 + √(1−ᾱ_t) ε,
+    and the regression target of eq. 3 for the scheduler's prediction type (ε, v or x0).
+    Returns (x_t, t, target)."""
+    import torch
+
+    noise = torch.randn(x0.shape, generator=generator).to(device)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator).to(device)
+    xt = scheduler.add_noise(x0, noise, t)
+    prediction = scheduler.config.prediction_type
+    if prediction == "epsilon":
+        target = noise
+    elif prediction == "v_prediction":
+        target = scheduler.get_velocity(x0, noise, t)
+    else:
+        target = x0
+    return xt, t, target

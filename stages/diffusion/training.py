@@ -5,6 +5,8 @@ msf-diff.txt Algorithm 1), ``v_prediction`` v = √ᾱ_t·ε − √(1−ᾱ_t)�
 
 from __future__ import annotations
 
+from .schedules import noised_sample
+
 
 def augment(batch, crop: int, generator):
     """Random ``crop`` × ``crop`` windows plus random horizontal/vertical flips and 90°
@@ -33,21 +35,10 @@ def diffusion_loss_fn(data, scheduler, batch_size: int, crop: int, device):
     ``device`` in the model's normalised units."""
     import torch
 
-    prediction = scheduler.config.prediction_type
-    steps = scheduler.config.num_train_timesteps
-
     def loss_fn(model, step, g):
         idx = torch.randint(0, len(data), (batch_size,), generator=g)
         x0 = augment(data[idx.to(data.device)], crop, g)
-        noise = torch.randn(x0.shape, generator=g).to(device)
-        t = torch.randint(0, steps, (batch_size,), generator=g).to(device)
-        xt = scheduler.add_noise(x0, noise, t)
-        if prediction == "epsilon":
-            target = noise
-        elif prediction == "v_prediction":
-            target = scheduler.get_velocity(x0, noise, t)
-        else:
-            target = x0
+        xt, t, target = noised_sample(scheduler, x0, g, device)
         pred = model(xt, t).sample
         loss = torch.nn.functional.mse_loss(pred.float(), target.float())
         return loss, {"loss": float(loss.detach())}

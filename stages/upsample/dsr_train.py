@@ -267,7 +267,7 @@ def diffusion_loss_fn(ae, scheduler, images: RgbImages, cfg: DsrTrainConfig, dev
     autoencoder's latents of HR crops, with the LR crop as the condition."""
     import torch
 
-    from ..diffusion.latent_training import noised_sample
+    from ..diffusion.schedules import noised_sample
 
     batch, crop = int(cfg.net["batch_size"]), int(cfg.net["crop"])
 
