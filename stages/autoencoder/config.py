@@ -34,14 +34,17 @@ PRESETS: dict[str, dict[str, dict]] = {
                       crop=256, warmup_steps=0),
     },
     "two-stream": {
-        # The mask branch is as wide as the image branch (see two_stream.py for why).
+        # The mask branch is as wide as the image branch (two_stream.py) and has a linear path
+        # through its latent (mask_branch.py) so that it learns the class map in a short run.
         "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=4, norm_num_groups=1,
-                     band_standardise=True, mask_block_out_channels=[32, 64, 64], mask_latent_channels=4, sad_weight=0.1, kl_weight=1e-5, ce_weight=1.0, lr=2e-3, batch_size=8,
+                     band_standardise=True, mask_block_out_channels=[32, 64, 64], mask_latent_channels=4,
+                     mask_linear_path=True, sad_weight=0.1, kl_weight=1e-5, ce_weight=1.0, lr=2e-3, batch_size=8,
                      steps=1500, crop=32, warmup_steps=50),
         # specdm.txt §3.1 / §4.1: both branches are LDM KL-VAEs with f = 4 (LDM kl-f4: 128
         # channels, multipliers [1, 2, 4], 2 blocks, 3 latent channels), λ = 0.1, lr 4.5e-6.
         "paper": dict(block_out_channels=[128, 256, 512], layers_per_block=2, latent_channels=3, norm_num_groups=32,
                       band_standardise=True, mask_block_out_channels=[128, 256, 512], mask_latent_channels=3,
+                      mask_linear_path=False,
                       sad_weight=0.1, kl_weight=1e-6, ce_weight=1.0, lr=4.5e-6, batch_size=8, steps=100_000,
                       crop=256, warmup_steps=0),
     },

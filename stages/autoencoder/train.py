@@ -104,11 +104,12 @@ def _training_arrays(data: AEData) -> dict[str, np.ndarray]:
     return arrays
 
 
-def evaluate(model, data: AEData, device, batch: int) -> dict:
-    """Held-out reconstruction metrics (and the reconstructions themselves)."""
+def evaluate(model, data: AEData, device, batch: int, patches=None) -> dict:
+    """Held-out reconstruction metrics (and the reconstructions themselves); ``patches``
+    evaluates another PatchSet (the training patches) instead."""
     import torch
 
-    held = data.heldout
+    held = data.heldout if patches is None else patches
     model.eval()
     recons, masks = [], []
     with torch.no_grad():
@@ -211,6 +212,8 @@ def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = F
                     "mask_classes_unseen_in_training"):
             metrics[key] = after["metrics"][key]
         metrics["mask_pixel_accuracy_step0"] = before["mask_pixel_accuracy"]
+        train_masks = evaluate(model, data, dev, cfg.eval_batch, patches=data.train)["masks"]
+        metrics["mask_pixel_accuracy_train"] = float(np.mean(train_masks == data.train.labels))
     metrics.update(model.extra_metrics(arrays, cfg.eval_batch))
     log.info(f"{STAGE}: held-out MPSNR {metrics['mpsnr_db']:.2f} dB, SAM {metrics['sam_deg']:.2f}° "
              f"(step 0: {before['mpsnr_db']:.2f} dB / {before['sam_deg']:.2f}°; PCA baseline "

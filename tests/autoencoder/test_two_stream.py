@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-# The two_stream_run fixture (conftest.py, 300 steps) measured, for seeds 0 / 1 / 2, held-out
-# accuracy 0.685 / 0.696 / 0.794 on the classes seen in training ("everything is label 0":
-# 0.62) and 0.756 / 0.746 / 0.750 on the training patches ("everything is label 0": 0.47).
-MIN_HELDOUT_SEEN_ACCURACY = 0.66
-MIN_TRAIN_ACCURACY = 0.70
+# Issue 5: "two-stream reconstructs masks with pixel accuracy ≥ 0.95 after a short run". The
+# two_stream_run fixture (conftest.py, 300 steps) measured, for seeds 0 / 1 / 2, held-out
+# accuracy 0.959 / 0.958 / 0.958 on the classes seen in training ("everything is label 0":
+# 0.62) and 0.930 / 0.925 / 0.929 on the training patches ("everything is label 0": 0.47; their
+# 4×4-block majority, the best a code of block averages could do, 0.873). After 600 steps:
+# held-out 0.967, training patches 0.944-0.951.
+MIN_HELDOUT_SEEN_ACCURACY = 0.95
+MIN_TRAIN_ACCURACY = 0.90
 
 
 def test_mask_branch_reconstructs_heldout_ground_truth(two_stream_run, ip_dataset):
@@ -44,6 +47,7 @@ def test_mask_branch_reconstructs_heldout_ground_truth(two_stream_run, ip_datase
         _, probs = ae.decode(ae.encode(torch.from_numpy(train.hsi),
                                        torch.from_numpy(class_index(train.labels, ae.classes))))
     train_accuracy = float(np.mean(ae.labels_from_probs(probs) == train.labels))
+    assert m["mask_pixel_accuracy_train"] == pytest.approx(train_accuracy, abs=1e-12)
     assert train_accuracy >= MIN_TRAIN_ACCURACY > np.mean(train.labels == 0) + 0.2, train_accuracy
     assert m["mpsnr_db"] > m["mpsnr_db_step0"] + 3.0 and m["sam_deg"] < m["sam_deg_step0"]
 
