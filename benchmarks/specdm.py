@@ -164,6 +164,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--sample-steps", type=int, default=25)
     ap.add_argument("--mask-gain", type=float, default=None, help="joint latent mask gain (default: the space's)")
+    ap.add_argument("--ae-latent-channels", type=int, default=None,
+                    help="image-latent channels of the two-stream AE (default: the tiny preset's)")
     args = ap.parse_args()
 
     import torch
@@ -188,9 +190,13 @@ def main() -> None:
     timings = {}
     t = time.perf_counter()
     dataset = ingest_ip(work / "ip")
-    ae_dir = work / f"ae-{args.ae_steps}"
+    ae_overrides = {"steps": args.ae_steps}
+    if args.ae_latent_channels is not None:
+        ae_overrides["latent_channels"] = args.ae_latent_channels
+    ae_model = resolve_preset(AE_PRESETS["two-stream"], "tiny", ae_overrides)
+    ae_dir = work / f"ae-{args.ae_steps}-c{ae_model['latent_channels']}"
     if not (ae_dir / "manifest.json").exists():
-        model = resolve_preset(AE_PRESETS["two-stream"], "tiny", {"steps": args.ae_steps})
+        model = ae_model
         train_ae(dataset, ae_dir, TrainAEConfig(kind="two-stream", preset="tiny", model=model, seed=0), device="cpu")
     timings["autoencoder_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -198,7 +204,7 @@ def main() -> None:
 
     if args.mask_gain is not None:
         joint_space.MASK_GAIN = args.mask_gain
-    dm_dir = work / f"joint-{args.ae_steps}-{args.diffusion_steps}-g{joint_space.MASK_GAIN:g}"
+    dm_dir = work / f"joint-{ae_dir.name}-{args.diffusion_steps}-g{joint_space.MASK_GAIN:g}"
     if not (dm_dir / "manifest.json").exists():
         model = resolve("joint", "tiny", {"steps": args.diffusion_steps})
         train({"autoencoder": ae_dir, "dataset": dataset}, dm_dir,
@@ -270,7 +276,7 @@ def main() -> None:
 
     # 3. downstream (specdm.txt Table 3's protocol at our scale)
     t = time.perf_counter()
-    reference_dir = write_reference_samples(work / f"ae-recon-{args.ae_steps}", recon.numpy(), decoded_masks, ae)
+    reference_dir = write_reference_samples(work / f"recon-{ae_dir.name}", recon.numpy(), decoded_masks, ae)
     config = DownstreamConfig(seeds=[0, 1, 2], device="cpu")
     summaries = {}
     for name, synthetic in (("joint samples", samples_dir), ("AE reconstructions (reference)", reference_dir)):
