@@ -30,7 +30,7 @@ def test_mask_branch_reconstructs_heldout_ground_truth(two_stream_run, ip_datase
     with torch.no_grad():
         z = ae.encode(torch.from_numpy(val.hsi), labels)
         _, probs = ae.decode(z)
-    assert tuple(z.shape) == (len(val.hsi), 8, 8, 8)                 # (z_x, z_y) = 4 + 4 channels
+    assert tuple(z.shape) == (len(val.hsi), 12, 8, 8)                # (z_x, z_y) = 8 + 4 channels
     predicted = ae.labels_from_probs(probs)
     # The manifest's figures are those of the saved model on the val split.
     seen = np.isin(val.labels, np.unique(train.labels))
@@ -83,9 +83,10 @@ def test_pairs_mode_shares_the_image_branch(ip_dataset, tmp_path, make_config, c
     x = torch.rand(2, 48, 16, 16)
     y = torch.zeros(2, 16, 16, dtype=torch.long)
     z = ae.encode(x, y, x.flip(-1))
-    assert tuple(z.shape) == (2, 12, 4, 4)
+    cx = ae.hsi_latent_channels
+    assert tuple(z.shape) == (2, 2 * cx + 4, 4, 4)                       # (z_x1, z_x2, z_y)
     # The same branch encodes both images: the second slot is the flipped image's latent.
-    torch.testing.assert_close(z[:, 4:8], ae.encode_hsi(x.flip(-1)))
+    torch.testing.assert_close(z[:, cx:2 * cx], ae.encode_hsi(x.flip(-1)))
     hsi_t1, hsi_t2, probs = ae.decode(z)
     assert hsi_t1.shape == hsi_t2.shape == (2, 48, 16, 16) and probs.shape == (2, 17, 16, 16)
     assert torch.allclose(probs.sum(dim=1), torch.ones(2, 16, 16), atol=1e-5)
