@@ -2,7 +2,7 @@
 with the references that bound it. Too slow for a test (a tiny two-stream AE and joint model).
 
     .venv/bin/python benchmarks/specdm.py --work runs/bench-specdm            # builds what is missing
-    .venv/bin/python benchmarks/specdm.py --work runs/bench-specdm --ae-steps 1500 --diffusion-steps 4000 --mask-gain 1
+    .venv/bin/python benchmarks/specdm.py --work runs/bench-specdm --ae-steps 1500 --diffusion-steps 8000 --mask-gain 1
 
 Prints:
 0. where class identity is lost, stage by stage: (1) real pixels → AE reconstruction, labelled by
@@ -160,7 +160,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("runs/bench-specdm"))
     ap.add_argument("--ae-steps", type=int, default=1000)
-    ap.add_argument("--diffusion-steps", type=int, default=2000)
+    ap.add_argument("--diffusion-steps", type=int, default=5000)
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--sample-steps", type=int, default=25)
     ap.add_argument("--mask-gain", type=float, default=None, help="joint latent mask gain (default: the space's)")
