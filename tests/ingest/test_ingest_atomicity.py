@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # Runs the real CLI in a child process; the patch step announces itself (a marker file) and
 # then waits, so the parent can kill the build at a known point: cube.tif written, no manifest.
 CHILD = """
-import sys, time
+import signal, sys, time
+# A job started in the background by a non-interactive shell inherits SIGINT ignored; restore
+# Python's handler so Ctrl-C behaves as in a terminal however the test run was launched.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pathlib import Path
 from stages.ingest import pipeline
 marker = Path(sys.argv[1])
