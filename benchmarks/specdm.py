@@ -196,8 +196,7 @@ def main() -> None:
     ae_model = resolve_preset(AE_PRESETS["two-stream"], "tiny", ae_overrides)
     ae_dir = work / f"ae-{args.ae_steps}-c{ae_model['latent_channels']}"
     if not (ae_dir / "manifest.json").exists():
-        model = ae_model
-        train_ae(dataset, ae_dir, TrainAEConfig(kind="two-stream", preset="tiny", model=model, seed=0), device="cpu")
+        train_ae(dataset, ae_dir, TrainAEConfig(kind="two-stream", preset="tiny", model=ae_model, seed=0), device="cpu")
     timings["autoencoder_s"] = time.perf_counter() - t
     t = time.perf_counter()
     import stages.diffusion.spaces.joint as joint_space

@@ -37,11 +37,12 @@ PRESETS: dict[str, dict[str, dict]] = {
         # The mask branch is as wide as the image branch (two_stream.py) and has a linear path
         # through its latent (mask_branch.py) so that it learns the class map in a short run.
         # 8 image-latent channels (kl has 4): with 4, the image latent kept too little of what
-        # tells the classes apart for labelled synthesis (benchmarks/specdm.py, 1000 AE + 2000
-        # joint steps, 4 → 8 channels together with the mask linear path: AE reconstructions
-        # nearest their own class mean 8/15 → 15/15 classes; 5-NN image-mask coupling of joint
-        # samples 0.184 → 0.360 (0.166 with shuffled masks); downstream OA with the samples
-        # 0.326 → 0.655, real-only 0.502).
+        # tells the classes apart for labelled synthesis (benchmarks/specdm.py, 1000 AE steps,
+        # 4 → 8 channels together with the mask linear path: AE reconstructions nearest their own
+        # class mean 8/15 → 15/15 classes; after 2000 joint steps, 5-NN image-mask coupling of
+        # the samples 0.360 (0.166 with shuffled masks) and downstream OA 0.655 vs real-only
+        # 0.502 — the 4-channel run it replaced, 0.184 and 0.326, used mask gain 6, so that
+        # part is not like for like).
         "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=8, norm_num_groups=1,
                      band_standardise=True, mask_block_out_channels=[32, 64, 64], mask_latent_channels=4,
                      mask_linear_path=True, sad_weight=0.1, kl_weight=1e-5, ce_weight=1.0, lr=2e-3, batch_size=8,

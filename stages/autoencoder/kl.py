@@ -43,11 +43,15 @@ def kl_per_value(posterior, inputs: torch.Tensor) -> torch.Tensor:
     return posterior.kl().mean() / float(inputs[0].numel())
 
 
-def vae_scaling_factor(vae, batches) -> float:
-    """1 / std of the posterior means over ``batches`` (Stable Diffusion's latent scaling)."""
-    means = [vae.encode(x).latent_dist.mode().flatten() for x in batches]
-    std = torch.cat(means).float().std().item()
+def latent_scaling_factor(means) -> float:
+    """1 / std of posterior means (Stable Diffusion's latent scaling); ``means``: tensors."""
+    std = torch.cat([m.flatten() for m in means]).float().std().item()
     return 1.0 / max(std, 1e-8)
+
+
+def vae_scaling_factor(vae, batches) -> float:
+    """``latent_scaling_factor`` of a diffusers VAE's posterior means over ``batches``."""
+    return latent_scaling_factor(vae.encode(x).latent_dist.mode() for x in batches)
 
 
 class KLAutoencoder(nn.Module):

@@ -76,9 +76,9 @@ PRESETS: dict[str, dict] = {
     # Same β schedule as the paper. Predicting the clean latent (x0) learns the joint latent
     # distribution much faster than ε-prediction in a few hundred CPU steps (measured on
     # Indian Pines, see benchmarks/specdm.py); --prediction epsilon gives the paper's objective.
-    # 5000 steps (≈ 6 min on one CPU thread): with the tiny two-stream AE (1000 steps), the
-    # samples' class means were nearest their own class's real mean for 3 / 13 classes after
-    # 2000 joint steps and 7 / 13 after 5000 (benchmarks/specdm.py).
+    # 5000 steps (677 s on this 2-core CPU with other jobs beside it): with the tiny two-stream
+    # AE (1000 steps), the samples' class means were nearest their own class's real mean for
+    # 3 / 13 classes after 2000 joint steps and 7 / 13 after 5000 (benchmarks/specdm.py).
     "tiny": {"unet": _TINY_UNET, "prediction_type": "sample", "schedule": SPECDM_SCHEDULE,
              "steps": 5000, "batch_size": 16, "lr": 2e-3, "warmup_steps": 20, "ema_decay": 0.99, "crop": None},
     # specdm.txt §3.4: ε-prediction (eq. 4), T = 1000, linear β 0.0015 → 0.0155, lr 5.0e-6.
