@@ -12,7 +12,7 @@ import typer
 
 from stages import __version__
 
-from . import condition, evaluate, ingest, inspect, unmix, train_diffusion, sample, train_ae, upsample
+from . import condition, evaluate, import_cmd, ingest, inspect, unmix, train_diffusion, sample, train_ae, upsample
 from .groups import HsigenGroup
 from .options import Quiet, Verbose
 
@@ -40,7 +40,7 @@ def root(
     """hsigen: hyperspectral image generation toolkit."""
 
 
-for module in (ingest, inspect, unmix, condition, train_diffusion, sample, train_ae, evaluate, upsample):
+for module in (ingest, inspect, unmix, condition, train_diffusion, sample, train_ae, evaluate, upsample, import_cmd):
     module.register(app)
 
 

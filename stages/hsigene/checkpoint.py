@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..common import log
 from ..common.errors import InputError
 
 CLIP_PREFIX = "cond_stage_model.transformer."
@@ -95,15 +96,23 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         except Exception as exc:
             raise InputError(f"{path} is not a readable .safetensors file ({exc})") from None
     data = _torch_file(path)
+    state = data.get("state_dict", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict):
+        raise InputError(f"{path} holds no state_dict; expected the released HSIGene checkpoint")
     refused: list[str] = []
-    _refused_in(data, "checkpoint", refused)
+    _refused_in(state, "state_dict", refused)
     if refused:
         raise InputError(f"{path} carries objects that are not tensors, containers or numbers: "
                          f"{', '.join(refused[:5])}{' …' if len(refused) > 5 else ''}; they were not unpickled. "
                          "Use the released checkpoint, or save its state_dict as .safetensors on a trusted machine")
-    state = data.get("state_dict", data) if isinstance(data, dict) else None
-    if not isinstance(state, dict):
-        raise InputError(f"{path} holds no state_dict; expected the released HSIGene checkpoint")
+    if state is not data:
+        # Lightning extras beside the weights (hyper-parameters, callback states) are not needed;
+        # any object among them was replaced by an inert placeholder, never constructed.
+        extras: list[str] = []
+        _refused_in({k: v for k, v in data.items() if k != "state_dict"}, "checkpoint", extras)
+        if extras:
+            log.warn(f"import: ignored {len(extras)} non-tensor object(s) outside the state_dict "
+                     f"(not unpickled): {', '.join(extras[:3])}")
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise InputError(f"{path}: state_dict entries that are not tensors: {', '.join(map(str, bad[:5]))}")

@@ -38,6 +38,8 @@ def import_checkpoint(ckpt: str | Path, out: str | Path, *, clip_model: str | No
     from .checkpoint import load_strict, read_state_dict, to_released_names
     from .model import build_model
 
+    if not Path(ckpt).is_file():
+        raise InputError(f"checkpoint {ckpt} does not exist; pass the released HSIGene last.ckpt or a .safetensors file")
     cfg = read_model_config(model_config)
     clip_dir = _local_dir("--clip-model", clip_model)
     content_dir = _local_dir("--content-encoder", content_encoder)

@@ -37,3 +37,9 @@ def tiny_import(tiny_ckpt) -> Path:
     out = tiny_ckpt.parent / "imported"
     import_checkpoint(tiny_ckpt, out, model_config="tiny", sample_size=32)
     return out
+
+
+@pytest.fixture(scope="session")
+def released_state():
+    """The factory: ``released_state(seed)`` → a fresh tiny state dict in the released format."""
+    return tiny_released_state
