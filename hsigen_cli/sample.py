@@ -7,6 +7,7 @@
     hsigen sample --ckpt runs/ip-ldm --conditions runs/ip-cond -n 16 --guidance 3 --sampler dpm --steps 20 --out s
     hsigen sample --ckpt runs/ip-ldm --content scene.png --text farmland -n 4 --out runs/ip-text   # global
     hsigen sample --ckpt runs/ip-hyperldm --cond rgb=photo.png -n 10 --sampler ddpm --out runs/hyperldm-samples
+    hsigen sample --ckpt runs/hsigene --cond hed=a.png --cond seg=b.png --text Farmland -n 4 --out s  # released HSIGene
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def sample(
     size: Annotated[Optional[int], typer.Option(
         "--size", help="Sample height = width in pixels (default: the model's training size).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Per-sample files: tif | envi | mat.")] = "tif",
+    precision: Annotated[str, typer.Option(
+        "--precision", help="HSIGene models: fp32 | bf16 (CPU or GPU) | fp16 (GPU).")] = "fp32",
     batch_size: BatchSize = None,
     seed: Seed = 0,
     device: Device = "auto",
@@ -58,7 +61,8 @@ def sample(
 
     request = ConditionRequest(files=[str(c) for c in cond or []], conditions=str(conditions) if conditions else None,
                                content=str(content) if content else None, text=text)
-    artifact = stage.run(ckpt, out, cfg, device=device, overwrite=overwrite, conditions=request, guidance=guidance)
+    artifact = stage.run(ckpt, out, cfg, device=device, overwrite=overwrite, conditions=request, guidance=guidance,
+                         precision=precision)
     typer.echo(str(artifact.path))
 
 

@@ -178,3 +178,16 @@ def load_strict(model, released_state: dict[str, torch.Tensor]) -> None:
         raise InputError("the checkpoint does not match the HSIGene architecture — " + "; ".join(problems)
                          + ". Use the released HSIGene checkpoint (or pass --model-config for other widths)")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True, assign=True)
+    _materialise_unsaved_buffers(model)
+
+
+def _materialise_unsaved_buffers(model) -> None:
+    """Non-persistent buffers are not in any state dict: after loading a meta-built model the
+    only one (CLIP's position ids, always 0…76) is rebuilt on the CPU."""
+    for module_name, module in model.named_modules():
+        for name, buf in list(module.named_buffers(recurse=False)):
+            if buf is None or buf.device.type != "meta":
+                continue
+            if name != "position_ids":
+                raise RuntimeError(f"internal: buffer {module_name}.{name} was not loaded")
+            module.register_buffer(name, torch.arange(buf.shape[-1]).reshape(buf.shape), persistent=False)

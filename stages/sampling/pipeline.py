@@ -27,12 +27,24 @@ class SampleConfig:
 
 
 def run(model_path: str | Path, out: str | Path, cfg: SampleConfig, *, device: str = "auto",
-        overwrite: bool = False, conditions=None, guidance: float = 2.0):
+        overwrite: bool = False, conditions=None, guidance: float = 2.0, precision: str = "fp32"):
     """``conditions``: a ``latent_sampling.ConditionRequest`` (latent models only)."""
     from ..diffusion import SAMPLERS, get_space, load_model
     from ..diffusion.sampling import denoise
     from ..diffusion.schedules import sampling_scheduler
 
+    from ..artifacts import open_artifact
+    from ..hsigene.artifact import is_hsigene
+
+    if is_hsigene(open_artifact(model_path, "diffusion-model", role="--ckpt")):   # the released HSIGene model
+        from ..hsigene.generator import run_sample
+
+        request = conditions
+        if request is not None and request.conditions is not None:
+            raise ConfigError("HSIGene models take condition images (--cond hed=FILE …), not a --conditions artifact")
+        return run_sample(open_artifact(model_path, "diffusion-model"), out, cfg, device=device, overwrite=overwrite,
+                          cond=list(request.files) if request else [], content=request.content if request else None,
+                          text=request.text if request else None, precision=precision)
     model = load_model(model_path)
     if model.space == "latent":
         from ..diffusion.latent_sampling import ConditionRequest, run_latent_sample
