@@ -11,6 +11,8 @@
         --ssim-weight 0.1 --out runs/ip-hyperldm                                                  # HyperLDM
     torchrun --nproc_per_node 4 $(which hsigen) train-diffusion --space latent ... --out runs/ip-ldm   # DDP
     hsigen train-diffusion --space latent --preset paper --dry-run
+    hsigen train-diffusion --space latent --architecture hsigene --init runs/hsigene --dataset runs/ip \
+        --train adapters --steps 500 --out runs/hsigene-ip                                         # fine-tune HSIGene
     hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --out runs/ip-specdm   # SpecDM
     hsigen train-diffusion --space joint --autoencoder runs/cd-ae2 --dataset runs/ip-change --out runs/cd-specdm
     hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --preset paper --dry-run
@@ -56,6 +58,12 @@ def train_diffusion(
     ] = None,
     ssim_weight: Annotated[Optional[float], typer.Option(
         "--ssim-weight", help="latent: λ3 of HyperLDM's SSIM loss (hyperldm eq. 24; paper-hyperldm: 0.1).")] = None,
+    architecture: Annotated[Optional[str], typer.Option(
+        "--architecture", help="latent: hsigene = fine-tune an imported HSIGene model (--init).")] = None,
+    init: Annotated[Optional[Path], typer.Option(
+        "--init", help="latent, hsigene: the imported model to start from (`hsigen import hsigene`).")] = None,
+    train: Annotated[str, typer.Option(
+        "--train", help="hsigene: which parts learn: adapters | unet | all (VAE and CLIP stay frozen).")] = "adapters",
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output diffusion-model directory (not needed with --dry-run).", show_default=False)] = None,
     preset: Preset = "tiny",
@@ -81,6 +89,20 @@ def train_diffusion(
     from stages import diffusion as stage
     from stages.common.errors import ConfigError
 
+    if architecture is not None:   # the released HSIGene model (stages/hsigene/finetune.py)
+        from stages.hsigene.finetune import FineTuneConfig, finetune
+
+        if space != "latent" or architecture != "hsigene":
+            raise ConfigError("--architecture: only `--space latent --architecture hsigene` (with --init) exists")
+        if init is None or dataset is None or out is None:
+            raise ConfigError("--architecture hsigene needs --init MODEL (from `hsigen import hsigene`), "
+                              "--dataset DATASET and --out")
+        ft = FineTuneConfig(train=train, steps=steps or 1000, lr=lr or 1e-5, batch_size=batch_size or 2, seed=seed,
+                            checkpoint_every=checkpoint_every)
+        artifact = finetune(init, dataset, out, ft, resume=resume, overwrite=overwrite,
+                            device=device)
+        typer.echo(str(artifact.path))
+        return
     if space not in stage.SPACES:
         raise ConfigError(f"--space {space!r}: this hsigen supports {', '.join(stage.SPACES)}")
     if out is None and not dry_run:
