@@ -89,14 +89,19 @@ def main() -> None:
     t = torch.tensor([981], device=dev)
     model.denoise(x, t, context, features, meta)          # warm-up
     sync()
-    times = []
+    times, cpu_times = [], []
     for _ in range(args.calls):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         eps = model.denoise(x, t, context, features, meta)
         sync()
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
     assert torch.isfinite(eps.float()).all()
     per_call = sum(times) / len(times)
+    # CPU seconds of this process over all its threads: on a machine shared with other jobs, wall
+    # time overstates the cost; cpu_s / threads bounds an idle machine's wall time from below
+    # (reached when the threads scale perfectly).
+    per_call_cpu = sum(cpu_times) / len(cpu_times)
 
     t0 = time.perf_counter()
     hsi = model.first_stage_model.decode((x / cfg.scale_factor).contiguous(memory_format=fmt))
@@ -108,6 +113,8 @@ def main() -> None:
         "device": str(dev), "dtype": args.dtype, "channels_last": not args.no_channels_last,
         "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
         "build_s": round(build_s, 1), "per_call_s": round(per_call, 2), "calls_s": [round(v, 2) for v in times],
+        "per_call_cpu_s": round(per_call_cpu, 2),
+        "per_call_idle_lower_bound_s": round(per_call_cpu / max(torch.get_num_threads(), 1), 2),
         "constants_s": round(constants_s, 2), "decode_s": round(decode_s, 2),
         f"per_sample_ddim{args.steps}_s": round(constants_s + args.steps * per_call + decode_s, 1),
         "peak_rss_gib": round(peak_rss_gib(), 2),

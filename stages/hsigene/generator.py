@@ -114,7 +114,10 @@ def content_feature(path: Path, encoder_dir: str | None) -> torch.Tensor:
         raise InputError(f"--content-encoder {encoder_dir}: not a CLIP model folder ({exc})") from None
     with torch.no_grad():
         pixels = processor(images=Image.fromarray(np.ascontiguousarray(img)), return_tensors="pt")["pixel_values"]
-        return model.get_image_features(pixel_values=pixels).float()
+        features = model.get_image_features(pixel_values=pixels)
+        # transformers 4.x returns the projected tensor; 5.x an output whose pooler_output it is.
+        features = getattr(features, "pooler_output", features)
+        return features.float()
 
 
 def ddim_timesteps(total: int, steps: int) -> np.ndarray:
