@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import Upsample   # model.py L50-L65: nearest ×2 then a 3×3 conv ``conv`` — the UNet's layer
 from .config import VAEConfig
 
 
@@ -63,17 +64,6 @@ class Downsample(nn.Module):
 
     def forward(self, x):
         return self.conv(F.pad(x, (0, 1, 0, 1)))
-
-
-class Upsample(nn.Module):
-    """model.py L50-L65: nearest ×2 then a 3×3 conv."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x):
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class _Middle(nn.Module):
