@@ -71,7 +71,9 @@ def write_weights(tmp: Path, released_state: dict[str, torch.Tensor], cfg: HSIGe
                                                "hsigene": cfg.to_dict()}, indent=2) + "\n")
     (tmp / SCHEDULER_FILE).parent.mkdir(parents=True, exist_ok=True)
     (tmp / SCHEDULER_FILE).write_text(json.dumps(scheduler_config(cfg), indent=2) + "\n")
-    return {part: int(sum(v.numel() for v in parts[part].values() if v.is_floating_point())) for part in parts}
+    # Parameters only: the 13 schedule buffers (top-level names) and position ids are not counted.
+    return {part: int(sum(v.numel() for k, v in parts[part].items() if "." in k and v.is_floating_point()))
+            for part in parts}
 
 
 def is_hsigene(artifact) -> bool:

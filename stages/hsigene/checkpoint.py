@@ -57,14 +57,14 @@ class _RestrictedPickle:
 
 
 def _torch_file(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError:
-        pass     # e.g. Lightning extras beside the weights: retry, admitting tensors and containers only
-    except RuntimeError as exc:
-        if "zip" not in str(exc).lower():
-            raise InputError(f"{path} is not a readable torch checkpoint ({exc}); check the file") from None
-        pass
+    for mmap in (True, False):   # mmap keeps a 6 GB checkpoint out of RAM; legacy (non-zip) files need False
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except pickle.UnpicklingError:
+            break    # e.g. Lightning extras beside the weights: retry, admitting tensors and containers only
+        except RuntimeError as exc:
+            if not mmap:
+                raise InputError(f"{path} is not a readable torch checkpoint ({exc}); check the file") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickle)
     except Exception as exc:
