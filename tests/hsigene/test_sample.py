@@ -71,3 +71,15 @@ def test_sample_refuses_unknown_kinds_and_missing_tokenizer(cli, tiny_import, co
                        "--out", tmp_path / "y")
     assert code == 1 and "--clip-model" in err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_evaluate_scores_hsigene_samples(cli, tiny_import, ip_dataset, tmp_path):
+    import json
+
+    code, _, err = cli("sample", "--ckpt", tiny_import, "-n", "4", "--steps", "2", "--out", tmp_path / "s")
+    assert code == 0, err
+    code, _, err = cli("evaluate", "--real", ip_dataset, "--generated", tmp_path / "s", "--out", tmp_path / "e")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "e" / "manifest.json").read_text())["metrics"]
+    assert {"spr_0", "srec_0", "fp_0", "db_0"} <= set(metrics)
+    assert all(0.0 <= metrics[k] <= 1.0 for k in ("spr_0", "srec_0", "fp_0", "db_0"))
