@@ -286,16 +286,13 @@ def run_sample(artifact, out, cfg, *, cond: list[str], content: str | None, text
     if precision == "fp16" and torch.device(dev).type == "cpu":
         raise ConfigError("--precision fp16 needs a GPU; on a CPU use bf16 or fp32")
 
-    generator_inputs = [input_record(artifact.path)]
     recorded = {**asdict(cfg), "steps": steps, "size": size, "space": "latent", "architecture": "hsigene",
                 "precision": precision, "conditions": {"cond": list(cond), "content": content, "text": text or ""}}
     recorded.pop("batch_size")
-    gen = None
-    # Conditions are read and checked before the model is loaded or anything is written.
-    if cond:
-        for spec in cond:
-            parse_cond(spec)
-    records = generator_inputs + [input_record(parse_cond(c)[1]) for c in cond if parse_cond(c)[1].is_file()]
+    # Condition kinds are checked before the model is loaded; the files are read (and any
+    # missing one refused) before anything is written.
+    files = [parse_cond(c)[1] for c in cond] + ([Path(content)] if content else [])
+    records = [input_record(artifact.path)] + [input_record(p) for p in files if p.is_file()]
     writer = ArtifactWriter(Path(out), "hsi-samples", "sample", recorded, records, overwrite)
     if writer.up_to_date():
         log.info("sample: up to date")
