@@ -271,7 +271,10 @@ def main():
         "keys": keys,
     }
     assert put_count > 0
-    OUT.write_text(json.dumps(doc, indent=0) + "\n")
+    # One key per line: small enough to review, diff-friendly.
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in keys.items())
+    head = json.dumps({k: v for k, v in doc.items() if k != "keys"}, indent=1)[:-2]
+    OUT.write_text(head + ',\n "keys": {\n' + body + "\n }\n}\n")
     print(f"{len(keys)} keys → {OUT}")
 
 
