@@ -22,7 +22,9 @@ class GroupNorm32(nn.GroupNorm):
     def forward(self, x):
         if x.dtype == torch.float32:
             return super().forward(x)
-        return super().forward(x.float()).to(x.dtype)
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:

@@ -80,5 +80,5 @@ class MetadataEmbedding(nn.Module):
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
         """values (B, 7) → (B, 4D)."""
-        emb = self.sinusoid(values)
+        emb = self.sinusoid(values).to(self.mlp_models[0].fc1.weight.dtype)
         return sum(mlp(emb[:, j]) for j, mlp in enumerate(self.mlp_models))

@@ -83,3 +83,15 @@ def test_evaluate_scores_hsigene_samples(cli, tiny_import, ip_dataset, tmp_path)
     metrics = json.loads((tmp_path / "e" / "manifest.json").read_text())["metrics"]
     assert {"spr_0", "srec_0", "fp_0", "db_0"} <= set(metrics)
     assert all(0.0 <= metrics[k] <= 1.0 for k in ("spr_0", "srec_0", "fp_0", "db_0"))
+
+
+def test_bf16_sampling_tracks_fp32(tiny_import):
+    from stages.artifacts import open_artifact
+    from stages.hsigene.generator import HSIGeneGenerator
+
+    out = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        gen = HSIGeneGenerator(open_artifact(tiny_import), "cpu", dtype)
+        out[name] = gen.generate(gen.prepare_conditions([], None, None, 32), 1, 32, "ddim", 2, 0, 1)
+    assert out["bf16"].dtype == np.float32 and np.isfinite(out["bf16"]).all()
+    assert np.abs(out["bf16"] - out["fp32"]).mean() < 0.02
