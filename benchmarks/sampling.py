@@ -18,7 +18,7 @@ import time
 def time_sampler(unet, scheduler, steps: int, size: int, channels: int, device) -> float:
     import torch
 
-    from stages.diffusion.sampling import denoise
+    from stages.diffusion.reverse import denoise
 
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -81,7 +81,7 @@ def time_sampler_partial(unet, scheduler, steps: int, size: int, channels: int, 
     """Time ``steps`` ancestral updates taken from the scheduler's full timestep list."""
     import torch
 
-    from stages.diffusion.sampling import sample_generators
+    from stages.diffusion.reverse import sample_generators
 
     gens = sample_generators(0, [0])
     x = torch.randn((1, channels, size, size), generator=gens[0]).to(device)

@@ -160,7 +160,7 @@ def condition(
     quiet: Quiet = False,
 ):
     from stages.common.errors import ConfigError
-    from stages.conditions.run import ConditionConfig, run
+    from stages.conditions.stage import ConditionConfig, run
 
     kind_list = [k.strip() for k in kinds.split(",") if k.strip()]
     backends = _parse_backends(backend or [])

@@ -59,7 +59,7 @@ def train_rgan(
     """Train RGAN (rectangular guided attention network) and write an sr-model artifact."""
     from stages.common.errors import ConfigError
     from stages.training import resolve_preset
-    from stages.upsample import train as stage
+    from stages.upsample import train_rgan as stage
 
     if scale is None:
         raise ConfigError("--scale is required: 2 or 4")
@@ -109,7 +109,7 @@ def train_dsr(
     """Train DSRNet (diffusion RGB super-resolution, hsigene §3.3.2) and write an sr-model artifact."""
     from stages.common.errors import ConfigError
     from stages.training import resolve_preset
-    from stages.upsample import dsr_train as stage
+    from stages.upsample import train_dsr as stage
 
     if scale is None:
         raise ConfigError("--scale is required: 2 or 4")
@@ -165,7 +165,7 @@ def upsample_run(
     quiet: Quiet = False,
 ):
     """Super-resolve a whole scene tile by tile into a new hsi-dataset (cube.tif, patches.h5, preview.png)."""
-    from stages.upsample import run as stage
+    from stages.upsample import stage
 
     cfg = stage.UpsampleRunConfig(method=method, scale=scale, guide=guide, size=size, stride=stride,
                                   val_fraction=val_fraction, max_nodata_fraction=max_nodata, tile=tile,

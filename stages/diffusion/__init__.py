@@ -1,7 +1,7 @@
 """``train-diffusion``: DDPM in a space (``abundance`` now), diffusers UNet + schedulers."""
 
 from .model import DiffusionModel, load_model
-from .pipeline import DiffusionTrainConfig, resolve, train
+from .stage import DiffusionTrainConfig, resolve, train
 from .schedules import PREDICTION_TYPES, SAMPLERS
 from .spaces import SPACES, get_space
 

@@ -219,7 +219,7 @@ def denoise_latents(denoiser, scheduler, conditions: ResolvedConditions, shape, 
     from diffusers.utils.torch_utils import randn_tensor
 
     from .control import ConditionBatch, guided_noise
-    from .sampling import sample_generators
+    from .reverse import sample_generators
 
     n = conditions.maps.shape[0]
     out = []
@@ -303,7 +303,7 @@ def run_latent_sample(model, model_path, out, cfg, request: ConditionRequest, gu
     from ..artifacts import ArtifactWriter, input_record, spectral_block
     from ..common.runtime import resolve_device
     from ..conditions.common import to_uint8
-    from ..sampling.writer import FORMATS, write_samples
+    from ..artifacts.samples import FORMATS, write_samples
     from ..spectral import save_png
     from .control import CONDITION_KINDS, LOCAL_KINDS, LOCAL_SLOTS
 

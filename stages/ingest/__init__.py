@@ -2,6 +2,6 @@
 
 from .config import IngestConfig
 from .embedded import EXAMPLES, EXAMPLES_DIR, ingest_example
-from .pipeline import patch_origins, run
+from .stage import patch_origins, run
 
 __all__ = ["EXAMPLES", "EXAMPLES_DIR", "IngestConfig", "ingest_example", "patch_origins", "run"]

@@ -2,7 +2,7 @@
 (specdm.txt §3.3: "a data instance consists of two images at different temporal phases and a
 mask to represent the change").
 
-Both scenes go through the single-scene pipeline's passes (``pipeline.py``) on the same target
+Both scenes go through the single-scene stage's passes (``stage.py``) on the same target
 grid. They must be co-registered: the same pixel grid (height × width, and the same CRS /
 transform when both carry one). The hsi-dataset then holds
 
@@ -26,7 +26,7 @@ from ..common import log
 from ..common.errors import InputError
 from ..spectral import alignment_matrix
 from .config import IngestConfig
-from .pipeline import (GDAL_CACHE_BYTES, _read_cube_rows, _write_cube, resolve_band_wavelengths, split_boundary,
+from .stage import (GDAL_CACHE_BYTES, _read_cube_rows, _write_cube, resolve_band_wavelengths, split_boundary,
                        write_patches, write_preview)
 from .readers import open_scene, read_label_map
 

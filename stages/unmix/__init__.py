@@ -2,7 +2,7 @@
 
 from .abundances import fcls_abundances, lsq_abundances
 from .artifact import Unmixing, load_unmixing
-from .pipeline import METHODS, UnmixConfig, run
+from .stage import METHODS, UnmixConfig, run
 from .scene_net import SCENE_NET_PRESETS
 from .vca import vca
 

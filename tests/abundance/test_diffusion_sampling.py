@@ -104,7 +104,7 @@ def test_resume_is_wired_through_the_command(cli, ip_unmixing, tmp_path, monkeyp
             "--checkpoint-every", "3")
     assert cli(*args, "--out", tmp_path / "full")[0] == 0
 
-    from stages.diffusion import training
+    from stages.diffusion import loss as training
 
     real = training.diffusion_loss_fn
 

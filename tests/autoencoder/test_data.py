@@ -116,7 +116,7 @@ def test_band_standardisation_is_inside_the_diffusers_vae(kl_run, ip_dataset):
 
 
 def test_mask_accuracy_against_brute_force():
-    from stages.autoencoder.train import mask_accuracy
+    from stages.autoencoder.stage import mask_accuracy
 
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 5, (3, 6, 6))

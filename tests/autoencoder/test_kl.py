@@ -113,7 +113,7 @@ def test_cli_encode_decode_round_trip(kl_run, ip_dataset, cli, tmp_path):
     decoded = load_samples(tmp_path / "dec")
     np.testing.assert_allclose(decoded.hsi, ae.decode(torch.from_numpy(expected)).numpy(), atol=1e-5)
     assert decoded.scale == pytest.approx(val.scale)
-    # One GeoTIFF per patch in physical units, bands named by wavelength (stages/sampling/writer.py).
+    # One GeoTIFF per patch in physical units, bands named by wavelength (stages/artifacts/samples.py).
     import rasterio
 
     tifs = sorted((tmp_path / "dec" / "samples").glob("sample_*.tif"))

@@ -11,7 +11,7 @@ import rasterio
 from stages.artifacts import open_artifact
 from stages.artifacts.datasets import load_patches
 from stages.diffusion.spaces.joint import class_share, dihedral, total_variation
-from stages.sampling.labelled import OVERLAY_ALPHA, label_colours
+from stages.artifacts.labelled_samples import OVERLAY_ALPHA, label_colours
 
 from joint_helpers import SAMPLES, draw_samples
 

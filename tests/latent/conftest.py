@@ -27,7 +27,7 @@ def kl_autoencoder(ip_dataset, tmp_path_factory) -> Path:
 
 def train_tiny(ip_dataset, autoencoder, out: Path, steps: int, kinds: str | None = KINDS, **overrides):
     from stages.diffusion.latent_training import train_latent
-    from stages.diffusion.pipeline import DiffusionTrainConfig
+    from stages.diffusion.stage import DiffusionTrainConfig
     from stages.diffusion.spaces.latent import PRESETS
     from stages.training import resolve_preset
 

@@ -12,7 +12,7 @@ import torch
 from dsr_helpers import DSR_SAMPLE_STEPS, dsr_config
 
 from stages.artifacts import open_artifact
-from stages.upsample import dsr_train
+from stages.upsample import train_dsr
 from stages.upsample.degrade import degrade
 from stages.upsample.dsr import (
     DSRDenoiser,
@@ -26,7 +26,7 @@ from stages.upsample.dsr_guide import WindowedDSR
 
 def _held_out(ip_dataset) -> torch.Tensor:
     """The val-split patches' RGB (as DSRNet was trained to see them), (N, 3, 32, 32) in [-1, 1]."""
-    images = dsr_train.load_images([ip_dataset], 32).held_out
+    images = train_dsr.load_images([ip_dataset], 32).held_out
     return torch.from_numpy(np.stack([rgb_to_unit(im) for im in images]))
 
 
@@ -148,10 +148,10 @@ def test_resume_continues_exactly_in_both_phases(ip_dataset, tmp_path, monkeypat
         return dsr_config(ae_steps=4, steps=4, batch_size=2, crop=16, sample_steps=1, eval_images=2,
                           checkpoint_every=2, seed=3)
 
-    dsr_train.run([ip_dataset], tmp_path / "full", config(), device="cpu")
+    train_dsr.run([ip_dataset], tmp_path / "full", config(), device="cpu")
 
     def dies_on_call(name, n):
-        real, calls = getattr(dsr_train, name), {"n": 0}
+        real, calls = getattr(train_dsr, name), {"n": 0}
 
         def dying(*args, **kwargs):
             calls["n"] += 1
@@ -159,21 +159,21 @@ def test_resume_continues_exactly_in_both_phases(ip_dataset, tmp_path, monkeypat
                 raise KeyboardInterrupt
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(dsr_train, name, dying)
+        monkeypatch.setattr(train_dsr, name, dying)
         return real
 
     out = tmp_path / "resumed"
     real = dies_on_call("random_crops", 3)          # the autoencoder's third step
     with pytest.raises(KeyboardInterrupt):
-        dsr_train.run([ip_dataset], out, config(), device="cpu")
+        train_dsr.run([ip_dataset], out, config(), device="cpu")
     assert (tmp_path / "resumed.autoencoder.work" / "checkpoint").is_dir() and not out.exists()
-    monkeypatch.setattr(dsr_train, "random_crops", real)
+    monkeypatch.setattr(train_dsr, "random_crops", real)
     real = dies_on_call("degrade", 3)               # the denoiser's third step
     with pytest.raises(KeyboardInterrupt):
-        dsr_train.run([ip_dataset], out, config(), device="cpu", resume=True)
+        train_dsr.run([ip_dataset], out, config(), device="cpu", resume=True)
     assert (tmp_path / "resumed.work" / "checkpoint").is_dir() and not out.exists()
-    monkeypatch.setattr(dsr_train, "degrade", real)
-    dsr_train.run([ip_dataset], out, config(), device="cpu", resume=True)
+    monkeypatch.setattr(train_dsr, "degrade", real)
+    train_dsr.run([ip_dataset], out, config(), device="cpu", resume=True)
     for name in ("adapters.safetensors", "unet/diffusion_pytorch_model.safetensors",
                  "controlnet/diffusion_pytorch_model.safetensors",
                  "autoencoder/vae/diffusion_pytorch_model.safetensors"):

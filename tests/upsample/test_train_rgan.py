@@ -14,7 +14,7 @@ from stages.artifacts.datasets import load_patches
 from stages.spectral import rgb_band_indices
 from stages.upsample.degrade import degrade, gaussian_kernel
 from stages.upsample.rgan import upsample_bicubic
-from stages.upsample.train import load_rgan
+from stages.upsample.train_rgan import load_rgan
 
 
 def test_degradation_is_blur_then_bicubic_downsampling():
@@ -81,7 +81,7 @@ def test_dry_run_prints_parameter_counts(cli, ip_dataset):
 
 def test_resume_continues_exactly(ip_dataset, tmp_path, monkeypatch):
     from stages.training import load_weights, resolve_preset
-    from stages.upsample import train
+    from stages.upsample import train_rgan as train
 
     def config():
         net = resolve_preset(train.PRESETS, "tiny", {"steps": 4, "batch_size": 2, "crop": 16})

@@ -2,7 +2,7 @@
 back into HSIs. ``train-diffusion --space NAME`` and ``sample`` dispatch through ``SPACES``.
 
 A space module provides:
-- ``PRESETS``: named model sizes (``tiny``, ``paper`` ...), see ``stages/diffusion/pipeline.py``;
+- ``PRESETS``: named model sizes (``tiny``, ``paper`` ...), see ``stages/diffusion/stage.py``;
 - ``prepare(inputs: dict, seed) -> SpaceData``: training tensors in normalised units;
 - ``decode(model: DiffusionModel, x0) -> Decoded``: generated tensors → HSIs (+ extra maps).
 """

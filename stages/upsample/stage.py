@@ -31,7 +31,7 @@ from ..common import log
 from ..common.errors import ConfigError, InputError, SpectralError
 from ..common.runtime import resolve_device
 from ..ingest.config import IngestConfig
-from ..ingest.pipeline import GDAL_CACHE_BYTES, split_boundary, write_patches, write_preview
+from ..ingest.stage import GDAL_CACHE_BYTES, split_boundary, write_patches, write_preview
 from ..spectral import rgb_band_indices
 from .degrade import SCALES
 from .tiling import round_up, super_resolve_tiled, tile_count
@@ -218,7 +218,7 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
             raise ConfigError("--method rgan needs --rgan DIR (an sr-model from `hsigen upsample train-rgan`)")
         if guide is None and dsr is None and cfg.guide not in GUIDES:
             raise ConfigError(f"--guide {cfg.guide!r}: choose one of {', '.join(GUIDES)}")
-        from .train import load_rgan
+        from .train_rgan import load_rgan
 
         dev = resolve_device(device)
         model, info, _ = load_rgan(rgan, dev)

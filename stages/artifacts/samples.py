@@ -6,7 +6,7 @@
 - ``samples/sample_NNNN.{tif|hdr+img|mat}``: one file per sample in physical units;
 - ``previews/sample_NNNN.png``: false colour on one shared stretch, plus ``previews/grid.png``;
 - labelled generators (``labels``, and ``hsi_t2`` for change-detection pairs): a label GeoTIFF,
-  the t2 image and mask-overlay previews per sample (``stages/sampling/labelled.py``).
+  the t2 image and mask-overlay previews per sample (``stages/artifacts/labelled_samples.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from ..common.errors import ConfigError
 from ..spectral import false_colour, rgb_band_indices, save_png
 from ..spectral.preview import stretch_limits
-from .labelled import check_labelled, overlay, write_label_geotiff
+from .labelled_samples import check_labelled, overlay, write_label_geotiff
 
 FORMATS = ("tif", "envi", "mat")
 

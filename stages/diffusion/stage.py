@@ -91,7 +91,7 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
     device = resolve_device(cfg.device)
     scheduler = training_scheduler(model_cfg["schedule"], model_cfg["prediction_type"])
     tensors = torch.from_numpy(np.ascontiguousarray(data.tensors)).to(device)
-    from .training import diffusion_loss_fn
+    from .loss import diffusion_loss_fn
 
     loss_fn = diffusion_loss_fn(tensors, scheduler, int(model_cfg["batch_size"]), crop, device)
     spec = TrainSpec(steps=int(model_cfg["steps"]), lr=float(model_cfg["lr"]), seed=cfg.seed,

@@ -12,7 +12,7 @@ from ..artifacts import ArtifactWriter, input_record, spectral_block
 from ..common import log
 from ..common.errors import ConfigError
 from ..common.runtime import resolve_device
-from .writer import FORMATS, write_samples
+from ..artifacts.samples import FORMATS, write_samples
 
 
 @dataclass
