@@ -23,7 +23,8 @@ def time_sampler(unet, scheduler, steps: int, size: int, channels: int, device) 
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    denoise(unet, scheduler, 1, (channels, size, size), steps, seed=0, batch_size=1, device=device)
+    denoise(lambda x, t, rows: unet(x, t.to(device)).sample, scheduler, range(1), (channels, size, size), steps,
+            seed=0, batch_size=1, device=device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start

@@ -114,12 +114,8 @@ def main() -> None:
     from stages.spectral.quality import mpsnr, sam_degrees
     from stages.upsample.dsr import load_dsr
     from stages.upsample.dsr_guide import DsrGuide
-    from stages.upsample.stage import (
-        BicubicGuide,
-        BicubicUpsampler,
-        RganUpsampler,
-        ZeroGuide,
-    )
+    from stages.upsample.guides import BicubicGuide, ZeroGuide
+    from stages.upsample.stage import BicubicUpsampler, RganUpsampler
     from stages.upsample.train_rgan import load_rgan
 
     torch.set_num_threads(1)

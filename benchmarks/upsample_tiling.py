@@ -14,7 +14,8 @@ import time
 import numpy as np
 import torch
 
-from stages.upsample.stage import BicubicGuide, RganUpsampler
+from stages.upsample.guides import BicubicGuide
+from stages.upsample.stage import RganUpsampler
 from stages.upsample.rgan import build_rgan
 from stages.upsample.tiling import plan_tiles, super_resolve_tiled
 from stages.upsample.train_rgan import PRESETS

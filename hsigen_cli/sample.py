@@ -51,11 +51,10 @@ def sample(
 ):
     """Sample HSIs (and their abundance maps) into an hsi-samples artifact."""
     from stages import sampling as stage
+    from stages.sampling import ConditionRequest
 
     cfg = stage.SampleConfig(n=n, sampler=sampler, steps=steps, seed=seed, batch_size=batch_size or 8,
                              size=size, format=fmt)
-    from stages.diffusion.latent_sampling import ConditionRequest
-
     request = ConditionRequest(files=[str(c) for c in cond or []], conditions=str(conditions) if conditions else None,
                                content=str(content) if content else None, text=text)
     artifact = stage.run(ckpt, out, cfg, device=device, overwrite=overwrite, conditions=request, guidance=guidance)

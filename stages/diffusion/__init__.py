@@ -1,4 +1,7 @@
-"""``train-diffusion``: DDPM in a space (``abundance`` now), diffusers UNet + schedulers."""
+"""``train-diffusion``: denoising diffusion models in a space (``abundance``, ``latent``, ``joint``;
+``spaces/``) on diffusers UNets, and what sampling needs of them: the shared schedulers
+(``schedules.py``), the one reverse loop (``reverse.py``) and the generator interface
+(``generator.py``) each space implements. Entry: ``stage.train``."""
 
 from .model import DiffusionModel, load_model
 from .stage import DiffusionTrainConfig, resolve, train

@@ -21,10 +21,10 @@ from ..artifacts import ArtifactWriter, input_record
 from ..common import log
 from ..common.errors import ConfigError
 from ..common.runtime import resolve_device, seed_everything
+from .latent_model import ADAPTERS_FILE, CONTROLNET_DIR
 from .model import SCHEDULER_DIR, UNET_DIR
 from .schedules import noised_sample
 
-CONTROLNET_DIR, ADAPTERS_FILE = "controlnet", "adapters.safetensors"
 DRY_RUN_GLOBAL_DIMS = {"content": 64, "text": 4}    # the offline descriptors' sizes
 
 
@@ -40,7 +40,7 @@ def check_options(model_cfg: dict) -> None:
 
 def apply_rgb_mode(model_cfg: dict) -> dict:
     """``--rgb-condition`` switches to HyperLDM's short schedule (hyperldm.txt §III-C.1)."""
-    from .spaces.latent import HYPERLDM_SCHEDULE
+    from .spaces.latent_data import HYPERLDM_SCHEDULE
 
     if model_cfg.get("rgb_condition"):
         model_cfg["schedule"] = dict(HYPERLDM_SCHEDULE)
@@ -152,7 +152,7 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False
     from ..training import Trainer, TrainSpec, count_parameters, distributed, save_weights
     from .control import ControlledDenoiser
     from .schedules import training_scheduler
-    from .spaces.latent import prepare_latent
+    from .spaces.latent_data import prepare_latent
 
     model_cfg = apply_rgb_mode(cfg.model)
     check_options(model_cfg)
@@ -221,31 +221,3 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False
     trainer.cleanup()
     distributed.barrier()
     return writer.artifact
-
-
-def load_denoiser(model, device="cpu"):
-    """The ``ControlledDenoiser`` of a latent ``diffusion-model`` artifact, in eval mode."""
-    from diffusers import ControlNetModel, UNet2DConditionModel
-
-    from ..training import load_weights
-    from .control import ControlledDenoiser, RGBConditionEncoder
-
-    path = model.artifact.path
-    for name in (f"{CONTROLNET_DIR}/config.json", f"{CONTROLNET_DIR}/diffusion_pytorch_model.safetensors",
-                 ADAPTERS_FILE):
-        model.artifact.file(name)
-    cfg = model.config
-    unet = UNet2DConditionModel.from_pretrained(str(path / UNET_DIR), local_files_only=True, low_cpu_mem_usage=False)
-    controlnet = ControlNetModel.from_pretrained(str(path / CONTROLNET_DIR), local_files_only=True,
-                                                 low_cpu_mem_usage=False)
-    rgb = cfg["model"]["rgb_condition"]
-    encoder = RGBConditionEncoder(int(cfg["model"]["rgb_channels"]), int(cfg["autoencoder"]["factor"])) if rgb else None
-    denoiser = ControlledDenoiser(unet, controlnet, cfg.get("global_dims", {}), encoder)
-    missing, unexpected = denoiser.load_state_dict(load_weights(path / ADAPTERS_FILE), strict=False)
-    missing = [k for k in missing if not k.startswith(("unet.", "controlnet."))]
-    if missing or unexpected:
-        from ..common.errors import ArtifactError
-
-        raise ArtifactError(f"{path}/{ADAPTERS_FILE} does not match the model (missing {missing[:3]}, "
-                            f"unexpected {unexpected[:3]}); rebuild it with `hsigen train-diffusion`")
-    return denoiser.to(device).eval()

@@ -1,6 +1,7 @@
 """``train-diffusion``: generic DDPM training of a diffusers UNet in any space.
 
-The space module (``stages/diffusion/spaces``) turns inputs into tensors; everything else —
+The space module (``stages/diffusion/spaces``) turns inputs into tensors (or, like ``latent``,
+brings its own trainer); everything else —
 preset resolution, the noise schedule, the loss, EMA, checkpoints and ``--resume`` via the
 shared Trainer, the ``diffusion-model`` artifact — is shared by all spaces.
 """
@@ -50,11 +51,9 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
 
     from ..training import Trainer, TrainSpec, count_parameters
 
-    if cfg.space == "latent":   # conditional UNet + ControlNet on AE latents (latent_training.py)
-        from .latent_training import train_latent
-
-        return train_latent(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run_only=dry_run)
     space = get_space(cfg.space)
+    if hasattr(space, "train"):   # a space with its own denoiser and trainer (latent: UNet + ControlNet)
+        return space.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
     model_cfg = cfg.model
     data = space.prepare(inputs, cfg.seed)
     n, channels, height, width = data.tensors.shape

@@ -2,6 +2,7 @@
 
 from .config import IngestConfig
 from .embedded import EXAMPLES, EXAMPLES_DIR, ingest_example
-from .stage import patch_origins, run
+from .cube_io import patch_origins
+from .stage import run
 
 __all__ = ["EXAMPLES", "EXAMPLES_DIR", "IngestConfig", "ingest_example", "patch_origins", "run"]

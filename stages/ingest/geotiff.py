@@ -20,7 +20,7 @@ import numpy as np
 from ..common import log
 from ..common.errors import InputError
 from ..spectral.wavelengths import to_nanometres
-from .readers import Scene
+from .scene import Scene
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _WITH_UNIT = re.compile(rf"({_NUMBER})\s*(nanomet(?:er|re)s?|nm|micromet(?:er|re)s?|microns?|um|µm|μm)\b",

@@ -26,8 +26,8 @@ from ..common import log
 from ..common.errors import InputError
 from ..spectral import alignment_matrix
 from .config import IngestConfig
-from .stage import (GDAL_CACHE_BYTES, _read_cube_rows, _write_cube, resolve_band_wavelengths, split_boundary,
-                       write_patches, write_preview)
+from .bands import resolve_band_wavelengths
+from .cube_io import GDAL_CACHE_BYTES, read_cube_rows, split_boundary, write_cube, write_patches, write_preview
 from .readers import open_scene, read_label_map
 
 
@@ -55,7 +55,7 @@ def add_t2_patches(cube_t2: Path, patches_h5: Path, scale: float, offset: float)
         rows = sorted(set(int(r) for r in origins[:, 0]))
         with log.progress("ingest: t2 patches", len(rows)) as bar:
             for r in rows:
-                strip = _read_cube_rows(src, r, r + size)
+                strip = read_cube_rows(src, r, r + size)
                 for i in np.flatnonzero(origins[:, 0] == r):
                     c = int(origins[i, 1])
                     patch = strip[:, :, c:c + size]
@@ -108,8 +108,8 @@ def run_pair(sources: list[Path], out: Path, config: IngestConfig, *, wavelength
 
     import rasterio
     with writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        lo1, hi1 = _write_cube(scene, keep1, weights1, target, tmp / "cube.tif", config.block_rows)
-        lo2, hi2 = _write_cube(scene2, keep2, weights2, target, tmp / "cube_t2.tif", config.block_rows)
+        lo1, hi1 = write_cube(scene, keep1, weights1, target, tmp / "cube.tif", config.block_rows)
+        lo2, hi2 = write_cube(scene2, keep2, weights2, target, tmp / "cube_t2.tif", config.block_rows)
         lo, hi = min(lo1, lo2), max(hi1, hi2)
         if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo <= 1e-6 * max(abs(lo), abs(hi)):
             raise InputError(f"{src} / {src2}: the pair is all nodata/NaN or constant after alignment; "

@@ -14,9 +14,9 @@ from ..common import log
 from ..common.errors import ArtifactError, ConfigError, InputError
 from ..common.runtime import resolve_device, seed_everything
 from ..spectral import rgb_band_indices
-from .artifact import load_unmixing, plot_endmembers, write_abundances_h5, write_endmembers_csv
-from .stage import extract_endmembers, simplex_stats, write_outputs
-from .metrics import ReconstructionStats
+from .artifact import load_unmixing, plot_endmembers, write_abundances_h5, write_endmembers_csv, write_outputs
+from .endmembers import extract_endmembers
+from .metrics import ReconstructionStats, simplex_stats
 from .scene_net import build_scene_net, stretch_rgb, unmixing_loss
 
 WEIGHTS = "scene_net.safetensors"

@@ -22,7 +22,7 @@ import torch
 
 from ..common.errors import ConfigError
 from .dsr import DSRModel, lr_multiple, sample_window
-from .stage import Guide
+from .guides import Guide
 
 
 def _ramp(length: int, fade_start: int, fade_end: int) -> torch.Tensor:

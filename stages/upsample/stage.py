@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -31,14 +30,13 @@ from ..common import log
 from ..common.errors import ConfigError, InputError, SpectralError
 from ..common.runtime import resolve_device
 from ..ingest.config import IngestConfig
-from ..ingest.stage import GDAL_CACHE_BYTES, split_boundary, write_patches, write_preview
+from ..ingest.cube_io import GDAL_CACHE_BYTES, split_boundary, write_patches, write_preview
 from ..spectral import rgb_band_indices
 from .degrade import SCALES
+from .guides import BICUBIC_MARGIN_LR, GUIDES, Guide
 from .tiling import round_up, super_resolve_tiled, tile_count
 
 METHODS = ("rgan", "bicubic")
-# Bicubic reads two LR pixels beyond its sample point; one more for safety of the clamp.
-BICUBIC_MARGIN_LR = 3
 
 
 DSR_KEYS = ("dsr_steps", "sampler", "seed", "dsr_window", "dsr_overlap")
@@ -68,46 +66,6 @@ class UpsampleRunConfig:
             for key in DSR_KEYS:
                 values.pop(key)
         return values
-
-
-# -- guidance ----------------------------------------------------------------------------------
-
-class Guide:
-    """HR RGB guidance for a tile: ``__call__(lr (1, B, h, w) model units, origin (row, col) of the
-    tile in the LR scene) → (1, 3, h·s, w·s)`` in the same units, or None for no guidance;
-    ``margin_lr`` is how far beyond a pixel it reads, ``align_lr`` the grid tile origins must
-    fall on, ``description`` what the manifest records about it."""
-
-    name = "guide"
-    margin_lr = 0
-    align_lr = 1
-    inputs: tuple = ()                   # artifacts it reads (e.g. a DSRNet sr-model), hashed into the manifest
-
-    def __init__(self, rgb_idx: list[int], scale: int):
-        self.rgb_idx, self.scale = rgb_idx, scale
-
-
-class BicubicGuide(Guide):
-    """The LR scene's own RGB bands, upsampled bicubically."""
-
-    name, margin_lr = "bicubic", BICUBIC_MARGIN_LR
-
-    def __call__(self, lr, origin=(0, 0)):
-        from .rgan import upsample_bicubic
-
-        return upsample_bicubic(lr[:, self.rgb_idx], self.scale)
-
-
-class ZeroGuide(Guide):
-    """No RGB information (hsigene Table 7: 'the input of RGB-modality is set as zeros')."""
-
-    name = "zero"
-
-    def __call__(self, lr, origin=(0, 0)):
-        return None                      # RGAN feeds zeros to its RGB branch
-
-
-GUIDES: dict[str, Callable[[list[int], int], Guide]] = {"bicubic": BicubicGuide, "zero": ZeroGuide}
 
 
 # -- upsamplers (physical units in and out) ------------------------------------------------------

@@ -108,6 +108,7 @@ def draw_all(models: dict, work: Path, cases: dict = CASES) -> dict:
     from stages import sampling
 
     work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
     hed = hed_map(work / "hed.png")
     results = {}
     for name, samplers in cases.items():
@@ -116,9 +117,7 @@ def draw_all(models: dict, work: Path, cases: dict = CASES) -> dict:
             cfg = sampling.SampleConfig(n=SAMPLES, sampler=sampler, steps=SAMPLE_STEPS, seed=7, batch_size=2)
             extra = {}
             if name == "latent-hed":
-                from stages.diffusion.latent_sampling import ConditionRequest
-
-                extra = {"conditions": ConditionRequest(files=[str(hed)]), "guidance": 2.5}
+                extra = {"conditions": sampling.ConditionRequest(files=[str(hed)]), "guidance": 2.5}
             sampling.run(models[name], out, cfg, device="cpu", **extra)
             results[f"{name}/{sampler}"] = sample_digests(out)
     return results

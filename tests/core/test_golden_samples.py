@@ -37,3 +37,27 @@ def test_sampling_reproduces_golden_bytes(golden_models):
     mismatched = {case: names for case, names in mismatched.items() if names}
     assert not mismatched, f"sample arrays differ from the golden bytes: {mismatched}"
     assert set(drawn) == set(recorded["samples"])
+
+
+def test_every_sampler_runs_on_every_generator(golden_models):
+    """dpm was latent-only before the one scheduler factory; now abundance and joint take it too,
+    reproducibly, and it differs from ddim."""
+    import h5py
+
+    from stages import sampling
+    from stages.common.runtime import torch_threads
+    from stages.diffusion import SAMPLERS
+
+    models, work = golden_models
+    assert SAMPLERS == ("ddim", "ddpm", "dpm")
+    with torch_threads(1):
+        drawn = draw_all(models, work / "dpm", {"abundance": ("dpm", "ddim"), "joint": ("dpm",)})
+        again = draw_all(models, work / "dpm-again", {"abundance": ("dpm",), "joint": ("dpm",)})
+    assert drawn["abundance/dpm"] == again["abundance/dpm"] and drawn["joint/dpm"] == again["joint/dpm"]
+    assert drawn["abundance/dpm"]["hsi"] != drawn["abundance/ddim"]["hsi"]
+    with h5py.File(work / "dpm" / "samples" / "abundance-dpm" / "samples.h5", "r") as h5:
+        abundances = h5["abundances"][...]
+    assert abundances.shape[:2] == (3, 4) and abs(abundances.sum(axis=1) - 1).max() < 1e-5
+    manifest = json.loads((work / "dpm" / "samples" / "joint-dpm" / "manifest.json").read_text())
+    assert manifest["config"]["sampler"] == "dpm" and manifest["config"]["steps"] == 4
+    assert sampling.SampleConfig().sampler == "ddim"

@@ -54,7 +54,7 @@ def val_conditions(ip_dataset):
     """hed and seg maps of held-out (val) patches, computed as the conditions stage does."""
     from stages.artifacts.datasets import load_patches
     from stages.conditions import make_extractor
-    from stages.diffusion.spaces.latent import dataset_rgb
+    from stages.diffusion.spaces.latent_data import dataset_rgb
 
     patches = load_patches(ip_dataset)
     val = np.flatnonzero(patches.split == "val")[:12]

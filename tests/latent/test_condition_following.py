@@ -17,12 +17,12 @@ def regions_of_seg_map(seg_chw: np.ndarray) -> np.ndarray:
 
 def conditioned(model, val, kinds, n):
     from stages.diffusion.control import CONDITION_KINDS, LOCAL_SLOTS
-    from stages.diffusion.latent_sampling import ConditionRequest, resolve_conditions
+    from stages.sampling.generate import open_generator
 
-    cond = resolve_conditions(model, ConditionRequest(), n, 32)
+    cond = open_generator(model).prepare(None, n, 32, GUIDANCE)
     for kind in kinds:
-        cond.keep[:, CONDITION_KINDS.index(kind)] = 1
-        cond.maps[:, LOCAL_SLOTS[kind]] = val[kind][:n]
+        cond.state.keep[:, CONDITION_KINDS.index(kind)] = 1
+        cond.state.maps[:, LOCAL_SLOTS[kind]] = val[kind][:n]
     return cond
 
 
@@ -34,8 +34,8 @@ def agreement(model, val, kinds, n=12, seed=0):
 
     from stages.conditions import make_extractor
     from stages.conditions.segmentation import segment
-    from stages.diffusion.latent_sampling import generate
-    from stages.diffusion.spaces.latent import rgb_of_hsi
+    from stages.diffusion.spaces.latent_data import rgb_of_hsi
+    from stages.sampling import generate
 
     hsi, _, _ = generate(model, None, n, 32, "ddim", STEPS, seed, 16, GUIDANCE, "cpu",
                          conditions=conditioned(model, val, kinds, n))
@@ -71,8 +71,8 @@ def test_seg_condition_is_followed_better_than_unconditional(latent_model, val_c
 
 
 def test_same_seed_and_inputs_give_bit_identical_samples(latent_model, val_conditions):
-    from stages.diffusion.latent_sampling import generate
     from stages.diffusion.model import load_model
+    from stages.sampling import generate
 
     model = load_model(latent_model)
     runs = [generate(model, None, 3, 32, sampler, 6, 7, 2, GUIDANCE, "cpu",

@@ -11,7 +11,8 @@ import torch
 
 from stages.diffusion.control import (CONDITION_KINDS, CONTROL_CHANNELS, LOCAL_SLOTS, ConditionBatch,
                                       ControlledDenoiser, control_input, drop_conditions, guided_noise)
-from stages.diffusion.spaces.latent import HYPERLDM_SCHEDULE, PRESETS
+from stages.diffusion.spaces.latent import PRESETS
+from stages.diffusion.spaces.latent_data import HYPERLDM_SCHEDULE
 
 
 def test_local_maps_have_fixed_slots_and_presence_planes():
@@ -119,7 +120,7 @@ def test_paper_dry_run_reports_hsigene_scale(cli):
 def test_condition_kind_from_file_name():
     from stages.common.errors import ConfigError
     from stages.diffusion.control import LOCAL_KINDS
-    from stages.diffusion.latent_sampling import kind_of
+    from stages.diffusion.spaces.latent_conditions import kind_of
 
     assert kind_of("maps/hed.png", LOCAL_KINDS)[0] == "hed"
     assert kind_of("field_seg_03.png", LOCAL_KINDS)[0] == "seg"

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ...common.errors import ConfigError
-from . import Decoded, SpaceData
+from ..generator import Conditions, Decoded
+from ..generator import Generator as BaseGenerator
+from . import SpaceData
 
 DECODER_FILE = "decoder/endmembers.csv"
 
@@ -128,3 +130,10 @@ def decode(model, x0: np.ndarray) -> Decoded:
     physical = np.einsum("bk,nkhw->nbhw", endmembers, abundances)
     hsi = ((physical - offset) / scale).astype(np.float32)
     return Decoded(hsi, wl, scale, offset, {"abundances": abundances.astype(np.float32)})
+
+
+class Generator(BaseGenerator):
+    """Unconditional abundance-map sampling, decoded by eq. 5 and the linear mixing model."""
+
+    def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
+        return decode(self.model, x0)

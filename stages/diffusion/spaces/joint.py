@@ -35,7 +35,9 @@ import numpy as np
 
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
-from . import Decoded, SpaceData
+from ..generator import Conditions, Decoded
+from ..generator import Generator as BaseGenerator
+from . import SpaceData
 
 AUTOENCODER_DIR = "autoencoder"
 
@@ -313,3 +315,14 @@ def decode(model, x0: np.ndarray) -> Decoded:
     metrics = {"class_share": {"training": real, "generated": generated,
                                "total_variation": total_variation(real, generated)}}
     return Decoded(parts["hsi"], ae.wavelengths_nm, ae.scale, ae.offset, arrays, metrics)
+
+
+class Generator(BaseGenerator):
+    """Unconditional joint (image, mask) latent sampling, decoded by the two-stream autoencoder."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.pixel_factor = pixel_factor(model)
+
+    def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
+        return decode(self.model, x0)
