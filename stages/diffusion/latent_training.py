@@ -38,15 +38,6 @@ def check_options(model_cfg: dict) -> None:
         raise ConfigError("--ssim-weight must be >= 0")
 
 
-def apply_rgb_mode(model_cfg: dict) -> dict:
-    """``--rgb-condition`` switches to HyperLDM's short schedule (hyperldm.txt §III-C.1)."""
-    from .spaces.latent_data import HYPERLDM_SCHEDULE
-
-    if model_cfg.get("rgb_condition"):
-        model_cfg["schedule"] = dict(HYPERLDM_SCHEDULE)
-    return model_cfg
-
-
 def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
     """Parameter counts without data: the UNet, the ControlNet and the adapters are built on
     PyTorch's meta device (no memory), for the AE's latent shape when one is given."""
@@ -144,17 +135,19 @@ def ranks_agree(digest: str) -> bool | None:
     return len(set(gathered)) == 1
 
 
-def train_latent(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False, resume: bool = False,
+def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: bool = False, resume: bool = False,
                  dry_run_only: bool = False):
-    """``cfg``: a ``DiffusionTrainConfig`` with ``space == "latent"``."""
+    """``cfg``: a ``DiffusionTrainConfig`` with ``space == "latent"`` (its schedule already
+    switched for HyperLDM mode); ``prepare(inputs, model_cfg, device) -> LatentData`` is the
+    space's data preparation (``spaces.latent.prepare_latent``, passed in so that this module
+    does not import the space back)."""
     import torch
 
     from ..training import Trainer, TrainSpec, count_parameters, distributed, save_weights
     from .control import ControlledDenoiser
     from .schedules import training_scheduler
-    from .spaces.latent_data import prepare_latent
 
-    model_cfg = apply_rgb_mode(cfg.model)
+    model_cfg = cfg.model
     check_options(model_cfg)
     if dry_run_only:
         dry_run(inputs, model_cfg, cfg.preset)
@@ -163,7 +156,7 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False
         raise ConfigError("--out is required: name the diffusion-model directory to write")
 
     device = resolve_device(cfg.device)
-    data = prepare_latent(inputs, model_cfg, device)
+    data = prepare(inputs, model_cfg, device)
     m, channels, h, w = data.latents.shape
     factor = 2 ** (len(model_cfg["unet"]["block_out_channels"]) - 1)
     if h % factor:

@@ -165,7 +165,7 @@ def random_crops(images: list, n: int, crop: int, generator) -> np.ndarray:
     from ``generator`` (exact resume)."""
     import torch
 
-    from ..diffusion.spaces.latent_data import dihedral
+    from ..diffusion.spaces.latent import dihedral
 
     picks = torch.randint(0, len(images), (n,), generator=generator).tolist()
     out = np.empty((n, 3, crop, crop), np.float32)

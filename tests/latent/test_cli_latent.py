@@ -96,7 +96,7 @@ def test_conditions_artifact_for_training_and_sampling(cli, ip_dataset, kl_autoe
     """A conditions artifact of the dataset gives the same training maps as on-the-fly
     extraction, and can drive `sample` (item i for sample i) with text as well."""
     from stages.diffusion.spaces.latent import PRESETS
-    from stages.diffusion.spaces.latent_data import prepare_latent
+    from stages.diffusion.spaces.latent import prepare_latent
 
     cond = tmp_path / "cond"
     code, _, stderr = cli("condition", ip_dataset, "--kinds", "hed,seg", "--out", cond)

@@ -34,7 +34,7 @@ def agreement(model, val, kinds, n=12, seed=0):
 
     from stages.conditions import make_extractor
     from stages.conditions.segmentation import segment
-    from stages.diffusion.spaces.latent_data import rgb_of_hsi
+    from stages.diffusion.spaces.latent import rgb_of_hsi
     from stages.sampling import generate
 
     hsi, _, _ = generate(model, None, n, 32, "ddim", STEPS, seed, 16, GUIDANCE, "cpu",

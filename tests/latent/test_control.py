@@ -12,7 +12,7 @@ import torch
 from stages.diffusion.control import (CONDITION_KINDS, CONTROL_CHANNELS, LOCAL_SLOTS, ConditionBatch,
                                       ControlledDenoiser, control_input, drop_conditions, guided_noise)
 from stages.diffusion.spaces.latent import PRESETS
-from stages.diffusion.spaces.latent_data import HYPERLDM_SCHEDULE
+from stages.diffusion.spaces.latent import HYPERLDM_SCHEDULE
 
 
 def test_local_maps_have_fixed_slots_and_presence_planes():

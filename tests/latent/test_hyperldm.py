@@ -38,7 +38,7 @@ def test_hyperldm_training_records_schedule_and_ssim_term(hyperldm_model):
 
 def test_hyperldm_samples_depend_on_the_rgb_image(hyperldm_model, ip_dataset, tmp_path):
     from stages.diffusion.model import load_model
-    from stages.diffusion.spaces.latent_data import dataset_rgb
+    from stages.diffusion.spaces.latent import dataset_rgb
     from stages.sampling import ConditionRequest, generate
     from stages.spectral import save_png
 

@@ -1,23 +1,46 @@
-"""The latent space (HSIGene, hsigene.txt §3.2; HyperLDM, hyperldm.txt §III-C): a conditional
-UNet + ControlNet on the latents of a trained autoencoder, steered by condition maps, content /
-text embeddings and (HyperLDM) an RGB image.
+"""The latent space (HSIGene, hsigene.txt §3.2; HyperLDM, hyperldm.txt §III-C).
 
-This module is the space's entry: ``PRESETS``, ``train`` (its own trainer,
-``latent_training.py``, on the data ``latent_data.py`` prepares) and ``Generator`` (sampling:
-conditions from ``latent_conditions.py``, classifier-free guidance, decoding with the
-autoencoder copied into the model).
+Training data are the patches of an ``hsi-dataset`` encoded once by a trained ``autoencoder``
+(``kl``: HSIGene's VAE; ``vq-rgb``: HyperLDM's conditional VQ autoencoder) and cached in memory,
+together with each patch's conditions:
+
+- computed on the fly from the patch's RGB-like bands (bands nearest 640/550/470 nm with the
+  dataset-wide 2 % stretch, exactly as ``hsigen condition DATASET`` does) with the conditions
+  stage's offline extractors, or
+- read from a ``conditions`` artifact whose source is the same dataset.
+
+Augmentation is exact in latent space: each patch is encoded in all 8 orientations (4 rotations
+× optional flip) and its maps are transformed the same way; the global descriptors (content,
+text) describe the whole patch and stay as they are.
+
+Generated latents are decoded by the autoencoder copied into the model artifact
+(``autoencoder/``); the ``vq-rgb`` decoder also takes the RGB condition (hyperldm.txt eq. 2).
+
+The space's entries: ``train`` (its own trainer, ``latent_training.py``: UNet + ControlNet,
+condition dropout) and ``Generator`` (sampling with the conditions of ``latent_conditions.py``
+and classifier-free guidance).
 """
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ...common.errors import ConfigError
+from ...common import log
+from ...common.errors import ConfigError, InputError, SpectralError
 from ..generator import Conditions, Decoded
 from ..generator import Generator as BaseGenerator
-from .latent_data import HYPERLDM_SCHEDULE, SD_SCHEDULE, load_model_autoencoder
+
+AUTOENCODER_DIR = "autoencoder"
+DEFAULT_KINDS = ("hed", "mlsd", "sketch", "seg", "content")
+
+# LDM / Stable Diffusion v1 noise schedule (CRS-Diff and so HSIGene build on SD 1.5).
+SD_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
+# hyperldm.txt §III-C.1: T = 100, linear β from 0.01 to 0.2, so that ᾱ_T ≈ 1.26e-5 and x_T ~ N(0, I).
+HYPERLDM_SCHEDULE = {"num_train_timesteps": 100, "beta_start": 0.01, "beta_end": 0.2, "beta_schedule": "linear"}
 
 # Cross-attention (global tokens) only at the coarsest level keeps the CPU step cheap.
 _TINY_UNET = {
@@ -68,13 +91,246 @@ PRESETS: dict[str, dict] = {
 }
 
 
+@dataclass
+class LatentData:
+    """What ``train-diffusion --space latent`` trains on (numpy, float32)."""
+
+    latents: np.ndarray                 # (M, C, h, w) AE latents (M = patches × orientations)
+    maps: np.ndarray                    # (M, 6, S, S) local maps in their slots (zeros where absent)
+    embeddings: dict                    # kind → (M, D)
+    available: np.ndarray               # (6,) bool per kind of control.CONDITION_KINDS
+    rgb: np.ndarray | None              # (M, 3, S, S) RGB condition in normalised units (HyperLDM)
+    factor: int
+    patch_size: int
+    inputs: list[Path]
+    space_config: dict
+    spectral: dict
+    autoencoder: Path
+    condition_settings: dict = field(default_factory=dict)
+
+    def write_files(self, tmp: Path) -> None:
+        """Copy the autoencoder artifact into the model (a diffusion model decodes with it)."""
+        shutil.copytree(self.autoencoder, tmp / AUTOENCODER_DIR,
+                        ignore=shutil.ignore_patterns(".*"))
+
+
+def dihedral(x: np.ndarray, k: int) -> np.ndarray:
+    """Orientation k ∈ 0..7 of (…, H, W) arrays: k % 4 quarter turns, then a flip when k ≥ 4."""
+    y = np.rot90(x, k % 4, axes=(-2, -1))
+    if k >= 4:
+        y = y[..., ::-1]
+    return np.ascontiguousarray(y)
+
+
+def dataset_rgb(dataset: Path, percent: float = 2.0):
+    """Every patch as the uint8 RGB the conditions stage makes of it, and the stretch used."""
+    from ...conditions.sources import read_sources
+
+    sources = read_sources([dataset], percent)
+    rgb = sources.sources[0]["rgb"]
+    return [image.rgb for image in sources.images], rgb
+
+
+def _check_autoencoder(ae, patches, dataset: Path, rgb_condition: bool) -> None:
+    if ae.kind == "two-stream":
+        raise ConfigError("--space latent needs a `kl` (HSIGene) or `vq-rgb` (HyperLDM) autoencoder; "
+                          "this one is two-stream (SpecDM)")
+    if ae.kind == "vq-rgb" and not rgb_condition:
+        raise ConfigError("a vq-rgb autoencoder decodes with the RGB image: add --rgb-condition (HyperLDM mode)")
+    if rgb_condition and ae.kind != "vq-rgb":
+        raise ConfigError("--rgb-condition (HyperLDM) decodes with a vq-rgb autoencoder; train one with "
+                          "`hsigen train-ae --kind vq-rgb`")
+    wl = np.asarray(patches.wavelengths_nm, np.float64)
+    if len(wl) != len(ae.wavelengths_nm) or not np.allclose(wl, ae.wavelengths_nm, atol=0.05):
+        raise SpectralError(f"{dataset} has {len(wl)} bands that differ from the autoencoder's "
+                            f"{len(ae.wavelengths_nm)}; train the autoencoder on this dataset's band grid")
+    if not (np.isclose(patches.scale, ae.scale) and np.isclose(patches.offset, ae.offset)):
+        raise SpectralError(f"{dataset} is normalised with scale {patches.scale:g} / offset {patches.offset:g} but "
+                            f"the autoencoder with {ae.scale:g} / {ae.offset:g}; use the dataset it was trained on")
+    size = patches.hsi.shape[-1]
+    if size % ae.factor:
+        raise InputError(f"{dataset}: patch size {size} is not a multiple of the autoencoder's factor {ae.factor}")
+
+
+def _conditions_from_artifact(path: Path, dataset: Path, rows: np.ndarray, size: int, kinds):
+    """Maps / embeddings of the dataset's patches ``rows`` from a conditions artifact."""
+    from ...artifacts import input_record
+    from ...conditions.io import load_conditions
+
+    cond = load_conditions(path)
+    wanted = input_record(dataset)["sha256"]
+    recorded = {i["sha256"] for i in cond.artifact.manifest.get("inputs", [])}
+    datasets = [s for s, src in enumerate(cond.index["sources"]) if src.get("kind") == "hsi-dataset"]
+    matches = [s for s in datasets if Path(cond.index["sources"][s]["path"]).resolve() == Path(dataset).resolve()]
+    if not matches and len(datasets) == 1:
+        matches = datasets          # the same dataset (by hash) at another path
+    if wanted not in recorded or not matches:
+        raise InputError(f"--conditions {path} was not computed from {dataset}; run "
+                         f"`hsigen condition {dataset} --kinds ... --out DIR` and pass that")
+    if (cond.index["height"], cond.index["width"]) != (size, size):
+        raise InputError(f"--conditions {path} holds {cond.index['height']}×{cond.index['width']} maps but the "
+                         f"patches are {size}×{size}; rebuild it without --size")
+    by_item = {int(cond.items[r]["item"]): r for r in cond.rows(source=matches[0])}
+    missing = [int(i) for i in rows if int(i) not in by_item]
+    if missing:
+        raise InputError(f"--conditions {path} lacks patches {missing[:5]} of {dataset}; rebuild it from the dataset")
+    pick = np.asarray([by_item[int(i)] for i in rows])
+    use = [k for k in (kinds or list(cond.maps) + list(cond.embeddings))]
+    unknown = [k for k in use if k not in cond.maps and k not in cond.embeddings]
+    if unknown:
+        raise InputError(f"--conditions {path} has no {', '.join(unknown)}; it holds "
+                         f"{', '.join(list(cond.maps) + list(cond.embeddings))}")
+    maps = {k: cond.maps[k][pick] for k in use if k in cond.maps}
+    embeddings = {k: cond.embeddings[k][pick] for k in use if k in cond.embeddings}
+    settings = {k: dict(cond.kinds.get(k, {})) for k in use}
+    if "text" in embeddings and "vocab" in cond.index["kinds"].get("text", {}):
+        settings["text"]["vocab"] = list(cond.index["kinds"]["text"]["vocab"])
+    return maps, embeddings, settings
+
+
+def _conditions_on_the_fly(rgbs: list, kinds) -> tuple[dict, dict, dict]:
+    from ...conditions import make_extractor
+
+    if "text" in kinds:
+        raise ConfigError("text conditions come from a conditions artifact (`hsigen condition DATASET --kinds "
+                          "text --text-file ...`); pass it with --conditions, or drop text from --kinds")
+    maps, embeddings, settings = {}, {}, {}
+    with log.progress("conditions", len(kinds) * len(rgbs)) as bar:
+        for kind in kinds:
+            extractor = make_extractor(kind)
+            settings[kind] = extractor.settings()
+            values = []
+            for rgb in rgbs:
+                values.append(extractor(rgb))
+                bar.advance()
+            target = maps if kind in ("hed", "mlsd", "sketch", "seg") else embeddings
+            target[kind] = np.stack(values).astype(np.float32)
+    return maps, embeddings, settings
+
+
+def stack_maps(maps: dict, n: int, size: int) -> np.ndarray:
+    from ..control import LOCAL_MAP_CHANNELS, LOCAL_SLOTS
+
+    out = np.zeros((n, LOCAL_MAP_CHANNELS, size, size), np.float32)
+    for kind, values in maps.items():
+        out[:, LOCAL_SLOTS[kind]] = values
+    return out
+
+
+def parse_kinds(kinds) -> list[str] | None:
+    from ..control import CONDITION_KINDS
+
+    if kinds is None:
+        return None
+    names = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
+    unknown = [k for k in names if k not in CONDITION_KINDS]
+    if unknown:
+        raise ConfigError(f"--kinds: unknown condition kind(s) {', '.join(unknown)}; choose from "
+                          f"{', '.join(CONDITION_KINDS)}")
+    if len(set(names)) != len(names):
+        raise ConfigError("--kinds names a kind twice")
+    return names
+
+
+def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:
+    """``inputs``: ``autoencoder``, ``dataset``, optional ``conditions`` and ``kinds``."""
+    import torch
+
+    from ...artifacts import spectral_block
+    from ...artifacts.datasets import load_patches
+    from ...autoencoder.io import load_autoencoder
+    from ..control import CONDITION_KINDS
+
+    ae_path, dataset, cond_path = inputs.get("autoencoder"), inputs.get("dataset"), inputs.get("conditions")
+    if ae_path is None or dataset is None:
+        raise ConfigError("--space latent needs --autoencoder AE and --dataset DATASET")
+    kinds = parse_kinds(inputs.get("kinds"))
+    rgb_condition = bool(model_cfg["rgb_condition"])
+    ae = load_autoencoder(ae_path, device)
+    patches = load_patches(dataset)
+    _check_autoencoder(ae, patches, Path(dataset), rgb_condition)
+    rows = np.arange(len(patches.hsi)) if patches.split is None else np.flatnonzero(patches.split == "train")
+    if len(rows) == 0:
+        raise InputError(f"{dataset} has no training patches; re-run ingest with a smaller --val-fraction")
+    size = int(patches.hsi.shape[-1])
+    rgbs, rgb_info = dataset_rgb(Path(dataset))
+    if cond_path is not None:
+        maps, embeddings, settings = _conditions_from_artifact(Path(cond_path), Path(dataset), rows, size, kinds)
+    else:
+        maps, embeddings, settings = _conditions_on_the_fly([rgbs[i] for i in rows],
+                                                            kinds if kinds is not None else list(DEFAULT_KINDS))
+    hsi = patches.hsi[rows]
+    orientations = range(8) if model_cfg.get("augment", True) else range(1)
+    latents, stacks, rgb_cond = [], [], []
+    base_maps = stack_maps(maps, len(rows), size)
+    with torch.no_grad(), log.progress("encode latents", len(orientations)) as bar:
+        for k in orientations:
+            cube = dihedral(hsi, k)
+            for start in range(0, len(cube), 32):
+                x = torch.from_numpy(cube[start:start + 32]).to(device)
+                latents.append(ae.encode(x).float().cpu().numpy())
+                if rgb_condition:
+                    rgb_cond.append(ae.rgb_condition(x).float().cpu().numpy())
+            stacks.append(dihedral(base_maps, k))
+            bar.advance()
+    copies = len(orientations)
+    available = np.array([k in maps or k in embeddings for k in CONDITION_KINDS])
+    space_config = {
+        "autoencoder": {"path": str(ae_path), "kind": ae.kind, "factor": int(ae.factor),
+                        "latent_channels": int(ae.latent_channels), "scaling_factor": float(ae.scaling_factor),
+                        "copied_to": AUTOENCODER_DIR},
+        "dataset": str(dataset), "patch_size": size, "training_patches": int(len(rows)),
+        "orientations": copies,
+        "conditions": {"source": str(cond_path) if cond_path else "on-the-fly (offline extractors)",
+                       "local": [k for k in CONDITION_KINDS if k in maps],
+                       "global": {k: {"dim": int(v.shape[1]), **settings.get(k, {})} for k, v in embeddings.items()},
+                       "settings": {k: settings[k] for k in maps}},
+        "rgb": rgb_info,
+    }
+    used = [Path(ae_path), Path(dataset)] + ([Path(cond_path)] if cond_path else [])
+    return LatentData(
+        latents=np.concatenate(latents).astype(np.float32), maps=np.concatenate(stacks),
+        embeddings={k: np.tile(v, (copies, 1)).astype(np.float32) for k, v in embeddings.items()},
+        available=available, rgb=np.concatenate(rgb_cond).astype(np.float32) if rgb_condition else None,
+        factor=int(ae.factor), patch_size=size, inputs=used, space_config=space_config,
+        spectral=spectral_block(patches.wavelengths_nm, patches.scale, patches.offset),
+        autoencoder=Path(ae_path), condition_settings=settings)
+
+
+# -- the model side ------------------------------------------------------------------------------
+def load_model_autoencoder(model, device="cpu"):
+    from ...autoencoder.io import load_autoencoder
+
+    return load_autoencoder(model.artifact.path / AUTOENCODER_DIR, device)
+
+
+def rgb_of_hsi(hsi: np.ndarray, wavelengths_nm, rgb_info: dict) -> list[np.ndarray]:
+    """Generated (n, B, H, W) HSIs as uint8 RGB with the training dataset's stretch, so that
+    condition extractors see samples the way they saw the training patches."""
+    from ...spectral import false_colour
+
+    limits = (np.asarray(rgb_info["low"], np.float32), np.asarray(rgb_info["high"], np.float32))
+    return [false_colour(cube, wavelengths_nm, limits=limits) for cube in hsi]
+
+
+def apply_rgb_mode(model_cfg: dict) -> dict:
+    """``--rgb-condition`` switches to HyperLDM's short schedule (hyperldm.txt §III-C.1)."""
+    if model_cfg.get("rgb_condition"):
+        model_cfg["schedule"] = dict(HYPERLDM_SCHEDULE)
+    return model_cfg
+
+
+# -- training and sampling entries of the space ------------------------------------------------
+
 def train(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False, resume: bool = False,
           dry_run: bool = False):
     """``train-diffusion --space latent``: the latent space has its own trainer (ControlNet,
     condition dropout, HyperLDM's SSIM term)."""
     from ..latent_training import train_latent
 
-    return train_latent(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run_only=dry_run)
+    cfg.model = apply_rgb_mode(cfg.model)
+    return train_latent(inputs, out, cfg, prepare=prepare_latent, overwrite=overwrite, resume=resume,
+                        dry_run_only=dry_run)
 
 
 class Generator(BaseGenerator):

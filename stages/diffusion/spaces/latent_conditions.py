@@ -171,8 +171,6 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
         if rgb_png is None:
             raise ConfigError("this HyperLDM model decodes with an RGB image: give --cond rgb=IMAGE (uint8 RGB of the "
                               f"sample size {size}×{size}) or a conditions artifact (its rgb/ images)")
-        from .latent_data import rgb_from_png
-
         rgb = np.stack([rgb_from_png(im, cfg["rgb"]) for im in rgb_png])
     described["kinds"] = [k for j, k in enumerate(CONDITION_KINDS) if keep[:, j].any()]
     return ResolvedConditions(maps, keep, embeddings, rgb, rgb_png, inputs, described)
@@ -182,3 +180,12 @@ def _read_png_rgb(path: Path) -> np.ndarray:
     from ...conditions.sources import read_rgb
 
     return read_rgb(path)
+
+
+def rgb_from_png(rgb_hw3_uint8: np.ndarray, rgb_info: dict) -> np.ndarray:
+    """Invert the dataset's stretch: a uint8 RGB image → (3, H, W) RGB condition in the AE's
+    normalised units (the units ``vq-rgb``'s ``rgb_condition`` takes from the HSI bands)."""
+    low = np.asarray(rgb_info["low"], np.float32)
+    high = np.asarray(rgb_info["high"], np.float32)
+    values = low + (np.asarray(rgb_hw3_uint8, np.float32) / 255.0) * (high - low)
+    return np.moveaxis(values, -1, 0).astype(np.float32)
