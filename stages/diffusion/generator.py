@@ -9,7 +9,11 @@ sampling stage then, for any of them:
    ``noise_shape(size)``, calling ``predict(x, t, rows, conditions)`` once per step and batch;
 4. ``decode(x0, rows, conditions)`` turns model-space tensors into HSIs (+ extra maps);
 5. writes the hsi-samples files (``artifacts/samples.py``) and ``write_beside`` adds what the
-   generator writes next to each sample (e.g. the condition maps it used).
+   generator writes next to each sample (e.g. the condition maps it used);
+6. ``summary(samples_h5, conditions)`` gives the manifest's generator-specific metrics.
+
+Steps 3-5 run part by part (``artifacts.samples.PART_SAMPLES``), so memory does not grow
+with the number of samples.
 
 Schedulers and the sampler list are shared (``schedules.py``), so every sampler works for
 every generator.
@@ -61,8 +65,7 @@ class Decoded:
     scale: float
     offset: float
     arrays: dict = field(default_factory=dict)   # extra samples.h5 datasets, e.g. {"abundances": (n, k, H, W)}
-    metrics: dict = field(default_factory=dict)  # extra manifest metrics of the samples (e.g. class shares)
-    extra: dict = field(default_factory=dict)    # extra manifest fields
+    metrics: dict = field(default_factory=dict)  # metrics of these samples (e.g. class shares)
 
 
 class Generator:
@@ -100,3 +103,8 @@ class Generator:
 
     def write_beside(self, tmp: Path, decoded: Decoded, rows: slice, conditions: Conditions) -> None:
         """Files written next to samples ``rows`` (``samples/sample_NNNN_*``); none by default."""
+
+    def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:
+        """(metrics, extra manifest fields) of the finished ``samples.h5``; read it in windows
+        (it may hold more samples than memory). None by default."""
+        return {}, {}

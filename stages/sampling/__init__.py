@@ -3,7 +3,7 @@
 
 from ..artifacts.samples import FORMATS, write_samples
 from ..diffusion.generator import ConditionRequest
-from .generate import SampleConfig, generate
-from .stage import run
+from .generation import SampleConfig, generate
+from .stage import merge, run
 
-__all__ = ["FORMATS", "ConditionRequest", "SampleConfig", "generate", "run", "write_samples"]
+__all__ = ["FORMATS", "ConditionRequest", "SampleConfig", "generate", "merge", "run", "write_samples"]

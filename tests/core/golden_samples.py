@@ -63,8 +63,9 @@ def hed_map(path: Path, size: int = 32) -> Path:
     return path
 
 
-def build_models(dataset: Path, work: Path) -> dict:
-    """{"abundance": path, "latent": path, "joint": path} of frozen micro models."""
+def build_models(dataset: Path, work: Path, names=("abundance", "latent", "joint")) -> dict:
+    """{"abundance": path, "latent": path, "latent-hed": path, "joint": path} of frozen micro
+    models (those of ``names``; "latent" builds both latent models)."""
     from stages import diffusion, unmix
     from stages.autoencoder import PRESETS as AE_PRESETS
     from stages.autoencoder import TrainAEConfig
@@ -73,7 +74,8 @@ def build_models(dataset: Path, work: Path) -> dict:
 
     work = Path(work)
     unmixing = work / "unmixing"
-    unmix.run(dataset, unmixing, unmix.UnmixConfig(method="vca", endmembers=4))
+    if "abundance" in names:
+        unmix.run(dataset, unmixing, unmix.UnmixConfig(method="vca", endmembers=4))
 
     def train(space: str, inputs: dict, out: Path, **extra) -> Path:
         model = diffusion.resolve(space, "tiny", {**FROZEN, "unet": MICRO_UNET, **extra})
@@ -87,19 +89,22 @@ def build_models(dataset: Path, work: Path) -> dict:
         train_ae(dataset, out, TrainAEConfig(kind=kind, preset="tiny", model=model, seed=0), device="cpu")
         return out
 
-    kl = autoencoder("kl", work / "ae-kl")
-    two_stream = autoencoder("two-stream", work / "ae-two-stream", mask_block_out_channels=[8, 16, 16],
-                             norm_num_groups=4)
-    latent_unet = {**MICRO_UNET, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
-                   "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"]}
-    return {
-        "abundance": train("abundance", {"unmixing": unmixing}, work / "abundance", crop=16),
-        "latent": train("latent", {"autoencoder": kl, "dataset": dataset, "kinds": ""}, work / "latent",
-                        unet=latent_unet, augment=False),
-        "latent-hed": train("latent", {"autoencoder": kl, "dataset": dataset, "kinds": "hed"}, work / "latent-hed",
-                            unet=latent_unet, augment=False),
-        "joint": train("joint", {"autoencoder": two_stream, "dataset": dataset}, work / "joint"),
-    }
+    models = {}
+    if "abundance" in names:
+        models["abundance"] = train("abundance", {"unmixing": unmixing}, work / "abundance", crop=16)
+    if "latent" in names:
+        kl = autoencoder("kl", work / "ae-kl")
+        latent_unet = {**MICRO_UNET, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+                       "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"]}
+        models["latent"] = train("latent", {"autoencoder": kl, "dataset": dataset, "kinds": ""}, work / "latent",
+                                 unet=latent_unet, augment=False)
+        models["latent-hed"] = train("latent", {"autoencoder": kl, "dataset": dataset, "kinds": "hed"},
+                                     work / "latent-hed", unet=latent_unet, augment=False)
+    if "joint" in names:
+        two_stream = autoencoder("two-stream", work / "ae-two-stream", mask_block_out_channels=[8, 16, 16],
+                                 norm_num_groups=4)
+        models["joint"] = train("joint", {"autoencoder": two_stream, "dataset": dataset}, work / "joint")
+    return models
 
 
 def draw_all(models: dict, work: Path, cases: dict = CASES) -> dict:

@@ -17,9 +17,10 @@ def regions_of_seg_map(seg_chw: np.ndarray) -> np.ndarray:
 
 def conditioned(model, val, kinds, n):
     from stages.diffusion.control import CONDITION_KINDS, LOCAL_SLOTS
-    from stages.sampling.generate import open_generator
+    from stages.sampling.generation import open_generator
 
     cond = open_generator(model).prepare(None, n, 32, GUIDANCE)
+    cond.state = cond.state.tiled(n)          # one row per sample, to set per-sample maps
     for kind in kinds:
         cond.state.keep[:, CONDITION_KINDS.index(kind)] = 1
         cond.state.maps[:, LOCAL_SLOTS[kind]] = val[kind][:n]

@@ -166,9 +166,14 @@ def load_training_pairs(inputs: dict, ae):
 def class_share(labels: np.ndarray, classes) -> dict:
     """Fraction of pixels per label value (specdm.txt Fig. 4), every class listed."""
     values, counts = np.unique(np.asarray(labels), return_counts=True)
-    total = max(int(counts.sum()), 1)
+    return share_of_counts(dict(zip(values.tolist(), counts.tolist())), classes)
+
+
+def share_of_counts(counts: dict, classes) -> dict:
+    """{label value: pixel count} → fraction per class, every class listed."""
+    total = max(int(sum(counts.values())), 1)
     share = {int(c): 0.0 for c in classes}
-    for v, n in zip(values.tolist(), counts.tolist()):
+    for v, n in counts.items():
         share[int(v)] = n / total
     return {str(k): float(v) for k, v in sorted(share.items())}
 
@@ -326,3 +331,19 @@ class Generator(BaseGenerator):
 
     def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
         return decode(self.model, x0)
+
+    def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:
+        """Generated vs training class shares (specdm.txt Fig. 4), counted over every sample."""
+        import h5py
+
+        counts: dict[int, int] = {}
+        with h5py.File(samples_h5, "r") as h5:
+            labels = h5["labels"]
+            for start in range(0, labels.shape[0], 64):
+                values, found = np.unique(labels[start:start + 64], return_counts=True)
+                for v, c in zip(values.tolist(), found.tolist()):
+                    counts[int(v)] = counts.get(int(v), 0) + int(c)
+        real = self.model.config["training_class_share"]
+        generated = share_of_counts(counts, self.model.config["classes"])
+        return {"class_share": {"training": real, "generated": generated,
+                                "total_variation": total_variation(real, generated)}}, {}

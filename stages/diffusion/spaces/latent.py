@@ -367,10 +367,10 @@ class Generator(BaseGenerator):
         from ..control import ConditionBatch
 
         if self._batch[0] != (rows.start, rows.stop):
-            c = conditions.state
+            c = conditions.state.take(rows)
             to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
-            batch = ConditionBatch(to(c.maps[rows]), to(c.keep[rows]), {k: to(v[rows]) for k, v in c.embeddings.items()},
-                                   to(c.rgb[rows]) if c.rgb is not None else None)
+            batch = ConditionBatch(to(c.maps), to(c.keep), {k: to(v) for k, v in c.embeddings.items()},
+                                   to(c.rgb) if c.rgb is not None else None)
             self._batch = ((rows.start, rows.stop), batch)
         return self._batch[1]
 
@@ -383,27 +383,27 @@ class Generator(BaseGenerator):
     def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
         import torch
 
-        from ..control import CONDITION_KINDS
-
-        c = conditions.state
+        c = conditions.state.take(rows)
         out = []
         with torch.no_grad():
             for start in range(0, len(x0), self.batch_size):
                 z = torch.from_numpy(x0[start:start + self.batch_size]).to(self.device)
                 if c.rgb is not None:
-                    first = rows.start + start
-                    rgb = torch.from_numpy(c.rgb[first:first + len(z)]).to(self.device)
+                    rgb = torch.from_numpy(c.rgb[start:start + len(z)]).to(self.device)
                     x = self.autoencoder.decode(z, rgb)
                 else:
                     x = self.autoencoder.decode(z)
                 out.append(x.float().cpu().numpy())
         spectral = self.model.artifact.spectral
-        arrays = {"conditions": c.maps[rows], "condition_present": c.keep[rows],
-                  **{f"condition_{kind}": values[rows] for kind, values in c.embeddings.items()}}
+        arrays = {"conditions": c.maps, "condition_present": c.keep,
+                  **{f"condition_{kind}": values for kind, values in c.embeddings.items()}}
         return Decoded(np.concatenate(out).astype(np.float32), np.asarray(spectral["wavelengths_nm"], np.float64),
-                       float(spectral["scale"]), float(spectral["offset"]), arrays,
-                       metrics={"conditions": list(conditions.kinds)},
-                       extra={"condition_kinds": list(CONDITION_KINDS)})
+                       float(spectral["scale"]), float(spectral["offset"]), arrays)
+
+    def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:
+        from ..control import CONDITION_KINDS
+
+        return {"conditions": list(conditions.kinds)}, {"condition_kinds": list(CONDITION_KINDS)}
 
     def write_beside(self, tmp: Path, decoded: Decoded, rows: slice, conditions: Conditions) -> None:
         """The conditions each sample used: ``samples/sample_NNNN_<kind>.png`` (and ``_rgb``)."""
@@ -411,13 +411,13 @@ class Generator(BaseGenerator):
         from ...spectral import save_png
         from ..control import LOCAL_KINDS, LOCAL_SLOTS
 
-        c = conditions.state
-        for i in range(rows.start, rows.stop):
+        c = conditions.state.take(rows)
+        for row, i in enumerate(range(rows.start, rows.stop)):
             for j, kind in enumerate(LOCAL_KINDS):
-                if c.keep[i, j]:
-                    image = to_uint8(c.maps[i, LOCAL_SLOTS[kind]])
+                if c.keep[row, j]:
+                    image = to_uint8(c.maps[row, LOCAL_SLOTS[kind]])
                     if image.ndim != 3:
                         image = np.repeat(image[..., None], 3, axis=-1)
                     save_png(tmp / "samples" / f"sample_{i:04d}_{kind}.png", image)
             if c.rgb_png is not None:
-                save_png(tmp / "samples" / f"sample_{i:04d}_rgb.png", c.rgb_png[i])
+                save_png(tmp / "samples" / f"sample_{i:04d}_rgb.png", c.rgb_png[row])

@@ -22,13 +22,30 @@ _KIND_IN_NAME = re.compile(r"[a-z]+")
 
 @dataclass
 class ResolvedConditions:
-    maps: np.ndarray                  # (n, 6, S, S)
-    keep: np.ndarray                  # (n, 6) 0/1 per control.CONDITION_KINDS
-    embeddings: dict                  # kind → (n, D)
-    rgb: np.ndarray | None            # (n, 3, S, S) normalised (HyperLDM) or None
-    rgb_png: list | None              # uint8 RGB per sample, saved beside it (HyperLDM)
+    """A table of m condition rows; sample i uses row i mod m (``take``)."""
+
+    maps: np.ndarray                  # (m, 6, S, S)
+    keep: np.ndarray                  # (m, 6) 0/1 per control.CONDITION_KINDS
+    embeddings: dict                  # kind → (m, D)
+    rgb: np.ndarray | None            # (m, 3, S, S) normalised (HyperLDM) or None
+    rgb_png: list | None              # m uint8 RGB images, saved beside the samples (HyperLDM)
     inputs: list[Path]                # files/artifacts read (manifest inputs)
     described: dict                   # plain description for the manifest
+
+    def table_rows(self, samples: slice) -> np.ndarray:
+        return np.arange(samples.start, samples.stop) % len(self.keep)
+
+    def take(self, samples: slice) -> "ResolvedConditions":
+        """The conditions of samples ``samples`` (a slice of sample numbers), one row each."""
+        rows = self.table_rows(samples)
+        return ResolvedConditions(self.maps[rows], self.keep[rows], {k: v[rows] for k, v in self.embeddings.items()},
+                                  None if self.rgb is None else self.rgb[rows],
+                                  None if self.rgb_png is None else [self.rgb_png[r] for r in rows],
+                                  self.inputs, self.described)
+
+    def tiled(self, n: int) -> "ResolvedConditions":
+        """One row per sample (to set per-sample conditions in memory)."""
+        return self.take(slice(0, n))
 
 
 def kind_of(spec: str, allowed) -> tuple[str, Path]:
@@ -78,8 +95,9 @@ def _embed(kind: str, settings: dict, rgb=None, text: str | None = None) -> np.n
 
 
 def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
-    """``request``: a ``generator.ConditionRequest``."""
-    """Read and check every condition BEFORE anything is written."""
+    """Read and check every condition of ``request`` (a ``generator.ConditionRequest``) BEFORE
+    anything is written. The result holds one table row per conditions-artifact item (one row
+    without an artifact); sample i uses row i mod rows, so memory does not grow with n."""
     from ...conditions.sources import read_rgb, resize_rgb
     from ..control import CONDITION_KINDS, LOCAL_KINDS, LOCAL_MAP_CHANNELS, LOCAL_SLOTS
 
@@ -88,9 +106,17 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
     trained_global = cfg["conditions"]["global"]
     rgb_mode = bool(cfg["model"]["rgb_condition"])
     map_kinds = tuple(LOCAL_KINDS) + (("rgb",) if rgb_mode else ())
-    maps = np.zeros((n, LOCAL_MAP_CHANNELS, size, size), np.float32)
-    keep = np.zeros((n, len(CONDITION_KINDS)), np.float32)
-    embeddings = {k: np.zeros((n, int(v["dim"])), np.float32) for k, v in trained_global.items()}
+    m = 1
+    if request.conditions is not None:
+        from ...conditions.io import load_conditions
+
+        if request.files:
+            raise ConfigError("give condition files (--cond) or a conditions artifact, not both")
+        cond = load_conditions(request.conditions)
+        m = min(len(cond), n)
+    maps = np.zeros((m, LOCAL_MAP_CHANNELS, size, size), np.float32)
+    keep = np.zeros((m, len(CONDITION_KINDS)), np.float32)
+    embeddings = {k: np.zeros((m, int(v["dim"])), np.float32) for k, v in trained_global.items()}
     rgb_png = None
     inputs: list[Path] = []
     described: dict = {"files": {}, "conditions": None, "content": None, "text": None}
@@ -101,11 +127,6 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
             raise ConfigError(f"this model was trained without {kind!r} conditions; it knows {known}")
 
     if request.conditions is not None:
-        from ...conditions.io import load_conditions
-
-        if request.files:
-            raise ConfigError("give condition files (--cond) or a conditions artifact, not both")
-        cond = load_conditions(request.conditions)
         if (cond.index["height"], cond.index["width"]) != (size, size):
             raise InputError(f"{request.conditions} holds {cond.index['height']}×{cond.index['width']} maps but the "
                              f"samples are {size}×{size}; rebuild it with --size {size} or pass --size")
@@ -113,7 +134,7 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
         if not usable:
             raise ConfigError(f"{request.conditions} holds none of the kinds this model knows "
                               f"({', '.join(trained_local + list(trained_global))})")
-        rows = np.arange(n) % len(cond)
+        rows = np.arange(m)                      # table row r = artifact item r (sample i → i mod m)
         for kind in usable:
             j = CONDITION_KINDS.index(kind)
             keep[:, j] = 1
@@ -127,7 +148,8 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
         if rgb_mode:
             rgb_png = [_read_png_rgb(cond.artifact.file(cond.items[r]["files"]["rgb"])) for r in rows]
         inputs.append(Path(request.conditions))
-        described["conditions"] = {"path": str(request.conditions), "kinds": usable, "items": rows.tolist()}
+        described["conditions"] = {"path": str(request.conditions), "kinds": usable,
+                                   "items": (np.arange(n) % m).tolist()}
 
     seen = set()
     for spec in request.files:
@@ -143,7 +165,7 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
             if image.shape[:2] != (size, size):
                 raise InputError(f"--cond rgb={path} is {image.shape[1]}×{image.shape[0]} pixels but the samples "
                                  f"are {size}×{size}; resize it or pass --size")
-            rgb_png = [image] * n
+            rgb_png = [image] * m
         else:
             maps[:, LOCAL_SLOTS[kind]] = read_map(kind, path, size)[None]
             keep[:, CONDITION_KINDS.index(kind)] = 1
