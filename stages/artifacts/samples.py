@@ -174,7 +174,10 @@ def assemble(tmp: Path, sources: list[tuple[Path, int, int]], wavelengths_nm, sc
         for first, arrays in _windows(sources):
             if "hsi" not in out:
                 for name, value in arrays.items():
-                    out.create_dataset(name, shape=(n, *value.shape[1:]), dtype=value.dtype, **_H5)
+                    # About 1 MiB chunks of whole samples: one sample reads without its neighbours.
+                    rows_per_chunk = max(1, min(n, (1 << 20) // max(1, value[:1].nbytes)))
+                    out.create_dataset(name, shape=(n, *value.shape[1:]), dtype=value.dtype,
+                                       chunks=(rows_per_chunk, *value.shape[1:]), **_H5)
             rows = slice(first - first0, first - first0 + len(arrays["hsi"]))
             for name, value in arrays.items():
                 out[name][rows] = value

@@ -69,6 +69,16 @@ def kind_of(spec: str, allowed) -> tuple[str, Path]:
 def read_map(kind: str, path: Path, size: int) -> np.ndarray:
     """A condition PNG as (C, size, size) float32 in [0, 1] (grey for edge-like kinds, RGB for seg)."""
     from ...conditions.common import MAP_CHANNELS, quantise
+
+    rgb = read_sized_rgb(kind, path, size, f"resize it (e.g. `hsigen condition IMAGE --size {size}`) or pass --size")
+    values = rgb.astype(np.float32) / 255.0
+    if MAP_CHANNELS[kind] == 1:
+        values = values.mean(axis=-1)
+    return quantise(values)
+
+
+def read_sized_rgb(kind: str, path: Path, size: int, fix: str) -> np.ndarray:
+    """``--cond KIND=FILE`` as uint8 RGB, refused unless it exists and is ``size`` × ``size``."""
     from ...conditions.sources import read_rgb
 
     if not path.is_file():
@@ -76,11 +86,8 @@ def read_map(kind: str, path: Path, size: int) -> np.ndarray:
     rgb = read_rgb(path)
     if rgb.shape[:2] != (size, size):
         raise InputError(f"--cond {kind}={path} is {rgb.shape[1]}×{rgb.shape[0]} pixels but the samples are "
-                         f"{size}×{size}; resize it (e.g. `hsigen condition IMAGE --size {size}`) or pass --size")
-    values = rgb.astype(np.float32) / 255.0
-    if MAP_CHANNELS[kind] == 1:
-        values = values.mean(axis=-1)
-    return quantise(values)
+                         f"{size}×{size}; {fix}")
+    return rgb
 
 
 def _embed(kind: str, settings: dict, rgb=None, text: str | None = None) -> np.ndarray:
@@ -159,13 +166,7 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
         seen.add(kind)
         need(kind)
         if kind == "rgb":
-            if not path.is_file():
-                raise InputError(f"--cond rgb={path}: the file does not exist")
-            image = read_rgb(path)
-            if image.shape[:2] != (size, size):
-                raise InputError(f"--cond rgb={path} is {image.shape[1]}×{image.shape[0]} pixels but the samples "
-                                 f"are {size}×{size}; resize it or pass --size")
-            rgb_png = [image] * m
+            rgb_png = [read_sized_rgb("rgb", path, size, "resize it or pass --size")] * m
         else:
             maps[:, LOCAL_SLOTS[kind]] = read_map(kind, path, size)[None]
             keep[:, CONDITION_KINDS.index(kind)] = 1
