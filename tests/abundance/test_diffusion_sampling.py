@@ -86,12 +86,12 @@ def test_sample_bad_input(cli, ip_dataset, tiny_model, tmp_path):
     code, _, stderr = cli("sample", "--ckpt", tiny_model, "--size", "18", "--out", out)
     assert code == 1 and "multiple of 4" in stderr
     code, _, stderr = cli("sample", "--ckpt", tiny_model, "--format", "png", "--out", out)
-    assert code == 1 and "tif, envi or mat" in stderr
+    assert code == 2 and "'tif', 'envi', 'mat'" in stderr     # a usage error, before any work
     assert not out.exists()
     code, _, stderr = cli("train-diffusion", "--unmixing", ip_dataset, "--out", out)
     assert code == 1 and "needs unmixing" in stderr
     code, _, stderr = cli("train-diffusion", "--space", "pixels", "--unmixing", tiny_model, "--out", out)
-    assert code == 1 and "supports abundance" in stderr
+    assert code == 2 and "'abundance', 'latent', 'joint'" in stderr
     assert not out.exists()
 
 
