@@ -12,7 +12,7 @@ import typer
 
 from stages import __version__
 
-from . import condition, evaluate, ingest, inspect, unmix, train_diffusion, sample, train_ae, upsample
+from . import condition, evaluate, ingest, inspect, sample, train_ae, train_diffusion, unmix, upsample
 from .groups import HsigenGroup
 
 app = typer.Typer(

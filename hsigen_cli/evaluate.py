@@ -18,8 +18,8 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from .choices import Split, plain
 from .choices import Preset as PresetChoice
+from .choices import Split, plain
 from .options import (
     BatchSize,
     CheckpointEvery,
@@ -34,6 +34,7 @@ from .options import (
     Seed,
     Steps,
 )
+
 
 class _ListOptionGroup(TyperGroup):
     """Lets ``--generated a b c`` (and ``--synthetic a b``) mean ``--generated a --generated b ...``:

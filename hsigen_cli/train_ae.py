@@ -21,9 +21,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .groups import DefaultCommandGroup
 from .choices import AutoencoderKind, SampleFormat, Split, plain
 from .choices import Preset as PresetChoice
+from .groups import DefaultCommandGroup
 from .options import (
     BatchSize,
     CheckpointEvery,

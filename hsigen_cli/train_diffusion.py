@@ -25,7 +25,20 @@ import typer
 
 from .choices import Prediction, Space, plain
 from .choices import Preset as PresetChoice
-from .options import BatchSize, CheckpointEvery, Device, DryRun, LearningRate, Overwrite, Preset, Resume, Seed, Steps
+from .options import (
+    BatchSize,
+    CheckpointEvery,
+    Device,
+    DryRun,
+    Json,
+    LearningRate,
+    Overwrite,
+    Preset,
+    Resume,
+    Seed,
+    Steps,
+)
+from .output import echo_dry_run
 
 
 def train_diffusion(
@@ -73,6 +86,7 @@ def train_diffusion(
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
+    as_json: Json = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
 ):
@@ -115,9 +129,11 @@ def train_diffusion(
                                      checkpoint_every=checkpoint_every)
     inputs = {"unmixing": unmixing, "abundances": abundances, "autoencoder": autoencoder, "dataset": dataset,
               "conditions": conditions, "kinds": kinds, "pairs": pairs}
-    artifact = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
-    if artifact is not None:
-        typer.echo(str(artifact.path))
+    result = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    if dry_run:
+        echo_dry_run(result, as_json)
+    else:
+        typer.echo(str(result.path))
 
 
 def register(app: typer.Typer) -> None:

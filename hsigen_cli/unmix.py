@@ -14,14 +14,15 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .groups import DefaultCommandGroup
 from .choices import AbundanceSolver, UnmixMethod
 from .choices import Preset as PresetChoice
+from .groups import DefaultCommandGroup
 from .options import (
     BatchSize,
     CheckpointEvery,
     Device,
     DryRun,
+    Json,
     LearningRate,
     Out,
     Overwrite,
@@ -30,6 +31,7 @@ from .options import (
     Seed,
     Steps,
 )
+from .output import echo_dry_run
 
 unmix_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
                         help="Unmix an hsi-dataset (VCA + FCLS/LSQ, or the MSF-Diff scene network); "
@@ -55,6 +57,7 @@ def unmix_run(
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
+    as_json: Json = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
 ):
@@ -72,9 +75,11 @@ def unmix_run(
         cfg.preset = preset
         cfg.scene_net = resolve_preset(stage.SCENE_NET_PRESETS, preset,
                                        {"steps": steps, "batch_size": batch_size, "lr": lr})
-    artifact = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
-    if artifact is not None:
-        typer.echo(str(artifact.path))
+    result = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    if dry_run:
+        echo_dry_run(result, as_json)
+    else:
+        typer.echo(str(result.path))
 
 
 @unmix_app.command("infer")

@@ -21,14 +21,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from .groups import DefaultCommandGroup
 from .choices import Guide, Sampler, UpsampleMethod, plain
 from .choices import Preset as PresetChoice
+from .groups import DefaultCommandGroup
 from .options import (
     BatchSize,
     CheckpointEvery,
     Device,
     DryRun,
+    Json,
     LearningRate,
     Out,
     Overwrite,
@@ -37,6 +38,7 @@ from .options import (
     Seed,
     Steps,
 )
+from .output import echo_dry_run
 
 upsample_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
                            help="Super-resolve hsi-datasets with RGAN (RGB-guided, optionally by DSRNet's HR "
@@ -63,6 +65,7 @@ def train_rgan(
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
+    as_json: Json = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
 ):
@@ -81,9 +84,11 @@ def train_rgan(
         net["steps"] = None          # --epochs alone replaces the preset's step count
     cfg = stage.RganTrainConfig(scale=scale, preset=preset, net=net, rgb_zero=rgb_zero, seed=seed,
                                 checkpoint_every=checkpoint_every)
-    artifact = stage.run(dataset, out, cfg, device=device, overwrite=overwrite, resume=resume, dry_run=dry_run)
-    if artifact is not None:
-        typer.echo(str(artifact.path))
+    result = stage.run(dataset, out, cfg, device=device, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    if dry_run:
+        echo_dry_run(result, as_json)
+    else:
+        typer.echo(str(result.path))
 
 
 @upsample_app.command("train-dsr")
@@ -111,6 +116,7 @@ def train_dsr(
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
+    as_json: Json = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
 ):
@@ -130,10 +136,12 @@ def train_dsr(
         net["ae"]["crop"] = crop
     cfg = stage.DsrTrainConfig(scale=scale, preset=preset, net=net, seed=seed, checkpoint_every=checkpoint_every,
                                autoencoder=None if autoencoder is None else str(autoencoder))
-    artifact = stage.run(list(sources or []), out, cfg, device=device, overwrite=overwrite, resume=resume,
-                         dry_run_only=dry_run)
-    if artifact is not None:
-        typer.echo(str(artifact.path))
+    result = stage.run(list(sources or []), out, cfg, device=device, overwrite=overwrite, resume=resume,
+                       dry_run_only=dry_run)
+    if dry_run:
+        echo_dry_run(result, as_json)
+    else:
+        typer.echo(str(result.path))
 
 
 @upsample_app.command("run")

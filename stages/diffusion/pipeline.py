@@ -69,11 +69,12 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
         raise ConfigError("--steps and --batch-size must be at least 1")
     seed_everything(cfg.seed)
     unet = build_unet(model_cfg["unet"], channels, crop)
-    if dry_run:
-        print(f"diffusion UNet ({cfg.space}, {cfg.preset}): {count_parameters(unet):,} parameters; "
-              f"{channels} channels, {crop}×{crop} samples, {model_cfg['schedule']['num_train_timesteps']} "
-              f"diffusion steps, {model_cfg['prediction_type']}, {model_cfg['steps']:,} training steps")
-        return None
+    if dry_run:  # the parameter counts, for the CLI to print
+        return {"model": "diffusion UNet", "preset": cfg.preset, "space": cfg.space,
+                "parameters": {"unet": count_parameters(unet), "total": count_parameters(unet)},
+                "channels": channels, "sample_size": crop,
+                "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
+                "prediction_type": model_cfg["prediction_type"], "training_steps": model_cfg["steps"]}
     if out is None:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
     if n == 0:

@@ -47,11 +47,11 @@ def run(patches: PatchSet, dataset: Path, out: Path, cfg, *, overwrite: bool, re
     cfg.scene_net = net_cfg
     seed_everything(cfg.seed)
     model = build_scene_net(net_cfg["channels"], cfg.endmembers, bands)
-    if dry_run:
-        enc = count_parameters(model.encoder)
-        print(f"scene-net ({cfg.preset}): {count_parameters(model):,} parameters "
-              f"(encoder {enc:,}, decoder {count_parameters(model.decoder):,}), {net_cfg['steps']} steps")
-        return None
+    if dry_run:  # the parameter counts, for the CLI to print
+        return {"model": "scene-net", "preset": cfg.preset,
+                "parameters": {"encoder": count_parameters(model.encoder), "decoder": count_parameters(model.decoder),
+                               "total": count_parameters(model)},
+                "training_steps": net_cfg["steps"]}
     writer = ArtifactWriter(out, "unmixing", "unmix", cfg.to_json(), [input_record(dataset)], overwrite)
     if writer.up_to_date():
         log.info("unmix: up to date")

@@ -208,12 +208,10 @@ def dry_run(cfg: DsrTrainConfig) -> dict:
     check_config(cfg)
     counts = parameter_counts(cfg)
     factor, _, crop = _geometry(cfg.net, cfg.scale)
-    parts = ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total")
-    ae_steps = "a reused autoencoder" if cfg.autoencoder else f"{int(cfg.net['ae']['steps']):,} autoencoder steps"
-    print(f"dsrnet ({cfg.preset}, ×{cfg.scale}): {parts}; total {counts['total']:,} parameters; "
-          f"{cfg.net['ae']['latent_channels']} latent channels, f = {factor}, {crop}×{crop} HR crops; "
-          f"{ae_steps} + {int(cfg.net['steps']):,} diffusion steps of batch {cfg.net['batch_size']}")
-    return counts
+    return {"model": "dsrnet", "preset": cfg.preset, "parameters": counts, "scale": cfg.scale,
+            "latent_channels": cfg.net["ae"]["latent_channels"], "downsampling_factor": factor, "crop": crop,
+            "autoencoder_steps": 0 if cfg.autoencoder else int(cfg.net["ae"]["steps"]),
+            "training_steps": int(cfg.net["steps"]), "batch_size": cfg.net["batch_size"]}
 
 
 def _reused_autoencoder(path: str, net: dict):
@@ -337,8 +335,7 @@ def run(sources: list[Path], out: Path | None, cfg: DsrTrainConfig, *, device: s
 
     check_config(cfg)
     if dry_run_only:
-        dry_run(cfg)
-        return None
+        return dry_run(cfg)
     if out is None:
         raise ConfigError("--out DIR is required (only --dry-run runs without it)")
     if not sources:

@@ -178,12 +178,12 @@ def run(dataset: Path, out: Path, cfg: RganTrainConfig, *, device: str = "auto",
         cfg.net = {**cfg.net, "steps": resolved_steps(cfg.net, len(train))}
         seed_everything(cfg.seed)
         model = build_rgan(bands, cfg.arch())
-        if dry_run:
+        if dry_run:  # the parameter counts, for the CLI to print
             attn = sum(count_parameters(layer.self_attn) + count_parameters(layer.cross_attn) for layer in model.layers)
-            print(f"rgan ({cfg.preset}, ×{cfg.scale}): {count_parameters(model):,} parameters "
-                  f"({len(model.layers)} GALs, attention {attn:,}), {cfg.net['steps']} steps of batch "
-                  f"{cfg.net['batch_size']} on {crop}x{crop} crops")
-            return None
+            return {"model": "rgan", "preset": cfg.preset, "scale": cfg.scale,
+                    "parameters": {"attention": attn, "total": count_parameters(model)},
+                    "gals": len(model.layers), "training_steps": cfg.net["steps"],
+                    "batch_size": cfg.net["batch_size"], "crop": crop}
         inputs = [input_record(dataset)]
         writer = ArtifactWriter(out, "sr-model", "upsample train-rgan", cfg.to_json(), inputs, overwrite)
         if writer.up_to_date():

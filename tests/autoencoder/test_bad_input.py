@@ -26,7 +26,7 @@ def _dataset_without_labels(ip_dataset, out):
 
 def test_unknown_kind(cli, ip_dataset, tmp_path):
     code, _, stderr = cli("train-ae", ip_dataset, "--kind", "vqgan", "--out", tmp_path / "ae")
-    assert code == 1 and "--kind 'vqgan'" in stderr and "kl, vq-rgb, two-stream" in stderr
+    assert code == 2 and "'--kind'" in stderr and "'kl', 'vq-rgb', 'two-stream'" in stderr   # usage error
     assert not (tmp_path / "ae").exists()
 
 

@@ -114,3 +114,4 @@ def test_paper_preset_parameter_counts(cli, ip_dataset):
     assert code == 0, stderr
     report = json.loads(stdout)
     assert report["downsampling_factor"] == 4 and set(report["parameters"]) == {"hsi_vae", "mask_vae"}
+    assert report["parameters"] == {"hsi_vae": 55_415_788, "mask_vae": 55_344_333} and report["total"] == 110_760_121

@@ -3,6 +3,8 @@ models: sample format (labels, label GeoTIFFs, overlay previews), determinism, l
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -131,9 +133,12 @@ def test_cli_rejects_wrong_inputs(cli, tmp_path, ip_dataset, two_stream_ae):
 
 def test_dry_run_prints_parameter_counts(cli, ip_dataset, two_stream_ae):
     code, out, err = cli("train-diffusion", "--space", "joint", "--autoencoder", two_stream_ae,
-                         "--dataset", ip_dataset, "--preset", "paper", "--dry-run")
+                         "--dataset", ip_dataset, "--preset", "paper", "--dry-run", "--json")
     assert code == 0, err
-    assert "diffusion UNet (joint, paper)" in out and "1000 diffusion steps" in out and "epsilon" in out
+    report = json.loads(out)
+    assert report["space"] == "joint" and report["channels"] == 8 + 4     # image + mask latent channels
+    assert report["diffusion_steps"] == 1000 and report["prediction_type"] == "epsilon"
+    assert report["parameters"] == {"unet": 274_092_460, "total": 274_092_460}
 
 
 def test_unlabelled_dataset_is_refused(tmp_path, two_stream_ae, cli):

@@ -103,17 +103,17 @@ def test_ssim_loss_is_zero_for_identical_latents_and_grows_with_noise():
 
 
 def test_paper_dry_run_reports_hsigene_scale(cli):
-    code, out, err = cli("train-diffusion", "--space", "latent", "--preset", "paper", "--dry-run")
+    import json
+
+    code, out, err = cli("train-diffusion", "--space", "latent", "--preset", "paper", "--dry-run", "--json")
     assert code == 0, err
-    counts = {k: int(v.replace(",", "")) for k, v in
-              __import__("re").findall(r"(unet|controlnet|total) ([\d,]+)", out)}
-    # Stable Diffusion 1.5's UNet (≈ 0.86 B) and its ControlNet copy (≈ 0.36 B)
-    assert 0.80e9 < counts["unet"] < 0.90e9
-    assert 0.30e9 < counts["controlnet"] < 0.40e9
-    assert 1.1e9 < counts["total"] < 1.3e9
-    code, out, _ = cli("train-diffusion", "--space", "latent", "--preset", "tiny", "--dry-run")
-    tiny = int(__import__("re").search(r"total ([\d,]+)", out).group(1).replace(",", ""))
-    assert code == 0 and 0.5e6 < tiny < 3e6
+    report = json.loads(out)
+    # Stable Diffusion 1.5's UNet (859,520,964 parameters) and its ControlNet copy
+    assert report["parameters"] == {"unet": 859_520_964, "controlnet": 360_514_848, "condition_adapters": 56_064,
+                                    "total": 1_220_091_876}
+    assert report["latent_channels"] == 4 and report["downsampling_factor"] == 4
+    code, out, _ = cli("train-diffusion", "--space", "latent", "--preset", "tiny", "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["parameters"]["total"] == 1_266_004
 
 
 def test_condition_kind_from_file_name():
