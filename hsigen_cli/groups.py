@@ -4,6 +4,7 @@ command the shared options and its examples, and one with a default subcommand s
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import typer
@@ -29,9 +30,27 @@ def module_examples(command) -> str | None:
     return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
 
+def _holding_the_target_lock(callback):
+    """Run a command holding the lock on its ``--out``: a second process writing the same target
+    waits for this one, then finds its artifact up to date (or refuses to replace it)."""
+
+    @functools.wraps(callback)
+    def locked(*args, **kwargs):
+        out = kwargs.get("out")
+        if out is None:
+            return callback(*args, **kwargs)
+        from stages.artifacts.store import target_lock
+
+        with target_lock(out):
+            return callback(*args, **kwargs)
+
+    return locked
+
+
 def prepare_command(command) -> None:
-    """Add the shared options that ``command`` does not declare itself, plain (Click) help
-    formatting so examples keep their lines, and the module's examples as its epilog."""
+    """Add the shared options that ``command`` does not declare itself, the lock on its
+    ``--out``, plain (Click) help formatting so examples keep their lines, and the module's
+    examples as its epilog."""
     if hasattr(command, "commands"):  # a group
         for sub in command.commands.values():
             prepare_command(sub)
@@ -40,6 +59,8 @@ def prepare_command(command) -> None:
     if not hasattr(command, "commands") or command.invoke_without_command:
         declared = {p.name for p in command.params}
         command.params.extend(p for p in shared_options() if p.name not in declared and p.name in SHARED_NAMES)
+        if "out" in declared and command.callback is not None:
+            command.callback = _holding_the_target_lock(command.callback)
     if not command.epilog:
         command.epilog = module_examples(command)
 
