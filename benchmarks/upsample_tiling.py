@@ -25,7 +25,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     bands, size, scale = 48, 192, 2
     scene = rng.random((bands, size, size), dtype=np.float32).cumsum(axis=1).cumsum(axis=2) / size
-    model = build_rgan(bands, PRESETS["tiny"]).eval()
+    model = build_rgan(bands, PRESETS["tiny"].to_dict()).eval()
     torch.nn.init.normal_(model.head.weight, std=0.01)           # make the network's output matter
     info = {"scale": scale, "normalisation": {"scale": 1.0, "offset": 0.0}}
     up = RganUpsampler(model, info, BicubicGuide([26, 18, 5], scale), "cpu")

@@ -12,7 +12,17 @@ import typer
 
 from stages import __version__
 
-from . import condition, evaluate, ingest, inspect, sample, train_ae, train_diffusion, unmix, upsample
+from . import (
+    condition,
+    evaluate,
+    ingest,
+    inspect,
+    sample,
+    train_ae,
+    train_diffusion,
+    unmix,
+    upsample,
+)
 from .groups import HsigenGroup
 
 app = typer.Typer(

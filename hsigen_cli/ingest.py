@@ -61,7 +61,12 @@ def ingest(
     """Ingest a hyperspectral scene into an hsi-dataset artifact (cube.tif, patches.h5, preview.png)."""
     from stages import ingest as stage
     from stages.common.errors import ConfigError
-    from stages.spectral import parse_band_ranges, parse_grid_spec, read_wavelengths_file, target_grid
+    from stages.spectral import (
+        parse_band_ranges,
+        parse_grid_spec,
+        read_wavelengths_file,
+        target_grid,
+    )
 
     extrapolate, example = extrapolate.value, plain(example)
     if not 0.0 <= val_fraction < 1.0:

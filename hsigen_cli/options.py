@@ -97,6 +97,17 @@ ModelConfig = Annotated[Optional[Path], typer.Option(
     "--model-config", help="YAML file overriding any architecture or optimiser field of the preset "
                            "(nested sections as nested mappings); unknown keys are refused.",
     show_default=False)]
+
+
+def model_config_args(path: Optional[Path]) -> dict:
+    """``resolve_preset``'s ``model_config`` and ``source`` for a ``--model-config`` path (or none)."""
+    if path is None:
+        return {}
+    from stages.training.presets import read_model_config
+
+    return {"model_config": read_model_config(path), "source": f"--model-config {path}"}
+
+
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print parameter counts and exit without training.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint of an interrupted run.")]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Batch size (default: the preset's).")]

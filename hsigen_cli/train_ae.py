@@ -30,12 +30,14 @@ from .options import (
     Device,
     DryRun,
     LearningRate,
+    ModelConfig,
     Out,
     Overwrite,
     Preset,
     Resume,
     Seed,
     Steps,
+    model_config_args,
 )
 
 group = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True, rich_markup_mode=None,
@@ -55,6 +57,7 @@ def train(
     kind: Annotated[AutoencoderKind, typer.Option(
         "--kind", help="kl (HSIGene) | vq-rgb (HyperLDM) | two-stream (SpecDM).")] = AutoencoderKind.kl,
     preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     epochs: Annotated[Optional[int], typer.Option(
         "--epochs", help="Train for N passes over the training patches: steps = ceil(N · patches / batch size). "
@@ -91,7 +94,8 @@ def train(
     if checkpoint_every < 0:
         raise ConfigError("--checkpoint-every must be 0 or more")
     model = resolve_preset(stage.PRESETS[kind], preset,
-                           {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop})
+                           {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop},
+                           **model_config_args(model_config))
     cfg = stage.TrainAEConfig(kind=kind, preset=preset, model=model, seed=seed, checkpoint_every=checkpoint_every,
                               library=str(library) if library is not None else None, adversarial=adversarial,
                               pairs=str(pairs) if pairs is not None else None, epochs=epochs)

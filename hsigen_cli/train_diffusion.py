@@ -32,11 +32,13 @@ from .options import (
     DryRun,
     Json,
     LearningRate,
+    ModelConfig,
     Overwrite,
     Preset,
     Resume,
     Seed,
     Steps,
+    model_config_args,
 )
 from .output import echo_dry_run
 
@@ -74,6 +76,7 @@ def train_diffusion(
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output diffusion-model directory (not needed with --dry-run).", show_default=False)] = None,
     preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
@@ -124,7 +127,7 @@ def train_diffusion(
             raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --space latent")
     if pairs is not None and space != "joint":
         raise ConfigError("--pairs is for --space joint (change-detection pairs)")
-    model = stage.resolve(space, preset, overrides)
+    model = stage.resolve(space, preset, overrides, **model_config_args(model_config))
     cfg = stage.DiffusionTrainConfig(space=space, preset=preset, model=model, seed=seed, device=device,
                                      checkpoint_every=checkpoint_every)
     inputs = {"unmixing": unmixing, "abundances": abundances, "autoencoder": autoencoder, "dataset": dataset,

@@ -24,12 +24,14 @@ from .options import (
     DryRun,
     Json,
     LearningRate,
+    ModelConfig,
     Out,
     Overwrite,
     Preset,
     Resume,
     Seed,
     Steps,
+    model_config_args,
 )
 from .output import echo_dry_run
 
@@ -48,6 +50,7 @@ def unmix_run(
     abundance: Annotated[AbundanceSolver, typer.Option(
         "--abundance", help="vca: fcls (non-negative, sum-to-one) | lsq (pseudo-inverse).")] = AbundanceSolver.fcls,
     preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
@@ -74,7 +77,10 @@ def unmix_run(
     if method == "scene-net":
         cfg.preset = preset
         cfg.scene_net = resolve_preset(stage.SCENE_NET_PRESETS, preset,
-                                       {"steps": steps, "batch_size": batch_size, "lr": lr})
+                                       {"steps": steps, "batch_size": batch_size, "lr": lr},
+                                       **model_config_args(model_config))
+    elif model_config is not None:
+        raise ConfigError("--model-config is for --method scene-net (VCA has no model to configure)")
     result = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
     if dry_run:
         echo_dry_run(result, as_json)

@@ -31,12 +31,14 @@ from .options import (
     DryRun,
     Json,
     LearningRate,
+    ModelConfig,
     Out,
     Overwrite,
     Preset,
     Resume,
     Seed,
     Steps,
+    model_config_args,
 )
 from .output import echo_dry_run
 
@@ -54,6 +56,7 @@ def train_rgan(
         "--out", "-o", help="Output sr-model directory (not needed with --dry-run).", show_default=False)] = None,
     scale: Scale = None,
     preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     epochs: Annotated[Optional[int], typer.Option(
         "--epochs", help="Epochs over the train split (used when --steps is not given; paper: 30).")] = None,
@@ -79,7 +82,8 @@ def train_rgan(
         raise ConfigError("--scale is required: 2 or 4")
     if out is None and not dry_run:
         raise ConfigError("--out DIR is required (only --dry-run runs without it)")
-    net = resolve_preset(stage.PRESETS, preset, {"steps": steps, "epochs": epochs, "batch_size": batch_size, "lr": lr})
+    net = resolve_preset(stage.PRESETS, preset, {"steps": steps, "epochs": epochs, "batch_size": batch_size, "lr": lr},
+                         **model_config_args(model_config))
     if epochs is not None and steps is None:
         net["steps"] = None          # --epochs alone replaces the preset's step count
     cfg = stage.RganTrainConfig(scale=scale, preset=preset, net=net, rgb_zero=rgb_zero, seed=seed,
@@ -100,6 +104,7 @@ def train_dsr(
         "--out", "-o", help="Output sr-model directory (not needed with --dry-run).", show_default=False)] = None,
     scale: Scale = None,
     preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     ae_steps: Annotated[Optional[int], typer.Option(
         "--ae-steps", help="Steps of the RGB autoencoder phase (default: the preset's).")] = None,
@@ -129,7 +134,7 @@ def train_dsr(
     if scale is None:
         raise ConfigError("--scale is required: 2 or 4")
     net = resolve_preset(stage.PRESETS, preset, {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop,
-                                                 "sample_steps": sample_steps})
+                                                 "sample_steps": sample_steps}, **model_config_args(model_config))
     if ae_steps is not None:
         net["ae"]["steps"] = ae_steps
     if crop is not None:

@@ -38,10 +38,11 @@ class DiffusionTrainConfig:
         return d
 
 
-def resolve(space: str, preset: str, overrides: dict) -> dict:
+def resolve(space: str, preset: str, overrides: dict, model_config: dict | None = None,
+            source: str = "--model-config") -> dict:
     from ..training import resolve_preset
 
-    return resolve_preset(get_space(space).PRESETS, preset, overrides)
+    return resolve_preset(get_space(space).PRESETS, preset, overrides, model_config, source)
 
 
 def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrite: bool = False,

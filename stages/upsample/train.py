@@ -26,7 +26,9 @@ from ..common.errors import ConfigError, InputError
 from ..common.runtime import resolve_device, seed_everything
 from ..spectral import rgb_band_indices
 from .degrade import SCALES, SIGMA_PER_SCALE, degrade
+from ..training.presets import preset_table
 from .metrics import mpsnr, sam_degrees
+from .presets import RganPreset
 
 WEIGHTS = "rgan.safetensors"
 MODEL_JSON = "model.json"
@@ -35,12 +37,12 @@ MIN_LR_SIDE = 4
 
 # The paper publishes the optimisation (§4.1.2) but not RGAN's widths: ``paper`` takes
 # SERT-sized layers (hsigene ref. [47]); ``tiny`` trains in about two minutes on 2 CPU cores.
-PRESETS: dict[str, dict] = {
+PRESETS: dict[str, RganPreset] = preset_table(RganPreset, {
     "tiny": {"dim": 32, "depth": 2, "heads": 2, "window": [2, 8], "block": 8, "ffn_ratio": 2.0,
              "crop": 32, "batch_size": 4, "steps": 300, "epochs": None, "lr": 1e-3, "min_lr": 1e-4},
     "paper": {"dim": 96, "depth": 6, "heads": 3, "window": [4, 16], "block": 16, "ffn_ratio": 2.0,
               "crop": None, "batch_size": 2, "steps": None, "epochs": 30, "lr": 1e-4, "min_lr": 1e-5},
-}
+})
 ARCH_KEYS = ("dim", "depth", "heads", "window", "block", "ffn_ratio")
 
 

@@ -100,7 +100,7 @@ def test_conditions_artifact_for_training_and_sampling(cli, ip_dataset, kl_autoe
     cond = tmp_path / "cond"
     code, _, stderr = cli("condition", ip_dataset, "--kinds", "hed,seg", "--out", cond)
     assert code == 0, stderr
-    cfg = dict(PRESETS["tiny"], augment=False)
+    cfg = dict(PRESETS["tiny"].to_dict(), augment=False)
     from_artifact = prepare_latent({"autoencoder": kl_autoencoder, "dataset": ip_dataset, "conditions": cond}, cfg)
     on_the_fly = prepare_latent({"autoencoder": kl_autoencoder, "dataset": ip_dataset, "kinds": "hed,seg"}, cfg)
     assert np.array_equal(from_artifact.maps, on_the_fly.maps)

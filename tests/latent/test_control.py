@@ -39,7 +39,7 @@ def test_condition_dropout_rates():
 
 def _small_model(**kw):
     torch.manual_seed(0)
-    return ControlledDenoiser.build(PRESETS["tiny"], 4, 8, 4, {"content": 5}, **kw).eval()
+    return ControlledDenoiser.build(PRESETS["tiny"].to_dict(), 4, 8, 4, {"content": 5}, **kw).eval()
 
 
 def test_guidance_combines_conditional_and_unconditional_predictions():
@@ -74,10 +74,10 @@ def test_absent_global_condition_ignores_its_embedding():
 
 def test_rgb_mode_concatenates_encoded_rgb_with_the_latent():
     model = _small_model(rgb_condition=True)
-    assert model.unet.config.in_channels == 4 + PRESETS["tiny"]["rgb_channels"]
+    assert model.unet.config.in_channels == 4 + PRESETS["tiny"].rgb_channels
     assert model.unet.config.out_channels == 4
     rgb = torch.rand(1, 3, 32, 32)
-    assert model.rgb_encoder(rgb).shape == (1, PRESETS["tiny"]["rgb_channels"], 8, 8)   # latent size, f = 4
+    assert model.rgb_encoder(rgb).shape == (1, PRESETS["tiny"].rgb_channels, 8, 8)   # latent size, f = 4
 
 
 def test_hyperldm_schedule_matches_the_paper():

@@ -1,0 +1,47 @@
+"""The preset types of ``train-diffusion``: one for the abundance and joint spaces (a
+diffusers UNet on the maps or latents), one for the latent space (UNet + ControlNet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..training.presets import NoiseSchedule, Preset, UNetConfig
+
+
+@dataclass(frozen=True)
+class DiffusionPreset(Preset):
+    """``--space abundance`` and ``--space joint``."""
+
+    unet: UNetConfig
+    prediction_type: str
+    schedule: NoiseSchedule
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    ema_decay: float
+    crop: Optional[int]                # random training crop; None: the whole map
+
+
+@dataclass(frozen=True)
+class LatentDiffusionPreset(Preset):
+    """``--space latent``: HSIGene's ControlNet-conditioned UNet, or HyperLDM's RGB mode."""
+
+    unet: UNetConfig
+    cross_attention_dim: int
+    conditioning_base: int
+    rgb_channels: int
+    prediction_type: str
+    schedule: NoiseSchedule
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    ema_decay: float
+    condition_dropout: float
+    drop_all: float
+    ssim_weight: float
+    rgb_condition: bool
+    augment: bool
+    grad_accum: int
