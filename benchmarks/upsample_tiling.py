@@ -14,8 +14,8 @@ import time
 import numpy as np
 import torch
 
-from stages.upsample.run import BicubicGuide, RganUpsampler
 from stages.upsample.rgan import build_rgan
+from stages.upsample.run import BicubicGuide, RganUpsampler
 from stages.upsample.tiling import plan_tiles, super_resolve_tiled
 from stages.upsample.train import PRESETS
 

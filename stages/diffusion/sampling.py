@@ -17,7 +17,6 @@ def denoise(unet, scheduler, n: int, shape: tuple[int, int, int], steps: int, se
             device, progress=None) -> np.ndarray:
     """Run ``steps`` reverse steps of ``scheduler`` from N(0, I); returns (n, *shape) float32."""
     import torch
-
     from diffusers.utils.torch_utils import randn_tensor
 
     out = []

@@ -26,8 +26,15 @@ from ..common import log
 from ..common.errors import InputError
 from ..spectral import alignment_matrix
 from .config import IngestConfig
-from .pipeline import (GDAL_CACHE_BYTES, _read_cube_rows, _write_cube, resolve_band_wavelengths, split_boundary,
-                       write_patches, write_preview)
+from .pipeline import (
+    GDAL_CACHE_BYTES,
+    _read_cube_rows,
+    _write_cube,
+    resolve_band_wavelengths,
+    split_boundary,
+    write_patches,
+    write_preview,
+)
 from .readers import open_scene, read_label_map
 
 

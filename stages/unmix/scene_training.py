@@ -15,8 +15,8 @@ from ..common.errors import ArtifactError, ConfigError, InputError
 from ..common.runtime import resolve_device, seed_everything
 from ..spectral import rgb_band_indices
 from .artifact import load_unmixing, plot_endmembers, write_abundances_h5, write_endmembers_csv
-from .pipeline import extract_endmembers, simplex_stats, write_outputs
 from .metrics import ReconstructionStats
+from .pipeline import extract_endmembers, simplex_stats, write_outputs
 from .scene_net import build_scene_net, stretch_rgb, unmixing_loss
 
 WEIGHTS = "scene_net.safetensors"

@@ -25,8 +25,8 @@ from ..common import log
 from ..common.errors import ConfigError, InputError
 from ..common.runtime import resolve_device, seed_everything
 from ..spectral import rgb_band_indices
-from .degrade import SCALES, SIGMA_PER_SCALE, degrade
 from ..training.presets import preset_table
+from .degrade import SCALES, SIGMA_PER_SCALE, degrade
 from .metrics import mpsnr, sam_degrees
 from .presets import RganPreset
 

@@ -69,8 +69,8 @@ def test_same_seed_identical_ddpm_and_formats(cli, tiny_model, tmp_path):
     assert not np.allclose(a, c)
     # Noise is drawn per sample, so batching changes only float rounding inside the UNet.
     assert np.allclose(a, d, atol=1e-4)
-    from scipy.io import loadmat
     import spectral
+    from scipy.io import loadmat
 
     mat = loadmat(tmp_path / "b" / "samples" / "sample_0001.mat")
     assert mat["hsi"].shape == (16, 16, 48)

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 
-
 def _brute_mpsnr(real, recon):
     values = []
     for n in range(real.shape[0]):

@@ -6,10 +6,9 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import rasterio
+from joint_helpers import draw_samples, make_change_pair, train_joint, train_two_stream
 
 from stages.artifacts import open_artifact
-
-from joint_helpers import draw_samples, make_change_pair, train_joint, train_two_stream
 
 
 def test_pair_dataset_shares_grid_scale_and_origins(change_dataset, change_pair_files):

@@ -9,13 +9,12 @@ import h5py
 import numpy as np
 import pytest
 import rasterio
+from joint_helpers import SAMPLES, draw_samples
 
 from stages.artifacts import open_artifact
 from stages.artifacts.datasets import load_patches
 from stages.diffusion.spaces.joint import class_share, dihedral, total_variation
 from stages.sampling.labelled import OVERLAY_ALPHA, label_colours
-
-from joint_helpers import SAMPLES, draw_samples
 
 
 def _h5(samples):

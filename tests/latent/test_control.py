@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from stages.diffusion.control import (CONDITION_KINDS, CONTROL_CHANNELS, LOCAL_SLOTS, ConditionBatch,
-                                      ControlledDenoiser, control_input, drop_conditions, guided_noise)
+from stages.diffusion.control import (
+    CONDITION_KINDS,
+    CONTROL_CHANNELS,
+    LOCAL_SLOTS,
+    ConditionBatch,
+    ControlledDenoiser,
+    control_input,
+    drop_conditions,
+    guided_noise,
+)
 from stages.diffusion.spaces.latent import HYPERLDM_SCHEDULE, PRESETS
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ...common.errors import ConfigError
-from . import Decoded, SpaceData
-from ..presets import DiffusionPreset
 from ...training.presets import preset_table
+from ..presets import DiffusionPreset
+from . import Decoded, SpaceData
 
 DECODER_FILE = "decoder/endmembers.csv"
 

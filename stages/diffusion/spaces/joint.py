@@ -35,9 +35,9 @@ import numpy as np
 
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
-from . import Decoded, SpaceData
-from ..presets import DiffusionPreset
 from ...training.presets import preset_table
+from ..presets import DiffusionPreset
+from . import Decoded, SpaceData
 
 AUTOENCODER_DIR = "autoencoder"
 

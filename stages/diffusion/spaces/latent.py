@@ -27,8 +27,8 @@ import numpy as np
 
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
-from ..presets import LatentDiffusionPreset
 from ...training.presets import preset_table
+from ..presets import LatentDiffusionPreset
 
 AUTOENCODER_DIR = "autoencoder"
 DEFAULT_KINDS = ("hed", "mlsd", "sketch", "seg", "content")
