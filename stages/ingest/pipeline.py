@@ -24,7 +24,6 @@ variable whole.)
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ import numpy as np
 from ..artifacts import ArtifactWriter, input_record, spectral_block
 from ..common import log
 from ..common.errors import InputError, SpectralError
+from ..common.georef import no_georeference
 from ..spectral import align_block, alignment_matrix, false_colour, save_png
 from ..spectral.preview import stretch_limits
 from .config import IngestConfig
@@ -45,12 +45,6 @@ INPUT_BLOCK_BYTES = 64 << 20
 GDAL_CACHE_MB = 128
 GDAL_CACHE_BYTES = GDAL_CACHE_MB << 20
 
-# Many HSIs (lab scenes, benchmark .mat files) carry no georeferencing; that is normal here.
-try:
-    from rasterio.errors import NotGeoreferencedWarning
-    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
-except ImportError:  # pragma: no cover
-    pass
 
 
 def patch_origins(length: int, size: int, stride: int) -> list[int]:
@@ -200,7 +194,8 @@ def _write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.
     sub_rows = max(1, min(block_rows, INPUT_BLOCK_BYTES // (scene.width * max(1, scene.bands) * 4)))
     lo, hi = np.inf, -np.inf
     total = (scene.height + block_rows - 1) // block_rows
-    with rasterio.open(path, "w", **profile) as dst, \
+    # Many HSIs (lab scenes, benchmark .mat files) carry no georeferencing; cube.tif then has none either.
+    with no_georeference(scene.transform is None), rasterio.open(path, "w", **profile) as dst, \
             log.progress("ingest: aligning", total) as bar:
         for i, band_nm in enumerate(target, start=1):
             dst.set_band_description(i, f"{band_nm:.1f} nm")
@@ -235,7 +230,7 @@ def write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: fl
     import rasterio
 
     size, stride = config.size, config.stride
-    with rasterio.open(cube_path) as src:
+    with no_georeference(), rasterio.open(cube_path) as src:
         height, width = src.height, src.width
         cols = patch_origins(width, size, stride)
         boundary = split_boundary(height, config)
@@ -292,7 +287,7 @@ def write_preview(cube_path: Path, target: np.ndarray, out_png: Path) -> None:
 
     from ..spectral.preview import rgb_band_indices
 
-    with rasterio.open(cube_path) as src:
+    with no_georeference(), rasterio.open(cube_path) as src:
         idx = rgb_band_indices(target)
         # Decimate large scenes so the preview stays small and memory stays bounded.
         step = max(1, int(np.ceil(max(src.height, src.width) / 2048)))

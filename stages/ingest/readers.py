@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..common.errors import InputError
+from ..common.georef import no_georeference
 
 
 @dataclass
@@ -177,7 +178,7 @@ def read_label_map(path: str | Path, var: str | None = None) -> np.ndarray:
             labels = scipy.io.loadmat(str(path), variable_names=[name])[name]
     elif suffix in (".tif", ".tiff"):
         import rasterio
-        with rasterio.open(path) as src:
+        with no_georeference(), rasterio.open(path) as src:
             labels = src.read(1)
     elif suffix == ".gis":
         from .erdas import read_erdas_gis

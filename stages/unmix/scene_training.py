@@ -12,6 +12,7 @@ from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_bl
 from ..artifacts.datasets import PatchSet
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError, InputError
+from ..common.georef import no_georeference
 from ..common.runtime import resolve_device, seed_everything
 from ..spectral import rgb_band_indices
 from .artifact import load_unmixing, plot_endmembers, write_abundances_h5, write_endmembers_csv
@@ -133,7 +134,7 @@ def read_rgb_image(path: Path) -> np.ndarray:
     if suffix in (".tif", ".tiff"):
         import rasterio
 
-        with rasterio.open(path) as src:
+        with no_georeference(), rasterio.open(path) as src:
             if src.count < 3:
                 raise InputError(f"{path} has {src.count} bands; unmix infer needs an RGB image (3 bands, R G B)")
             return src.read([1, 2, 3]).astype(np.float32)
