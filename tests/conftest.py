@@ -61,7 +61,7 @@ TRAINING_FIXTURES = {
     "kl_run", "vq_run", "two_stream_run",                  # autoencoder
     "ip_classifier",                                       # evaluate: 150 classifier steps
     "two_stream_ae", "joint_model", "joint_samples",       # joint
-    "kl_autoencoder", "latent_model",                      # latent: 300 + 300 steps
+    "kl_autoencoder", "latent_model", "hyperldm_model",    # latent: 300 + 300 steps
     "tiny_rgan", "tiny_dsr", "tiny_dsr_x4",                # upsample
 }
 

@@ -211,6 +211,9 @@ class ArtifactWriter:
     >>> with writer.building() as tmp:          # hidden sibling directory
     ...     write files into tmp; writer.spectral = {...}; writer.metrics = {...}
     >>> writer.artifact                         # the finished Artifact
+
+    ``up_to_date`` logs why an existing artifact is rebuilt (``rerun_reason``); the final rename
+    happens under ``target_lock`` and never replaces an artifact another process wrote meanwhile.
     """
 
     out: Path
@@ -259,11 +262,10 @@ class ArtifactWriter:
             return f"hsigen {m.get('hsigen_version')} → {hsigen_version()}"
         old_inputs, new_inputs = m.get("inputs", []), plain_json(self.inputs)
         if [i["sha256"] for i in old_inputs] != [i["sha256"] for i in new_inputs]:
-            changed = [new.get("kind", "input") for old, new in zip(old_inputs, new_inputs)
-                       if old["sha256"] != new["sha256"]]
+            changed = [_input_name(new) for old, new in zip(old_inputs, new_inputs) if old["sha256"] != new["sha256"]]
             if len(old_inputs) != len(new_inputs):
                 changed.append(f"{len(old_inputs)} → {len(new_inputs)} inputs")
-            return "inputs changed: " + ", ".join(_input_name(name) for name in changed)
+            return "inputs changed: " + ", ".join(changed)
         old_config = m.get("config") or {}
         if old_config != self.config:
             keys = sorted(k for k in set(old_config) | set(self.config) if old_config.get(k) != self.config.get(k))
@@ -368,9 +370,10 @@ def _manifest_text(out: Path) -> str | None:
         return None
 
 
-def _input_name(kind: str) -> str:
-    """``hsi-dataset`` → ``dataset``: how an input reads in a rerun message."""
-    return kind.removeprefix("hsi-")
+def _input_name(record: dict) -> str:
+    """How an input reads in a rerun message: ``dataset`` for an hsi-dataset, a file by its name."""
+    kind = record.get("kind", "input")
+    return Path(record["path"]).name if kind == "file" else kind.removeprefix("hsi-")
 
 
 def spectral_block(wavelengths_nm, scale: float, offset: float) -> dict:

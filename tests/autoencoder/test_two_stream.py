@@ -73,6 +73,7 @@ def test_decode_writes_label_geotiffs(two_stream_run, ip_dataset, cli, tmp_path)
     assert (tmp_path / "dec" / "previews" / "sample_0003_labels.png").is_file()
 
 
+@pytest.mark.slow
 def test_pairs_mode_shares_the_image_branch(ip_dataset, tmp_path, make_config, cli):
     from dataclasses import replace
 

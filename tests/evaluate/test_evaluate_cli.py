@@ -101,6 +101,7 @@ def test_accuracy_scores_match_sklearn():
     assert s["kappa"] == pytest.approx(cohen_kappa_score(true, pred))
 
 
+@pytest.mark.slow
 def test_downstream_three_seeds(cli, ip_dataset, ip_samples, tmp_path, samples_writer):
     # One labelled and one unlabelled synthetic set: sample labels and pseudo-labels both run.
     from stages.artifacts.datasets import load_samples

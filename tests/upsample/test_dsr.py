@@ -140,6 +140,7 @@ def test_blended_windows_hide_the_seams_that_hard_windows_show(tiny_dsr, ip_data
     assert _seam_ratio(blended, 2 * window) < 1.15 * truth
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly_in_both_phases(ip_dataset, tmp_path, monkeypatch):
     from stages.training import load_weights
 
