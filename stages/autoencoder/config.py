@@ -44,25 +44,13 @@ class KLAutoencoderPreset(Preset):
 
 
 @dataclass(frozen=True)
-class TwoStreamPreset(Preset):
-    """``--kind two-stream``: SpecDM's image VAE and mask VAE, their losses and optimiser."""
+class TwoStreamPreset(KLAutoencoderPreset):
+    """``--kind two-stream``: SpecDM's image VAE (a KL-VAE) beside its mask VAE, and their losses."""
 
-    block_out_channels: list[int]
-    layers_per_block: int
-    latent_channels: int
-    norm_num_groups: int
-    band_standardise: bool
     mask_block_out_channels: list[int]
     mask_latent_channels: int
     mask_linear_path: bool
-    sad_weight: float
-    kl_weight: float
     ce_weight: float
-    lr: float
-    batch_size: int
-    steps: int
-    crop: int
-    warmup_steps: int
 
 
 @dataclass(frozen=True)

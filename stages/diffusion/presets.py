@@ -10,8 +10,8 @@ from ..training.presets import NoiseSchedule, Preset, UNetConfig
 
 
 @dataclass(frozen=True)
-class DiffusionPreset(Preset):
-    """``--space abundance`` and ``--space joint``."""
+class DenoiserTraining(Preset):
+    """What every diffusion preset has: the UNet, the noise schedule and the optimiser."""
 
     unet: UNetConfig
     prediction_type: str
@@ -21,24 +21,22 @@ class DiffusionPreset(Preset):
     lr: float
     warmup_steps: int
     ema_decay: float
+
+
+@dataclass(frozen=True)
+class DiffusionPreset(DenoiserTraining):
+    """``--space abundance`` and ``--space joint``."""
+
     crop: Optional[int]                # random training crop; None: the whole map
 
 
 @dataclass(frozen=True)
-class LatentDiffusionPreset(Preset):
+class LatentDiffusionPreset(DenoiserTraining):
     """``--space latent``: HSIGene's ControlNet-conditioned UNet, or HyperLDM's RGB mode."""
 
-    unet: UNetConfig
     cross_attention_dim: int
     conditioning_base: int
     rgb_channels: int
-    prediction_type: str
-    schedule: NoiseSchedule
-    steps: int
-    batch_size: int
-    lr: float
-    warmup_steps: int
-    ema_decay: float
     condition_dropout: float
     drop_all: float
     ssim_weight: float
