@@ -36,8 +36,12 @@ def _holding_the_target_lock(callback):
 
     @functools.wraps(callback)
     def locked(*args, **kwargs):
+        from stages.training.distributed import is_main_process
+
         out = kwargs.get("out")
-        if out is None:
+        # Under torchrun every rank runs the command with one --out; only rank 0 writes it, and a
+        # lock on the others would wait on rank 0 while rank 0 waits on them.
+        if out is None or not is_main_process():
             return callback(*args, **kwargs)
         from stages.artifacts.store import target_lock
 
