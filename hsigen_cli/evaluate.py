@@ -3,7 +3,7 @@ diversity metrics need; check whether synthetic pixels help a downstream classif
 
     hsigen evaluate --real runs/ip --generated runs/samples --out runs/eval
     hsigen evaluate --real runs/ip --generated runs/a runs/b --classifier runs/clf --groups 10 --json --out runs/e2
-    hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \
+    hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \\
         --metrics fid_rgb --rgb-max-images 5000 --out runs/e3
     hsigen evaluate train-classifier runs/ip --preset tiny --out runs/clf
     hsigen evaluate downstream --real runs/ip --synthetic runs/samples --seeds 0,1,2 --out runs/down

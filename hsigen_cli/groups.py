@@ -23,8 +23,7 @@ def module_examples(command) -> str | None:
     callback = getattr(command, "callback", None)
     module = sys.modules.get(getattr(callback, "__module__", "") or "")
     doc = getattr(module, "__doc__", None) or ""
-    lines = [line.strip() for line in doc.splitlines() if line.startswith("    ")]
-    lines = [line for line in lines if line]
+    lines = [line[4:].rstrip() for line in doc.splitlines() if line.startswith("    ") and line.strip()]
     if not lines or not any(line.startswith(("hsigen ", "torchrun ")) for line in lines):
         return None
     return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)

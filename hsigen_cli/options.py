@@ -1,7 +1,7 @@
 """Options shared by commands, each declared once.
 
 ``-v/--verbose``, ``-q/--quiet`` and ``--config`` are not written in command signatures:
-``groups.HsigenGroup`` adds ``SHARED_OPTIONS`` to every command when the app is built, so
+``groups.HsigenGroup`` adds ``shared_options()`` to every command when the app is built, so
 ``hsigen -v ingest ...`` and ``hsigen ingest ... -v`` both work. The other aliases below are
 used in signatures as ``out: Out = ...``.
 
