@@ -69,13 +69,17 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
     if model_cfg["batch_size"] < 1 or model_cfg["steps"] < 1:
         raise ConfigError("--steps and --batch-size must be at least 1")
     seed_everything(cfg.seed)
-    unet = build_unet(model_cfg["unet"], channels, crop)
-    if dry_run:  # the parameter counts, for the CLI to print
+    if dry_run:  # the parameter counts, for the CLI to print; on the meta device, no weights are made
+        import torch
+
+        with torch.device("meta"):
+            unet = build_unet(model_cfg["unet"], channels, crop)
         return {"model": "diffusion UNet", "preset": cfg.preset, "space": cfg.space,
                 "parameters": {"unet": count_parameters(unet), "total": count_parameters(unet)},
                 "channels": channels, "sample_size": crop,
                 "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
                 "prediction_type": model_cfg["prediction_type"], "training_steps": model_cfg["steps"]}
+    unet = build_unet(model_cfg["unet"], channels, crop)
     if out is None:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
     if n == 0:
