@@ -38,7 +38,8 @@ def ingest_indian_pines(out: Path) -> Path:
 
 def train_models(dataset: Path, root: Path, args) -> tuple[Path, Path, dict]:
     from stages.training import resolve_preset
-    from stages.upsample import train_dsr, train_rgan as train
+    from stages.upsample import train_dsr
+    from stages.upsample import train_rgan as train
 
     seconds = {}
     start = time.perf_counter()

@@ -18,7 +18,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .options import BatchSize, ConfigFile, Device, Out, Overwrite, Quiet, Seed, Verbose
+from .choices import SampleFormat, Sampler
+from .options import BatchSize, Device, Out, Overwrite, Seed
 
 
 def sample(
@@ -26,8 +27,8 @@ def sample(
         "--ckpt", help="A diffusion-model artifact (from train-diffusion); not with --merge.")] = None,
     out: Out = ...,
     n: Annotated[int, typer.Option("-n", "--num-samples", help="Number of samples.")] = 8,
-    sampler: Annotated[str, typer.Option(
-        "--sampler", help="ddim (deterministic) | ddpm (ancestral) | dpm (DPM-Solver++).")] = "ddim",
+    sampler: Annotated[Sampler, typer.Option(
+        "--sampler", help="ddim (deterministic) | ddpm (ancestral) | dpm (DPM-Solver++).")] = Sampler.ddim,
     cond: Annotated[Optional[List[str]], typer.Option(
         "--cond", help="latent: a condition map as KIND=FILE or a file named after its kind (hed.png, seg.png); "
                        "repeat for several; HyperLDM models take rgb=IMAGE.")] = None,
@@ -43,7 +44,8 @@ def sample(
         "--steps", help="Reverse steps (default: 50 for ddim, the full schedule for ddpm).")] = None,
     size: Annotated[Optional[int], typer.Option(
         "--size", help="Sample height = width in pixels (default: the model's training size).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Per-sample files: tif | envi | mat.")] = "tif",
+    fmt: Annotated[SampleFormat, typer.Option("--format", help="Per-sample files: tif | envi | mat.")
+    ] = SampleFormat.tif,
     shard: Annotated[Optional[str], typer.Option(
         "--shard", help="I/N: make slice I of N of the -n samples (each keeps its seed); join with --merge.")] = None,
     merge: Annotated[Optional[List[Path]], typer.Option(
@@ -53,9 +55,6 @@ def sample(
     seed: Seed = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Sample HSIs (and their abundance maps) into an hsi-samples artifact."""
     from stages import sampling as stage
@@ -68,8 +67,8 @@ def sample(
         return
     if ckpt is None:
         raise typer.BadParameter("give the model to sample: --ckpt DIR (or --merge SHARDS)", param_hint="--ckpt")
-    cfg = stage.SampleConfig(n=n, sampler=sampler, steps=steps, seed=seed, batch_size=batch_size or 8,
-                             size=size, format=fmt)
+    cfg = stage.SampleConfig(n=n, sampler=sampler.value, steps=steps, seed=seed, batch_size=batch_size or 8,
+                             size=size, format=fmt.value)
     request = ConditionRequest(files=[str(c) for c in cond or []], conditions=str(conditions) if conditions else None,
                                content=str(content) if content else None, text=text)
     artifact = stage.run(ckpt, out, cfg, device=device, overwrite=overwrite, conditions=request, guidance=guidance,

@@ -43,9 +43,11 @@ def band_names(wavelengths_nm) -> list[str]:
 def write_geotiff(path: Path, cube_bhw: np.ndarray, wavelengths_nm) -> None:
     import rasterio
 
+    from ..common.georef import no_georeference
+
     b, h, w = cube_bhw.shape
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=b, dtype="float32",
-                       compress="deflate") as dst:
+    with no_georeference(), rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=b,
+                                          dtype="float32", compress="deflate") as dst:
         dst.write(cube_bhw.astype(np.float32))
         for i, name in enumerate(band_names(wavelengths_nm), start=1):
             dst.set_band_description(i, name)

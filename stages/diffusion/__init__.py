@@ -4,9 +4,9 @@
 (``generator.py``) each space implements. Entry: ``stage.train``."""
 
 from .model import DiffusionModel, load_model
-from .stage import DiffusionTrainConfig, resolve, train
 from .schedules import PREDICTION_TYPES, SAMPLERS
 from .spaces import SPACES, get_space
+from .stage import DiffusionTrainConfig, resolve, train
 
 __all__ = ["DiffusionModel", "DiffusionTrainConfig", "PREDICTION_TYPES", "SAMPLERS", "SPACES", "get_space",
            "load_model", "resolve", "train"]

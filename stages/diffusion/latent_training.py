@@ -55,12 +55,10 @@ def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
     with torch.device("meta"):
         model = ControlledDenoiser.build(model_cfg, channels, 8, factor, DRY_RUN_GLOBAL_DIMS,
                                          bool(model_cfg["rgb_condition"]))
-    counts = model.parameter_counts()
-    parts = ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total")
-    print(f"latent diffusion ({preset}{', HyperLDM RGB mode' if model_cfg['rgb_condition'] else ''}): "
-          f"{parts}; total {counts['total']:,} parameters; {channels} latent channels, f = {factor}, "
-          f"{model_cfg['schedule']['num_train_timesteps']} diffusion steps, {model_cfg['steps']:,} training steps")
-    return counts
+    return {"model": "latent diffusion" + (" (HyperLDM RGB mode)" if model_cfg["rgb_condition"] else ""),
+            "preset": preset, "parameters": model.parameter_counts(), "latent_channels": channels,
+            "downsampling_factor": factor, "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
+            "training_steps": model_cfg["steps"]}
 
 
 def ssim_loss(x0_hat, x0):
@@ -150,8 +148,7 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: boo
     model_cfg = cfg.model
     check_options(model_cfg)
     if dry_run_only:
-        dry_run(inputs, model_cfg, cfg.preset)
-        return None
+        return dry_run(inputs, model_cfg, cfg.preset)
     if out is None:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
 

@@ -39,10 +39,11 @@ class DiffusionTrainConfig:
         return d
 
 
-def resolve(space: str, preset: str, overrides: dict) -> dict:
+def resolve(space: str, preset: str, overrides: dict, model_config: dict | None = None,
+            source: str = "--model-config") -> dict:
     from ..training import resolve_preset
 
-    return resolve_preset(get_space(space).PRESETS, preset, overrides)
+    return resolve_preset(get_space(space).PRESETS, preset, overrides, model_config, source)
 
 
 def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrite: bool = False,
@@ -67,12 +68,17 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
     if model_cfg["batch_size"] < 1 or model_cfg["steps"] < 1:
         raise ConfigError("--steps and --batch-size must be at least 1")
     seed_everything(cfg.seed)
+    if dry_run:  # the parameter counts, for the CLI to print; on the meta device, no weights are made
+        import torch
+
+        with torch.device("meta"):
+            unet = build_unet(model_cfg["unet"], channels, crop)
+        return {"model": "diffusion UNet", "preset": cfg.preset, "space": cfg.space,
+                "parameters": {"unet": count_parameters(unet), "total": count_parameters(unet)},
+                "channels": channels, "sample_size": crop,
+                "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
+                "prediction_type": model_cfg["prediction_type"], "training_steps": model_cfg["steps"]}
     unet = build_unet(model_cfg["unet"], channels, crop)
-    if dry_run:
-        print(f"diffusion UNet ({cfg.space}, {cfg.preset}): {count_parameters(unet):,} parameters; "
-              f"{channels} channels, {crop}×{crop} samples, {model_cfg['schedule']['num_train_timesteps']} "
-              f"diffusion steps, {model_cfg['prediction_type']}, {model_cfg['steps']:,} training steps")
-        return None
     if out is None:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
     if n == 0:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..common import log
 from ..common.errors import InputError
+from ..common.georef import no_georeference
 from ..spectral import align_block, false_colour, save_png
 from ..spectral.preview import stretch_limits
 from .config import IngestConfig
@@ -75,7 +76,8 @@ def write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.n
     sub_rows = max(1, min(block_rows, INPUT_BLOCK_BYTES // (scene.width * max(1, scene.bands) * 4)))
     lo, hi = np.inf, -np.inf
     total = (scene.height + block_rows - 1) // block_rows
-    with rasterio.open(path, "w", **profile) as dst, \
+    # Many HSIs (lab scenes, benchmark .mat files) carry no georeferencing; cube.tif then has none either.
+    with no_georeference(scene.transform is None), rasterio.open(path, "w", **profile) as dst, \
             log.progress("ingest: aligning", total) as bar:
         for i, band_nm in enumerate(target, start=1):
             dst.set_band_description(i, f"{band_nm:.1f} nm")
@@ -110,7 +112,7 @@ def write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: fl
     import rasterio
 
     size, stride = config.size, config.stride
-    with rasterio.open(cube_path) as src:
+    with no_georeference(), rasterio.open(cube_path) as src:
         height, width = src.height, src.width
         cols = patch_origins(width, size, stride)
         boundary = split_boundary(height, config)
@@ -167,7 +169,7 @@ def write_preview(cube_path: Path, target: np.ndarray, out_png: Path) -> None:
 
     from ..spectral.preview import rgb_band_indices
 
-    with rasterio.open(cube_path) as src:
+    with no_georeference(), rasterio.open(cube_path) as src:
         idx = rgb_band_indices(target)
         # Decimate large scenes so the preview stays small and memory stays bounded.
         step = max(1, int(np.ceil(max(src.height, src.width) / 2048)))

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..common import log
 from ..common.errors import InputError
+from ..common.georef import no_georeference
 from ..spectral.wavelengths import to_nanometres
 from .scene import Scene
 
@@ -109,7 +110,8 @@ def open_geotiff(path: str | Path) -> Scene:
 
     path = Path(path)
     try:
-        src = rasterio.open(path)
+        with no_georeference():
+            src = rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(f"{path}: not a readable GeoTIFF ({exc}); check the file") from exc
     if len(set(src.dtypes)) != 1:

@@ -24,9 +24,10 @@ import numpy as np
 from ..artifacts import ArtifactWriter, input_record, spectral_block
 from ..common import log
 from ..common.errors import InputError
+from ..common.georef import no_georeference
 from ..spectral import alignment_matrix
-from .config import IngestConfig
 from .bands import resolve_band_wavelengths
+from .config import IngestConfig
 from .cube_io import GDAL_CACHE_BYTES, read_cube_rows, split_boundary, write_cube, write_patches, write_preview
 from .readers import open_scene, read_label_map
 
@@ -47,7 +48,7 @@ def add_t2_patches(cube_t2: Path, patches_h5: Path, scale: float, offset: float)
     import h5py
     import rasterio
 
-    with h5py.File(patches_h5, "a") as h5, rasterio.open(cube_t2) as src:
+    with no_georeference(), h5py.File(patches_h5, "a") as h5, rasterio.open(cube_t2) as src:
         origins = h5["origin"][...]
         n, bands, size, _ = h5["hsi"].shape
         out = h5.create_dataset("hsi_t2", shape=(n, bands, size, size), dtype="float32",

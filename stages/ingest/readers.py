@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.errors import InputError
+from ..common.georef import no_georeference
 from .scene import Scene
 
 
@@ -143,7 +144,7 @@ def read_label_map(path: str | Path, var: str | None = None) -> np.ndarray:
             labels = scipy.io.loadmat(str(path), variable_names=[name])[name]
     elif suffix in (".tif", ".tiff"):
         import rasterio
-        with rasterio.open(path) as src:
+        with no_georeference(), rasterio.open(path) as src:
             labels = src.read(1)
     elif suffix == ".gis":
         from .erdas import read_erdas_gis

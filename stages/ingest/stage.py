@@ -24,7 +24,6 @@ variable whole.)
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +36,6 @@ from .bands import resolve_band_wavelengths
 from .config import IngestConfig
 from .cube_io import GDAL_CACHE_BYTES, split_boundary, write_cube, write_patches, write_preview
 from .readers import open_scene, read_label_map
-
-# Many HSIs (lab scenes, benchmark .mat files) carry no georeferencing; that is normal here.
-try:
-    from rasterio.errors import NotGeoreferencedWarning
-    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
-except ImportError:  # pragma: no cover
-    pass
 
 
 def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=None, labels_path: Path | None = None,

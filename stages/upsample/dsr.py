@@ -81,14 +81,14 @@ class DSRDenoiser(nn.Module):
         self.token = nn.Parameter(torch.randn(1, 1, int(unet.config.cross_attention_dim)) * 0.02)
 
     @classmethod
-    def build(cls, net: dict, latent_channels: int, sample_size: int, factor: int, scale: int) -> "DSRDenoiser":
+    def build(cls, net: dict, latent_channels: int, sample_size: int, factor: int, scale: int) -> DSRDenoiser:
         from ..diffusion.control import build_unet_and_controlnet
 
         unet, controlnet = build_unet_and_controlnet(net, latent_channels, latent_channels, sample_size, 3, factor)
         return cls(unet, controlnet, ConditionUpsampler(scale, int(net["upsampler_width"])))
 
     @classmethod
-    def from_description(cls, info: dict) -> "DSRDenoiser":
+    def from_description(cls, info: dict) -> DSRDenoiser:
         """An untrained denoiser of the architecture a DSRNet's ``model.json`` describes."""
         net = {**info["arch"], "upsampler_width": info["upsampler_width"]}
         size = int(info["crop"]) // int(info["factor"])

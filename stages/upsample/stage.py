@@ -28,6 +28,7 @@ import numpy as np
 from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_block
 from ..common import log
 from ..common.errors import ConfigError, InputError, SpectralError
+from ..common.georef import no_georeference
 from ..common.runtime import resolve_device
 from ..ingest.config import IngestConfig
 from ..ingest.cube_io import GDAL_CACHE_BYTES, split_boundary, write_patches, write_preview
@@ -199,7 +200,7 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
         upsampler = RganUpsampler(model, info, guide, dev)
     import rasterio
 
-    with rasterio.open(artifact.file("cube.tif")) as src:
+    with no_georeference(), rasterio.open(artifact.file("cube.tif")) as src:
         height, width = src.height, src.width
     hr_h, hr_w = height * cfg.scale, width * cfg.scale
     if min(height, width) < 2 or min(hr_h, hr_w) < cfg.size:
@@ -227,7 +228,7 @@ def _dsr_guide(artifact, dsr: Path, cfg: UpsampleRunConfig, info: dict, rgb_idx:
     cfg.dsr_window = int(cfg.dsr_window or model.info["window_lr"])
     cfg.dsr_overlap = int(model.info["overlap_lr"] if cfg.dsr_overlap is None else cfg.dsr_overlap)
     cube = artifact.file("cube.tif")
-    with rasterio.open(cube) as src:
+    with no_georeference(), rasterio.open(cube) as src:
         shape = (src.height, src.width)
     low, high = scene_rgb_limits(cube, rgb_idx)
     norm = info["normalisation"]
@@ -259,7 +260,7 @@ def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None =
         return writer.artifact
     writer.check_destination()
     s = cfg.scale
-    with writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
+    with no_georeference(), writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
             rasterio.open(artifact.file("cube.tif")) as src:
         cube = tmp / "cube.tif"
         lo, hi = np.inf, -np.inf

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from golden_samples import GOLDEN_FILE, build_models, draw_all, weight_digests
 
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from golden_samples import build_models
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -95,13 +95,12 @@ def test_train_under_torchrun_two_ranks_end_identical(ip_dataset, kl_autoencoder
 def test_conditions_artifact_for_training_and_sampling(cli, ip_dataset, kl_autoencoder, latent_model, tmp_path):
     """A conditions artifact of the dataset gives the same training maps as on-the-fly
     extraction, and can drive `sample` (item i for sample i) with text as well."""
-    from stages.diffusion.spaces.latent import PRESETS
-    from stages.diffusion.spaces.latent import prepare_latent
+    from stages.diffusion.spaces.latent import PRESETS, prepare_latent
 
     cond = tmp_path / "cond"
     code, _, stderr = cli("condition", ip_dataset, "--kinds", "hed,seg", "--out", cond)
     assert code == 0, stderr
-    cfg = dict(PRESETS["tiny"], augment=False)
+    cfg = dict(PRESETS["tiny"].to_dict(), augment=False)
     from_artifact = prepare_latent({"autoencoder": kl_autoencoder, "dataset": ip_dataset, "conditions": cond}, cfg)
     on_the_fly = prepare_latent({"autoencoder": kl_autoencoder, "dataset": ip_dataset, "kinds": "hed,seg"}, cfg)
     assert np.array_equal(from_artifact.maps, on_the_fly.maps)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+
 @pytest.fixture(scope="module")
 def hyperldm_model(ip_dataset, tmp_path_factory, tiny_trainer):
     from stages.autoencoder import PRESETS, TrainAEConfig, run

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dsr_helpers import dsr_config
 
 from stages.common.runtime import torch_threads
-from dsr_helpers import dsr_config
 
 # Fixed training length of the shared tiny RGAN (the tiny preset's batch and crop).
 RGAN_STEPS = 150

@@ -72,11 +72,12 @@ def test_tiny_rgan_beats_bicubic_and_zero_guidance_on_held_out_patches(tiny_rgan
 
 
 def test_dry_run_prints_parameter_counts(cli, ip_dataset):
-    code, out, _ = cli("upsample", "train-rgan", ip_dataset, "--scale", "4", "--preset", "paper", "--dry-run")
+    code, out, _ = cli("upsample", "train-rgan", ip_dataset, "--scale", "4", "--preset", "paper", "--dry-run",
+                       "--json")
     assert code == 0
-    assert "rgan (paper, ×4)" in out and "6 GALs" in out
-    params = int(out.split(":")[1].split("parameters")[0].replace(",", ""))
-    assert params > 1_000_000
+    report = json.loads(out)
+    assert report["scale"] == 4 and report["gals"] == 6
+    assert report["parameters"] == {"attention": 518_472, "total": 1_167_816}
 
 
 def test_resume_continues_exactly(ip_dataset, tmp_path, monkeypatch):

@@ -35,8 +35,10 @@ import numpy as np
 
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
+from ...training.presets import preset_table
 from ..generator import Conditions, Decoded
 from ..generator import Generator as BaseGenerator
+from ..presets import DiffusionPreset
 from . import SpaceData
 
 AUTOENCODER_DIR = "autoencoder"
@@ -74,7 +76,7 @@ _PAPER_UNET = {
 # alike (benchmarks/specdm.py --mask-gain explores it).
 MASK_GAIN = 1.0
 
-PRESETS: dict[str, dict] = {
+PRESETS: dict[str, DiffusionPreset] = preset_table(DiffusionPreset, {
     # Same β schedule as the paper. Predicting the clean latent (x0) learns the joint latent
     # distribution much faster than ε-prediction in a few hundred CPU steps (measured on
     # Indian Pines, see benchmarks/specdm.py); --prediction epsilon gives the paper's objective.
@@ -87,7 +89,7 @@ PRESETS: dict[str, dict] = {
     # Batch size and step count are not given in the paper: LDM's batch 48 and 200k steps.
     "paper": {"unet": _PAPER_UNET, "prediction_type": "epsilon", "schedule": SPECDM_SCHEDULE,
               "steps": 200_000, "batch_size": 48, "lr": 5e-6, "warmup_steps": 0, "ema_decay": 0.9999, "crop": None},
-}
+})
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:

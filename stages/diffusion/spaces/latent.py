@@ -31,8 +31,10 @@ import numpy as np
 
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
+from ...training.presets import preset_table
 from ..generator import Conditions, Decoded
 from ..generator import Generator as BaseGenerator
+from ..presets import LatentDiffusionPreset
 
 AUTOENCODER_DIR = "autoencoder"
 DEFAULT_KINDS = ("hed", "mlsd", "sketch", "seg", "content")
@@ -69,7 +71,7 @@ _HYPERLDM_UNET = {
     "norm_num_groups": 32, "attention_head_dim": 8,
 }
 
-PRESETS: dict[str, dict] = {
+PRESETS: dict[str, LatentDiffusionPreset] = preset_table(LatentDiffusionPreset, {
     # ≈ 1 M parameters (UNet + ControlNet); trains in minutes on 2 CPU cores on 4×8×8 latents.
     "tiny": {"unet": _TINY_UNET, "cross_attention_dim": 32, "conditioning_base": 8, "rgb_channels": 8,
              "prediction_type": "epsilon", "schedule": SD_SCHEDULE, "steps": 800, "batch_size": 16, "lr": 2e-3,
@@ -88,7 +90,7 @@ PRESETS: dict[str, dict] = {
                        "steps": 4000, "batch_size": 8, "lr": 1e-5, "warmup_steps": 0, "ema_decay": 0.9999,
                        "condition_dropout": 0.3, "drop_all": 0.1, "ssim_weight": 0.1, "rgb_condition": True,
                        "augment": True, "grad_accum": 1},
-}
+})
 
 
 @dataclass

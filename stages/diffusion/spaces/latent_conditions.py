@@ -35,7 +35,7 @@ class ResolvedConditions:
     def table_rows(self, samples: slice) -> np.ndarray:
         return np.arange(samples.start, samples.stop) % len(self.keep)
 
-    def take(self, samples: slice) -> "ResolvedConditions":
+    def take(self, samples: slice) -> ResolvedConditions:
         """The conditions of samples ``samples`` (a slice of sample numbers), one row each."""
         rows = self.table_rows(samples)
         return ResolvedConditions(self.maps[rows], self.keep[rows], {k: v[rows] for k, v in self.embeddings.items()},
@@ -43,7 +43,7 @@ class ResolvedConditions:
                                   None if self.rgb_png is None else [self.rgb_png[r] for r in rows],
                                   self.inputs, self.described)
 
-    def tiled(self, n: int) -> "ResolvedConditions":
+    def tiled(self, n: int) -> ResolvedConditions:
         """One row per sample (to set per-sample conditions in memory)."""
         return self.take(slice(0, n))
 
