@@ -65,7 +65,6 @@ def test_bad_conditions_exit_1_and_write_nothing(cli, latent_model, val_conditio
         (["--cond", f"mlsd={hed}"], "trained without 'mlsd'"),
         (["--cond", f"hed={tmp_path / 'missing.png'}"], "does not exist"),
         (["--text", "farmland"], "trained without 'text'"),
-        (["--sampler", "euler"], "--sampler 'euler'"),
     ]
     for i, (args, message) in enumerate(cases):
         out = tmp_path / f"bad{i}"
@@ -74,6 +73,9 @@ def test_bad_conditions_exit_1_and_write_nothing(cli, latent_model, val_conditio
         assert message in stderr, (message, stderr)
         assert not out.exists()
         assert not list(tmp_path.glob(".hsigen-tmp-*"))
+    # An unknown sampler is a usage error (exit 2) that lists the samplers.
+    code, _, stderr = cli("sample", "--ckpt", latent_model, "-n", "1", "--sampler", "euler", "--out", tmp_path / "s")
+    assert code == 2 and "'euler' is not one of 'ddim', 'ddpm', 'dpm'" in stderr and not (tmp_path / "s").exists()
 
 
 def test_train_under_torchrun_two_ranks_end_identical(ip_dataset, kl_autoencoder, tmp_path):
