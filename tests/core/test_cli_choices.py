@@ -25,14 +25,13 @@ def test_a_bad_choice_is_a_usage_error_listing_the_choices(cli, tmp_path, args, 
 
 def test_choice_lists_match_what_the_stages_accept():
     from stages.autoencoder import KINDS
-    from stages.diffusion import PREDICTION_TYPES, SPACES
-    from stages.diffusion.latent_sampling import LATENT_SAMPLERS
+    from stages.diffusion import PREDICTION_TYPES, SAMPLERS, SPACES
     from stages.ingest import EXAMPLES
     from stages.unmix import METHODS
     from stages.unmix.abundances import ABUNDANCE_METHODS
     from stages.upsample.dsr import SAMPLERS as DSR_SAMPLERS
-    from stages.upsample.run import GUIDES
-    from stages.upsample.run import METHODS as UPSAMPLE_METHODS
+    from stages.upsample.guides import GUIDES
+    from stages.upsample.stage import METHODS as UPSAMPLE_METHODS
 
     def values(enum):
         return {c.value for c in enum}
@@ -40,7 +39,7 @@ def test_choice_lists_match_what_the_stages_accept():
     assert values(choices.AutoencoderKind) == set(KINDS)
     assert values(choices.Space) == set(SPACES)
     assert values(choices.Prediction) == set(PREDICTION_TYPES)
-    assert values(choices.Sampler) == set(LATENT_SAMPLERS) == set(DSR_SAMPLERS)
+    assert values(choices.Sampler) == set(SAMPLERS) == set(DSR_SAMPLERS)
     assert values(choices.Example) == set(EXAMPLES)
     assert values(choices.UnmixMethod) == set(METHODS)
     assert values(choices.AbundanceSolver) == set(ABUNDANCE_METHODS)
@@ -53,8 +52,8 @@ def test_preset_choices_are_every_stage_preset_name():
     from stages.diffusion import get_space
     from stages.evaluate.classifier import PRESETS as CLASSIFIER
     from stages.unmix import SCENE_NET_PRESETS
-    from stages.upsample.dsr_train import PRESETS as DSR
-    from stages.upsample.train import PRESETS as RGAN
+    from stages.upsample.train_dsr import PRESETS as DSR
+    from stages.upsample.train_rgan import PRESETS as RGAN
 
     names = set(SCENE_NET_PRESETS) | set(CLASSIFIER) | set(DSR) | set(RGAN)
     names |= {name for kind in AE.values() for name in kind}

@@ -13,7 +13,7 @@ from stages.common.georef import no_georeference
 def test_ingest_and_sample_files_of_a_scene_without_georeference_warn_nothing(tmp_path):
     from stages.ingest import ingest_example
     from stages.sampling.labelled import write_label_geotiff
-    from stages.sampling.writer import write_geotiff
+    from stages.artifacts.samples import write_geotiff
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", NotGeoreferencedWarning)       # any such warning fails the test

@@ -20,8 +20,8 @@ def _tables():
     from stages.diffusion import get_space
     from stages.evaluate.classifier import PRESETS as CLASSIFIER
     from stages.unmix import SCENE_NET_PRESETS
-    from stages.upsample.dsr_train import PRESETS as DSR
-    from stages.upsample.train import PRESETS as RGAN
+    from stages.upsample.train_dsr import PRESETS as DSR
+    from stages.upsample.train_rgan import PRESETS as RGAN
 
     tables = {f"autoencoder/{kind}": table for kind, table in AE.items()}
     tables |= {f"diffusion/{space}": get_space(space).PRESETS for space in ("abundance", "latent", "joint")}
