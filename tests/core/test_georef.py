@@ -12,7 +12,7 @@ from stages.common.georef import no_georeference
 
 def test_ingest_and_sample_files_of_a_scene_without_georeference_warn_nothing(tmp_path):
     from stages.ingest import ingest_example
-    from stages.sampling.labelled import write_label_geotiff
+    from stages.artifacts.labelled_samples import write_label_geotiff
     from stages.artifacts.samples import write_geotiff
 
     with warnings.catch_warnings():
