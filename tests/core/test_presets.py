@@ -53,7 +53,7 @@ def test_tiny_presets_build_the_same_models_for_a_seed():
     from stages.evaluate.classifier import build_model
     from stages.unmix import SCENE_NET_PRESETS
     from stages.unmix.scene_net import build_scene_net
-    from stages.upsample import train as rgan
+    from stages.upsample import train_rgan as rgan
     from stages.upsample.rgan import build_rgan
 
     def tiny(table):
