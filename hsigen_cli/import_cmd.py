@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import Out, Overwrite, Quiet, Verbose
+from .options import Out, Overwrite
 
 import_app = typer.Typer(no_args_is_help=True, help="Import published model weights as hsigen artifacts.")
 
@@ -31,8 +31,6 @@ def hsigene(
     sample_size: Annotated[Optional[int], typer.Option(
         "--sample-size", help="Default sample height = width in pixels (release: 256).")] = None,
     overwrite: Overwrite = False,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Import the released HSIGene model strictly (every key and shape must match)."""
     from stages.hsigene.importer import import_checkpoint

@@ -10,9 +10,9 @@
     hsigen train-diffusion --space latent --autoencoder runs/ip-vq --dataset runs/ip --rgb-condition \
         --ssim-weight 0.1 --out runs/ip-hyperldm                                                  # HyperLDM
     torchrun --nproc_per_node 4 $(which hsigen) train-diffusion --space latent ... --out runs/ip-ldm   # DDP
-    hsigen train-diffusion --space latent --preset paper --dry-run
     hsigen train-diffusion --space latent --architecture hsigene --init runs/hsigene --dataset runs/ip \
         --train adapters --steps 500 --out runs/hsigene-ip                                         # fine-tune HSIGene
+    hsigen train-diffusion --space latent --preset paper --dry-run
     hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --out runs/ip-specdm   # SpecDM
     hsigen train-diffusion --space joint --autoencoder runs/cd-ae2 --dataset runs/ip-change --out runs/cd-specdm
     hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --preset paper --dry-run
@@ -25,12 +25,29 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import (BatchSize, CheckpointEvery, ConfigFile, Device, DryRun, LearningRate, Overwrite, Preset, Quiet,
-                      Resume, Seed, Steps, Verbose)
+from .choices import Architecture, Prediction, Space, TrainParts, plain
+from .choices import Preset as PresetChoice
+from .options import (
+    BatchSize,
+    CheckpointEvery,
+    Device,
+    DryRun,
+    Json,
+    LearningRate,
+    ModelConfig,
+    Overwrite,
+    Preset,
+    Resume,
+    Seed,
+    Steps,
+    model_config_args,
+)
+from .output import echo_dry_run
 
 
 def train_diffusion(
-    space: Annotated[str, typer.Option("--space", help="Diffusion space: abundance | latent | joint.")] = "abundance",
+    space: Annotated[Space, typer.Option("--space", help="Diffusion space: abundance | latent | joint.")
+    ] = Space.abundance,
     unmixing: Annotated[Optional[Path], typer.Option(
         "--unmixing", help="abundance: an unmixing artifact (endmembers for decoding, and the training maps).")] = None,
     abundances: Annotated[Optional[Path], typer.Option(
@@ -58,19 +75,21 @@ def train_diffusion(
     ] = None,
     ssim_weight: Annotated[Optional[float], typer.Option(
         "--ssim-weight", help="latent: λ3 of HyperLDM's SSIM loss (hyperldm eq. 24; paper-hyperldm: 0.1).")] = None,
-    architecture: Annotated[Optional[str], typer.Option(
+    architecture: Annotated[Optional[Architecture], typer.Option(
         "--architecture", help="latent: hsigene = fine-tune an imported HSIGene model (--init).")] = None,
     init: Annotated[Optional[Path], typer.Option(
         "--init", help="latent, hsigene: the imported model to start from (`hsigen import hsigene`).")] = None,
-    train: Annotated[str, typer.Option(
-        "--train", help="hsigene: which parts learn: adapters | unet | all (VAE and CLIP stay frozen).")] = "adapters",
+    train: Annotated[Optional[TrainParts], typer.Option(
+        "--train", help="hsigene: which parts learn: adapters (default) | unet | all (VAE and CLIP stay frozen).")
+    ] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output diffusion-model directory (not needed with --dry-run).", show_default=False)] = None,
-    preset: Preset = "tiny",
+    preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
-    prediction: Annotated[Optional[str], typer.Option(
+    prediction: Annotated[Optional[Prediction], typer.Option(
         "--prediction", help="epsilon | v_prediction | sample (default: the preset's).")] = None,
     crop: Annotated[Optional[int], typer.Option(
         "--crop", help="Random training crop size (default: the preset's, else the whole map).")] = None,
@@ -79,32 +98,33 @@ def train_diffusion(
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
+    as_json: Json = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train a diffusion model (HUD / MSF-Diff in the abundance space) into a diffusion-model artifact."""
     from stages import diffusion as stage
     from stages.common.errors import ConfigError
 
-    if architecture is not None:   # the released HSIGene model (stages/hsigene/finetune.py)
-        from stages.hsigene.finetune import FineTuneConfig, finetune
-
-        if space != "latent" or architecture != "hsigene":
-            raise ConfigError("--architecture: only `--space latent --architecture hsigene` (with --init) exists")
-        if init is None or dataset is None or out is None:
-            raise ConfigError("--architecture hsigene needs --init MODEL (from `hsigen import hsigene`), "
-                              "--dataset DATASET and --out")
-        ft = FineTuneConfig(train=train, steps=steps or 1000, lr=lr or 1e-5, batch_size=batch_size or 2, seed=seed,
-                            checkpoint_every=checkpoint_every)
-        artifact = finetune(init, dataset, out, ft, resume=resume, overwrite=overwrite,
-                            device=device)
+    space, preset, prediction = space.value, preset.value, plain(prediction)
+    if architecture is not None or init is not None or train is not None:
+        if architecture is None:
+            raise ConfigError("--init and --train fine-tune an imported model: add --architecture hsigene")
+        others = {"--unmixing": unmixing, "--abundances": abundances, "--autoencoder": autoencoder,
+                  "--pairs": pairs, "--conditions": conditions, "--kinds": kinds, "--model-config": model_config,
+                  "--rgb-condition": rgb_condition or None, "--grad-accum": grad_accum,
+                  "--condition-dropout": condition_dropout, "--ssim-weight": ssim_weight, "--prediction": prediction,
+                  "--crop": crop, "--ema-decay": ema_decay, "--dry-run": dry_run or None}
+        given = [flag for flag, value in others.items() if value is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: not for --architecture {architecture.value} (it fine-tunes "
+                              "--init MODEL on --dataset DATASET)")
+        artifact = stage.finetune_architecture(
+            architecture.value, space, init, dataset, out, train=plain(train) or "adapters", steps=steps, lr=lr,
+            batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
+            device=device)
         typer.echo(str(artifact.path))
         return
-    if space not in stage.SPACES:
-        raise ConfigError(f"--space {space!r}: this hsigen supports {', '.join(stage.SPACES)}")
     if out is None and not dry_run:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
     if checkpoint_every < 0:
@@ -134,14 +154,16 @@ def train_diffusion(
             raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --space latent")
     if pairs is not None and space != "joint":
         raise ConfigError("--pairs is for --space joint (change-detection pairs)")
-    model = stage.resolve(space, preset, overrides)
+    model = stage.resolve(space, preset, overrides, **model_config_args(model_config))
     cfg = stage.DiffusionTrainConfig(space=space, preset=preset, model=model, seed=seed, device=device,
                                      checkpoint_every=checkpoint_every)
     inputs = {"unmixing": unmixing, "abundances": abundances, "autoencoder": autoencoder, "dataset": dataset,
               "conditions": conditions, "kinds": kinds, "pairs": pairs}
-    artifact = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
-    if artifact is not None:
-        typer.echo(str(artifact.path))
+    result = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    if dry_run:
+        echo_dry_run(result, as_json)
+    else:
+        typer.echo(str(result.path))
 
 
 def register(app: typer.Typer) -> None:

@@ -94,7 +94,7 @@ class HSIGeneConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "HSIGeneConfig":
+    def from_dict(cls, d: dict) -> HSIGeneConfig:
         def tup(values: dict, klass):
             names = {f.name for f in fields(klass)}
             unknown = set(values) - names
@@ -108,7 +108,7 @@ class HSIGeneConfig:
         return cls(**tup(d, cls), vae=vae, text=text)
 
     @classmethod
-    def tiny(cls) -> "HSIGeneConfig":
+    def tiny(cls) -> HSIGeneConfig:
         """The released layout at toy widths (GroupNorm's 32 groups still divide every width)."""
         return cls(model_channels=32, channel_mult=(1, 2, 2, 2), num_heads=4, context_dim=32,
                    inject_channels=(32, 32, 64, 64), extractor_channels=(16, 16, 32), content_dim=32,
@@ -116,5 +116,5 @@ class HSIGeneConfig:
                                  resolution=32, z_channels=8),
                    text=TextConfig(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2))
 
-    def with_overrides(self, **kw) -> "HSIGeneConfig":
+    def with_overrides(self, **kw) -> HSIGeneConfig:
         return replace(self, **kw)

@@ -94,11 +94,11 @@ def finetune(init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = Fa
              device: str = "cpu"):
     from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_block
     from ..training import Trainer, TrainSpec
-    from .artifact import is_hsigene, load_model, manifest_config, write_weights, WAVELENGTHS_NM
+    from .artifact import WAVELENGTHS_NM, is_hsigene, load_model, manifest_config, write_weights
     from .checkpoint import to_released_names
     from .generator import HSIGeneConditions, empty_prompt_tokens
 
-    if cfg.train not in TRAINABLE:
+    if cfg.train not in TRAINABLE:  # (the CLI offers only these; a direct call may not)
         raise ConfigError(f"--train {cfg.train!r}: choose adapters, unet or all")
     if cfg.steps < 1 or cfg.batch_size < 1:
         raise ConfigError("--steps and --batch-size must be at least 1")

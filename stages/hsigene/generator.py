@@ -1,5 +1,7 @@
-"""Sampling the imported HSIGene model, written as a generator with the pieces every reverse-
-diffusion loop needs: prepare conditions, initial noise, one denoising step, decode.
+"""Sampling the imported HSIGene model through the one generator interface
+(``stages/diffusion/generator.py``): ``sample --ckpt IMPORTED`` runs ``sampling/stage.py`` and the
+one reverse loop (``diffusion/reverse.py``) with every sampler of ``diffusion/schedules.py``;
+this module gives the conditions, one denoiser call (``predict``) and the decoding.
 
 What the released inference does (LiPang/HSIGene 9f893a7 inference_single.py), kept here:
 - local slots in the order hed, (empty), seg, (empty), sketch, mlsd (L65-L81), each an RGB
@@ -7,7 +9,10 @@ What the released inference does (LiPang/HSIGene 9f893a7 inference_single.py), k
   absent slots all zeros; the 18 channels are concatenated in slot order (L102);
 - content: a 768-d CLIP image feature or zeros when absent (L85-L96); text: the CLIP text
   model's last hidden state of the prompt (L120), "" when none; metadata: zeros (L100);
-- DDIM with η 0 and guidance 1 (L128-L131), so ONE denoiser call per step, no unconditional pass;
+- DDIM with η 0 and guidance 1 (L128-L131), so ONE denoiser call per step, no unconditional pass
+  (``--guidance`` other than 1 adds one, with every condition absent: empty slots, empty
+  prompt, zero content); ldm's DDIM grid (timesteps k·T/S + 1, ᾱ_0 after the last step) is
+  diffusers' ``steps_offset=1, set_alpha_to_one=False``, set in ``scheduler_config``;
 - output x·0.5 + 0.5 (L136); here clipped to [0, 1] and kept as float.
 Work that depends only on the conditions (CLIP text model, both global adapters, the
 adapter's feature extractor, the metadata embedding) runs once per sample, not per step.
@@ -23,11 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from ..common.errors import ConfigError, InputError
+from ..diffusion.generator import Conditions, Decoded
+from ..diffusion.generator import Generator as BaseGenerator
 
 # inference_single.py L65: slot numbers 1…6; 2 and 4 stay empty in the release.
 SLOTS = {"hed": 0, "seg": 2, "sketch": 4, "mlsd": 5}
 ALIASES = {"segmentation": "seg"}
-SAMPLERS = ("ddim", "dpm")
 BOS, EOS = 49406, 49407   # CLIP BPE <|startoftext|>, <|endoftext|> (also the padding token of FrozenCLIPEmbedder)
 
 
@@ -120,34 +126,75 @@ def content_feature(path: Path, encoder_dir: str | None) -> torch.Tensor:
         return features.float()
 
 
-def ddim_timesteps(total: int, steps: int) -> np.ndarray:
-    """ldm util.py L46-L60 ('uniform'): range(0, T, T // S) + 1, run from the largest; cut to
-    exactly S steps (ldm would overrun T when S does not divide it, e.g. S = 3)."""
-    c = total // steps
-    return (np.arange(0, c * steps, c) + 1)[::-1].copy()
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+RELEASED_SLOTS = ["hed", "", "seg", "", "sketch", "mlsd"]
 
 
-class HSIGeneGenerator:
-    """One imported HSIGene model ready to sample on ``device`` in ``dtype``."""
+def encode_conditions(model, c: HSIGeneConditions) -> dict:
+    """The per-sample constants of every denoiser call (CLIP text model, both global adapters,
+    the adapter's feature extractor, the metadata embedding), computed once."""
+    p = next(model.unet.parameters())
+    dev, dt = p.device, p.dtype
+    text = model.cond_stage_model(c.tokens.to(dev)).to(dt)
+    context = model.context(text, c.content.to(dev, dt))
+    features = model.local_adapter.feature_extractor(c.local.to(dev, dt).contiguous(memory_format=torch.channels_last))
+    meta = model.metadata_emb(c.metadata.to(dev)).to(dt)
+    return {"context": context, "features": features, "metadata": meta}
 
-    def __init__(self, artifact, device="cpu", dtype=torch.float32):
-        from .artifact import load_model
 
-        self.artifact = artifact
-        self.device, self.dtype = torch.device(device), dtype
-        self.model, self.cfg = load_model(artifact, device, dtype)
-        self.clip_model = artifact.config.get("clip_model")
-        self.content_encoder = artifact.config.get("content_encoder")
-        ac = np.cumprod(1.0 - np.linspace(self.cfg.linear_start ** 0.5, self.cfg.linear_end ** 0.5,
-                                          self.cfg.timesteps, dtype=np.float64) ** 2)
-        self.alphas_cumprod = ac
+def empty_conditions(cfg, size: int) -> HSIGeneConditions:
+    """Every condition absent, as the release feeds it: zero slots, the empty prompt, zero content."""
+    csize = size * cfg.condition_factor // cfg.vae.factor
+    return HSIGeneConditions(torch.zeros(1, cfg.local_channels, csize, csize), empty_prompt_tokens(cfg.text.max_length),
+                             torch.zeros(1, cfg.content_dim), torch.zeros(1, cfg.metadata_dim))
 
-    # -- conditions (once per call) ----------------------------------------------------------
+
+class Generator(BaseGenerator):
+    """An imported HSIGene model (``architecture: hsigene``) in the one sampling path."""
+
+    default_guidance = 1.0            # the release samples at guidance 1
+    precisions = tuple(DTYPES)
+
+    def __init__(self, model):
+        from .artifact import load_config
+
+        super().__init__(model)
+        self.cfg = load_config(model.artifact)
+        self.pixel_factor = self.cfg.vae.factor
+        self.clip_model = model.config.get("clip_model")
+        self.content_encoder = model.config.get("content_encoder")
+        self._encoded = (None, None)
+
+    # -- options ------------------------------------------------------------------------------
+    def default_size(self) -> int:
+        return self.model.sample_size
+
+    def size_multiple(self) -> int:
+        return self.cfg.vae.factor * 2 ** (len(self.cfg.channel_mult) - 1)
+
+    def noise_shape(self, size: int) -> tuple[int, int, int]:
+        side = size // self.pixel_factor
+        return (self.cfg.latent_channels, side, side)
+
+    def scheduler_config(self) -> dict:
+        config = {k: v for k, v in self.model.training_scheduler_config().items() if k != "_use_default_values"}
+        # (diffusers would reset any key still listed in _use_default_values to its default)
+        return {**config, "steps_offset": 1, "set_alpha_to_one": False, "timestep_spacing": "leading",
+                "clip_sample": False}
+
+    def set_precision(self, precision: str | None, device) -> None:
+        precision = precision or "fp32"
+        if precision not in DTYPES:
+            raise ConfigError(f"--precision {precision!r}: choose fp32, bf16 or fp16")
+        if precision == "fp16" and torch.device(device).type == "cpu":
+            raise ConfigError("--precision fp16 needs a GPU; on a CPU use bf16 or fp32")
+        self.precision = precision
+
+    # -- before anything is written -----------------------------------------------------------
     def prepare_conditions(self, cond: list[str], content: str | None, text: str | None, size: int) -> HSIGeneConditions:
-        csize = size * self.cfg.condition_factor // self.cfg.vae.factor
-        local = torch.zeros(1, self.cfg.local_channels, csize, csize)
-        described: dict = {"local": {}, "content": None, "text": text or ""}
-        inputs = []
+        c = empty_conditions(self.cfg, size)
+        csize = c.local.shape[-1]
+        c.described = {"local": {}, "content": None, "text": text or ""}
         seen = set()
         for spec in cond:
             kind, path = parse_cond(spec)
@@ -155,160 +202,87 @@ class HSIGeneGenerator:
                 raise ConfigError(f"--cond {kind} is given twice; give each kind once")
             seen.add(kind)
             slot = SLOTS[kind]
-            local[0, 3 * slot:3 * slot + 3] = read_condition_image(path, csize)
-            described["local"][kind] = str(path)
-            inputs.append(path)
+            c.local[0, 3 * slot:3 * slot + 3] = read_condition_image(path, csize)
+            c.described["local"][kind] = str(path)
+            c.inputs.append(path)
         if content is not None:
             feature = content_feature(Path(content), self.content_encoder)
             if feature.shape[-1] != self.cfg.content_dim:
                 raise InputError(f"the content encoder gives {feature.shape[-1]}-d features; HSIGene takes "
                                  f"{self.cfg.content_dim}")
-            described["content"] = str(content)
-            inputs.append(Path(content))
-        else:
-            feature = torch.zeros(1, self.cfg.content_dim)
-        tokens = tokenize(text or "", self.clip_model, self.cfg.text.max_length)
-        return HSIGeneConditions(local, tokens, feature, torch.zeros(1, self.cfg.metadata_dim), described, inputs)
+            c.content = feature
+            c.described["content"] = str(content)
+            c.inputs.append(Path(content))
+        c.tokens = tokenize(text or "", self.clip_model, self.cfg.text.max_length)
+        return c
 
-    @torch.no_grad()
-    def encode_conditions(self, c: HSIGeneConditions, batch: int) -> dict:
-        """The per-sample constants of every denoiser call, computed once."""
-        m, dev, dt = self.model, self.device, self.dtype
-        text = m.cond_stage_model(c.tokens.to(dev)).to(dt)
-        context = m.context(text, c.content.to(dev, dt))
-        features = m.local_adapter.feature_extractor(c.local.to(dev, dt).contiguous(memory_format=torch.channels_last))
-        meta = m.metadata_emb(c.metadata.to(dev)).to(dt)
-        return {"context": context.expand(batch, -1, -1), "features": [f.expand(batch, -1, -1, -1) for f in features],
-                "metadata": meta.expand(batch, -1)}
+    def prepare(self, request, n: int, size: int, guidance: float) -> Conditions:
+        if request is not None and request.conditions is not None:
+            raise ConfigError("HSIGene models take condition images (--cond hed=FILE …), not a --conditions artifact")
+        if guidance < 0:
+            raise ConfigError("--guidance must be >= 0 (1 = the release's: no unconditional pass)")
+        c = self.prepare_conditions(list(request.files) if request else [], request.content if request else None,
+                                    request.text if request else None, size)
+        kinds = sorted(c.described["local"])
+        recorded = {"architecture": "hsigene", "precision": getattr(self, "precision", "fp32"),
+                    "guidance": float(guidance),
+                    "conditions": {"cond": list(request.files) if request else [], "content": c.described["content"],
+                                   "text": c.described["text"], "kinds": kinds}}
+        return Conditions(n, inputs=list(c.inputs), recorded=recorded, kinds=kinds, guidance=float(guidance), state=c)
 
-    # -- the reverse-diffusion pieces --------------------------------------------------------
-    def initial_noise(self, seeds: list[int], latent_size: int) -> torch.Tensor:
-        """One generator per sample, so a sample's bits do not depend on the batch it ran in."""
-        shape = (self.cfg.latent_channels, latent_size, latent_size)
-        noise = [torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
-        return torch.stack(noise).to(self.device, self.dtype)
+    # -- generation ---------------------------------------------------------------------------
+    def load(self, device, batch_size: int = 16) -> None:
+        from .artifact import load_model
 
-    @torch.no_grad()
-    def denoise_step(self, x: torch.Tensor, t: int, encoded: dict) -> torch.Tensor:
-        """ε̂(x_t, t): UNet + adapters, one call (guidance 1: no unconditional pass)."""
+        self.device, self.batch_size = torch.device(device), batch_size
+        self.dtype = DTYPES[getattr(self, "precision", "fp32")]
+        self.net, _ = load_model(self.model.artifact, self.device, self.dtype)
+        self._encoded = (None, None)
+
+    def _constants(self, conditions: Conditions) -> list[dict]:
+        """[conditional] or [conditional, unconditional] constants, encoded once per run."""
+        if self._encoded[0] is not conditions:
+            with torch.no_grad():
+                encoded = [encode_conditions(self.net, conditions.state)]
+                if conditions.guidance != 1.0:
+                    size = conditions.state.local.shape[-1] * self.cfg.vae.factor // self.cfg.condition_factor
+                    encoded.append(encode_conditions(self.net, empty_conditions(self.cfg, size)))
+            self._encoded = (conditions, encoded)
+        return self._encoded[1]
+
+    def predict(self, x, t, rows: slice, conditions: Conditions):
+        """ε̂(x_t, t): UNet + adapters in one call; at guidance g ≠ 1 the unconditional ε̂_u joins the
+        batch and ε̂ = ε̂_u + g (ε̂_c − ε̂_u)."""
+        encoded = self._constants(conditions)
         b = x.shape[0]
-        tt = torch.full((b,), int(t), device=self.device, dtype=torch.long)
-        x = x.contiguous(memory_format=torch.channels_last)
-        return self.model.denoise(x, tt, encoded["context"][:b], [f[:b] for f in encoded["features"]],
-                                  encoded["metadata"][:b]).float()
+        k = len(encoded)
+        x_in = x.to(self.device, self.dtype).repeat(k, 1, 1, 1).contiguous(memory_format=torch.channels_last)
+        tt = torch.full((k * b,), int(t), device=self.device, dtype=torch.long)
+        cat = lambda key: torch.cat([e[key].expand(b, *e[key].shape[1:]) for e in encoded])  # noqa: E731
+        features = [torch.cat([e["features"][j].expand(b, *e["features"][j].shape[1:]) for e in encoded])
+                    for j in range(len(encoded[0]["features"]))]
+        eps = self.net.denoise(x_in, tt, cat("context"), features, cat("metadata")).float()
+        if k == 1:
+            return eps
+        cond, uncond = eps[:b], eps[b:]
+        return uncond + conditions.guidance * (cond - uncond)
 
-    @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> np.ndarray:
-        """Latents → (B, 48, H, W) float32 in [0, 1] (x·0.5 + 0.5, clipped)."""
-        vae = self.model.first_stage_model
-        x = vae.decode((z / self.cfg.scale_factor).to(self.dtype).contiguous(memory_format=torch.channels_last))
-        return (x.float() * 0.5 + 0.5).clamp(0.0, 1.0).cpu().numpy()
-
-    def extras(self) -> dict:
-        return {"architecture": "hsigene", "slots": ["hed", "", "seg", "", "sketch", "mlsd"]}
-
-    # -- samplers ----------------------------------------------------------------------------
-    def sample_latents(self, encoded: dict, seeds: list[int], latent_size: int, sampler: str, steps: int,
-                       progress=None) -> torch.Tensor:
-        x = self.initial_noise(seeds, latent_size).float()
-        if sampler == "ddim":
-            # DDIM, η 0 (Pang et al. eq. 2; ldm ddim.py p_sample_ddim): x₀ from ε̂, then the
-            # deterministic step to the previous selected timestep (ᾱ_prev of the last step = ᾱ_0).
-            ts = ddim_timesteps(self.cfg.timesteps, steps)
-            ac = self.alphas_cumprod
-            for i, t in enumerate(ts):
-                a_t = float(ac[t])
-                a_prev = float(ac[ts[i + 1]]) if i + 1 < len(ts) else float(ac[0])
-                eps = self.denoise_step(x.to(self.dtype), t, encoded)
-                x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5
-                x = a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * eps
-                if progress is not None:
-                    progress.advance(1)
-            return x
-        if sampler == "dpm":
-            from diffusers import DPMSolverMultistepScheduler
-
-            betas = np.linspace(self.cfg.linear_start ** 0.5, self.cfg.linear_end ** 0.5, self.cfg.timesteps) ** 2
-            sched = DPMSolverMultistepScheduler(num_train_timesteps=self.cfg.timesteps, trained_betas=betas.tolist(),
-                                                algorithm_type="dpmsolver++", solver_order=2,
-                                                prediction_type="epsilon", timestep_spacing="leading",
-                                                steps_offset=1, lower_order_final=True)
-            sched.set_timesteps(steps)
-            for t in sched.timesteps:
-                eps = self.denoise_step(x.to(self.dtype), int(t), encoded)
-                x = sched.step(eps, t, x).prev_sample
-                if progress is not None:
-                    progress.advance(1)
-            return x
-        raise ConfigError(f"--sampler {sampler!r}: HSIGene models sample with ddim or dpm")
-
-    def generate(self, conditions: HSIGeneConditions, n: int, size: int, sampler: str, steps: int, seed: int,
-                 batch_size: int, progress=None) -> np.ndarray:
-        encoded = self.encode_conditions(conditions, min(batch_size, n))
-        latent = size // self.cfg.vae.factor
+    def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
+        """Latents → (n, 48, H, W) float32 in [0, 1] (x·0.5 + 0.5, clipped), with the local
+        condition maps each sample used (samples.h5 ``conditions``, released slot order)."""
+        vae = self.net.first_stage_model
         out = []
-        for start in range(0, n, batch_size):
-            seeds = [seed * 100003 + i for i in range(start, min(n, start + batch_size))]
-            z = self.sample_latents(encoded, seeds, latent, sampler, steps, progress)
-            out.append(self.decode(z))
-        return np.concatenate(out)
+        with torch.no_grad():
+            for start in range(0, len(x0), self.batch_size):
+                z = torch.from_numpy(x0[start:start + self.batch_size]).to(self.device) / self.cfg.scale_factor
+                x = vae.decode(z.to(self.dtype).contiguous(memory_format=torch.channels_last))
+                out.append((x.float() * 0.5 + 0.5).clamp(0.0, 1.0).cpu().numpy())
+        spectral = self.model.artifact.spectral
+        local = conditions.state.local.numpy().astype(np.float32)
+        maps = np.ascontiguousarray(np.broadcast_to(local, (len(x0), *local.shape[1:])))
+        return Decoded(np.concatenate(out).astype(np.float32), np.asarray(spectral["wavelengths_nm"], np.float64),
+                       float(spectral["scale"]), float(spectral["offset"]), {"conditions": maps})
 
-
-def run_sample(artifact, out, cfg, *, cond: list[str], content: str | None, text: str | None, device: str,
-               overwrite: bool, precision: str = "fp32"):
-    """``hsigen sample`` for an ``architecture: hsigene`` model → an ``hsi-samples`` artifact."""
-    from dataclasses import asdict
-
-    from ..artifacts import ArtifactWriter, input_record, spectral_block
-    from ..common import log
-    from ..common.runtime import resolve_device
-    from ..sampling.writer import FORMATS, write_samples
-    from .artifact import load_config
-
-    if cfg.format not in FORMATS:
-        raise ConfigError(f"--format {cfg.format!r}: choose tif, envi or mat")
-    if cfg.n < 1 or cfg.batch_size < 1:
-        raise ConfigError("-n and --batch-size must be at least 1")
-    if cfg.sampler not in SAMPLERS:
-        raise ConfigError(f"--sampler {cfg.sampler!r}: HSIGene models sample with ddim (the release's) or dpm")
-    mcfg = load_config(artifact)
-    steps = cfg.steps or 50
-    if not 1 <= steps <= mcfg.timesteps:
-        raise ConfigError(f"--steps {steps}: choose 1..{mcfg.timesteps}")
-    size = cfg.size or int(artifact.config["sample_size"])
-    multiple = mcfg.vae.factor * 2 ** (len(mcfg.channel_mult) - 1)
-    if size % multiple:
-        raise ConfigError(f"--size {size} must be a multiple of {multiple} for HSIGene")
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in dtypes:
-        raise ConfigError(f"--precision {precision!r}: choose fp32, bf16 or fp16")
-    dev = resolve_device(device)
-    if precision == "fp16" and torch.device(dev).type == "cpu":
-        raise ConfigError("--precision fp16 needs a GPU; on a CPU use bf16 or fp32")
-
-    recorded = {**asdict(cfg), "steps": steps, "size": size, "space": "latent", "architecture": "hsigene",
-                "precision": precision, "conditions": {"cond": list(cond), "content": content, "text": text or ""}}
-    recorded.pop("batch_size")
-    # Condition kinds are checked before the model is loaded; the files are read (and any
-    # missing one refused) before anything is written.
-    files = [parse_cond(c)[1] for c in cond] + ([Path(content)] if content else [])
-    records = [input_record(artifact.path)] + [input_record(p) for p in files if p.is_file()]
-    writer = ArtifactWriter(Path(out), "hsi-samples", "sample", recorded, records, overwrite)
-    if writer.up_to_date():
-        log.info("sample: up to date")
-        return writer.artifact
-    writer.check_destination()
-    gen = HSIGeneGenerator(artifact, dev, dtypes[precision])
-    conditions = gen.prepare_conditions(list(cond), content, text, size)
-    with log.progress(f"sample hsigene ({cfg.sampler}, {steps} steps)", cfg.n * steps) as bar:
-        hsi = gen.generate(conditions, cfg.n, size, cfg.sampler, steps, cfg.seed, cfg.batch_size, progress=bar)
-    spectral = artifact.spectral
-    wl = np.asarray(spectral["wavelengths_nm"], np.float64)
-    with writer.building() as tmp:
-        summary = write_samples(tmp, hsi, wl, 1.0, 0.0, cfg.format,
-                                conditions=conditions.local.numpy().astype(np.float32))
-        writer.spectral = spectral_block(wl, 1.0, 0.0)
-        writer.metrics = {**summary, "conditions": sorted(conditions.described["local"])}
-        writer.extra = {"generator": gen.extras()}
-    log.info(f"sample: {cfg.n} HSIGene samples of {len(wl)} bands × {size}×{size} in [0, 1] → {out}")
-    return writer.artifact
+    def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:
+        return {"conditions": list(conditions.kinds)}, {"generator": {"architecture": "hsigene",
+                                                                     "slots": RELEASED_SLOTS}}

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import Upsample   # model.py L50-L65: nearest ×2 then a 3×3 conv ``conv`` — the UNet's layer
+from .blocks import Upsample  # model.py L50-L65: nearest ×2 then a 3×3 conv ``conv`` — the UNet's layer
 from .config import VAEConfig
 
 

@@ -59,7 +59,7 @@ def test_injection_blocks_have_no_input_norms(full):
         assert f"local_adapter.input_blocks.{i}.0.norm_in.fdn.conv_gamma.weight" in sd
         assert not any(k.startswith(f"local_adapter.input_blocks.{i}.0.in_layers.0") for k in sd)
         assert not any(k.startswith(f"local_adapter.input_blocks.{i}.0.out_layers.0") for k in sd)
-    assert f"local_adapter.input_blocks.2.0.in_layers.0.weight" in sd
+    assert "local_adapter.input_blocks.2.0.in_layers.0.weight" in sd
 
 
 def test_schedule_buffers_are_the_ldm_linear_schedule():

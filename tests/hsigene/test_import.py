@@ -9,7 +9,6 @@ import os
 import torch
 
 
-
 def test_import_writes_a_latent_hsigene_diffusion_model(tiny_import, released_state):
     from safetensors.torch import load_file
 
