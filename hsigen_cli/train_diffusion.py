@@ -135,7 +135,7 @@ def train_diffusion(
     result = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
     if dry_run:
         echo_dry_run(result, as_json)
-    else:
+    elif result is not None:  # None on DDP ranks other than 0, which write nothing
         typer.echo(str(result.path))
 
 
