@@ -2,6 +2,7 @@
 diversity metrics need; check whether synthetic pixels help a downstream classifier.
 
     hsigen evaluate --real runs/ip --generated runs/samples --out runs/eval
+    hsigen evaluate --real runs/ip --generated runs/samples --references all --metrics spr_srec,spatial,c2st --out runs/e4
     hsigen evaluate --real runs/ip --generated runs/a runs/b --classifier runs/clf --groups 10 --json --out runs/e2
     hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \
         --metrics fid_rgb --rgb-max-images 5000 --out runs/e3
@@ -12,6 +13,7 @@ diversity metrics need; check whether synthetic pixels help a downstream classif
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, List, Optional
 
@@ -50,6 +52,15 @@ group = typer.Typer(cls=_ListOptionGroup, invoke_without_command=True, no_args_i
                          "or train-classifier / downstream.")
 
 
+class ReferenceRows(str, Enum):
+    """``--references``: the values of stages.evaluate.references.References (kept apart so that
+    loading the CLI does not import the evaluate stage; a test checks that the two agree)."""
+
+    none = "none"
+    auto = "auto"
+    all = "all"
+
+
 def _csv(value: Optional[str]) -> Optional[list[str]]:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
@@ -64,8 +75,14 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output evaluation-report directory.",
                                                 show_default=False)] = None,
     metrics: Annotated[Optional[str], typer.Option(
-        "--metrics", help="Comma list of spr_srec, fp, db, sd, sdm, fid, kid, is, fid_rgb, paired, msad "
-                          "(default: all that the inputs allow).")] = None,
+        "--metrics", help="Comma list of spr_srec, prdc, fp, db, sd, sdm, fid, kid, is, fid_rgb, paired, msad, "
+                          "spatial, patch_fd, c2st (default: all that the inputs allow, except the optional c2st).")] = None,
+    references: Annotated[ReferenceRows, typer.Option(
+        "--references", help="Reference rows built from --real: none; auto = real-heldout, shuffled-pixels, "
+                             "gaussian-pixels and, for latent/joint samples, autoencoder-reconstruction; all = auto "
+                             "plus blurred and noisy copies of the held-out images.")] = ReferenceRows.auto,
+    c2st_folds: Annotated[int, typer.Option("--c2st-folds", help="C2ST: seeded stratified folds.")] = 3,
+    c2st_steps: Annotated[int, typer.Option("--c2st-steps", help="C2ST: training steps per fold.")] = 300,
     k: Annotated[int, typer.Option("--k", help="sPr/sRec neighbourhood size (hsigene: 10).")] = 10,
     groups: Annotated[Optional[int], typer.Option(
         "--groups", help="sPr/sRec over G random groups, averaged (the paper's variant); default exact.")] = None,
@@ -78,7 +95,9 @@ def evaluate(
         "--classifier", help="classifier artifact (for SD, SDM, spectral FID/KID/IS).")] = None,
     reference: Annotated[Optional[Path], typer.Option(
         "--reference", help="Ground truth paired one-to-one with --generated (for MPSNR, MSSIM, SAM, ERGAS, RMSE, MRAE).")] = None,
-    real_split: Annotated[Optional[str], typer.Option("--real-split", help="Use only this split of --real: train | val.")] = None,
+    real_split: Annotated[Optional[str], typer.Option(
+        "--real-split", help="Score against this split of --real (train | val; default train when it has a split); "
+                             "the other split is the real-heldout reference.")] = None,
     ergas_ratio: Annotated[float, typer.Option("--ergas-ratio", help="ERGAS resolution ratio.")] = 1.0,
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID: number of random subsets.")] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID: spectra per subset.")] = 1000,
@@ -115,7 +134,8 @@ def evaluate(
                          ergas_ratio=ergas_ratio, classifier=str(classifier) if classifier else None,
                          reference=str(reference) if reference else None, real_split=real_split,
                          inception_weights=str(inception_weights) if inception_weights else None,
-                         rgb_max_images=rgb_max_images, rgb_batch_size=rgb_batch_size, device=device)
+                         rgb_max_images=rgb_max_images, rgb_batch_size=rgb_batch_size, device=device,
+                         references=ReferenceRows(references).value, c2st_folds=c2st_folds, c2st_steps=c2st_steps)
     artifact, report = run(real, list(generated), out, cfg, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
