@@ -89,6 +89,10 @@ def evaluate(
     block: Annotated[int, typer.Option("--block", help="D_b block size in pixels.")] = 8,
     block_stride: Annotated[Optional[int], typer.Option(
         "--block-stride", help="Stride of the real blocks for D_b (default block/2).")] = None,
+    db_max_blocks: Annotated[int, typer.Option(
+        "--db-max-blocks", help="D_b: seeded subset of at most this many generated blocks (unbiased mean).")] = 2000,
+    db_max_real_blocks: Annotated[int, typer.Option(
+        "--db-max-real-blocks", help="D_b: seeded subset of at most this many real blocks searched.")] = 20_000,
     max_spectra: Annotated[int, typer.Option(
         "--max-spectra", help="Random subset of at most this many unique spectra per set.")] = 100_000,
     classifier: Annotated[Optional[Path], typer.Option(
@@ -130,6 +134,7 @@ def evaluate(
     if real_split not in (None, "train", "val"):
         raise ConfigError("--real-split must be train or val")
     cfg = EvaluateConfig(metrics=_csv(metrics), k=k, groups=groups, block=block, block_stride=block_stride,
+                         db_max_blocks=db_max_blocks, db_max_real_blocks=db_max_real_blocks,
                          max_spectra=max_spectra, seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                          ergas_ratio=ergas_ratio, classifier=str(classifier) if classifier else None,
                          reference=str(reference) if reference else None, real_split=real_split,
