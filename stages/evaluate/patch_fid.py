@@ -56,6 +56,11 @@ class RandomPatchFeatures:
         """(n_patches, 128) features of every output position, a seeded subset of MAX_PATCHES."""
         import torch
 
+        rng = np.random.default_rng(seed)
+        per_image = self.positions(cubes.shape[2], cubes.shape[3])
+        needed = -(-MAX_PATCHES // per_image)   # images enough for MAX_PATCHES positions
+        if len(cubes) > needed:
+            cubes = cubes[np.sort(rng.choice(len(cubes), needed, replace=False))]
         out = []
         with torch.no_grad(), torch_threads(1):
             for a in range(0, len(cubes), BATCH):
@@ -65,8 +70,15 @@ class RandomPatchFeatures:
                 out.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).double().numpy())
         feats = np.concatenate(out)
         if len(feats) > MAX_PATCHES:
-            feats = feats[np.sort(np.random.default_rng(seed).choice(len(feats), MAX_PATCHES, replace=False))]
+            feats = feats[np.sort(rng.choice(len(feats), MAX_PATCHES, replace=False))]
         return feats
+
+    @staticmethod
+    def positions(h: int, w: int) -> int:
+        """Output positions per image: 3×3 valid, then two stride-2 3×3 valid convolutions."""
+        for stride in (1, 2, 2):
+            h, w = (h - 3) // stride + 1, (w - 3) // stride + 1
+        return max(1, h * w)
 
 
 def patch_frechet_distance(real_feats: np.ndarray, gen_feats: np.ndarray) -> float:

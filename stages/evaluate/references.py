@@ -94,7 +94,7 @@ def _like(images: ImageSet, cubes: np.ndarray, name: str, labels=None) -> ImageS
 
 def shuffled_pixels(real: ImageSet, n_images: int, seed: int) -> ImageSet:
     """``n_images`` images of the real set's pixels (with their labels) drawn in random order."""
-    n, b, h, w = real.cubes.shape
+    _, b, h, w = real.cubes.shape
     flat = real.cubes.transpose(0, 2, 3, 1).reshape(-1, b)
     pick = np.random.default_rng(seed).permutation(len(flat))[: n_images * h * w]
     if len(pick) < n_images * h * w:   # fewer real pixels than asked for: draw with repetition
@@ -104,15 +104,19 @@ def shuffled_pixels(real: ImageSet, n_images: int, seed: int) -> ImageSet:
     return _like(real, cubes, "shuffled-pixels", labels)
 
 
-def gaussian_pixels(real_spectra: np.ndarray, like: ImageSet, n_images: int, seed: int) -> ImageSet:
-    """Independent pixels from N(mean, covariance) of the real spectra, ``n_images`` images."""
+def gaussian_pixels(real_spectra: np.ndarray, like: ImageSet, n_images: int, n_spectra: int, seed: int) -> ImageSet:
+    """``n_images`` images of independent pixels drawn from a pool of ``n_spectra`` samples of
+    N(mean, covariance) of the real spectra. The pool has as many distinct spectra as the
+    real-heldout row (``pixels()`` counts unique spectra): sPr/sRec and coverage depend on set
+    size, so the reference rows compare at equal sizes (and the cost stays that of real-heldout)."""
     x = np.asarray(real_spectra, np.float64)
     _, b, h, w = like.cubes.shape
     rng = np.random.default_rng(seed)
     mean, cov = x.mean(0), np.cov(x, rowvar=False)
     # Cholesky of the covariance (plus a tiny ridge for rank-deficient sets) keeps it seeded and fast.
     root = np.linalg.cholesky(cov + 1e-9 * np.trace(cov) / b * np.eye(b))
-    px = mean + rng.standard_normal((n_images * h * w, b)) @ root.T
+    pool = mean + rng.standard_normal((max(1, min(n_spectra, n_images * h * w)), b)) @ root.T
+    px = pool[rng.permutation(np.resize(np.arange(len(pool)), n_images * h * w))]
     return _like(like, px.reshape(n_images, h, w, b).transpose(0, 3, 1, 2), "gaussian-pixels")
 
 
@@ -181,6 +185,12 @@ def autoencoder_reconstruction(ae_artifact, heldout: ImageSet) -> ImageSet:
     return _like(heldout, cubes, "autoencoder-reconstruction", heldout.labels)
 
 
+def _unique_count(images: ImageSet) -> int:
+    from .spectra import pixels
+
+    return pixels(images, None, 0).unique_count
+
+
 def build(mode: References, real: ImageSet, real_spectra: np.ndarray, heldout: ImageSet | None,
           generated: list[ImageSet], seed: int) -> tuple[list[Reference], list[str]]:
     """The reference rows for ``mode``, and notes on the ones that could not be made."""
@@ -189,7 +199,7 @@ def build(mode: References, real: ImageSet, real_spectra: np.ndarray, heldout: I
     n = len(heldout.cubes)
     refs = [Reference("real-heldout", replace(heldout, kind="reference"), DESCRIPTIONS["real-heldout"]),
             Reference("shuffled-pixels", shuffled_pixels(real, n, seed + 11), DESCRIPTIONS["shuffled-pixels"]),
-            Reference("gaussian-pixels", gaussian_pixels(real_spectra, real, n, seed + 12),
+            Reference("gaussian-pixels", gaussian_pixels(real_spectra, real, n, _unique_count(heldout), seed + 12),
                       DESCRIPTIONS["gaussian-pixels"])]
     notes, by_ae = [], {}
     for i, g in enumerate(generated):

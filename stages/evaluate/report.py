@@ -18,7 +18,7 @@ from . import diversity, distribution, fidelity, figures, manifold, paired, refe
 from .patch_fid import DESCRIPTION as PATCH_FD_FEATURES, RECEPTIVE_FIELD, RandomPatchFeatures, patch_frechet_distance
 from .references import References
 from .spectra import ImageSet, check_same_grid, load_image_set, pixels
-from .verdict import INFO, RULES, scalar, verdict
+from .verdict import INFO, RULES, autoencoder_limits, verdict
 
 ALL_METRICS = ("spr_srec", "prdc", "fp", "db", "sd", "sdm", "fid", "kid", "is", "fid_rgb", "paired", "msad",
                "spatial", "patch_fd", "c2st")
@@ -286,8 +286,12 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
         gen_pixels.append(gen_px)
         gen_stats.append((f"generated {i + 1}", stats))
         skipped = {m: NEEDS.get(m, "") for m in ALL_METRICS if m not in names}
+        judged = verdict(metrics, heldout_metrics)
+        for row in ref_rows:
+            if i + 1 in row.get("for_generated", []):
+                judged = autoencoder_limits(judged, row["verdict"])
         results.append({**g.describe(), "spectra_unique": gen_px.unique_count, "spectra_used": len(gen_px.values),
-                        "metrics": metrics, "skipped": skipped, "verdict": verdict(metrics, heldout_metrics)})
+                        "metrics": metrics, "skipped": skipped, "verdict": judged})
 
     settings = asdict(cfg)
     if cfg.inception_weights:

@@ -143,3 +143,16 @@ def _group(flags: list[dict]) -> str:
     for f in flags:
         by_words.setdefault(f["words"], []).append(f["detail"])
     return "; ".join(f"{words}: {', '.join(details)}" for words, details in by_words.items())
+
+
+def autoencoder_limits(gen_verdict: dict, ae_verdict: dict) -> dict:
+    """Mark the generated set's flags that its own autoencoder's reconstructions share: the
+    decoder, not the diffusion model, sets that limit (a latent model cannot beat its decoder)."""
+    shared = {(f["metric"], f["words"]) for f in ae_verdict["flags"]}
+    limited = [f["metric"] for f in gen_verdict["flags"] if (f["metric"], f["words"]) in shared]
+    if not limited:
+        return gen_verdict
+    names = ", ".join(dict.fromkeys(INFO[m].label for m in limited))
+    return {**gen_verdict, "autoencoder_limited": limited,
+            "text": f"{gen_verdict['text']} — its autoencoder-reconstruction row is flagged the same on {names}: "
+                    "the autoencoder limits these"}
