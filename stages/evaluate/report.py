@@ -430,8 +430,15 @@ PAIRED_ROWS = [("mpsnr", "MPSNR ↑"), ("mssim", "MSSIM ↑"), ("sam", "SAM (rad
                ("rmse", "RMSE ↓"), ("mrae", "MRAE ↓")]
 
 
+def _ref_name(row: dict) -> str:
+    """A reference row's name; autoencoder rows also name the generated sets they serve."""
+    if "for_generated" in row:
+        return f"{row['name']} (of generated {', '.join(map(str, row['for_generated']))})"
+    return row["name"]
+
+
 def _column_name(row: dict, i: int) -> str:
-    return f"*ref:* {row['name']}" if row.get("reference") else f"generated {i + 1}"
+    return f"*ref:* {_ref_name(row)}" if row.get("reference") else f"generated {i + 1}"
 
 
 def markdown(report: dict) -> str:
@@ -478,7 +485,7 @@ def markdown(report: dict) -> str:
     for i, g in enumerate(gens):
         lines.append(f"- **generated {i + 1}**: {g['verdict']['text']}")
     for r in refs[1:]:
-        lines.append(f"- *ref:* {r['name']}: {r['verdict']['text']}")
+        lines.append(f"- *ref:* {_ref_name(r)}: {r['verdict']['text']}")
     lines += ["", "## How to read the metrics", ""]
     for key, m in info.items():
         lines.append(f"- **{m['label']}** ({m['source']}): {m['measures']}; {m['better']} is better.")

@@ -158,7 +158,7 @@ def test_same_seed_same_numbers_and_references_none(cli, ip_dataset, ip_samples,
     assert report["generated"][0]["metrics"] == reports[0]["generated"][0]["metrics"]
 
 
-def test_c2st_needs_references_and_cli_enum_matches():
+def test_c2st_needs_references_and_cli_enum_matches(cli, ip_dataset, ip_samples, tmp_path):
     from hsigen_cli.evaluate import ReferenceRows
     from stages.common.errors import ConfigError
     from stages.evaluate import EvaluateConfig
@@ -169,6 +169,10 @@ def test_c2st_needs_references_and_cli_enum_matches():
         _validate(EvaluateConfig(metrics=["c2st"], references="none"))
     with pytest.raises(ConfigError, match="choose none, auto or all"):
         _validate(EvaluateConfig(references="some"))
+    out = tmp_path / "never"
+    code, stdout, stderr = cli("evaluate", "--real", ip_dataset, "--generated", ip_samples, "--metrics", "c2st",
+                               "--references", "none", "--out", out)
+    assert code == 1 and "real-heldout" in stderr and stdout == "" and not out.exists()
 
 
 def test_c2st_separates_shuffled_pixels_from_real(scene8_sets):
