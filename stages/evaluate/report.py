@@ -306,6 +306,7 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
                  "spectra_used": len(real_px.values)},
         "references": ref_rows,
         "reference_notes": ref_notes,
+        "notes": _c2st_notes(heldout_metrics),
         "generated": results,
         "metric_info": {m.key: {"label": m.label, "source": m.source, "measures": m.measures, "better": m.better}
                         for m in INFO.values() if m.key in used},
@@ -368,6 +369,15 @@ def _score(ctx: _Context, g: ImageSet, names: set, seed: int):
     return metrics, gen_px, stats
 
 
+def _c2st_notes(heldout_metrics: dict | None) -> list[str]:
+    floor = (heldout_metrics or {}).get("c2st")
+    if not floor or floor["mean"] < C2ST_UNREADABLE:
+        return []
+    return [f"C2ST tells real-heldout from the real set at {floor['mean']:.2f}: the held-out images already differ "
+            "from the real set (e.g. another land-cover mix), so C2ST cannot judge a generator on this data; read "
+            "the other metrics."]
+
+
 def _dtype(multiply_adds: int) -> str:
     """float64 up to 2·10¹⁰ multiply-adds (exact, a copy scores 1 to 1e-9), float32 beyond (twice
     as fast): the cosine similarities are near 1 and float32 keeps about 7 digits of them."""
@@ -426,6 +436,7 @@ def _fmt(value) -> str:
     return "–" if value is None else str(value)
 
 
+C2ST_UNREADABLE = 0.9   # real-heldout's own C2ST accuracy from which the test says nothing
 ARROW = {"higher": "↑", "lower": "↓", "closer to 1": "→1"}
 PAIRED_ROWS = [("mpsnr", "MPSNR ↑"), ("mssim", "MSSIM ↑"), ("sam", "SAM (rad) ↓"), ("ergas", "ERGAS ↓"),
                ("rmse", "RMSE ↓"), ("mrae", "MRAE ↓")]
@@ -492,6 +503,7 @@ def markdown(report: dict) -> str:
         lines.append(f"- **{m['label']}** ({m['source']}): {m['measures']}; {m['better']} is better.")
     if "patch_fd" in info:
         lines.append(f"- patch FD features: {s['patch_fd_features']}.")
+    lines += [f"- {note}" for note in report.get("notes", [])]
     rgb = report.get("rgb_fid")
     if rgb and any("fid_rgb" in g["metrics"] for g in gens):
         w = s["inception_weights"]
