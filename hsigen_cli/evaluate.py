@@ -169,7 +169,8 @@ def train_classifier(
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ):
-    """Train the 4 × Conv1d + FC spectral classifier (hyperldm.txt §III-E) on labelled pixels."""
+    """Train the 4 × Conv1d + FC spectral classifier (Liu et al., HyperLDM, IEEE TGRS 61 (2023)
+    §III-E) on labelled pixels."""
     from stages.evaluate import TrainClassifierConfig
     from stages.evaluate import train as stage
 

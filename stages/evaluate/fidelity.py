@@ -1,4 +1,4 @@
-"""Point fidelity F_p and block diversity D_b (hud.txt §III-D, eqs. 16-17).
+"""Point fidelity F_p and block diversity D_b (Shen et al., HUD (2025) §III-D, eqs. 16-17).
 
 F_p: mean over generated pixels of the best cosine similarity to any real pixel (eq. 16).
 D_b: mean over generated blocks of the best block similarity to any real block, where the

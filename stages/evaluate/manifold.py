@@ -1,4 +1,4 @@
-"""Spectral precision and recall, sPr / sRec (hsigene.txt §4.1.3, eq. 8), and density /
+"""Spectral precision and recall, sPr / sRec (Pang et al., HSIGene, arXiv:2409.12470 §4.1.3, eq. 8), and density /
 coverage (Naeem, Oh, Uh, Choi & Yoo, "Reliable Fidelity and Diversity Metrics for Generative
 Models", ICML 2020, §3) from the same k-NN balls of the real set.
 
@@ -202,7 +202,7 @@ def precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 10, dtype
 def grouped_precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 10, groups: int = 10,
                              seed: int = 0, dtype: str | None = None) -> ManifoldResult:
     """The paper's cheaper variant: shuffle both sets, split each into ``groups`` parts,
-    compute eq. 8 per pair of parts and average (hsigene.txt §4.1.3: 10 groups)."""
+    compute eq. 8 per pair of parts and average (Pang et al., HSIGene, arXiv:2409.12470 §4.1.3: 10 groups)."""
     if groups < 1:
         raise ConfigError("--groups must be at least 1")
     rng = np.random.default_rng(seed)

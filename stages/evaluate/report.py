@@ -98,7 +98,7 @@ def _available(name: str, gen: ImageSet, real: ImageSet, clf, reference: ImageSe
 
 def msad(real_px, gen_px) -> dict:
     """Per-class mean spectra of real and generated pixels and their spectral angle
-    distance, averaged over classes present in both (specdm.txt §4.2 "mSAD", radians)."""
+    distance, averaged over classes present in both (Liu et al., SpecDM, arXiv:2502.17056 §4.2 "mSAD", radians)."""
     per_class = {}
     for c in np.intersect1d(np.unique(real_px.labels), np.unique(gen_px.labels)):
         if c <= 0:
