@@ -41,13 +41,14 @@ def aligned_scene() -> np.ndarray:
     wl = np.delete(read_wavelengths_file(ex["wavelengths_file"]), np.asarray(parse_band_ranges(ex["drop_bands"])) - 1)
     cube = scene.read_rows(0, scene.height)
     return (cube.reshape(-1, scene.bands) @ alignment_matrix(wl, target_grid()).astype(np.float32)).reshape(
-        scene.height, scene.width, -1)
+        scene.height, scene.width, -1
+    )
 
 
 def crops(scene: np.ndarray, n: int, rng) -> np.ndarray:
     r = rng.integers(0, scene.shape[0] - SIZE + 1, n)
     c = rng.integers(0, scene.shape[1] - SIZE + 1, n)
-    return np.stack([scene[a:a + SIZE, b:b + SIZE].transpose(2, 0, 1) for a, b in zip(r, c)]).astype(np.float32)
+    return np.stack([scene[a : a + SIZE, b : b + SIZE].transpose(2, 0, 1) for a, b in zip(r, c)]).astype(np.float32)
 
 
 def write_samples(out: Path, cubes: np.ndarray, wl: np.ndarray, scale: float) -> Path:
@@ -103,13 +104,20 @@ def main() -> None:
         load1 = os.getloadavg()
     rows = {r["name"]: r["metrics"] for r in report["references"]}
     rows["generated"] = report["generated"][0]["metrics"]
-    print(json.dumps({k: {m: round(v, 4) for m, v in row.items() if isinstance(v, float)} for k, row in rows.items()},
-                     indent=1))
-    print(f"real {args.real} + generated {args.generated} patches of {SIZE}x{SIZE}x48, references {args.references}"
-          f"{', with c2st' if args.c2st else ''}: {report['real']['spectra_unique']} unique real spectra, "
-          f"{report['generated'][0]['spectra_used']} generated spectra used")
-    print(f"whole report: {wall:.1f} s wall, {cpu:.1f} s CPU (target < 120 s); load average "
-          f"{load0[0]:.2f} before, {load1[0]:.2f} after on {os.cpu_count()} CPUs")
+    print(
+        json.dumps(
+            {k: {m: round(v, 4) for m, v in row.items() if isinstance(v, float)} for k, row in rows.items()}, indent=1
+        )
+    )
+    print(
+        f"real {args.real} + generated {args.generated} patches of {SIZE}x{SIZE}x48, references {args.references}"
+        f"{', with c2st' if args.c2st else ''}: {report['real']['spectra_unique']} unique real spectra, "
+        f"{report['generated'][0]['spectra_used']} generated spectra used"
+    )
+    print(
+        f"whole report: {wall:.1f} s wall, {cpu:.1f} s CPU (target < 120 s); load average "
+        f"{load0[0]:.2f} before, {load1[0]:.2f} after on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ diversity metrics need; check whether synthetic pixels help a downstream classif
     hsigen evaluate --real runs/ip --generated runs/samples --out runs/eval
     hsigen evaluate --real runs/ip --generated runs/samples --references all --metrics spr_srec,spatial,c2st --out runs/e4
     hsigen evaluate --real runs/ip --generated runs/a runs/b --classifier runs/clf --groups 10 --json --out runs/e2
-    hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \
+    hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \\
         --metrics fid_rgb --rgb-max-images 5000 --out runs/e3
     hsigen evaluate train-classifier runs/ip --preset tiny --out runs/clf
     hsigen evaluate downstream --real runs/ip --synthetic runs/samples --seeds 0,1,2 --out runs/down
@@ -13,15 +13,29 @@ diversity metrics need; check whether synthetic pixels help a downstream classif
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
 from typer.core import TyperGroup
 
-from .options import (BatchSize, CheckpointEvery, ConfigFile, LearningRate, Device, DryRun, Json, Out, Overwrite, Preset, Quiet, Resume, Seed,
-                      Steps, Verbose)
+from .choices import Preset as PresetChoice
+from .choices import References, Split, plain
+from .options import (
+    BatchSize,
+    CheckpointEvery,
+    Device,
+    DryRun,
+    Json,
+    LearningRate,
+    Out,
+    Overwrite,
+    Preset,
+    Resume,
+    Seed,
+    Steps,
+)
+
 
 class _ListOptionGroup(TyperGroup):
     """Lets ``--generated a b c`` (and ``--synthetic a b``) mean ``--generated a --generated b ...``:
@@ -52,15 +66,6 @@ group = typer.Typer(cls=_ListOptionGroup, invoke_without_command=True, no_args_i
                          "or train-classifier / downstream.")
 
 
-class ReferenceRows(str, Enum):
-    """``--references``: the values of stages.evaluate.references.References (kept apart so that
-    loading the CLI does not import the evaluate stage; a test checks that the two agree)."""
-
-    none = "none"
-    auto = "auto"
-    all = "all"
-
-
 def _csv(value: Optional[str]) -> Optional[list[str]]:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
@@ -77,10 +82,10 @@ def evaluate(
     metrics: Annotated[Optional[str], typer.Option(
         "--metrics", help="Comma list of spr_srec, prdc, fp, db, sd, sdm, fid, kid, is, fid_rgb, paired, msad, "
                           "spatial, patch_fd, c2st (default: all that the inputs allow, except the optional c2st).")] = None,
-    references: Annotated[ReferenceRows, typer.Option(
+    references: Annotated[References, typer.Option(
         "--references", help="Reference rows built from --real: none; auto = real-heldout, shuffled-pixels, "
                              "gaussian-pixels and, for latent/joint samples, autoencoder-reconstruction; all = auto "
-                             "plus blurred and noisy copies of the held-out images.")] = ReferenceRows.auto,
+                             "plus blurred and noisy copies of the held-out images.")] = References.auto,
     c2st_folds: Annotated[int, typer.Option("--c2st-folds", help="C2ST: seeded stratified folds.")] = 3,
     c2st_steps: Annotated[int, typer.Option("--c2st-steps", help="C2ST: training steps per fold.")] = 300,
     k: Annotated[int, typer.Option("--k", help="sPr/sRec neighbourhood size (hsigene: 10).")] = 10,
@@ -99,7 +104,7 @@ def evaluate(
         "--classifier", help="classifier artifact (for SD, SDM, spectral FID/KID/IS).")] = None,
     reference: Annotated[Optional[Path], typer.Option(
         "--reference", help="Ground truth paired one-to-one with --generated (for MPSNR, MSSIM, SAM, ERGAS, RMSE, MRAE).")] = None,
-    real_split: Annotated[Optional[str], typer.Option(
+    real_split: Annotated[Optional[Split], typer.Option(
         "--real-split", help="Score against this split of --real (train | val; default train when it has a split); "
                              "the other split is the real-heldout reference.")] = None,
     ergas_ratio: Annotated[float, typer.Option("--ergas-ratio", help="ERGAS resolution ratio.")] = 1.0,
@@ -117,9 +122,6 @@ def evaluate(
     seed: Seed = 0,
     as_json: Json = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Compare generated HSIs with a real dataset in physical units; writes report.json, report.md and figures."""
     if ctx.invoked_subcommand is not None:
@@ -131,16 +133,14 @@ def evaluate(
     if real is None or not generated or out is None:
         raise ConfigError("hsigen evaluate needs --real DATASET, --generated SAMPLES... and --out DIR "
                           "(or a subcommand: train-classifier, downstream)")
-    if real_split not in (None, "train", "val"):
-        raise ConfigError("--real-split must be train or val")
     cfg = EvaluateConfig(metrics=_csv(metrics), k=k, groups=groups, block=block, block_stride=block_stride,
                          db_max_blocks=db_max_blocks, db_max_real_blocks=db_max_real_blocks,
                          max_spectra=max_spectra, seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                          ergas_ratio=ergas_ratio, classifier=str(classifier) if classifier else None,
-                         reference=str(reference) if reference else None, real_split=real_split,
+                         reference=str(reference) if reference else None, real_split=plain(real_split),
                          inception_weights=str(inception_weights) if inception_weights else None,
                          rgb_max_images=rgb_max_images, rgb_batch_size=rgb_batch_size, device=device,
-                         references=ReferenceRows(references).value, c2st_folds=c2st_folds, c2st_steps=c2st_steps)
+                         references=plain(references), c2st_folds=c2st_folds, c2st_steps=c2st_steps)
     artifact, report = run(real, list(generated), out, cfg, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -154,7 +154,7 @@ def train_classifier(
     out: Out = ...,
     labels: Annotated[Optional[Path], typer.Option(
         "--labels", help="Scene label map (mat/tif/npy/.GIS) when the dataset was ingested without labels.")] = None,
-    preset: Preset = "tiny",
+    preset: Preset = PresetChoice.tiny,
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
@@ -165,16 +165,13 @@ def train_classifier(
     resume: Resume = False,
     as_json: Json = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train the 4 × Conv1d + FC spectral classifier (Liu et al., HyperLDM, IEEE TGRS 61 (2023)
     §III-E) on labelled pixels."""
     from stages.evaluate import TrainClassifierConfig
     from stages.evaluate import train as stage
 
-    cfg = TrainClassifierConfig(preset=preset, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+    cfg = TrainClassifierConfig(preset=preset.value, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
                                 checkpoint_every=checkpoint_every, labels_file=str(labels) if labels else None)
     if dry_run:
         info = stage.dry_run(dataset, cfg)
@@ -202,15 +199,12 @@ def downstream(
         "--boundary", help="Leave out labelled synthetic pixels within N px of another label (0 keeps all).")] = 1,
     confidence: Annotated[float, typer.Option(
         "--confidence", help="Pseudo-label threshold (softmax max) for unlabelled samples.")] = 0.9,
-    preset: Preset = "tiny",
+    preset: Preset = PresetChoice.tiny,
     steps: Steps = None,
     batch_size: BatchSize = None,
     device: Device = "auto",
     as_json: Json = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train the pixel classifier on a small real subset, with and without synthetic pixels; OA/AA/κ over seeds."""
     from stages.common.errors import ConfigError
@@ -222,7 +216,7 @@ def downstream(
     except ValueError:
         raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
     cfg = DownstreamConfig(seeds=seed_list, per_class=per_class, synthetic_ratio=synthetic_ratio,
-                           boundary=boundary, confidence=confidence, preset=preset, steps=steps, batch_size=batch_size,
+                           boundary=boundary, confidence=confidence, preset=preset.value, steps=steps, batch_size=batch_size,
                            labels_file=str(labels) if labels else None, device=device)
     artifact = stage.run(real, list(synthetic), out, cfg, overwrite=overwrite)
     if as_json:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..common.runtime import torch_threads
 
-MIN_IMAGES = 10            # per set; fewer make the fold accuracies meaningless
+MIN_IMAGES = 10  # per set; fewer make the fold accuracies meaningless
 WIDTH = 32
 BATCH = 32
 LR = 1e-3
@@ -33,12 +33,21 @@ def _net(bands: int, generator):
     from torch import nn
 
     net = nn.Sequential(
-        nn.Conv2d(bands, 16, 1),   # band mixing first: the 3×3 layers then run on 16 channels, not B
-        nn.Conv2d(16, WIDTH, 3, padding=1), nn.GroupNorm(4, WIDTH), nn.ReLU(),
-        nn.Conv2d(WIDTH, WIDTH, 3, stride=2, padding=1), nn.GroupNorm(4, WIDTH), nn.ReLU(),
-        nn.Conv2d(WIDTH, WIDTH, 3, stride=2, padding=1), nn.GroupNorm(4, WIDTH), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(WIDTH, 1))
-    with torch.no_grad():   # seeded initialisation independent of the global torch RNG
+        nn.Conv2d(bands, 16, 1),  # band mixing first: the 3×3 layers then run on 16 channels, not B
+        nn.Conv2d(16, WIDTH, 3, padding=1),
+        nn.GroupNorm(4, WIDTH),
+        nn.ReLU(),
+        nn.Conv2d(WIDTH, WIDTH, 3, stride=2, padding=1),
+        nn.GroupNorm(4, WIDTH),
+        nn.ReLU(),
+        nn.Conv2d(WIDTH, WIDTH, 3, stride=2, padding=1),
+        nn.GroupNorm(4, WIDTH),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(WIDTH, 1),
+    )
+    with torch.no_grad():  # seeded initialisation independent of the global torch RNG
         for p in net.parameters():
             if p.dim() > 1:
                 fan_in = p[0].numel()
@@ -62,8 +71,9 @@ def _augment(x, generator):
     return x
 
 
-def two_sample_test(real_cubes: np.ndarray, gen_cubes: np.ndarray, folds: int = 3, steps: int = 300,
-                    seed: int = 0) -> dict:
+def two_sample_test(
+    real_cubes: np.ndarray, gen_cubes: np.ndarray, folds: int = 3, steps: int = 300, seed: int = 0
+) -> dict:
     """Held-out accuracy over ``folds`` stratified folds of equally many real and set images."""
     import torch
 
@@ -88,12 +98,18 @@ def two_sample_test(real_cubes: np.ndarray, gen_cubes: np.ndarray, folds: int = 
             for _ in range(steps):
                 pick = train_idx[torch.randint(0, len(train_idx), (min(BATCH, len(train_idx)),), generator=generator)]
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                    net(_augment(x[pick], generator)).squeeze(1), y[pick])
+                    net(_augment(x[pick], generator)).squeeze(1), y[pick]
+                )
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
             with torch.no_grad():
                 pred = (net(x[test_idx]).squeeze(1) > 0).float()
             accuracies.append(float((pred == y[test_idx]).float().mean()))
-    return {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "folds": folds,
-            "images_per_class": int(n), "steps": steps}
+    return {
+        "mean": float(np.mean(accuracies)),
+        "std": float(np.std(accuracies)),
+        "folds": folds,
+        "images_per_class": int(n),
+        "steps": steps,
+    }

@@ -22,13 +22,15 @@ import numpy as np
 from ..common.runtime import torch_threads
 from .distribution import frechet_distance
 
-NET_SEED = 20170601        # fixed: the features must not change with --seed
+NET_SEED = 20170601  # fixed: the features must not change with --seed
 WIDTHS = (64, 128, 128)
-RECEPTIVE_FIELD = 15       # pixels seen by one output position
-MAX_PATCHES = 20_000       # feature vectors per set (seeded subset beyond this)
+RECEPTIVE_FIELD = 15  # pixels seen by one output position
+MAX_PATCHES = 20_000  # feature vectors per set (seeded subset beyond this)
 BATCH = 64
-DESCRIPTION = (f"Fréchet distance of {RECEPTIVE_FIELD}×{RECEPTIVE_FIELD}-px patch features from a fixed random "
-               f"3-layer conv net (widths {', '.join(map(str, WIDTHS))}, seed {NET_SEED}, not trained)")
+DESCRIPTION = (
+    f"Fréchet distance of {RECEPTIVE_FIELD}×{RECEPTIVE_FIELD}-px patch features from a fixed random "
+    f"3-layer conv net (widths {', '.join(map(str, WIDTHS))}, seed {NET_SEED}, not trained)"
+)
 
 
 class RandomPatchFeatures:
@@ -58,13 +60,13 @@ class RandomPatchFeatures:
 
         rng = np.random.default_rng(seed)
         per_image = self.positions(cubes.shape[2], cubes.shape[3])
-        needed = -(-MAX_PATCHES // per_image)   # images enough for MAX_PATCHES positions
+        needed = -(-MAX_PATCHES // per_image)  # images enough for MAX_PATCHES positions
         if len(cubes) > needed:
             cubes = cubes[np.sort(rng.choice(len(cubes), needed, replace=False))]
         out = []
         with torch.no_grad(), torch_threads(1):
             for a in range(0, len(cubes), BATCH):
-                x = np.asarray(cubes[a:a + BATCH], np.float32) / self.std[:, None, None]
+                x = np.asarray(cubes[a : a + BATCH], np.float32) / self.std[:, None, None]
                 x = x - x.mean(axis=(2, 3), keepdims=True)
                 f = self.net(torch.from_numpy(np.ascontiguousarray(x)))
                 out.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).double().numpy())

@@ -53,13 +53,20 @@ class Reference:
     name: str
     images: ImageSet
     description: str
-    extra: dict = field(default_factory=dict)   # e.g. the autoencoder and the generated sets it serves
+    extra: dict = field(default_factory=dict)  # e.g. the autoencoder and the generated sets it serves
 
 
 def subset(images: ImageSet, mask: np.ndarray, label: str) -> ImageSet:
     pick = lambda a: None if a is None else a[mask]  # noqa: E731
-    return replace(images, path=Path(f"{images.path}[{label}]"), cubes=images.cubes[mask], labels=pick(images.labels),
-                   split=pick(images.split), origin=pick(images.origin), condition_ids=pick(images.condition_ids))
+    return replace(
+        images,
+        path=Path(f"{images.path}[{label}]"),
+        cubes=images.cubes[mask],
+        labels=pick(images.labels),
+        split=pick(images.split),
+        origin=pick(images.origin),
+        condition_ids=pick(images.condition_ids),
+    )
 
 
 def split_real(real: ImageSet, real_split: str | None, with_heldout: bool, seed: int):
@@ -70,8 +77,10 @@ def split_real(real: ImageSet, real_split: str | None, with_heldout: bool, seed:
     a seeded half of the images (the other half is scored against)."""
     has_split = real.split is not None and {"train", "val"} <= set(np.unique(real.split).tolist())
     if real_split is not None and not has_split:
-        raise ConfigError(f"--real-split {real_split}: {real.path} has no train/val split; "
-                          "re-run ingest with --val-fraction or leave --real-split out")
+        raise ConfigError(
+            f"--real-split {real_split}: {real.path} has no train/val split; "
+            "re-run ingest with --val-fraction or leave --real-split out"
+        )
     if has_split:
         scored = real_split or "train"
         other = "val" if scored == "train" else "train"
@@ -80,12 +89,17 @@ def split_real(real: ImageSet, real_split: str | None, with_heldout: bool, seed:
     if not with_heldout:
         return real, None, "all images"
     if len(real.cubes) < 4:
-        raise ConfigError(f"--real {real.path} has {len(real.cubes)} images, too few to hold half out for the "
-                          "reference rows; give more real images or pass --references none")
+        raise ConfigError(
+            f"--real {real.path} has {len(real.cubes)} images, too few to hold half out for the "
+            "reference rows; give more real images or pass --references none"
+        )
     held_mask = np.zeros(len(real.cubes), bool)
     held_mask[np.random.default_rng(seed).permutation(len(real.cubes))[: len(real.cubes) // 2]] = True
-    return (subset(real, ~held_mask, "half A"), subset(real, held_mask, "half B"),
-            "a seeded half of the images (no train/val split; the other half is held out)")
+    return (
+        subset(real, ~held_mask, "half A"),
+        subset(real, held_mask, "half B"),
+        "a seeded half of the images (no train/val split; the other half is held out)",
+    )
 
 
 def _like(images: ImageSet, cubes: np.ndarray, name: str, labels=None) -> ImageSet:
@@ -97,7 +111,7 @@ def shuffled_pixels(real: ImageSet, n_images: int, seed: int) -> ImageSet:
     _, b, h, w = real.cubes.shape
     flat = real.cubes.transpose(0, 2, 3, 1).reshape(-1, b)
     pick = np.random.default_rng(seed).permutation(len(flat))[: n_images * h * w]
-    if len(pick) < n_images * h * w:   # fewer real pixels than asked for: draw with repetition
+    if len(pick) < n_images * h * w:  # fewer real pixels than asked for: draw with repetition
         pick = np.random.default_rng(seed).choice(len(flat), n_images * h * w)
     cubes = flat[pick].reshape(n_images, h, w, b).transpose(0, 3, 1, 2)
     labels = None if real.labels is None else real.labels.reshape(-1)[pick].reshape(n_images, h, w)
@@ -125,12 +139,16 @@ def degraded(heldout: ImageSet, seed: int) -> list[Reference]:
 
     x = heldout.cubes.astype(np.float64)
     noise = 1 + NOISE_FRACTION * np.random.default_rng(seed).standard_normal(x.shape)
-    sets = {"box-blur-heldout": ndimage.uniform_filter(x, size=(1, 1, BOX_BLUR_PX, BOX_BLUR_PX), mode="reflect"),
-            "gaussian-blur-heldout": ndimage.gaussian_filter(x, sigma=(0, 0, GAUSSIAN_BLUR_SIGMA, GAUSSIAN_BLUR_SIGMA),
-                                                             mode="reflect"),
-            "noise-heldout": x * noise}
-    return [Reference(name, _like(heldout, cubes, name, heldout.labels), DESCRIPTIONS[name])
-            for name, cubes in sets.items()]
+    sets = {
+        "box-blur-heldout": ndimage.uniform_filter(x, size=(1, 1, BOX_BLUR_PX, BOX_BLUR_PX), mode="reflect"),
+        "gaussian-blur-heldout": ndimage.gaussian_filter(
+            x, sigma=(0, 0, GAUSSIAN_BLUR_SIGMA, GAUSSIAN_BLUR_SIGMA), mode="reflect"
+        ),
+        "noise-heldout": x * noise,
+    }
+    return [
+        Reference(name, _like(heldout, cubes, name, heldout.labels), DESCRIPTIONS[name]) for name, cubes in sets.items()
+    ]
 
 
 def find_autoencoder(gen: ImageSet):
@@ -145,7 +163,7 @@ def find_autoencoder(gen: ImageSet):
         if not (Path(record["path"]) / "manifest.json").is_file():
             return None, f"its model {record['path']} is not found from here (run from the directory it was made in)"
         if not ae_dir.is_dir():
-            return None, None   # a pixel- or abundance-space model: no autoencoder
+            return None, None  # a pixel- or abundance-space model: no autoencoder
         try:
             return open_artifact(ae_dir, "autoencoder"), None
         except ArtifactError as exc:
@@ -162,19 +180,23 @@ def autoencoder_reconstruction(ae_artifact, heldout: ImageSet) -> ImageSet:
 
     model = load_autoencoder(ae_artifact, "cpu")
     if model.wavelengths_nm.shape != heldout.wavelengths_nm.shape or not np.allclose(
-            model.wavelengths_nm, heldout.wavelengths_nm, atol=0.01):
+        model.wavelengths_nm, heldout.wavelengths_nm, atol=0.01
+    ):
         raise ConfigError(f"autoencoder {ae_artifact.path} was trained on another wavelength grid than --real")
     kind = ae_artifact.manifest["autoencoder"]["kind"]
     if kind == "two-stream" and (model.pairs or heldout.labels is None):
-        raise ConfigError("a change-pair autoencoder, or held-out images without labels" if model.pairs else
-                          "the two-stream autoencoder encodes label masks: --real has no labels")
+        raise ConfigError(
+            "a change-pair autoencoder, or held-out images without labels"
+            if model.pairs
+            else "the two-stream autoencoder encodes label masks: --real has no labels"
+        )
     x_all = ((heldout.cubes - model.offset) / model.scale).astype(np.float32)
     out = []
     with torch.no_grad():
         for a in range(0, len(x_all), 16):
-            x = torch.from_numpy(x_all[a:a + 16])
+            x = torch.from_numpy(x_all[a : a + 16])
             if kind == "two-stream":
-                y = torch.from_numpy(class_index(heldout.labels[a:a + 16], model.classes))
+                y = torch.from_numpy(class_index(heldout.labels[a : a + 16], model.classes))
                 rec = model.decode(model.encode(x, y))[0]
             elif kind == "vq-rgb":
                 rec = model.decode(model.encode(x), model.rgb_condition(x))
@@ -191,16 +213,27 @@ def _unique_count(images: ImageSet) -> int:
     return pixels(images, None, 0).unique_count
 
 
-def build(mode: References, real: ImageSet, real_spectra: np.ndarray, heldout: ImageSet | None,
-          generated: list[ImageSet], seed: int) -> tuple[list[Reference], list[str]]:
+def build(
+    mode: References,
+    real: ImageSet,
+    real_spectra: np.ndarray,
+    heldout: ImageSet | None,
+    generated: list[ImageSet],
+    seed: int,
+) -> tuple[list[Reference], list[str]]:
     """The reference rows for ``mode``, and notes on the ones that could not be made."""
     if mode == References.none or heldout is None:
         return [], []
     n = len(heldout.cubes)
-    refs = [Reference("real-heldout", replace(heldout, kind="reference"), DESCRIPTIONS["real-heldout"]),
-            Reference("shuffled-pixels", shuffled_pixels(real, n, seed + 11), DESCRIPTIONS["shuffled-pixels"]),
-            Reference("gaussian-pixels", gaussian_pixels(real_spectra, real, n, _unique_count(heldout), seed + 12),
-                      DESCRIPTIONS["gaussian-pixels"])]
+    refs = [
+        Reference("real-heldout", replace(heldout, kind="reference"), DESCRIPTIONS["real-heldout"]),
+        Reference("shuffled-pixels", shuffled_pixels(real, n, seed + 11), DESCRIPTIONS["shuffled-pixels"]),
+        Reference(
+            "gaussian-pixels",
+            gaussian_pixels(real_spectra, real, n, _unique_count(heldout), seed + 12),
+            DESCRIPTIONS["gaussian-pixels"],
+        ),
+    ]
     notes, by_ae = [], {}
     for i, g in enumerate(generated):
         ae, why = find_autoencoder(g)
@@ -215,9 +248,18 @@ def build(mode: References, real: ImageSet, real_spectra: np.ndarray, heldout: I
             notes.append(f"autoencoder-reconstruction for {path}: {exc}")
             continue
         log.info(f"evaluate: reference autoencoder-reconstruction with {path}")
-        refs.append(Reference("autoencoder-reconstruction", images, DESCRIPTIONS["autoencoder-reconstruction"],
-                              {"autoencoder": path, "kind": ae.manifest["autoencoder"]["kind"],
-                               "for_generated": [u + 1 for u in users]}))
+        refs.append(
+            Reference(
+                "autoencoder-reconstruction",
+                images,
+                DESCRIPTIONS["autoencoder-reconstruction"],
+                {
+                    "autoencoder": path,
+                    "kind": ae.manifest["autoencoder"]["kind"],
+                    "for_generated": [u + 1 for u in users],
+                },
+            )
+        )
     if mode == References.all:
         refs += degraded(heldout, seed + 13)
     return refs, notes

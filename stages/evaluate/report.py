@@ -14,8 +14,9 @@ from ..artifacts.store import ArtifactWriter, input_record, plain_json
 from ..common import log
 from ..common.errors import ConfigError, SpectralError
 from ..spectral.quality import spectral_angles
-from . import diversity, distribution, fidelity, figures, manifold, paired, references, spatial
-from .patch_fid import DESCRIPTION as PATCH_FD_FEATURES, RECEPTIVE_FIELD, RandomPatchFeatures, patch_frechet_distance
+from . import distribution, diversity, fidelity, figures, manifold, paired, references, spatial
+from .patch_fid import DESCRIPTION as PATCH_FD_FEATURES
+from .patch_fid import RECEPTIVE_FIELD, RandomPatchFeatures, patch_frechet_distance
 from .references import References
 from .spectra import ImageSet, check_same_grid, load_image_set, pixels
 from .verdict import INFO, RULES, autoencoder_limits, verdict
@@ -499,7 +500,7 @@ def markdown(report: dict) -> str:
     for r in refs[1:]:
         lines.append(f"- *ref:* {_ref_name(r)}: {r['verdict']['text']}")
     lines += ["", "## How to read the metrics", ""]
-    for key, m in info.items():
+    for m in info.values():
         lines.append(f"- **{m['label']}** ({m['source']}): {m['measures']}; {m['better']} is better.")
     if "patch_fd" in info:
         lines.append(f"- patch FD features: {s['patch_fd_features']}.")

@@ -28,8 +28,8 @@ import numpy as np
 
 from ..common.errors import ConfigError
 
-HIGH_FREQUENCY = 0.25      # cycles per pixel: half the Nyquist frequency
-CHUNK = 64                 # images per FFT batch
+HIGH_FREQUENCY = 0.25  # cycles per pixel: half the Nyquist frequency
+CHUNK = 64  # images per FFT batch
 EPS = 1e-30
 
 
@@ -37,10 +37,10 @@ EPS = 1e-30
 class SpatialStats:
     """Summary statistics of one image set."""
 
-    gradient: float            # mean |∇x| / mean x
-    hf_energy: float           # E(|f| > 0.25) / E(0 < |f| <= 0.25)
-    psd: np.ndarray            # (B, R + 1) mean power per band and ring (ring 0 = DC)
-    frequencies: np.ndarray    # (R + 1,) ring frequencies, cycles per pixel
+    gradient: float  # mean |∇x| / mean x
+    hf_energy: float  # E(|f| > 0.25) / E(0 < |f| <= 0.25)
+    psd: np.ndarray  # (B, R + 1) mean power per band and ring (ring 0 = DC)
+    frequencies: np.ndarray  # (R + 1,) ring frequencies, cycles per pixel
 
 
 def gradient_statistic(cubes: np.ndarray) -> float:
@@ -50,7 +50,7 @@ def gradient_statistic(cubes: np.ndarray) -> float:
         raise ConfigError(f"the spatial metrics need images of at least 2x2 pixels, got {cubes.shape[2:]}")
     total = count = level = 0.0
     for a in range(0, len(cubes), CHUNK):
-        x = cubes[a:a + CHUNK].astype(np.float64)
+        x = cubes[a : a + CHUNK].astype(np.float64)
         dy, dx = np.abs(np.diff(x, axis=2)), np.abs(np.diff(x, axis=3))
         total += dy.sum() + dx.sum()
         count += dy.size + dx.size
@@ -66,7 +66,7 @@ def _radial_bins(h: int, w: int, n_bins: int):
     ring n_bins is the Nyquist frequency; the corners beyond it get -1 (no ring)."""
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.fftfreq(w)[None, :]
-    radius = np.sqrt(fy ** 2 + fx ** 2)
+    radius = np.sqrt(fy**2 + fx**2)
     index = np.rint(radius * 2 * n_bins).astype(np.int64)
     index[index > n_bins] = -1
     return radius, index, np.arange(n_bins + 1) / (2 * n_bins)
@@ -91,10 +91,10 @@ def spatial_stats(cubes: np.ndarray, n_bins: int | None = None) -> SpatialStats:
     e_high = e_low = 0.0
     tw = torch.from_numpy(window)
     for a in range(0, n, CHUNK):
-        x = torch.from_numpy(np.ascontiguousarray(cubes[a:a + CHUNK], dtype=np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(cubes[a : a + CHUNK], dtype=np.float32))
         x = (x - x.mean(dim=(2, 3), keepdim=True)) * tw
-        power = torch.fft.fft2(x).abs().square().double().reshape(len(x), b, -1) / norm   # (n, B, H*W)
-        per_band = power.sum(0)                                                          # (B, H*W)
+        power = torch.fft.fft2(x).abs().square().double().reshape(len(x), b, -1) / norm  # (n, B, H*W)
+        per_band = power.sum(0)  # (B, H*W)
         power_sum.index_add_(1, flat_index[valid], per_band[:, valid])
         e_high += float(per_band[:, high].sum())
         e_low += float(per_band[:, low].sum())
@@ -105,11 +105,16 @@ def spatial_stats(cubes: np.ndarray, n_bins: int | None = None) -> SpatialStats:
 def compare(gen: SpatialStats, real: SpatialStats) -> dict:
     """The report's spatial metrics of one set against the real set."""
     if gen.psd.shape != real.psd.shape:
-        raise ConfigError(f"spatial metrics: power spectra on different bins ({gen.psd.shape} vs {real.psd.shape}); "
-                          "give images of the same size as the real patches")
+        raise ConfigError(
+            f"spatial metrics: power spectra on different bins ({gen.psd.shape} vs {real.psd.shape}); "
+            "give images of the same size as the real patches"
+        )
     # Ring 0 is DC, which the mean removal zeroes: it carries no texture information.
     ratio = np.log10((gen.psd[:, 1:] + EPS) / (real.psd[:, 1:] + EPS))
-    return {"gradient_ratio": gen.gradient / real.gradient,
-            "hf_energy_ratio": gen.hf_energy / real.hf_energy,
-            "log_psd_distance": float(np.sqrt(np.mean(ratio ** 2))),
-            "gradient": gen.gradient, "hf_energy": gen.hf_energy}
+    return {
+        "gradient_ratio": gen.gradient / real.gradient,
+        "hf_energy_ratio": gen.hf_energy / real.hf_energy,
+        "log_psd_distance": float(np.sqrt(np.mean(ratio**2))),
+        "gradient": gen.gradient,
+        "hf_energy": gen.hf_energy,
+    }

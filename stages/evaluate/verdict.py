@@ -19,44 +19,94 @@ class MetricInfo:
     label: str
     source: str
     measures: str
-    better: str            # "higher", "lower" or "closer to 1"
+    better: str  # "higher", "lower" or "closer to 1"
 
 
 METRICS = [
-    MetricInfo("spr", "sPr", "hsigene eq. 8", "share of generated spectra inside the real spectra's k-NN manifold",
-               "higher"),
-    MetricInfo("srec", "sRec", "hsigene eq. 8", "share of real spectra inside the generated spectra's k-NN manifold",
-               "higher"),
-    MetricInfo("density", "density", "Naeem et al. 2020 eq. 3",
-               "mean number of real k-NN balls holding a generated spectrum, ÷ k (robust to real outliers)", "higher"),
-    MetricInfo("coverage", "coverage", "Naeem et al. 2020 eq. 4",
-               "share of real k-NN balls holding at least one generated spectrum (falls with fewer samples)",
-               "higher"),
-    MetricInfo("fp", "F_p", "hud eq. 16", "mean best cosine similarity of a generated spectrum to a real one",
-               "higher"),
-    MetricInfo("db", "D_b", "hud eq. 17", "mean best similarity of a generated block to a real block (copying)",
-               "lower"),
+    MetricInfo(
+        "spr", "sPr", "hsigene eq. 8", "share of generated spectra inside the real spectra's k-NN manifold", "higher"
+    ),
+    MetricInfo(
+        "srec", "sRec", "hsigene eq. 8", "share of real spectra inside the generated spectra's k-NN manifold", "higher"
+    ),
+    MetricInfo(
+        "density",
+        "density",
+        "Naeem et al. 2020 eq. 3",
+        "mean number of real k-NN balls holding a generated spectrum, ÷ k (robust to real outliers)",
+        "higher",
+    ),
+    MetricInfo(
+        "coverage",
+        "coverage",
+        "Naeem et al. 2020 eq. 4",
+        "share of real k-NN balls holding at least one generated spectrum (falls with fewer samples)",
+        "higher",
+    ),
+    MetricInfo(
+        "fp", "F_p", "hud eq. 16", "mean best cosine similarity of a generated spectrum to a real one", "higher"
+    ),
+    MetricInfo(
+        "db", "D_b", "hud eq. 17", "mean best similarity of a generated block to a real block (copying)", "lower"
+    ),
     MetricInfo("db_over_fp", "D_b / F_p", "hud Table I", "block similarity relative to pixel fidelity", "lower"),
     MetricInfo("sd", "SD", "hyperldm eq. 28", "classifier-softmax diversity within each image", "higher"),
     MetricInfo("sdm", "SDM", "hyperldm eq. 29", "diversity of images generated from one condition", "higher"),
-    MetricInfo("fid_spectral", "FID (spectral)", "classifier features",
-               "Fréchet distance of pixel-classifier features, real vs set", "lower"),
-    MetricInfo("kid_spectral", "KID (spectral)", "classifier features", "kernel distance of the same features",
-               "lower"),
-    MetricInfo("is_spectral", "IS (spectral)", "classifier softmax", "confidence and variety of predicted classes",
-               "higher"),
-    MetricInfo("fid_rgb", "FID (RGB false colour)", "Inception-v3 pool3",
-               "Fréchet distance of Inception features of false-colour composites", "lower"),
-    MetricInfo("gradient_ratio", "gradient ÷ real", "spatial",
-               "mean |spatial gradient| ÷ mean level, as a ratio to real (< 1 smoother, > 1 rougher)", "closer to 1"),
-    MetricInfo("hf_energy_ratio", "high-freq. energy ÷ real", "spatial",
-               "power above 0.25 cycles/px over power below it, as a ratio to real (< 1 smoother)", "closer to 1"),
-    MetricInfo("log_psd_distance", "log-PSD distance", "spatial",
-               "RMS over bands and frequencies of log10(power spectrum ÷ real's), decades", "lower"),
-    MetricInfo("patch_fd", "patch FD", "random conv features",
-               "Fréchet distance of 15×15-px patch features of a fixed random conv net", "lower"),
-    MetricInfo("c2st", "C2ST accuracy", "Lopez-Paz & Oquab 2017",
-               "held-out accuracy of a small conv net telling real from the set (0.5 = indistinguishable)", "lower"),
+    MetricInfo(
+        "fid_spectral",
+        "FID (spectral)",
+        "classifier features",
+        "Fréchet distance of pixel-classifier features, real vs set",
+        "lower",
+    ),
+    MetricInfo(
+        "kid_spectral", "KID (spectral)", "classifier features", "kernel distance of the same features", "lower"
+    ),
+    MetricInfo(
+        "is_spectral", "IS (spectral)", "classifier softmax", "confidence and variety of predicted classes", "higher"
+    ),
+    MetricInfo(
+        "fid_rgb",
+        "FID (RGB false colour)",
+        "Inception-v3 pool3",
+        "Fréchet distance of Inception features of false-colour composites",
+        "lower",
+    ),
+    MetricInfo(
+        "gradient_ratio",
+        "gradient ÷ real",
+        "spatial",
+        "mean |spatial gradient| ÷ mean level, as a ratio to real (< 1 smoother, > 1 rougher)",
+        "closer to 1",
+    ),
+    MetricInfo(
+        "hf_energy_ratio",
+        "high-freq. energy ÷ real",
+        "spatial",
+        "power above 0.25 cycles/px over power below it, as a ratio to real (< 1 smoother)",
+        "closer to 1",
+    ),
+    MetricInfo(
+        "log_psd_distance",
+        "log-PSD distance",
+        "spatial",
+        "RMS over bands and frequencies of log10(power spectrum ÷ real's), decades",
+        "lower",
+    ),
+    MetricInfo(
+        "patch_fd",
+        "patch FD",
+        "random conv features",
+        "Fréchet distance of 15×15-px patch features of a fixed random conv net",
+        "lower",
+    ),
+    MetricInfo(
+        "c2st",
+        "C2ST accuracy",
+        "Lopez-Paz & Oquab 2017",
+        "held-out accuracy of a small conv net telling real from the set (0.5 = indistinguishable)",
+        "lower",
+    ),
 ]
 INFO = {m.key: m for m in METRICS}
 
@@ -66,7 +116,7 @@ class Flag:
     """How a value ``v`` is worse than real-heldout's ``h``, and the words for it."""
 
     key: str
-    test: str              # "below" (v < h - margin), "above_ratio" (v > h × margin), "below_ratio", ...
+    test: str  # "below" (v < h - margin), "above_ratio" (v > h × margin), "below_ratio", ...
     margin: float
     words: str
 
@@ -84,9 +134,11 @@ FLAGS = [
     Flag("patch_fd", "above_ratio", 1.3, "local texture unlike real"),
     Flag("c2st", "above_diff", 0.1, "told apart from real by a classifier"),
 ]
-RULES = ("a metric is flagged when worse than real-heldout by: sPr 0.15 lower; density or coverage below half; "
-         "spectral FID above 2×; gradient ratio below 0.8× or above 1.3×; high-frequency energy below 0.6× or "
-         "above 1.8×; log-PSD distance 0.3 decades higher; patch FD above 1.3×; C2ST accuracy 0.1 higher")
+RULES = (
+    "a metric is flagged when worse than real-heldout by: sPr 0.15 lower; density or coverage below half; "
+    "spectral FID above 2×; gradient ratio below 0.8× or above 1.3×; high-frequency energy below 0.6× or "
+    "above 1.8×; log-PSD distance 0.3 decades higher; patch FD above 1.3×; C2ST accuracy 0.1 higher"
+)
 
 
 def scalar(metrics: dict, key: str):
@@ -103,7 +155,7 @@ def _flagged(flag: Flag, v: float, h: float) -> bool:
         return v < h * flag.margin
     if flag.test == "above_ratio":
         return v > h * flag.margin
-    return v > h + flag.margin      # above_diff
+    return v > h + flag.margin  # above_diff
 
 
 def _phrase(flag: Flag, v: float, h: float) -> str:
@@ -121,8 +173,9 @@ def verdict(metrics: dict, heldout: dict | None) -> dict:
     for flag in FLAGS:
         v, h = scalar(metrics, flag.key), scalar(heldout, flag.key)
         if v is not None and h is not None and _flagged(flag, v, h):
-            flags.append({"metric": flag.key, "value": v, "real_heldout": h, "words": flag.words,
-                          "detail": _phrase(flag, v, h)})
+            flags.append(
+                {"metric": flag.key, "value": v, "real_heldout": h, "words": flag.words, "detail": _phrase(flag, v, h)}
+            )
     spectral = [f for f in flags if f["metric"] in ("spr", "density", "coverage", "fid_spectral")]
     spatial = [f for f in flags if f not in spectral]
     parts = []
@@ -153,6 +206,9 @@ def autoencoder_limits(gen_verdict: dict, ae_verdict: dict) -> dict:
     if not limited:
         return gen_verdict
     names = ", ".join(dict.fromkeys(INFO[m].label for m in limited))
-    return {**gen_verdict, "autoencoder_limited": limited,
-            "text": f"{gen_verdict['text']} — its autoencoder-reconstruction row is flagged the same on {names}: "
-                    "the autoencoder limits these"}
+    return {
+        **gen_verdict,
+        "autoencoder_limited": limited,
+        "text": f"{gen_verdict['text']} — its autoencoder-reconstruction row is flagged the same on {names}: "
+        "the autoencoder limits these",
+    }

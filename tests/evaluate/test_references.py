@@ -38,7 +38,7 @@ def test_density_coverage_equal_prdc_package(seed, k, monkeypatch):
     scale = np.linspace(3, 0.3, 10)
     real = rng.normal(size=(320, 10)) * scale
     gen = rng.normal(size=(270, 10)) * scale * 1.3 + 0.3
-    monkeypatch.setattr(manifold, "ROW_CHUNK", 37)   # the pruned band search decides, not one block
+    monkeypatch.setattr(manifold, "ROW_CHUNK", 37)  # the pruned band search decides, not one block
     monkeypatch.setattr(manifold, "WINDOW", 40)
     ours = manifold.precision_recall(real, gen, k)
     ref = prdc.compute_prdc(real, gen, k)
@@ -49,7 +49,7 @@ def test_density_coverage_equal_prdc_package(seed, k, monkeypatch):
 def test_gradient_and_power_spectrum_equal_brute_force():
     rng = np.random.default_rng(3)
     cubes = rng.uniform(1, 2, (3, 2, 12, 10))
-    cubes[:, :, :, :5] += 0.5   # an edge: structure, not only noise
+    cubes[:, :, :, :5] += 0.5  # an edge: structure, not only noise
     grads = [abs(c[b, i + 1, j] - c[b, i, j]) for c in cubes for b in range(2) for i in range(11) for j in range(10)]
     grads += [abs(c[b, i, j + 1] - c[b, i, j]) for c in cubes for b in range(2) for i in range(12) for j in range(9)]
     assert spatial.gradient_statistic(cubes) == pytest.approx(np.mean(grads) / cubes.mean(), rel=1e-12)
@@ -67,8 +67,10 @@ def test_gradient_and_power_spectrum_equal_brute_force():
             for c in cubes:
                 for b in range(2):
                     x = (c[b] - c[b].mean()) * window
-                    coef = np.sum(x * np.exp(-2j * np.pi * (u * np.arange(12)[:, None] / 12 + v * np.arange(10)[None] / 10)))
-                    p = abs(coef) ** 2 / np.sum(window ** 2)
+                    coef = np.sum(
+                        x * np.exp(-2j * np.pi * (u * np.arange(12)[:, None] / 12 + v * np.arange(10)[None] / 10))
+                    )
+                    p = abs(coef) ** 2 / np.sum(window**2)
                     if ring <= n_bins:
                         psd[b, ring] += p / len(cubes)
                     high += p if f > 0.25 else 0.0
@@ -94,13 +96,18 @@ def test_scene_checks_gradient_and_noise(scene8_sets):
     shuffled and Gaussian pixels above 2; 2 % noise drops sPr below 0.7, held-out stays >= 0.95."""
     real, real_px, sets = scene8_sets
     real_stats = spatial.spatial_stats(real.cubes)
-    ratio = {name: spatial.compare(spatial.spatial_stats(s.cubes), real_stats)["gradient_ratio"]
-             for name, s in sets.items() if name != "noise-heldout"}
+    ratio = {
+        name: spatial.compare(spatial.spatial_stats(s.cubes), real_stats)["gradient_ratio"]
+        for name, s in sets.items()
+        if name != "noise-heldout"
+    }
     assert abs(ratio["real-heldout"] - 1) < 0.1, ratio
     assert ratio["box-blur-heldout"] < 0.7 and ratio["gaussian-blur-heldout"] < 0.7, ratio
     assert ratio["shuffled-pixels"] > 2 and ratio["gaussian-pixels"] > 2, ratio
-    spr = {name: manifold.precision_recall(real_px.values, pixels(sets[name], 100_000, 1).values, 10).precision
-           for name in ("real-heldout", "noise-heldout")}
+    spr = {
+        name: manifold.precision_recall(real_px.values, pixels(sets[name], 100_000, 1).values, 10).precision
+        for name in ("real-heldout", "noise-heldout")
+    }
     assert spr["real-heldout"] >= 0.95 and spr["noise-heldout"] < 0.7, spr
 
 
@@ -110,9 +117,20 @@ def test_report_references_and_verdicts(cli, scene8, scene8_sets, tmp_path, samp
     real = scene8_sets[0]
     train_copy = samples_writer(tmp_path / "train_copy", real.cubes, real.wavelengths_nm, scale=5000.0)
     out = tmp_path / "eval"
-    code, stdout, stderr = cli("evaluate", "--real", scene8, "--generated", train_copy,
-                               "--references", "all", "--metrics", "spr_srec,prdc,spatial,patch_fd",
-                               "--out", out, "--json")
+    code, stdout, stderr = cli(
+        "evaluate",
+        "--real",
+        scene8,
+        "--generated",
+        train_copy,
+        "--references",
+        "all",
+        "--metrics",
+        "spr_srec,prdc,spatial,patch_fd",
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert report == json.loads((out / "report.json").read_text())
@@ -141,8 +159,7 @@ def test_report_references_and_verdicts(cli, scene8, scene8_sets, tmp_path, samp
 
 
 def test_same_seed_same_numbers_and_references_none(cli, ip_dataset, ip_samples, tmp_path):
-    args = ("evaluate", "--real", ip_dataset, "--generated", ip_samples, "--metrics", "spr_srec,prdc,spatial",
-            "--json")
+    args = ("evaluate", "--real", ip_dataset, "--generated", ip_samples, "--metrics", "spr_srec,prdc,spatial", "--json")
     reports = []
     for name in ("a", "b"):
         code, stdout, stderr = cli(*args, "--out", tmp_path / name)
@@ -159,7 +176,7 @@ def test_same_seed_same_numbers_and_references_none(cli, ip_dataset, ip_samples,
 
 
 def test_c2st_needs_references_and_cli_enum_matches(cli, ip_dataset, ip_samples, tmp_path):
-    from hsigen_cli.evaluate import ReferenceRows
+    from hsigen_cli.choices import References as ReferenceRows
     from stages.common.errors import ConfigError
     from stages.evaluate import EvaluateConfig
     from stages.evaluate.report import _validate
@@ -170,8 +187,19 @@ def test_c2st_needs_references_and_cli_enum_matches(cli, ip_dataset, ip_samples,
     with pytest.raises(ConfigError, match="choose none, auto or all"):
         _validate(EvaluateConfig(references="some"))
     out = tmp_path / "never"
-    code, stdout, stderr = cli("evaluate", "--real", ip_dataset, "--generated", ip_samples, "--metrics", "c2st",
-                               "--references", "none", "--out", out)
+    code, stdout, stderr = cli(
+        "evaluate",
+        "--real",
+        ip_dataset,
+        "--generated",
+        ip_samples,
+        "--metrics",
+        "c2st",
+        "--references",
+        "none",
+        "--out",
+        out,
+    )
     assert code == 1 and "real-heldout" in stderr and stdout == "" and not out.exists()
 
 
