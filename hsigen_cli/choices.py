@@ -95,3 +95,11 @@ class Guide(Choice):
     bicubic = "bicubic"
     zero = "zero"
     dsr = "dsr"
+
+
+class References(Choice):
+    """``evaluate --references``: stages.evaluate.references.References."""
+
+    none = "none"
+    auto = "auto"
+    all = "all"
