@@ -69,9 +69,10 @@ def comparisons(per_seed: list[dict], sets, metric: Metric) -> dict:
             for s in sets if s != "real"}
 
 
-def bar_chart(path: Path, title: str, blocks: list[tuple[str, dict, dict | None]], metrics: list[Metric]) -> None:
+def bar_chart(path: Path, title: str, blocks: list[tuple[str, dict, dict | None]], metrics: list[Metric],
+              baseline_label: str = "untrained baseline") -> None:
     """One panel per metric; bars = training sets (mean ± std over seeds); a dashed line marks
-    the untrained baseline. ``blocks`` = (test-set name, summary, baseline summary)."""
+    the untrained reference. ``blocks`` = (test-set name, summary, baseline summary)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,7 +90,7 @@ def bar_chart(path: Path, title: str, blocks: list[tuple[str, dict, dict | None]
             ax.bar(range(len(sets)), means, yerr=stds, capsize=4, color=[colours.get(s, "grey") for s in sets])
             ax.set_xticks(range(len(sets)), [SET_LABELS.get(s, s) for s in sets], fontsize=7)
             if baseline is not None and m.key in baseline:
-                ax.axhline(baseline[m.key]["mean"], ls="--", color="k", lw=1, label="untrained baseline")
+                ax.axhline(baseline[m.key]["mean"], ls="--", color="k", lw=1, label=baseline_label)
                 ax.legend(fontsize=6, loc="lower right")
             lo = min(means + ([baseline[m.key]["mean"]] if baseline and m.key in baseline else []))
             hi = max(mean + std for mean, std in zip(means, stds))
@@ -137,7 +138,8 @@ def write_report(tmp: Path, report: dict, metrics: list[Metric], primary: Metric
     if report.get("test_scene"):
         ts = report["test_scene"]
         blocks.append(("test scene", ts["summary"], ts.get("baseline_summary")))
-    bar_chart(tmp / "figures" / "downstream.png", f"{report['task']}: {report['paper']}", blocks, metrics)
+    bar_chart(tmp / "figures" / "downstream.png", f"{report['task']}: {report['paper']}", blocks, metrics,
+              report.get("baseline_label") or "untrained baseline")
     lines = [f"# Downstream check `{report['task']}`: does synthetic data help?", "",
              f"Reproduces: {report['paper']}  ", f"Real dataset: `{report['real']}`  ",
              f"Synthetic: {', '.join(f'`{p}`' for p in report['synthetic'])}  ", "", protocol_text, "",
