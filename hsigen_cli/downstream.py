@@ -21,8 +21,8 @@ from .options import BatchSize, ConfigFile, Device, Json, LearningRate, Out, Ove
 
 
 def downstream(
-    real: Annotated[Path, typer.Option("--real", help="Real hsi-dataset with a train/val split (ingest --val-fraction).",
-                                       show_default=False)],
+    real: Annotated[Path, typer.Option(
+        "--real", help="Real hsi-dataset with a train/val split (ingest --val-fraction).", show_default=False)],
     synthetic: Annotated[List[Path], typer.Option(
         "--synthetic", help="hsi-samples (or hsi-dataset) artifacts to add; labelled ones for pixel-classify, segment, "
                             "change, scene-classify (several: list them after one flag).", show_default=False)],
@@ -47,7 +47,8 @@ def downstream(
     scale: Annotated[int, typer.Option("--scale", help="sr: downsampling factor, 4 or 2.")] = 4,
     noise_sigma: Annotated[float, typer.Option(
         "--noise-sigma", help="denoise: Gaussian noise σ in normalised units.")] = 0.2,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="pixel-classify: scene label map for --real.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(
+        "--labels", help="pixel-classify: scene label map for --real.")] = None,
     per_class: Annotated[int, typer.Option("--per-class", help="pixel-classify: real training pixels per class.")] = 20,
     boundary: Annotated[int, typer.Option(
         "--boundary", help="pixel-classify: leave out labelled synthetic pixels within N px of another label.")] = 1,

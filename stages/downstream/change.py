@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .nets import conv_block, standardise
 from .protocol import PatchTask
 from .report import Metric
-from .nets import conv_block, standardise
 
 WIDTH = 24
 EVAL_BATCH = 16

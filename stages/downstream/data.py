@@ -150,8 +150,8 @@ def check_compatible(reference: PatchSource, other: PatchSource, role: str, crop
     """One message naming the fix for each way ``other`` cannot serve the task."""
     check_same_grid(reference, other, role)
     if min(other.size) < crop:
-        raise ConfigError(f"{role} {other.path} has {other.size[0]}x{other.size[1]} images, smaller than --crop {crop}; "
-                          f"lower --crop to {min(other.size)} or less")
+        raise ConfigError(f"{role} {other.path} has {other.size[0]}x{other.size[1]} images, smaller than "
+                          f"--crop {crop}; lower --crop to {min(other.size)} or less")
     if labels and not other.has_labels:
         raise ConfigError(f"{role} {other.path} has no labels, and this task trains on labelled images; give labelled "
                           "samples (e.g. from `train-diffusion --space joint`) or a labelled dataset")

@@ -13,9 +13,9 @@ import numpy as np
 
 from ..evaluate.classifier import accuracy_scores
 from .classes import IGNORE, index_map, training_classes
+from .nets import standardise
 from .protocol import PatchTask
 from .report import Metric
-from .nets import standardise
 from .segment import masked_cross_entropy
 
 WIDTH = 32

@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "joint"))   # joint_helpers: the Indian Pines change pair
 
-from downstream_helpers import write_perturbed_samples  # noqa: E402
+from downstream_helpers import write_perturbed_samples
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,18 @@ def labelled_samples(ip_dataset, tmp_path_factory) -> Path:
 def unlabelled_samples(ip_dataset, tmp_path_factory) -> Path:
     return write_perturbed_samples(ip_dataset, tmp_path_factory.mktemp("downstream") / "unlabelled", seed=2,
                                    labels=False)
+
+
+@pytest.fixture(scope="session")
+def second_scene(tmp_path_factory) -> Path:
+    """The embedded scene ingested again on a coarser grid of patches (stride 32: 30 patches,
+    its own normalisation), as the ``--test`` scene. Small on purpose: SSIM over 48 bands in
+    float64 dominates the cost of scoring a patch."""
+    from stages.ingest import ingest_example
+
+    out = tmp_path_factory.mktemp("downstream") / "second-scene"
+    ingest_example(out, stride=32, labels=False)
+    return out
 
 
 @pytest.fixture(scope="session")

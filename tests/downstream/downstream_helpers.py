@@ -16,11 +16,11 @@ def write_perturbed_samples(dataset: Path, out: Path, n: int = 24, seed: int = 0
                             scale: float = 3000.0, offset: float = 100.0) -> Path:
     """``n`` perturbed copies of the dataset's train patches (with labels / t2 when it has
     them), stored with another scale/offset than the dataset, as an hsi-samples artifact."""
+    import h5py
+
     from stages.artifacts.datasets import load_patches
     from stages.artifacts.store import ArtifactWriter, input_record, spectral_block
     from stages.sampling.writer import write_samples
-
-    import h5py
 
     patches = load_patches(dataset, split="train")
     rng = np.random.default_rng(seed)
