@@ -133,7 +133,7 @@ def resolve_hyper(task: PatchTask, config: DownstreamConfig) -> dict:
 def check_seeds(seeds: list[int]) -> None:
     if len(seeds) < MIN_SEEDS or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds: the downstream check reports mean ± std and a paired test over at least "
-                          f"{MIN_SEEDS} distinct seeds, e.g. 0,1,2")
+                          f"{MIN_SEEDS} seeds, all different, e.g. 0,1,2")
 
 
 def train_model(task: PatchTask, pool: Pool, ctx: Context, seed: int, scratch: Path):
