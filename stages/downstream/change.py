@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nets import conv_block, standardise
+from .nets import conv_block, forward_np, standardise
 from .protocol import PatchTask
 from .report import Metric
 
@@ -99,24 +99,14 @@ class ChangeDetect(PatchTask):
                 "oa": total["correct"] / max(total["n"], 1.0), "changed_pixels": int(tp + fn)}
 
     def evaluate(self, model, source, ctx, seed):
-        import torch
-
-        device = next(model.parameters()).device
-
-        def predict(t1, t2):
-            with torch.no_grad():
-                return model(torch.from_numpy(t1).to(device), torch.from_numpy(t2).to(device)).argmax(1).cpu().numpy()
-
-        return self._scores(source, predict)
+        return self._scores(source, lambda t1, t2: forward_np(model, t1, t2).argmax(1))
 
     def baseline(self, source, ctx, seed):
         return self._scores(source, lambda t1, t2: np.zeros((len(t1), *t1.shape[-2:]), np.int64))
 
     def protocol_text(self, s):
-        r = s["resolved"]
-        return (f"Protocol: {s['model']}, {r['steps']} steps of batch {r['batch_size']} ({r['crop']}×{r['crop']} crops "
-                f"of t1, t2 and mask; cross-entropy with the change class weighted {s['change_weight']:.2f}, the "
-                f"inverse of its {s['train_change_share']:.3f} share in the real training patches, capped at "
-                f"{MAX_CHANGE_WEIGHT:g}; AdamW lr {r['lr']}); synthetic triplets up to {r['synthetic_ratio']}× the "
-                f"{s['train_patches']} real training triplets; scored on the {s['test_patches']} patches of the "
-                f"{s['test_split']}; seeds {s['seeds']}.")
+        crop = s["resolved"]["crop"]
+        return "Protocol: " + self.budget_text(
+            s, f"{crop}×{crop} crops of t1, t2 and mask; cross-entropy with the change class weighted "
+               f"{s['change_weight']:.2f}, the inverse of its {s['train_change_share']:.3f} share in the real "
+               f"training patches, capped at {MAX_CHANGE_WEIGHT:g}", units="triplets")

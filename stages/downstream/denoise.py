@@ -15,8 +15,9 @@ the projection onto few spectral channels already removes most of the noise."""
 from __future__ import annotations
 
 from ..common.errors import ConfigError
+from .nets import forward_np
 from .protocol import PatchTask
-from .restoration import PSNR, SAM, SSIM, image_scores, predict
+from .restoration import PSNR, SAM, SSIM, image_scores
 
 SPECTRAL, WIDTH, DEPTH = 16, 32, 2
 
@@ -63,16 +64,14 @@ class Denoise(PatchTask):
 
     def evaluate(self, model, source, ctx, seed):
         sigma = ctx.config.noise_sigma
-        return image_scores(source, seed, lambda clean, g: predict(model, add_noise(clean, g, sigma)))
+        return image_scores(source, seed, lambda clean, g: forward_np(model, add_noise(clean, g, sigma)))
 
     def baseline(self, source, ctx, seed):
         sigma = ctx.config.noise_sigma
         return image_scores(source, seed, lambda clean, g: add_noise(clean, g, sigma))
 
     def protocol_text(self, s):
-        r = s["resolved"]
+        crop = s["resolved"]["crop"]
         return (f"Protocol: Gaussian noise σ = {s['noise_sigma']} (normalised units of each scene) on every patch; "
-                f"{s['model']}, {r['steps']} steps of batch {r['batch_size']} ({r['crop']}×{r['crop']} crops, "
-                f"AdamW lr {r['lr']}); synthetic patches up to {r['synthetic_ratio']}× the {s['train_patches']} real "
-                f"training patches; scored on the {s['test_patches']} patches of the {s['test_split']}; "
-                f"seeds {s['seeds']}. PSNR/SSIM in normalised units (peak 1), SAM in degrees in physical units.")
+                + self.budget_text(s, f"{crop}×{crop} crops, MSE")
+                + " PSNR/SSIM in normalised units (peak 1), SAM in degrees in physical units.")

@@ -33,6 +33,15 @@ def conv_block(c_in: int, c_out: int):
                          nn.ReLU())
 
 
+def forward_np(model, *arrays: np.ndarray) -> np.ndarray:
+    """``model(*arrays)`` without gradients, numpy in and out, on the model's device."""
+    import torch
+
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return model(*(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in arrays)).cpu().numpy()
+
+
 def band_stats(source, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Per-band mean and std over every pixel of ``source``, streamed batch by batch."""
     total = total_sq = None

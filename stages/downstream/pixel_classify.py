@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts.store import ArtifactWriter, input_record
+from ..artifacts.store import input_record
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError
 from ..evaluate.classifier import PRESETS, accuracy_scores, train_pixel_classifier
 from ..evaluate.spectra import attach_label_map, check_same_grid, labelled_pixel_table, load_image_set, pixels
-from .protocol import DownstreamConfig, _write, check_seeds
+from .protocol import DownstreamConfig, _write, check_seeds, start_report
 from .report import Metric, comparisons, summarise
 
 SYNTHETIC_RATIO = 5.0      # synthetic pixels per real training pixel of each class, at most
@@ -111,12 +111,9 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
     inputs = [input_record(real)] + [input_record(p) for p in synthetic]
     if config.labels_file:
         inputs.append(input_record(config.labels_file))
-    writer = ArtifactWriter(out, "evaluation-report", "evaluate downstream",
-                            {**asdict(config), "resolved": hyper}, inputs, overwrite)
-    if writer.up_to_date():
-        log.info("evaluate downstream: up to date")
+    writer, done = start_report(out, config, hyper, inputs, overwrite)
+    if done:
         return writer.artifact
-    writer.check_destination()
     device = resolve_device(config.device)
 
     synth_pixels = []

@@ -111,6 +111,14 @@ class PatchTask:
     def protocol_text(self, settings: dict) -> str:
         return ""
 
+    @staticmethod
+    def budget_text(s: dict, crops: str, units: str = "patches") -> str:
+        """The sentence every task's protocol shares: model, budget, synthetic share, test set, seeds."""
+        r = s["resolved"]
+        return (f"{s['model']}, {r['steps']} steps of batch {r['batch_size']} ({crops}, AdamW lr {r['lr']}); "
+                f"synthetic {units} up to {r['synthetic_ratio']}× the {s['train_patches']} real training {units}; "
+                f"scored on the {s['test_patches']} patches of the {s['test_split']}; seeds {s['seeds']}.")
+
     def primary_metric(self) -> Metric:
         return next(m for m in self.metrics if m.key == self.primary)
 
@@ -128,6 +136,19 @@ def resolve_hyper(task: PatchTask, config: DownstreamConfig) -> dict:
     if hyper["crop"] < 8:
         raise ConfigError("--crop must be at least 8 pixels")
     return hyper
+
+
+def start_report(out: Path, config: DownstreamConfig, hyper: dict, inputs: list[dict],
+                 overwrite: bool) -> tuple[ArtifactWriter, bool]:
+    """The evaluation-report writer, and whether an identical report (same inputs and config)
+    is already at ``out``; when not, the destination is checked before any training."""
+    writer = ArtifactWriter(out, "evaluation-report", "evaluate downstream",
+                            {**asdict(config), "resolved": hyper}, inputs, overwrite)
+    if writer.up_to_date():
+        log.info("evaluate downstream: up to date")
+        return writer, True
+    writer.check_destination()
+    return writer, False
 
 
 def check_seeds(seeds: list[int]) -> None:
@@ -197,12 +218,9 @@ def _run_patch_task(task: PatchTask, real: Path, synthetic: list[Path], out: Pat
     inputs = [input_record(real)] + [input_record(p) for p in synthetic]
     if config.test:
         inputs.append(input_record(config.test))
-    writer = ArtifactWriter(out, "evaluation-report", "evaluate downstream",
-                            {**asdict(config), "resolved": hyper}, inputs, overwrite)
-    if writer.up_to_date():
-        log.info("evaluate downstream: up to date")
+    writer, done = start_report(out, config, hyper, inputs, overwrite)
+    if done:
         return writer.artifact
-    writer.check_destination()
     ctx = Context(bands=len(train.wavelengths_nm), config=config, hyper=hyper, device=resolve_device(config.device))
     ctx.band_mean, ctx.band_std = band_stats(train)
     task.setup(ctx, train, val)

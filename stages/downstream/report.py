@@ -145,7 +145,8 @@ def write_report(tmp: Path, report: dict, metrics: list[Metric], primary: Metric
              f"Synthetic: {', '.join(f'`{p}`' for p in report['synthetic'])}  ", "", protocol_text, "",
              "## Held-out real rows", ""]
     lines += summary_table(report["summary"], report.get("baseline_summary"), report.get("baseline_label", ""), metrics)
-    lines += ["", f"Verdict on {primary.label} ({report['comparisons_test']}):"]
+    lines += ["", f"Verdict on {primary.label} ({report['comparisons_test']}; \"helps\" = better with p < {ALPHA}, "
+              f"\"does not help\" = worse with p < {ALPHA}, otherwise \"within noise\"):"]
     lines += verdict_lines(report["comparisons"], primary)
     if report.get("test_scene"):
         ts = report["test_scene"]

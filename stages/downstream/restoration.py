@@ -53,11 +53,3 @@ def image_scores(source: PatchSource, seed: int, restore: Callable, crop_to: int
             sums[k] = sums.get(k, 0.0) + v * n
         count += n
     return {k: v / count for k, v in sums.items()}
-
-
-def predict(model, x: np.ndarray) -> np.ndarray:
-    import torch
-
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        return model(torch.from_numpy(np.ascontiguousarray(x)).to(device)).cpu().numpy()

@@ -13,10 +13,10 @@ import numpy as np
 
 from ..evaluate.classifier import accuracy_scores
 from .classes import IGNORE, index_map, training_classes
-from .nets import standardise
+from .nets import forward_np, standardise
 from .protocol import PatchTask
 from .report import Metric
-from .segment import masked_cross_entropy
+from .segment import labelled_loss
 
 WIDTH = 32
 MIN_LABELLED_SHARE = 0.5
@@ -92,10 +92,7 @@ class SceneClassify(PatchTask):
         return build_scene_cnn(ctx.bands, len(ctx.classes), ctx.band_mean, ctx.band_std)
 
     def loss(self, model, batch, generator, ctx):
-        import torch
-
-        target = torch.from_numpy(window_labels(batch["labels"].cpu().numpy(), ctx.classes)).to(batch["hsi"].device)
-        return masked_cross_entropy(model(batch["hsi"]), target)
+        return labelled_loss(model, batch, window_labels(batch["labels"].cpu().numpy(), ctx.classes))
 
     def _scores(self, source, ctx, predict):
         truth, pred = [], []
@@ -114,24 +111,14 @@ class SceneClassify(PatchTask):
         return {"oa": scores["oa"], "kappa": scores["kappa"], "scenes": scores["n"]}
 
     def evaluate(self, model, source, ctx, seed):
-        import torch
-
-        device = next(model.parameters()).device
-
-        def predict(x):
-            with torch.no_grad():
-                return model(torch.from_numpy(np.ascontiguousarray(x)).to(device)).argmax(1).cpu().numpy()
-
-        return self._scores(source, ctx, predict)
+        return self._scores(source, ctx, lambda x: forward_np(model, x).argmax(1))
 
     def baseline(self, source, ctx, seed):
         majority = ctx.classes.index(ctx.extra["majority_class"])
         return self._scores(source, ctx, lambda x: np.full(len(x), majority, np.int64))
 
     def protocol_text(self, s):
-        r = s["resolved"]
-        return (f"Protocol: scenes = {r['crop']}×{r['crop']} windows labelled by their majority class (at least "
-                f"{MIN_LABELLED_SHARE:.0%} labelled); {s['model']}, {r['steps']} steps of batch {r['batch_size']} "
-                f"(random windows, AdamW lr {r['lr']}); synthetic patches up to {r['synthetic_ratio']}× the "
-                f"{s['train_patches']} real training patches; scored on the non-overlapping windows of the "
-                f"{s['test_patches']} patches of the {s['test_split']}; seeds {s['seeds']}.")
+        crop = s["resolved"]["crop"]
+        return (f"Protocol: scenes = {crop}×{crop} windows labelled by their majority class (at least "
+                f"{MIN_LABELLED_SHARE:.0%} labelled), scored on the non-overlapping windows of the test patches; "
+                + self.budget_text(s, "random windows"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .classes import IGNORE, Confusion, index_map, training_classes
-from .nets import conv_block, standardise
+from .nets import conv_block, forward_np, standardise
 from .protocol import PatchTask
 from .report import Metric
 
@@ -52,12 +52,11 @@ def masked_cross_entropy(logits, target):
     return torch.nn.functional.cross_entropy(logits, target, ignore_index=IGNORE)
 
 
-def predict_labels(model, x: np.ndarray) -> np.ndarray:
+def labelled_loss(model, batch: dict, targets: np.ndarray):
+    """Cross-entropy of ``model(hsi)`` against class indices ``targets`` (IGNORE left out)."""
     import torch
 
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        return model(torch.from_numpy(x).to(device)).argmax(1).cpu().numpy()
+    return masked_cross_entropy(model(batch["hsi"]), torch.from_numpy(targets).to(batch["hsi"].device))
 
 
 class Segment(PatchTask):
@@ -78,10 +77,7 @@ class Segment(PatchTask):
         return build_unet(ctx.bands, len(ctx.classes), ctx.band_mean, ctx.band_std)
 
     def loss(self, model, batch, generator, ctx):
-        import torch
-
-        target = torch.from_numpy(index_map(batch["labels"].cpu().numpy(), ctx.classes)).to(batch["hsi"].device)
-        return masked_cross_entropy(model(batch["hsi"]), target)
+        return labelled_loss(model, batch, index_map(batch["labels"].cpu().numpy(), ctx.classes))
 
     def _scores(self, source, ctx, predict):
         conf = Confusion(len(ctx.classes))
@@ -92,17 +88,14 @@ class Segment(PatchTask):
         return conf.scores(ctx.classes)
 
     def evaluate(self, model, source, ctx, seed):
-        return self._scores(source, ctx, lambda x: predict_labels(model, x))
+        return self._scores(source, ctx, lambda x: forward_np(model, x).argmax(1))
 
     def baseline(self, source, ctx, seed):
         majority = ctx.classes.index(ctx.extra["majority_class"])
         return self._scores(source, ctx, lambda x: np.full((len(x), *x.shape[-2:]), majority, np.int64))
 
     def protocol_text(self, s):
-        r = s["resolved"]
-        return (f"Protocol: {s['model']} over {len(s['classes'])} training classes {s['classes']}, {r['steps']} steps "
-                f"of batch {r['batch_size']} ({r['crop']}×{r['crop']} crops, cross-entropy over labelled pixels, "
-                f"AdamW lr {r['lr']}); labelled synthetic pairs up to {r['synthetic_ratio']}× the "
-                f"{s['train_patches']} real training patches; scored on the labelled pixels of the "
-                f"{s['test_patches']} patches of the {s['test_split']} (classes unseen in training ignored); "
-                f"seeds {s['seeds']}.")
+        crop = s["resolved"]["crop"]
+        return (f"Protocol: {len(s['classes'])} training classes {s['classes']}; "
+                + self.budget_text(s, f"{crop}×{crop} crops, cross-entropy over labelled pixels")
+                + " Only labelled pixels of training classes are scored.")

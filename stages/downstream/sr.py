@@ -14,8 +14,9 @@ at 48 bands one branch is small enough."""
 from __future__ import annotations
 
 from ..common.errors import ConfigError
+from .nets import forward_np
 from .protocol import PatchTask
-from .restoration import ERGAS, PSNR, SAM, SSIM, image_scores, predict
+from .restoration import ERGAS, PSNR, SAM, SSIM, image_scores
 
 WIDTH, LR_BLOCKS = 32, 2
 SCALES = (2, 4)
@@ -110,17 +111,15 @@ class SuperResolve(PatchTask):
 
     def evaluate(self, model, source, ctx, seed):
         s = ctx.config.scale
-        return self._scores(source, seed, lambda hr, g: predict(model, degrade_np(hr, s)), s)
+        return self._scores(source, seed, lambda hr, g: forward_np(model, degrade_np(hr, s)), s)
 
     def baseline(self, source, ctx, seed):
         s = ctx.config.scale
         return self._scores(source, seed, lambda hr, g: bicubic_np(degrade_np(hr, s), s), s)
 
     def protocol_text(self, s):
-        r = s["resolved"]
+        crop = s["resolved"]["crop"]
         return (f"Protocol: ×{s['scale']} degradation (Gaussian blur σ = {0.5 * s['scale']:g} px, bicubic "
-                f"downsampling); {s['model']}, {r['steps']} steps of batch {r['batch_size']} ({r['crop']}×{r['crop']} "
-                f"HR crops, MSE, AdamW lr {r['lr']}); synthetic patches up to {r['synthetic_ratio']}× the "
-                f"{s['train_patches']} real training patches; scored on the {s['test_patches']} patches of the "
-                f"{s['test_split']}; seeds {s['seeds']}. PSNR/SSIM in normalised units (peak 1); SAM (degrees) and "
-                f"ERGAS (ratio 1/{s['scale']}) in physical units.")
+                f"downsampling); " + self.budget_text(s, f"{crop}×{crop} HR crops, MSE")
+                + f" PSNR/SSIM in normalised units (peak 1); SAM (degrees) and ERGAS (ratio 1/{s['scale']}) in "
+                "physical units.")
