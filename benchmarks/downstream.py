@@ -130,7 +130,7 @@ def main() -> None:
         cfg = DownstreamConfig(task=task, steps=args.task_steps, device="cpu")
         t = time.perf_counter()
         out = work / f"downstream-{task}-{synthetic[source].name}-{args.task_steps or 'default'}"
-        artifact = run(real, [synthetic[source]], out, cfg)
+        artifact = run(real, [synthetic[source]], out, cfg, overwrite=True)   # up to date: skipped
         print_report(json.loads((artifact.path / "report.json").read_text()), time.perf_counter() - t)
 
 

@@ -42,8 +42,9 @@ def downstream(
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
-    crop: Annotated[Optional[int], typer.Option("--crop", help="Training crop in pixels (default 16).",
-                                                show_default=False)] = None,
+    crop: Annotated[Optional[int], typer.Option(
+        "--crop", help="Training crop in pixels (default 16; scene-classify: 8, the scene size).",
+        show_default=False)] = None,
     scale: Annotated[int, typer.Option("--scale", help="sr: downsampling factor, 4 or 2.")] = 4,
     noise_sigma: Annotated[float, typer.Option(
         "--noise-sigma", help="denoise: Gaussian noise σ in normalised units.")] = 0.2,
