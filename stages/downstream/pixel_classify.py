@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts.store import input_record
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError
 from ..evaluate.classifier import PRESETS, accuracy_scores, train_pixel_classifier
@@ -83,6 +82,8 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
     from ..common.runtime import resolve_device
 
     check_seeds(config.seeds)
+    if config.test:
+        raise ConfigError("--test: pixel-classify scores the held-out rows of --real only; drop --test")
     ratio = synthetic_ratio(config)
     if ratio < 0:
         raise ConfigError("--synthetic-ratio must be 0 or more (synthetic pixels per real training pixel)")
@@ -108,10 +109,7 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
     classes = sorted(int(c) for c in np.unique(labels[train_pool]))
     test = (split == "val") & np.isin(labels, classes)
     hyper = classifier_hyper(config)
-    inputs = [input_record(real)] + [input_record(p) for p in synthetic]
-    if config.labels_file:
-        inputs.append(input_record(config.labels_file))
-    writer, done = start_report(out, config, hyper, inputs, overwrite)
+    writer, done = start_report(out, config, hyper, real, synthetic, overwrite)
     if done:
         return writer.artifact
     device = resolve_device(config.device)

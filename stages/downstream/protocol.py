@@ -138,10 +138,12 @@ def resolve_hyper(task: PatchTask, config: DownstreamConfig) -> dict:
     return hyper
 
 
-def start_report(out: Path, config: DownstreamConfig, hyper: dict, inputs: list[dict],
+def start_report(out: Path, config: DownstreamConfig, hyper: dict, real: Path, synthetic: list[Path],
                  overwrite: bool) -> tuple[ArtifactWriter, bool]:
-    """The evaluation-report writer, and whether an identical report (same inputs and config)
-    is already at ``out``; when not, the destination is checked before any training."""
+    """The evaluation-report writer, and whether an identical report (same inputs, by hash, and
+    config) is already at ``out``; when not, the destination is checked before any training."""
+    extra = [p for p in (config.test, config.labels_file) if p]
+    inputs = [input_record(p) for p in (real, *synthetic, *extra)]
     writer = ArtifactWriter(out, "evaluation-report", "evaluate downstream",
                             {**asdict(config), "resolved": hyper}, inputs, overwrite)
     if writer.up_to_date():
@@ -215,10 +217,7 @@ def _run_patch_task(task: PatchTask, real: Path, synthetic: list[Path], out: Pat
         s = open_source(path, "--synthetic")
         check_compatible(train, s, "--synthetic", crop, task.needs_labels, task.needs_pair)
         synth.append(s.in_units_of(train))
-    inputs = [input_record(real)] + [input_record(p) for p in synthetic]
-    if config.test:
-        inputs.append(input_record(config.test))
-    writer, done = start_report(out, config, hyper, inputs, overwrite)
+    writer, done = start_report(out, config, hyper, real, synthetic, overwrite)
     if done:
         return writer.artifact
     ctx = Context(bands=len(train.wavelengths_nm), config=config, hyper=hyper, device=resolve_device(config.device))
