@@ -17,7 +17,8 @@ import typer
 
 from stages.downstream.protocol import Task
 
-from .options import BatchSize, ConfigFile, Device, Json, LearningRate, Out, Overwrite, Preset, Quiet, Steps, Verbose
+from .choices import Preset as PresetChoice
+from .options import BatchSize, Device, Json, LearningRate, Out, Overwrite, Preset, Steps
 
 
 def downstream(
@@ -55,13 +56,10 @@ def downstream(
         "--boundary", help="pixel-classify: leave out labelled synthetic pixels within N px of another label.")] = 1,
     confidence: Annotated[float, typer.Option(
         "--confidence", help="pixel-classify: pseudo-label threshold (softmax max) for unlabelled samples.")] = 0.9,
-    preset: Preset = "tiny",
+    preset: Preset = PresetChoice.tiny,
     device: Device = "auto",
     as_json: Json = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train the task's model on real, real + synthetic (and synthetic-only) data; mean ± std over seeds,
     a paired test and a verdict; report.md with a bar chart, report.json."""
@@ -75,7 +73,7 @@ def downstream(
     cfg = DownstreamConfig(task=Task(task).value, seeds=seed_list, synthetic_ratio=synthetic_ratio, steps=steps,
                            batch_size=batch_size, lr=lr, crop=crop, scale=scale, noise_sigma=noise_sigma,
                            test=str(test) if test else None, device=device, per_class=per_class,
-                           confidence=confidence, boundary=boundary, preset=preset,
+                           confidence=confidence, boundary=boundary, preset=PresetChoice(preset).value,
                            labels_file=str(labels) if labels else None)
     artifact = run(real, list(synthetic), out, cfg, overwrite=overwrite)
     if as_json:

@@ -1,5 +1,5 @@
 """Synthetic inputs for the downstream tests, cheap and valid: hsi-samples artifacts written
-through the project's own writer (``stages.sampling.writer.write_samples``) from real
+through the project's own writer (``stages.artifacts.samples.write_samples``) from real
 training patches with ±5 % brightness and 2 % multiplicative noise — a stand-in for a
 generator's samples that every task can train on in seconds."""
 
@@ -20,7 +20,7 @@ def write_perturbed_samples(dataset: Path, out: Path, n: int = 24, seed: int = 0
 
     from stages.artifacts.datasets import load_patches
     from stages.artifacts.store import ArtifactWriter, input_record, spectral_block
-    from stages.sampling.writer import write_samples
+    from stages.artifacts.samples import write_samples
 
     patches = load_patches(dataset, split="train")
     rng = np.random.default_rng(seed)

@@ -147,7 +147,7 @@ def mask_accuracy(predicted: np.ndarray, truth: np.ndarray, train_labels: np.nda
 def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = False, overwrite: bool = False):
     import torch
 
-    from ..training import TrainSpec, Trainer, count_parameters
+    from ..training import Trainer, TrainSpec, count_parameters
 
     out = Path(out)
     data, library = _prepare(dataset, cfg)
