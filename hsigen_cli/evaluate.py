@@ -19,6 +19,7 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
+from .downstream import downstream as downstream_command
 from .choices import Preset as PresetChoice
 from .choices import References, Split, plain
 from .options import (
@@ -183,46 +184,7 @@ def train_classifier(
     typer.echo(json.dumps(artifact.metrics, indent=2) if as_json else str(artifact.path))
 
 
-@group.command("downstream")
-def downstream(
-    real: Annotated[Path, typer.Option("--real", help="Real labelled hsi-dataset with a train/val split.",
-                                       show_default=False)],
-    synthetic: Annotated[List[Path], typer.Option("--synthetic", help="hsi-samples (or hsi-dataset) to add.",
-                                                  show_default=False)],
-    out: Out = ...,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="Scene label map for --real.")] = None,
-    seeds: Annotated[str, typer.Option("--seeds", help="Comma list of seeds (at least 3).")] = "0,1,2",
-    per_class: Annotated[int, typer.Option("--per-class", help="Real training pixels per class.")] = 20,
-    synthetic_ratio: Annotated[float, typer.Option(
-        "--synthetic-ratio", help="At most this many synthetic pixels per real training pixel of each class.")] = 5.0,
-    boundary: Annotated[int, typer.Option(
-        "--boundary", help="Leave out labelled synthetic pixels within N px of another label (0 keeps all).")] = 1,
-    confidence: Annotated[float, typer.Option(
-        "--confidence", help="Pseudo-label threshold (softmax max) for unlabelled samples.")] = 0.9,
-    preset: Preset = PresetChoice.tiny,
-    steps: Steps = None,
-    batch_size: BatchSize = None,
-    device: Device = "auto",
-    as_json: Json = False,
-    overwrite: Overwrite = False,
-):
-    """Train the pixel classifier on a small real subset, with and without synthetic pixels; OA/AA/κ over seeds."""
-    from stages.common.errors import ConfigError
-    from stages.evaluate import DownstreamConfig
-    from stages.evaluate import downstream as stage
-
-    try:
-        seed_list = [int(s) for s in _csv(seeds) or []]
-    except ValueError:
-        raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
-    cfg = DownstreamConfig(seeds=seed_list, per_class=per_class, synthetic_ratio=synthetic_ratio,
-                           boundary=boundary, confidence=confidence, preset=preset.value, steps=steps, batch_size=batch_size,
-                           labels_file=str(labels) if labels else None, device=device)
-    artifact = stage.run(real, list(synthetic), out, cfg, overwrite=overwrite)
-    if as_json:
-        typer.echo(artifact.file("report.json").read_text().rstrip())
-    else:
-        typer.echo(str(artifact.path / "report.md"))
+group.command("downstream")(downstream_command)
 
 
 def register(app: typer.Typer) -> None:
