@@ -70,3 +70,11 @@ Steps = Annotated[Optional[int], typer.Option("--steps", help="Training steps (d
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, callback=_set_verbosity, expose_value=True,
                                       help="More logging; -v also shows tracebacks.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", callback=_set_verbosity, help="Only errors on stderr.")]
+Loader = Annotated[str, typer.Option(
+    "--loader", help="auto | memory | stream: read training batches from disk (stream; bounded memory) or load "
+                     "the dataset (memory). auto streams several sources or one above 512 MiB.")]
+Workers = Annotated[int, typer.Option("--workers", help="DataLoader worker processes when streaming (0: in-process).")]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the training forward (GPU speed-up; the "
+                                                         "first steps compile).")]
+ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="NHWC memory format for weights and batches "
+                                                                     "(faster convolutions on tensor-core GPUs).")]
