@@ -1,10 +1,10 @@
 """Which patches every training step reads: a pure function of (seed, step, rank).
 
 The corpus's training patches form a stream of *slots*, cut into epochs of ``sum(train
-patches)`` slots. Epoch ``e`` is drawn from a generator seeded by ``(seed, e)`` alone: each
-slot picks a source with the corpus weights, and each source fills its slots from a fresh
-permutation of its patches (cycled if its weight asks for more than it has), so with default
-weights an epoch visits every training patch exactly once. Each slot also carries a random
+patches)`` slots. Epoch ``e`` is drawn from a generator seeded by ``(seed, e)`` alone: every source gets
+its weight's share of the epoch's slots (largest remainders), the slots are shuffled, and each
+source fills its slots from a fresh permutation of its patches (cycled if its weight asks for
+more than it has), so with default weights an epoch visits every training patch exactly once. Each slot also carries a random
 crop corner and one of the 8 symmetries of the square.
 
 Micro-step ``m`` owns the slots ``[m·b·W, (m+1)·b·W)`` (b = per-rank batch, W = world size);
@@ -19,6 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def allocate(total: int, weights, available=None) -> list[int]:
+    """Split ``total`` over sources by weight (largest remainders), optionally capped."""
+    want = np.asarray(weights, np.float64) / float(np.sum(weights)) * total
+    counts = np.floor(want).astype(np.int64)
+    for i in np.argsort(-(want - counts), kind="stable")[: total - int(counts.sum())]:
+        counts[i] += 1
+    if available is not None:
+        counts = np.minimum(counts, np.asarray(available, np.int64))
+    return [int(c) for c in counts]
 
 
 def rank_positions(micro_step: int, rank: int, world_size: int, batch: int) -> np.ndarray:
@@ -58,7 +69,7 @@ class BatchPlan:
             return self._cache[e]
         rng = np.random.default_rng([self.seed, e, 0x5EED])
         n, k = self.epoch_length, len(self.train_rows)
-        source = rng.choice(k, size=n, p=self.weights) if k > 1 else np.zeros(n, np.int64)
+        source = rng.permutation(np.repeat(np.arange(k), allocate(n, self.weights)))
         row = np.empty(n, np.int64)
         for s, rows in enumerate(self.train_rows):
             slots = np.flatnonzero(source == s)

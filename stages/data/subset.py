@@ -7,17 +7,8 @@ import numpy as np
 
 from ..artifacts.datasets import PatchSet
 from .corpus import Corpus
+from .plan import allocate
 from .stream import PatchReader
-
-
-def allocate(total: int, weights: list[float], available: list[int]) -> list[int]:
-    """Split ``total`` picks over sources by weight (largest remainders), capped by what each has."""
-    want = np.asarray(weights, np.float64) * total
-    counts = np.floor(want).astype(np.int64)
-    for i in np.argsort(-(want - counts))[: total - int(counts.sum())]:
-        counts[i] += 1
-    counts = np.minimum(counts, np.asarray(available, np.int64))
-    return [int(c) for c in counts]
 
 
 def read_subset(corpus: Corpus, split: str, limit: int, seed: int, labels: bool = False) -> PatchSet | None:
