@@ -57,3 +57,18 @@ def sensors(tmp_path_factory):
                        "--labels", tmp / "labels_refl.npy"),
         "other_grid": ingest(cli, tmp, "other_grid", scene(3, 64, 32, 60, 0.0, 1.0), "395:1005:60", "--bands", "32"),
     }
+
+
+@pytest.fixture(scope="session")
+def corpus_ae(sensors, tmp_path_factory):
+    """A micro kl VAE trained on the streamed two-source corpus (dn + refl)."""
+    from typer.testing import CliRunner
+
+    from hsigen_cli.app import app
+
+    out = tmp_path_factory.mktemp("corpus_ae") / "ae"
+    args = ["train-ae", sensors["dn"], sensors["refl"], "--kind", "kl", "--steps", "6", "--batch-size", "4",
+            "--crop", "16", "--workers", "0", "--device", "cpu", "--out", out]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.stderr
+    return out

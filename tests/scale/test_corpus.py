@@ -49,13 +49,10 @@ def test_same_source_twice_refused(sensors, cli, tmp_path):
     assert code == 1 and "given twice" in stderr
 
 
-def test_two_units_train_together(sensors, cli, tmp_path):
+def test_two_units_train_together(sensors, corpus_ae):
     """A DN dataset and a reflectance dataset train one VAE; the manifest records both sources
     with their own scale/offset and the normalisation used."""
-    out = tmp_path / "ae"
-    code, _, stderr = cli("train-ae", sensors["dn"], sensors["refl"], "--kind", "kl", "--steps", "6",
-                          "--batch-size", "4", "--crop", "16", "--workers", "0", "--device", "cpu", "--out", out)
-    assert code == 0, stderr
+    out = corpus_ae
     manifest = json.loads((out / "manifest.json").read_text())
     assert [i["path"] for i in manifest["inputs"]] == [str(sensors["dn"]), str(sensors["refl"])]
     norm = manifest["normalisation"]
