@@ -20,7 +20,8 @@ from ..common.errors import ConfigError, InputError, SpectralError
 
 LOADERS = ("auto", "memory", "stream")
 MEMORY_LIMIT_BYTES = 512 << 20    # --loader auto: a single dataset up to this size trains from memory
-SUBSET_PATCHES = 256              # streamed corpora: patches kept in memory for stats / baseline / metrics
+SUBSET_PATCHES = 256              # streamed corpora: at most this many patches kept in memory for stats /
+SUBSET_BYTES = 192 << 20          # baseline / metrics, and at most this many bytes (16 patches of 48×256×256)
 
 
 @dataclass
@@ -99,8 +100,9 @@ def _streamed_data(corpus, kind: str, seed: int) -> AEData:
     labels = kind == "two-stream"
     if labels:
         _, names = corpus.label_table()
-    train = read_subset(corpus, "train", SUBSET_PATCHES, seed, labels)
-    held = read_subset(corpus, "val", SUBSET_PATCHES, seed, labels)
+    limit = max(1, min(SUBSET_PATCHES, SUBSET_BYTES // (corpus.bands * corpus.size ** 2 * 4)))
+    train = read_subset(corpus, "train", limit, seed, labels)
+    held = read_subset(corpus, "val", limit, seed, labels)
     which = "val"
     if held is None:
         log.warn(f"{corpus.origin}: no source has a val split: held-out metrics are measured on training patches "

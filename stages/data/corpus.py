@@ -209,7 +209,7 @@ def _open_source(entry: dict) -> Source:
     if labels is not None and not isinstance(labels, dict):
         raise ConfigError(f"source {path}: 'labels' must map label values to class names")
     with h5py.File(artifact.file("patches.h5"), "r") as h5:
-        n, bands, size, _ = h5["hsi"].shape
+        n, _, size, _ = h5["hsi"].shape
         wl = np.asarray(h5["wavelengths_nm"][...], np.float64)
         split = h5["split"][...].astype(str) if "split" in h5 else None
         has_labels, has_origin = "labels" in h5, "origin" in h5

@@ -27,7 +27,7 @@ def ingest(cli, tmp: Path, name: str, cube: np.ndarray, wavelengths: str, *extra
     src = tmp / f"{name}.npy"
     np.save(src, cube)
     out = tmp / name
-    code, stdout, stderr = cli("ingest", src, "--wavelengths", wavelengths, "--size", "16", "--stride", "16",
+    code, _, stderr = cli("ingest", src, "--wavelengths", wavelengths, "--size", "16", "--stride", "16",
                                "--val-fraction", "0.25", "--out", out, *extra)
     assert code == 0, stderr
     return out

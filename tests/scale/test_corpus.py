@@ -58,7 +58,7 @@ def test_two_units_train_together(sensors, corpus_ae):
     norm = manifest["normalisation"]
     assert norm["scheme"] == "per-source min/max" and "shape" in norm["why"]
     assert [s["path"] for s in norm["sources"]] == [str(sensors["dn"]), str(sensors["refl"])]
-    assert norm["sources"][0]["scale"] > 1000 > 1 > norm["sources"][1]["scale"]
+    assert norm["sources"][0]["scale"] > 1000 and norm["sources"][1]["scale"] < 1
     assert manifest["config"]["loader"] == "stream"
     assert manifest["training"]["training_patches"] == 12 + 9
     assert np.isfinite(manifest["metrics"]["mpsnr_db"])
