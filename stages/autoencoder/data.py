@@ -21,7 +21,8 @@ from ..common.errors import ConfigError, InputError, SpectralError
 LOADERS = ("auto", "memory", "stream")
 MEMORY_LIMIT_BYTES = 512 << 20    # --loader auto: a single dataset up to this size trains from memory
 SUBSET_PATCHES = 256              # streamed corpora: at most this many patches kept in memory for stats /
-SUBSET_BYTES = 192 << 20          # baseline / metrics, and at most this many bytes (16 patches of 48×256×256)
+SUBSET_BYTES = 64 << 20           # baseline / metrics, and at most this many bytes (5 patches of 48×256×256);
+#                                   the PCA baseline and the metrics make float64 copies of them
 
 
 @dataclass

@@ -96,7 +96,9 @@ def loader(dataset, device, workers: int = 2, prefetch: int = 4):
     cuda = getattr(device, "type", str(device)).startswith("cuda")
     kwargs = {"num_workers": int(workers), "pin_memory": cuda, "batch_size": None, "shuffle": False}
     if workers > 0:
-        kwargs.update(prefetch_factor=int(prefetch), persistent_workers=False)
+        # Spawned, not forked: a forked worker would carry the parent's memory (model, held-out
+        # subsets) in its resident set; a spawned one holds only torch and the batch it builds.
+        kwargs.update(prefetch_factor=int(prefetch), persistent_workers=False, multiprocessing_context="spawn")
     return DevicePrefetcher(torch.utils.data.DataLoader(dataset, **kwargs), device)
 
 
