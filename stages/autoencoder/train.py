@@ -270,7 +270,8 @@ def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = F
             **model.manifest_extra()},
             "training": {"steps": cfg.steps, "epochs": cfg.epochs, "training_patches": data.train_patches,
                          "crop_windows": windows, "stitched_scene": stitched, "loader": data.loader,
-                         "data_wait_share": trainer.data_wait_share(), "history": history},
+                         "data_wait_share": trainer.data_wait_share(),
+                         "loader_start_seconds": round(trainer.loader_start_s, 3), "history": history},
             "normalisation": data.corpus.normalisation()}
     trainer.cleanup()
     return writer.artifact

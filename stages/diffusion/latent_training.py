@@ -293,7 +293,7 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False
                           **({"ddp_world_size": trainer.world_size, "ddp_ranks_identical": agree}
                              if agree is not None else {})}
         writer.extra = {"history": history, "data_wait_share": trainer.data_wait_share(),
-                        "fit_seconds": round(trainer.elapsed_s, 3),
+                        "fit_seconds": round(trainer.elapsed_s, 3), "loader_start_seconds": round(trainer.loader_start_s, 3),
                         **({"normalisation": data.space_config["corpus_normalisation"]} if streamed else {})}
     trainer.cleanup()
     distributed.barrier()

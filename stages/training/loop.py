@@ -173,6 +173,7 @@ class Trainer:
         self.model.train()
         stream = self._batches(batches)
         self.data_wait_s = 0.0           # time spent waiting for the loader (its share of step time)
+        self.loader_start_s = 0.0        # the wait for the first batch (worker start-up), kept apart
         started = time.perf_counter()
         with log.progress(description, spec.steps) as bar:
             if self.step:
@@ -185,8 +186,12 @@ class Trainer:
                     extra = ()
                     if stream is not None:
                         waited = time.perf_counter()
-                        extra = (self._next_batch(stream[0], self.step * spec.grad_accum + micro),)
-                        self.data_wait_s += time.perf_counter() - waited
+                        index = self.step * spec.grad_accum + micro
+                        extra = (self._next_batch(stream[0], index),)
+                        if index == stream[1]:
+                            self.loader_start_s = time.perf_counter() - waited
+                        else:
+                            self.data_wait_s += time.perf_counter() - waited
                     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._autocast):
                         loss, logs = loss_fn(self.wrapped, self.step, g, *extra)
                     (loss / spec.grad_accum).backward()
@@ -209,8 +214,9 @@ class Trainer:
         return self.history
 
     def data_wait_share(self) -> float | None:
-        """The fraction of the last ``fit``'s time spent waiting for batches (None before one)."""
-        elapsed = getattr(self, "elapsed_s", 0.0)
+        """The fraction of the last ``fit``'s time spent waiting for batches after the first one
+        (whose wait is the workers' start-up, ``loader_start_s``); None before a fit."""
+        elapsed = getattr(self, "elapsed_s", 0.0) - getattr(self, "loader_start_s", 0.0)
         return round(self.data_wait_s / elapsed, 4) if elapsed > 0 else None
 
     def final_state(self, use_ema: bool = True) -> dict:
