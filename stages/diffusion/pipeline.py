@@ -52,10 +52,10 @@ class DiffusionTrainConfig:
 def single_dataset(dataset, space: str):
     """The one dataset of a space that trains on one (``--dataset`` may be repeated for latent)."""
     if isinstance(dataset, (list, tuple)):
-        if len(dataset) > 1:
-            raise ConfigError(f"--space {space} trains on one --dataset; several sources (a corpus) train "
-                              "train-ae and --space latent")
-        return dataset[0] if dataset else None
+        dataset = dataset[0] if len(dataset) == 1 else (None if not dataset else list(dataset))
+    if isinstance(dataset, list) or (dataset is not None and Path(dataset).suffix.lower() in (".yaml", ".yml")):
+        raise ConfigError(f"--space {space} trains on one --dataset; several sources (a corpus) train "
+                          "train-ae and --space latent")
     return dataset
 
 

@@ -62,3 +62,11 @@ def test_two_units_train_together(sensors, corpus_ae):
     assert manifest["config"]["loader"] == "stream"
     assert manifest["training"]["training_patches"] == 12 + 9
     assert np.isfinite(manifest["metrics"]["mpsnr_db"])
+
+
+def test_single_dataset_spaces_refuse_a_corpus(sensors, cli, tmp_path):
+    """--space joint / abundance take one dataset: several are refused with the reason."""
+    code, _, stderr = cli("train-diffusion", "--space", "joint", "--autoencoder", tmp_path / "none",
+                          "--dataset", sensors["dn"], "--dataset", sensors["refl"], "--out", tmp_path / "m")
+    assert code == 1 and "--space joint trains on one --dataset" in stderr
+    assert not (tmp_path / "m").exists()
