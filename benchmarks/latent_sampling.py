@@ -66,8 +66,8 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     torch.manual_seed(0)
-    cfg = dict(PRESETS[args.preset], rgb_condition=False)
-    ae_cfg = AE_PRESETS["kl"]["tiny" if args.preset == "tiny" else "paper"]
+    cfg = dict(PRESETS[args.preset].to_dict(), rgb_condition=False)
+    ae_cfg = AE_PRESETS["kl"]["tiny" if args.preset == "tiny" else "paper"].to_dict()
     factor = 2 ** (len(ae_cfg["block_out_channels"]) - 1)
     latent = args.size // factor
     dims = {"content": 64}

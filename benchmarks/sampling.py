@@ -18,12 +18,13 @@ import time
 def time_sampler(unet, scheduler, steps: int, size: int, channels: int, device) -> float:
     import torch
 
-    from stages.diffusion.sampling import denoise
+    from stages.diffusion.reverse import denoise
 
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    denoise(unet, scheduler, 1, (channels, size, size), steps, seed=0, batch_size=1, device=device)
+    denoise(lambda x, t, rows: unet(x, t.to(device)).sample, scheduler, range(1), (channels, size, size), steps,
+            seed=0, batch_size=1, device=device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
@@ -81,7 +82,7 @@ def time_sampler_partial(unet, scheduler, steps: int, size: int, channels: int, 
     """Time ``steps`` ancestral updates taken from the scheduler's full timestep list."""
     import torch
 
-    from stages.diffusion.sampling import sample_generators
+    from stages.diffusion.reverse import sample_generators
 
     gens = sample_generators(0, [0])
     x = torch.randn((1, channels, size, size), generator=gens[0]).to(device)

@@ -145,7 +145,7 @@ def diffusion_diagnosis(dm_dir: Path, ae_dir: Path, dataset: Path, means: dict, 
 def write_reference_samples(out: Path, hsi_ae_units: np.ndarray, labels: np.ndarray, ae) -> Path:
     """The AE's reconstructions as an hsi-samples artifact (the downstream reference)."""
     from stages.artifacts import ArtifactWriter, spectral_block
-    from stages.sampling.writer import write_samples
+    from stages.artifacts.samples import write_samples
 
     writer = ArtifactWriter(out, "hsi-samples", "benchmark", {"reference": "two-stream AE reconstructions"}, [],
                             overwrite=True)

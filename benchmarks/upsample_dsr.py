@@ -38,7 +38,8 @@ def ingest_indian_pines(out: Path) -> Path:
 
 def train_models(dataset: Path, root: Path, args) -> tuple[Path, Path, dict]:
     from stages.training import resolve_preset
-    from stages.upsample import dsr_train, train
+    from stages.upsample import train_dsr
+    from stages.upsample import train_rgan as train
 
     seconds = {}
     start = time.perf_counter()
@@ -46,9 +47,9 @@ def train_models(dataset: Path, root: Path, args) -> tuple[Path, Path, dict]:
     train.run(dataset, root / "rgan", train.RganTrainConfig(scale=2, preset="tiny", net=net, seed=0), device="cpu")
     seconds["rgan"] = time.perf_counter() - start
     start = time.perf_counter()
-    net = resolve_preset(dsr_train.PRESETS, "tiny", {"steps": args.steps, "sample_steps": args.sample_steps})
+    net = resolve_preset(train_dsr.PRESETS, "tiny", {"steps": args.steps, "sample_steps": args.sample_steps})
     net["ae"]["steps"] = args.ae_steps
-    dsr_train.run([dataset], root / "dsr", dsr_train.DsrTrainConfig(scale=2, preset="tiny", net=net, seed=0),
+    train_dsr.run([dataset], root / "dsr", train_dsr.DsrTrainConfig(scale=2, preset="tiny", net=net, seed=0),
                   device="cpu")
     seconds["dsr"] = time.perf_counter() - start
     return root / "rgan", root / "dsr", seconds
@@ -114,13 +115,9 @@ def main() -> None:
     from stages.spectral.quality import mpsnr, sam_degrees
     from stages.upsample.dsr import load_dsr
     from stages.upsample.dsr_guide import DsrGuide
-    from stages.upsample.run import (
-        BicubicGuide,
-        BicubicUpsampler,
-        RganUpsampler,
-        ZeroGuide,
-    )
-    from stages.upsample.train import load_rgan
+    from stages.upsample.guides import BicubicGuide, ZeroGuide
+    from stages.upsample.stage import BicubicUpsampler, RganUpsampler
+    from stages.upsample.train_rgan import load_rgan
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:

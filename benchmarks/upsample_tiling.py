@@ -14,10 +14,11 @@ import time
 import numpy as np
 import torch
 
-from stages.upsample.run import BicubicGuide, RganUpsampler
+from stages.upsample.guides import BicubicGuide
 from stages.upsample.rgan import build_rgan
+from stages.upsample.stage import RganUpsampler
 from stages.upsample.tiling import plan_tiles, super_resolve_tiled
-from stages.upsample.train import PRESETS
+from stages.upsample.train_rgan import PRESETS
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     bands, size, scale = 48, 192, 2
     scene = rng.random((bands, size, size), dtype=np.float32).cumsum(axis=1).cumsum(axis=2) / size
-    model = build_rgan(bands, PRESETS["tiny"]).eval()
+    model = build_rgan(bands, PRESETS["tiny"].to_dict()).eval()
     torch.nn.init.normal_(model.head.weight, std=0.01)           # make the network's output matter
     info = {"scale": scale, "normalisation": {"scale": 1.0, "offset": 0.0}}
     up = RganUpsampler(model, info, BicubicGuide([26, 18, 5], scale), "cpu")

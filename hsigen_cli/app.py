@@ -12,9 +12,18 @@ import typer
 
 from stages import __version__
 
-from . import condition, evaluate, ingest, inspect, unmix, train_diffusion, sample, train_ae, upsample
+from . import (
+    condition,
+    evaluate,
+    ingest,
+    inspect,
+    sample,
+    train_ae,
+    train_diffusion,
+    unmix,
+    upsample,
+)
 from .groups import HsigenGroup
-from .options import Quiet, Verbose
 
 app = typer.Typer(
     name="hsigen", cls=HsigenGroup, no_args_is_help=True, add_completion=False,
@@ -34,10 +43,8 @@ def _version(value: bool):
 def root(
     version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
                                            help="Print the version and exit."),
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
-    """hsigen: hyperspectral image generation toolkit."""
+    """hsigen: hyperspectral image generation toolkit (-v/-q here or after any command)."""
 
 
 for module in (ingest, inspect, unmix, condition, train_diffusion, sample, train_ae, evaluate, upsample):

@@ -20,7 +20,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .options import ConfigFile, Device, Json, Out, Overwrite, Quiet, Verbose
+from .options import Device, Json, Out, Overwrite
 
 _HELP = """Compute condition maps (hed, mlsd, sketch, seg) and embeddings (content, text) for
 every image of SOURCE: an hsi-dataset or hsi-samples artifact (RGB from the bands nearest
@@ -155,12 +155,9 @@ def condition(
     device: Device = "cpu",
     json_out: Json = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     from stages.common.errors import ConfigError
-    from stages.conditions.run import ConditionConfig, run
+    from stages.conditions.stage import ConditionConfig, run
 
     kind_list = [k.strip() for k in kinds.split(",") if k.strip()]
     backends = _parse_backends(backend or [])

@@ -3,7 +3,7 @@ diversity metrics need; check whether synthetic pixels help a downstream classif
 
     hsigen evaluate --real runs/ip --generated runs/samples --out runs/eval
     hsigen evaluate --real runs/ip --generated runs/a runs/b --classifier runs/clf --groups 10 --json --out runs/e2
-    hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \
+    hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \\
         --metrics fid_rgb --rgb-max-images 5000 --out runs/e3
     hsigen evaluate train-classifier runs/ip --preset tiny --out runs/clf
     hsigen evaluate downstream --real runs/ip --synthetic runs/samples --seeds 0,1,2 --out runs/down
@@ -18,8 +18,23 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from .options import (BatchSize, CheckpointEvery, ConfigFile, LearningRate, Device, DryRun, Json, Out, Overwrite, Preset, Quiet, Resume, Seed,
-                      Steps, Verbose)
+from .choices import Preset as PresetChoice
+from .choices import Split, plain
+from .options import (
+    BatchSize,
+    CheckpointEvery,
+    Device,
+    DryRun,
+    Json,
+    LearningRate,
+    Out,
+    Overwrite,
+    Preset,
+    Resume,
+    Seed,
+    Steps,
+)
+
 
 class _ListOptionGroup(TyperGroup):
     """Lets ``--generated a b c`` (and ``--synthetic a b``) mean ``--generated a --generated b ...``:
@@ -78,7 +93,7 @@ def evaluate(
         "--classifier", help="classifier artifact (for SD, SDM, spectral FID/KID/IS).")] = None,
     reference: Annotated[Optional[Path], typer.Option(
         "--reference", help="Ground truth paired one-to-one with --generated (for MPSNR, MSSIM, SAM, ERGAS, RMSE, MRAE).")] = None,
-    real_split: Annotated[Optional[str], typer.Option("--real-split", help="Use only this split of --real: train | val.")] = None,
+    real_split: Annotated[Optional[Split], typer.Option("--real-split", help="Use only this split of --real: train | val.")] = None,
     ergas_ratio: Annotated[float, typer.Option("--ergas-ratio", help="ERGAS resolution ratio.")] = 1.0,
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID: number of random subsets.")] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID: spectra per subset.")] = 1000,
@@ -94,9 +109,6 @@ def evaluate(
     seed: Seed = 0,
     as_json: Json = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Compare generated HSIs with a real dataset in physical units; writes report.json, report.md and figures."""
     if ctx.invoked_subcommand is not None:
@@ -108,12 +120,10 @@ def evaluate(
     if real is None or not generated or out is None:
         raise ConfigError("hsigen evaluate needs --real DATASET, --generated SAMPLES... and --out DIR "
                           "(or a subcommand: train-classifier, downstream)")
-    if real_split not in (None, "train", "val"):
-        raise ConfigError("--real-split must be train or val")
     cfg = EvaluateConfig(metrics=_csv(metrics), k=k, groups=groups, block=block, block_stride=block_stride,
                          max_spectra=max_spectra, seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                          ergas_ratio=ergas_ratio, classifier=str(classifier) if classifier else None,
-                         reference=str(reference) if reference else None, real_split=real_split,
+                         reference=str(reference) if reference else None, real_split=plain(real_split),
                          inception_weights=str(inception_weights) if inception_weights else None,
                          rgb_max_images=rgb_max_images, rgb_batch_size=rgb_batch_size, device=device)
     artifact, report = run(real, list(generated), out, cfg, overwrite=overwrite)
@@ -129,7 +139,7 @@ def train_classifier(
     out: Out = ...,
     labels: Annotated[Optional[Path], typer.Option(
         "--labels", help="Scene label map (mat/tif/npy/.GIS) when the dataset was ingested without labels.")] = None,
-    preset: Preset = "tiny",
+    preset: Preset = PresetChoice.tiny,
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
@@ -140,15 +150,12 @@ def train_classifier(
     resume: Resume = False,
     as_json: Json = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train the 4 × Conv1d + FC spectral classifier (hyperldm.txt §III-E) on labelled pixels."""
     from stages.evaluate import TrainClassifierConfig
     from stages.evaluate import train as stage
 
-    cfg = TrainClassifierConfig(preset=preset, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+    cfg = TrainClassifierConfig(preset=preset.value, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
                                 checkpoint_every=checkpoint_every, labels_file=str(labels) if labels else None)
     if dry_run:
         info = stage.dry_run(dataset, cfg)
@@ -176,15 +183,12 @@ def downstream(
         "--boundary", help="Leave out labelled synthetic pixels within N px of another label (0 keeps all).")] = 1,
     confidence: Annotated[float, typer.Option(
         "--confidence", help="Pseudo-label threshold (softmax max) for unlabelled samples.")] = 0.9,
-    preset: Preset = "tiny",
+    preset: Preset = PresetChoice.tiny,
     steps: Steps = None,
     batch_size: BatchSize = None,
     device: Device = "auto",
     as_json: Json = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train the pixel classifier on a small real subset, with and without synthetic pixels; OA/AA/κ over seeds."""
     from stages.common.errors import ConfigError
@@ -196,7 +200,7 @@ def downstream(
     except ValueError:
         raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
     cfg = DownstreamConfig(seeds=seed_list, per_class=per_class, synthetic_ratio=synthetic_ratio,
-                           boundary=boundary, confidence=confidence, preset=preset, steps=steps, batch_size=batch_size,
+                           boundary=boundary, confidence=confidence, preset=preset.value, steps=steps, batch_size=batch_size,
                            labels_file=str(labels) if labels else None, device=device)
     artifact = stage.run(real, list(synthetic), out, cfg, overwrite=overwrite)
     if as_json:

@@ -17,7 +17,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .options import ConfigFile, Out, Overwrite, Quiet, Verbose
+from .choices import Example, Extrapolate, plain
+from .options import Out, Overwrite
 
 
 def ingest(
@@ -25,7 +26,7 @@ def ingest(
         help="Scene file: ENVI .hdr (or its data file), GeoTIFF, .mat (v5/v7.3) or .npy (H, W, B).",
         show_default=False)] = None,
     out: Out = ...,
-    example: Annotated[Optional[str], typer.Option(
+    example: Annotated[Optional[Example], typer.Option(
         "--example", help="Ingest an embedded real scene instead of SOURCE: indian-pines.")] = None,
     var: Annotated[Optional[str], typer.Option("--var", help="Variable of a .mat file holding the cube.")] = None,
     wavelengths_file: Annotated[Optional[Path], typer.Option(
@@ -38,8 +39,8 @@ def ingest(
     wl_range: Annotated[str, typer.Option("--range", help="Target range LOW:HIGH in nm.")] = "400:1000",
     grid_file: Annotated[Optional[Path], typer.Option(
         "--grid-file", help="Target band centres from a file (overrides --bands/--range).")] = None,
-    extrapolate: Annotated[str, typer.Option(
-        "--extrapolate", help="Targets outside the input's coverage: error | edge.")] = "error",
+    extrapolate: Annotated[Extrapolate, typer.Option(
+        "--extrapolate", help="Targets outside the input's coverage: error | edge.")] = Extrapolate.error,
     size: Annotated[int, typer.Option("--size", help="Patch size in pixels.")] = 256,
     stride: Annotated[int, typer.Option("--stride", help="Patch stride in pixels.")] = 128,
     labels: Annotated[Optional[Path], typer.Option(
@@ -56,17 +57,18 @@ def ingest(
         "--max-nodata", help="Drop patches with more than this share of nodata pixels.")] = 0.5,
     block_rows: Annotated[int, typer.Option("--block-rows", help="Rows per streamed block (memory bound).")] = 256,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Ingest a hyperspectral scene into an hsi-dataset artifact (cube.tif, patches.h5, preview.png)."""
     from stages import ingest as stage
     from stages.common.errors import ConfigError
-    from stages.spectral import parse_band_ranges, parse_grid_spec, read_wavelengths_file, target_grid
+    from stages.spectral import (
+        parse_band_ranges,
+        parse_grid_spec,
+        read_wavelengths_file,
+        target_grid,
+    )
 
-    if extrapolate not in ("error", "edge"):
-        raise ConfigError(f"--extrapolate {extrapolate!r}: use error or edge")
+    extrapolate, example = extrapolate.value, plain(example)
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError("--val-fraction must be in [0, 1)")
     extra_inputs: list[Path] = []

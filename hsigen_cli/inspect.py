@@ -13,15 +13,13 @@ from typing import Annotated
 
 import typer
 
-from .options import Json, Quiet, Verbose
+from .options import Json
 
 
 def inspect_artifact(
     directory: Annotated[Path, typer.Argument(help="An artifact directory.")],
     as_json: Json = False,
     verify: Annotated[bool, typer.Option("--verify", help="Recompute output hashes.")] = False,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Print an artifact's manifest (kind, config, inputs, outputs, metrics)."""
     from stages.artifacts import open_artifact

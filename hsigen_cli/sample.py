@@ -7,6 +7,8 @@
     hsigen sample --ckpt runs/ip-ldm --conditions runs/ip-cond -n 16 --guidance 3 --sampler dpm --steps 20 --out s
     hsigen sample --ckpt runs/ip-ldm --content scene.png --text farmland -n 4 --out runs/ip-text   # global
     hsigen sample --ckpt runs/ip-hyperldm --cond rgb=photo.png -n 10 --sampler ddpm --out runs/hyperldm-samples
+    hsigen sample --ckpt runs/ip-diff -n 100000 --shard 3/8 --out runs/part-3      # slice 3 of 8 (a job array)
+    hsigen sample --merge runs/part-0 --merge runs/part-1 ... --out runs/ip-100k   # = the unsharded run
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .options import BatchSize, ConfigFile, Device, Out, Overwrite, Quiet, Seed, Verbose
+from .choices import SampleFormat, Sampler
+from .options import BatchSize, Device, Out, Overwrite, Seed
 
 
 def sample(
-    ckpt: Annotated[Path, typer.Option("--ckpt", help="A diffusion-model artifact (from train-diffusion).")],
+    ckpt: Annotated[Optional[Path], typer.Option(
+        "--ckpt", help="A diffusion-model artifact (from train-diffusion); not with --merge.")] = None,
     out: Out = ...,
     n: Annotated[int, typer.Option("-n", "--num-samples", help="Number of samples.")] = 8,
-    sampler: Annotated[str, typer.Option(
-        "--sampler", help="ddim (deterministic) | ddpm (ancestral) | dpm (DPM-Solver++, latent models).")] = "ddim",
+    sampler: Annotated[Sampler, typer.Option(
+        "--sampler", help="ddim (deterministic) | ddpm (ancestral) | dpm (DPM-Solver++).")] = Sampler.ddim,
     cond: Annotated[Optional[List[str]], typer.Option(
         "--cond", help="latent: a condition map as KIND=FILE or a file named after its kind (hed.png, seg.png); "
                        "repeat for several; HyperLDM models take rgb=IMAGE.")] = None,
@@ -40,25 +44,35 @@ def sample(
         "--steps", help="Reverse steps (default: 50 for ddim, the full schedule for ddpm).")] = None,
     size: Annotated[Optional[int], typer.Option(
         "--size", help="Sample height = width in pixels (default: the model's training size).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Per-sample files: tif | envi | mat.")] = "tif",
+    fmt: Annotated[SampleFormat, typer.Option("--format", help="Per-sample files: tif | envi | mat.")
+    ] = SampleFormat.tif,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", help="I/N: make slice I of N of the -n samples (each keeps its seed); join with --merge.")] = None,
+    merge: Annotated[Optional[List[Path]], typer.Option(
+        "--merge", help="Join the shard artifacts of one run (repeat per shard) into --out, checking their hashes.")
+    ] = None,
     batch_size: BatchSize = None,
     seed: Seed = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Sample HSIs (and their abundance maps) into an hsi-samples artifact."""
     from stages import sampling as stage
+    from stages.sampling import ConditionRequest
 
-    cfg = stage.SampleConfig(n=n, sampler=sampler, steps=steps, seed=seed, batch_size=batch_size or 8,
-                             size=size, format=fmt)
-    from stages.diffusion.latent_sampling import ConditionRequest
-
+    if merge:
+        if ckpt is not None or shard is not None:
+            raise typer.BadParameter("--merge joins finished shards: give it without --ckpt/--shard", param_hint="--merge")
+        typer.echo(str(stage.merge(merge, out, overwrite=overwrite).path))
+        return
+    if ckpt is None:
+        raise typer.BadParameter("give the model to sample: --ckpt DIR (or --merge SHARDS)", param_hint="--ckpt")
+    cfg = stage.SampleConfig(n=n, sampler=sampler.value, steps=steps, seed=seed, batch_size=batch_size or 8,
+                             size=size, format=fmt.value)
     request = ConditionRequest(files=[str(c) for c in cond or []], conditions=str(conditions) if conditions else None,
                                content=str(content) if content else None, text=text)
-    artifact = stage.run(ckpt, out, cfg, device=device, overwrite=overwrite, conditions=request, guidance=guidance)
+    artifact = stage.run(ckpt, out, cfg, device=device, overwrite=overwrite, conditions=request, guidance=guidance,
+                         shard=shard)
     typer.echo(str(artifact.path))
 
 

@@ -21,9 +21,28 @@ from typing import Annotated, Optional
 
 import typer
 
+from .choices import AutoencoderKind, SampleFormat, Split, plain
+from .choices import Preset as PresetChoice
 from .groups import DefaultCommandGroup
-from .options import (BatchSize, ChannelsLast, CheckpointEvery, Compile, ConfigFile, LearningRate, Device, DryRun, Loader,
-                      Out, Overwrite, Preset, Quiet, Resume, Seed, Steps, Verbose, Workers)
+from .options import (
+    BatchSize,
+    ChannelsLast,
+    CheckpointEvery,
+    Compile,
+    Device,
+    DryRun,
+    LearningRate,
+    Loader,
+    ModelConfig,
+    Out,
+    Overwrite,
+    Preset,
+    Resume,
+    Seed,
+    Steps,
+    Workers,
+    model_config_args,
+)
 
 group = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True, rich_markup_mode=None,
                     help="Train a spectral autoencoder (kl | vq-rgb | two-stream); encode/decode with it.")
@@ -42,9 +61,10 @@ def train(
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output autoencoder artifact directory (not needed with --dry-run).",
         show_default=False)] = None,
-    kind: Annotated[str, typer.Option(
-        "--kind", help="kl (HSIGene) | vq-rgb (HyperLDM) | two-stream (SpecDM).")] = "kl",
-    preset: Preset = "tiny",
+    kind: Annotated[AutoencoderKind, typer.Option(
+        "--kind", help="kl (HSIGene) | vq-rgb (HyperLDM) | two-stream (SpecDM).")] = AutoencoderKind.kl,
+    preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     epochs: Annotated[Optional[int], typer.Option(
         "--epochs", help="Train for N passes over the training patches: steps = ceil(N · patches / batch size). "
@@ -69,17 +89,13 @@ def train(
     resume: Resume = False,
     dry_run: DryRun = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train an autoencoder on the train split of DATASET(s); held-out metrics on the val split."""
     from stages import autoencoder as stage
     from stages.common.errors import ConfigError
     from stages.training import resolve_preset
 
-    if kind not in stage.KINDS:
-        raise ConfigError(f"--kind {kind!r}: choose one of {', '.join(stage.KINDS)}")
+    kind, preset = kind.value, preset.value
     if steps is not None and epochs is not None:
         raise ConfigError("give either --steps or --epochs, not both (--epochs N trains "
                           "ceil(N · training patches / batch size) steps)")
@@ -91,7 +107,8 @@ def train(
     if workers < 0:
         raise ConfigError("--workers must be 0 or more")
     model = resolve_preset(stage.PRESETS[kind], preset,
-                           {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop})
+                           {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop},
+                           **model_config_args(model_config))
     cfg = stage.TrainAEConfig(kind=kind, preset=preset, model=model, seed=seed, checkpoint_every=checkpoint_every,
                               library=str(library) if library is not None else None, adversarial=adversarial,
                               pairs=str(pairs) if pairs is not None else None, epochs=epochs,
@@ -114,23 +131,17 @@ def encode(
     dataset: Dataset,
     out: Annotated[Path, typer.Option("--out", "-o", help="Latents file to write (HDF5, e.g. latents.h5).",
                                       show_default=False)] = ...,
-    split: Annotated[Optional[str], typer.Option("--split", help="Only this split: train | val.")] = None,
+    split: Annotated[Optional[Split], typer.Option("--split", help="Only this split: train | val.")] = None,
     pairs: Annotated[Optional[Path], typer.Option(
         "--pairs", help="two-stream --pairs models: the second-date (t2) dataset (its hsi_t2 if it has one).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Patches per forward pass.")] = 16,
     device: Device = "auto",
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Encode DATASET's patches into latents with AUTOENCODER (deterministic: posterior means)."""
     from stages.autoencoder import codec
-    from stages.common.errors import ConfigError
 
-    if split not in (None, "train", "val"):
-        raise ConfigError(f"--split {split!r}: use train or val")
-    path = codec.encode(autoencoder, dataset, out, split=split, pairs=pairs, device=device, batch_size=batch_size,
+    path = codec.encode(autoencoder, dataset, out, split=plain(split), pairs=pairs, device=device, batch_size=batch_size,
                         overwrite=overwrite)
     typer.echo(str(path))
 
@@ -140,20 +151,18 @@ def decode(
     autoencoder: Autoencoder,
     latents: Annotated[Path, typer.Argument(help="A latents file from train-ae encode.", show_default=False)],
     out: Out = ...,
-    fmt: Annotated[str, typer.Option("--format", help="Per-sample files: tif (GeoTIFF) | envi | mat.")] = "tif",
+    fmt: Annotated[SampleFormat, typer.Option(
+        "--format", help="Per-sample files: tif (GeoTIFF) | envi | mat.")] = SampleFormat.tif,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Latents per forward pass.")] = 16,
     device: Device = "auto",
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Decode LATENTS with AUTOENCODER into an hsi-samples artifact (samples.h5, one file per
     sample in physical units, label GeoTIFFs for two-stream, previews)."""
     from stages.autoencoder import codec
 
     artifact = codec.decode(autoencoder, latents, out, device=device, batch_size=batch_size, overwrite=overwrite,
-                            fmt=fmt)
+                            fmt=fmt.value)
     typer.echo(str(artifact.path))
 
 

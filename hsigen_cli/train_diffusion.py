@@ -23,12 +23,33 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import (BatchSize, ChannelsLast, CheckpointEvery, Compile, ConfigFile, Device, DryRun, LearningRate,
-                      Loader, Overwrite, Preset, Quiet, Resume, Seed, Steps, Verbose, Workers)
+from .choices import Prediction, Space, plain
+from .choices import Preset as PresetChoice
+from .options import (
+    BatchSize,
+    ChannelsLast,
+    CheckpointEvery,
+    Compile,
+    Device,
+    DryRun,
+    Json,
+    LearningRate,
+    Loader,
+    ModelConfig,
+    Overwrite,
+    Preset,
+    Resume,
+    Seed,
+    Steps,
+    Workers,
+    model_config_args,
+)
+from .output import echo_dry_run
 
 
 def train_diffusion(
-    space: Annotated[str, typer.Option("--space", help="Diffusion space: abundance | latent | joint.")] = "abundance",
+    space: Annotated[Space, typer.Option("--space", help="Diffusion space: abundance | latent | joint.")
+    ] = Space.abundance,
     unmixing: Annotated[Optional[Path], typer.Option(
         "--unmixing", help="abundance: an unmixing artifact (endmembers for decoding, and the training maps).")] = None,
     abundances: Annotated[Optional[Path], typer.Option(
@@ -60,11 +81,12 @@ def train_diffusion(
         "--ssim-weight", help="latent: λ3 of HyperLDM's SSIM loss (hyperldm eq. 24; paper-hyperldm: 0.1).")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output diffusion-model directory (not needed with --dry-run).", show_default=False)] = None,
-    preset: Preset = "tiny",
+    preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
-    prediction: Annotated[Optional[str], typer.Option(
+    prediction: Annotated[Optional[Prediction], typer.Option(
         "--prediction", help="epsilon | v_prediction | sample (default: the preset's).")] = None,
     crop: Annotated[Optional[int], typer.Option(
         "--crop", help="Random training crop size (default: the preset's, else the whole map).")] = None,
@@ -77,18 +99,15 @@ def train_diffusion(
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
+    as_json: Json = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train a diffusion model (HUD / MSF-Diff in the abundance space) into a diffusion-model artifact."""
     from stages import diffusion as stage
     from stages.common.errors import ConfigError
 
-    if space not in stage.SPACES:
-        raise ConfigError(f"--space {space!r}: this hsigen supports {', '.join(stage.SPACES)}")
+    space, preset, prediction = space.value, preset.value, plain(prediction)
     if out is None and not dry_run:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
     if checkpoint_every < 0:
@@ -121,15 +140,17 @@ def train_diffusion(
             raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --space latent")
     if pairs is not None and space != "joint":
         raise ConfigError("--pairs is for --space joint (change-detection pairs)")
-    model = stage.resolve(space, preset, overrides)
+    model = stage.resolve(space, preset, overrides, **model_config_args(model_config))
     cfg = stage.DiffusionTrainConfig(space=space, preset=preset, model=model, seed=seed, device=device,
                                      checkpoint_every=checkpoint_every, loader=loader, workers=workers,
                                      compile=compile_model, channels_last=channels_last)
     inputs = {"unmixing": unmixing, "abundances": abundances, "autoencoder": autoencoder, "dataset": dataset,
               "conditions": conditions, "kinds": kinds, "pairs": pairs}
-    artifact = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
-    if artifact is not None:
-        typer.echo(str(artifact.path))
+    result = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    if dry_run:
+        echo_dry_run(result, as_json)
+    else:
+        typer.echo(str(result.path))
 
 
 def register(app: typer.Typer) -> None:

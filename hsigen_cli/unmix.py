@@ -14,9 +14,26 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from .choices import AbundanceSolver, UnmixMethod
+from .choices import Preset as PresetChoice
 from .groups import DefaultCommandGroup
-from .options import (BatchSize, CheckpointEvery, ConfigFile, LearningRate, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
-                      Verbose)
+from .options import (
+    BatchSize,
+    CheckpointEvery,
+    Device,
+    DryRun,
+    Json,
+    LearningRate,
+    ModelConfig,
+    Out,
+    Overwrite,
+    Preset,
+    Resume,
+    Seed,
+    Steps,
+    model_config_args,
+)
+from .output import echo_dry_run
 
 unmix_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
                         help="Unmix an hsi-dataset (VCA + FCLS/LSQ, or the MSF-Diff scene network); "
@@ -28,11 +45,12 @@ def unmix_run(
     dataset: Annotated[Path, typer.Argument(help="An hsi-dataset artifact (from `hsigen ingest`).")],
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output artifact directory (not needed with --dry-run).", show_default=False)] = None,
-    method: Annotated[str, typer.Option("--method", help="vca | scene-net.")] = "vca",
+    method: Annotated[UnmixMethod, typer.Option("--method", help="vca | scene-net.")] = UnmixMethod.vca,
     endmembers: Annotated[int, typer.Option("--endmembers", "-k", help="Number of endmembers.")] = 5,
-    abundance: Annotated[str, typer.Option(
-        "--abundance", help="vca: fcls (non-negative, sum-to-one) | lsq (pseudo-inverse).")] = "fcls",
-    preset: Preset = "tiny",
+    abundance: Annotated[AbundanceSolver, typer.Option(
+        "--abundance", help="vca: fcls (non-negative, sum-to-one) | lsq (pseudo-inverse).")] = AbundanceSolver.fcls,
+    preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
@@ -42,11 +60,9 @@ def unmix_run(
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
+    as_json: Json = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Extract endmembers and abundance maps into an unmixing artifact."""
     from stages import unmix as stage
@@ -55,17 +71,21 @@ def unmix_run(
 
     if out is None and not dry_run:
         raise ConfigError("--out is required: name the unmixing artifact directory to write")
-    if method not in stage.METHODS:
-        raise ConfigError(f"--method {method!r}: choose one of {', '.join(stage.METHODS)}")
+    method, abundance, preset = method.value, abundance.value, preset.value
     cfg = stage.UnmixConfig(method=method, endmembers=endmembers, abundance=abundance, seed=seed,
                             alpha=alpha, beta=beta, device=device, checkpoint_every=checkpoint_every)
     if method == "scene-net":
         cfg.preset = preset
         cfg.scene_net = resolve_preset(stage.SCENE_NET_PRESETS, preset,
-                                       {"steps": steps, "batch_size": batch_size, "lr": lr})
-    artifact = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
-    if artifact is not None:
-        typer.echo(str(artifact.path))
+                                       {"steps": steps, "batch_size": batch_size, "lr": lr},
+                                       **model_config_args(model_config))
+    elif model_config is not None:
+        raise ConfigError("--model-config is for --method scene-net (VCA has no model to configure)")
+    result = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    if dry_run:
+        echo_dry_run(result, as_json)
+    else:
+        typer.echo(str(result.path))
 
 
 @unmix_app.command("infer")
@@ -78,9 +98,6 @@ def unmix_infer(
     stride: Annotated[Optional[int], typer.Option("--stride", help="Tile stride (default: --size).")] = None,
     device: Device = "auto",
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Infer abundance maps of external RGB images (the MSF-Diff fusion path)."""
     from stages.unmix.scene_training import infer

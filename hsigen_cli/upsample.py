@@ -21,9 +21,26 @@ from typing import Annotated, Optional
 
 import typer
 
+from .choices import Guide, Sampler, UpsampleMethod, plain
+from .choices import Preset as PresetChoice
 from .groups import DefaultCommandGroup
-from .options import (BatchSize, CheckpointEvery, ConfigFile, LearningRate, Device, DryRun, Out, Overwrite, Preset, Quiet, Resume, Seed, Steps,
-                      Verbose)
+from .options import (
+    BatchSize,
+    CheckpointEvery,
+    Device,
+    DryRun,
+    Json,
+    LearningRate,
+    ModelConfig,
+    Out,
+    Overwrite,
+    Preset,
+    Resume,
+    Seed,
+    Steps,
+    model_config_args,
+)
+from .output import echo_dry_run
 
 upsample_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
                            help="Super-resolve hsi-datasets with RGAN (RGB-guided, optionally by DSRNet's HR "
@@ -38,7 +55,8 @@ def train_rgan(
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output sr-model directory (not needed with --dry-run).", show_default=False)] = None,
     scale: Scale = None,
-    preset: Preset = "tiny",
+    preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     epochs: Annotated[Optional[int], typer.Option(
         "--epochs", help="Epochs over the train split (used when --steps is not given; paper: 30).")] = None,
@@ -50,29 +68,31 @@ def train_rgan(
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
+    as_json: Json = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train RGAN (rectangular guided attention network) and write an sr-model artifact."""
     from stages.common.errors import ConfigError
     from stages.training import resolve_preset
-    from stages.upsample import train as stage
+    from stages.upsample import train_rgan as stage
 
+    preset = preset.value
     if scale is None:
         raise ConfigError("--scale is required: 2 or 4")
     if out is None and not dry_run:
         raise ConfigError("--out DIR is required (only --dry-run runs without it)")
-    net = resolve_preset(stage.PRESETS, preset, {"steps": steps, "epochs": epochs, "batch_size": batch_size, "lr": lr})
+    net = resolve_preset(stage.PRESETS, preset, {"steps": steps, "epochs": epochs, "batch_size": batch_size, "lr": lr},
+                         **model_config_args(model_config))
     if epochs is not None and steps is None:
         net["steps"] = None          # --epochs alone replaces the preset's step count
     cfg = stage.RganTrainConfig(scale=scale, preset=preset, net=net, rgb_zero=rgb_zero, seed=seed,
                                 checkpoint_every=checkpoint_every)
-    artifact = stage.run(dataset, out, cfg, device=device, overwrite=overwrite, resume=resume, dry_run=dry_run)
-    if artifact is not None:
-        typer.echo(str(artifact.path))
+    result = stage.run(dataset, out, cfg, device=device, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    if dry_run:
+        echo_dry_run(result, as_json)
+    else:
+        typer.echo(str(result.path))
 
 
 @upsample_app.command("train-dsr")
@@ -83,7 +103,8 @@ def train_dsr(
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output sr-model directory (not needed with --dry-run).", show_default=False)] = None,
     scale: Scale = None,
-    preset: Preset = "tiny",
+    preset: Preset = PresetChoice.tiny,
+    model_config: ModelConfig = None,
     steps: Steps = None,
     ae_steps: Annotated[Optional[int], typer.Option(
         "--ae-steps", help="Steps of the RGB autoencoder phase (default: the preset's).")] = None,
@@ -100,42 +121,44 @@ def train_dsr(
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
+    as_json: Json = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Train DSRNet (diffusion RGB super-resolution, hsigene §3.3.2) and write an sr-model artifact."""
     from stages.common.errors import ConfigError
     from stages.training import resolve_preset
-    from stages.upsample import dsr_train as stage
+    from stages.upsample import train_dsr as stage
 
+    preset = preset.value
     if scale is None:
         raise ConfigError("--scale is required: 2 or 4")
     net = resolve_preset(stage.PRESETS, preset, {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop,
-                                                 "sample_steps": sample_steps})
+                                                 "sample_steps": sample_steps}, **model_config_args(model_config))
     if ae_steps is not None:
         net["ae"]["steps"] = ae_steps
     if crop is not None:
         net["ae"]["crop"] = crop
     cfg = stage.DsrTrainConfig(scale=scale, preset=preset, net=net, seed=seed, checkpoint_every=checkpoint_every,
                                autoencoder=None if autoencoder is None else str(autoencoder))
-    artifact = stage.run(list(sources or []), out, cfg, device=device, overwrite=overwrite, resume=resume,
-                         dry_run_only=dry_run)
-    if artifact is not None:
-        typer.echo(str(artifact.path))
+    result = stage.run(list(sources or []), out, cfg, device=device, overwrite=overwrite, resume=resume,
+                       dry_run_only=dry_run)
+    if dry_run:
+        echo_dry_run(result, as_json)
+    else:
+        typer.echo(str(result.path))
 
 
 @upsample_app.command("run")
 def upsample_run(
     dataset: Annotated[Path, typer.Argument(help="The low-resolution hsi-dataset to super-resolve.")],
     out: Out = ...,
-    method: Annotated[str, typer.Option("--method", help="rgan | bicubic (the baseline).")] = "rgan",
+    method: Annotated[UpsampleMethod, typer.Option("--method", help="rgan | bicubic (the baseline).")
+    ] = UpsampleMethod.rgan,
     rgan: Annotated[Optional[Path], typer.Option(
         "--rgan", help="sr-model from `upsample train-rgan` (needed for --method rgan).", show_default=False)] = None,
     scale: Scale = None,
-    guide: Annotated[Optional[str], typer.Option(
+    guide: Annotated[Optional[Guide], typer.Option(
         "--guide", help="HR RGB guidance for RGAN: bicubic (the scene's RGB bands upsampled) | zero | dsr "
                         "(default: dsr with --dsr, else bicubic).", show_default=False)] = None,
     dsr: Annotated[Optional[Path], typer.Option(
@@ -143,7 +166,7 @@ def upsample_run(
         show_default=False)] = None,
     steps: Annotated[Optional[int], typer.Option(
         "--steps", help="DSRNet sampling steps (default: the model's).", show_default=False)] = None,
-    sampler: Annotated[str, typer.Option("--sampler", help="DSRNet sampler: ddim | dpm | ddpm.")] = "ddim",
+    sampler: Annotated[Sampler, typer.Option("--sampler", help="DSRNet sampler: ddim | dpm | ddpm.")] = Sampler.ddim,
     seed: Seed = 0,
     dsr_window: Annotated[Optional[int], typer.Option(
         "--dsr-window", help="LR pixels per DSRNet window core (default: the model's).", show_default=False)] = None,
@@ -160,16 +183,13 @@ def upsample_run(
         "--tile", help="LR pixels per processing tile (memory bound; results do not depend on it).")] = 128,
     device: Device = "auto",
     overwrite: Overwrite = False,
-    config: ConfigFile = None,
-    verbose: Verbose = 0,
-    quiet: Quiet = False,
 ):
     """Super-resolve a whole scene tile by tile into a new hsi-dataset (cube.tif, patches.h5, preview.png)."""
-    from stages.upsample import run as stage
+    from stages.upsample import stage
 
-    cfg = stage.UpsampleRunConfig(method=method, scale=scale, guide=guide, size=size, stride=stride,
+    cfg = stage.UpsampleRunConfig(method=method.value, scale=scale, guide=plain(guide), size=size, stride=stride,
                                   val_fraction=val_fraction, max_nodata_fraction=max_nodata, tile=tile,
-                                  dsr_steps=steps, sampler=sampler, seed=seed, dsr_window=dsr_window,
+                                  dsr_steps=steps, sampler=sampler.value, seed=seed, dsr_window=dsr_window,
                                   dsr_overlap=dsr_overlap)
     artifact = stage.run(dataset, out, cfg, rgan=rgan, dsr=dsr, device=device, overwrite=overwrite)
     typer.echo(str(artifact.path))

@@ -50,3 +50,23 @@ def cli():
         return result.exit_code, result.stdout, result.stderr
 
     return invoke
+
+
+# Session fixtures that train a model for a fixed number of steps (each a minute or more on this
+# 2-core CPU, with the tests that use them): every test that uses one is marked ``slow``, so
+# ``make test-fast`` (``-m "not slow"``) leaves them out. Tests that train inline for long carry
+# ``@pytest.mark.slow`` themselves.
+TRAINING_FIXTURES = {
+    "tiny_model", "tiny_samples",                          # abundance: 500 diffusion steps
+    "kl_run", "vq_run", "two_stream_run",                  # autoencoder
+    "ip_classifier",                                       # evaluate: 150 classifier steps
+    "two_stream_ae", "joint_model", "joint_samples",       # joint
+    "kl_autoencoder", "latent_model", "hyperldm_model",    # latent: 300 + 300 steps
+    "tiny_rgan", "tiny_dsr", "tiny_dsr_x4",                # upsample
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

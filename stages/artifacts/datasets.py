@@ -27,7 +27,7 @@ class PatchSet:
     def physical(self) -> np.ndarray:
         return self.hsi * np.float32(self.scale) + np.float32(self.offset)
 
-    def subset(self, mask) -> "PatchSet":
+    def subset(self, mask) -> PatchSet:
         pick = lambda a: None if a is None else a[mask]  # noqa: E731
         return PatchSet(self.hsi[mask], self.wavelengths_nm, self.scale, self.offset,
                         pick(self.labels), pick(self.origin), pick(self.split), self.artifact)

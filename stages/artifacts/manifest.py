@@ -29,7 +29,7 @@ SCHEMA_VERSIONS: dict[str, int] = {
 KINDS = tuple(SCHEMA_VERSIONS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _registry() -> Registry:
     if not SCHEMA_DIR.is_dir():
         raise ArtifactError(f"schema directory {SCHEMA_DIR} is missing; reinstall hsigen from its source tree")
@@ -40,7 +40,7 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schema(name: str) -> dict:
     """A schema by file name, e.g. ``hsi-dataset.v1.json``."""
     path = SCHEMA_DIR / name

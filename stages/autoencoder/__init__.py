@@ -9,9 +9,9 @@ __all__ = ["KINDS", "PRESETS", "TrainAEConfig", "describe", "load_autoencoder", 
 def __getattr__(name):
     # Lazy: importing the package must not import torch (hsigen --help stays fast).
     if name in ("run", "describe"):
-        from . import train
+        from . import stage
 
-        return getattr(train, name)
+        return getattr(stage, name)
     if name == "load_autoencoder":
         from .io import load_autoencoder
 

@@ -27,7 +27,7 @@ class PCABaseline:
     factor: int
 
     @classmethod
-    def fit(cls, train_hsi: np.ndarray, components: int, factor: int) -> "PCABaseline":
+    def fit(cls, train_hsi: np.ndarray, components: int, factor: int) -> PCABaseline:
         low = _downsample(train_hsi.astype(np.float64), factor)
         pixels = np.moveaxis(low, 1, -1).reshape(-1, low.shape[1])
         mean = pixels.mean(axis=0)

@@ -6,7 +6,7 @@ dataset, ``rgb`` (N, 3, H, W) for vq-rgb (the decoder's condition) and, for two-
 the label maps are encoded into the latent itself. Attributes name the autoencoder (path,
 manifest sha256, kind, scaling factor) so ``decode`` can refuse latents of another model.
 
-``decode`` writes the same files as every other generator (``stages/sampling/writer.py``):
+``decode`` writes the same files as every other generator (``stages/artifacts/samples.py``):
 ``samples.h5`` (``hsi``; two-stream adds ``labels`` and, for change pairs, ``hsi_t2``),
 one file per sample in physical units (``--format tif|envi|mat``), label GeoTIFFs and
 previews.
@@ -121,7 +121,7 @@ def decode(autoencoder, latents_file, out, device: str = "auto", batch_size: int
     """Latents → an ``hsi-samples`` artifact (``samples.h5``, per-sample files, previews)."""
     import torch
 
-    from ..sampling.writer import FORMATS, write_samples
+    from ..artifacts.samples import FORMATS, write_samples
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")

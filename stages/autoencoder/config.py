@@ -20,10 +20,62 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..training.presets import Preset, preset_table
+
 KINDS = ("kl", "vq-rgb", "two-stream")
 
-PRESETS: dict[str, dict[str, dict]] = {
-    "kl": {
+
+@dataclass(frozen=True)
+class KLAutoencoderPreset(Preset):
+    """``--kind kl``: the HSIGene KL-VAE, its losses and optimiser."""
+
+    block_out_channels: list[int]
+    layers_per_block: int
+    latent_channels: int
+    norm_num_groups: int
+    band_standardise: bool
+    sad_weight: float
+    kl_weight: float
+    lr: float
+    batch_size: int
+    steps: int
+    crop: int
+    warmup_steps: int
+
+
+@dataclass(frozen=True)
+class TwoStreamPreset(KLAutoencoderPreset):
+    """``--kind two-stream``: SpecDM's image VAE (a KL-VAE) beside its mask VAE, and their losses."""
+
+    mask_block_out_channels: list[int]
+    mask_latent_channels: int
+    mask_linear_path: bool
+    ce_weight: float
+
+
+@dataclass(frozen=True)
+class VQRGBPreset(Preset):
+    """``--kind vq-rgb``: HyperLDM's conditional VQ autoencoder, its losses and optimiser."""
+
+    block_out_channels: list[int]
+    layers_per_block: int
+    latent_channels: int
+    norm_num_groups: int
+    codebook_size: int
+    condition_channels: int
+    head_channels: int
+    l1_weight: float
+    cos_weight: float
+    adv_weight: float
+    lr: float
+    batch_size: int
+    steps: int
+    crop: int
+    warmup_steps: int
+
+
+PRESETS: dict[str, dict[str, Preset]] = {
+    "kl": preset_table(KLAutoencoderPreset, {
         "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=4, norm_num_groups=1,
                      band_standardise=True, sad_weight=0.1, kl_weight=1e-5, lr=2e-3, batch_size=8, steps=1500,
                      crop=32, warmup_steps=50),
@@ -32,8 +84,8 @@ PRESETS: dict[str, dict[str, dict]] = {
         "paper": dict(block_out_channels=[64, 128, 256], layers_per_block=2, latent_channels=4, norm_num_groups=32,
                       band_standardise=True, sad_weight=0.1, kl_weight=1e-6, lr=4.5e-6, batch_size=8, steps=100_000,
                       crop=256, warmup_steps=0),
-    },
-    "two-stream": {
+    }),
+    "two-stream": preset_table(TwoStreamPreset, {
         # The mask branch is as wide as the image branch (two_stream.py) and has a linear path
         # through its latent (mask_branch.py) so that it learns the class map in a short run.
         # 8 image-latent channels (kl has 4): with 4, the image latent kept too little of what
@@ -54,8 +106,8 @@ PRESETS: dict[str, dict[str, dict]] = {
                       mask_linear_path=False,
                       sad_weight=0.1, kl_weight=1e-6, ce_weight=1.0, lr=4.5e-6, batch_size=8, steps=100_000,
                       crop=256, warmup_steps=0),
-    },
-    "vq-rgb": {
+    }),
+    "vq-rgb": preset_table(VQRGBPreset, {
         "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=8, norm_num_groups=16,
                      codebook_size=256, condition_channels=16, head_channels=32,
                      l1_weight=100.0, cos_weight=1000.0, adv_weight=0.1, lr=2e-3, batch_size=8, steps=1500,
@@ -66,7 +118,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                       codebook_size=1024, condition_channels=32, head_channels=64,
                       l1_weight=100.0, cos_weight=1000.0, adv_weight=0.1, lr=1e-5, batch_size=8, steps=400_000,
                       crop=256, warmup_steps=0),
-    },
+    }),
 }
 
 

@@ -129,7 +129,7 @@ class KLAutoencoder(nn.Module):
              "band_stats": self.band_stats}, indent=2))
 
     @classmethod
-    def load(cls, directory: Path, meta: dict) -> "KLAutoencoder":
+    def load(cls, directory: Path, meta: dict) -> KLAutoencoder:
         from diffusers import AutoencoderKL
 
         vae = AutoencoderKL.from_pretrained(directory / "vae", local_files_only=True, low_cpu_mem_usage=False)

@@ -66,7 +66,7 @@ class MaskBranch(nn.Module):
             save_weights(state, directory / LINEAR_PATH_FILE)
 
     @classmethod
-    def load(cls, directory: Path, classes: int, linear_path: bool) -> "MaskBranch":
+    def load(cls, directory: Path, classes: int, linear_path: bool) -> MaskBranch:
         from diffusers import AutoencoderKL
 
         from ..training import load_weights

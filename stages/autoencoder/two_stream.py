@@ -187,7 +187,7 @@ class TwoStreamAutoencoder(nn.Module):
              "classes": self.classes, "pairs": self.pairs, "band_stats": self.band_stats}, indent=2))
 
     @classmethod
-    def load(cls, directory: Path, meta: dict) -> "TwoStreamAutoencoder":
+    def load(cls, directory: Path, meta: dict) -> TwoStreamAutoencoder:
         from diffusers import AutoencoderKL
 
         def branch(name):

@@ -247,7 +247,7 @@ class VQRGBAutoencoder(nn.Module):
              "library_source": self.library_source, "trained_adversarially": self.adversarial}, indent=2))
 
     @classmethod
-    def load(cls, directory: Path, meta: dict) -> "VQRGBAutoencoder":
+    def load(cls, directory: Path, meta: dict) -> VQRGBAutoencoder:
         from ..training import load_weights
 
         state = load_weights(directory / "model.safetensors")

@@ -37,7 +37,7 @@ def warn(message: str) -> None:
 
 
 @contextlib.contextmanager
-def progress(description: str, total: int) -> Iterator["ProgressHandle"]:
+def progress(description: str, total: int) -> Iterator[ProgressHandle]:
     """A rich bar on stderr when it is a terminal; plain periodic lines otherwise."""
     show_bar = _verbosity >= 0 and sys.stderr.isatty()
     if show_bar:

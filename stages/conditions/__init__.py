@@ -13,9 +13,9 @@ __all__ = ["BACKENDS", "EMBEDDING_KINDS", "KINDS", "MAP_KINDS", "ConditionConfig
 
 
 def __getattr__(name):
-    # ``stages.conditions.run`` is the stage module; its ``run`` function is the entry point.
+    # ``stages.conditions.stage`` is the stage module; its ``run`` function is the entry point.
     if name == "ConditionConfig":
-        from .run import ConditionConfig
+        from .stage import ConditionConfig
 
         return ConditionConfig
     if name == "load_conditions":

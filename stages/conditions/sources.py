@@ -17,6 +17,7 @@ from ..artifacts.datasets import load_patches, load_samples
 from ..artifacts.store import input_record, open_artifact
 from ..common import log
 from ..common.errors import InputError
+from ..common.georef import no_georeference
 from ..spectral.preview import RGB_NM, false_colour, rgb_band_indices, stretch_limits
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -135,7 +136,7 @@ def _read_geotiff(path: Path) -> np.ndarray:
     import rasterio
 
     try:
-        with rasterio.open(path) as src:
+        with no_georeference(), rasterio.open(path) as src:
             count = src.count
             data = src.read(list(range(1, min(count, 3) + 1)))
     except rasterio.errors.RasterioIOError as exc:

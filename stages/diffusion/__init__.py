@@ -1,9 +1,12 @@
-"""``train-diffusion``: DDPM in a space (``abundance`` now), diffusers UNet + schedulers."""
+"""``train-diffusion``: denoising diffusion models in a space (``abundance``, ``latent``, ``joint``;
+``spaces/``) on diffusers UNets, and what sampling needs of them: the shared schedulers
+(``schedules.py``), the one reverse loop (``reverse.py``) and the generator interface
+(``generator.py``) each space implements. Entry: ``stage.train``."""
 
 from .model import DiffusionModel, load_model
-from .pipeline import DiffusionTrainConfig, resolve, train
 from .schedules import PREDICTION_TYPES, SAMPLERS
 from .spaces import SPACES, get_space
+from .stage import DiffusionTrainConfig, resolve, train
 
 __all__ = ["DiffusionModel", "DiffusionTrainConfig", "PREDICTION_TYPES", "SAMPLERS", "SPACES", "get_space",
            "load_model", "resolve", "train"]

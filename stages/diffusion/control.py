@@ -62,10 +62,10 @@ class ConditionBatch:
     embeddings: dict
     rgb: torch.Tensor | None = None
 
-    def with_keep(self, keep: torch.Tensor) -> "ConditionBatch":
+    def with_keep(self, keep: torch.Tensor) -> ConditionBatch:
         return ConditionBatch(self.maps, keep, self.embeddings, self.rgb)
 
-    def cat(self, other: "ConditionBatch") -> "ConditionBatch":
+    def cat(self, other: ConditionBatch) -> ConditionBatch:
         rgb = None if self.rgb is None else torch.cat([self.rgb, other.rgb])
         return ConditionBatch(torch.cat([self.maps, other.maps]), torch.cat([self.keep, other.keep]),
                               {k: torch.cat([v, other.embeddings[k]]) for k, v in self.embeddings.items()}, rgb)
@@ -160,7 +160,7 @@ class ControlledDenoiser(nn.Module):
 
     @classmethod
     def build(cls, model_cfg: dict, latent_channels: int, sample_size: int, factor: int,
-              global_dims: dict[str, int], rgb_condition: bool) -> "ControlledDenoiser":
+              global_dims: dict[str, int], rgb_condition: bool) -> ControlledDenoiser:
         rgb_channels = int(model_cfg["rgb_channels"]) if rgb_condition else 0
         unet, controlnet = build_unet_and_controlnet(model_cfg, latent_channels + rgb_channels, latent_channels,
                                                      sample_size, CONTROL_CHANNELS, factor)

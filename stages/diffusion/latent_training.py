@@ -21,10 +21,10 @@ from ..artifacts import ArtifactWriter, input_record
 from ..common import log
 from ..common.errors import ConfigError
 from ..common.runtime import resolve_device, seed_everything
+from .latent_model import ADAPTERS_FILE, CONTROLNET_DIR
 from .model import SCHEDULER_DIR, UNET_DIR
 from .schedules import noised_sample
 
-CONTROLNET_DIR, ADAPTERS_FILE = "controlnet", "adapters.safetensors"
 DRY_RUN_GLOBAL_DIMS = {"content": 64, "text": 4}    # the offline descriptors' sizes
 
 
@@ -36,15 +36,6 @@ def check_options(model_cfg: dict) -> None:
             raise ConfigError(f"{flag} {model_cfg[key]} must be in [0, 1)")
     if float(model_cfg["ssim_weight"]) < 0:
         raise ConfigError("--ssim-weight must be >= 0")
-
-
-def apply_rgb_mode(model_cfg: dict) -> dict:
-    """``--rgb-condition`` switches to HyperLDM's short schedule (hyperldm.txt §III-C.1)."""
-    from .spaces.latent import HYPERLDM_SCHEDULE
-
-    if model_cfg.get("rgb_condition"):
-        model_cfg["schedule"] = dict(HYPERLDM_SCHEDULE)
-    return model_cfg
 
 
 def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
@@ -64,12 +55,10 @@ def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
     with torch.device("meta"):
         model = ControlledDenoiser.build(model_cfg, channels, 8, factor, DRY_RUN_GLOBAL_DIMS,
                                          bool(model_cfg["rgb_condition"]))
-    counts = model.parameter_counts()
-    parts = ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total")
-    print(f"latent diffusion ({preset}{', HyperLDM RGB mode' if model_cfg['rgb_condition'] else ''}): "
-          f"{parts}; total {counts['total']:,} parameters; {channels} latent channels, f = {factor}, "
-          f"{model_cfg['schedule']['num_train_timesteps']} diffusion steps, {model_cfg['steps']:,} training steps")
-    return counts
+    return {"model": "latent diffusion" + (" (HyperLDM RGB mode)" if model_cfg["rgb_condition"] else ""),
+            "preset": preset, "parameters": model.parameter_counts(), "latent_channels": channels,
+            "downsampling_factor": factor, "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
+            "training_steps": model_cfg["steps"]}
 
 
 def ssim_loss(x0_hat, x0):
@@ -204,21 +193,22 @@ def streamed_batches(data, spec, trainer, device, workers: int, batch: int):
     return lambda first: loader(data.step_batches(plan, trainer.rank, first, total), device, workers)
 
 
-def train_latent(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False, resume: bool = False,
+def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: bool = False, resume: bool = False,
                  dry_run_only: bool = False):
-    """``cfg``: a ``DiffusionTrainConfig`` with ``space == "latent"``."""
+    """``cfg``: a ``DiffusionTrainConfig`` with ``space == "latent"`` (its schedule already
+    switched for HyperLDM mode); ``prepare(inputs, model_cfg, device) -> LatentData`` is the
+    space's data preparation (``spaces.latent.prepare_latent``, passed in so that this module
+    does not import the space back)."""
     import torch
 
     from ..training import Trainer, TrainSpec, count_parameters, distributed, save_weights
     from .control import ControlledDenoiser
     from .schedules import training_scheduler
-    from .spaces.latent import prepare_latent
 
-    model_cfg = apply_rgb_mode(cfg.model)
+    model_cfg = cfg.model
     check_options(model_cfg)
     if dry_run_only:
-        dry_run(inputs, model_cfg, cfg.preset)
-        return None
+        return dry_run(inputs, model_cfg, cfg.preset)
     if out is None:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
 
@@ -231,7 +221,7 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False
         (channels, h, w), m = data.latent_shape, data.space_config["training_patches"]
         global_dims = dict(data.global_dims)
     else:
-        data = prepare_latent({**inputs, "dataset": _one(inputs.get("dataset"))}, model_cfg, device)
+        data = prepare({**inputs, "dataset": _one(inputs.get("dataset"))}, model_cfg, device)
         m, channels, h, w = data.latents.shape
         global_dims = {k: int(v.shape[1]) for k, v in data.embeddings.items()}
     cfg.loader = "stream" if streamed else "memory"
@@ -298,31 +288,3 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False
     trainer.cleanup()
     distributed.barrier()
     return writer.artifact
-
-
-def load_denoiser(model, device="cpu"):
-    """The ``ControlledDenoiser`` of a latent ``diffusion-model`` artifact, in eval mode."""
-    from diffusers import ControlNetModel, UNet2DConditionModel
-
-    from ..training import load_weights
-    from .control import ControlledDenoiser, RGBConditionEncoder
-
-    path = model.artifact.path
-    for name in (f"{CONTROLNET_DIR}/config.json", f"{CONTROLNET_DIR}/diffusion_pytorch_model.safetensors",
-                 ADAPTERS_FILE):
-        model.artifact.file(name)
-    cfg = model.config
-    unet = UNet2DConditionModel.from_pretrained(str(path / UNET_DIR), local_files_only=True, low_cpu_mem_usage=False)
-    controlnet = ControlNetModel.from_pretrained(str(path / CONTROLNET_DIR), local_files_only=True,
-                                                 low_cpu_mem_usage=False)
-    rgb = cfg["model"]["rgb_condition"]
-    encoder = RGBConditionEncoder(int(cfg["model"]["rgb_channels"]), int(cfg["autoencoder"]["factor"])) if rgb else None
-    denoiser = ControlledDenoiser(unet, controlnet, cfg.get("global_dims", {}), encoder)
-    missing, unexpected = denoiser.load_state_dict(load_weights(path / ADAPTERS_FILE), strict=False)
-    missing = [k for k in missing if not k.startswith(("unet.", "controlnet."))]
-    if missing or unexpected:
-        from ..common.errors import ArtifactError
-
-        raise ArtifactError(f"{path}/{ADAPTERS_FILE} does not match the model (missing {missing[:3]}, "
-                            f"unexpected {unexpected[:3]}); rebuild it with `hsigen train-diffusion`")
-    return denoiser.to(device).eval()

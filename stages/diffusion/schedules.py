@@ -1,12 +1,13 @@
 """Noise schedules and samplers from diffusers: the training scheduler (DDPM, with the
-preset's β schedule and prediction type) and the samplers built from its config."""
+preset's β schedule and prediction type) and the one sampler factory every model (abundance,
+latent, joint, DSRNet) builds its reverse process from."""
 
 from __future__ import annotations
 
 from ..common.errors import ConfigError
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
-SAMPLERS = ("ddim", "ddpm")
+SAMPLERS = ("ddim", "ddpm", "dpm")
 
 
 def training_scheduler(schedule: dict, prediction_type: str):
@@ -24,15 +25,21 @@ def training_scheduler(schedule: dict, prediction_type: str):
 
 
 def sampling_scheduler(kind: str, training_config: dict):
-    """``ddpm``: ancestral sampling (hud.txt Algorithm 2, msf-diff.txt Algorithm 2);
-    ``ddim``: deterministic DDIM (η = 0) on the same trained noise schedule."""
-    from diffusers import DDIMScheduler, DDPMScheduler
+    """A sampler on the trained noise schedule: ``ddim`` deterministic DDIM (η = 0, hsigene.txt
+    eq. 2); ``ddpm`` ancestral sampling (hud.txt Algorithm 2, msf-diff.txt Algorithm 2);
+    ``dpm`` DPM-Solver++ (multistep, second order)."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
-    if kind == "ddpm":
-        return DDPMScheduler.from_config(training_config)
-    if kind == "ddim":
-        return DDIMScheduler.from_config(training_config)
-    raise ConfigError(f"--sampler {kind!r}: choose ddim or ddpm")
+    factories = {"ddim": DDIMScheduler, "ddpm": DDPMScheduler, "dpm": DPMSolverMultistepScheduler}
+    if kind not in factories:
+        raise ConfigError(f"--sampler {kind!r}: choose one of {', '.join(SAMPLERS)}")
+    return factories[kind].from_config(training_config)
+
+
+def default_steps(kind: str, num_train_timesteps: int) -> int:
+    """Reverse steps when ``--steps`` is not given: 50 for the deterministic solvers, the whole
+    training schedule for ancestral DDPM."""
+    return num_train_timesteps if kind == "ddpm" else 50
 
 
 def noised_sample(scheduler, x0, generator, device):

@@ -16,13 +16,26 @@ import numpy as np
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError
 from ..common.runtime import torch_threads
+from ..training.presets import Preset, preset_table
+
+
+@dataclass(frozen=True)
+class ClassifierPreset(Preset):
+    """The spectral 1-D CNN: four convolution widths, kernel size and optimiser."""
+
+    channels: list[int]
+    kernel: int
+    steps: int
+    batch_size: int
+    lr: float
+
 
 # The paper fixes the layout (4 × Conv1d + FC) but not the widths; `paper` uses widths in the
 # range of common 1-D CNN spectral classifiers, `tiny` trains in seconds on a CPU.
-PRESETS: dict[str, dict] = {
+PRESETS: dict[str, ClassifierPreset] = preset_table(ClassifierPreset, {
     "tiny": {"channels": [8, 16, 32, 32], "kernel": 5, "steps": 300, "batch_size": 256, "lr": 3e-3},
     "paper": {"channels": [32, 64, 128, 128], "kernel": 7, "steps": 5000, "batch_size": 512, "lr": 1e-3},
-}
+})
 POOLED_LENGTH = 4
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "classifier.json"

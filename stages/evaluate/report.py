@@ -13,7 +13,7 @@ from ..artifacts.store import ArtifactWriter, input_record, plain_json
 from ..common import log
 from ..common.errors import ConfigError, SpectralError
 from ..spectral.quality import spectral_angles
-from . import diversity, distribution, fidelity, figures, manifold, paired
+from . import distribution, diversity, fidelity, figures, manifold, paired
 from .spectra import ImageSet, check_same_grid, load_image_set, pixels
 
 ALL_METRICS = ("spr_srec", "fp", "db", "sd", "sdm", "fid", "kid", "is", "fid_rgb", "paired", "msad")

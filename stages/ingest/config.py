@@ -10,7 +10,7 @@ class IngestConfig:
     target_wavelengths_nm: list[float]
     size: int = 256
     stride: int = 128
-    drop_bands: list[int] | None = None        # 1-based, see stages/ingest/pipeline.py
+    drop_bands: list[int] | None = None        # 1-based, see stages/ingest/stage.py
     extrapolate: str = "error"                 # error | edge
     var: str | None = None                     # .mat variable
     labels_var: str | None = None              # .mat variable of the label map

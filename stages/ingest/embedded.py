@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import IngestConfig
-from .pipeline import run
+from .stage import run
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 

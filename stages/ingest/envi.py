@@ -20,7 +20,7 @@ import numpy as np
 from ..common import log
 from ..common.errors import InputError, SpectralError
 from ..spectral.wavelengths import to_nanometres
-from .readers import Scene
+from .scene import Scene
 
 # ENVI ``data type`` codes hsigen reads (complex 6/9 and 64-bit integers 14/15 are refused).
 ENVI_DTYPES = {1: "u1", 2: "i2", 3: "i4", 4: "f4", 5: "f8", 12: "u2", 13: "u4"}

@@ -19,8 +19,9 @@ import numpy as np
 
 from ..common import log
 from ..common.errors import InputError
+from ..common.georef import no_georeference
 from ..spectral.wavelengths import to_nanometres
-from .readers import Scene
+from .scene import Scene
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _WITH_UNIT = re.compile(rf"({_NUMBER})\s*(nanomet(?:er|re)s?|nm|micromet(?:er|re)s?|microns?|um|µm|μm)\b",
@@ -109,7 +110,8 @@ def open_geotiff(path: str | Path) -> Scene:
 
     path = Path(path)
     try:
-        src = rasterio.open(path)
+        with no_georeference():
+            src = rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(f"{path}: not a readable GeoTIFF ({exc}); check the file") from exc
     if len(set(src.dtypes)) != 1:

@@ -2,7 +2,7 @@
 (specdm.txt §3.3: "a data instance consists of two images at different temporal phases and a
 mask to represent the change").
 
-Both scenes go through the single-scene pipeline's passes (``pipeline.py``) on the same target
+Both scenes go through the single-scene stage's passes (``stage.py``) on the same target
 grid. They must be co-registered: the same pixel grid (height × width, and the same CRS /
 transform when both carry one). The hsi-dataset then holds
 
@@ -24,10 +24,11 @@ import numpy as np
 from ..artifacts import ArtifactWriter, input_record, spectral_block
 from ..common import log
 from ..common.errors import InputError
+from ..common.georef import no_georeference
 from ..spectral import alignment_matrix
+from .bands import resolve_band_wavelengths
 from .config import IngestConfig
-from .pipeline import (GDAL_CACHE_BYTES, _read_cube_rows, _write_cube, resolve_band_wavelengths, split_boundary,
-                       write_patches, write_preview)
+from .cube_io import GDAL_CACHE_BYTES, read_cube_rows, split_boundary, write_cube, write_patches, write_preview
 from .readers import open_scene, read_label_map
 
 
@@ -47,7 +48,7 @@ def add_t2_patches(cube_t2: Path, patches_h5: Path, scale: float, offset: float)
     import h5py
     import rasterio
 
-    with h5py.File(patches_h5, "a") as h5, rasterio.open(cube_t2) as src:
+    with no_georeference(), h5py.File(patches_h5, "a") as h5, rasterio.open(cube_t2) as src:
         origins = h5["origin"][...]
         n, bands, size, _ = h5["hsi"].shape
         out = h5.create_dataset("hsi_t2", shape=(n, bands, size, size), dtype="float32",
@@ -55,7 +56,7 @@ def add_t2_patches(cube_t2: Path, patches_h5: Path, scale: float, offset: float)
         rows = sorted(set(int(r) for r in origins[:, 0]))
         with log.progress("ingest: t2 patches", len(rows)) as bar:
             for r in rows:
-                strip = _read_cube_rows(src, r, r + size)
+                strip = read_cube_rows(src, r, r + size)
                 for i in np.flatnonzero(origins[:, 0] == r):
                     c = int(origins[i, 1])
                     patch = strip[:, :, c:c + size]
@@ -108,8 +109,8 @@ def run_pair(sources: list[Path], out: Path, config: IngestConfig, *, wavelength
 
     import rasterio
     with writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        lo1, hi1 = _write_cube(scene, keep1, weights1, target, tmp / "cube.tif", config.block_rows)
-        lo2, hi2 = _write_cube(scene2, keep2, weights2, target, tmp / "cube_t2.tif", config.block_rows)
+        lo1, hi1 = write_cube(scene, keep1, weights1, target, tmp / "cube.tif", config.block_rows)
+        lo2, hi2 = write_cube(scene2, keep2, weights2, target, tmp / "cube_t2.tif", config.block_rows)
         lo, hi = min(lo1, lo2), max(hi1, hi2)
         if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo <= 1e-6 * max(abs(lo), abs(hi)):
             raise InputError(f"{src} / {src2}: the pair is all nodata/NaN or constant after alignment; "

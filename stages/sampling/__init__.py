@@ -1,6 +1,9 @@
-"""``sample``: generated HSIs as ``hsi-samples`` artifacts; the writer is shared by all generators."""
+"""``sample``: generated HSIs as ``hsi-samples`` artifacts from any generator (entry: ``stage.run``);
+``generate`` makes samples in memory. The writer lives in ``stages/artifacts/samples.py``."""
 
-from .pipeline import SampleConfig, run
-from .writer import FORMATS, write_samples
+from ..artifacts.samples import FORMATS, write_samples
+from ..diffusion.generator import ConditionRequest
+from .generation import SampleConfig, generate
+from .stage import merge, run
 
-__all__ = ["FORMATS", "SampleConfig", "run", "write_samples"]
+__all__ = ["FORMATS", "ConditionRequest", "SampleConfig", "generate", "merge", "run", "write_samples"]

@@ -108,3 +108,12 @@ def load_unmixing(path: str | Path | Artifact, with_abundances: bool = True) -> 
             abundances = h5["abundances"][...]
             split = h5["split"][...].astype(str) if "split" in h5 else None
     return Unmixing(endmembers, wl, float(spectral["scale"]), float(spectral["offset"]), abundances, split, artifact)
+
+
+def write_outputs(tmp: Path, patches, endmembers_norm: np.ndarray, abundances: np.ndarray,
+                  title: str) -> None:
+    """endmembers.csv, abundances.h5 and endmembers.png of an unmixing of ``patches`` (a PatchSet)."""
+    physical = endmembers_norm * patches.scale + patches.offset
+    write_endmembers_csv(tmp / "endmembers.csv", patches.wavelengths_nm, physical)
+    write_abundances_h5(tmp / "abundances.h5", abundances, split=patches.split, origin=patches.origin)
+    plot_endmembers(tmp / "endmembers.png", patches.wavelengths_nm, physical, title)

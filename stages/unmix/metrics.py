@@ -29,3 +29,9 @@ class ReconstructionStats:
         psnr = float("inf") if rmse == 0 else 20 * np.log10(peak / rmse)
         return {"reconstruction_rmse": float(rmse), "reconstruction_sad_rad": self.angle / max(self.n_pixels, 1),
                 "reconstruction_psnr_db": float(psnr), "data_range": float(peak)}
+
+
+def simplex_stats(abundances: np.ndarray) -> dict:
+    """How far abundances are from the simplex (min value, worst |sum − 1|)."""
+    total = abundances.sum(axis=1)
+    return {"abundance_min": float(abundances.min()), "abundance_sum_max_error": float(np.abs(total - 1).max())}

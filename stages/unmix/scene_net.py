@@ -8,17 +8,36 @@ Decoder G_D: a 1×1 convolution with bias whose weights are the endmembers (eq. 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
+
+from ..training.presets import Preset, preset_table
+
+
+@dataclass(frozen=True)
+class SceneNetPreset(Preset):
+    """``unmix --method scene-net``: encoder widths and optimiser (steps, or epochs when None)."""
+
+    channels: list[int]
+    steps: Optional[int]
+    batch_size: int
+    lr: float
+    weight_decay: float
+    ema_decay: Optional[float]
+    epochs: Optional[int]
+
 
 # Channels of the encoder's layers (msf-diff.txt §5.1.3 uses [3, 32, 64, 128, 96, 48, 5]);
 # the last entry is replaced by k.
-SCENE_NET_PRESETS: dict[str, dict] = {
+SCENE_NET_PRESETS: dict[str, SceneNetPreset] = preset_table(SceneNetPreset, {
     "tiny": {"channels": [3, 16, 32, 32, 16], "steps": 300, "batch_size": 8, "lr": 2e-3, "weight_decay": 0.0,
              "ema_decay": None, "epochs": None},
     # §5.1.3: Adam, lr 1e-4, 40 epochs (steps = 40 × patches / batch).
     "paper": {"channels": [3, 32, 64, 128, 96, 48], "steps": None, "batch_size": 8, "lr": 1e-4,
               "weight_decay": 0.0, "ema_decay": None, "epochs": 40},
-}
+})
 
 
 def build_scene_net(channels: list[int], k: int, bands: int):

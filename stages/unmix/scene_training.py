@@ -12,11 +12,12 @@ from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_bl
 from ..artifacts.datasets import PatchSet
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError, InputError
+from ..common.georef import no_georeference
 from ..common.runtime import resolve_device, seed_everything
 from ..spectral import rgb_band_indices
-from .artifact import load_unmixing, plot_endmembers, write_abundances_h5, write_endmembers_csv
-from .pipeline import extract_endmembers, simplex_stats, write_outputs
-from .metrics import ReconstructionStats
+from .artifact import load_unmixing, plot_endmembers, write_abundances_h5, write_endmembers_csv, write_outputs
+from .endmembers import extract_endmembers
+from .metrics import ReconstructionStats, simplex_stats
 from .scene_net import build_scene_net, stretch_rgb, unmixing_loss
 
 WEIGHTS = "scene_net.safetensors"
@@ -47,11 +48,11 @@ def run(patches: PatchSet, dataset: Path, out: Path, cfg, *, overwrite: bool, re
     cfg.scene_net = net_cfg
     seed_everything(cfg.seed)
     model = build_scene_net(net_cfg["channels"], cfg.endmembers, bands)
-    if dry_run:
-        enc = count_parameters(model.encoder)
-        print(f"scene-net ({cfg.preset}): {count_parameters(model):,} parameters "
-              f"(encoder {enc:,}, decoder {count_parameters(model.decoder):,}), {net_cfg['steps']} steps")
-        return None
+    if dry_run:  # the parameter counts, for the CLI to print
+        return {"model": "scene-net", "preset": cfg.preset,
+                "parameters": {"encoder": count_parameters(model.encoder), "decoder": count_parameters(model.decoder),
+                               "total": count_parameters(model)},
+                "training_steps": net_cfg["steps"]}
     writer = ArtifactWriter(out, "unmixing", "unmix", cfg.to_json(), [input_record(dataset)], overwrite)
     if writer.up_to_date():
         log.info("unmix: up to date")
@@ -133,7 +134,7 @@ def read_rgb_image(path: Path) -> np.ndarray:
     if suffix in (".tif", ".tiff"):
         import rasterio
 
-        with rasterio.open(path) as src:
+        with no_georeference(), rasterio.open(path) as src:
             if src.count < 3:
                 raise InputError(f"{path} has {src.count} bands; unmix infer needs an RGB image (3 bands, R G B)")
             return src.read([1, 2, 3]).astype(np.float32)

@@ -3,9 +3,9 @@
 and the super-resolution-based augmentation of whole scenes (``upsample run``).
 
 Modules: ``attention`` (rectangle self-/cross-attention), ``rgan`` (the network),
-``degrade`` (blur + bicubic downsampling for training pairs), ``train`` (train-rgan),
-``dsr`` (DSRNet: model, loading, position-keyed sampling of one window), ``dsr_train``
+``degrade`` (blur + bicubic downsampling for training pairs), ``train_rgan`` (train-rgan),
+``dsr`` (DSRNet: model, loading, position-keyed sampling of one window), ``train_dsr``
 (train-dsr), ``dsr_guide`` (DSRNet on a scene's window grid; the ``dsr`` guide of run),
-``tiling`` (seamless bounded-memory tiles), ``run`` (LR hsi-dataset → HR hsi-dataset),
+``tiling`` (seamless bounded-memory tiles), ``stage`` (upsample run: LR hsi-dataset → HR hsi-dataset),
 ``metrics`` (MPSNR, SAM, nearest-spectrum angle).
 """

@@ -32,10 +32,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common.errors import ArtifactError, ConfigError
+from ..diffusion.schedules import SAMPLERS
 
 AUTOENCODER_DIR, UNET_DIR, CONTROLNET_DIR = "autoencoder", "unet", "controlnet"
 SCHEDULER_DIR, ADAPTERS_FILE, MODEL_JSON = "scheduler", "adapters.safetensors", "model.json"
-SAMPLERS = ("ddim", "dpm", "ddpm")
+
 NOISE_BLOCK = 16          # latent pixels per side of one independently seeded noise block
 
 
@@ -80,14 +81,14 @@ class DSRDenoiser(nn.Module):
         self.token = nn.Parameter(torch.randn(1, 1, int(unet.config.cross_attention_dim)) * 0.02)
 
     @classmethod
-    def build(cls, net: dict, latent_channels: int, sample_size: int, factor: int, scale: int) -> "DSRDenoiser":
+    def build(cls, net: dict, latent_channels: int, sample_size: int, factor: int, scale: int) -> DSRDenoiser:
         from ..diffusion.control import build_unet_and_controlnet
 
         unet, controlnet = build_unet_and_controlnet(net, latent_channels, latent_channels, sample_size, 3, factor)
         return cls(unet, controlnet, ConditionUpsampler(scale, int(net["upsampler_width"])))
 
     @classmethod
-    def from_description(cls, info: dict) -> "DSRDenoiser":
+    def from_description(cls, info: dict) -> DSRDenoiser:
         """An untrained denoiser of the architecture a DSRNet's ``model.json`` describes."""
         net = {**info["arch"], "upsampler_width": info["upsampler_width"]}
         size = int(info["crop"]) // int(info["factor"])
@@ -211,13 +212,13 @@ def make_sampler(kind: str, scheduler_config: dict):
     posterior), so that its per-step noise can be given as position-keyed ``variance_noise``."""
     from diffusers import DDIMScheduler
 
-    from ..diffusion.latent_sampling import make_scheduler
+    from ..diffusion.schedules import sampling_scheduler
 
     if kind not in SAMPLERS:
         raise ConfigError(f"--sampler {kind!r}: choose one of {', '.join(SAMPLERS)}")
     if kind == "ddpm":
         return DDIMScheduler.from_config(scheduler_config), 1.0
-    return make_scheduler(kind, scheduler_config), 0.0
+    return sampling_scheduler(kind, scheduler_config), 0.0
 
 
 def check_sampling(dsr: DSRModel, steps: int, sampler: str) -> None:
@@ -233,7 +234,7 @@ def sample_window(dsr: DSRModel, lr: torch.Tensor, latent_origin: tuple[int, int
 
     The window is padded (edge replication) at its bottom/right to the model's size multiple and
     cropped after; ``latent_origin`` is its top-left latent pixel in the scene (for the noise)."""
-    from ..diffusion.latent_sampling import reverse_diffusion
+    from ..diffusion.reverse import reverse_diffusion
 
     s, f = dsr.scale, dsr.factor
     h, w = lr.shape[-2:]

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from ..common.errors import ConfigError
+from ..common.georef import no_georeference
 from .dsr import DSRModel, lr_multiple, sample_window
-from .run import Guide
+from .guides import Guide
 
 
 def _ramp(length: int, fade_start: int, fade_end: int) -> torch.Tensor:
@@ -126,7 +127,7 @@ def scene_rgb_limits(cube: Path, rgb_idx: list[int], percent: float = 2.0, max_p
 
     from ..spectral.preview import stretch_limits
 
-    with rasterio.open(cube) as src:
+    with no_georeference(), rasterio.open(cube) as src:
         step = max(1, int(np.ceil(np.sqrt(src.height * src.width / max_pixels))))
         shape = (3, -(-src.height // step), -(-src.width // step))
         data = src.read([i + 1 for i in rgb_idx], out_shape=shape).astype(np.float64)

@@ -3,8 +3,8 @@ closer to the real training maps than random Dirichlet maps (in abundance space)
 
 import h5py
 import numpy as np
-
 from abundance_quality import knn_precision, neighbour_variation, pixel_vectors
+
 from stages.unmix import load_unmixing
 
 

@@ -6,8 +6,8 @@ import pytest
 from scipy.optimize import linear_sum_assignment, minimize
 
 from stages.common.errors import ConfigError, InputError
-from stages.unmix import fcls_abundances, lsq_abundances, vca
 from stages.spectral.quality import spectral_angles
+from stages.unmix import fcls_abundances, lsq_abundances, vca
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_fcls_is_optimal_on_noisy_pixels(scene):
     assert np.any(x < 1e-12), "the noisy pixels should exercise the non-negativity constraint"
     k = endmembers.shape[1]
     for i in range(40):
-        obj = lambda a: np.sum((noisy[:, i] - endmembers @ a) ** 2)  # noqa: E731
+        obj = lambda a, i=i: np.sum((noisy[:, i] - endmembers @ a) ** 2)  # noqa: E731
         ref = minimize(obj, np.full(k, 1 / k), method="SLSQP", bounds=[(0, 1)] * k,
                        constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1}],
                        options={"ftol": 1e-14, "maxiter": 500}).x

@@ -59,7 +59,7 @@ def test_bad_input_exits_1_and_writes_nothing(cli, ip_dataset, ip_unmixing, tmp_
     code, _, stderr = cli("unmix", tmp_path / "missing", "--out", out)
     assert code == 1 and "does not exist" in stderr
     code, _, stderr = cli("unmix", ip_dataset, "--method", "nmf", "--out", out)
-    assert code == 1 and "vca, scene-net" in stderr
+    assert code == 2 and "'vca', 'scene-net'" in stderr       # a usage error, before any work
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 

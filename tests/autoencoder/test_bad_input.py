@@ -26,7 +26,7 @@ def _dataset_without_labels(ip_dataset, out):
 
 def test_unknown_kind(cli, ip_dataset, tmp_path):
     code, _, stderr = cli("train-ae", ip_dataset, "--kind", "vqgan", "--out", tmp_path / "ae")
-    assert code == 1 and "--kind 'vqgan'" in stderr and "kl, vq-rgb, two-stream" in stderr
+    assert code == 2 and "'--kind'" in stderr and "'kl', 'vq-rgb', 'two-stream'" in stderr   # usage error
     assert not (tmp_path / "ae").exists()
 
 
@@ -84,5 +84,5 @@ def test_decode_refuses_unknown_format(cli, ip_dataset, kl_run, tmp_path):
     assert code == 0, stderr
     code, _, stderr = cli("train-ae", "decode", kl_run.path, tmp_path / "z.h5", "--format", "png",
                           "--out", tmp_path / "dec")
-    assert code == 1 and "--format 'png'" in stderr and "tif, envi, mat" in stderr
+    assert code == 2 and "'--format'" in stderr and "'tif', 'envi', 'mat'" in stderr
     assert not (tmp_path / "dec").exists()

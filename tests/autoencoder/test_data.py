@@ -35,9 +35,9 @@ def test_stitched_scene_holds_every_training_patch(ip_dataset):
     covered = np.zeros(scene.shape[1:], bool)
     for r, c in train.origin:
         covered[r:r + 32, c:c + 32] = True
-    brute = {(t, l) for t in range(covered.shape[0] - 15) for l in range(covered.shape[1] - 15)
-             if covered[t:t + 16, l:l + 16].all()}
-    assert {(int(t), int(l)) for _, t, l in field.windows.tolist()} == brute
+    brute = {(top, left) for top in range(covered.shape[0] - 15) for left in range(covered.shape[1] - 15)
+             if covered[top:top + 16, left:left + 16].all()}
+    assert {(int(top), int(left)) for _, top, left in field.windows.tolist()} == brute
     assert field.window_count == len(brute) > 50 * len(train.hsi)
 
 
@@ -69,9 +69,9 @@ def test_random_batch_crops_all_arrays_alike_and_repeats_per_generator(ip_datase
     symmetry = torch.randint(8, (64,), generator=g)
     scene, labels = field.arrays["hsi"][0], field.arrays["labels"][0]
     for i in range(64):
-        _, t, l = field.windows[pick[i]].tolist()
-        assert torch.equal(a["hsi"][i], dihedral(scene[:, t:t + 16, l:l + 16], int(symmetry[i])))
-        assert torch.equal(a["labels"][i], dihedral(labels[t:t + 16, l:l + 16], int(symmetry[i])))
+        _, top, left = field.windows[pick[i]].tolist()
+        assert torch.equal(a["hsi"][i], dihedral(scene[:, top:top + 16, left:left + 16], int(symmetry[i])))
+        assert torch.equal(a["labels"][i], dihedral(labels[top:top + 16, left:left + 16], int(symmetry[i])))
     assert len(set(pick.tolist())) == 64 and len(set(symmetry.tolist())) == 8
 
 
@@ -116,7 +116,7 @@ def test_band_standardisation_is_inside_the_diffusers_vae(kl_run, ip_dataset):
 
 
 def test_mask_accuracy_against_brute_force():
-    from stages.autoencoder.train import mask_accuracy
+    from stages.autoencoder.stage import mask_accuracy
 
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 5, (3, 6, 6))

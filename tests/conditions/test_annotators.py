@@ -29,7 +29,7 @@ def brute_force_pdc(x: np.ndarray, w: np.ndarray, op: str) -> np.ndarray:
     y = np.zeros((c_out, h, width))
     for r in range(h):
         for c in range(width):
-            at = lambda dr, dc: padded[:, r + 2 + dr, c + 2 + dc]  # noqa: E731
+            at = lambda dr, dc, r=r, c=c: padded[:, r + 2 + dr, c + 2 + dc]  # noqa: E731
             for i, (dr, dc) in enumerate(OFFSETS):
                 if op == "cv":
                     y[:, r, c] += flat[:, :, i] @ at(dr, dc)

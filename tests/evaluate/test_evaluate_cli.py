@@ -36,7 +36,10 @@ def test_report_json_and_files(cli, ip_dataset, ip_samples, ip_classifier, val_a
         assert key in m, key
     assert 0.0 <= m["spr"] <= 1.0 and m["db"] <= m["fp"] <= 1.0
     assert m["fid_spectral"] > copy["metrics"]["fid_spectral"]
-    assert m["sdm"]["conditions"] == 6 and m["sdm"]["mean"] >= 1.0
+    # SDM = exp(mean KL) is 1 for identical images; the two samples of each condition are one patch
+    # at ±5 % brightness with 2 % noise, so barely above it: measured 1.0423 (std 0.0275 over the 6
+    # conditions, so ±0.02 is about two standard errors of their mean).
+    assert m["sdm"]["conditions"] == 6 and m["sdm"]["mean"] == pytest.approx(1.042, abs=0.02)
     assert report["settings"]["k"] == 10 and report["settings"]["max_spectra"] == 20000
     md = (out / "report.md").read_text()
     assert "| sPr ↑ |" in md and "figures/spectra.png" in md
@@ -101,6 +104,7 @@ def test_accuracy_scores_match_sklearn():
     assert s["kappa"] == pytest.approx(cohen_kappa_score(true, pred))
 
 
+@pytest.mark.slow
 def test_downstream_three_seeds(cli, ip_dataset, ip_samples, tmp_path, samples_writer):
     # One labelled and one unlabelled synthetic set: sample labels and pseudo-labels both run.
     from stages.artifacts.datasets import load_samples

@@ -123,6 +123,7 @@ def brute_force_fid(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean.real))
 
 
+@pytest.mark.slow
 def test_cli_fid_rgb_equals_brute_force(cli, ip_dataset, ip_patches, ip_samples, samples_writer, weights, tmp_path):
     from stages.artifacts.datasets import load_samples
 

@@ -28,7 +28,7 @@ import signal, sys, time
 # Python's handler so Ctrl-C behaves as in a terminal however the test run was launched.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from pathlib import Path
-from stages.ingest import pipeline
+from stages.ingest import stage as pipeline
 marker = Path(sys.argv[1])
 real = pipeline.write_patches
 def slow(*args, **kwargs):

@@ -168,7 +168,7 @@ def test_streaming_block_size_does_not_change_the_result(tmp_path):
             return inner(r0, r1)
 
         scene._read = spy
-        from stages.ingest import pipeline
+        from stages.ingest import stage as pipeline
         original = pipeline.open_scene
         pipeline.open_scene = lambda *a, scene=scene, **k: scene
         try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 import rasterio
+from joint_helpers import draw_samples, make_change_pair, train_joint, train_two_stream
 
 from stages.artifacts import open_artifact
-
-from joint_helpers import draw_samples, make_change_pair, train_joint, train_two_stream
 
 
 def test_pair_dataset_shares_grid_scale_and_origins(change_dataset, change_pair_files):
@@ -48,6 +48,7 @@ def test_pair_bad_inputs_write_nothing(cli, tmp_path, change_pair_files):
     assert code == 1 and "change mask" in err and not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow
 def test_change_detection_triplets(change_dataset, change_t2_dataset, tmp_path):
     """(z_x1, z_x2, z_y): a --pairs two-stream AE, joint diffusion on 3 latent parts, samples
     with hsi, hsi_t2 and a change mask."""

@@ -11,8 +11,14 @@ from stages.artifacts.datasets import load_patches
 from stages.autoencoder.data import class_index
 from stages.autoencoder.io import load_autoencoder
 from stages.diffusion import load_model
-from stages.diffusion.spaces.joint import (MASK_GAIN, decode, decode_latents, denormalise, latent_normalisation,
-                                           normalise)
+from stages.diffusion.spaces.joint import (
+    MASK_GAIN,
+    decode,
+    decode_latents,
+    denormalise,
+    latent_normalisation,
+    normalise,
+)
 
 
 def test_normalisation_round_trip_and_unit_statistics():

@@ -26,14 +26,13 @@ def kl_autoencoder(ip_dataset, tmp_path_factory) -> Path:
 
 
 def train_tiny(ip_dataset, autoencoder, out: Path, steps: int, kinds: str | None = KINDS, **overrides):
-    from stages.diffusion.latent_training import train_latent
-    from stages.diffusion.pipeline import DiffusionTrainConfig
-    from stages.diffusion.spaces.latent import PRESETS
+    from stages.diffusion.spaces.latent import PRESETS, train
+    from stages.diffusion.stage import DiffusionTrainConfig
     from stages.training import resolve_preset
 
     model = resolve_preset(PRESETS, overrides.pop("preset", "tiny"), {"steps": steps, **overrides})
     cfg = DiffusionTrainConfig(space="latent", preset="tiny", model=model, seed=0, device="cpu", checkpoint_every=0)
-    return train_latent({"autoencoder": autoencoder, "dataset": ip_dataset, "kinds": kinds}, out, cfg)
+    return train({"autoencoder": autoencoder, "dataset": ip_dataset, "kinds": kinds}, out, cfg)
 
 
 @pytest.fixture(scope="session")

@@ -65,7 +65,6 @@ def test_bad_conditions_exit_1_and_write_nothing(cli, latent_model, val_conditio
         (["--cond", f"mlsd={hed}"], "trained without 'mlsd'"),
         (["--cond", f"hed={tmp_path / 'missing.png'}"], "does not exist"),
         (["--text", "farmland"], "trained without 'text'"),
-        (["--sampler", "euler"], "--sampler 'euler'"),
     ]
     for i, (args, message) in enumerate(cases):
         out = tmp_path / f"bad{i}"
@@ -74,6 +73,9 @@ def test_bad_conditions_exit_1_and_write_nothing(cli, latent_model, val_conditio
         assert message in stderr, (message, stderr)
         assert not out.exists()
         assert not list(tmp_path.glob(".hsigen-tmp-*"))
+    # An unknown sampler is a usage error (exit 2) that lists the samplers.
+    code, _, stderr = cli("sample", "--ckpt", latent_model, "-n", "1", "--sampler", "euler", "--out", tmp_path / "s")
+    assert code == 2 and "'euler' is not one of 'ddim', 'ddpm', 'dpm'" in stderr and not (tmp_path / "s").exists()
 
 
 def test_train_under_torchrun_two_ranks_end_identical(ip_dataset, kl_autoencoder, tmp_path):
@@ -100,7 +102,7 @@ def test_conditions_artifact_for_training_and_sampling(cli, ip_dataset, kl_autoe
     cond = tmp_path / "cond"
     code, _, stderr = cli("condition", ip_dataset, "--kinds", "hed,seg", "--out", cond)
     assert code == 0, stderr
-    cfg = dict(PRESETS["tiny"], augment=False)
+    cfg = dict(PRESETS["tiny"].to_dict(), augment=False)
     from_artifact = prepare_latent({"autoencoder": kl_autoencoder, "dataset": ip_dataset, "conditions": cond}, cfg)
     on_the_fly = prepare_latent({"autoencoder": kl_autoencoder, "dataset": ip_dataset, "kinds": "hed,seg"}, cfg)
     assert np.array_equal(from_artifact.maps, on_the_fly.maps)

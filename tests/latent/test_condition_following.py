@@ -17,12 +17,13 @@ def regions_of_seg_map(seg_chw: np.ndarray) -> np.ndarray:
 
 def conditioned(model, val, kinds, n):
     from stages.diffusion.control import CONDITION_KINDS, LOCAL_SLOTS
-    from stages.diffusion.latent_sampling import ConditionRequest, resolve_conditions
+    from stages.sampling.generation import open_generator
 
-    cond = resolve_conditions(model, ConditionRequest(), n, 32)
+    cond = open_generator(model).prepare(None, n, 32, GUIDANCE)
+    cond.state = cond.state.tiled(n)          # one row per sample, to set per-sample maps
     for kind in kinds:
-        cond.keep[:, CONDITION_KINDS.index(kind)] = 1
-        cond.maps[:, LOCAL_SLOTS[kind]] = val[kind][:n]
+        cond.state.keep[:, CONDITION_KINDS.index(kind)] = 1
+        cond.state.maps[:, LOCAL_SLOTS[kind]] = val[kind][:n]
     return cond
 
 
@@ -34,8 +35,8 @@ def agreement(model, val, kinds, n=12, seed=0):
 
     from stages.conditions import make_extractor
     from stages.conditions.segmentation import segment
-    from stages.diffusion.latent_sampling import generate
     from stages.diffusion.spaces.latent import rgb_of_hsi
+    from stages.sampling import generate
 
     hsi, _, _ = generate(model, None, n, 32, "ddim", STEPS, seed, 16, GUIDANCE, "cpu",
                          conditions=conditioned(model, val, kinds, n))
@@ -61,18 +62,21 @@ def test_seg_condition_is_followed_better_than_unconditional(latent_model, val_c
           "ARI(seg map, seg of sample) / corr(hed of sample, hed of patch) / same vs another patch")
     for name, (ari, corr, other) in results.items():
         print(f"  {name:>13}: ARI {ari:.3f}  edge corr {corr:.3f}  (another patch {other:.3f})")
-    better = results["seg+hed"][0] > results["seg"][0]
-    print(f"  two conditions {'follow better' if better else 'do not follow better'} than seg alone (ARI)")
     uncond, seg, both = results["unconditional"], results["seg"], results["seg+hed"]
     assert seg[0] > uncond[0] + 0.02                 # regions of the map reappear in the sample
     assert seg[1] > uncond[1] + 0.2                  # and so do its boundaries
     assert seg[1] > seg[2] + 0.2                     # …those of this patch, not of any patch
     assert both[1] > uncond[1] + 0.2                 # composable: adding hed keeps seg's control
+    # Two conditions follow the seg map better than seg alone. Measured ARI gain of seg+hed over
+    # seg with this model for sampling seeds 0 / 1 / 2: +0.021 / +0.009 / +0.009 (seg 0.289 /
+    # 0.269 / 0.277), so the margin is 0.005. (Edge correlation gains nothing from the hed map,
+    # -0.007 to -0.011: after 300 steps hed alone is followed no better than no condition.)
+    assert both[0] > seg[0] + 0.005
 
 
 def test_same_seed_and_inputs_give_bit_identical_samples(latent_model, val_conditions):
-    from stages.diffusion.latent_sampling import generate
     from stages.diffusion.model import load_model
+    from stages.sampling import generate
 
     model = load_model(latent_model)
     runs = [generate(model, None, 3, 32, sampler, 6, 7, 2, GUIDANCE, "cpu",

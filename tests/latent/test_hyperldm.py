@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+
 @pytest.fixture(scope="module")
 def hyperldm_model(ip_dataset, tmp_path_factory, tiny_trainer):
     from stages.autoencoder import PRESETS, TrainAEConfig, run
@@ -37,9 +38,9 @@ def test_hyperldm_training_records_schedule_and_ssim_term(hyperldm_model):
 
 
 def test_hyperldm_samples_depend_on_the_rgb_image(hyperldm_model, ip_dataset, tmp_path):
-    from stages.diffusion.latent_sampling import ConditionRequest, generate
     from stages.diffusion.model import load_model
     from stages.diffusion.spaces.latent import dataset_rgb
+    from stages.sampling import ConditionRequest, generate
     from stages.spectral import save_png
 
     _, path = hyperldm_model
@@ -55,8 +56,8 @@ def test_hyperldm_samples_depend_on_the_rgb_image(hyperldm_model, ip_dataset, tm
 
 def test_hyperldm_needs_its_rgb_image(hyperldm_model, ip_dataset, kl_autoencoder, tiny_trainer, tmp_path):
     from stages.common.errors import ConfigError
-    from stages.diffusion.latent_sampling import ConditionRequest, generate
     from stages.diffusion.model import load_model
+    from stages.sampling import ConditionRequest, generate
 
     _, path = hyperldm_model
     with pytest.raises(ConfigError, match="decodes with an RGB image"):

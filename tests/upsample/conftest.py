@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dsr_helpers import dsr_config
 
 from stages.common.runtime import torch_threads
-from dsr_helpers import dsr_config
 
 # Fixed training length of the shared tiny RGAN (the tiny preset's batch and crop).
 RGAN_STEPS = 150
@@ -26,7 +26,7 @@ def _single_thread():
 def tiny_rgan(ip_dataset, tmp_path_factory) -> Path:
     """A tiny ×2 RGAN trained for RGAN_STEPS steps with true HR RGB guidance."""
     from stages.training import resolve_preset
-    from stages.upsample import train
+    from stages.upsample import train_rgan as train
 
     out = tmp_path_factory.mktemp("rgan") / "rgan-x2"
     net = resolve_preset(train.PRESETS, "tiny", {"steps": RGAN_STEPS})
@@ -80,11 +80,11 @@ def degraded_val_scene(ip_dataset, tmp_path_factory) -> tuple[Path, np.ndarray]:
 def tiny_dsr(ip_dataset, tmp_path_factory) -> Path:
     """A tiny ×2 DSRNet trained on the RGB bands of the Indian Pines train split for
     DSR_AE_STEPS autoencoder steps and DSR_STEPS denoiser steps."""
-    from stages.upsample import dsr_train
+    from stages.upsample import train_dsr
 
     out = tmp_path_factory.mktemp("dsr") / "dsr-x2"
     with torch_threads(1):
-        dsr_train.run([ip_dataset], out, dsr_config(), device="cpu")
+        train_dsr.run([ip_dataset], out, dsr_config(), device="cpu")
     return out
 
 
@@ -124,10 +124,10 @@ def image_folder(ip_dataset, tmp_path_factory) -> Path:
 def tiny_dsr_x4(tiny_dsr, image_folder, tmp_path_factory) -> Path:
     """A ×4 DSRNet on the PNG folder that reuses tiny_dsr's autoencoder (2 denoiser steps:
     a model for shapes, provenance and scale checks, not for quality)."""
-    from stages.upsample import dsr_train
+    from stages.upsample import train_dsr
 
     out = tmp_path_factory.mktemp("dsr4") / "dsr-x4"
     cfg = dsr_config(scale=4, autoencoder=str(tiny_dsr), steps=2, sample_steps=1, eval_images=2)
     with torch_threads(1):
-        dsr_train.run([image_folder], out, cfg, device="cpu")
+        train_dsr.run([image_folder], out, cfg, device="cpu")
     return out

@@ -9,14 +9,14 @@ DSR_AE_STEPS, DSR_STEPS, DSR_SAMPLE_STEPS = 80, 100, 8
 
 def dsr_config(scale: int = 2, **overrides):
     from stages.training import resolve_preset
-    from stages.upsample import dsr_train
+    from stages.upsample import train_dsr
 
     ae_steps = overrides.pop("ae_steps", DSR_AE_STEPS)
     autoencoder = overrides.pop("autoencoder", None)
     checkpoint_every = overrides.pop("checkpoint_every", 0)
     seed = overrides.pop("seed", 0)
-    net = resolve_preset(dsr_train.PRESETS, "tiny", {"steps": DSR_STEPS, "sample_steps": DSR_SAMPLE_STEPS,
+    net = resolve_preset(train_dsr.PRESETS, "tiny", {"steps": DSR_STEPS, "sample_steps": DSR_SAMPLE_STEPS,
                                                      "eval_images": 8, **overrides})
     net["ae"]["steps"] = ae_steps
-    return dsr_train.DsrTrainConfig(scale=scale, preset="tiny", net=net, seed=seed,
+    return train_dsr.DsrTrainConfig(scale=scale, preset="tiny", net=net, seed=seed,
                                     checkpoint_every=checkpoint_every, autoencoder=autoencoder)

@@ -7,8 +7,12 @@ import math
 import pytest
 import torch
 
-from stages.upsample.attention import (RectangleSelfAttention, RectangularCrossAttention, window_partition,
-                                       window_reverse)
+from stages.upsample.attention import (
+    RectangleSelfAttention,
+    RectangularCrossAttention,
+    window_partition,
+    window_reverse,
+)
 
 SIZES = [(8, 16), (13, 21), (5, 7), (1, 3)]
 

@@ -12,7 +12,7 @@ import torch
 from dsr_helpers import DSR_SAMPLE_STEPS, dsr_config
 
 from stages.artifacts import open_artifact
-from stages.upsample import dsr_train
+from stages.upsample import train_dsr
 from stages.upsample.degrade import degrade
 from stages.upsample.dsr import (
     DSRDenoiser,
@@ -26,7 +26,7 @@ from stages.upsample.dsr_guide import WindowedDSR
 
 def _held_out(ip_dataset) -> torch.Tensor:
     """The val-split patches' RGB (as DSRNet was trained to see them), (N, 3, 32, 32) in [-1, 1]."""
-    images = dsr_train.load_images([ip_dataset], 32).held_out
+    images = train_dsr.load_images([ip_dataset], 32).held_out
     return torch.from_numpy(np.stack([rgb_to_unit(im) for im in images]))
 
 
@@ -40,10 +40,6 @@ def _sample(dsr, lr: torch.Tensor, seed: int = 0, sampler: str = "ddim", steps: 
     return torch.stack([WindowedDSR(dsr, lr.shape[-2], lr.shape[-1], int(dsr.info["window_lr"]),
                                     int(dsr.info["overlap_lr"]), steps, sampler, seed, item=i)(lr[i])
                         for i in range(len(lr))])
-
-
-def _total(stdout: str) -> int:
-    return int(stdout.split("total ")[1].split(" parameters")[0].replace(",", ""))
 
 
 def test_train_dsr_writes_a_complete_sr_model_and_dry_run_counts_it(cli, tiny_dsr):
@@ -60,11 +56,14 @@ def test_train_dsr_writes_a_complete_sr_model_and_dry_run_counts_it(cli, tiny_ds
 
     dsr = load_dsr(tiny_dsr)
     loaded = sum(p.numel() for p in dsr.ae.parameters()) + sum(p.numel() for p in dsr.denoiser.parameters())
-    code, out, _ = cli("upsample", "train-dsr", "--scale", "2", "--dry-run")
-    assert code == 0 and "dsrnet (tiny, ×2)" in out and _total(out) == loaded
-    code, out, _ = cli("upsample", "train-dsr", "--scale", "4", "--preset", "paper", "--dry-run")
+    code, out, _ = cli("upsample", "train-dsr", "--scale", "2", "--dry-run", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["scale"] == 2 and report["parameters"]["total"] == loaded == 1_414_847
+    code, out, _ = cli("upsample", "train-dsr", "--scale", "4", "--preset", "paper", "--dry-run", "--json")
+    report = json.loads(out)
     # HSIGene's latent-diffusion sizes: Stable Diffusion 1.5's UNet (859,520,964 parameters) + ControlNet
-    assert code == 0 and "unet 859,520,964" in out and "f = 4" in out and _total(out) > 1_200_000_000
+    assert code == 0 and report["parameters"]["unet"] == 859_520_964 and report["downsampling_factor"] == 4
+    assert report["parameters"]["total"] == 1_233_924_555
 
 
 def test_sampling_is_bit_identical_for_a_seed_and_scales_the_input(tiny_dsr, ip_dataset):
@@ -141,6 +140,7 @@ def test_blended_windows_hide_the_seams_that_hard_windows_show(tiny_dsr, ip_data
     assert _seam_ratio(blended, 2 * window) < 1.15 * truth
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly_in_both_phases(ip_dataset, tmp_path, monkeypatch):
     from stages.training import load_weights
 
@@ -148,10 +148,10 @@ def test_resume_continues_exactly_in_both_phases(ip_dataset, tmp_path, monkeypat
         return dsr_config(ae_steps=4, steps=4, batch_size=2, crop=16, sample_steps=1, eval_images=2,
                           checkpoint_every=2, seed=3)
 
-    dsr_train.run([ip_dataset], tmp_path / "full", config(), device="cpu")
+    train_dsr.run([ip_dataset], tmp_path / "full", config(), device="cpu")
 
     def dies_on_call(name, n):
-        real, calls = getattr(dsr_train, name), {"n": 0}
+        real, calls = getattr(train_dsr, name), {"n": 0}
 
         def dying(*args, **kwargs):
             calls["n"] += 1
@@ -159,21 +159,21 @@ def test_resume_continues_exactly_in_both_phases(ip_dataset, tmp_path, monkeypat
                 raise KeyboardInterrupt
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(dsr_train, name, dying)
+        monkeypatch.setattr(train_dsr, name, dying)
         return real
 
     out = tmp_path / "resumed"
     real = dies_on_call("random_crops", 3)          # the autoencoder's third step
     with pytest.raises(KeyboardInterrupt):
-        dsr_train.run([ip_dataset], out, config(), device="cpu")
+        train_dsr.run([ip_dataset], out, config(), device="cpu")
     assert (tmp_path / "resumed.autoencoder.work" / "checkpoint").is_dir() and not out.exists()
-    monkeypatch.setattr(dsr_train, "random_crops", real)
+    monkeypatch.setattr(train_dsr, "random_crops", real)
     real = dies_on_call("degrade", 3)               # the denoiser's third step
     with pytest.raises(KeyboardInterrupt):
-        dsr_train.run([ip_dataset], out, config(), device="cpu", resume=True)
+        train_dsr.run([ip_dataset], out, config(), device="cpu", resume=True)
     assert (tmp_path / "resumed.work" / "checkpoint").is_dir() and not out.exists()
-    monkeypatch.setattr(dsr_train, "degrade", real)
-    dsr_train.run([ip_dataset], out, config(), device="cpu", resume=True)
+    monkeypatch.setattr(train_dsr, "degrade", real)
+    train_dsr.run([ip_dataset], out, config(), device="cpu", resume=True)
     for name in ("adapters.safetensors", "unet/diffusion_pytorch_model.safetensors",
                  "controlnet/diffusion_pytorch_model.safetensors",
                  "autoencoder/vae/diffusion_pytorch_model.safetensors"):

@@ -69,7 +69,6 @@ def test_dsr_run_bad_input_exits_1_and_writes_nothing(cli, small_lr_dataset, tin
         (("--dsr", tiny_dsr, "--method", "bicubic", "--scale", "2"), "--dsr makes the HR RGB"),
         (("--dsr", tiny_dsr, "--rgan", tiny_rgan, "--guide", "zero"), "drop one of them"),
         (("--rgan", tiny_rgan, "--steps", "4"), "only apply to DSRNet guidance"),
-        (("--dsr", tiny_dsr, "--rgan", tiny_rgan, "--sampler", "euler"), "--sampler"),
         (("--dsr", tiny_dsr, "--rgan", tiny_rgan, "--steps", "5000"), "choose 1..1000"),
         (("--dsr", tiny_dsr, "--rgan", tiny_rgan, "--dsr-window", "6"), "multiples of 4"),
     ]
@@ -78,3 +77,7 @@ def test_dsr_run_bad_input_exits_1_and_writes_nothing(cli, small_lr_dataset, tin
         assert code == 1, (args, err)
         assert message in err, (args, err)
         assert _nothing_written(out)
+    # An unknown sampler is a usage error (exit 2) that lists the samplers.
+    code, _, err = cli("upsample", "run", scene, "--dsr", tiny_dsr, "--rgan", tiny_rgan, "--sampler", "euler",
+                       "--size", "16", "--out", out)
+    assert code == 2 and "'euler' is not one of 'ddim', 'ddpm', 'dpm'" in err and _nothing_written(out)

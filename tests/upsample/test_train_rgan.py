@@ -14,7 +14,7 @@ from stages.artifacts.datasets import load_patches
 from stages.spectral import rgb_band_indices
 from stages.upsample.degrade import degrade, gaussian_kernel
 from stages.upsample.rgan import upsample_bicubic
-from stages.upsample.train import load_rgan
+from stages.upsample.train_rgan import load_rgan
 
 
 def test_degradation_is_blur_then_bicubic_downsampling():
@@ -72,16 +72,17 @@ def test_tiny_rgan_beats_bicubic_and_zero_guidance_on_held_out_patches(tiny_rgan
 
 
 def test_dry_run_prints_parameter_counts(cli, ip_dataset):
-    code, out, _ = cli("upsample", "train-rgan", ip_dataset, "--scale", "4", "--preset", "paper", "--dry-run")
+    code, out, _ = cli("upsample", "train-rgan", ip_dataset, "--scale", "4", "--preset", "paper", "--dry-run",
+                       "--json")
     assert code == 0
-    assert "rgan (paper, ×4)" in out and "6 GALs" in out
-    params = int(out.split(":")[1].split("parameters")[0].replace(",", ""))
-    assert params > 1_000_000
+    report = json.loads(out)
+    assert report["scale"] == 4 and report["gals"] == 6
+    assert report["parameters"] == {"attention": 518_472, "total": 1_167_816}
 
 
 def test_resume_continues_exactly(ip_dataset, tmp_path, monkeypatch):
     from stages.training import load_weights, resolve_preset
-    from stages.upsample import train
+    from stages.upsample import train_rgan as train
 
     def config():
         net = resolve_preset(train.PRESETS, "tiny", {"steps": 4, "batch_size": 2, "crop": 16})

@@ -2,15 +2,17 @@
 back into HSIs. ``train-diffusion --space NAME`` and ``sample`` dispatch through ``SPACES``.
 
 A space module provides:
-- ``PRESETS``: named model sizes (``tiny``, ``paper`` ...), see ``stages/diffusion/pipeline.py``;
-- ``prepare(inputs: dict, seed) -> SpaceData``: training tensors in normalised units;
-- ``decode(model: DiffusionModel, x0) -> Decoded``: generated tensors → HSIs (+ extra maps).
+- ``PRESETS``: named model sizes (``tiny``, ``paper`` ...), resolved by ``stages/diffusion/stage.py``;
+- for training, either ``prepare(inputs: dict, seed) -> SpaceData`` (training tensors in
+  normalised units for the shared UNet trainer of ``stage.py``) or ``train(inputs, out, cfg,
+  *, overwrite, resume, dry_run)`` when the space trains a different denoiser (``latent``);
+- for sampling, ``Generator(model)``: the ``generator.Generator`` interface ``sample`` drives.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -32,18 +34,6 @@ class SpaceData:
     space_config: dict                      # space-specific settings recorded in the manifest
     spectral: dict                          # the manifest's spectral block for generated HSIs
     write_files: Callable[[Path], None] = lambda tmp: None   # extra files the model needs (decoder)
-
-
-@dataclass
-class Decoded:
-    """Generated HSIs in the dataset's normalised units plus the maps that produced them."""
-
-    hsi: np.ndarray                         # (n, B, H, W) float32
-    wavelengths_nm: np.ndarray
-    scale: float
-    offset: float
-    arrays: dict = field(default_factory=dict)   # e.g. {"abundances": (n, k, H, W)}
-    metrics: dict = field(default_factory=dict)  # extra manifest metrics of the samples (e.g. class shares)
 
 
 def get_space(name: str):

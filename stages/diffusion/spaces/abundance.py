@@ -15,7 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from ...common.errors import ConfigError
-from . import Decoded, SpaceData
+from ...training.presets import preset_table
+from ..generator import Conditions, Decoded
+from ..generator import Generator as BaseGenerator
+from ..presets import DiffusionPreset
+from . import SpaceData
 
 DECODER_FILE = "decoder/endmembers.csv"
 
@@ -34,7 +38,7 @@ _PAPER_UNET = {
     "norm_num_groups": 32, "attention_head_dim": 8,
 }
 
-PRESETS: dict[str, dict] = {
+PRESETS: dict[str, DiffusionPreset] = preset_table(DiffusionPreset, {
     # ~1.1 M parameters. Predicting the clean sample (x0) gave the smoothest, most realistic
     # maps after a few hundred CPU steps on Indian Pines (400 steps, 16×16 crops: neighbour
     # variation 0.74 vs 0.98 with v-prediction, real 0.43, random Dirichlet 0.89); ε-prediction
@@ -52,7 +56,7 @@ PRESETS: dict[str, dict] = {
                   "schedule": {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 2e-2,
                                "beta_schedule": "linear"},
                   "steps": 500_000, "batch_size": 8, "lr": 1e-4, "warmup_steps": 0, "ema_decay": 0.9999, "crop": 32},
-}
+})
 
 
 def projection_constants(k: int) -> dict:
@@ -128,3 +132,10 @@ def decode(model, x0: np.ndarray) -> Decoded:
     physical = np.einsum("bk,nkhw->nbhw", endmembers, abundances)
     hsi = ((physical - offset) / scale).astype(np.float32)
     return Decoded(hsi, wl, scale, offset, {"abundances": abundances.astype(np.float32)})
+
+
+class Generator(BaseGenerator):
+    """Unconditional abundance-map sampling, decoded by eq. 5 and the linear mixing model."""
+
+    def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
+        return decode(self.model, x0)

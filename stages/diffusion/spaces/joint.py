@@ -35,7 +35,11 @@ import numpy as np
 
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
-from . import Decoded, SpaceData
+from ...training.presets import preset_table
+from ..generator import Conditions, Decoded
+from ..generator import Generator as BaseGenerator
+from ..presets import DiffusionPreset
+from . import SpaceData
 
 AUTOENCODER_DIR = "autoencoder"
 
@@ -72,7 +76,7 @@ _PAPER_UNET = {
 # alike (benchmarks/specdm.py --mask-gain explores it).
 MASK_GAIN = 1.0
 
-PRESETS: dict[str, dict] = {
+PRESETS: dict[str, DiffusionPreset] = preset_table(DiffusionPreset, {
     # Same β schedule as the paper. Predicting the clean latent (x0) learns the joint latent
     # distribution much faster than ε-prediction in a few hundred CPU steps (measured on
     # Indian Pines, see benchmarks/specdm.py); --prediction epsilon gives the paper's objective.
@@ -85,7 +89,7 @@ PRESETS: dict[str, dict] = {
     # Batch size and step count are not given in the paper: LDM's batch 48 and 200k steps.
     "paper": {"unet": _PAPER_UNET, "prediction_type": "epsilon", "schedule": SPECDM_SCHEDULE,
               "steps": 200_000, "batch_size": 48, "lr": 5e-6, "warmup_steps": 0, "ema_decay": 0.9999, "crop": None},
-}
+})
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:
@@ -164,9 +168,14 @@ def load_training_pairs(inputs: dict, ae):
 def class_share(labels: np.ndarray, classes) -> dict:
     """Fraction of pixels per label value (specdm.txt Fig. 4), every class listed."""
     values, counts = np.unique(np.asarray(labels), return_counts=True)
-    total = max(int(counts.sum()), 1)
+    return share_of_counts(dict(zip(values.tolist(), counts.tolist())), classes)
+
+
+def share_of_counts(counts: dict, classes) -> dict:
+    """{label value: pixel count} → fraction per class, every class listed."""
+    total = max(int(sum(counts.values())), 1)
     share = {int(c): 0.0 for c in classes}
-    for v, n in zip(values.tolist(), counts.tolist()):
+    for v, n in counts.items():
         share[int(v)] = n / total
     return {str(k): float(v) for k, v in sorted(share.items())}
 
@@ -313,3 +322,30 @@ def decode(model, x0: np.ndarray) -> Decoded:
     metrics = {"class_share": {"training": real, "generated": generated,
                                "total_variation": total_variation(real, generated)}}
     return Decoded(parts["hsi"], ae.wavelengths_nm, ae.scale, ae.offset, arrays, metrics)
+
+
+class Generator(BaseGenerator):
+    """Unconditional joint (image, mask) latent sampling, decoded by the two-stream autoencoder."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.pixel_factor = pixel_factor(model)
+
+    def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
+        return decode(self.model, x0)
+
+    def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:
+        """Generated vs training class shares (specdm.txt Fig. 4), counted over every sample."""
+        import h5py
+
+        counts: dict[int, int] = {}
+        with h5py.File(samples_h5, "r") as h5:
+            labels = h5["labels"]
+            for start in range(0, labels.shape[0], 64):
+                values, found = np.unique(labels[start:start + 64], return_counts=True)
+                for v, c in zip(values.tolist(), found.tolist()):
+                    counts[int(v)] = counts.get(int(v), 0) + int(c)
+        real = self.model.config["training_class_share"]
+        generated = share_of_counts(counts, self.model.config["classes"])
+        return {"class_share": {"training": real, "generated": generated,
+                                "total_variation": total_variation(real, generated)}}, {}

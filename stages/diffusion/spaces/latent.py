@@ -15,6 +15,10 @@ text) describe the whole patch and stay as they are.
 
 Generated latents are decoded by the autoencoder copied into the model artifact
 (``autoencoder/``); the ``vq-rgb`` decoder also takes the RGB condition (hyperldm.txt eq. 2).
+
+The space's entries: ``train`` (its own trainer, ``latent_training.py``: UNet + ControlNet,
+condition dropout) and ``Generator`` (sampling with the conditions of ``latent_conditions.py``
+and classifier-free guidance).
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ import numpy as np
 
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
+from ...training.presets import preset_table
+from ..generator import Conditions, Decoded
+from ..generator import Generator as BaseGenerator
+from ..presets import LatentDiffusionPreset
 
 AUTOENCODER_DIR = "autoencoder"
 DEFAULT_KINDS = ("hed", "mlsd", "sketch", "seg", "content")
@@ -63,7 +71,7 @@ _HYPERLDM_UNET = {
     "norm_num_groups": 32, "attention_head_dim": 8,
 }
 
-PRESETS: dict[str, dict] = {
+PRESETS: dict[str, LatentDiffusionPreset] = preset_table(LatentDiffusionPreset, {
     # ≈ 1 M parameters (UNet + ControlNet); trains in minutes on 2 CPU cores on 4×8×8 latents.
     "tiny": {"unet": _TINY_UNET, "cross_attention_dim": 32, "conditioning_base": 8, "rgb_channels": 8,
              "prediction_type": "epsilon", "schedule": SD_SCHEDULE, "steps": 800, "batch_size": 16, "lr": 2e-3,
@@ -82,7 +90,7 @@ PRESETS: dict[str, dict] = {
                        "steps": 4000, "batch_size": 8, "lr": 1e-5, "warmup_steps": 0, "ema_decay": 0.9999,
                        "condition_dropout": 0.3, "drop_all": 0.1, "ssim_weight": 0.1, "rgb_condition": True,
                        "augment": True, "grad_accum": 1},
-}
+})
 
 
 @dataclass
@@ -298,15 +306,6 @@ def load_model_autoencoder(model, device="cpu"):
     return load_autoencoder(model.artifact.path / AUTOENCODER_DIR, device)
 
 
-def rgb_from_png(rgb_hw3_uint8: np.ndarray, rgb_info: dict) -> np.ndarray:
-    """Invert the dataset's stretch: a uint8 RGB image → (3, H, W) RGB condition in the AE's
-    normalised units (the units ``vq-rgb``'s ``rgb_condition`` takes from the HSI bands)."""
-    low = np.asarray(rgb_info["low"], np.float32)
-    high = np.asarray(rgb_info["high"], np.float32)
-    values = low + (np.asarray(rgb_hw3_uint8, np.float32) / 255.0) * (high - low)
-    return np.moveaxis(values, -1, 0).astype(np.float32)
-
-
 def rgb_of_hsi(hsi: np.ndarray, wavelengths_nm, rgb_info: dict) -> list[np.ndarray]:
     """Generated (n, B, H, W) HSIs as uint8 RGB with the training dataset's stretch, so that
     condition extractors see samples the way they saw the training patches."""
@@ -314,3 +313,113 @@ def rgb_of_hsi(hsi: np.ndarray, wavelengths_nm, rgb_info: dict) -> list[np.ndarr
 
     limits = (np.asarray(rgb_info["low"], np.float32), np.asarray(rgb_info["high"], np.float32))
     return [false_colour(cube, wavelengths_nm, limits=limits) for cube in hsi]
+
+
+def apply_rgb_mode(model_cfg: dict) -> dict:
+    """``--rgb-condition`` switches to HyperLDM's short schedule (hyperldm.txt §III-C.1)."""
+    if model_cfg.get("rgb_condition"):
+        model_cfg["schedule"] = dict(HYPERLDM_SCHEDULE)
+    return model_cfg
+
+
+# -- training and sampling entries of the space ------------------------------------------------
+
+def train(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False, resume: bool = False,
+          dry_run: bool = False):
+    """``train-diffusion --space latent``: the latent space has its own trainer (ControlNet,
+    condition dropout, HyperLDM's SSIM term)."""
+    from ..latent_training import train_latent
+
+    cfg.model = apply_rgb_mode(cfg.model)
+    return train_latent(inputs, out, cfg, prepare=prepare_latent, overwrite=overwrite, resume=resume,
+                        dry_run_only=dry_run)
+
+
+class Generator(BaseGenerator):
+    """Conditional latent sampling with classifier-free guidance; decodes with the model's
+    autoencoder (the ``vq-rgb`` decoder also takes the RGB condition)."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.pixel_factor = int(model.config["autoencoder"]["factor"])
+        self._batch = (None, None)          # (rows, ConditionBatch) of the batch being denoised
+
+    def prepare(self, request, n: int, size: int, guidance: float) -> Conditions:
+        from ..generator import ConditionRequest
+        from .latent_conditions import resolve_conditions
+
+        if guidance < 0:
+            raise ConfigError("--guidance must be >= 0 (1 = no guidance, the paper-style default is 2-7.5)")
+        resolved = resolve_conditions(self.model, request or ConditionRequest(), n, size)
+        return Conditions(n, inputs=list(resolved.inputs), kinds=list(resolved.described["kinds"]),
+                          recorded={"guidance": float(guidance), "conditions": resolved.described},
+                          state=resolved, guidance=float(guidance))
+
+    def load(self, device, batch_size: int = 16) -> None:
+        from ..latent_model import load_denoiser
+
+        self.device, self.batch_size = device, batch_size
+        self.denoiser = load_denoiser(self.model, device)
+        self.autoencoder = load_model_autoencoder(self.model, device)
+
+    def condition_batch(self, rows: slice, conditions: Conditions):
+        """The conditions of samples ``rows`` as tensors on the device (built once per batch)."""
+        import torch
+
+        from ..control import ConditionBatch
+
+        if self._batch[0] != (rows.start, rows.stop):
+            c = conditions.state.take(rows)
+            to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
+            batch = ConditionBatch(to(c.maps), to(c.keep), {k: to(v) for k, v in c.embeddings.items()},
+                                   to(c.rgb) if c.rgb is not None else None)
+            self._batch = ((rows.start, rows.stop), batch)
+        return self._batch[1]
+
+    def predict(self, x, t, rows: slice, conditions: Conditions):
+        from ..control import guided_noise
+
+        return guided_noise(self.denoiser, x, t.to(self.device), self.condition_batch(rows, conditions),
+                            conditions.guidance)
+
+    def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
+        import torch
+
+        c = conditions.state.take(rows)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(x0), self.batch_size):
+                z = torch.from_numpy(x0[start:start + self.batch_size]).to(self.device)
+                if c.rgb is not None:
+                    rgb = torch.from_numpy(c.rgb[start:start + len(z)]).to(self.device)
+                    x = self.autoencoder.decode(z, rgb)
+                else:
+                    x = self.autoencoder.decode(z)
+                out.append(x.float().cpu().numpy())
+        spectral = self.model.artifact.spectral
+        arrays = {"conditions": c.maps, "condition_present": c.keep,
+                  **{f"condition_{kind}": values for kind, values in c.embeddings.items()}}
+        return Decoded(np.concatenate(out).astype(np.float32), np.asarray(spectral["wavelengths_nm"], np.float64),
+                       float(spectral["scale"]), float(spectral["offset"]), arrays)
+
+    def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:
+        from ..control import CONDITION_KINDS
+
+        return {"conditions": list(conditions.kinds)}, {"condition_kinds": list(CONDITION_KINDS)}
+
+    def write_beside(self, tmp: Path, decoded: Decoded, rows: slice, conditions: Conditions) -> None:
+        """The conditions each sample used: ``samples/sample_NNNN_<kind>.png`` (and ``_rgb``)."""
+        from ...conditions.common import to_uint8
+        from ...spectral import save_png
+        from ..control import LOCAL_KINDS, LOCAL_SLOTS
+
+        c = conditions.state.take(rows)
+        for row, i in enumerate(range(rows.start, rows.stop)):
+            for j, kind in enumerate(LOCAL_KINDS):
+                if c.keep[row, j]:
+                    image = to_uint8(c.maps[row, LOCAL_SLOTS[kind]])
+                    if image.ndim != 3:
+                        image = np.repeat(image[..., None], 3, axis=-1)
+                    save_png(tmp / "samples" / f"sample_{i:04d}_{kind}.png", image)
+            if c.rgb_png is not None:
+                save_png(tmp / "samples" / f"sample_{i:04d}_rgb.png", c.rgb_png[row])

@@ -37,9 +37,11 @@ def write_label_geotiff(path: Path, labels_hw: np.ndarray) -> None:
 
     labels_hw = np.asarray(labels_hw)
     dtype = "int16" if labels_hw.min() >= -32768 and labels_hw.max() <= 32767 else "int32"
+    from ..common.georef import no_georeference
+
     h, w = labels_hw.shape
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype=dtype,
-                       compress="deflate") as dst:
+    with no_georeference(), rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype=dtype,
+                                          compress="deflate") as dst:
         dst.write(labels_hw.astype(dtype)[None])
         dst.set_band_description(1, "class label")
 

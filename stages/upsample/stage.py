@@ -22,23 +22,22 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_block
 from ..common import log
 from ..common.errors import ConfigError, InputError, SpectralError
+from ..common.georef import no_georeference
 from ..common.runtime import resolve_device
 from ..ingest.config import IngestConfig
-from ..ingest.pipeline import GDAL_CACHE_BYTES, split_boundary, write_patches, write_preview
+from ..ingest.cube_io import GDAL_CACHE_BYTES, split_boundary, write_patches, write_preview
 from ..spectral import rgb_band_indices
 from .degrade import SCALES
+from .guides import BICUBIC_MARGIN_LR, GUIDES, Guide
 from .tiling import round_up, super_resolve_tiled, tile_count
 
 METHODS = ("rgan", "bicubic")
-# Bicubic reads two LR pixels beyond its sample point; one more for safety of the clamp.
-BICUBIC_MARGIN_LR = 3
 
 
 DSR_KEYS = ("dsr_steps", "sampler", "seed", "dsr_window", "dsr_overlap")
@@ -68,46 +67,6 @@ class UpsampleRunConfig:
             for key in DSR_KEYS:
                 values.pop(key)
         return values
-
-
-# -- guidance ----------------------------------------------------------------------------------
-
-class Guide:
-    """HR RGB guidance for a tile: ``__call__(lr (1, B, h, w) model units, origin (row, col) of the
-    tile in the LR scene) → (1, 3, h·s, w·s)`` in the same units, or None for no guidance;
-    ``margin_lr`` is how far beyond a pixel it reads, ``align_lr`` the grid tile origins must
-    fall on, ``description`` what the manifest records about it."""
-
-    name = "guide"
-    margin_lr = 0
-    align_lr = 1
-    inputs: tuple = ()                   # artifacts it reads (e.g. a DSRNet sr-model), hashed into the manifest
-
-    def __init__(self, rgb_idx: list[int], scale: int):
-        self.rgb_idx, self.scale = rgb_idx, scale
-
-
-class BicubicGuide(Guide):
-    """The LR scene's own RGB bands, upsampled bicubically."""
-
-    name, margin_lr = "bicubic", BICUBIC_MARGIN_LR
-
-    def __call__(self, lr, origin=(0, 0)):
-        from .rgan import upsample_bicubic
-
-        return upsample_bicubic(lr[:, self.rgb_idx], self.scale)
-
-
-class ZeroGuide(Guide):
-    """No RGB information (hsigene Table 7: 'the input of RGB-modality is set as zeros')."""
-
-    name = "zero"
-
-    def __call__(self, lr, origin=(0, 0)):
-        return None                      # RGAN feeds zeros to its RGB branch
-
-
-GUIDES: dict[str, Callable[[list[int], int], Guide]] = {"bicubic": BicubicGuide, "zero": ZeroGuide}
 
 
 # -- upsamplers (physical units in and out) ------------------------------------------------------
@@ -218,7 +177,7 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
             raise ConfigError("--method rgan needs --rgan DIR (an sr-model from `hsigen upsample train-rgan`)")
         if guide is None and dsr is None and cfg.guide not in GUIDES:
             raise ConfigError(f"--guide {cfg.guide!r}: choose one of {', '.join(GUIDES)}")
-        from .train import load_rgan
+        from .train_rgan import load_rgan
 
         dev = resolve_device(device)
         model, info, _ = load_rgan(rgan, dev)
@@ -241,7 +200,7 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
         upsampler = RganUpsampler(model, info, guide, dev)
     import rasterio
 
-    with rasterio.open(artifact.file("cube.tif")) as src:
+    with no_georeference(), rasterio.open(artifact.file("cube.tif")) as src:
         height, width = src.height, src.width
     hr_h, hr_w = height * cfg.scale, width * cfg.scale
     if min(height, width) < 2 or min(hr_h, hr_w) < cfg.size:
@@ -269,7 +228,7 @@ def _dsr_guide(artifact, dsr: Path, cfg: UpsampleRunConfig, info: dict, rgb_idx:
     cfg.dsr_window = int(cfg.dsr_window or model.info["window_lr"])
     cfg.dsr_overlap = int(model.info["overlap_lr"] if cfg.dsr_overlap is None else cfg.dsr_overlap)
     cube = artifact.file("cube.tif")
-    with rasterio.open(cube) as src:
+    with no_georeference(), rasterio.open(cube) as src:
         shape = (src.height, src.width)
     low, high = scene_rgb_limits(cube, rgb_idx)
     norm = info["normalisation"]
@@ -301,7 +260,7 @@ def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None =
         return writer.artifact
     writer.check_destination()
     s = cfg.scale
-    with writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
+    with no_georeference(), writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
             rasterio.open(artifact.file("cube.tif")) as src:
         cube = tmp / "cube.tif"
         lo, hi = np.inf, -np.inf

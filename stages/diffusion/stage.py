@@ -1,6 +1,7 @@
 """``train-diffusion``: generic DDPM training of a diffusers UNet in any space.
 
-The space module (``stages/diffusion/spaces``) turns inputs into tensors; everything else —
+The space module (``stages/diffusion/spaces``) turns inputs into tensors (or, like ``latent``,
+brings its own trainer); everything else —
 preset resolution, the noise schedule, the loss, EMA, checkpoints and ``--resume`` via the
 shared Trainer, the ``diffusion-model`` artifact — is shared by all spaces.
 """
@@ -59,10 +60,11 @@ def single_dataset(dataset, space: str):
     return dataset
 
 
-def resolve(space: str, preset: str, overrides: dict) -> dict:
+def resolve(space: str, preset: str, overrides: dict, model_config: dict | None = None,
+            source: str = "--model-config") -> dict:
     from ..training import resolve_preset
 
-    return resolve_preset(get_space(space).PRESETS, preset, overrides)
+    return resolve_preset(get_space(space).PRESETS, preset, overrides, model_config, source)
 
 
 def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrite: bool = False,
@@ -71,12 +73,10 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
 
     from ..training import Trainer, TrainSpec, count_parameters
 
-    if cfg.space == "latent":   # conditional UNet + ControlNet on AE latents (latent_training.py)
-        from .latent_training import train_latent
-
-        return train_latent(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run_only=dry_run)
-    inputs = {**inputs, "dataset": single_dataset(inputs.get("dataset"), cfg.space)}
     space = get_space(cfg.space)
+    if hasattr(space, "train"):   # a space with its own denoiser and trainer (latent: UNet + ControlNet)
+        return space.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    inputs = {**inputs, "dataset": single_dataset(inputs.get("dataset"), cfg.space)}
     model_cfg = cfg.model
     data = space.prepare(inputs, cfg.seed)
     n, channels, height, width = data.tensors.shape
@@ -90,12 +90,17 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
     if model_cfg["batch_size"] < 1 or model_cfg["steps"] < 1:
         raise ConfigError("--steps and --batch-size must be at least 1")
     seed_everything(cfg.seed)
+    if dry_run:  # the parameter counts, for the CLI to print; on the meta device, no weights are made
+        import torch
+
+        with torch.device("meta"):
+            unet = build_unet(model_cfg["unet"], channels, crop)
+        return {"model": "diffusion UNet", "preset": cfg.preset, "space": cfg.space,
+                "parameters": {"unet": count_parameters(unet), "total": count_parameters(unet)},
+                "channels": channels, "sample_size": crop,
+                "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
+                "prediction_type": model_cfg["prediction_type"], "training_steps": model_cfg["steps"]}
     unet = build_unet(model_cfg["unet"], channels, crop)
-    if dry_run:
-        print(f"diffusion UNet ({cfg.space}, {cfg.preset}): {count_parameters(unet):,} parameters; "
-              f"{channels} channels, {crop}×{crop} samples, {model_cfg['schedule']['num_train_timesteps']} "
-              f"diffusion steps, {model_cfg['prediction_type']}, {model_cfg['steps']:,} training steps")
-        return None
     if out is None:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
     if n == 0:
@@ -113,7 +118,7 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
     device = resolve_device(cfg.device)
     scheduler = training_scheduler(model_cfg["schedule"], model_cfg["prediction_type"])
     tensors = torch.from_numpy(np.ascontiguousarray(data.tensors)).to(device)
-    from .training import diffusion_loss_fn
+    from .loss import diffusion_loss_fn
 
     loss_fn = diffusion_loss_fn(tensors, scheduler, int(model_cfg["batch_size"]), crop, device)
     spec = TrainSpec(steps=int(model_cfg["steps"]), lr=float(model_cfg["lr"]), seed=cfg.seed,

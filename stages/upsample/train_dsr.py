@@ -27,7 +27,6 @@ per-channel mean and standard deviation of DSRNet's output and of the HR images.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from ..artifacts import ArtifactWriter, input_record
 from ..common import log
 from ..common.errors import ConfigError, InputError
 from ..common.runtime import resolve_device, seed_everything
+from ..training.presets import preset_table
 from .degrade import SCALES, SIGMA_PER_SCALE, degrade
 from .dsr import (
     ADAPTERS_FILE,
@@ -53,21 +53,22 @@ from .dsr import (
     unet_downsampling,
     unit_to_uint8,
 )
+from .presets import DsrPreset
 
 
 def _ae_preset(name: str, **overrides) -> dict:
     from ..autoencoder.config import PRESETS as AE_PRESETS
 
-    return {**copy.deepcopy(AE_PRESETS["kl"][name]), **overrides}
+    return {**AE_PRESETS["kl"][name].to_dict(), **overrides}
 
 
 def _ldm_preset(name: str) -> dict:
     from ..diffusion.spaces.latent import PRESETS as LDM_PRESETS
 
-    return copy.deepcopy(LDM_PRESETS[name])
+    return LDM_PRESETS[name].to_dict()
 
 
-def _presets() -> dict[str, dict]:
+def _presets() -> dict[str, DsrPreset]:
     """``paper``: §4.1.2 'the same training strategy of the HSI synthesis model' — HSIGene's
     latent-diffusion sizes (SD 1.5 UNet + ControlNet, CLIP-width context, SD noise schedule,
     ε-prediction of eq. 3, AdamW 1e-5, batch 16, 100k iterations, 256 crops) and its VAE (f = 4).
@@ -79,7 +80,7 @@ def _presets() -> dict[str, dict]:
     tiny, paper = _ldm_preset("tiny"), _ldm_preset("paper")
     shared = ("unet", "cross_attention_dim", "conditioning_base", "schedule")
     small_vae = {"block_out_channels": [16, 32], "norm_num_groups": 8, "lr": 3e-3, "warmup_steps": 10}
-    return {
+    return preset_table(DsrPreset, {
         "tiny": {**{k: tiny[k] for k in shared}, "ae": _ae_preset("tiny", steps=400, crop=32, **small_vae),
                  "prediction_type": "v_prediction", "upsampler_width": 16, "crop": 32, "steps": 800,
                  "batch_size": 8, "lr": 2e-3, "warmup_steps": 20, "ema_decay": 0.995, "sample_steps": 20,
@@ -87,7 +88,7 @@ def _presets() -> dict[str, dict]:
         "paper": {**{k: paper[k] for k in shared}, "ae": _ae_preset("paper", crop=256), "prediction_type": "epsilon",
                   "upsampler_width": 64, "crop": 256, "steps": 100_000, "batch_size": 16, "lr": 1e-5,
                   "warmup_steps": 0, "ema_decay": 0.9999, "sample_steps": 50, "eval_images": 100},
-    }
+    })
 
 
 PRESETS = _presets()
@@ -208,12 +209,10 @@ def dry_run(cfg: DsrTrainConfig) -> dict:
     check_config(cfg)
     counts = parameter_counts(cfg)
     factor, _, crop = _geometry(cfg.net, cfg.scale)
-    parts = ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total")
-    ae_steps = "a reused autoencoder" if cfg.autoencoder else f"{int(cfg.net['ae']['steps']):,} autoencoder steps"
-    print(f"dsrnet ({cfg.preset}, ×{cfg.scale}): {parts}; total {counts['total']:,} parameters; "
-          f"{cfg.net['ae']['latent_channels']} latent channels, f = {factor}, {crop}×{crop} HR crops; "
-          f"{ae_steps} + {int(cfg.net['steps']):,} diffusion steps of batch {cfg.net['batch_size']}")
-    return counts
+    return {"model": "dsrnet", "preset": cfg.preset, "parameters": counts, "scale": cfg.scale,
+            "latent_channels": cfg.net["ae"]["latent_channels"], "downsampling_factor": factor, "crop": crop,
+            "autoencoder_steps": 0 if cfg.autoencoder else int(cfg.net["ae"]["steps"]),
+            "training_steps": int(cfg.net["steps"]), "batch_size": cfg.net["batch_size"]}
 
 
 def _reused_autoencoder(path: str, net: dict):
@@ -337,8 +336,7 @@ def run(sources: list[Path], out: Path | None, cfg: DsrTrainConfig, *, device: s
 
     check_config(cfg)
     if dry_run_only:
-        dry_run(cfg)
-        return None
+        return dry_run(cfg)
     if out is None:
         raise ConfigError("--out DIR is required (only --dry-run runs without it)")
     if not sources:

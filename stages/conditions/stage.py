@@ -128,7 +128,7 @@ _RESOURCE_RECORDS = {"hed_weights": "hed-weights", "mlsd_weights": "mlsd-weights
                      "pidinet_weights": "pidinet-weights", "clip_model": "clip-model", "encoder": "autoencoder"}
 
 
-def _resource_records(cfg: "ConditionConfig", backends: dict) -> list[dict]:
+def _resource_records(cfg: ConditionConfig, backends: dict) -> list[dict]:
     """One input record per local weights file / model directory / autoencoder in use."""
     from .extractors import RESOURCES
 

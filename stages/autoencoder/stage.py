@@ -170,7 +170,7 @@ def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = F
     ``workers``: DataLoader processes when the corpus is streamed."""
     import torch
 
-    from ..training import TrainSpec, Trainer, count_parameters
+    from ..training import Trainer, TrainSpec, count_parameters
 
     out = Path(out)
     data, library = _prepare(dataset, cfg)

@@ -25,8 +25,10 @@ from ..common import log
 from ..common.errors import ConfigError, InputError
 from ..common.runtime import resolve_device, seed_everything
 from ..spectral import rgb_band_indices
+from ..training.presets import preset_table
 from .degrade import SCALES, SIGMA_PER_SCALE, degrade
 from .metrics import mpsnr, sam_degrees
+from .presets import RganPreset
 
 WEIGHTS = "rgan.safetensors"
 MODEL_JSON = "model.json"
@@ -35,12 +37,12 @@ MIN_LR_SIDE = 4
 
 # The paper publishes the optimisation (§4.1.2) but not RGAN's widths: ``paper`` takes
 # SERT-sized layers (hsigene ref. [47]); ``tiny`` trains in about two minutes on 2 CPU cores.
-PRESETS: dict[str, dict] = {
+PRESETS: dict[str, RganPreset] = preset_table(RganPreset, {
     "tiny": {"dim": 32, "depth": 2, "heads": 2, "window": [2, 8], "block": 8, "ffn_ratio": 2.0,
              "crop": 32, "batch_size": 4, "steps": 300, "epochs": None, "lr": 1e-3, "min_lr": 1e-4},
     "paper": {"dim": 96, "depth": 6, "heads": 3, "window": [4, 16], "block": 16, "ffn_ratio": 2.0,
               "crop": None, "batch_size": 2, "steps": None, "epochs": 30, "lr": 1e-4, "min_lr": 1e-5},
-}
+})
 ARCH_KEYS = ("dim", "depth", "heads", "window", "block", "ffn_ratio")
 
 
@@ -178,12 +180,12 @@ def run(dataset: Path, out: Path, cfg: RganTrainConfig, *, device: str = "auto",
         cfg.net = {**cfg.net, "steps": resolved_steps(cfg.net, len(train))}
         seed_everything(cfg.seed)
         model = build_rgan(bands, cfg.arch())
-        if dry_run:
+        if dry_run:  # the parameter counts, for the CLI to print
             attn = sum(count_parameters(layer.self_attn) + count_parameters(layer.cross_attn) for layer in model.layers)
-            print(f"rgan ({cfg.preset}, ×{cfg.scale}): {count_parameters(model):,} parameters "
-                  f"({len(model.layers)} GALs, attention {attn:,}), {cfg.net['steps']} steps of batch "
-                  f"{cfg.net['batch_size']} on {crop}x{crop} crops")
-            return None
+            return {"model": "rgan", "preset": cfg.preset, "scale": cfg.scale,
+                    "parameters": {"attention": attn, "total": count_parameters(model)},
+                    "gals": len(model.layers), "training_steps": cfg.net["steps"],
+                    "batch_size": cfg.net["batch_size"], "crop": crop}
         inputs = [input_record(dataset)]
         writer = ArtifactWriter(out, "sr-model", "upsample train-rgan", cfg.to_json(), inputs, overwrite)
         if writer.up_to_date():

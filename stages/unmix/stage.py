@@ -23,9 +23,9 @@ from ..artifacts.datasets import PatchSet, load_patches
 from ..common import log
 from ..common.errors import ConfigError
 from .abundances import ABUNDANCE_METHODS
-from .artifact import plot_endmembers, write_abundances_h5, write_endmembers_csv
-from .metrics import ReconstructionStats
-from .vca import vca
+from .artifact import write_outputs
+from .endmembers import extract_endmembers, pixels_of
+from .metrics import ReconstructionStats, simplex_stats
 
 METHODS = ("vca", "scene-net")
 VCA_MAX_PIXELS = 200_000      # VCA runs on a seeded random subset of larger pixel sets
@@ -67,23 +67,6 @@ def validate(cfg: UnmixConfig, patches: PatchSet) -> None:
         raise ConfigError(f"-k {cfg.endmembers}: unmixing needs at least 2 endmembers")
     if cfg.endmembers > bands:
         raise ConfigError(f"-k {cfg.endmembers} is larger than the dataset's {bands} bands; choose k <= {bands}")
-
-
-def pixels_of(hsi_nbss: np.ndarray) -> np.ndarray:
-    """(N, B, S, S) → (B, N·S·S)."""
-    return np.moveaxis(hsi_nbss, 1, 0).reshape(hsi_nbss.shape[1], -1)
-
-
-def extract_endmembers(patches: PatchSet, cfg: UnmixConfig) -> np.ndarray:
-    """VCA endmembers (B, k), normalised units, from the training split's pixels."""
-    train = patches.subset(patches.split == "train") if patches.split is not None else patches
-    y = pixels_of(train.hsi)
-    if y.shape[1] > cfg.vca_max_pixels:
-        pick = np.random.default_rng(cfg.seed).choice(y.shape[1], cfg.vca_max_pixels, replace=False)
-        y = y[:, np.sort(pick)]
-    result = vca(y, cfg.endmembers, seed=cfg.seed)
-    log.info(f"unmix: VCA found {cfg.endmembers} endmembers (SNR {result.snr_db:.1f} dB, {result.projection} projection)")
-    return result.endmembers
 
 
 def run(dataset: str | Path, out: str | Path, cfg: UnmixConfig, *, overwrite: bool = False,
@@ -129,14 +112,3 @@ def unmix_patches(patches: PatchSet, endmembers: np.ndarray, solve, chunk: int =
     return out, stats.result()
 
 
-def simplex_stats(abundances: np.ndarray) -> dict:
-    total = abundances.sum(axis=1)
-    return {"abundance_min": float(abundances.min()), "abundance_sum_max_error": float(np.abs(total - 1).max())}
-
-
-def write_outputs(tmp: Path, patches: PatchSet, endmembers_norm: np.ndarray, abundances: np.ndarray,
-                  title: str) -> None:
-    physical = endmembers_norm * patches.scale + patches.offset
-    write_endmembers_csv(tmp / "endmembers.csv", patches.wavelengths_nm, physical)
-    write_abundances_h5(tmp / "abundances.h5", abundances, split=patches.split, origin=patches.origin)
-    plot_endmembers(tmp / "endmembers.png", patches.wavelengths_nm, physical, title)

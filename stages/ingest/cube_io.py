@@ -1,41 +1,21 @@
-"""``ingest``: a sensor scene → an ``hsi-dataset`` artifact (DESIGN.md §2, §3).
-
-Two streamed passes keep memory bounded by a block of rows, whatever the scene size:
-1. read row blocks, drop bad bands, align to the target grid (a matmul per block), write
-   ``cube.tif`` in physical units and track the global min/max;
-2. read ``cube.tif`` back in strips of ``size`` rows and cut ``size`` × ``size`` patches at
-   ``stride``, normalised to [0, 1] with one global scale/offset (so spectral shape is kept).
-
-Edge handling: patch origins step by ``stride``; when the last origin does not reach the
-bottom/right edge, one more origin flush with that edge is added, so every pixel lies in at
-least one patch and no patch is padded.
-
-Spatial split (``val_fraction`` > 0): the bottom ``val_fraction`` of rows is validation.
-Each region is cut into patches on its own (origins as above, inside the region), so no
-patch straddles the boundary and no pixel is shared between a training and a validation
-patch.
-
-Memory: pass 1 holds one output window (``block_rows`` rows × all target bands) and one input
-sub-block (≤ ``INPUT_BLOCK_BYTES``); pass 2 one strip of ``size`` rows; the preview a decimated
-3-band image; GDAL's tile cache is capped at ``GDAL_CACHE_MB``. ``benchmarks/ingest.py``
-measures the peak on a multi-GB ENVI file. (MATLAB v5 files are the exception: scipy loads the
-variable whole.)
-"""
+"""Cube I/O shared by ``ingest`` (one scene and change pairs) and ``upsample run``: the aligned
+``cube.tif`` written in row blocks (pass 1), read back in strips and cut into normalised
+patches (pass 2), and its false-colour preview. Memory stays bounded by a block of rows; see
+``stage.py`` for the passes and the spatial split."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import ArtifactWriter, input_record, spectral_block
 from ..common import log
-from ..common.errors import InputError, SpectralError
-from ..spectral import align_block, alignment_matrix, false_colour, save_png
+from ..common.errors import InputError
+from ..common.georef import no_georeference
+from ..spectral import align_block, false_colour, save_png
 from ..spectral.preview import stretch_limits
 from .config import IngestConfig
-from .readers import Scene, open_scene, read_label_map
+from .scene import Scene
 
 # Input rows per read are capped so one block holds at most this many float32 bytes.
 INPUT_BLOCK_BYTES = 64 << 20
@@ -44,13 +24,6 @@ INPUT_BLOCK_BYTES = 64 << 20
 # pass GDAL_CACHE_BYTES — a bare 128 would mean a 128-byte cache and re-decode every tile.
 GDAL_CACHE_MB = 128
 GDAL_CACHE_BYTES = GDAL_CACHE_MB << 20
-
-# Many HSIs (lab scenes, benchmark .mat files) carry no georeferencing; that is normal here.
-try:
-    from rasterio.errors import NotGeoreferencedWarning
-    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
-except ImportError:  # pragma: no cover
-    pass
 
 
 def patch_origins(length: int, size: int, stride: int) -> list[int]:
@@ -75,104 +48,7 @@ def split_boundary(height: int, config: IngestConfig) -> int:
     return boundary
 
 
-def resolve_band_wavelengths(scene: Scene, wavelengths, drop_bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Return (keep mask over the scene's bands, wavelengths of the kept bands).
-
-    ``--drop-bands`` numbers bands 1-based in the wavelength list. When that list is longer
-    than the scene by exactly the dropped count (the Indian Pines .mat already lacks bands
-    104-108, 150-163 and 220 of its 220-band .spc), the drop applies to the list only;
-    when both have the same length it applies to both.
-    """
-    if wavelengths is None:
-        raise SpectralError(
-            f"{scene.path}: the file carries no wavelengths; give --wavelengths-file FILE "
-            "(a list or an AVIRIS .spc) or --wavelengths START:STOP:COUNT")
-    wl = np.asarray(wavelengths, dtype=np.float64)
-    keep_file = np.ones(scene.bands, dtype=bool) if scene.bad_bands is None else scene.bad_bands.astype(bool)
-    drop = np.array(drop_bands or [], dtype=int)
-    if drop.size and drop.max() > wl.size:
-        raise SpectralError(f"--drop-bands names band {drop.max()} but there are only {wl.size} wavelengths")
-    if wl.size == scene.bands:
-        keep = keep_file.copy()
-        keep[drop - 1] = False
-        return keep, wl[keep]
-    if drop.size and wl.size == scene.bands + drop.size:
-        wl_keep = np.ones(wl.size, dtype=bool)
-        wl_keep[drop - 1] = False
-        return keep_file, wl[wl_keep][keep_file]
-    raise SpectralError(
-        f"{scene.path}: {scene.bands} bands but {wl.size} wavelengths; they must match "
-        "(or differ by exactly the bands named in --drop-bands)")
-
-
-def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=None, labels_path: Path | None = None,
-        overwrite: bool = False, extra_inputs: list[Path] = (), pair: Path | None = None,
-        change_mask: Path | None = None):
-    """One scene → an hsi-dataset; with ``pair`` (a second, co-registered scene) and
-    ``change_mask`` → a change-detection dataset (see ``stages/ingest/pairs.py``)."""
-    if pair is not None or change_mask is not None:
-        from .pairs import run_pair
-
-        return run_pair(sources, out, config, wavelengths=wavelengths, labels_path=labels_path, overwrite=overwrite,
-                        extra_inputs=extra_inputs, pair=pair, change_mask=change_mask)
-    if len(sources) != 1:
-        raise InputError("ingest takes one scene per run (a list of scenes is not supported yet); run it once per scene")
-    src = Path(sources[0])
-    scene = open_scene(src, var=config.var)
-    if config.size < 4 or config.stride < 1:
-        raise InputError("--size must be >= 4 and --stride >= 1")
-    if scene.height < config.size or scene.width < config.size:
-        raise InputError(
-            f"{src}: the scene is {scene.height}x{scene.width} pixels, smaller than --size {config.size}; "
-            f"use --size {min(scene.height, scene.width)} or less")
-    split_boundary(scene.height, config)
-    if wavelengths is None and scene.wavelengths_nm is not None:
-        wavelengths = scene.wavelengths_nm
-    elif wavelengths is not None:
-        config.wavelengths_source = config.wavelengths_source if config.wavelengths_source != "file" else "sidecar"
-    keep, kept_wl = resolve_band_wavelengths(scene, wavelengths, config.drop_bands or [])
-    target = np.asarray(config.target_wavelengths_nm, dtype=np.float64)
-    weights = alignment_matrix(kept_wl, target, extrapolate=config.extrapolate)
-
-    labels = None
-    if labels_path is not None:
-        labels = read_label_map(labels_path, var=config.labels_var)
-        if labels.shape != (scene.height, scene.width):
-            raise InputError(
-                f"label map {labels_path} is {labels.shape[0]}x{labels.shape[1]} but the scene is "
-                f"{scene.height}x{scene.width}; give the label map of this scene")
-
-    inputs = [input_record(src)] + [input_record(p) for p in extra_inputs]
-    if scene.path.resolve() != src.resolve():   # ENVI given by its header: hash the data file too
-        inputs.insert(1, input_record(scene.path))
-    if labels_path is not None:
-        inputs.append(input_record(labels_path))
-    writer = ArtifactWriter(out, "hsi-dataset", "ingest", config.to_json(), inputs, overwrite=overwrite)
-    if writer.up_to_date():
-        log.info("ingest: up to date")
-        return writer.artifact
-
-    import rasterio
-    with writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        lo, hi = _write_cube(scene, keep, weights, target, tmp / "cube.tif", config.block_rows)
-        # float32 interpolation of a constant spectrum can wobble in the last bits: compare relatively.
-        if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo <= 1e-6 * max(abs(lo), abs(hi)):
-            raise InputError(f"{src}: the scene is all nodata/NaN or constant after alignment; check the file and --drop-bands")
-        scale, offset = float(hi - lo), float(lo)
-        stats = write_patches(tmp / "cube.tif", tmp / "patches.h5", target, scale, offset, labels, config)
-        if stats["count"] == 0:
-            raise InputError(f"{src}: every patch is mostly nodata (> {config.max_nodata_fraction:.0%}); "
-                             "use a smaller --size or check the nodata value")
-        write_preview(tmp / "cube.tif", target, tmp / "preview.png")
-        writer.spectral = spectral_block(target, scale, offset)
-        writer.metrics = stats
-        writer.extra = {"source": {"format": scene.format, "height": scene.height, "width": scene.width,
-                                   "bands": scene.bands, "bands_used": int(keep.sum()), **scene.notes}}
-    log.info(f"ingest: {stats['count']} patches of {config.size}x{config.size}x{target.size} → {out}")
-    return writer.artifact
-
-
-def _write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.ndarray, path: Path,
+def write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.ndarray, path: Path,
                 block_rows: int) -> tuple[float, float]:
     """Pass 1: align ``block_rows``-row windows and write them to ``cube.tif``; return (min, max).
 
@@ -200,7 +76,8 @@ def _write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.
     sub_rows = max(1, min(block_rows, INPUT_BLOCK_BYTES // (scene.width * max(1, scene.bands) * 4)))
     lo, hi = np.inf, -np.inf
     total = (scene.height + block_rows - 1) // block_rows
-    with rasterio.open(path, "w", **profile) as dst, \
+    # Many HSIs (lab scenes, benchmark .mat files) carry no georeferencing; cube.tif then has none either.
+    with no_georeference(scene.transform is None), rasterio.open(path, "w", **profile) as dst, \
             log.progress("ingest: aligning", total) as bar:
         for i, band_nm in enumerate(target, start=1):
             dst.set_band_description(i, f"{band_nm:.1f} nm")
@@ -222,7 +99,7 @@ def _write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.
     return lo, hi
 
 
-def _read_cube_rows(src, r0: int, r1: int) -> np.ndarray:
+def read_cube_rows(src, r0: int, r1: int) -> np.ndarray:
     data = src.read(window=((r0, r1), (0, src.width))).astype(np.float32, copy=False)
     if src.nodata is not None and not np.isnan(src.nodata):
         data[data == src.nodata] = np.nan
@@ -235,7 +112,7 @@ def write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: fl
     import rasterio
 
     size, stride = config.size, config.stride
-    with rasterio.open(cube_path) as src:
+    with no_georeference(), rasterio.open(cube_path) as src:
         height, width = src.height, src.width
         cols = patch_origins(width, size, stride)
         boundary = split_boundary(height, config)
@@ -253,7 +130,7 @@ def write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: fl
             origins, splits, dropped_nodata = [], [], 0
             with log.progress("ingest: patches", len(rows)) as bar:
                 for r, split in rows:
-                    strip = _read_cube_rows(src, r, r + size)
+                    strip = read_cube_rows(src, r, r + size)
                     for c in cols:
                         patch = strip[:, :, c:c + size]
                         finite = np.isfinite(patch)
@@ -292,7 +169,7 @@ def write_preview(cube_path: Path, target: np.ndarray, out_png: Path) -> None:
 
     from ..spectral.preview import rgb_band_indices
 
-    with rasterio.open(cube_path) as src:
+    with no_georeference(), rasterio.open(cube_path) as src:
         idx = rgb_band_indices(target)
         # Decimate large scenes so the preview stays small and memory stays bounded.
         step = max(1, int(np.ceil(max(src.height, src.width) / 2048)))
@@ -303,3 +180,4 @@ def write_preview(cube_path: Path, target: np.ndarray, out_png: Path) -> None:
     rgb_hw3 = np.moveaxis(rgb, 0, -1)
     img = false_colour(np.moveaxis(rgb_hw3, -1, 0), [target[i] for i in idx], limits=stretch_limits(rgb_hw3))
     save_png(out_png, img)
+

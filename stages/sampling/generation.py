@@ -1,0 +1,85 @@
+"""Generation in memory, for any generator: open a model's generator, check the sampling
+options against it, and run the one reverse loop plus decoding over a range of samples.
+``stage.py`` writes what this makes; tests and benchmarks call ``generate`` directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..artifacts.samples import FORMATS
+from ..common import log
+from ..common.errors import ConfigError
+from ..diffusion.generator import Conditions, Decoded, Generator
+
+
+@dataclass
+class SampleConfig:
+    n: int = 8
+    sampler: str = "ddim"
+    steps: int | None = None        # default: 50 for ddim/dpm, the training schedule's length for ddpm
+    seed: int = 0
+    batch_size: int = 8
+    size: int | None = None         # default: the model's training sample size (output pixels)
+    format: str = "tif"
+
+
+def open_generator(model) -> Generator:
+    """The generator of a loaded ``diffusion-model`` (its space's ``Generator``)."""
+    from ..diffusion import get_space
+
+    return get_space(model.space).Generator(model)
+
+
+def resolve_options(model, generator: Generator, cfg: SampleConfig) -> SampleConfig:
+    """``cfg`` checked against the model, with ``steps`` and ``size`` filled in."""
+    from ..diffusion.schedules import SAMPLERS, default_steps
+
+    if cfg.sampler not in SAMPLERS:
+        raise ConfigError(f"--sampler {cfg.sampler!r}: choose one of {', '.join(SAMPLERS)}")
+    if cfg.format not in FORMATS:
+        raise ConfigError(f"--format {cfg.format!r}: choose tif, envi or mat")
+    if cfg.n < 1 or cfg.batch_size < 1:
+        raise ConfigError("-n and --batch-size must be at least 1")
+    total = int(model.training_scheduler_config()["num_train_timesteps"])
+    steps = cfg.steps or default_steps(cfg.sampler, total)
+    if not 1 <= steps <= total:
+        raise ConfigError(f"--steps {steps}: the model was trained with {total} diffusion steps; choose 1..{total}")
+    factor = generator.pixel_factor
+    size = cfg.size or model.sample_size * factor
+    multiple = model.downsample_factor * factor
+    if size % multiple:
+        raise ConfigError(f"--size {size} must be a multiple of {multiple} for this model"
+                          + (f" (AE f = {factor})" if factor > 1 else ""))
+    return replace(cfg, steps=steps, size=size)
+
+
+def generate_rows(generator: Generator, scheduler, conditions: Conditions, rows: range, cfg: SampleConfig,
+                  progress=None) -> tuple[np.ndarray, Decoded]:
+    """Samples ``rows`` (global sample numbers, so each keeps its own noise): model-space
+    tensors and their decoding. ``generator`` must be loaded."""
+    from ..diffusion.reverse import denoise
+
+    x0 = denoise(lambda x, t, batch: generator.predict(x, t, batch, conditions), scheduler, rows,
+                 generator.noise_shape(cfg.size), cfg.steps, cfg.seed, cfg.batch_size, generator.device, progress)
+    return x0, generator.decode(x0, slice(rows.start, rows.stop), conditions)
+
+
+def generate(model, request, n: int, size: int | None, sampler: str, steps: int | None, seed: int, batch_size: int,
+             guidance: float, device, conditions: Conditions | None = None):
+    """(hsi (n, B, size, size) normalised, model-space x0, conditions): the whole generator in
+    memory. ``conditions`` (from ``generator.prepare``) replaces ``request`` when given."""
+    from ..common.runtime import resolve_device
+    from ..diffusion.schedules import sampling_scheduler
+
+    generator = open_generator(model)
+    cfg = resolve_options(model, generator, SampleConfig(n=n, sampler=sampler, steps=steps, seed=seed,
+                                                         batch_size=batch_size, size=size))
+    if conditions is None:
+        conditions = generator.prepare(request, n, cfg.size, guidance)
+    generator.load(resolve_device(device) if isinstance(device, str) else device, cfg.batch_size)
+    scheduler = sampling_scheduler(cfg.sampler, model.training_scheduler_config())
+    with log.progress(f"sample ({cfg.sampler}, {cfg.steps} steps)", n * cfg.steps) as bar:
+        x0, decoded = generate_rows(generator, scheduler, conditions, range(n), cfg, bar)
+    return decoded.hsi, x0, conditions
