@@ -133,6 +133,7 @@ class TrainAEConfig:
     adversarial: bool = False       # vq-rgb: spatial + spectral discriminators (hyperldm eq. 6)
     pairs: str | None = None        # two-stream: co-registered second dataset (specdm §3.3)
     epochs: int | None = None       # --epochs: steps = ceil(epochs · training patches / batch size)
+    loader: str = "auto"            # auto | memory | stream (stages/autoencoder/data.py: choose_loader)
     eval_batch: int = 16
     extra: dict = field(default_factory=dict)
 
