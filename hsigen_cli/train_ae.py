@@ -5,7 +5,7 @@
     hsigen train-ae runs/ip --kind two-stream --steps 400 --out runs/ae2 # SpecDM image + mask VAE
     hsigen train-ae runs/ip --kind two-stream --pairs runs/ip_t2 --out runs/ae_cd   # change pairs (t1, t2)
     hsigen train-ae runs/ip --kind kl --epochs 20 --out runs/ae20       # steps = ceil(20 · patches / batch)
-    hsigen train-ae runs/ip --kind vq-rgb --library ../shared/data/spectral_libraries/earthlib/spectra.sli \\
+    hsigen train-ae runs/ip --kind vq-rgb --library earthlib/spectra.sli \\
         --out runs/vq                                                   # HyperLDM conditional VQ
     hsigen train-ae runs/ip --kind kl --out runs/ae --checkpoint-every 100 --resume   # continue a killed run
     hsigen train-ae encode runs/ae runs/ip --out runs/latents.h5

@@ -1,5 +1,5 @@
-"""``train-diffusion --space latent``: HSIGene's controllable latent diffusion (hsigene.txt §3.2,
-eqs. 1 and 3) and HyperLDM's RGB-conditioned mode (hyperldm.txt §III-C, eqs. 21-24).
+"""``train-diffusion --space latent``: HSIGene's controllable latent diffusion (Pang et al., HSIGene, arXiv:2409.12470 §3.2,
+eqs. 1 and 3) and HyperLDM's RGB-conditioned mode (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C, eqs. 21-24).
 
 The artifact (a ``diffusion-model``, see ``model.py`` for the shared part):
 
@@ -45,7 +45,7 @@ def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
 
     from .control import ControlledDenoiser
 
-    # Without an autoencoder: HSIGene's 4 latent channels, HyperLDM's n_x = 16 (hyperldm.txt §III-D), f = 4.
+    # Without an autoencoder: HSIGene's 4 latent channels, HyperLDM's n_x = 16 (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-D), f = 4.
     channels, factor = (16 if model_cfg["rgb_condition"] else 4), 4
     if inputs.get("autoencoder") is not None:
         from ..artifacts import open_artifact
@@ -62,7 +62,7 @@ def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
 
 
 def ssim_loss(x0_hat, x0):
-    """hyperldm.txt eq. 23: 1 − SSIM(x̃_0, x_0) on latents (torchmetrics' Gaussian-window SSIM,
+    """Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 23: 1 − SSIM(x̃_0, x_0) on latents (torchmetrics' Gaussian-window SSIM,
     window shrunk to fit small latents; data range from the clean batch)."""
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
@@ -73,8 +73,8 @@ def ssim_loss(x0_hat, x0):
 
 
 def denoising_loss(model, x0, cond, g, scheduler, lam: float, device):
-    """hsigene.txt eq. 3 (MSE between the added and the predicted noise) plus, in HyperLDM mode,
-    λ3·L_ssim (hyperldm.txt eq. 24)."""
+    """Pang et al., HSIGene, arXiv:2409.12470 eq. 3 (MSE between the added and the predicted noise) plus, in HyperLDM mode,
+    λ3·L_ssim (Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 24)."""
     import torch
 
     prediction = scheduler.config.prediction_type
@@ -85,7 +85,7 @@ def denoising_loss(model, x0, cond, g, scheduler, lam: float, device):
     loss = mse
     if lam > 0:
         a = scheduler.alphas_cumprod.to(device)[t].view(-1, 1, 1, 1)
-        if prediction == "epsilon":        # hyperldm.txt eq. 22 (with ᾱ_t): x̃_0 from ε_θ
+        if prediction == "epsilon":        # Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 22 (with ᾱ_t): x̃_0 from ε_θ
             x0_hat = (xt - (1 - a).sqrt() * pred) / a.sqrt()
         elif prediction == "v_prediction":
             x0_hat = a.sqrt() * xt - (1 - a).sqrt() * pred

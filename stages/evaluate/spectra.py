@@ -1,5 +1,5 @@
 """Evaluation inputs: hsi-dataset / hsi-samples artifacts in physical units, and their pixels
-as spectra (DESIGN.md §3: evaluation always compares physical units)."""
+as spectra (docs/design.md §3: evaluation always compares physical units)."""
 
 from __future__ import annotations
 
