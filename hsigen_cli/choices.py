@@ -111,3 +111,11 @@ class TrainParts(Choice):
     adapters = "adapters"
     unet = "unet"
     all = "all"
+
+
+class References(Choice):
+    """``evaluate --references``: stages.evaluate.references.References."""
+
+    none = "none"
+    auto = "auto"
+    all = "all"

@@ -1,4 +1,4 @@
-"""``hsigen condition``: HSIGene's control conditions of every source image (hsigene.txt §3.1.2).
+"""``hsigen condition``: HSIGene's control conditions of every source image (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2).
 
     hsigen condition runs/ip --kinds hed,mlsd,sketch,seg,content,text --out runs/ip-cond
     hsigen condition runs/ip --kinds seg --labels --size 64 --out runs/ip-seg     # class map

@@ -1,4 +1,4 @@
-"""The one place where exceptions become messages and exit codes (DESIGN.md §4).
+"""The one place where exceptions become messages and exit codes (docs/design.md §4).
 
 0 ok · 1 user or data error (the message names the fix) · 2 usage error (Typer/Click)
 · 3 internal error (a bug: the traceback is shown with -v).

@@ -2,6 +2,7 @@
 diversity metrics need; check whether synthetic pixels help a downstream classifier.
 
     hsigen evaluate --real runs/ip --generated runs/samples --out runs/eval
+    hsigen evaluate --real runs/ip --generated runs/samples --references all --metrics spr_srec,spatial,c2st --out runs/e4
     hsigen evaluate --real runs/ip --generated runs/a runs/b --classifier runs/clf --groups 10 --json --out runs/e2
     hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \\
         --metrics fid_rgb --rgb-max-images 5000 --out runs/e3
@@ -18,8 +19,9 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
+from .downstream import downstream as downstream_command
 from .choices import Preset as PresetChoice
-from .choices import Split, plain
+from .choices import References, Split, plain
 from .options import (
     BatchSize,
     CheckpointEvery,
@@ -79,21 +81,33 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output evaluation-report directory.",
                                                 show_default=False)] = None,
     metrics: Annotated[Optional[str], typer.Option(
-        "--metrics", help="Comma list of spr_srec, fp, db, sd, sdm, fid, kid, is, fid_rgb, paired, msad "
-                          "(default: all that the inputs allow).")] = None,
+        "--metrics", help="Comma list of spr_srec, prdc, fp, db, sd, sdm, fid, kid, is, fid_rgb, paired, msad, "
+                          "spatial, patch_fd, c2st (default: all that the inputs allow, except the optional c2st).")] = None,
+    references: Annotated[References, typer.Option(
+        "--references", help="Reference rows built from --real: none; auto = real-heldout, shuffled-pixels, "
+                             "gaussian-pixels and, for latent/joint samples, autoencoder-reconstruction; all = auto "
+                             "plus blurred and noisy copies of the held-out images.")] = References.auto,
+    c2st_folds: Annotated[int, typer.Option("--c2st-folds", help="C2ST: seeded stratified folds.")] = 3,
+    c2st_steps: Annotated[int, typer.Option("--c2st-steps", help="C2ST: training steps per fold.")] = 300,
     k: Annotated[int, typer.Option("--k", help="sPr/sRec neighbourhood size (hsigene: 10).")] = 10,
     groups: Annotated[Optional[int], typer.Option(
         "--groups", help="sPr/sRec over G random groups, averaged (the paper's variant); default exact.")] = None,
     block: Annotated[int, typer.Option("--block", help="D_b block size in pixels.")] = 8,
     block_stride: Annotated[Optional[int], typer.Option(
         "--block-stride", help="Stride of the real blocks for D_b (default block/2).")] = None,
+    db_max_blocks: Annotated[int, typer.Option(
+        "--db-max-blocks", help="D_b: seeded subset of at most this many generated blocks (unbiased mean).")] = 2000,
+    db_max_real_blocks: Annotated[int, typer.Option(
+        "--db-max-real-blocks", help="D_b: seeded subset of at most this many real blocks searched.")] = 20_000,
     max_spectra: Annotated[int, typer.Option(
         "--max-spectra", help="Random subset of at most this many unique spectra per set.")] = 100_000,
     classifier: Annotated[Optional[Path], typer.Option(
         "--classifier", help="classifier artifact (for SD, SDM, spectral FID/KID/IS).")] = None,
     reference: Annotated[Optional[Path], typer.Option(
         "--reference", help="Ground truth paired one-to-one with --generated (for MPSNR, MSSIM, SAM, ERGAS, RMSE, MRAE).")] = None,
-    real_split: Annotated[Optional[Split], typer.Option("--real-split", help="Use only this split of --real: train | val.")] = None,
+    real_split: Annotated[Optional[Split], typer.Option(
+        "--real-split", help="Score against this split of --real (train | val; default train when it has a split); "
+                             "the other split is the real-heldout reference.")] = None,
     ergas_ratio: Annotated[float, typer.Option("--ergas-ratio", help="ERGAS resolution ratio.")] = 1.0,
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID: number of random subsets.")] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID: spectra per subset.")] = 1000,
@@ -121,11 +135,13 @@ def evaluate(
         raise ConfigError("hsigen evaluate needs --real DATASET, --generated SAMPLES... and --out DIR "
                           "(or a subcommand: train-classifier, downstream)")
     cfg = EvaluateConfig(metrics=_csv(metrics), k=k, groups=groups, block=block, block_stride=block_stride,
+                         db_max_blocks=db_max_blocks, db_max_real_blocks=db_max_real_blocks,
                          max_spectra=max_spectra, seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                          ergas_ratio=ergas_ratio, classifier=str(classifier) if classifier else None,
                          reference=str(reference) if reference else None, real_split=plain(real_split),
                          inception_weights=str(inception_weights) if inception_weights else None,
-                         rgb_max_images=rgb_max_images, rgb_batch_size=rgb_batch_size, device=device)
+                         rgb_max_images=rgb_max_images, rgb_batch_size=rgb_batch_size, device=device,
+                         references=plain(references), c2st_folds=c2st_folds, c2st_steps=c2st_steps)
     artifact, report = run(real, list(generated), out, cfg, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -151,7 +167,8 @@ def train_classifier(
     as_json: Json = False,
     overwrite: Overwrite = False,
 ):
-    """Train the 4 × Conv1d + FC spectral classifier (hyperldm.txt §III-E) on labelled pixels."""
+    """Train the 4 × Conv1d + FC spectral classifier (Liu et al., HyperLDM, IEEE TGRS 61 (2023)
+    §III-E) on labelled pixels."""
     from stages.evaluate import TrainClassifierConfig
     from stages.evaluate import train as stage
 
@@ -167,46 +184,7 @@ def train_classifier(
     typer.echo(json.dumps(artifact.metrics, indent=2) if as_json else str(artifact.path))
 
 
-@group.command("downstream")
-def downstream(
-    real: Annotated[Path, typer.Option("--real", help="Real labelled hsi-dataset with a train/val split.",
-                                       show_default=False)],
-    synthetic: Annotated[List[Path], typer.Option("--synthetic", help="hsi-samples (or hsi-dataset) to add.",
-                                                  show_default=False)],
-    out: Out = ...,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="Scene label map for --real.")] = None,
-    seeds: Annotated[str, typer.Option("--seeds", help="Comma list of seeds (at least 3).")] = "0,1,2",
-    per_class: Annotated[int, typer.Option("--per-class", help="Real training pixels per class.")] = 20,
-    synthetic_ratio: Annotated[float, typer.Option(
-        "--synthetic-ratio", help="At most this many synthetic pixels per real training pixel of each class.")] = 5.0,
-    boundary: Annotated[int, typer.Option(
-        "--boundary", help="Leave out labelled synthetic pixels within N px of another label (0 keeps all).")] = 1,
-    confidence: Annotated[float, typer.Option(
-        "--confidence", help="Pseudo-label threshold (softmax max) for unlabelled samples.")] = 0.9,
-    preset: Preset = PresetChoice.tiny,
-    steps: Steps = None,
-    batch_size: BatchSize = None,
-    device: Device = "auto",
-    as_json: Json = False,
-    overwrite: Overwrite = False,
-):
-    """Train the pixel classifier on a small real subset, with and without synthetic pixels; OA/AA/κ over seeds."""
-    from stages.common.errors import ConfigError
-    from stages.evaluate import DownstreamConfig
-    from stages.evaluate import downstream as stage
-
-    try:
-        seed_list = [int(s) for s in _csv(seeds) or []]
-    except ValueError:
-        raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
-    cfg = DownstreamConfig(seeds=seed_list, per_class=per_class, synthetic_ratio=synthetic_ratio,
-                           boundary=boundary, confidence=confidence, preset=preset.value, steps=steps, batch_size=batch_size,
-                           labels_file=str(labels) if labels else None, device=device)
-    artifact = stage.run(real, list(synthetic), out, cfg, overwrite=overwrite)
-    if as_json:
-        typer.echo(artifact.file("report.json").read_text().rstrip())
-    else:
-        typer.echo(str(artifact.path / "report.md"))
+group.command("downstream")(downstream_command)
 
 
 def register(app: typer.Typer) -> None:

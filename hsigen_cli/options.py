@@ -115,3 +115,11 @@ LearningRate = Annotated[Optional[float], typer.Option("--lr", help="Peak learni
 CheckpointEvery = Annotated[int, typer.Option(
     "--checkpoint-every", help="Write a resumable checkpoint every N steps (0 = only when training ends).")]
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Training steps (default: the preset's).")]
+Loader = Annotated[str, typer.Option(
+    "--loader", help="auto | memory | stream: read training batches from disk (stream; bounded memory) or load "
+                     "the dataset (memory). auto streams several sources or one above 512 MiB.")]
+Workers = Annotated[int, typer.Option("--workers", help="DataLoader worker processes when streaming (0: in-process).")]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the training forward (GPU speed-up; the "
+                                                         "first steps compile).")]
+ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="NHWC memory format for weights and batches "
+                                                                     "(faster convolutions on tensor-core GPUs).")]

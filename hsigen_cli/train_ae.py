@@ -5,7 +5,7 @@
     hsigen train-ae runs/ip --kind two-stream --steps 400 --out runs/ae2 # SpecDM image + mask VAE
     hsigen train-ae runs/ip --kind two-stream --pairs runs/ip_t2 --out runs/ae_cd   # change pairs (t1, t2)
     hsigen train-ae runs/ip --kind kl --epochs 20 --out runs/ae20       # steps = ceil(20 · patches / batch)
-    hsigen train-ae runs/ip --kind vq-rgb --library ../shared/data/spectral_libraries/earthlib/spectra.sli \\
+    hsigen train-ae runs/ip --kind vq-rgb --library earthlib/spectra.sli \\
         --out runs/vq                                                   # HyperLDM conditional VQ
     hsigen train-ae runs/ip --kind kl --out runs/ae --checkpoint-every 100 --resume   # continue a killed run
     hsigen train-ae encode runs/ae runs/ip --out runs/latents.h5
@@ -26,10 +26,13 @@ from .choices import Preset as PresetChoice
 from .groups import DefaultCommandGroup
 from .options import (
     BatchSize,
+    ChannelsLast,
     CheckpointEvery,
+    Compile,
     Device,
     DryRun,
     LearningRate,
+    Loader,
     ModelConfig,
     Out,
     Overwrite,
@@ -37,6 +40,7 @@ from .options import (
     Resume,
     Seed,
     Steps,
+    Workers,
     model_config_args,
 )
 
@@ -44,13 +48,16 @@ group = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True, rich_markup_m
                     help="Train a spectral autoencoder (kl | vq-rgb | two-stream); encode/decode with it.")
 
 Dataset = Annotated[Path, typer.Argument(help="An hsi-dataset artifact (from hsigen ingest).", show_default=False)]
+Datasets = Annotated[list[Path], typer.Argument(
+    help="One or more hsi-datasets (ingest / upsample run outputs) or corpus YAML files (sources with weights and "
+         "label maps; docs/scale.md). All on one spectral grid.", show_default=False)]
 Autoencoder = Annotated[Path, typer.Argument(help="An autoencoder artifact (from hsigen train-ae).",
                                              show_default=False)]
 
 
 @group.command("run")
 def train(
-    dataset: Dataset,
+    dataset: Datasets,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output autoencoder artifact directory (not needed with --dry-run).",
         show_default=False)] = None,
@@ -73,13 +80,17 @@ def train(
     pairs: Annotated[Optional[Path], typer.Option(
         "--pairs", help="two-stream: the co-registered second-date (t2) hsi-dataset of change pairs (specdm "
                         "§3.3); its hsi_t2 when it holds pairs (ingest --pair), otherwise its hsi.")] = None,
+    loader: Loader = "auto",
+    workers: Workers = 2,
+    compile_model: Compile = False,
+    channels_last: ChannelsLast = False,
     seed: Seed = 0,
     device: Device = "auto",
     resume: Resume = False,
     dry_run: DryRun = False,
     overwrite: Overwrite = False,
 ):
-    """Train an autoencoder on DATASET's train split; held-out metrics on its val split."""
+    """Train an autoencoder on the train split of DATASET(s); held-out metrics on the val split."""
     from stages import autoencoder as stage
     from stages.common.errors import ConfigError
     from stages.training import resolve_preset
@@ -93,18 +104,24 @@ def train(
             raise ConfigError(f"{name} must be at least 1")
     if checkpoint_every < 0:
         raise ConfigError("--checkpoint-every must be 0 or more")
+    if workers < 0:
+        raise ConfigError("--workers must be 0 or more")
     model = resolve_preset(stage.PRESETS[kind], preset,
                            {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop},
                            **model_config_args(model_config))
     cfg = stage.TrainAEConfig(kind=kind, preset=preset, model=model, seed=seed, checkpoint_every=checkpoint_every,
                               library=str(library) if library is not None else None, adversarial=adversarial,
-                              pairs=str(pairs) if pairs is not None else None, epochs=epochs)
+                              pairs=str(pairs) if pairs is not None else None, epochs=epochs,
+                              loader=loader)
     if dry_run:
         typer.echo(json.dumps(stage.describe(dataset, cfg), indent=2))
         return
     if out is None:
         raise ConfigError("--out DIR is required (where the autoencoder artifact is written)")
-    artifact = stage.run(dataset, out, cfg, device=device, resume=resume, overwrite=overwrite)
+    from stages.training import Performance
+
+    artifact = stage.run(dataset, out, cfg, device=device, resume=resume, overwrite=overwrite, workers=workers,
+                         performance=Performance(compile=compile_model, channels_last=channels_last))
     typer.echo(str(artifact.path))
 
 

@@ -29,17 +29,21 @@ from .choices import Architecture, Prediction, Space, TrainParts, plain
 from .choices import Preset as PresetChoice
 from .options import (
     BatchSize,
+    ChannelsLast,
     CheckpointEvery,
+    Compile,
     Device,
     DryRun,
     Json,
     LearningRate,
+    Loader,
     ModelConfig,
     Overwrite,
     Preset,
     Resume,
     Seed,
     Steps,
+    Workers,
     model_config_args,
 )
 from .output import echo_dry_run
@@ -56,8 +60,10 @@ def train_diffusion(
         "--autoencoder", help="latent: the autoencoder whose latents are learned (kl; vq-rgb with --rgb-condition); "
                               "joint: a two-stream autoencoder (SpecDM).")
     ] = None,
-    dataset: Annotated[Optional[Path], typer.Option(
-        "--dataset", help="latent / joint: the hsi-dataset to train on (joint: labelled, or a --pair dataset).")] = None,
+    dataset: Annotated[Optional[list[Path]], typer.Option(
+        "--dataset", help="latent / joint: the hsi-dataset to train on (joint: labelled, or a --pair dataset). "
+                          "latent: repeat it, or give a corpus YAML, to train on several sources (docs/scale.md).")
+    ] = None,
     pairs: Annotated[Optional[Path], typer.Option(
         "--pairs", help="joint: a second dataset holding the t2 images (when --dataset has no hsi_t2).")] = None,
     conditions: Annotated[Optional[Path], typer.Option(
@@ -95,6 +101,10 @@ def train_diffusion(
         "--crop", help="Random training crop size (default: the preset's, else the whole map).")] = None,
     ema_decay: Annotated[Optional[float], typer.Option("--ema-decay", help="EMA decay (default: preset's).")] = None,
     checkpoint_every: CheckpointEvery = 200,
+    loader: Loader = "auto",
+    workers: Workers = 2,
+    compile_model: Compile = False,
+    channels_last: ChannelsLast = False,
     seed: Seed = 0,
     device: Device = "auto",
     dry_run: DryRun = False,
@@ -129,6 +139,9 @@ def train_diffusion(
         raise ConfigError("--out is required: name the diffusion-model directory to write")
     if checkpoint_every < 0:
         raise ConfigError("--checkpoint-every must be >= 0")
+    if workers < 0:
+        raise ConfigError("--workers must be 0 or more")
+    dataset = list(dataset) if dataset else None
     overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, "prediction_type": prediction,
                  "crop": crop, "ema_decay": ema_decay}
     latent_options = {"--autoencoder": autoencoder, "--dataset": dataset, "--conditions": conditions,
@@ -156,13 +169,14 @@ def train_diffusion(
         raise ConfigError("--pairs is for --space joint (change-detection pairs)")
     model = stage.resolve(space, preset, overrides, **model_config_args(model_config))
     cfg = stage.DiffusionTrainConfig(space=space, preset=preset, model=model, seed=seed, device=device,
-                                     checkpoint_every=checkpoint_every)
+                                     checkpoint_every=checkpoint_every, loader=loader, workers=workers,
+                                     compile=compile_model, channels_last=channels_last)
     inputs = {"unmixing": unmixing, "abundances": abundances, "autoencoder": autoencoder, "dataset": dataset,
               "conditions": conditions, "kinds": kinds, "pairs": pairs}
     result = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
     if dry_run:
         echo_dry_run(result, as_json)
-    else:
+    elif result is not None:  # None on DDP ranks other than 0, which write nothing
         typer.echo(str(result.path))
 
 

@@ -1,7 +1,7 @@
 """``hsigen unmix``: endmembers and abundance maps of an hsi-dataset.
 
     hsigen unmix runs/ip --out runs/ip-unmix                          # VCA + FCLS, k = 5
-    hsigen unmix runs/ip -k 8 --abundance lsq --out runs/ip-lsq        # pseudo-inverse (hud.txt eq. 3)
+    hsigen unmix runs/ip -k 8 --abundance lsq --out runs/ip-lsq        # pseudo-inverse (Shen et al., HUD (2025) eq. 3)
     hsigen unmix runs/ip --method scene-net --preset tiny --out runs/ip-net
     hsigen unmix runs/ip --method scene-net --preset paper --dry-run   # parameter counts
     hsigen unmix infer runs/ip-net photo1.png photo2.jpg --out runs/photos-abund

@@ -1,4 +1,4 @@
-"""Versioned artifact directories (DESIGN.md §2): atomic writes, manifests, validation."""
+"""Versioned artifact directories (docs/design.md §2): atomic writes, manifests, validation."""
 
 from .manifest import KINDS, SCHEMA_VERSIONS, load_manifest, validate_manifest
 from .store import Artifact, ArtifactWriter, file_sha256, input_record, open_artifact, plain_json, spectral_block

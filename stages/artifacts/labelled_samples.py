@@ -1,4 +1,4 @@
-"""The extra ``hsi-samples`` files of labelled generators (SpecDM, specdm.txt §3.3):
+"""The extra ``hsi-samples`` files of labelled generators (SpecDM, Liu et al., SpecDM, arXiv:2502.17056 §3.3):
 
 - ``samples/sample_NNNN_labels.tif``: the generated mask, one integer band (GDAL-readable);
 - ``samples/sample_NNNN_t2.{tif|hdr+img|mat}``: the second date of a change-detection pair;

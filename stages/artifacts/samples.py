@@ -1,4 +1,4 @@
-"""The ``hsi-samples`` files (DESIGN.md §2), written by every generator:
+"""The ``hsi-samples`` files (docs/design.md §2), written by every generator:
 
 - ``samples.h5``: ``hsi`` (n, B, H, W) float32 in normalised units (physical = hsi · scale +
   offset, also as attributes), ``wavelengths_nm``, and any extra maps (``abundances``,

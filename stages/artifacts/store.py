@@ -2,7 +2,7 @@
 
 A stage builds its output in a hidden sibling directory, writes ``manifest.json`` last and
 renames the directory into place, so a crash or kill never leaves a directory that a later
-stage would accept (DESIGN.md §2). Re-running a stage with the same inputs (by hash), config
+stage would accept (docs/design.md §2). Re-running a stage with the same inputs (by hash), config
 and hsigen version is a no-op ("up to date"); otherwise the rerun says why.
 
 Two processes writing one target take turns: ``target_lock`` holds an exclusive ``flock`` on
@@ -274,7 +274,7 @@ class ArtifactWriter:
         return None
 
     def check_destination(self) -> None:
-        """Refuse to touch anything that is not ours to replace (DESIGN.md §2)."""
+        """Refuse to touch anything that is not ours to replace (docs/design.md §2)."""
         out = self.out
         current = _manifest_text(out)
         if not self._checked:

@@ -79,7 +79,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
         "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=4, norm_num_groups=1,
                      band_standardise=True, sad_weight=0.1, kl_weight=1e-5, lr=2e-3, batch_size=8, steps=1500,
                      crop=32, warmup_steps=50),
-        # hsigene.txt §3.2 / Fig. 3: 48 bands, base channels 64, multipliers [1, 2, 4] (f = 4),
+        # Pang et al., HSIGene, arXiv:2409.12470 §3.2 / Fig. 3: 48 bands, base channels 64, multipliers [1, 2, 4] (f = 4),
         # 4 latent channels, two residual blocks per level (the LDM/CRS-Diff VAE it adopts).
         "paper": dict(block_out_channels=[64, 128, 256], layers_per_block=2, latent_channels=4, norm_num_groups=32,
                       band_standardise=True, sad_weight=0.1, kl_weight=1e-6, lr=4.5e-6, batch_size=8, steps=100_000,
@@ -99,7 +99,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                      band_standardise=True, mask_block_out_channels=[32, 64, 64], mask_latent_channels=4,
                      mask_linear_path=True, sad_weight=0.1, kl_weight=1e-5, ce_weight=1.0, lr=2e-3, batch_size=8,
                      steps=1500, crop=32, warmup_steps=50),
-        # specdm.txt §3.1 / §4.1: both branches are LDM KL-VAEs with f = 4 (LDM kl-f4: 128
+        # Liu et al., SpecDM, arXiv:2502.17056 §3.1 / §4.1: both branches are LDM KL-VAEs with f = 4 (LDM kl-f4: 128
         # channels, multipliers [1, 2, 4], 2 blocks, 3 latent channels), λ = 0.1, lr 4.5e-6.
         "paper": dict(block_out_channels=[128, 256, 512], layers_per_block=2, latent_channels=3, norm_num_groups=32,
                       band_standardise=True, mask_block_out_channels=[128, 256, 512], mask_latent_channels=3,
@@ -112,7 +112,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                      codebook_size=256, condition_channels=16, head_channels=32,
                      l1_weight=100.0, cos_weight=1000.0, adv_weight=0.1, lr=2e-3, batch_size=8, steps=1500,
                      crop=32, warmup_steps=50),
-        # hyperldm.txt §IV-A-1: f = 4, n_x = 16, K = 1024, λ1 = 100, λ2 = 1000, lr 1e-5 (cosine);
+        # Liu et al., HyperLDM, IEEE TGRS 61 (2023) §IV-A-1: f = 4, n_x = 16, K = 1024, λ1 = 100, λ2 = 1000, lr 1e-5 (cosine);
         # encoder/decoder widths of the VQGAN f = 4 model it builds on (128, [1, 2, 4], 2 blocks).
         "paper": dict(block_out_channels=[128, 256, 512], layers_per_block=2, latent_channels=16, norm_num_groups=32,
                       codebook_size=1024, condition_channels=32, head_channels=64,
@@ -133,6 +133,7 @@ class TrainAEConfig:
     adversarial: bool = False       # vq-rgb: spatial + spectral discriminators (hyperldm eq. 6)
     pairs: str | None = None        # two-stream: co-registered second dataset (specdm §3.3)
     epochs: int | None = None       # --epochs: steps = ceil(epochs · training patches / batch size)
+    loader: str = "auto"            # auto | memory | stream (stages/autoencoder/data.py: choose_loader)
     eval_batch: int = 16
     extra: dict = field(default_factory=dict)
 

@@ -16,7 +16,13 @@ import numpy as np
 
 from ..artifacts.datasets import PatchSet, load_patches
 from ..common import log
-from ..common.errors import InputError, SpectralError
+from ..common.errors import ConfigError, InputError, SpectralError
+
+LOADERS = ("auto", "memory", "stream")
+MEMORY_LIMIT_BYTES = 512 << 20    # --loader auto: a single dataset up to this size trains from memory
+SUBSET_PATCHES = 256              # streamed corpora: at most this many patches kept in memory for stats /
+SUBSET_BYTES = 64 << 20           # baseline / metrics, and at most this many bytes (5 patches of 48×256×256);
+#                                   the PCA baseline and the metrics make float64 copies of them
 
 
 @dataclass
@@ -27,6 +33,13 @@ class AEData:
     classes: list[int] | None = None          # two-stream: label values, in one-hot order
     train_t2: PatchSet | None = None          # two-stream --pairs: the co-registered t2 image
     heldout_t2: PatchSet | None = None
+    corpus: object = None                     # stages.data.Corpus: every source, for the record
+    streamed: bool = False                    # train from disk (train/heldout are then bounded subsets)
+    train_patches: int = 0                    # all training patches of the corpus
+
+    @property
+    def loader(self) -> str:
+        return "stream" if self.streamed else "memory"
 
 
 def class_index(labels: np.ndarray, classes: list[int]) -> np.ndarray:
@@ -50,7 +63,59 @@ def _split(patches: PatchSet) -> tuple[PatchSet, PatchSet, str]:
     return patches.subset(patches.split == "train"), patches.subset(patches.split == "val"), "val"
 
 
-def load_training_data(dataset, kind: str, factor: int, pairs=None) -> AEData:
+def choose_loader(corpus, loader: str, pairs) -> bool:
+    """Whether to stream: ``memory`` keeps today's in-memory path (stitched scene crops) and
+    needs one source; ``auto`` streams several sources or one above MEMORY_LIMIT_BYTES."""
+    if loader not in LOADERS:
+        raise ConfigError(f"--loader {loader!r}: choose one of {', '.join(LOADERS)}")
+    if loader == "memory" and not corpus.single:
+        raise ConfigError("--loader memory reads one dataset; several sources train with --loader stream (or auto)")
+    stream = loader == "stream" or (loader == "auto" and (not corpus.single or
+                                                          corpus.train_bytes() > MEMORY_LIMIT_BYTES))
+    if stream and pairs is not None:
+        raise ConfigError("--pairs (change pairs) trains from memory on one dataset; drop the extra sources "
+                          "or use --loader memory")
+    return stream
+
+
+def load_training_data(dataset, kind: str, factor: int, pairs=None, loader: str = "auto", seed: int = 0) -> AEData:
+    """``dataset``: one path or several (artifact directories and/or corpus YAML files)."""
+    from ..data import open_corpus
+
+    corpus = open_corpus(dataset)
+    size = corpus.size
+    if size % factor:
+        raise InputError(f"{corpus.sources[0].path}: patch size {size} is not divisible by the downsampling factor "
+                         f"{factor}; re-run ingest with --size a multiple of it")
+    if choose_loader(corpus, loader, pairs):
+        return _streamed_data(corpus, kind, seed)
+    data = _in_memory_data(corpus.sources[0].path, kind, factor, pairs)
+    data.corpus, data.train_patches = corpus, len(data.train.hsi)
+    return data
+
+
+def _streamed_data(corpus, kind: str, seed: int) -> AEData:
+    """Bounded subsets in memory; the training batches themselves come from disk."""
+    from ..data.subset import read_subset
+
+    labels = kind == "two-stream"
+    if labels:
+        _, names = corpus.label_table()
+    limit = max(1, min(SUBSET_PATCHES, SUBSET_BYTES // (corpus.bands * corpus.size ** 2 * 4)))
+    train = read_subset(corpus, "train", limit, seed, labels)
+    held = read_subset(corpus, "val", limit, seed, labels)
+    which = "val"
+    if held is None:
+        log.warn(f"{corpus.origin}: no source has a val split: held-out metrics are measured on training patches "
+                 "(re-run ingest with --val-fraction for a real held-out set)")
+        held, which = train, "train"
+    data = AEData(train, held, which, corpus=corpus, streamed=True, train_patches=sum(corpus.train_counts()))
+    if labels:
+        data.classes = list(range(len(names)))
+    return data
+
+
+def _in_memory_data(dataset, kind: str, factor: int, pairs=None) -> AEData:
     patches = load_patches(dataset)
     size = patches.hsi.shape[-1]
     if size % factor:

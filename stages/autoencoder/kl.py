@@ -1,6 +1,6 @@
-"""``--kind kl``: HSIGene's KL-regularised VAE latent space (hsigene.txt §3.2, Fig. 3).
+"""``--kind kl``: HSIGene's KL-regularised VAE latent space (Pang et al., HSIGene, arXiv:2409.12470 §3.2, Fig. 3).
 
-A diffusers ``AutoencoderKL`` configured for B input/output bands. The loss is specdm.txt
+A diffusers ``AutoencoderKL`` configured for B input/output bands. The loss is Liu et al., SpecDM, arXiv:2502.17056
 eq. 1 (L1 + λ·SAD) plus the KL term of a KL-regularised autoencoder (LDM [18]), here per
 input value: LDM's summed KL divided by B·H·W, weighted by ``kl_weight``.
 
@@ -87,7 +87,7 @@ class KLAutoencoder(nn.Module):
         l1 = (recon - hsi).abs().mean()
         sad = sad_loss(hsi, recon, self.shift)
         kl = kl_per_value(posterior, hsi)
-        # specdm.txt eq. 1 (L1 + λ·SAD) + KL weight (LDM's KL-regularised autoencoder)
+        # Liu et al., SpecDM, arXiv:2502.17056 eq. 1 (L1 + λ·SAD) + KL weight (LDM's KL-regularised autoencoder)
         loss = l1 + self.cfg["sad_weight"] * sad + self.cfg["kl_weight"] * kl
         return loss, {"l1": l1.item(), "sad": sad.item(), "kl": kl.item()}
 

@@ -1,4 +1,4 @@
-"""Spectral libraries R (bands × n_g) for the ``vq-rgb`` decoder (hyperldm.txt eq. 3, §IV-A-2).
+"""Spectral libraries R (bands × n_g) for the ``vq-rgb`` decoder (Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 3, §IV-A-2).
 
 Readers: an ENVI spectral library (``.sli`` + ``.hdr``, e.g. the Earth Library; wavelength
 units from the header), the USGS ``splib07`` npz (``grid`` in micrometres, ``spectra``,
@@ -21,7 +21,7 @@ from ..common.errors import InputError, SpectralError
 from ..spectral import alignment_matrix, to_nanometres
 
 BUNDLED = Path(__file__).parent / "library" / "default_library.npz"
-MAX_SPECTRA = 345          # hyperldm.txt §IV-A-1: R ∈ R^{48 × 345}
+MAX_SPECTRA = 345          # Liu et al., HyperLDM, IEEE TGRS 61 (2023) §IV-A-1: R ∈ R^{48 × 345}
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The mask branch of the two-stream VAE: a diffusers ``AutoencoderKL`` over one-hot class
-maps (specdm.txt §3.1), optionally with a linear path through the same latent.
+maps (Liu et al., SpecDM, arXiv:2502.17056 §3.1), optionally with a linear path through the same latent.
 
 Why the linear path (``mask_linear_path``, on in the ``tiny`` preset): a plain KL-VAE learns
 a 17-class Indian Pines map slowly and erratically — it first predicts the background

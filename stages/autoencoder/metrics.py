@@ -3,7 +3,7 @@
 Conventions (written into every manifest): MPSNR is the per-band PSNR averaged over bands
 and patches, on the dataset's normalised units (peak 1.0, the global [0, 1] min-max of
 ingest); SAM is the mean spectral angle in degrees between physical-unit spectra
-(physical = stored * scale + offset, DESIGN.md §3: evaluation compares physical units).
+(physical = stored * scale + offset, docs/design.md §3: evaluation compares physical units).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..spectral.quality import mpsnr, sam_degrees  # noqa: F401  (re-exported fo
 
 
 def sad_loss(x, x_hat, shift: float = 0.0):
-    """Spectral angle distance (radians), averaged over pixels: specdm.txt eq. 1's second term.
+    """Spectral angle distance (radians), averaged over pixels: Liu et al., SpecDM, arXiv:2502.17056 eq. 1's second term.
 
     ``shift`` = offset / scale moves normalised values back to physical proportions, so the
     angle trained on is the angle SAM measures."""
@@ -26,7 +26,7 @@ def sad_loss(x, x_hat, shift: float = 0.0):
 
 
 def cosine_loss(x, x_hat, shift: float = 0.0):
-    """1 − cosine similarity of spectra, averaged over pixels (hyperldm.txt eq. 4, L_cos)."""
+    """1 − cosine similarity of spectra, averaged over pixels (Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 4, L_cos)."""
     import torch
 
     return (1.0 - torch.nn.functional.cosine_similarity(x + shift, x_hat + shift, dim=1, eps=1e-8)).mean()

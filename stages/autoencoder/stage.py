@@ -74,8 +74,9 @@ def resolve_epochs(cfg: TrainAEConfig, train_patches: int) -> None:
 
 def _prepare(dataset, cfg: TrainAEConfig):
     _check_kind(cfg)
-    data = load_training_data(dataset, cfg.kind, cfg.factor, cfg.pairs)
-    resolve_epochs(cfg, len(data.train.hsi))
+    data = load_training_data(dataset, cfg.kind, cfg.factor, cfg.pairs, cfg.loader, cfg.seed)
+    cfg.loader = data.loader                      # record what "auto" chose
+    resolve_epochs(cfg, data.train_patches)
     library = None
     if cfg.kind == "vq-rgb":
         from .library import load_library
@@ -91,7 +92,8 @@ def describe(dataset, cfg: TrainAEConfig) -> dict:
     parts = model.parameter_counts()
     return {"kind": cfg.kind, "preset": cfg.preset, "parameters": parts, "total": int(sum(parts.values())),
             "downsampling_factor": cfg.factor, "latent_channels": model.latent_channels, "steps": cfg.steps,
-            "batch_size": int(cfg.model["batch_size"]), "training_patches": len(data.train.hsi)}
+            "batch_size": int(cfg.model["batch_size"]), "training_patches": data.train_patches,
+            "loader": data.loader, "sources": [str(s.path) for s in data.corpus.sources]}
 
 
 def _training_arrays(data: AEData) -> dict[str, np.ndarray]:
@@ -144,14 +146,35 @@ def mask_accuracy(predicted: np.ndarray, truth: np.ndarray, train_labels: np.nda
             "mask_classes_unseen_in_training": sorted(int(v) for v in np.unique(truth[~seen]))}
 
 
-def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = False, overwrite: bool = False):
+def _streamed_batches(data: AEData, cfg: TrainAEConfig, trainer, dev, workers: int):
+    """micro-step → DataLoader over the corpus (see ``stages.data``)."""
+    from ..data import BatchPlan
+    from ..data.stream import StepBatches, loader
+
+    corpus = data.corpus
+    plan = BatchPlan([s.train_rows for s in corpus.sources], corpus.weights(), cfg.seed,
+                     int(cfg.model["batch_size"]), corpus.size, min(int(cfg.model["crop"]), corpus.size),
+                     world_size=trainer.world_size)
+    total = cfg.steps * trainer.spec.grad_accum
+
+    def batches(first: int):
+        dataset = StepBatches(corpus, plan, trainer.rank, first, total, labels=data.classes is not None)
+        return loader(dataset, dev, workers)
+
+    return plan, batches
+
+
+def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = False, overwrite: bool = False,
+        workers: int = 2, performance=None):
+    """``dataset``: one hsi-dataset or several (paths and/or corpus YAML files, ``stages.data.corpus``);
+    ``workers``: DataLoader processes when the corpus is streamed."""
     import torch
 
     from ..training import Trainer, TrainSpec, count_parameters
 
     out = Path(out)
     data, library = _prepare(dataset, cfg)
-    inputs = [input_record(dataset)]
+    inputs = data.corpus.input_records()
     if cfg.pairs is not None:
         inputs.append(input_record(cfg.pairs))
     if library is not None and library.path is not None:
@@ -167,27 +190,37 @@ def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = F
     seed_everything(cfg.seed)
     model = build_model(cfg, data, library).to(dev)
     log.info(f"{STAGE}: --kind {cfg.kind} --preset {cfg.preset}: {count_parameters(model):,} parameters, "
-             f"f={cfg.factor}, {len(data.train.hsi)} training / {len(data.heldout.hsi)} held-out "
-             f"({data.heldout_split}) patches")
+             f"f={cfg.factor}, {data.train_patches} training / {len(data.heldout.hsi)} held-out "
+             f"({data.heldout_split}) patches from {len(data.corpus.sources)} source(s), {data.loader} loader")
     before = evaluate(model, data, dev, cfg.eval_batch)["metrics"]
 
     m = cfg.model
     spec = TrainSpec(steps=cfg.steps, lr=float(m["lr"]), seed=cfg.seed, warmup_steps=int(m.get("warmup_steps", 0)),
                      checkpoint_every=cfg.checkpoint_every)
     fingerprint = {"inputs": [i["sha256"] for i in inputs], "config": config}
-    trainer = Trainer(model, spec, out, dev, fingerprint, resume=resume)
+    trainer = Trainer(model, spec, out, dev, fingerprint, resume=resume, performance=performance)
     patches = _training_arrays(data)
-    field = training_field(patches, data.train.origin, int(m["crop"]), dev)
-    log.debug(f"{STAGE}: {field.window_count:,} distinct {field.crop}×{field.crop} training windows "
-              f"({'stitched scene' if field.stitched else 'inside single patches'})")
     arrays = {k: torch.from_numpy(v).to(dev) for k, v in patches.items()}
     names = list(arrays)
+    if data.streamed:
+        plan, batches = _streamed_batches(data, cfg, trainer, dev, workers)
+        crop, windows, stitched = plan.crop, data.train_patches * (plan.size - plan.crop + 1) ** 2, False
 
-    def loss_fn(wrapped, step, generator):
-        batch = random_batch(generator, field, int(m["batch_size"]))
-        return wrapped(generator=generator, step=step, **batch)
+        def loss_fn(wrapped, step, generator, batch):
+            batch = {k: v for k, v in batch.items() if k != "micro_step"}
+            return wrapped(generator=generator, step=step, **batch)
+    else:
+        batches = None
+        field = training_field(patches, data.train.origin, int(m["crop"]), dev)
+        crop, windows, stitched = field.crop, field.window_count, field.stitched
 
-    history = trainer.fit(loss_fn, description=f"train-ae {cfg.kind}")
+        def loss_fn(wrapped, step, generator):
+            batch = random_batch(generator, field, int(m["batch_size"]))
+            return wrapped(generator=generator, step=step, **batch)
+    log.debug(f"{STAGE}: {windows:,} distinct {crop}×{crop} training windows "
+              f"({'stitched scene' if stitched else 'inside single patches'})")
+
+    history = trainer.fit(loss_fn, description=f"train-ae {cfg.kind}", batches=batches)
 
     model.eval()
     with torch.no_grad():
@@ -235,8 +268,10 @@ def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = F
             "scaling_factor": scaling, "parameters": model.parameter_counts(),
             "latent_shape_per_patch": [model.latent_channels, size // cfg.factor, size // cfg.factor],
             **model.manifest_extra()},
-            "training": {"steps": cfg.steps, "epochs": cfg.epochs, "training_patches": len(data.train.hsi),
-                         "crop_windows": field.window_count, "stitched_scene": field.stitched,
-                         "history": history}}
+            "training": {"steps": cfg.steps, "epochs": cfg.epochs, "training_patches": data.train_patches,
+                         "crop_windows": windows, "stitched_scene": stitched, "loader": data.loader,
+                         "data_wait_share": trainer.data_wait_share(),
+                         "loader_start_seconds": round(trainer.loader_start_s, 3), "history": history},
+            "normalisation": data.corpus.normalisation()}
     trainer.cleanup()
     return writer.artifact

@@ -1,4 +1,4 @@
-"""``--kind two-stream``: SpecDM's two-stream VAE (specdm.txt §3.1, eq. 1; §3.3 pairs).
+"""``--kind two-stream``: SpecDM's two-stream VAE (Liu et al., SpecDM, arXiv:2502.17056 §3.1, eq. 1; §3.3 pairs).
 
 Two separately parameterised diffusers ``AutoencoderKL`` branches with f = 4: the HSI branch
 (L1 + λ·SAD, eq. 1) and the mask branch (one-hot input over the dataset's classes,
@@ -111,7 +111,7 @@ class TwoStreamAutoencoder(nn.Module):
         ce = nn.functional.cross_entropy(logits, labels.long())
         kl_y = kl_per_value(posterior, onehot)
         c = self.cfg
-        # specdm.txt eq. 1 for the image branch, cross-entropy for the mask branch, each + KL
+        # Liu et al., SpecDM, arXiv:2502.17056 eq. 1 for the image branch, cross-entropy for the mask branch, each + KL
         loss = (l1 + c["sad_weight"] * sad + c["ce_weight"] * ce + c["kl_weight"] * (kl_x + kl_y))
         return loss, {"l1": l1.item(), "sad": sad.item(), "ce": ce.item(), "kl": (kl_x + kl_y).item()}
 

@@ -1,4 +1,4 @@
-"""``--kind vq-rgb``: HyperLDM's conditional VQ autoencoder (hyperldm.txt §III-A, eqs. 1–6).
+"""``--kind vq-rgb``: HyperLDM's conditional VQ autoencoder (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-A, eqs. 1–6).
 
 encoder E (diffusers ``Encoder``) → codebook Z of K codes (eq. 1: nearest code by L1
 distance, straight-through gradients) → decoder T (diffusers ``Decoder``) that also receives

@@ -1,4 +1,4 @@
-"""Logging and progress on stderr; stdout is reserved for results (DESIGN.md §4)."""
+"""Logging and progress on stderr; stdout is reserved for results (docs/design.md §4)."""
 
 from __future__ import annotations
 

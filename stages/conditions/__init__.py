@@ -1,4 +1,4 @@
-"""``condition``: HSIGene's six control conditions (hsigene.txt §3.1.2) from hsi-dataset /
+"""``condition``: HSIGene's six control conditions (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2) from hsi-dataset /
 hsi-samples artifacts or RGB images — hed, mlsd, sketch, seg (maps) and content, text
 (embeddings) — each with an offline backend and, where the paper uses a network, a backend on
 local pretrained weights (HED, M-LSD, PiDiNet, CLIP), plus content from a trained hsigen

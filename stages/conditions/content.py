@@ -1,4 +1,4 @@
-"""``content``: one global embedding per image (hsigene.txt §3.1.2, "Content": HSIGene uses
+"""``content``: one global embedding per image (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2, "Content": HSIGene uses
 CLIP's image encoder).
 
 Offline backend — a deterministic colour/texture descriptor of the RGB image, D = 64:

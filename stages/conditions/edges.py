@@ -1,4 +1,4 @@
-"""``hed``: soft multi-scale edge maps (hsigene.txt §3.1.2, "HED").
+"""``hed``: soft multi-scale edge maps (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2, "HED").
 
 The offline backend is a scale-space edge strength: for each scale σ the Gaussian-derivative
 gradient magnitude of every RGB channel, multiplied by σ·√(2π). With this normalisation

@@ -1,4 +1,4 @@
-"""``content`` from a trained hsigen encoder (hsigene.txt §3.1.2 "Content": a global embedding
+"""``content`` from a trained hsigen encoder (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2 "Content": a global embedding
 of the image; HSIGene takes it from CLIP's image encoder, here from the spectral autoencoder
 that the latent diffusion itself works in, so the embedding sees all bands, not only RGB).
 

@@ -1,4 +1,4 @@
-"""``mlsd``: straight line segments drawn as a binary map (hsigene.txt §3.1.2, "MLSD").
+"""``mlsd``: straight line segments drawn as a binary map (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2, "MLSD").
 
 The offline backend is OpenCV's LSD line-segment detector (von Gioi et al., a contrario
 validation of aligned gradient regions) on the luminance, keeping segments at least

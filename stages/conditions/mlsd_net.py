@@ -1,6 +1,6 @@
 """The M-LSD large line-segment detector (Gu et al., "Towards Light-weight and Real-time Line
 Segment Detection", AAAI 2022) in the layout of the ControlNet annotator file
-``mlsd_large_512_fp32.pth`` — hsigene.txt §3.1.2 draws its MLSD condition with it.
+``mlsd_large_512_fp32.pth`` — Pang et al., HSIGene, arXiv:2409.12470 §3.1.2 draws its MLSD condition with it.
 
 Network (M-LSD §3.1, Fig. 2 "M-LSD"):
 - encoder: MobileNetV2 (Sandler et al. 2018) up to its 96-channel stage, input 4 channels

@@ -1,7 +1,7 @@
 """PiDiNet (Su et al., "Pixel Difference Networks for Efficient Edge Detection", ICCV 2021) in
 the layout of the ControlNet annotator file ``table5_pidinet.pth`` (the paper's Table 5
 "PiDiNet": the ``carv4`` configuration, C = 60, CDCM with 24 channels and CSAM) — the network
-HSIGene's sketch condition comes from (hsigene.txt §3.1.2, via the ControlNet annotators).
+HSIGene's sketch condition comes from (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2, via the ControlNet annotators).
 
 Pixel difference convolutions (PiDiNet §3.1, Fig. 3), each from a learned 3×3 kernel W:
 - ``cv``: vanilla convolution, y = Σ_i w_i · x_i;

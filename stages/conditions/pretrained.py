@@ -7,7 +7,7 @@ loaded by ``load_annotator``: parameter names and shapes must match the file exa
 ``weights_only=True``; a ``{"state_dict": ...}`` wrapper and DataParallel ``module.``
 prefixes are accepted).
 
-HED network (hsigene.txt §3.1.2 uses HED [38], Xie & Tu 2015): five VGG-style stages of 3×3
+HED network (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2 uses HED [38], Xie & Tu 2015): five VGG-style stages of 3×3
 convolutions + ReLU (2, 2, 3, 3, 3 convolutions; max-pooling before stages 2-5), each with a
 1×1 "side output" projection to one channel; the side outputs are upsampled to the input size,
 averaged and passed through a sigmoid (the fusion of the ControlNet HED annotator). Parameter
@@ -16,7 +16,7 @@ lllyasviel/Annotators): ``norm`` (1, 3, 1, 1) subtracted from the 0-255 RGB inpu
 ``block{1..5}.convs.{j}.weight|bias`` and ``block{1..5}.projection.weight|bias``. Channel widths
 and convolution counts are read from the file, so any network of that layout loads.
 
-CLIP (hsigene.txt §3.1.2 "Content" uses CLIP [42]): a transformers ``save_pretrained``
+CLIP (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2 "Content" uses CLIP [42]): a transformers ``save_pretrained``
 directory of a ``CLIPModel`` with its image processor (``preprocessor_config.json``) and
 tokenizer files, opened with ``local_files_only=True`` and the hub offline.
 """

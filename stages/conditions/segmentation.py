@@ -1,4 +1,4 @@
-"""``seg``: segmentation maps with every region filled with its mean colour (hsigene.txt
+"""``seg``: segmentation maps with every region filled with its mean colour (Pang et al., HSIGene, arXiv:2409.12470
 §3.1.2, "Segmentation": HSIGene fills SAM masks with their mean colour).
 
 Offline backend: SLIC superpixels (Achanta et al., k-means on CIELAB colour + position) merged

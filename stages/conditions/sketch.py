@@ -1,4 +1,4 @@
-"""``sketch``: a simplified contour drawing (hsigene.txt §3.1.2, "Sketch": the image reduced
+"""``sketch``: a simplified contour drawing (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2, "Sketch": the image reduced
 to the essential lines and contours of its shapes).
 
 Offline backend: Canny edges on each RGB channel (thresholds in units of step height, so the

@@ -1,4 +1,4 @@
-"""Reading condition sources as RGB images (hsigene.txt §3.1.2: conditions come from the RGB bands).
+"""Reading condition sources as RGB images (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2: conditions come from the RGB bands).
 
 A SOURCE is an ``hsi-dataset`` (its patches), an ``hsi-samples`` artifact, an image file
 (PNG/JPEG/GeoTIFF) or a directory of image files. Hyperspectral sources become RGB through the

@@ -1,4 +1,4 @@
-"""``condition`` stage: condition maps and embeddings of every source image (hsigene.txt §3.1.2).
+"""``condition`` stage: condition maps and embeddings of every source image (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2).
 
 Output (a ``conditions`` artifact):
 - ``<kind>/NNNNNN.png`` for the map kinds (hed, mlsd, sketch: 8-bit grey; seg: RGB), one per

@@ -1,4 +1,4 @@
-"""``text``: category text per image (hsigene.txt §3.1.2, "Text": each training image is
+"""``text``: category text per image (Pang et al., HSIGene, arXiv:2409.12470 §3.1.2, "Text": each training image is
 labelled with one of four categories — farmland, city building, architecture, wasteland —
 for category-guided synthesis).
 

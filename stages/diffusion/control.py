@@ -1,7 +1,7 @@
-"""The conditional latent denoiser of HSIGene (hsigene.txt §3.2, Fig. 3; CRS-Diff style) with
-HyperLDM's RGB-conditioned input (hyperldm.txt §III-C.2) as an option.
+"""The conditional latent denoiser of HSIGene (Pang et al., HSIGene, arXiv:2409.12470 §3.2, Fig. 3; CRS-Diff style) with
+HyperLDM's RGB-conditioned input (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C.2) as an option.
 
-- A diffusers ``UNet2DConditionModel`` predicts the noise of a latent (eq. 3 of hsigene.txt).
+- A diffusers ``UNet2DConditionModel`` predicts the noise of a latent (eq. 3 of Pang et al., HSIGene, arXiv:2409.12470).
 - A diffusers ``ControlNetModel`` (the trainable encoder copy of ControlNet, initialised from the
   UNet's encoder) takes the **local conditions** — hed, mlsd, sketch, seg — stacked in fixed
   channel slots (``LOCAL_SLOTS``) plus one presence plane per kind, at pixel resolution; its
@@ -10,7 +10,7 @@ HyperLDM's RGB-conditioned input (hyperldm.txt §III-C.2) as an option.
 - **Global conditions** (content embedding, text embedding) become cross-attention tokens: one
   linear projection per kind, and a learned "null" token per kind that stands in when that
   condition is absent, plus one always-present base token.
-- HyperLDM mode: a separate RGB condition encoder C (hyperldm.txt §III-C.2, e_c ∈ R^{h×w×n_c})
+- HyperLDM mode: a separate RGB condition encoder C (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C.2, e_c ∈ R^{h×w×n_c})
   whose features are concatenated with the noisy latent x_t (eq. 21) before the UNet and the
   ControlNet.
 
@@ -94,7 +94,7 @@ def drop_conditions(available: torch.Tensor, n: int, p: float, p_all: float, gen
 
 
 class RGBConditionEncoder(nn.Module):
-    """hyperldm.txt §III-C.2: C encodes the RGB image C to e_c ∈ R^{h×w×n_c} at the latent size
+    """Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C.2: C encodes the RGB image C to e_c ∈ R^{h×w×n_c} at the latent size
     (strided 3×3 convolutions, one per factor of 2), "standing alone" from the VQGAN's own."""
 
     def __init__(self, channels: int, factor: int):
@@ -124,7 +124,7 @@ def conditioning_widths(base: int, factor: int) -> tuple[int, ...]:
 def build_unet_and_controlnet(model_cfg: dict, in_channels: int, out_channels: int, sample_size: int,
                               conditioning_channels: int, factor: int):
     """The denoising UNet (``model_cfg["unet"]``, ``cross_attention_dim``) and its ControlNet
-    (hsigene.txt Fig. 3: a trainable copy of the UNet encoder with zero convolutions out) whose
+    (Pang et al., HSIGene, arXiv:2409.12470 Fig. 3: a trainable copy of the UNet encoder with zero convolutions out) whose
     conditioning embedding takes ``conditioning_channels`` pixel-resolution planes down by ``factor``."""
     from diffusers import ControlNetModel, UNet2DConditionModel
 
@@ -140,7 +140,7 @@ def build_unet_and_controlnet(model_cfg: dict, in_channels: int, out_channels: i
 def controlled_unet(unet, controlnet, sample: torch.Tensor, t, tokens: torch.Tensor,
                     control: torch.Tensor) -> torch.Tensor:
     """UNet(sample, t, tokens) with the ControlNet's zero-convolution outputs added to its skip
-    connections and mid block (hsigene.txt §3.2: the conditions reach the UNet only this way)."""
+    connections and mid block (Pang et al., HSIGene, arXiv:2409.12470 §3.2: the conditions reach the UNet only this way)."""
     down, mid = controlnet(sample, t, encoder_hidden_states=tokens, controlnet_cond=control, return_dict=False)
     return unet(sample, t, encoder_hidden_states=tokens, down_block_additional_residuals=down,
                 mid_block_additional_residual=mid).sample
@@ -183,7 +183,7 @@ class ControlledDenoiser(nn.Module):
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: ConditionBatch) -> torch.Tensor:
         sample = x_t
         if self.rgb_encoder is not None:
-            # hyperldm.txt eq. 21: e_c concatenated with x_t along channels
+            # Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 21: e_c concatenated with x_t along channels
             sample = torch.cat([x_t, self.rgb_encoder(cond.rgb.to(x_t.dtype))], dim=1)
         tokens = self.tokens(cond, x_t.dtype)
         control = control_input(cond.maps, cond.keep).to(x_t.dtype)

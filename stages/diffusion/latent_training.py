@@ -1,5 +1,5 @@
-"""``train-diffusion --space latent``: HSIGene's controllable latent diffusion (hsigene.txt §3.2,
-eqs. 1 and 3) and HyperLDM's RGB-conditioned mode (hyperldm.txt §III-C, eqs. 21-24).
+"""``train-diffusion --space latent``: HSIGene's controllable latent diffusion (Pang et al., HSIGene, arXiv:2409.12470 §3.2,
+eqs. 1 and 3) and HyperLDM's RGB-conditioned mode (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C, eqs. 21-24).
 
 The artifact (a ``diffusion-model``, see ``model.py`` for the shared part):
 
@@ -45,7 +45,7 @@ def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
 
     from .control import ControlledDenoiser
 
-    # Without an autoencoder: HSIGene's 4 latent channels, HyperLDM's n_x = 16 (hyperldm.txt §III-D), f = 4.
+    # Without an autoencoder: HSIGene's 4 latent channels, HyperLDM's n_x = 16 (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-D), f = 4.
     channels, factor = (16 if model_cfg["rgb_condition"] else 4), 4
     if inputs.get("autoencoder") is not None:
         from ..artifacts import open_artifact
@@ -62,7 +62,7 @@ def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
 
 
 def ssim_loss(x0_hat, x0):
-    """hyperldm.txt eq. 23: 1 − SSIM(x̃_0, x_0) on latents (torchmetrics' Gaussian-window SSIM,
+    """Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 23: 1 − SSIM(x̃_0, x_0) on latents (torchmetrics' Gaussian-window SSIM,
     window shrunk to fit small latents; data range from the clean batch)."""
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
@@ -72,19 +72,41 @@ def ssim_loss(x0_hat, x0):
     return 1.0 - ssim(x0_hat.float(), x0.float(), data_range=data_range, kernel_size=kernel, sigma=1.5)
 
 
+def denoising_loss(model, x0, cond, g, scheduler, lam: float, device):
+    """Pang et al., HSIGene, arXiv:2409.12470 eq. 3 (MSE between the added and the predicted noise) plus, in HyperLDM mode,
+    λ3·L_ssim (Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 24)."""
+    import torch
+
+    prediction = scheduler.config.prediction_type
+    xt, t, target = noised_sample(scheduler, x0, g, device)
+    pred = model(xt, t, cond)
+    mse = torch.nn.functional.mse_loss(pred.float(), target.float())
+    logs = {"loss": float(mse.detach())}
+    loss = mse
+    if lam > 0:
+        a = scheduler.alphas_cumprod.to(device)[t].view(-1, 1, 1, 1)
+        if prediction == "epsilon":        # Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 22 (with ᾱ_t): x̃_0 from ε_θ
+            x0_hat = (xt - (1 - a).sqrt() * pred) / a.sqrt()
+        elif prediction == "v_prediction":
+            x0_hat = a.sqrt() * xt - (1 - a).sqrt() * pred
+        else:
+            x0_hat = pred
+        structural = ssim_loss(x0_hat, x0)
+        loss = mse + lam * structural
+        logs["ssim_loss"] = float(structural.detach())
+    return loss, logs
+
+
 def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device):
-    """``loss_fn(model, step, generator)`` for the shared Trainer: hsigene.txt eq. 3 (MSE between
-    the added and the predicted noise) plus, in HyperLDM mode, λ3·L_ssim (hyperldm.txt eq. 24).
-    Batch, dropout, noise and t are all drawn from the step's generator (exact resume)."""
+    """``loss_fn(model, step, generator)`` for the shared Trainer on in-memory latents. Batch,
+    dropout, noise and t are all drawn from the step's generator (exact resume)."""
     import torch
 
     from .control import ConditionBatch, drop_conditions
 
-    prediction = scheduler.config.prediction_type
     batch = int(model_cfg["batch_size"])
     p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
     lam = float(model_cfg["ssim_weight"])
-    alphas = scheduler.alphas_cumprod.to(device)
     latents, maps = tensors["latents"], tensors["maps"]
 
     def loss_fn(model, step, g):
@@ -93,23 +115,30 @@ def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device)
         keep = drop_conditions(available, batch, p, p_all, g).to(device)
         cond = ConditionBatch(maps[idx], keep, {k: v[idx] for k, v in tensors["embeddings"].items()},
                               tensors["rgb"][idx] if tensors["rgb"] is not None else None)
-        xt, t, target = noised_sample(scheduler, x0, g, device)
-        pred = model(xt, t, cond)
-        mse = torch.nn.functional.mse_loss(pred.float(), target.float())
-        logs = {"loss": float(mse.detach())}
-        loss = mse
-        if lam > 0:
-            a = alphas[t].view(-1, 1, 1, 1)
-            if prediction == "epsilon":        # hyperldm.txt eq. 22 (with ᾱ_t): x̃_0 from ε_θ
-                x0_hat = (xt - (1 - a).sqrt() * pred) / a.sqrt()
-            elif prediction == "v_prediction":
-                x0_hat = a.sqrt() * xt - (1 - a).sqrt() * pred
-            else:
-                x0_hat = pred
-            structural = ssim_loss(x0_hat, x0)
-            loss = mse + lam * structural
-            logs["ssim_loss"] = float(structural.detach())
-        return loss, logs
+        return denoising_loss(model, x0, cond, g, scheduler, lam, device)
+
+    return loss_fn
+
+
+def streamed_loss_fn(available, scheduler, model_cfg: dict, device, size: int):
+    """``loss_fn(model, step, generator, batch)`` on batches from the streamed caches
+    (``stages.data.latent``): the batch comes from the plan, dropout / noise / t from the generator."""
+    import torch
+
+    from .control import LOCAL_MAP_CHANNELS, ConditionBatch, drop_conditions
+
+    p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
+    lam = float(model_cfg["ssim_weight"])
+
+    def loss_fn(model, step, g, batch):
+        x0 = batch["latents"].to(device, non_blocking=True)
+        n = len(x0)
+        maps = batch.get("maps")
+        maps = (torch.zeros((n, LOCAL_MAP_CHANNELS, size, size), device=device) if maps is None
+                else maps.to(device, non_blocking=True))
+        keep = drop_conditions(available, n, p, p_all, g).to(device)
+        cond = ConditionBatch(maps, keep, {k: v.to(device) for k, v in batch["embeddings"].items()}, None)
+        return denoising_loss(model, x0, cond, g, scheduler, lam, device)
 
     return loss_fn
 
@@ -133,6 +162,37 @@ def ranks_agree(digest: str) -> bool | None:
     return len(set(gathered)) == 1
 
 
+def _one(dataset):
+    return dataset[0] if isinstance(dataset, (list, tuple)) and len(dataset) == 1 else dataset
+
+
+def wants_stream(inputs: dict, cfg) -> bool:
+    """``--loader``: memory (one dataset, in-memory latents), stream (on-disk caches), auto
+    (stream several sources, or one whose training patches exceed 512 MiB)."""
+    from ..autoencoder.data import choose_loader
+    from ..data import open_corpus
+
+    if inputs.get("dataset") is None or inputs.get("autoencoder") is None:
+        raise ConfigError("--space latent needs --autoencoder AE and --dataset DATASET")
+    corpus = open_corpus(inputs["dataset"])
+    if cfg.loader == "auto" and corpus.single and (inputs.get("conditions") or cfg.model.get("rgb_condition")):
+        return False            # a conditions artifact / HyperLDM's RGB mode: the in-memory path
+    return choose_loader(corpus, cfg.loader, None)
+
+
+def streamed_batches(data, spec, trainer, device, workers: int, batch: int):
+    """Fill the caches for every step still to run (rank 0), then micro-step → DataLoader."""
+    from ..data.stream import loader
+    from ..training import distributed
+
+    plan = data.plan(spec.seed, batch, trainer.world_size)
+    total = spec.steps * spec.grad_accum
+    if distributed.is_main_process():
+        data.fill(plan, trainer.step * spec.grad_accum, total, device)
+    distributed.barrier()
+    return lambda first: loader(data.step_batches(plan, trainer.rank, first, total), device, workers)
+
+
 def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: bool = False, resume: bool = False,
                  dry_run_only: bool = False):
     """``cfg``: a ``DiffusionTrainConfig`` with ``space == "latent"`` (its schedule already
@@ -153,16 +213,26 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: boo
         raise ConfigError("--out is required: name the diffusion-model directory to write")
 
     device = resolve_device(cfg.device)
-    data = prepare(inputs, model_cfg, device)
-    m, channels, h, w = data.latents.shape
+    streamed = wants_stream(inputs, cfg)
+    if streamed:
+        from ..data.latent import prepare_latent_corpus
+
+        data = prepare_latent_corpus(inputs, model_cfg, device, cfg.seed)
+        (channels, h, w), m = data.latent_shape, data.space_config["training_patches"]
+        global_dims = dict(data.global_dims)
+    else:
+        data = prepare({**inputs, "dataset": _one(inputs.get("dataset"))}, model_cfg, device)
+        m, channels, h, w = data.latents.shape
+        global_dims = {k: int(v.shape[1]) for k, v in data.embeddings.items()}
+    cfg.loader = "stream" if streamed else "memory"
     factor = 2 ** (len(model_cfg["unet"]["block_out_channels"]) - 1)
     if h % factor:
         halvings = len(model_cfg["unet"]["block_out_channels"]) - 1
         raise ConfigError(f"the {cfg.preset} UNet halves the latent size {halvings} "
                           f"times: the {h}×{w} latents need patches a multiple of {factor * data.factor} pixels")
-    global_dims = {k: int(v.shape[1]) for k, v in data.embeddings.items()}
     recorded = {**cfg.recorded(), "sample_size": h, "channels": channels,
-                "normalisation": {"latents": "autoencoder encode() (scaled by its scaling_factor)"},
+                "normalisation": {"latents": "autoencoder encode() (scaled by its scaling_factor)",
+                                  "images": "per-source min/max (each dataset's own scale/offset, stages.data.corpus)"},
                 "global_dims": global_dims, **data.space_config}
     records = [input_record(p) for p in data.inputs]
     writer = ArtifactWriter(out, "diffusion-model", "train-diffusion", recorded, records, overwrite)
@@ -174,11 +244,14 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: boo
     seed_everything(cfg.seed)
     model = ControlledDenoiser.build(model_cfg, channels, h, data.factor, global_dims, bool(model_cfg["rgb_condition"]))
     scheduler = training_scheduler(model_cfg["schedule"], model_cfg["prediction_type"])
-    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-    tensors = {"latents": as_tensor(data.latents), "maps": as_tensor(data.maps),
-               "embeddings": {k: as_tensor(v) for k, v in data.embeddings.items()},
-               "rgb": as_tensor(data.rgb) if data.rgb is not None else None}
-    loss_fn = latent_loss_fn(tensors, torch.from_numpy(data.available), scheduler, model_cfg, device)
+    if streamed:
+        loss_fn = streamed_loss_fn(torch.from_numpy(data.available), scheduler, model_cfg, device, data.size)
+    else:
+        as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+        tensors = {"latents": as_tensor(data.latents), "maps": as_tensor(data.maps),
+                   "embeddings": {k: as_tensor(v) for k, v in data.embeddings.items()},
+                   "rgb": as_tensor(data.rgb) if data.rgb is not None else None}
+        loss_fn = latent_loss_fn(tensors, torch.from_numpy(data.available), scheduler, model_cfg, device)
     spec = TrainSpec(steps=int(model_cfg["steps"]), lr=float(model_cfg["lr"]), seed=cfg.seed,
                      warmup_steps=int(model_cfg.get("warmup_steps", 0)), ema_decay=model_cfg.get("ema_decay"),
                      grad_accum=int(model_cfg.get("grad_accum", 1)), checkpoint_every=cfg.checkpoint_every)
@@ -188,8 +261,10 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: boo
              f"{m} training latents {channels}×{h}×{w}; conditions "
              f"{', '.join(data.space_config['conditions']['local'] + list(global_dims)) or 'none'}; "
              f"{spec.steps} steps on {device}")
-    trainer = Trainer(model, spec, out, device, fingerprint, resume=resume)
-    history = trainer.fit(loss_fn, "train-diffusion latent")
+    trainer = Trainer(model, spec, out, device, fingerprint, resume=resume, performance=cfg.performance())
+    batches = (streamed_batches(data, spec, trainer, device, cfg.workers, int(model_cfg["batch_size"]))
+               if streamed else None)
+    history = trainer.fit(loss_fn, "train-diffusion latent", batches=batches)
     model.load_state_dict(trainer.final_state())
     agree = ranks_agree(weights_digest(model.state_dict()))
     if not distributed.is_main_process():
@@ -207,7 +282,9 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: boo
                           "parameters": count_parameters(model), "parameter_counts": counts,
                           **({"ddp_world_size": trainer.world_size, "ddp_ranks_identical": agree}
                              if agree is not None else {})}
-        writer.extra = {"history": history}
+        writer.extra = {"history": history, "data_wait_share": trainer.data_wait_share(),
+                        "fit_seconds": round(trainer.elapsed_s, 3), "loader_start_seconds": round(trainer.loader_start_s, 3),
+                        **({"normalisation": data.space_config["corpus_normalisation"]} if streamed else {})}
     trainer.cleanup()
     distributed.barrier()
     return writer.artifact

@@ -1,6 +1,6 @@
 """Generic DDPM training for any space: a denoiser learns to invert q(x_t | x_0) on tensors
-a space module prepared. Targets by prediction type: ``epsilon`` ε (hud.txt eq. 15,
-msf-diff.txt Algorithm 1), ``v_prediction`` v = √ᾱ_t·ε − √(1−ᾱ_t)·x_0 (Salimans & Ho 2022),
+a space module prepared. Targets by prediction type: ``epsilon`` ε (Shen et al., HUD (2025) eq. 15,
+Pan et al., MSF-Diff, Information Fusion 108 (2024) Algorithm 1), ``v_prediction`` v = √ᾱ_t·ε − √(1−ᾱ_t)·x_0 (Salimans & Ho 2022),
 ``sample`` x_0 itself; the diffusers samplers convert each back to the reverse step."""
 
 from __future__ import annotations

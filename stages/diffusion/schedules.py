@@ -11,7 +11,7 @@ SAMPLERS = ("ddim", "ddpm", "dpm")
 
 
 def training_scheduler(schedule: dict, prediction_type: str):
-    """A DDPMScheduler for training (eqs. 7-8 of hud.txt: q(z_t | z_{t-1}) with β_1..β_T)."""
+    """A DDPMScheduler for training (eqs. 7-8 of Shen et al., HUD (2025): q(z_t | z_{t-1}) with β_1..β_T)."""
     from diffusers import DDPMScheduler
 
     if prediction_type not in PREDICTION_TYPES:
@@ -25,8 +25,8 @@ def training_scheduler(schedule: dict, prediction_type: str):
 
 
 def sampling_scheduler(kind: str, training_config: dict):
-    """A sampler on the trained noise schedule: ``ddim`` deterministic DDIM (η = 0, hsigene.txt
-    eq. 2); ``ddpm`` ancestral sampling (hud.txt Algorithm 2, msf-diff.txt Algorithm 2);
+    """A sampler on the trained noise schedule: ``ddim`` deterministic DDIM (η = 0, Pang et al., HSIGene, arXiv:2409.12470
+    eq. 2); ``ddpm`` ancestral sampling (Shen et al., HUD (2025) Algorithm 2, Pan et al., MSF-Diff, Information Fusion 108 (2024) Algorithm 2);
     ``dpm`` DPM-Solver++ (multistep, second order)."""
     from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
@@ -43,7 +43,7 @@ def default_steps(kind: str, num_train_timesteps: int) -> int:
 
 
 def noised_sample(scheduler, x0, generator, device):
-    """One draw of the forward process (hsigene.txt eq. 1, in closed form): noise ε and a
+    """One draw of the forward process (Pang et al., HSIGene, arXiv:2409.12470 eq. 1, in closed form): noise ε and a
     timestep t per sample from ``generator`` (noise first, then t), x_t = √ᾱ_t x0 + √(1−ᾱ_t) ε,
     and the regression target of eq. 3 for the scheduler's prediction type (ε, v or x0).
     Returns (x_t, t, target)."""

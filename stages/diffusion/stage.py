@@ -30,13 +30,34 @@ class DiffusionTrainConfig:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 200
+    loader: str = "auto"              # latent: auto | memory | stream (stages/data)
+    workers: int = 2                  # DataLoader processes when streaming
+    compile: bool = False             # torch.compile the training forward
+    channels_last: bool = False
 
     def recorded(self) -> dict:
-        """What the manifest records (where it ran and how often it saved are left out)."""
+        """What the manifest records (where it ran, how often it saved and speed switches are left out)."""
         d = asdict(self)
-        d.pop("device")
-        d.pop("checkpoint_every")
+        for key in ("device", "checkpoint_every", "workers", "compile", "channels_last"):
+            d.pop(key)
+        if self.space != "latent":
+            d.pop("loader")
         return d
+
+    def performance(self):
+        from ..training import Performance
+
+        return Performance(compile=self.compile, channels_last=self.channels_last)
+
+
+def single_dataset(dataset, space: str):
+    """The one dataset of a space that trains on one (``--dataset`` may be repeated for latent)."""
+    if isinstance(dataset, (list, tuple)):
+        dataset = dataset[0] if len(dataset) == 1 else (None if not dataset else list(dataset))
+    if isinstance(dataset, list) or (dataset is not None and Path(dataset).suffix.lower() in (".yaml", ".yml")):
+        raise ConfigError(f"--space {space} trains on one --dataset; several sources (a corpus) train "
+                          "train-ae and --space latent")
+    return dataset
 
 
 def resolve(space: str, preset: str, overrides: dict, model_config: dict | None = None,
@@ -82,6 +103,7 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
     space = get_space(cfg.space)
     if hasattr(space, "train"):   # a space with its own denoiser and trainer (latent: UNet + ControlNet)
         return space.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    inputs = {**inputs, "dataset": single_dataset(inputs.get("dataset"), cfg.space)}
     model_cfg = cfg.model
     data = space.prepare(inputs, cfg.seed)
     n, channels, height, width = data.tensors.shape
@@ -132,7 +154,7 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
     fingerprint = {"config": recorded, "inputs": [r["sha256"] for r in records]}
     log.info(f"train-diffusion: {count_parameters(unet):,} parameters, {n} training maps "
              f"{channels}×{height}×{width}, crops {crop}, {spec.steps} steps on {device}")
-    trainer = Trainer(unet, spec, out, device, fingerprint, resume=resume)
+    trainer = Trainer(unet, spec, out, device, fingerprint, resume=resume, performance=cfg.performance())
     history = trainer.fit(loss_fn, "train-diffusion")
     unet.load_state_dict(trainer.final_state())
 

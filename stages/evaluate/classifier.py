@@ -1,4 +1,4 @@
-"""The spectral pixel classifier S of hyperldm.txt §III-E: four 1-D convolution layers and
+"""The spectral pixel classifier S of Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-E: four 1-D convolution layers and
 one fully connected layer, trained on labelled single-pixel spectra of the same dataset.
 
 Used for SD / SDM (its softmax), spectral FID / KID / IS (its penultimate features and softmax)
@@ -46,7 +46,8 @@ def build_model(bands: int, n_classes: int, channels, kernel: int):
     from torch import nn
 
     class SpectralCNN(nn.Module):
-        """hyperldm.txt §III-E: spectrum (1 × n_c) → four Conv1d layers → FC → class scores."""
+        """Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-E: spectrum (1 × n_c) → four Conv1d layers
+        → FC → class scores."""
 
         def __init__(self):
             super().__init__()
@@ -69,7 +70,8 @@ def build_model(bands: int, n_classes: int, channels, kernel: int):
             return self.fc(self.features(x))
 
     if len(channels) != 4:
-        raise ConfigError("the spectral classifier has exactly four convolution layers (hyperldm.txt §III-E)")
+        raise ConfigError("the spectral classifier has exactly four convolution layers "
+                          "(Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-E)")
     return SpectralCNN()
 
 

@@ -1,7 +1,8 @@
 """FID / KID / IS in the spectral domain: the seed papers swap ImageNet Inception for a
-network trained on the HSI data (hud.txt §IV-C, hyperldm.txt §III-E); here the features are
-the pixel classifier's penultimate layer and the class probabilities its softmax. The same
-``frechet_distance`` gives the classic RGB FID on Inception features (inception.py)."""
+network trained on the HSI data (Shen et al., HUD (2025) §IV-C; Liu et al., HyperLDM, IEEE TGRS
+61 (2023) §III-E); here the features are the pixel classifier's penultimate layer and the class
+probabilities its softmax. The same ``frechet_distance`` gives the classic RGB FID on Inception
+features (inception.py)."""
 
 from __future__ import annotations
 

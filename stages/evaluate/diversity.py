@@ -1,4 +1,4 @@
-"""Spectral diversity SD and SDM (hyperldm.txt §III-E, eqs. 26-29) from the pixel
+"""Spectral diversity SD and SDM (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-E, eqs. 26-29) from the pixel
 classifier's softmax vectors."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Point fidelity F_p and block diversity D_b (hud.txt §III-D, eqs. 16-17).
+"""Point fidelity F_p and block diversity D_b (Shen et al., HUD (2025) §III-D, eqs. 16-17).
 
 F_p: mean over generated pixels of the best cosine similarity to any real pixel (eq. 16).
 D_b: mean over generated blocks of the best block similarity to any real block, where the
@@ -46,24 +46,37 @@ def point_fidelity(generated: np.ndarray, real: np.ndarray, dtype: str = "float6
     return float(_best_match(_unit_rows(generated), _unit_rows(real), tdtype).mean())
 
 
-def _blocks(cubes: np.ndarray, block: int, stride: int) -> np.ndarray:
-    """(N, B, H, W) → (n_blocks, block*block*B) of unit-normalised pixels divided by sqrt(P)
-    on both sides' behalf, so a dot product of two rows is the mean pixel cosine (eq. 17)."""
-    n, b, h, w = cubes.shape
-    unit = _unit_rows(np.moveaxis(cubes, 1, -1))  # (N, H, W, B)
-    out = []
-    for r in range(0, h - block + 1, stride):
-        for c in range(0, w - block + 1, stride):
-            out.append(unit[:, r:r + block, c:c + block, :].reshape(n, -1))
-    if not out:
-        return np.empty((0, block * block * b))
-    return np.concatenate(out, 0) / np.sqrt(block * block)
+def _block_positions(n: int, h: int, w: int, block: int, stride: int, limit: int | None, rng) -> np.ndarray:
+    """(image, row, col) of every block, or a seeded random subset of ``limit`` of them."""
+    rows, cols = np.arange(0, h - block + 1, stride), np.arange(0, w - block + 1, stride)
+    total = n * len(rows) * len(cols)
+    flat = np.arange(total) if limit is None or total <= limit else np.sort(rng.choice(total, limit, replace=False))
+    img, rest = np.divmod(flat, len(rows) * len(cols))
+    r, c = np.divmod(rest, len(cols))
+    return np.stack([img, rows[r], cols[c]], 1)
+
+
+def _blocks(cubes: np.ndarray, block: int, positions: np.ndarray, dtype) -> np.ndarray:
+    """Blocks at ``positions`` → (n_blocks, block*block*B) rows of unit-normalised pixels divided
+    by sqrt(P) on both sides' behalf, so a dot product of two rows is the mean pixel cosine (eq. 17)."""
+    b = cubes.shape[1]
+    out = np.empty((len(positions), block * block * b), dtype=dtype)
+    for a in range(0, len(positions), CHUNK):
+        part = positions[a:a + CHUNK]
+        pix = np.stack([cubes[i, :, r:r + block, c:c + block] for i, r, c in part])       # (m, B, block, block)
+        out[a:a + CHUNK] = _unit_rows(np.moveaxis(pix, 1, -1)).reshape(len(part), -1)
+    return out / np.sqrt(block * block)
 
 
 def block_diversity(generated_cubes: np.ndarray, real_cubes: np.ndarray, block: int = 8,
-                    real_stride: int | None = None, dtype: str = "float64") -> float:
+                    real_stride: int | None = None, dtype: str = "float64", max_generated_blocks: int | None = None,
+                    max_real_blocks: int | None = None, seed: int = 0) -> float:
     """Eq. 17: generated images are tiled into non-overlapping blocks; real blocks are taken
-    every ``real_stride`` pixels (default block // 2) from the real images."""
+    every ``real_stride`` pixels (default block // 2) from the real images.
+
+    The cost is (generated blocks × real blocks × block² B): the caps take seeded random
+    subsets — of generated blocks (an unbiased estimate of the mean) and of real blocks (the
+    best match over fewer candidates, so at most slightly lower)."""
     import torch
 
     if block < 1:
@@ -74,8 +87,12 @@ def block_diversity(generated_cubes: np.ndarray, real_cubes: np.ndarray, block: 
     if block > min(gh, gw, rh, rw):
         raise ConfigError(
             f"--block {block} is larger than the images ({gh}x{gw} generated, {rh}x{rw} real); lower --block")
-    gen = _blocks(generated_cubes, block, block)
-    real = _blocks(real_cubes, block, stride)
+    rng = np.random.default_rng(seed)
+    np_dtype = np.float64 if dtype == "float64" else np.float32
+    gen = _blocks(generated_cubes, block, _block_positions(len(generated_cubes), gh, gw, block, block,
+                                                           max_generated_blocks, rng), np_dtype)
+    real = _blocks(real_cubes, block, _block_positions(len(real_cubes), rh, rw, block, stride, max_real_blocks, rng),
+                   np_dtype)
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     # Each row carries 1/sqrt(P); the product of two rows carries the 1/P of eq. 17.
     return float(_best_match(gen, real, tdtype).mean())

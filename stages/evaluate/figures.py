@@ -107,3 +107,25 @@ def samples_figure(path: Path, wl: np.ndarray, rows: list[tuple[str, np.ndarray]
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def psd_figure(path: Path, real, sets: list[tuple[str, object]]) -> None:
+    """Radially averaged power spectra (``spatial.SpatialStats``), real vs each set: each band
+    is divided by the real set's total power in that band, then averaged over bands, so bright
+    bands do not dominate and the curves share one scale."""
+    plt = _plt()
+    band_total = real.psd[:, 1:].sum(1, keepdims=True) + 1e-30
+    f = real.frequencies[1:]
+    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    ax.loglog(f, (real.psd[:, 1:] / band_total).mean(0), color="black", lw=2, label="real")
+    for i, (name, stats) in enumerate(sets):
+        ax.loglog(f, (stats.psd[:, 1:] / band_total).mean(0), lw=1.2, color=plt.cm.tab10(i % 10),
+                  ls="-" if name.startswith("generated") else "--", label=name)
+    ax.axvline(0.25, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("radial frequency (cycles / pixel); dotted: high/low-frequency split")
+    ax.set_ylabel("power ÷ real band total (mean over bands)")
+    ax.legend(fontsize=6)
+    ax.set_title("radially averaged power spectra", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

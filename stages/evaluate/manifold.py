@@ -1,9 +1,15 @@
-"""Spectral precision and recall, sPr / sRec (hsigene.txt §4.1.3, eq. 8).
+"""Spectral precision and recall, sPr / sRec (Pang et al., HSIGene, arXiv:2409.12470 §4.1.3, eq. 8), and density /
+coverage (Naeem, Oh, Uh, Choi & Yoo, "Reliable Fidelity and Diversity Metrics for Generative
+Models", ICML 2020, §3) from the same k-NN balls of the real set.
 
 sPr = share of generated spectra inside the real manifold, sRec = share of real spectra inside
 the generated manifold, where a set's manifold is the union of balls around each of its points
 with radius = distance to that point's k-th nearest neighbour in the same set (Kynkäänniemi et
-al. 2019, the paper's [65]).
+al. 2019, the paper's [65]). Density = mean over generated points of the number of real balls
+containing them, divided by k (Naeem et al. eq. 3: rewards samples where real points are dense,
+so a few far outliers in the real set do not inflate it); coverage = share of real balls that
+contain at least one generated point (eq. 4: a diversity score that a real-ball outlier cannot
+fill). Density and coverage use strict ``<`` like the authors' ``prdc`` package.
 
 Exact over 100k × 100k sets without a 100k × 100k matrix: points are sorted by their projection
 on the real set's first principal component. Because |pc1(x) - pc1(y)| <= ||x - y||, a point's
@@ -35,10 +41,12 @@ class ManifoldResult:
     n_real: int
     n_generated: int
     groups: int = 1
+    density: float | None = None
+    coverage: float | None = None
 
     def as_dict(self) -> dict:
-        return {"spr": self.precision, "srec": self.recall, "k": self.k, "groups": self.groups,
-                "n_real": self.n_real, "n_generated": self.n_generated}
+        return {"spr": self.precision, "srec": self.recall, "density": self.density, "coverage": self.coverage,
+                "k": self.k, "groups": self.groups, "n_real": self.n_real, "n_generated": self.n_generated}
 
 
 def _sqdist(a, a_sq, b, b_sq):
@@ -103,8 +111,12 @@ def _knn_radii(s: _Sorted, k: int) -> np.ndarray:
     return np.sqrt(radii)
 
 
-def _covered(query: _Sorted, ref: _Sorted, radii: np.ndarray) -> np.ndarray:
-    """For each query point (sorted order): is it inside at least one ball of ``ref``?"""
+def _covered(query: _Sorted, ref: _Sorted, radii: np.ndarray, counting: bool = False):
+    """For each query point (sorted order): is it inside at least one ball of ``ref`` (``<=``)?
+
+    With ``counting``, also (per query point) how many balls contain it strictly and (per ref
+    ball, in ref's sorted order) whether any query point lies strictly inside it: density and
+    coverage come from the same distance blocks at almost no extra cost."""
     import torch
 
     dtype = ref.x.dtype
@@ -121,20 +133,35 @@ def _covered(query: _Sorted, ref: _Sorted, radii: np.ndarray) -> np.ndarray:
     xb, sqb, r2b = ref.x[big_idx], ref.sq[big_idx], r2[big_idx]
     slack = max(_slack(ref), _slack(query))
     inside = np.zeros(query.n, dtype=bool)
+    counts = np.zeros(query.n, dtype=np.int64)
+    hit_small = torch.zeros(len(small), dtype=torch.bool)
+    hit_big = torch.zeros(len(big), dtype=torch.bool)
     for a in range(0, query.n, ROW_CHUNK):
         b = min(query.n, a + ROW_CHUNK)
         rows, rows_sq = query.x[a:b], query.sq[a:b]
         hit = torch.zeros(b - a, dtype=torch.bool)
+        n_in = torch.zeros(b - a, dtype=torch.int64)
         c0 = int(np.searchsorted(small_key, query.key[a] - limit - slack, "left"))
         c1 = int(np.searchsorted(small_key, query.key[b - 1] + limit + slack, "right"))
+        blocks = []
         if c1 > c0:
-            d2 = _sqdist(rows, rows_sq, xs[c0:c1], sqs[c0:c1])
-            hit |= (d2 - r2s[None, c0:c1]).amin(1) <= 0
+            blocks.append((_sqdist(rows, rows_sq, xs[c0:c1], sqs[c0:c1]) - r2s[None, c0:c1], hit_small, c0, c1))
         if len(big):
-            d2 = _sqdist(rows, rows_sq, xb, sqb)
-            hit |= (d2 - r2b[None, :]).amin(1) <= 0
+            blocks.append((_sqdist(rows, rows_sq, xb, sqb) - r2b[None, :], hit_big, 0, len(big)))
+        for diff, ball_hit, lo, hi in blocks:
+            hit |= diff.amin(1) <= 0
+            if counting:
+                strict = diff < 0
+                n_in += strict.sum(1)
+                ball_hit[lo:hi] |= strict.any(0)
         inside[a:b] = hit.numpy()
-    return inside
+        counts[a:b] = n_in.numpy()
+    if not counting:
+        return inside
+    ball_hit = np.zeros(ref.n, dtype=bool)
+    ball_hit[small] = hit_small.numpy()
+    ball_hit[big] = hit_big.numpy()
+    return inside, counts, ball_hit
 
 
 def _frame(real: np.ndarray):
@@ -166,20 +193,22 @@ def precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 10, dtype
     g = _Sorted(generated, centre, scale, axis, tdtype)
     real_radii = _knn_radii(r, k)
     gen_radii = _knn_radii(g, k)
-    precision = float(_covered(g, r, real_radii).mean())
+    inside, counts, ball_hit = _covered(g, r, real_radii, counting=True)
     recall = float(_covered(r, g, gen_radii).mean())
-    return ManifoldResult(precision, recall, k, len(real), len(generated))
+    return ManifoldResult(float(inside.mean()), recall, k, len(real), len(generated),
+                          density=float(counts.mean() / k), coverage=float(ball_hit.mean()))
 
 
 def grouped_precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 10, groups: int = 10,
                              seed: int = 0, dtype: str | None = None) -> ManifoldResult:
     """The paper's cheaper variant: shuffle both sets, split each into ``groups`` parts,
-    compute eq. 8 per pair of parts and average (hsigene.txt §4.1.3: 10 groups)."""
+    compute eq. 8 per pair of parts and average (Pang et al., HSIGene, arXiv:2409.12470 §4.1.3: 10 groups)."""
     if groups < 1:
         raise ConfigError("--groups must be at least 1")
     rng = np.random.default_rng(seed)
     real_parts = np.array_split(np.asarray(real)[rng.permutation(len(real))], groups)
     gen_parts = np.array_split(np.asarray(generated)[rng.permutation(len(generated))], groups)
     results = [precision_recall(rp, gp, k, dtype) for rp, gp in zip(real_parts, gen_parts)]
-    return ManifoldResult(float(np.mean([x.precision for x in results])), float(np.mean([x.recall for x in results])),
-                          k, len(real), len(generated), groups)
+    mean = lambda name: float(np.mean([getattr(x, name) for x in results]))  # noqa: E731
+    return ManifoldResult(mean("precision"), mean("recall"), k, len(real), len(generated), groups,
+                          mean("density"), mean("coverage"))

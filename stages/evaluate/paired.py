@@ -1,6 +1,6 @@
 """Paired reconstruction metrics, used when ``--reference`` gives the ground truth of each
 generated image (autoencoder reconstructions, super-resolution): MPSNR, MSSIM, SAM, ERGAS,
-RMSE, MRAE as in hyperldm.txt Tables I-V. Arrays are (N, B, H, W) in physical units; the
+RMSE, MRAE as in Liu et al., HyperLDM, IEEE TGRS 61 (2023) Tables I-V. Arrays are (N, B, H, W) in physical units; the
 PSNR/SSIM data range is the reference set's max - min."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Evaluation inputs: hsi-dataset / hsi-samples artifacts in physical units, and their pixels
-as spectra (DESIGN.md §3: evaluation always compares physical units)."""
+as spectra (docs/design.md §3: evaluation always compares physical units)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,25 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts.datasets import load_patches, load_samples
 from ..artifacts.store import Artifact, open_artifact
 from ..common.errors import ArtifactError, SpectralError
+from .streamed import StoredArray, distinct_sample
 
 IMAGE_KINDS = ("hsi-dataset", "hsi-samples")
 GRID_TOLERANCE_NM = 0.01
+EXACT_PIXELS_BYTES = 256 << 20   # sets up to this size take the exact in-memory distinct-pixel path
 
 
 @dataclass
 class ImageSet:
-    """Images of one artifact: cubes (N, B, H, W) in physical units."""
+    """Images of one artifact: cubes (N, B, H, W) in physical units, read from disk on access
+    (``StoredArray``; numpy operations on the whole load it)."""
 
     path: Path
     kind: str
-    cubes: np.ndarray
+    cubes: np.ndarray | StoredArray
     wavelengths_nm: np.ndarray
-    labels: np.ndarray | None = None      # (N, H, W) int, 0 = unlabelled
+    labels: np.ndarray | StoredArray | None = None      # (N, H, W) int, 0 = unlabelled
     split: np.ndarray | None = None       # (N,) str for datasets with a split
     origin: np.ndarray | None = None      # (N, 2)
     condition_ids: np.ndarray | None = None  # (N,) int: samples generated from the same condition
@@ -57,18 +59,32 @@ def _condition_ids(artifact: Artifact, n: int) -> np.ndarray | None:
 
 
 def load_image_set(path: str | Path, role: str = "input", split: str | None = None) -> ImageSet:
+    """The images of a dataset (optionally one split) or samples artifact, left on disk."""
+    import h5py
+
     artifact = open_artifact(path, IMAGE_KINDS, role=role)
-    if artifact.kind == "hsi-dataset":
-        patches = load_patches(artifact, split=split)
-        cond = None
-    else:
-        patches = load_samples(artifact)
-        cond = _condition_ids(artifact, len(patches.hsi))
-    if patches.hsi.ndim != 4 or len(patches.hsi) == 0:
-        raise ArtifactError(f"{role} {path} holds no images (hsi is {patches.hsi.shape}); rebuild it")
-    labels = None if patches.labels is None else np.asarray(patches.labels).astype(np.int64)
-    return ImageSet(Path(path), artifact.kind, patches.physical(), np.asarray(patches.wavelengths_nm, np.float64),
-                    labels, patches.split, patches.origin, cond, artifact)
+    name = "patches.h5" if artifact.kind == "hsi-dataset" else "samples.h5"
+    h5_path = artifact.file(name)
+    with h5py.File(h5_path, "r") as h5:
+        shape = h5["hsi"].shape
+        wl = np.asarray(h5["wavelengths_nm"][...], np.float64)
+        has_labels = "labels" in h5
+        splits = h5["split"][...].astype(str) if artifact.kind == "hsi-dataset" and "split" in h5 else None
+        origin = h5["origin"][...] if artifact.kind == "hsi-dataset" and "origin" in h5 else None
+    rows = None
+    if split is not None:
+        if splits is None and split != "train":
+            raise ArtifactError(f"{artifact.path} has no train/val split; re-run ingest with --val-fraction")
+        if splits is not None:
+            rows = np.flatnonzero(splits == split)
+            splits, origin = splits[rows], None if origin is None else origin[rows]
+    if len(shape) != 4 or shape[0] == 0 or (rows is not None and len(rows) == 0):
+        raise ArtifactError(f"{role} {path} holds no images (hsi is {shape}); rebuild it")
+    sp = artifact.spectral
+    cubes = StoredArray(h5_path, "hsi", rows, float(sp["scale"]), float(sp["offset"]))
+    labels = StoredArray(h5_path, "labels", rows, dtype=np.int64) if has_labels else None
+    cond = None if artifact.kind == "hsi-dataset" else _condition_ids(artifact, len(cubes))
+    return ImageSet(Path(path), artifact.kind, cubes, wl, labels, splits, origin, cond, artifact)
 
 
 def check_same_grid(reference: ImageSet, other: ImageSet, other_role: str = "--generated") -> None:
@@ -92,10 +108,14 @@ class Spectra:
 
 def pixels(images: ImageSet, max_spectra: int | None, seed: int) -> Spectra:
     """All unique pixel spectra (overlapping patches repeat pixels), or a seeded random
-    subset of ``max_spectra`` of them."""
+    subset of ``max_spectra`` of them. Sets larger than EXACT_PIXELS_BYTES are streamed from
+    disk (``streamed.distinct_sample``: the same definition, with the unique count estimated
+    once more than ``max_spectra`` distinct spectra are seen)."""
     n, b, h, w = images.cubes.shape
-    flat = np.ascontiguousarray(images.cubes.transpose(0, 2, 3, 1).reshape(-1, b), dtype=np.float32)
-    labels = None if images.labels is None else images.labels.reshape(-1)
+    if max_spectra is not None and n * b * h * w * 4 > EXACT_PIXELS_BYTES and isinstance(images.cubes, StoredArray):
+        return _streamed_pixels(images, max_spectra, seed)
+    flat = np.ascontiguousarray(np.asarray(images.cubes).transpose(0, 2, 3, 1).reshape(-1, b), dtype=np.float32)
+    labels = None if images.labels is None else np.asarray(images.labels).reshape(-1)
     rows = flat.view(np.dtype((np.void, flat.dtype.itemsize * b))).reshape(-1)
     _, first = np.unique(rows, return_index=True)
     first.sort()
@@ -104,6 +124,18 @@ def pixels(images: ImageSet, max_spectra: int | None, seed: int) -> Spectra:
         rng = np.random.default_rng(seed)
         first = np.sort(rng.choice(first, size=max_spectra, replace=False))
     return Spectra(flat[first], None if labels is None else labels[first], unique_count)
+
+
+def _streamed_pixels(images: ImageSet, max_spectra: int, seed: int) -> Spectra:
+    b = images.bands
+
+    def blocks():
+        for start, cubes in images.cubes.chunks():
+            labels = None if images.labels is None else images.labels[start:start + len(cubes)].reshape(-1)
+            yield np.ascontiguousarray(cubes.transpose(0, 2, 3, 1).reshape(-1, b)), labels
+
+    values, labels, count = distinct_sample(blocks(), b, max_spectra, seed)
+    return Spectra(values, labels, count)
 
 
 def labelled_pixel_table(images: ImageSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

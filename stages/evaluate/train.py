@@ -1,5 +1,6 @@
-"""``hsigen evaluate train-classifier``: fit the spectral classifier S (hyperldm.txt §III-E)
-on the labelled pixels of an hsi-dataset and write a ``classifier`` artifact."""
+"""``hsigen evaluate train-classifier``: fit the spectral classifier S (Liu et al., HyperLDM,
+IEEE TGRS 61 (2023) §III-E) on the labelled pixels of an hsi-dataset and write a ``classifier``
+artifact."""
 
 from __future__ import annotations
 

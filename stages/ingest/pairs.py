@@ -1,5 +1,5 @@
 """``ingest SCENE1 --pair SCENE2 --change-mask FILE``: a bi-temporal change-detection dataset
-(specdm.txt §3.3: "a data instance consists of two images at different temporal phases and a
+(Liu et al., SpecDM, arXiv:2502.17056 §3.3: "a data instance consists of two images at different temporal phases and a
 mask to represent the change").
 
 Both scenes go through the single-scene stage's passes (``stage.py``) on the same target

@@ -1,4 +1,4 @@
-"""``ingest``: a sensor scene → an ``hsi-dataset`` artifact (DESIGN.md §2, §3).
+"""``ingest``: a sensor scene → an ``hsi-dataset`` artifact (docs/design.md §2, §3).
 
 Two streamed passes keep memory bounded by a block of rows, whatever the scene size:
 1. read row blocks, drop bad bands, align to the target grid (a matmul per block), write

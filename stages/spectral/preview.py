@@ -1,4 +1,4 @@
-"""False-colour previews: bands nearest 640/550/470 nm with a 2 % linear stretch (DESIGN.md §2)."""
+"""False-colour previews: bands nearest 640/550/470 nm with a 2 % linear stretch (docs/design.md §2)."""
 
 from __future__ import annotations
 

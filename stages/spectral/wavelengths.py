@@ -1,4 +1,4 @@
-"""Wavelength grids and sidecar files, always in nanometres (DESIGN.md §3)."""
+"""Wavelength grids and sidecar files, always in nanometres (docs/design.md §3)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from ..common import log
 from ..common.errors import InputError, SpectralError
 
-# HSIGene's grid: 48 bands over 400-1000 nm (hsigene.txt §3.1.1).
+# HSIGene's grid: 48 bands over 400-1000 nm (Pang et al., HSIGene, arXiv:2409.12470 §3.1.1).
 DEFAULT_GRID = np.linspace(400.0, 1000.0, 48)
 
 _UNIT_FACTORS = {

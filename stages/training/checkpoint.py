@@ -1,5 +1,5 @@
 """Checkpoints: weights as safetensors; optimiser state with ``torch.save`` read back only
-with ``weights_only=True`` (DESIGN.md §2: nothing is ever unpickled)."""
+with ``weights_only=True`` (docs/design.md §2: nothing is ever unpickled)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -42,11 +43,12 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def make_optimizer(params, spec: TrainSpec):
-    """AdamW with linear warm-up then cosine decay to ``lr * min_lr_ratio``."""
+def make_optimizer(params, spec: TrainSpec, fused: bool = False):
+    """AdamW with linear warm-up then cosine decay to ``lr * min_lr_ratio``; ``fused`` (CUDA
+    only) runs the update as one kernel per parameter group instead of a loop over tensors."""
     import torch
 
-    optimizer = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay, **({"fused": True} if fused else {}))
 
     def factor(step: int) -> float:
         if spec.warmup_steps and step < spec.warmup_steps:
@@ -65,17 +67,32 @@ def work_dir_for(out: Path) -> Path:
     return out.parent / f"{out.name}.work"
 
 
-LossFn = Callable[..., tuple]  # (model, step, generator) -> (loss tensor, {name: float})
+LossFn = Callable[..., tuple]  # (model, step, generator[, batch]) -> (loss tensor, {name: float})
+BatchSource = Callable[[int], object]  # first micro-step -> iterable of batches, one per micro-step
+
+
+@dataclass
+class Performance:
+    """GPU efficiency switches; they change speed, not what is learned, so a run may resume
+    with other values (they are not part of the resume fingerprint)."""
+
+    compile: bool = False            # torch.compile the training forward
+    channels_last: bool = False      # NHWC memory format for weights and 4-D batches (tensor cores)
+    fused_adamw: bool = True         # fused AdamW kernel, used on CUDA only
 
 
 class Trainer:
     def __init__(self, model, spec: TrainSpec, out: Path, device, fingerprint: dict, resume: bool = False,
-                 params=None):
+                 params=None, performance: Performance | None = None):
         import torch
 
         self.spec, self.device, self.fingerprint = spec, device, fingerprint
+        self.performance = performance or Performance()
         self.work_dir = work_dir_for(out)
         self.model = model.to(device)
+        cuda = getattr(device, "type", "") == "cuda"
+        if self.performance.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.ddp = distributed.init_if_needed(device)
         self.rank, self.world_size = distributed.world()
         if self.ddp:
@@ -85,8 +102,11 @@ class Trainer:
             self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
         else:
             self.wrapped = self.model
+        if self.performance.compile:
+            self.wrapped = torch.compile(self.wrapped)
         self.optimizer, self.scheduler = make_optimizer(
-            params if params is not None else [p for p in self.model.parameters() if p.requires_grad], spec)
+            params if params is not None else [p for p in self.model.parameters() if p.requires_grad], spec,
+            fused=cuda and self.performance.fused_adamw)
         self.ema = EMA(self.model, spec.ema_decay) if spec.ema_decay else None
         self.step = 0
         self.history: list[dict] = []
@@ -127,10 +147,34 @@ class Trainer:
                               "history": self.history}, self._meta())
         distributed.barrier()
 
-    def fit(self, loss_fn: LossFn, description: str = "training") -> list[dict]:
-        """Run until ``spec.steps``; ``loss_fn(model, step, generator)`` returns (loss, logs)."""
+    def _batches(self, source: BatchSource | None):
+        """The batch iterator from the current micro-step (exact resume: the source's batches are
+        a function of the micro-step index, see ``stages.data.plan``)."""
+        if source is None:
+            return None
+        first = self.step * self.spec.grad_accum
+        return iter(source(first)), first
+
+    def _next_batch(self, batches, expected: int) -> dict:
+        batch = next(batches)
+        if int(batch.get("micro_step", expected)) != expected:
+            raise RuntimeError(f"data loader returned micro-step {batch['micro_step']}, expected {expected}")
+        if self.performance.channels_last:
+            torch = self._torch
+            batch = {k: v.contiguous(memory_format=torch.channels_last)
+                     if torch.is_tensor(v) and v.ndim == 4 and v.is_floating_point() else v for k, v in batch.items()}
+        return batch
+
+    def fit(self, loss_fn: LossFn, description: str = "training", batches: BatchSource | None = None) -> list[dict]:
+        """Run until ``spec.steps``; ``loss_fn(model, step, generator)`` returns (loss, logs).
+        With ``batches`` (micro-step → iterable of batch dicts, e.g. ``stages.data.stream.loader``)
+        each call also gets that micro-step's batch: ``loss_fn(model, step, generator, batch)``."""
         torch, spec = self._torch, self.spec
         self.model.train()
+        stream = self._batches(batches)
+        self.data_wait_s = 0.0           # time spent waiting for the loader (its share of step time)
+        self.loader_start_s = 0.0        # the wait for the first batch (worker start-up), kept apart
+        started = time.perf_counter()
         with log.progress(description, spec.steps) as bar:
             if self.step:
                 bar.advance(self.step)
@@ -139,8 +183,17 @@ class Trainer:
                 logs_sum: dict[str, float] = {}
                 for micro in range(spec.grad_accum):
                     g = step_generator(spec.seed + 7919 * self.rank, self.step * spec.grad_accum + micro)
+                    extra = ()
+                    if stream is not None:
+                        waited = time.perf_counter()
+                        index = self.step * spec.grad_accum + micro
+                        extra = (self._next_batch(stream[0], index),)
+                        if index == stream[1]:
+                            self.loader_start_s = time.perf_counter() - waited
+                        else:
+                            self.data_wait_s += time.perf_counter() - waited
                     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._autocast):
-                        loss, logs = loss_fn(self.wrapped, self.step, g)
+                        loss, logs = loss_fn(self.wrapped, self.step, g, *extra)
                     (loss / spec.grad_accum).backward()
                     for k, v in logs.items():
                         logs_sum[k] = logs_sum.get(k, 0.0) + float(v) / spec.grad_accum
@@ -157,7 +210,14 @@ class Trainer:
                 bar.advance(1, status)
                 if spec.checkpoint_every and self.step % spec.checkpoint_every == 0 and self.step < spec.steps:
                     self.save_checkpoint()
+        self.elapsed_s = time.perf_counter() - started
         return self.history
+
+    def data_wait_share(self) -> float | None:
+        """The fraction of the last ``fit``'s time spent waiting for batches after the first one
+        (whose wait is the workers' start-up, ``loader_start_s``); None before a fit."""
+        elapsed = getattr(self, "elapsed_s", 0.0) - getattr(self, "loader_start_s", 0.0)
+        return round(self.data_wait_s / elapsed, 4) if elapsed > 0 else None
 
     def final_state(self, use_ema: bool = True) -> dict:
         """Weights to publish: the EMA copy when there is one."""

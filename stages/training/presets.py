@@ -1,5 +1,5 @@
 """Named model sizes as typed dataclasses: ``tiny`` trains in minutes on a 2-core CPU,
-``paper`` is the seed paper's published configuration (DESIGN.md §5).
+``paper`` is the seed paper's published configuration (docs/design.md §5).
 
 A stage declares its preset type (a dataclass, sections such as ``unet`` as nested
 dataclasses) and its table with ``preset_table(Type, {name: mapping})``; every mapping is

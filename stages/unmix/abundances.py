@@ -1,5 +1,5 @@
-"""Abundances for fixed endmembers: FCLS (hud.txt eq. 2) and the linear approximation LSQ
-(hud.txt eq. 3), both vectorised over every pixel of a scene or patch set."""
+"""Abundances for fixed endmembers: FCLS (Shen et al., HUD (2025) eq. 2) and the linear approximation LSQ
+(Shen et al., HUD (2025) eq. 3), both vectorised over every pixel of a scene or patch set."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _CHUNK = 65536
 
 
 def lsq_abundances(y: np.ndarray, endmembers: np.ndarray) -> np.ndarray:
-    """hud.txt eq. 3: X = (AᵀA)⁻¹AᵀY, the unconstrained least-squares (pseudo-inverse) solution.
+    """Shen et al., HUD (2025) eq. 3: X = (AᵀA)⁻¹AᵀY, the unconstrained least-squares (pseudo-inverse) solution.
     ``y`` (B, N), ``endmembers`` (B, k) → (k, N)."""
     return np.linalg.pinv(np.asarray(endmembers, np.float64)) @ np.asarray(y, np.float64)
 
@@ -31,7 +31,7 @@ def _sum_to_one_solve(gram_inv: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 def fcls_abundances(y: np.ndarray, endmembers: np.ndarray, tol: float = 1e-10,
                     enumeration_max_k: int = ENUMERATION_MAX_K) -> np.ndarray:
-    """hud.txt eq. 2: min ||Y − AX||² s.t. X ≥ 0, Σ X = 1, per pixel. ``y`` (B, N) → (k, N).
+    """Shen et al., HUD (2025) eq. 2: min ||Y − AX||² s.t. X ≥ 0, Σ X = 1, per pixel. ``y`` (B, N) → (k, N).
 
     The optimum's support S makes it the sum-to-one least-squares solution restricted to S
     (KKT), and every feasible restricted solution is feasible for the full problem, so the

@@ -1,4 +1,4 @@
-"""The scene-based unmixing network of MSF-Diff (msf-diff.txt §4.1, eqs. 2-4).
+"""The scene-based unmixing network of MSF-Diff (Pan et al., MSF-Diff, Information Fusion 108 (2024) §4.1, eqs. 2-4).
 
 Encoder G_E: three selected bands (RGB-like) → a stack of residual spectral-attention (RSA)
 modules (3×3 convolutions + CBAM-style channel attention [61]) → softmax over k channels, so
@@ -29,7 +29,7 @@ class SceneNetPreset(Preset):
     epochs: Optional[int]
 
 
-# Channels of the encoder's layers (msf-diff.txt §5.1.3 uses [3, 32, 64, 128, 96, 48, 5]);
+# Channels of the encoder's layers (Pan et al., MSF-Diff, Information Fusion 108 (2024) §5.1.3 uses [3, 32, 64, 128, 96, 48, 5]);
 # the last entry is replaced by k.
 SCENE_NET_PRESETS: dict[str, SceneNetPreset] = preset_table(SceneNetPreset, {
     "tiny": {"channels": [3, 16, 32, 32, 16], "steps": 300, "batch_size": 8, "lr": 2e-3, "weight_decay": 0.0,
@@ -98,7 +98,7 @@ def build_scene_net(channels: list[int], k: int, bands: int):
 
 
 def unmixing_loss(y, y_hat, decoder_weight, alpha: float, beta: float):
-    """msf-diff.txt eq. 4: L = MAE + α·SAD + β·ETV.
+    """Pan et al., MSF-Diff, Information Fusion 108 (2024) eq. 4: L = MAE + α·SAD + β·ETV.
 
     SAD is the mean per-pixel spectral angle between Y and Ŷ; ETV is the total variation
     Σ_i |e_{i+1} − e_i| along the bands of each endmember (mean over endmembers)."""

@@ -1,4 +1,4 @@
-"""Training the MSF-Diff scene-based unmixing network (msf-diff.txt §4.1) with the shared
+"""Training the MSF-Diff scene-based unmixing network (Pan et al., MSF-Diff, Information Fusion 108 (2024) §4.1) with the shared
 Trainer, and inferring abundances for external RGB images with it (``unmix infer``)."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def run(patches: PatchSet, dataset: Path, out: Path, cfg, *, overwrite: bool, re
     writer.check_destination()
     device = resolve_device(cfg.device)
 
-    # Decoder initialised from VCA endmembers (the brief's choice; msf-diff.txt §5.2.1 trains
+    # Decoder initialised from VCA endmembers (the brief's choice; Pan et al., MSF-Diff, Information Fusion 108 (2024) §5.2.1 trains
     # from scratch and relies on the ETV loss instead).
     init = extract_endmembers(patches, cfg)
     with torch.no_grad():

@@ -2,8 +2,8 @@
 
 Two methods:
 - ``vca``: endmembers by VCA on the training split's pixels, abundances by FCLS or LSQ
-  (hud.txt §III-B, eqs. 2-3) for every patch;
-- ``scene-net``: the MSF-Diff scene-based unmixing network (msf-diff.txt §4.1), trained with
+  (Shen et al., HUD (2025) §III-B, eqs. 2-3) for every patch;
+- ``scene-net``: the MSF-Diff scene-based unmixing network (Pan et al., MSF-Diff, Information Fusion 108 (2024) §4.1), trained with
   the shared Trainer on three RGB-like bands, its decoder initialised from VCA endmembers.
 
 All unmixing works in the dataset's normalised units; since abundances sum to one,
@@ -41,7 +41,7 @@ class UnmixConfig:
     # scene-net only
     preset: str = "tiny"
     scene_net: dict = field(default_factory=dict)   # resolved preset (channels, steps, lr, ...)
-    alpha: float = 0.1               # msf-diff.txt eq. 4 weights
+    alpha: float = 0.1               # Pan et al., MSF-Diff, Information Fusion 108 (2024) eq. 4 weights
     beta: float = 1e-3
     device: str = "auto"
     checkpoint_every: int = 0

@@ -1,5 +1,5 @@
 """Vertex Component Analysis (Nascimento & Bioucas-Dias, 2005), the endmember extractor of
-hud.txt §III-B.
+Shen et al., HUD (2025) §III-B.
 
 Under the linear mixing model the pixels of a scene lie in a simplex whose vertices are the
 endmembers. VCA projects the data onto a k-dimensional subspace, then repeatedly projects it

@@ -1,4 +1,4 @@
-"""``upsample``: the two-stage hyperspectral super-resolution of hsigene.txt §3.3 — DSRNet
+"""``upsample``: the two-stage hyperspectral super-resolution of Pang et al., HSIGene, arXiv:2409.12470 §3.3 — DSRNet
 (§3.3.2, diffusion RGB super-resolution) and RGAN (§3.3.3, RGB-guided HSI super-resolution) —
 and the super-resolution-based augmentation of whole scenes (``upsample run``).
 

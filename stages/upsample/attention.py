@@ -1,6 +1,6 @@
 """Rectangle self-attention and the rectangular cross-attention (RCA) of RGAN.
 
-hsigene.txt §3.3.3 (Fig. 6, Fig. 7, eqs. 4–7), after the rectangle self-attention of SERT
+Pang et al., HSIGene, arXiv:2409.12470 §3.3.3 (Fig. 6, Fig. 7, eqs. 4–7), after the rectangle self-attention of SERT
 (hsigene ref. [47]): the C channels of Q, K, V are split into two halves; the first half
 attends inside *horizontal* windows ``[h, w]`` (w > h), the second inside *vertical* windows
 ``[w, h]``; each window is a multi-head attention over its h·w tokens with a learnable

@@ -1,4 +1,4 @@
-"""The documented degradation that makes (LR, HR) training pairs (hsigene.txt §4.1.2,
+"""The documented degradation that makes (LR, HR) training pairs (Pang et al., HSIGene, arXiv:2409.12470 §4.1.2,
 after IKC, hsigene ref. [51]): an isotropic Gaussian blur followed by bicubic downsampling.
 
 - blur: σ = ``sigma_per_scale`` · scale pixels (default 0.5 · s, i.e. σ = 1 for ×2 and 2 for

@@ -1,4 +1,4 @@
-"""DSRNet: diffusion-based RGB super-resolution (hsigene.txt §3.3.2).
+"""DSRNet: diffusion-based RGB super-resolution (Pang et al., HSIGene, arXiv:2409.12470 §3.3.2).
 
 "Highly based on the framework introduced in Sec. 3.2": a KL autoencoder (diffusers
 ``AutoencoderKL`` with 3 channels, the HSIGene VAE of ``stages.autoencoder.kl`` on RGB) whose
@@ -70,7 +70,7 @@ class ConditionUpsampler(nn.Module):
 
 
 class DSRDenoiser(nn.Module):
-    """ε_θ(z_t, t, lr) = UNet(z_t, t, c, ControlNet(z_t, t, c, Up(lr))) (hsigene.txt §3.2 and §3.3.2).
+    """ε_θ(z_t, t, lr) = UNet(z_t, t, c, ControlNet(z_t, t, c, Up(lr))) (Pang et al., HSIGene, arXiv:2409.12470 §3.2 and §3.3.2).
 
     There is no text or content condition in super-resolution: the cross-attention context ``c``
     is one learned token."""
@@ -207,7 +207,7 @@ def position_noise(seed: int, item: int, step: int, channels: int, r0: int, c0: 
 
 
 def make_sampler(kind: str, scheduler_config: dict):
-    """(scheduler, eta): ``ddim`` (hsigene.txt eq. 2, η = 0), ``dpm`` (DPM-Solver++, deterministic),
+    """(scheduler, eta): ``ddim`` (Pang et al., HSIGene, arXiv:2409.12470 eq. 2, η = 0), ``dpm`` (DPM-Solver++, deterministic),
     ``ddpm``: ancestral sampling as DDIM with η = 1 (Song et al. 2021 §4.1: η = 1 is DDPM's
     posterior), so that its per-step noise can be given as position-keyed ``variance_noise``."""
     from diffusers import DDIMScheduler

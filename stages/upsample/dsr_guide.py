@@ -1,4 +1,4 @@
-"""DSRNet over whole scenes, and as the HR-RGB guidance of ``upsample run`` (hsigene.txt Fig. 4:
+"""DSRNet over whole scenes, and as the HR-RGB guidance of ``upsample run`` (Pang et al., HSIGene, arXiv:2409.12470 Fig. 4:
 LR HSI → its RGB bands → DSRNet → HR RGB → RGAN).
 
 A latent diffusion model cannot be cut into tiles that reproduce a whole-image pass: GroupNorm
@@ -139,7 +139,7 @@ def scene_rgb_limits(cube: Path, rgb_idx: list[int], percent: float = 2.0, max_p
 
 
 class DsrGuide(Guide):
-    """HR RGB from DSRNet (hsigene.txt §3.3.2): the tile's bands nearest 640/550/470 nm, mapped
+    """HR RGB from DSRNet (Pang et al., HSIGene, arXiv:2409.12470 §3.3.2): the tile's bands nearest 640/550/470 nm, mapped
     into [-1, 1] by the scene's 2 % stretch, super-resolved on the scene's window grid, and
     mapped back into the RGAN's units."""
 

@@ -1,4 +1,4 @@
-"""HR RGB guidance for RGAN in ``upsample run`` (hsigene.txt §3.3.3): the ``Guide`` interface,
+"""HR RGB guidance for RGAN in ``upsample run`` (Pang et al., HSIGene, arXiv:2409.12470 §3.3.3): the ``Guide`` interface,
 ``bicubic`` (the LR scene's own RGB bands upsampled) and ``zero`` (Table 7's ablation). The
 DSRNet guide (``dsr_guide.py``) implements the same interface."""
 

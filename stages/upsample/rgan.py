@@ -1,4 +1,4 @@
-"""RGAN: the rectangular guided attention network (hsigene.txt §3.3.3, Fig. 5).
+"""RGAN: the rectangular guided attention network (Pang et al., HSIGene, arXiv:2409.12470 §3.3.3, Fig. 5).
 
     LR HSI ──bicubic ×s──┬─ conv3×3 ─ x ─┐
                          │               ├─ GAL × depth ─ conv3×3 ─ conv3×3 ─(+)─ HR HSI

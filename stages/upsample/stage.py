@@ -1,4 +1,4 @@
-"""``upsample run``: super-resolve a whole hsi-dataset scene (hsigene.txt §3.3, Fig. 4) and
+"""``upsample run``: super-resolve a whole hsi-dataset scene (Pang et al., HSIGene, arXiv:2409.12470 §3.3, Fig. 4) and
 write the result as a new ``hsi-dataset`` — the paper's super-resolution-based augmentation.
 
     LR cube.tif ──(tiles)──► guidance HR RGB ──► RGAN ──► HR cube.tif ──► patches.h5, preview.png

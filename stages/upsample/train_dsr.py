@@ -1,4 +1,4 @@
-"""``upsample train-dsr``: train DSRNet (hsigene.txt §3.3.2, §4.1.2) on high-resolution RGB
+"""``upsample train-dsr``: train DSRNet (Pang et al., HSIGene, arXiv:2409.12470 §3.3.2, §4.1.2) on high-resolution RGB
 images and write an ``sr-model`` that holds everything sampling needs.
 
 Training data: any mix of PNG/JPEG/GeoTIFF files, directories of them, and ``hsi-dataset``
@@ -262,7 +262,7 @@ def calibrate(ae, images: list, crop: int, device, count: int = 64) -> float:
 
 
 def diffusion_loss_fn(ae, scheduler, images: RgbImages, cfg: DsrTrainConfig, device):
-    """hsigene.txt eq. 3 (MSE to the scheduler's target: ε, or v in tiny) on the frozen
+    """Pang et al., HSIGene, arXiv:2409.12470 eq. 3 (MSE to the scheduler's target: ε, or v in tiny) on the frozen
     autoencoder's latents of HR crops, with the LR crop as the condition."""
     import torch
 

@@ -1,5 +1,5 @@
 """``upsample train-rgan``: train RGAN on real HSI patches degraded by ×2/×4, guided by their
-own high-resolution RGB bands (hsigene.txt §3.3.3, §4.1.2), and write an ``sr-model``.
+own high-resolution RGB bands (Pang et al., HSIGene, arXiv:2409.12470 §3.3.3, §4.1.2), and write an ``sr-model``.
 
 Training pairs: a random ``crop`` of a train-split patch (random flips) is the HR target;
 its bands nearest 640/550/470 nm are the HR RGB guidance (zeros with ``rgb_zero``, the

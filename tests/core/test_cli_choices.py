@@ -16,6 +16,9 @@ from hsigen_cli import choices
     (("unmix", "ds", "--out", "o", "--method", "nmf"), "--method", "'vca', 'scene-net'"),
     (("upsample", "run", "ds", "--out", "o", "--guide", "none"), "--guide", "'bicubic', 'zero', 'dsr'"),
     (("train-diffusion", "--preset", "huge", "--dry-run"), "--preset", "'tiny', 'paper'"),
+    (("sample", "--ckpt", "m", "--out", "o", "--precision", "fp8"), "--precision", "'fp32', 'bf16', 'fp16'"),
+    (("train-diffusion", "--architecture", "sd"), "--architecture", "'hsigene'"),
+    (("train-diffusion", "--train", "vae"), "--train", "'adapters', 'unet', 'all'"),
 ])
 def test_a_bad_choice_is_a_usage_error_listing_the_choices(cli, tmp_path, args, flag, listed):
     code, out, err = cli(*args)
@@ -45,6 +48,14 @@ def test_choice_lists_match_what_the_stages_accept():
     assert values(choices.AbundanceSolver) == set(ABUNDANCE_METHODS)
     assert values(choices.UpsampleMethod) == set(UPSAMPLE_METHODS)
     assert values(choices.Guide) == set(GUIDES) | {"dsr"}
+    from stages.diffusion.spaces import ARCHITECTURES
+    from stages.diffusion.stage import FINETUNE_ARCHITECTURES
+    from stages.hsigene.finetune import TRAINABLE
+    from stages.hsigene.generator import DTYPES
+
+    assert values(choices.Precision) == set(DTYPES)
+    assert values(choices.Architecture) == set(ARCHITECTURES) == set(FINETUNE_ARCHITECTURES)
+    assert values(choices.TrainParts) == set(TRAINABLE)
 
 
 def test_preset_choices_are_every_stage_preset_name():

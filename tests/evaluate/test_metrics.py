@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from stages.evaluate import diversity, distribution, fidelity, manifold, paired
+from stages.evaluate import distribution, diversity, fidelity, manifold, paired
 
 
 def brute_pr(real, gen, k):
@@ -74,8 +74,10 @@ def test_point_fidelity_equals_eq16():
     assert abs(fidelity.point_fidelity(gen, real) - direct) < 1e-6
     assert abs(fidelity.point_fidelity(real, real) - 1.0) < 1e-9
     # Spectra confined to disjoint band sets are orthogonal: cosine 0.
-    a = np.zeros((20, 8)); a[:, :4] = rng.uniform(1, 2, (20, 4))
-    b = np.zeros((20, 8)); b[:, 4:] = rng.uniform(1, 2, (20, 4))
+    a = np.zeros((20, 8))
+    a[:, :4] = rng.uniform(1, 2, (20, 4))
+    b = np.zeros((20, 8))
+    b[:, 4:] = rng.uniform(1, 2, (20, 4))
     assert fidelity.point_fidelity(a, b) == pytest.approx(0.0, abs=1e-12)
 
 
@@ -166,8 +168,7 @@ def test_kid_and_is_against_definitions():
 def test_paired_metrics_equal_references():
     import torch
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-    from torchmetrics.functional.image import (error_relative_global_dimensionless_synthesis,
-                                               spectral_angle_mapper)
+    from torchmetrics.functional.image import error_relative_global_dimensionless_synthesis, spectral_angle_mapper
 
     rng = np.random.default_rng(12)
     ref = rng.uniform(100, 2000, (2, 5, 24, 24))

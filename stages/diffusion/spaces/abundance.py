@@ -1,6 +1,6 @@
-"""The abundance space (HUD, hud.txt §III-C; MSF-Diff, msf-diff.txt §4.2).
+"""The abundance space (HUD, Shen et al., HUD (2025) §III-C; MSF-Diff, Pan et al., MSF-Diff, Information Fusion 108 (2024) §4.2).
 
-Training data are the abundance maps X of an ``unmixing`` artifact, projected by hud.txt
+Training data are the abundance maps X of an ``unmixing`` artifact, projected by Shen et al., HUD (2025)
 eq. 4, Z = ln(X + e^(−ln d − 8)) with d = k endmembers, then mapped linearly from its exact
 range [ln ε, ln(1 + ε)] onto [−1, 1] (recorded in the manifest's ``normalisation``). Generated Z go back through eq. 5,
 X̂ = softmax(Z) over endmembers (exactly non-negative and sum-to-one), and the linear mixing
@@ -29,7 +29,7 @@ _TINY_UNET = {
     "up_block_types": ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
     "norm_num_groups": 8, "attention_head_dim": 16,
 }
-# msf-diff.txt §5.1.3: U-Net with depth multipliers [1, 2, 2, 4, 4] (base width 128, as in
+# Pan et al., MSF-Diff, Information Fusion 108 (2024) §5.1.3: U-Net with depth multipliers [1, 2, 2, 4, 4] (base width 128, as in
 # DDPM), ~100 M parameters (Table 4: 99.76 M for 5 endmembers).
 _PAPER_UNET = {
     "block_out_channels": [128, 256, 256, 512, 512], "layers_per_block": 2,
@@ -46,12 +46,12 @@ PRESETS: dict[str, DiffusionPreset] = preset_table(DiffusionPreset, {
     "tiny": {"unet": _TINY_UNET, "prediction_type": "sample",
              "schedule": {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 2e-2, "beta_schedule": "linear"},
              "steps": 500, "batch_size": 8, "lr": 2e-3, "warmup_steps": 20, "ema_decay": 0.995, "crop": 16},
-    # MSF-Diff (msf-diff.txt §5.1.3): linear β 1e-6 → 1e-2 over 2000 steps, Adam lr 1e-4,
+    # MSF-Diff (Pan et al., MSF-Diff, Information Fusion 108 (2024) §5.1.3): linear β 1e-6 → 1e-2 over 2000 steps, Adam lr 1e-4,
     # batch 8, 2 M steps, ε-prediction (Algorithm 1).
     "paper": {"unet": _PAPER_UNET, "prediction_type": "epsilon",
               "schedule": {"num_train_timesteps": 2000, "beta_start": 1e-6, "beta_end": 1e-2, "beta_schedule": "linear"},
               "steps": 2_000_000, "batch_size": 8, "lr": 1e-4, "warmup_steps": 0, "ema_decay": 0.9999, "crop": None},
-    # HUD (hud.txt §IV-A): 1000 diffusion steps (DDPM's linear 1e-4 → 2e-2), ε-prediction, 32×32 crops.
+    # HUD (Shen et al., HUD (2025) §IV-A): 1000 diffusion steps (DDPM's linear 1e-4 → 2e-2), ε-prediction, 32×32 crops.
     "paper-hud": {"unet": _PAPER_UNET, "prediction_type": "epsilon",
                   "schedule": {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 2e-2,
                                "beta_schedule": "linear"},
@@ -60,7 +60,7 @@ PRESETS: dict[str, DiffusionPreset] = preset_table(DiffusionPreset, {
 
 
 def projection_constants(k: int) -> dict:
-    """ε of hud.txt eq. 4 and the affine map of Z's exact range [ln ε, ln(1 + ε)] onto [−1, 1]
+    """ε of Shen et al., HUD (2025) eq. 4 and the affine map of Z's exact range [ln ε, ln(1 + ε)] onto [−1, 1]
     (the same for every endmember, so softmax(Z) is untouched by the choice)."""
     eps = math.exp(-math.log(k) - 8.0)
     z_min, z_max = math.log(eps), math.log(1.0 + eps)
@@ -73,13 +73,13 @@ def _per_channel(values, ndim: int = 4) -> np.ndarray:
 
 
 def to_model_space(abundances: np.ndarray, norm: dict) -> np.ndarray:
-    """hud.txt eq. 4, then the recorded affine scaling to about [−1, 1]."""
+    """Shen et al., HUD (2025) eq. 4, then the recorded affine scaling to about [−1, 1]."""
     z = np.log(np.clip(abundances.astype(np.float64), 0.0, None) + norm["eps"])
     return ((z - _per_channel(norm["z_offset"])) / _per_channel(norm["z_scale"])).astype(np.float32)
 
 
 def to_abundances(x: np.ndarray, norm: dict) -> np.ndarray:
-    """Undo the scaling, then hud.txt eq. 5: softmax over the endmember axis (axis 1)."""
+    """Undo the scaling, then Shen et al., HUD (2025) eq. 5: softmax over the endmember axis (axis 1)."""
     z = np.asarray(x, np.float64) * _per_channel(norm["z_scale"]) + _per_channel(norm["z_offset"])
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)

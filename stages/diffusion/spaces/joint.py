@@ -1,4 +1,4 @@
-"""The joint space of SpecDM (specdm.txt §3.2-3.3): labelled HSI synthesis.
+"""The joint space of SpecDM (Liu et al., SpecDM, arXiv:2502.17056 §3.2-3.3): labelled HSI synthesis.
 
 Training data are the patches of a labelled ``hsi-dataset`` and their masks, encoded once by a
 ``two-stream`` autoencoder into the channel concatenation z = (z_x, z_y) (§3.2: one denoising
@@ -43,7 +43,7 @@ from . import SpaceData
 
 AUTOENCODER_DIR = "autoencoder"
 
-# specdm.txt §3.4: T = 1000 with a linear β schedule from 0.0015 to 0.0155 (LDM's setting).
+# Liu et al., SpecDM, arXiv:2502.17056 §3.4: T = 1000 with a linear β schedule from 0.0015 to 0.0155 (LDM's setting).
 SPECDM_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.0015, "beta_end": 0.0155, "beta_schedule": "linear"}
 
 # ≈ 1.6 M parameters: two resolution levels on the 8 × 8 latents of 32 × 32 patches (f = 4).
@@ -53,7 +53,7 @@ _TINY_UNET = {
     "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
     "norm_num_groups": 16, "attention_head_dim": 16,
 }
-# specdm.txt §3.4 follows LDM's configurations; LDM's f = 4 UNet (its kl-f4 / vq-f4 latent
+# Liu et al., SpecDM, arXiv:2502.17056 §3.4 follows LDM's configurations; LDM's f = 4 UNet (its kl-f4 / vq-f4 latent
 # models): 224 base channels, multipliers [1, 2, 3, 4], 2 residual blocks per level, attention
 # at the three coarser levels with 32-channel heads.
 _PAPER_UNET = {
@@ -72,7 +72,7 @@ _PAPER_UNET = {
 # denoising training latents (benchmarks/specdm.py, diagnosis (a)/(b)) — but the samples were
 # no better coupled (5-NN label agreement 0.184 vs 0.171 with labels of other images), and in one
 # comparison (not like for like: 2000 vs 1000 joint steps) downstream OA was 0.326 ± 0.127 with
-# gain 6 vs 0.457 ± 0.048 with gain 1; so the default keeps specdm.txt's design, every channel
+# gain 6 vs 0.457 ± 0.048 with gain 1; so the default keeps Liu et al., SpecDM, arXiv:2502.17056's design, every channel
 # alike (benchmarks/specdm.py --mask-gain explores it).
 MASK_GAIN = 1.0
 
@@ -85,7 +85,7 @@ PRESETS: dict[str, DiffusionPreset] = preset_table(DiffusionPreset, {
     # 3 / 13 classes after 2000 joint steps and 7 / 13 after 5000 (benchmarks/specdm.py).
     "tiny": {"unet": _TINY_UNET, "prediction_type": "sample", "schedule": SPECDM_SCHEDULE,
              "steps": 5000, "batch_size": 16, "lr": 2e-3, "warmup_steps": 20, "ema_decay": 0.99, "crop": None},
-    # specdm.txt §3.4: ε-prediction (eq. 4), T = 1000, linear β 0.0015 → 0.0155, lr 5.0e-6.
+    # Liu et al., SpecDM, arXiv:2502.17056 §3.4: ε-prediction (eq. 4), T = 1000, linear β 0.0015 → 0.0155, lr 5.0e-6.
     # Batch size and step count are not given in the paper: LDM's batch 48 and 200k steps.
     "paper": {"unet": _PAPER_UNET, "prediction_type": "epsilon", "schedule": SPECDM_SCHEDULE,
               "steps": 200_000, "batch_size": 48, "lr": 5e-6, "warmup_steps": 0, "ema_decay": 0.9999, "crop": None},
@@ -166,7 +166,7 @@ def load_training_pairs(inputs: dict, ae):
 
 
 def class_share(labels: np.ndarray, classes) -> dict:
-    """Fraction of pixels per label value (specdm.txt Fig. 4), every class listed."""
+    """Fraction of pixels per label value (Liu et al., SpecDM, arXiv:2502.17056 Fig. 4), every class listed."""
     values, counts = np.unique(np.asarray(labels), return_counts=True)
     return share_of_counts(dict(zip(values.tolist(), counts.tolist())), classes)
 
@@ -318,7 +318,7 @@ def decode(model, x0: np.ndarray) -> Decoded:
         arrays["hsi_t2"] = parts["hsi_t2"]
     real = model.config["training_class_share"]
     generated = class_share(parts["labels"], model.config["classes"])
-    # Reported in the samples' manifest (specdm.txt Fig. 4): per-class share, real vs generated.
+    # Reported in the samples' manifest (Liu et al., SpecDM, arXiv:2502.17056 Fig. 4): per-class share, real vs generated.
     metrics = {"class_share": {"training": real, "generated": generated,
                                "total_variation": total_variation(real, generated)}}
     return Decoded(parts["hsi"], ae.wavelengths_nm, ae.scale, ae.offset, arrays, metrics)
@@ -335,7 +335,7 @@ class Generator(BaseGenerator):
         return decode(self.model, x0)
 
     def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:
-        """Generated vs training class shares (specdm.txt Fig. 4), counted over every sample."""
+        """Generated vs training class shares (Liu et al., SpecDM, arXiv:2502.17056 Fig. 4), counted over every sample."""
         import h5py
 
         counts: dict[int, int] = {}

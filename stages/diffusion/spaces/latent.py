@@ -1,4 +1,4 @@
-"""The latent space (HSIGene, hsigene.txt §3.2; HyperLDM, hyperldm.txt §III-C).
+"""The latent space (HSIGene, Pang et al., HSIGene, arXiv:2409.12470 §3.2; HyperLDM, Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C).
 
 Training data are the patches of an ``hsi-dataset`` encoded once by a trained ``autoencoder``
 (``kl``: HSIGene's VAE; ``vq-rgb``: HyperLDM's conditional VQ autoencoder) and cached in memory,
@@ -14,7 +14,7 @@ Augmentation is exact in latent space: each patch is encoded in all 8 orientatio
 text) describe the whole patch and stay as they are.
 
 Generated latents are decoded by the autoencoder copied into the model artifact
-(``autoencoder/``); the ``vq-rgb`` decoder also takes the RGB condition (hyperldm.txt eq. 2).
+(``autoencoder/``); the ``vq-rgb`` decoder also takes the RGB condition (Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 2).
 
 The space's entries: ``train`` (its own trainer, ``latent_training.py``: UNet + ControlNet,
 condition dropout) and ``Generator`` (sampling with the conditions of ``latent_conditions.py``
@@ -41,7 +41,7 @@ DEFAULT_KINDS = ("hed", "mlsd", "sketch", "seg", "content")
 
 # LDM / Stable Diffusion v1 noise schedule (CRS-Diff and so HSIGene build on SD 1.5).
 SD_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
-# hyperldm.txt §III-C.1: T = 100, linear β from 0.01 to 0.2, so that ᾱ_T ≈ 1.26e-5 and x_T ~ N(0, I).
+# Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C.1: T = 100, linear β from 0.01 to 0.2, so that ᾱ_T ≈ 1.26e-5 and x_T ~ N(0, I).
 HYPERLDM_SCHEDULE = {"num_train_timesteps": 100, "beta_start": 0.01, "beta_end": 0.2, "beta_schedule": "linear"}
 
 # Cross-attention (global tokens) only at the coarsest level keeps the CPU step cheap.
@@ -51,16 +51,16 @@ _TINY_UNET = {
     "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
     "norm_num_groups": 8, "attention_head_dim": 8,
 }
-# Stable Diffusion 1.5's UNet (the UNet CRS-Diff / HSIGene fine-tune, hsigene.txt §4.1.1), with a
+# Stable Diffusion 1.5's UNet (the UNet CRS-Diff / HSIGene fine-tune, Pang et al., HSIGene, arXiv:2409.12470 §4.1.1), with a
 # same-sized ControlNet copy: ≈ 0.86 B + 0.36 B parameters; with the VAE and the CLIP encoders
-# this is the "1.5 billion parameters in total" of hsigene.txt §4.1.1.
+# this is the "1.5 billion parameters in total" of Pang et al., HSIGene, arXiv:2409.12470 §4.1.1.
 _SD15_UNET = {
     "block_out_channels": [320, 640, 1280, 1280], "layers_per_block": 2,
     "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
     "norm_num_groups": 32, "attention_head_dim": 8,
 }
-# hyperldm.txt §III-C.2: Resblocks ×2 per resolution with [128, 128, 256, 256, 512, 512]
+# Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C.2: Resblocks ×2 per resolution with [128, 128, 256, 256, 512, 512]
 # channels, attention only at the 8×8 and 4×4 feature resolutions (64×64 latents).
 _HYPERLDM_UNET = {
     "block_out_channels": [128, 128, 256, 256, 512, 512], "layers_per_block": 2,
@@ -77,13 +77,13 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(LatentDiffusionPreset, 
              "prediction_type": "epsilon", "schedule": SD_SCHEDULE, "steps": 800, "batch_size": 16, "lr": 2e-3,
              "warmup_steps": 20, "ema_decay": 0.995, "condition_dropout": 0.3, "drop_all": 0.1,
              "ssim_weight": 0.0, "rgb_condition": False, "augment": True, "grad_accum": 1},
-    # HSIGene (hsigene.txt §4.1.1): AdamW lr 1e-5, batch 16, 100k iterations, SD 1.5 sizes, CLIP
+    # HSIGene (Pang et al., HSIGene, arXiv:2409.12470 §4.1.1): AdamW lr 1e-5, batch 16, 100k iterations, SD 1.5 sizes, CLIP
     # width (768) cross-attention.
     "paper": {"unet": _SD15_UNET, "cross_attention_dim": 768, "conditioning_base": 16, "rgb_channels": 32,
               "prediction_type": "epsilon", "schedule": SD_SCHEDULE, "steps": 100_000, "batch_size": 16, "lr": 1e-5,
               "warmup_steps": 0, "ema_decay": 0.9999, "condition_dropout": 0.3, "drop_all": 0.1,
               "ssim_weight": 0.0, "rgb_condition": False, "augment": True, "grad_accum": 1},
-    # HyperLDM (hyperldm.txt §III-C, §III-D, Table IV †): T = 100 linear 0.01 → 0.2, λ3 = 0.1,
+    # HyperLDM (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C, §III-D, Table IV †): T = 100 linear 0.01 → 0.2, λ3 = 0.1,
     # n_c = 32, AdamW, "converges ... after 4000 iterations".
     "paper-hyperldm": {"unet": _HYPERLDM_UNET, "cross_attention_dim": 512, "conditioning_base": 16,
                        "rgb_channels": 32, "prediction_type": "epsilon", "schedule": HYPERLDM_SCHEDULE,
@@ -316,7 +316,7 @@ def rgb_of_hsi(hsi: np.ndarray, wavelengths_nm, rgb_info: dict) -> list[np.ndarr
 
 
 def apply_rgb_mode(model_cfg: dict) -> dict:
-    """``--rgb-condition`` switches to HyperLDM's short schedule (hyperldm.txt §III-C.1)."""
+    """``--rgb-condition`` switches to HyperLDM's short schedule (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C.1)."""
     if model_cfg.get("rgb_condition"):
         model_cfg["schedule"] = dict(HYPERLDM_SCHEDULE)
     return model_cfg

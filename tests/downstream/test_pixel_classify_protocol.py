@@ -1,4 +1,4 @@
-"""The downstream check's handling of labelled synthetic pixels (stages/evaluate/downstream.py):
+"""The downstream check's handling of labelled synthetic pixels (stages/downstream/pixel_classify.py):
 pixels next to another generated label are left out, and each class gets at most
 ``synthetic_ratio`` × its real training pixels."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.evaluate.downstream import _per_class_budget, interior_labels
+from stages.downstream.pixel_classify import _per_class_budget, interior_labels
 
 
 def _interior_brute_force(labels: np.ndarray, radius: int) -> np.ndarray:

@@ -1,0 +1,265 @@
+"""Reference rows: image sets built in the same run from the real data, scored exactly like the
+generated sets so every number in the report has its scale beside it.
+
+* ``real-heldout``: real images the metrics did not see (the dataset's other split, else a
+  seeded disjoint half) — the ceiling a generator can reach;
+* ``shuffled-pixels``: the real pixels permuted across all images and positions — the right
+  spectra with no spatial structure;
+* ``gaussian-pixels``: independent pixels from a multivariate normal fitted to the real spectra;
+* ``autoencoder-reconstruction``: a latent or joint model's own autoencoder applied to the
+  held-out images — the best that model's samples can reach;
+* with ``--references all`` also the held-out images degraded: a 2-pixel box blur, a Gaussian
+  blur (σ 0.7 px) and 2 % multiplicative noise — what a too-smooth or too-noisy generator
+  looks like on each metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts.store import open_artifact
+from ..common import log
+from ..common.errors import ArtifactError, ConfigError, HsigenError
+from .spectra import ImageSet
+
+BOX_BLUR_PX = 2
+GAUSSIAN_BLUR_SIGMA = 0.7
+NOISE_FRACTION = 0.02
+
+
+class References(str, Enum):
+    none = "none"
+    auto = "auto"
+    all = "all"
+
+
+DESCRIPTIONS = {
+    "real-heldout": "real images the metrics did not see: the ceiling",
+    "shuffled-pixels": "real pixels permuted across images: right spectra, no spatial structure",
+    "gaussian-pixels": "independent pixels from a normal fitted to the real spectra (mean, covariance)",
+    "autoencoder-reconstruction": "the model's own autoencoder on the held-out images: the best its samples can reach",
+    "box-blur-heldout": f"held-out images, {BOX_BLUR_PX}-px box blur: a too-smooth generator",
+    "gaussian-blur-heldout": f"held-out images, Gaussian blur σ {GAUSSIAN_BLUR_SIGMA} px: a too-smooth generator",
+    "noise-heldout": f"held-out images × (1 + {NOISE_FRACTION:g}·N(0, 1)): a noisy generator",
+}
+
+
+@dataclass
+class Reference:
+    name: str
+    images: ImageSet
+    description: str
+    extra: dict = field(default_factory=dict)  # e.g. the autoencoder and the generated sets it serves
+
+
+def subset(images: ImageSet, mask: np.ndarray, label: str) -> ImageSet:
+    pick = lambda a: None if a is None else a[mask]  # noqa: E731
+    return replace(
+        images,
+        path=Path(f"{images.path}[{label}]"),
+        cubes=images.cubes[mask],
+        labels=pick(images.labels),
+        split=pick(images.split),
+        origin=pick(images.origin),
+        condition_ids=pick(images.condition_ids),
+    )
+
+
+def split_real(real: ImageSet, real_split: str | None, with_heldout: bool, seed: int):
+    """(scored-against set, held-out set or None, how it was split).
+
+    With a train/val split the metrics score against ``real_split`` (default train) and the
+    other split is held out. Without one, a held-out set is only made when references are on:
+    a seeded half of the images (the other half is scored against)."""
+    has_split = real.split is not None and {"train", "val"} <= set(np.unique(real.split).tolist())
+    if real_split is not None and not has_split:
+        raise ConfigError(
+            f"--real-split {real_split}: {real.path} has no train/val split; "
+            "re-run ingest with --val-fraction or leave --real-split out"
+        )
+    if has_split:
+        scored = real_split or "train"
+        other = "val" if scored == "train" else "train"
+        held = subset(real, real.split == other, other) if with_heldout else None
+        return subset(real, real.split == scored, scored), held, f"{scored} split (held out: {other} split)"
+    if not with_heldout:
+        return real, None, "all images"
+    if len(real.cubes) < 4:
+        raise ConfigError(
+            f"--real {real.path} has {len(real.cubes)} images, too few to hold half out for the "
+            "reference rows; give more real images or pass --references none"
+        )
+    held_mask = np.zeros(len(real.cubes), bool)
+    held_mask[np.random.default_rng(seed).permutation(len(real.cubes))[: len(real.cubes) // 2]] = True
+    return (
+        subset(real, ~held_mask, "half A"),
+        subset(real, held_mask, "half B"),
+        "a seeded half of the images (no train/val split; the other half is held out)",
+    )
+
+
+def _like(images: ImageSet, cubes: np.ndarray, name: str, labels=None) -> ImageSet:
+    return ImageSet(Path(name), "reference", cubes.astype(np.float32), images.wavelengths_nm, labels)
+
+
+def shuffled_pixels(real: ImageSet, n_images: int, seed: int) -> ImageSet:
+    """``n_images`` images of the real set's pixels (with their labels) drawn in random order."""
+    _, b, h, w = real.cubes.shape
+    flat = real.cubes.transpose(0, 2, 3, 1).reshape(-1, b)
+    pick = np.random.default_rng(seed).permutation(len(flat))[: n_images * h * w]
+    if len(pick) < n_images * h * w:  # fewer real pixels than asked for: draw with repetition
+        pick = np.random.default_rng(seed).choice(len(flat), n_images * h * w)
+    cubes = flat[pick].reshape(n_images, h, w, b).transpose(0, 3, 1, 2)
+    labels = None if real.labels is None else real.labels.reshape(-1)[pick].reshape(n_images, h, w)
+    return _like(real, cubes, "shuffled-pixels", labels)
+
+
+def gaussian_pixels(real_spectra: np.ndarray, like: ImageSet, n_images: int, n_spectra: int, seed: int) -> ImageSet:
+    """``n_images`` images of independent pixels drawn from a pool of ``n_spectra`` samples of
+    N(mean, covariance) of the real spectra. The pool has as many distinct spectra as the
+    real-heldout row (``pixels()`` counts unique spectra): sPr/sRec and coverage depend on set
+    size, so the reference rows compare at equal sizes (and the cost stays that of real-heldout)."""
+    x = np.asarray(real_spectra, np.float64)
+    _, b, h, w = like.cubes.shape
+    rng = np.random.default_rng(seed)
+    mean, cov = x.mean(0), np.cov(x, rowvar=False)
+    # Cholesky of the covariance (plus a tiny ridge for rank-deficient sets) keeps it seeded and fast.
+    root = np.linalg.cholesky(cov + 1e-9 * np.trace(cov) / b * np.eye(b))
+    pool = mean + rng.standard_normal((max(1, min(n_spectra, n_images * h * w)), b)) @ root.T
+    px = pool[rng.permutation(np.resize(np.arange(len(pool)), n_images * h * w))]
+    return _like(like, px.reshape(n_images, h, w, b).transpose(0, 3, 1, 2), "gaussian-pixels")
+
+
+def degraded(heldout: ImageSet, seed: int) -> list[Reference]:
+    from scipy import ndimage
+
+    x = heldout.cubes.astype(np.float64)
+    noise = 1 + NOISE_FRACTION * np.random.default_rng(seed).standard_normal(x.shape)
+    sets = {
+        "box-blur-heldout": ndimage.uniform_filter(x, size=(1, 1, BOX_BLUR_PX, BOX_BLUR_PX), mode="reflect"),
+        "gaussian-blur-heldout": ndimage.gaussian_filter(
+            x, sigma=(0, 0, GAUSSIAN_BLUR_SIGMA, GAUSSIAN_BLUR_SIGMA), mode="reflect"
+        ),
+        "noise-heldout": x * noise,
+    }
+    return [
+        Reference(name, _like(heldout, cubes, name, heldout.labels), DESCRIPTIONS[name]) for name, cubes in sets.items()
+    ]
+
+
+def find_autoencoder(gen: ImageSet):
+    """The autoencoder artifact that decodes a latent / joint model's samples, or (None, why):
+    hsi-samples record their diffusion-model input, which keeps a copy in ``autoencoder/``."""
+    if gen.artifact is None or gen.kind != "hsi-samples":
+        return None, None
+    for record in gen.artifact.manifest.get("inputs", []):
+        if record.get("kind") != "diffusion-model":
+            continue
+        ae_dir = Path(record["path"]) / "autoencoder"
+        if not (Path(record["path"]) / "manifest.json").is_file():
+            return None, f"its model {record['path']} is not found from here (run from the directory it was made in)"
+        if not ae_dir.is_dir():
+            return None, None  # a pixel- or abundance-space model: no autoencoder
+        try:
+            return open_artifact(ae_dir, "autoencoder"), None
+        except ArtifactError as exc:
+            return None, str(exc)
+    return None, None
+
+
+def autoencoder_reconstruction(ae_artifact, heldout: ImageSet) -> ImageSet:
+    """Encode and decode the held-out images with the autoencoder (physical units in and out)."""
+    import torch
+
+    from ..autoencoder.data import class_index
+    from ..autoencoder.io import load_autoencoder
+
+    model = load_autoencoder(ae_artifact, "cpu")
+    if model.wavelengths_nm.shape != heldout.wavelengths_nm.shape or not np.allclose(
+        model.wavelengths_nm, heldout.wavelengths_nm, atol=0.01
+    ):
+        raise ConfigError(f"autoencoder {ae_artifact.path} was trained on another wavelength grid than --real")
+    kind = ae_artifact.manifest["autoencoder"]["kind"]
+    if kind == "two-stream" and (model.pairs or heldout.labels is None):
+        raise ConfigError(
+            "a change-pair autoencoder, or held-out images without labels"
+            if model.pairs
+            else "the two-stream autoencoder encodes label masks: --real has no labels"
+        )
+    x_all = ((heldout.cubes - model.offset) / model.scale).astype(np.float32)
+    out = []
+    with torch.no_grad():
+        for a in range(0, len(x_all), 16):
+            x = torch.from_numpy(x_all[a : a + 16])
+            if kind == "two-stream":
+                y = torch.from_numpy(class_index(heldout.labels[a : a + 16], model.classes))
+                rec = model.decode(model.encode(x, y))[0]
+            elif kind == "vq-rgb":
+                rec = model.decode(model.encode(x), model.rgb_condition(x))
+            else:
+                rec = model.decode(model.encode(x))
+            out.append(rec.float().numpy())
+    cubes = np.concatenate(out) * np.float32(model.scale) + np.float32(model.offset)
+    return _like(heldout, cubes, "autoencoder-reconstruction", heldout.labels)
+
+
+def _unique_count(images: ImageSet) -> int:
+    from .spectra import pixels
+
+    return pixels(images, None, 0).unique_count
+
+
+def build(
+    mode: References,
+    real: ImageSet,
+    real_spectra: np.ndarray,
+    heldout: ImageSet | None,
+    generated: list[ImageSet],
+    seed: int,
+) -> tuple[list[Reference], list[str]]:
+    """The reference rows for ``mode``, and notes on the ones that could not be made."""
+    if mode == References.none or heldout is None:
+        return [], []
+    n = len(heldout.cubes)
+    refs = [
+        Reference("real-heldout", replace(heldout, kind="reference"), DESCRIPTIONS["real-heldout"]),
+        Reference("shuffled-pixels", shuffled_pixels(real, n, seed + 11), DESCRIPTIONS["shuffled-pixels"]),
+        Reference(
+            "gaussian-pixels",
+            gaussian_pixels(real_spectra, real, n, _unique_count(heldout), seed + 12),
+            DESCRIPTIONS["gaussian-pixels"],
+        ),
+    ]
+    notes, by_ae = [], {}
+    for i, g in enumerate(generated):
+        ae, why = find_autoencoder(g)
+        if why:
+            notes.append(f"autoencoder-reconstruction for generated {i + 1}: {why}")
+        if ae is not None:
+            by_ae.setdefault(str(ae.path), (ae, []))[1].append(i)
+    for path, (ae, users) in by_ae.items():
+        try:
+            images = autoencoder_reconstruction(ae, heldout)
+        except HsigenError as exc:
+            notes.append(f"autoencoder-reconstruction for {path}: {exc}")
+            continue
+        log.info(f"evaluate: reference autoencoder-reconstruction with {path}")
+        refs.append(
+            Reference(
+                "autoencoder-reconstruction",
+                images,
+                DESCRIPTIONS["autoencoder-reconstruction"],
+                {
+                    "autoencoder": path,
+                    "kind": ae.manifest["autoencoder"]["kind"],
+                    "for_generated": [u + 1 for u in users],
+                },
+            )
+        )
+    if mode == References.all:
+        refs += degraded(heldout, seed + 13)
+    return refs, notes
