@@ -19,9 +19,9 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from .downstream import downstream as downstream_command
 from .choices import Preset as PresetChoice
 from .choices import References, Split, plain
+from .downstream import downstream as downstream_command
 from .options import (
     BatchSize,
     CheckpointEvery,

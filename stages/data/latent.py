@@ -109,7 +109,7 @@ class LatentCorpus:
                 embeddings[kind] = np.asarray(value, np.float32).reshape(-1)
         return maps, embeddings
 
-    def step_batches(self, plan: BatchPlan, rank: int, start: int, stop: int) -> "LatentStepBatches":
+    def step_batches(self, plan: BatchPlan, rank: int, start: int, stop: int) -> LatentStepBatches:
         return LatentStepBatches([str(d) for d in self.latent_dirs()],
                                  [str(d) for d in self.condition_dirs()] if self.extractors else None,
                                  list(self.global_dims), plan, rank, start, stop)

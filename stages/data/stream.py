@@ -56,8 +56,8 @@ def read_draws(reader: PatchReader, draws: Draws, crop: int, luts: list[np.ndarr
     """The planned crops as arrays: ``hsi`` (n, B, c, c) float32 and, with ``luts``, ``labels``
     (n, c, c) int64 global class ids."""
     hsi, labels = [], []
-    for s, r, t, l, k in zip(draws.source, draws.row, draws.top, draws.left, draws.symmetry):
-        window = (slice(int(t), int(t) + crop), slice(int(l), int(l) + crop))
+    for s, r, t, lft, k in zip(draws.source, draws.row, draws.top, draws.left, draws.symmetry):
+        window = (slice(int(t), int(t) + crop), slice(int(lft), int(lft) + crop))
         patch = reader.dataset(int(s), "hsi")[int(r), :, window[0], window[1]]
         hsi.append(dihedral_np(patch, int(k)))
         if luts is not None:

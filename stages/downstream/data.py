@@ -43,7 +43,7 @@ class PatchSource:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def in_units_of(self, reference: "PatchSource") -> "PatchSource":
+    def in_units_of(self, reference: PatchSource) -> PatchSource:
         """The same patches, expressed in ``reference``'s normalisation."""
         own_scale, own_offset = self.gain * self.ref_scale, self.bias * self.ref_scale + self.ref_offset
         gain = own_scale / reference.ref_scale
@@ -52,7 +52,7 @@ class PatchSource:
                            self.has_labels, self.has_t2, gain, bias, reference.ref_scale, reference.ref_offset,
                            self.origin)
 
-    def subset(self, picks: np.ndarray) -> "PatchSource":
+    def subset(self, picks: np.ndarray) -> PatchSource:
         picks = np.sort(np.asarray(picks, np.int64))
         return PatchSource(self.path, self.kind, self.h5_path, self.rows[picks], self.wavelengths_nm, self.size,
                            self.has_labels, self.has_t2, self.gain, self.bias, self.ref_scale, self.ref_offset,

@@ -19,8 +19,8 @@ def write_perturbed_samples(dataset: Path, out: Path, n: int = 24, seed: int = 0
     import h5py
 
     from stages.artifacts.datasets import load_patches
-    from stages.artifacts.store import ArtifactWriter, input_record, spectral_block
     from stages.artifacts.samples import write_samples
+    from stages.artifacts.store import ArtifactWriter, input_record, spectral_block
 
     patches = load_patches(dataset, split="train")
     rng = np.random.default_rng(seed)

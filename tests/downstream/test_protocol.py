@@ -42,7 +42,7 @@ def test_same_seed_same_model(task, ip_dataset, pair_dataset):
     t.setup(ctx, train, val)
     scratch = Path(".downstream-test-scratch")
     a, b, c = (train_model(t, Pool([train]), ctx, seed, scratch) for seed in (0, 0, 1))
-    for (name, wa), wb, wc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+    for (name, wa), wb, _wc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
         assert torch.equal(wa, wb), name
     assert any(not torch.equal(wa, wc) for wa, wc in zip(a.state_dict().values(), c.state_dict().values())
                if wa.dtype.is_floating_point)
