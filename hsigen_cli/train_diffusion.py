@@ -124,14 +124,18 @@ def train_diffusion(
                   "--pairs": pairs, "--conditions": conditions, "--kinds": kinds, "--model-config": model_config,
                   "--rgb-condition": rgb_condition or None, "--grad-accum": grad_accum,
                   "--condition-dropout": condition_dropout, "--ssim-weight": ssim_weight, "--prediction": prediction,
-                  "--crop": crop, "--ema-decay": ema_decay, "--dry-run": dry_run or None}
+                  "--crop": crop, "--ema-decay": ema_decay, "--dry-run": dry_run or None,
+                  "--loader": None if loader == "auto" else loader, "--workers": None if workers == 2 else workers,
+                  "--compile": compile_model or None, "--channels-last": channels_last or None}
         given = [flag for flag, value in others.items() if value is not None]
         if given:
             raise ConfigError(f"{', '.join(given)}: not for --architecture {architecture.value} (it fine-tunes "
                               "--init MODEL on --dataset DATASET)")
+        if dataset is not None and len(dataset) != 1:
+            raise ConfigError(f"--architecture {architecture.value} fine-tunes on one --dataset; give it once")
         artifact = stage.finetune_architecture(
-            architecture.value, space, init, dataset, out, train=plain(train) or "adapters", steps=steps, lr=lr,
-            batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
+            architecture.value, space, init, dataset[0] if dataset else None, out, train=plain(train) or "adapters",
+            steps=steps, lr=lr, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
             device=device)
         typer.echo(str(artifact.path))
         return

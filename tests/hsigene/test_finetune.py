@@ -80,3 +80,19 @@ def test_resume_is_exact(tiny_import, ip_dataset, tmp_path, monkeypatch):
     full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert all(torch.equal(full[k], resumed[k]) for k in full)
     assert not torch.equal(full["model.diffusion_model.out.2.weight"], _weights(tiny_import)["model.diffusion_model.out.2.weight"])
+
+
+def test_finetune_refuses_other_spaces_options_and_two_datasets(cli, tiny_import, ip_dataset, tmp_path):
+    base = ["train-diffusion", "--space", "latent", "--architecture", "hsigene", "--init", tiny_import,
+            "--dataset", ip_dataset, "--steps", "1", "--out", tmp_path / "ft"]
+    code, _, err = cli(*base, "--workers", "3")
+    assert code == 1 and "--workers: not for --architecture hsigene" in err
+    code, _, err = cli(*base, "--dataset", ip_dataset)
+    assert code == 1 and "one --dataset" in err
+    code, _, err = cli("train-diffusion", "--space", "latent", "--init", tiny_import, "--dataset", ip_dataset,
+                       "--out", tmp_path / "ft")
+    assert code == 1 and "add --architecture hsigene" in err
+    code, _, err = cli("train-diffusion", "--space", "joint", "--architecture", "hsigene", "--init", tiny_import,
+                       "--dataset", ip_dataset, "--out", tmp_path / "ft")
+    assert code == 1 and "add --space latent" in err
+    assert not (tmp_path / "ft").exists()
