@@ -96,7 +96,7 @@ def finetune(init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = Fa
     from ..training import Trainer, TrainSpec
     from .artifact import WAVELENGTHS_NM, is_hsigene, load_model, manifest_config, write_weights
     from .checkpoint import to_released_names
-    from .generator import HSIGeneConditions, empty_prompt_tokens
+    from .generator import HSIGeneConditions, empty_prompt_tokens, encode_conditions
 
     if cfg.train not in TRAINABLE:  # (the CLI offers only these; a direct call may not)
         raise ConfigError(f"--train {cfg.train!r}: choose adapters, unet or all")
@@ -148,13 +148,9 @@ def finetune(init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = Fa
         # The text adapter's dropout (global_adapter.py L38-L39: 0.1, 0.3) draws from torch's global
         # RNG: seed it from the step's generator so a resumed run replays the same masks.
         torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))
-        # The constants pass through the trainable adapters, so they are recomputed with grads.
-        with torch.no_grad():
-            text = model.cond_stage_model(empty.tokens)
-        context = model.context(text.expand(cfg.batch_size, -1, -1), empty.content.expand(cfg.batch_size, -1))
-        features = model.local_adapter.feature_extractor(empty.local.expand(cfg.batch_size, -1, -1, -1))
-        meta = model.metadata_emb(empty.metadata.expand(cfg.batch_size, -1))
-        encoded = {"context": context, "features": features, "metadata": meta}
+        # The constants pass through the trainable adapters, so they are recomputed with grads
+        # (the frozen CLIP text model makes no graph).
+        encoded = encode_conditions(model, empty, cfg.batch_size)
         loss = denoising_loss(model, mean, std, encoded, cfg.batch_size, generator)
         return loss, {"loss": float(loss.detach())}
 

@@ -130,15 +130,17 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 RELEASED_SLOTS = ["hed", "", "seg", "", "sketch", "mlsd"]
 
 
-def encode_conditions(model, c: HSIGeneConditions) -> dict:
+def encode_conditions(model, c: HSIGeneConditions, batch: int = 1) -> dict:
     """The per-sample constants of every denoiser call (CLIP text model, both global adapters,
-    the adapter's feature extractor, the metadata embedding), computed once."""
+    the adapter's feature extractor, the metadata embedding), computed once for ``batch``
+    copies of the conditions (in training each copy draws its own adapter dropout)."""
     p = next(model.unet.parameters())
     dev, dt = p.device, p.dtype
-    text = model.cond_stage_model(c.tokens.to(dev)).to(dt)
-    context = model.context(text, c.content.to(dev, dt))
-    features = model.local_adapter.feature_extractor(c.local.to(dev, dt).contiguous(memory_format=torch.channels_last))
-    meta = model.metadata_emb(c.metadata.to(dev)).to(dt)
+    text = model.cond_stage_model(c.tokens.to(dev)).to(dt).expand(batch, -1, -1)
+    context = model.context(text, c.content.to(dev, dt).expand(batch, -1))
+    local = c.local.to(dev, dt).expand(batch, -1, -1, -1).contiguous(memory_format=torch.channels_last)
+    features = model.local_adapter.feature_extractor(local)
+    meta = model.metadata_emb(c.metadata.to(dev).expand(batch, -1)).to(dt)
     return {"context": context, "features": features, "metadata": meta}
 
 
