@@ -61,7 +61,7 @@ class LatentCorpus:
     def write_files(self, tmp: Path) -> None:
         import shutil
 
-        from ..diffusion.spaces.latent import AUTOENCODER_DIR
+        from ..diffusion.latent_layout import AUTOENCODER_DIR
 
         shutil.copytree(self.ae_path, tmp / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
 
@@ -181,7 +181,7 @@ def prepare_latent_corpus(inputs: dict, model_cfg: dict, device, seed: int) -> L
     from ..autoencoder.io import load_autoencoder
     from ..conditions import make_extractor
     from ..diffusion.control import CONDITION_KINDS, LOCAL_SLOTS
-    from ..diffusion.spaces.latent import AUTOENCODER_DIR, DEFAULT_KINDS, parse_kinds
+    from ..diffusion.latent_layout import AUTOENCODER_DIR, DEFAULT_KINDS, parse_kinds
     from .corpus import open_corpus
 
     if inputs.get("conditions") is not None:

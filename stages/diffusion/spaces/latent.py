@@ -34,10 +34,8 @@ from ...common.errors import ConfigError, InputError, SpectralError
 from ...training.presets import preset_table
 from ..generator import Conditions, Decoded
 from ..generator import Generator as BaseGenerator
+from ..latent_layout import AUTOENCODER_DIR, DEFAULT_KINDS, parse_kinds  # noqa: F401  (re-exported)
 from ..presets import LatentDiffusionPreset
-
-AUTOENCODER_DIR = "autoencoder"
-DEFAULT_KINDS = ("hed", "mlsd", "sketch", "seg", "content")
 
 # LDM / Stable Diffusion v1 noise schedule (CRS-Diff and so HSIGene build on SD 1.5).
 SD_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
@@ -217,21 +215,6 @@ def stack_maps(maps: dict, n: int, size: int) -> np.ndarray:
     for kind, values in maps.items():
         out[:, LOCAL_SLOTS[kind]] = values
     return out
-
-
-def parse_kinds(kinds) -> list[str] | None:
-    from ..control import CONDITION_KINDS
-
-    if kinds is None:
-        return None
-    names = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
-    unknown = [k for k in names if k not in CONDITION_KINDS]
-    if unknown:
-        raise ConfigError(f"--kinds: unknown condition kind(s) {', '.join(unknown)}; choose from "
-                          f"{', '.join(CONDITION_KINDS)}")
-    if len(set(names)) != len(names):
-        raise ConfigError("--kinds names a kind twice")
-    return names
 
 
 def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:

@@ -1,0 +1,25 @@
+"""Names a latent diffusion-model artifact and its condition kinds share between the latent
+space (``spaces/latent.py``) and the corpus data path (``stages/data/latent.py``). Kept apart
+from both so that neither imports the other (no import cycle)."""
+
+from __future__ import annotations
+
+from ..common.errors import ConfigError
+
+AUTOENCODER_DIR = "autoencoder"     # the autoencoder copied into a latent model's artifact
+DEFAULT_KINDS = ("hed", "mlsd", "sketch", "seg", "content")
+
+
+def parse_kinds(kinds) -> list[str] | None:
+    from .control import CONDITION_KINDS
+
+    if kinds is None:
+        return None
+    names = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
+    unknown = [k for k in names if k not in CONDITION_KINDS]
+    if unknown:
+        raise ConfigError(f"--kinds: unknown condition kind(s) {', '.join(unknown)}; choose from "
+                          f"{', '.join(CONDITION_KINDS)}")
+    if len(set(names)) != len(names):
+        raise ConfigError("--kinds names a kind twice")
+    return names
