@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 PATCH, STRIDE, VAL_FRACTION = 64, 32, 0.1
 RSS_LIMIT = 2 << 30
 OVERHEAD_LIMIT = 1.15
-SENSORS = {   # name: (bands, first nm, last nm, dtype, scale of physical values, offset)
+SENSORS = {  # name: (bands, first nm, last nm, dtype, scale of physical values, offset)
     "A_dn": (60, 395.0, 1005.0, np.uint16, 10_000.0, 0.0),
     "B_reflectance": (90, 390.0, 1010.0, np.float32, 1.0, 0.0),
     "C_radiance": (120, 380.0, 1020.0, np.float32, 25.0, 1.5),
@@ -54,21 +54,29 @@ def write_scene(path: Path, height: int, width: int, sensor: tuple, seed: int) -
     rng = np.random.default_rng(seed)
     wl = np.linspace(lo, hi, bands)
     centres = rng.uniform(450, 950, (5, 3))
-    spectra = sum(np.exp(-((wl[None] - centres[:, i:i + 1]) / rng.uniform(60, 200)) ** 2) for i in range(3))
-    spectra = (0.05 + 0.9 * spectra / spectra.max()).astype(np.float32)           # reflectance-like
+    spectra = sum(np.exp(-(((wl[None] - centres[:, i : i + 1]) / rng.uniform(60, 200)) ** 2)) for i in range(3))
+    spectra = (0.05 + 0.9 * spectra / spectra.max()).astype(np.float32)  # reflectance-like
     freq = rng.uniform(0.002, 0.05, (5, 2))
     phase = rng.uniform(0, 2 * np.pi, (5, 2))
     out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(height, width, bands))
     xx = np.arange(width, dtype=np.float32)
     for top in range(0, height, 128):
         yy = np.arange(top, min(top + 128, height), dtype=np.float32)[:, None]
-        fields = np.stack([np.sin(freq[k, 0] * yy + phase[k, 0]) * np.cos(freq[k, 1] * xx + phase[k, 1]) + 1.05
-                           for k in range(5)], -1) ** 2
+        fields = (
+            np.stack(
+                [
+                    np.sin(freq[k, 0] * yy + phase[k, 0]) * np.cos(freq[k, 1] * xx + phase[k, 1]) + 1.05
+                    for k in range(5)
+                ],
+                -1,
+            )
+            ** 2
+        )
         fields /= fields.sum(-1, keepdims=True)
         block = fields @ spectra
         block *= 1 + 0.01 * rng.standard_normal(block.shape).astype(np.float32)
         physical = block * scale + offset
-        out[top:top + len(yy)] = np.rint(physical) if np.issubdtype(dtype, np.integer) else physical
+        out[top : top + len(yy)] = np.rint(physical) if np.issubdtype(dtype, np.integer) else physical
     out.flush()
     del out
 
@@ -80,7 +88,7 @@ def scene_shape(gb: float, sensors: int) -> tuple[int, int]:
     patches = gb * 1e9 * 1.06 / per_patch / sensors
     width = 2048 if gb >= 4 else 1024
     cols = (width - PATCH) // STRIDE + 1
-    rows = int(np.ceil(patches / cols))           # patch rows; ~1 more row is lost to the val split's cut
+    rows = int(np.ceil(patches / cols))  # patch rows; ~1 more row is lost to the val split's cut
     height = (rows + 1) * STRIDE + PATCH
     return max(height, int(np.ceil(PATCH / VAL_FRACTION))), width
 
@@ -133,9 +141,14 @@ def run_measured(name: str, cmd: list[str], env: dict) -> dict:
     if proc.returncode != 0:
         sys.stdout.write("".join(out_lines[-40:]))
         raise SystemExit(f"{name} failed with exit code {proc.returncode}")
-    return {"name": name, "seconds": round(seconds, 1), "peak_rss_mib": round(peak_main / 1024, 1),
-            "peak_worker_rss_mib": round(peak_worker / 1024, 1), "peak_tree_rss_mib": round(peak_tree / 1024, 1),
-            "output": "".join(out_lines[-5:])}
+    return {
+        "name": name,
+        "seconds": round(seconds, 1),
+        "peak_rss_mib": round(peak_main / 1024, 1),
+        "peak_worker_rss_mib": round(peak_worker / 1024, 1),
+        "peak_tree_rss_mib": round(peak_tree / 1024, 1),
+        "output": "".join(out_lines[-5:]),
+    }
 
 
 # -- the loader's overhead, side by side ------------------------------------------------------------
@@ -154,8 +167,14 @@ def overhead(corpus_yaml: Path, steps: int, workers: int) -> dict:
     cfg = dict(PRESETS["kl"]["tiny"])
     model = model_class("kl")(corpus.bands, cfg, 0.0, band_stats=None)
     optimizer, _ = make_optimizer(model.parameters(), TrainSpec(steps=steps, lr=float(cfg["lr"])))
-    plan = BatchPlan([s.train_rows for s in corpus.sources], corpus.weights(), 0, int(cfg["batch_size"]),
-                     corpus.size, int(cfg["crop"]))
+    plan = BatchPlan(
+        [s.train_rows for s in corpus.sources],
+        corpus.weights(),
+        0,
+        int(cfg["batch_size"]),
+        corpus.size,
+        int(cfg["crop"]),
+    )
 
     def step(batch, k):
         optimizer.zero_grad(set_to_none=True)
@@ -180,12 +199,18 @@ def overhead(corpus_yaml: Path, steps: int, workers: int) -> dict:
     for k, batch in enumerate(streamed):
         step(batch, k)
     t_stream = (time.perf_counter() - t0) / steps
-    patch_bytes = corpus.bands * corpus.size ** 2 * 4
-    return {"steps": steps, "batch": int(cfg["batch_size"]), "crop": int(cfg["crop"]), "workers": workers,
-            "seconds_per_step_preloaded": round(t_memory, 4), "seconds_per_step_streamed": round(t_stream, 4),
-            "ratio": round(t_stream / t_memory, 3),
-            "streamed_patches_per_s": round(int(cfg["batch_size"]) / t_stream, 1),
-            "streamed_disk_mb_per_s": round(int(cfg["batch_size"]) * patch_bytes / t_stream / 1e6, 1)}
+    patch_bytes = corpus.bands * corpus.size**2 * 4
+    return {
+        "steps": steps,
+        "batch": int(cfg["batch_size"]),
+        "crop": int(cfg["crop"]),
+        "workers": workers,
+        "seconds_per_step_preloaded": round(t_memory, 4),
+        "seconds_per_step_streamed": round(t_stream, 4),
+        "ratio": round(t_stream / t_memory, 3),
+        "streamed_patches_per_s": round(int(cfg["batch_size"]) / t_stream, 1),
+        "streamed_disk_mb_per_s": round(int(cfg["batch_size"]) * patch_bytes / t_stream / 1e6, 1),
+    }
 
 
 def main() -> None:
@@ -200,7 +225,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the files (default: delete them)")
     parser.add_argument("--overhead-only", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.overhead_only:                 # the child of step 3
+    if args.overhead_only:  # the child of step 3
         print(json.dumps(overhead(args.overhead_only, args.overhead_steps, args.workers)))
         return
 
@@ -209,10 +234,17 @@ def main() -> None:
     free = shutil.disk_usage(work).free
     need = args.gb * 1e9 * 1.6
     if free < need:
-        raise SystemExit(f"{work}: {free / 1e9:.0f} GB free, the benchmark needs about {need / 1e9:.0f} GB; "
-                         "use --workdir on a larger disk or a smaller --gb")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HSIGEN_CACHE": str(work / "cache"),
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        raise SystemExit(
+            f"{work}: {free / 1e9:.0f} GB free, the benchmark needs about {need / 1e9:.0f} GB; "
+            "use --workdir on a larger disk or a smaller --gb"
+        )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "HSIGEN_CACHE": str(work / "cache"),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
     report: dict = {"gb_target": args.gb}
     try:
         height, width = scene_shape(args.gb, len(SENSORS))
@@ -222,39 +254,131 @@ def main() -> None:
             raw = work / f"{name}.npy"
             write_scene(raw, height, width, sensor, seed=i)
             bands, lo, hi = sensor[:3]
-            result = run_measured(f"ingest {name}", hsigen(
-                "ingest", raw, "--wavelengths", f"{lo}:{hi}:{bands}", "--size", PATCH, "--stride", STRIDE,
-                "--val-fraction", VAL_FRACTION, "--out", work / name), env)
+            result = run_measured(
+                f"ingest {name}",
+                hsigen(
+                    "ingest",
+                    raw,
+                    "--wavelengths",
+                    f"{lo}:{hi}:{bands}",
+                    "--size",
+                    PATCH,
+                    "--stride",
+                    STRIDE,
+                    "--val-fraction",
+                    VAL_FRACTION,
+                    "--out",
+                    work / name,
+                ),
+                env,
+            )
             raw.unlink()
             datasets.append(work / name)
             print(f"{result['name']}: {result['seconds']} s, peak RSS {result['peak_rss_mib']} MiB", flush=True)
         sizes = [(d / "patches.h5").stat().st_size for d in datasets]
-        report["corpus"] = {"scenes": len(datasets), "scene_pixels": [height, width], "patches_gb": round(sum(sizes) / 1e9, 2),
-                            "per_source_gb": [round(s / 1e9, 2) for s in sizes],
-                            "build_seconds": round(time.perf_counter() - t0, 1)}
+        report["corpus"] = {
+            "scenes": len(datasets),
+            "scene_pixels": [height, width],
+            "patches_gb": round(sum(sizes) / 1e9, 2),
+            "per_source_gb": [round(s / 1e9, 2) for s in sizes],
+            "build_seconds": round(time.perf_counter() - t0, 1),
+        }
         print(f"corpus: {report['corpus']}", flush=True)
         corpus_yaml = work / "corpus.yaml"
-        corpus_yaml.write_text("sources:\n" + "".join(
-            f"  - path: {d}\n    weight: {w}\n" for d, w in zip(datasets, (2.0, 1.0, 1.0))))
+        corpus_yaml.write_text(
+            "sources:\n" + "".join(f"  - path: {d}\n    weight: {w}\n" for d, w in zip(datasets, (2.0, 1.0, 1.0)))
+        )
 
         runs = [
-            ("train-ae", hsigen("train-ae", corpus_yaml, "--kind", "kl", "--preset", "tiny", "--steps", args.steps,
-                                "--workers", args.workers, "--device", "cpu", "--out", work / "ae")),
-            ("train-diffusion latent", hsigen(
-                "train-diffusion", "--space", "latent", "--autoencoder", work / "ae", "--dataset", corpus_yaml,
-                "--kinds", "hed,content", "--preset", "tiny", "--steps", args.steps, "--workers", args.workers,
-                "--checkpoint-every", "0", "--device", "cpu", "--out", work / "ldm")),
-            ("sample", hsigen("sample", "--ckpt", work / "ldm", "-n", args.samples, "--steps", args.sample_steps,
-                              "--batch-size", 16, "--device", "cpu", "--out", work / "samples")),
-            ("evaluate", hsigen("evaluate", "--real", datasets[0], "--generated", work / "samples",
-                                "--metrics", "spr_srec,fp", "--max-spectra", 20000, "--out", work / "eval")),
+            (
+                "train-ae",
+                hsigen(
+                    "train-ae",
+                    corpus_yaml,
+                    "--kind",
+                    "kl",
+                    "--preset",
+                    "tiny",
+                    "--steps",
+                    args.steps,
+                    "--workers",
+                    args.workers,
+                    "--device",
+                    "cpu",
+                    "--out",
+                    work / "ae",
+                ),
+            ),
+            (
+                "train-diffusion latent",
+                hsigen(
+                    "train-diffusion",
+                    "--space",
+                    "latent",
+                    "--autoencoder",
+                    work / "ae",
+                    "--dataset",
+                    corpus_yaml,
+                    "--kinds",
+                    "hed,content",
+                    "--preset",
+                    "tiny",
+                    "--steps",
+                    args.steps,
+                    "--workers",
+                    args.workers,
+                    "--checkpoint-every",
+                    "0",
+                    "--device",
+                    "cpu",
+                    "--out",
+                    work / "ldm",
+                ),
+            ),
+            (
+                "sample",
+                hsigen(
+                    "sample",
+                    "--ckpt",
+                    work / "ldm",
+                    "-n",
+                    args.samples,
+                    "--steps",
+                    args.sample_steps,
+                    "--batch-size",
+                    16,
+                    "--device",
+                    "cpu",
+                    "--out",
+                    work / "samples",
+                ),
+            ),
+            (
+                "evaluate",
+                hsigen(
+                    "evaluate",
+                    "--real",
+                    datasets[0],
+                    "--generated",
+                    work / "samples",
+                    "--metrics",
+                    "spr_srec,fp",
+                    "--max-spectra",
+                    20000,
+                    "--out",
+                    work / "eval",
+                ),
+            ),
         ]
         report["children"] = []
         for name, cmd in runs:
             result = run_measured(name, cmd, env)
             report["children"].append(result)
-            print(f"{name}: {result['seconds']} s, peak RSS {result['peak_rss_mib']} MiB (workers "
-                  f"{result['peak_worker_rss_mib']} MiB, tree {result['peak_tree_rss_mib']} MiB)", flush=True)
+            print(
+                f"{name}: {result['seconds']} s, peak RSS {result['peak_rss_mib']} MiB (workers "
+                f"{result['peak_worker_rss_mib']} MiB, tree {result['peak_tree_rss_mib']} MiB)",
+                flush=True,
+            )
         ae = json.loads((work / "ae" / "manifest.json").read_text())
         ldm = json.loads((work / "ldm" / "manifest.json").read_text())
         train_ae, sample = report["children"][0], report["children"][2]
@@ -263,16 +387,34 @@ def main() -> None:
             "train_ae_loader_wait_share": ae["training"]["data_wait_share"],
             "latent_fit_steps_per_s": round(args.steps / ldm["fit_seconds"], 2),
             "latent_loader_wait_share": ldm["data_wait_share"],
-            "samples_per_s": round(args.samples / sample["seconds"], 2)}
-        over = subprocess.run([sys.executable, __file__, "--overhead-only", str(corpus_yaml), "--overhead-steps",
-                               str(args.overhead_steps), "--workers", str(args.workers)],
-                              env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+            "samples_per_s": round(args.samples / sample["seconds"], 2),
+        }
+        over = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--overhead-only",
+                str(corpus_yaml),
+                "--overhead-steps",
+                str(args.overhead_steps),
+                "--workers",
+                str(args.workers),
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         report["loader_overhead"] = json.loads(over.stdout.strip().splitlines()[-1])
         report["checks"] = {
             "patches_gb_at_least_target": report["corpus"]["patches_gb"] >= args.gb,
-            "peak_rss_each_child_at_most_2_gib": all(c["peak_rss_mib"] * 2**20 <= RSS_LIMIT for c in report["children"]),
+            "peak_rss_each_child_at_most_2_gib": all(
+                c["peak_rss_mib"] * 2**20 <= RSS_LIMIT for c in report["children"]
+            ),
             "workers_at_most_2_gib": all(c["peak_worker_rss_mib"] * 2**20 <= RSS_LIMIT for c in report["children"]),
-            "stream_within_15_percent": report["loader_overhead"]["ratio"] <= OVERHEAD_LIMIT}
+            "stream_within_15_percent": report["loader_overhead"]["ratio"] <= OVERHEAD_LIMIT,
+        }
         for c in report["children"]:
             c.pop("output", None)
         print(json.dumps(report, indent=2))

@@ -46,16 +46,24 @@ def abundance_samples(work: Path, dataset: Path, steps: int, n: int) -> Path:
     def train(o):
         model = diffusion.resolve("abundance", "tiny", {"steps": steps, "crop": 16})
         with torch_threads(1):
-            diffusion.train({"unmixing": unmixing}, o, diffusion.DiffusionTrainConfig(
-                "abundance", "tiny", model, seed=0, device="cpu", checkpoint_every=0))
+            diffusion.train(
+                {"unmixing": unmixing},
+                o,
+                diffusion.DiffusionTrainConfig("abundance", "tiny", model, seed=0, device="cpu", checkpoint_every=0),
+            )
 
     model = once(work / f"abundance-{steps}", train)
-    return once(work / f"abundance-{steps}-samples-{n}", lambda o: sampling.run(
-        model, o, sampling.SampleConfig(n=n, sampler="ddim", steps=25, size=32, seed=0), device="cpu"))
+    return once(
+        work / f"abundance-{steps}-samples-{n}",
+        lambda o: sampling.run(
+            model, o, sampling.SampleConfig(n=n, sampler="ddim", steps=25, size=32, seed=0), device="cpu"
+        ),
+    )
 
 
-def joint_samples(work: Path, dataset: Path, ae_steps: int, joint_steps: int, n: int, tag: str,
-                  pairs: Path | None = None) -> Path:
+def joint_samples(
+    work: Path, dataset: Path, ae_steps: int, joint_steps: int, n: int, tag: str, pairs: Path | None = None
+) -> Path:
     from joint_helpers import draw_samples, train_joint, train_two_stream
 
     ae = once(work / f"{tag}-ae-{ae_steps}", lambda o: train_two_stream(dataset, o, steps=ae_steps, pairs=pairs))
@@ -120,17 +128,20 @@ def main() -> None:
         synthetic["labelled"] = joint_samples(work, dataset, args.ae_steps, args.joint_steps, args.samples, "ip")
     if "change" in tasks:
         pair, t2_only = change_datasets(work)
-        synthetic["change"] = joint_samples(work, pair, args.ae_steps, args.joint_steps, args.samples, "change",
-                                            pairs=t2_only)
-    print(f"generators and samples ready in {time.perf_counter() - t0:.0f} s: " +
-          ", ".join(f"{k} {v.name}" for k, v in synthetic.items()))
+        synthetic["change"] = joint_samples(
+            work, pair, args.ae_steps, args.joint_steps, args.samples, "change", pairs=t2_only
+        )
+    print(
+        f"generators and samples ready in {time.perf_counter() - t0:.0f} s: "
+        + ", ".join(f"{k} {v.name}" for k, v in synthetic.items())
+    )
     for task in tasks:
         real = pair if task == "change" else dataset
         source = {"denoise": "unlabelled", "sr": "unlabelled", "change": "change"}.get(task, "labelled")
         cfg = DownstreamConfig(task=task, steps=args.task_steps, device="cpu")
         t = time.perf_counter()
         out = work / f"downstream-{task}-{synthetic[source].name}-{args.task_steps or 'default'}"
-        artifact = run(real, [synthetic[source]], out, cfg, overwrite=True)   # up to date: skipped
+        artifact = run(real, [synthetic[source]], out, cfg, overwrite=True)  # up to date: skipped
         print_report(json.loads((artifact.path / "report.json").read_text()), time.perf_counter() - t)
 
 

@@ -28,8 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 def hsigen(*args) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-c", "from hsigen_cli.app import main; main()", *map(str, args)], check=True,
-                   env=env, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-c", "from hsigen_cli.app import main; main()", *map(str, args)],
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def synthetic_scene(path: Path, size: int, bands: int = 48, seed: int = 0) -> None:
@@ -39,33 +43,65 @@ def synthetic_scene(path: Path, size: int, bands: int = 48, seed: int = 0) -> No
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     spectra = rng.uniform(0, 1, (4, bands)).cumsum(1).astype(np.float32)
     spectra /= spectra.max(1, keepdims=True)
-    mix = np.stack([np.sin(yy / 17) ** 2, np.cos(xx / 23) ** 2, (yy + xx) / (2 * size),
-                    rng.uniform(0, 1, (size, size)).astype(np.float32)], -1)
+    mix = np.stack(
+        [
+            np.sin(yy / 17) ** 2,
+            np.cos(xx / 23) ** 2,
+            (yy + xx) / (2 * size),
+            rng.uniform(0, 1, (size, size)).astype(np.float32),
+        ],
+        -1,
+    )
     mix /= mix.sum(-1, keepdims=True)
     np.save(path, (mix @ spectra).astype(np.float32))
 
 
-def train_latent(ae: Path, dataset: Path, out: Path, preset: str, steps: int, batch: int, device: str,
-                 compile_model: bool, channels_last: bool, workers: int) -> dict:
+def train_latent(
+    ae: Path,
+    dataset: Path,
+    out: Path,
+    preset: str,
+    steps: int,
+    batch: int,
+    device: str,
+    compile_model: bool,
+    channels_last: bool,
+    workers: int,
+) -> dict:
     import torch
 
     from stages import diffusion as stage
 
     model = stage.resolve("latent", preset, {"steps": steps, "batch_size": batch})
-    cfg = stage.DiffusionTrainConfig(space="latent", preset=preset, model=model, seed=0, device=device,
-                                     checkpoint_every=0, loader="stream", workers=workers, compile=compile_model,
-                                     channels_last=channels_last)
+    cfg = stage.DiffusionTrainConfig(
+        space="latent",
+        preset=preset,
+        model=model,
+        seed=0,
+        device=device,
+        checkpoint_every=0,
+        loader="stream",
+        workers=workers,
+        compile=compile_model,
+        channels_last=channels_last,
+    )
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     stage.train({"autoencoder": ae, "dataset": [dataset], "kinds": "hed"}, out, cfg, overwrite=True)
     manifest = json.loads((out / "manifest.json").read_text())
-    fit = manifest["fit_seconds"] - manifest["loader_start_seconds"]          # steady state
-    return {"steps": steps, "batch": batch, "compile": compile_model, "channels_last": channels_last,
-            "steps_per_s": round(steps / fit, 3), "fit_seconds": round(fit, 2),
-            "loader_share_of_step_time": manifest["data_wait_share"],
-            "loader_start_seconds": manifest["loader_start_seconds"],
-            "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
+    fit = manifest["fit_seconds"] - manifest["loader_start_seconds"]  # steady state
+    return {
+        "steps": steps,
+        "batch": batch,
+        "compile": compile_model,
+        "channels_last": channels_last,
+        "steps_per_s": round(steps / fit, 3),
+        "fit_seconds": round(fit, 2),
+        "loader_share_of_step_time": manifest["data_wait_share"],
+        "loader_start_seconds": manifest["loader_start_seconds"],
+        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+    }
 
 
 def sample_seconds(model: Path, out: Path, n: int, device: str) -> float:
@@ -104,18 +140,77 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HSIGEN_CACHE", str(work / "cache"))
     synthetic_scene(work / "scene.npy", scene)
-    hsigen("ingest", work / "scene.npy", "--wavelengths", "400:1000:48", "--size", patch, "--stride", patch,
-           "--val-fraction", "0.2" if not args.tiny else "0.34", "--out", work / "ds", "--overwrite")
-    hsigen("train-ae", work / "ds", "--kind", "kl", "--preset", preset, "--steps", 2, "--batch-size", 2,
-           "--crop", patch, "--device", args.device, "--out", work / "ae", "--overwrite")
-    results = {"device": args.device, "preset": preset, "patch": patch,
-               "training": [train_latent(work / "ae", work / "ds", work / "ldm", preset, args.steps, args.batch,
-                                         args.device, False, False, args.workers)]}
+    hsigen(
+        "ingest",
+        work / "scene.npy",
+        "--wavelengths",
+        "400:1000:48",
+        "--size",
+        patch,
+        "--stride",
+        patch,
+        "--val-fraction",
+        "0.2" if not args.tiny else "0.34",
+        "--out",
+        work / "ds",
+        "--overwrite",
+    )
+    hsigen(
+        "train-ae",
+        work / "ds",
+        "--kind",
+        "kl",
+        "--preset",
+        preset,
+        "--steps",
+        2,
+        "--batch-size",
+        2,
+        "--crop",
+        patch,
+        "--device",
+        args.device,
+        "--out",
+        work / "ae",
+        "--overwrite",
+    )
+    results = {
+        "device": args.device,
+        "preset": preset,
+        "patch": patch,
+        "training": [
+            train_latent(
+                work / "ae",
+                work / "ds",
+                work / "ldm",
+                preset,
+                args.steps,
+                args.batch,
+                args.device,
+                False,
+                False,
+                args.workers,
+            )
+        ],
+    }
     if not args.no_compile:
-        results["training"].append(train_latent(work / "ae", work / "ds", work / "ldm_c", preset, args.steps,
-                                                args.batch, args.device, True, True, args.workers))
-    results["ddim50_seconds_per_sample"] = round(sample_seconds(work / "ldm", work / "samples", args.samples,
-                                                                args.device), 3)
+        results["training"].append(
+            train_latent(
+                work / "ae",
+                work / "ds",
+                work / "ldm_c",
+                preset,
+                args.steps,
+                args.batch,
+                args.device,
+                True,
+                True,
+                args.workers,
+            )
+        )
+    results["ddim50_seconds_per_sample"] = round(
+        sample_seconds(work / "ldm", work / "samples", args.samples, args.device), 3
+    )
     print(json.dumps(results, indent=2))
     (work / "gpu_smoke.json").write_text(json.dumps(results, indent=2))
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20   # ru_maxrss is KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is KiB on Linux
 
 
 def random_full_model(device, dtype):
@@ -87,7 +87,7 @@ def main() -> None:
 
     x = torch.randn(1, 4, 64, 64, device=dev, dtype=dtype).contiguous(memory_format=fmt)
     t = torch.tensor([981], device=dev)
-    model.denoise(x, t, context, features, meta)          # warm-up
+    model.denoise(x, t, context, features, meta)  # warm-up
     sync()
     times, cpu_times = [], []
     for _ in range(args.calls):
@@ -110,20 +110,27 @@ def main() -> None:
     assert hsi.shape == (1, 48, 256, 256)
 
     result = {
-        "device": str(dev), "dtype": args.dtype, "channels_last": not args.no_channels_last,
-        "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
-        "build_s": round(build_s, 1), "per_call_s": round(per_call, 2), "calls_s": [round(v, 2) for v in times],
+        "device": str(dev),
+        "dtype": args.dtype,
+        "channels_last": not args.no_channels_last,
+        "torch_threads": torch.get_num_threads(),
+        "load_average": os.getloadavg(),
+        "build_s": round(build_s, 1),
+        "per_call_s": round(per_call, 2),
+        "calls_s": [round(v, 2) for v in times],
         "per_call_cpu_s": round(per_call_cpu, 2),
         "per_call_idle_lower_bound_s": round(per_call_cpu / max(torch.get_num_threads(), 1), 2),
-        "constants_s": round(constants_s, 2), "decode_s": round(decode_s, 2),
+        "constants_s": round(constants_s, 2),
+        "decode_s": round(decode_s, 2),
         f"per_sample_ddim{args.steps}_s": round(constants_s + args.steps * per_call + decode_s, 1),
         "peak_rss_gib": round(peak_rss_gib(), 2),
     }
     threads = max(torch.get_num_threads(), 1)
     result[f"per_sample_ddim{args.steps}_idle_lower_bound_s"] = round(
-        (constants_cpu + args.steps * per_call_cpu + decode_cpu) / threads, 1)
+        (constants_cpu + args.steps * per_call_cpu + decode_cpu) / threads, 1
+    )
     if dev.type == "cuda":
-        result["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)
+        result["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

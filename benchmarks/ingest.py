@@ -42,9 +42,10 @@ def write_scene(folder: Path, gigabytes: float) -> tuple[Path, Path, int]:
         f"samples = {WIDTH}\nlines = {height}\nbands = {BANDS}\nheader offset = 0\n"
         "file type = ENVI Standard\ndata type = 2\ninterleave = bil\nbyte order = 0\n"
         "data ignore value = -9999\nreflectance scale factor = 10000\nwavelength units = Nanometers\n"
-        "wavelength = {" + ", ".join(f"{w:.2f}" for w in wl) + "}\n")
+        "wavelength = {" + ", ".join(f"{w:.2f}" for w in wl) + "}\n"
+    )
     rng = np.random.default_rng(0)
-    spectrum = (3000 + 2000 * np.sin(np.linspace(0, 6, BANDS)))[None, :, None]       # (1, B, 1)
+    spectrum = (3000 + 2000 * np.sin(np.linspace(0, 6, BANDS)))[None, :, None]  # (1, B, 1)
     cols = np.linspace(0.5, 1.5, WIDTH)[None, None, :]
     with open(data, "wb") as f:
         for r0 in range(0, height, 64):
@@ -60,7 +61,7 @@ def memmap_read_seconds(data: Path, height: int) -> tuple[float, float]:
     mm = np.memmap(data, dtype="<i2", mode="r", shape=(height, BANDS, WIDTH))
     checksum = 0
     for r0 in range(0, height, 256):
-        checksum += int(np.array(mm[r0:r0 + 256])[:, 0, 0].sum())   # copy every byte of the block
+        checksum += int(np.array(mm[r0 : r0 + 256])[:, 0, 0].sum())  # copy every byte of the block
     del mm
     return time.perf_counter() - start, time.process_time() - cpu
 
@@ -102,8 +103,12 @@ def main() -> None:
     parser.add_argument("--gb", type=float, default=2.4, help="input size in GB (default 2.4)")
     parser.add_argument("--tmp", default="/tmp", help="parent of the temporary folder (needs ~3.5x --gb free)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("ingest_args", nargs="*", default=["--size", "256", "--stride", "256"],
-                        help="extra ingest options (default: --size 256 --stride 256)")
+    parser.add_argument(
+        "ingest_args",
+        nargs="*",
+        default=["--size", "256", "--stride", "256"],
+        help="extra ingest options (default: --size 256 --stride 256)",
+    )
     args = parser.parse_args()
 
     free = shutil.disk_usage(args.tmp).free / 1e9
@@ -114,21 +119,31 @@ def main() -> None:
         t0 = time.perf_counter()
         hdr, data, height = write_scene(folder, args.gb)
         size_mb = data.stat().st_size / 1e6
-        print(f"scene: {height} x {WIDTH} x {BANDS} int16 BIL, {size_mb:.0f} MB "
-              f"(written in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"scene: {height} x {WIDTH} x {BANDS} int16 BIL, {size_mb:.0f} MB "
+            f"(written in {time.perf_counter() - t0:.1f} s)"
+        )
         base_s, base_cpu = memmap_read_seconds(data, height)
         ingest_s, ingest_cpu, peak_mib, code = ingest_child(hdr, folder / "dataset", args.ingest_args)
         if code != 0:
             sys.exit(f"ingest failed with exit code {code}")
-        print(f"numpy.memmap sequential read : wall {base_s:7.2f} s ({size_mb / base_s:7.1f} MB/s)  "
-              f"CPU {base_cpu:7.2f} s ({size_mb / base_cpu:7.1f} MB/s)")
-        print(f"hsigen ingest {' '.join(args.ingest_args)}: wall {ingest_s:7.2f} s ({size_mb / ingest_s:7.1f} MB/s)  "
-              f"CPU {ingest_cpu:7.2f} s ({size_mb / ingest_cpu:7.1f} MB/s)")
-        print(f"throughput ratio ingest / memmap read: wall {base_s / ingest_s:.3f}, CPU {base_cpu / ingest_cpu:.3f} "
-              f"(os.getloadavg: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        print(
+            f"numpy.memmap sequential read : wall {base_s:7.2f} s ({size_mb / base_s:7.1f} MB/s)  "
+            f"CPU {base_cpu:7.2f} s ({size_mb / base_cpu:7.1f} MB/s)"
+        )
+        print(
+            f"hsigen ingest {' '.join(args.ingest_args)}: wall {ingest_s:7.2f} s ({size_mb / ingest_s:7.1f} MB/s)  "
+            f"CPU {ingest_cpu:7.2f} s ({size_mb / ingest_cpu:7.1f} MB/s)"
+        )
+        print(
+            f"throughput ratio ingest / memmap read: wall {base_s / ingest_s:.3f}, CPU {base_cpu / ingest_cpu:.3f} "
+            f"(os.getloadavg: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+        )
         verdict = "within" if peak_mib <= 1024 else "ABOVE"
-        print(f"ingest peak RSS: {peak_mib:.0f} MiB ({verdict} the 1024 MiB target; input is "
-              f"{size_mb / 1.048576:.0f} MiB)")
+        print(
+            f"ingest peak RSS: {peak_mib:.0f} MiB ({verdict} the 1024 MiB target; input is "
+            f"{size_mb / 1.048576:.0f} MiB)"
+        )
         outputs = {p.name: p.stat().st_size / 1e6 for p in (folder / "dataset").iterdir()}
         print("outputs: " + ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(outputs.items())))
     finally:

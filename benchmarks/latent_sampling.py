@@ -32,9 +32,12 @@ def per_step_seconds(model, shape, size, device, probes: int, guidance: bool) ->
     from stages.diffusion.control import CONDITION_KINDS, ConditionBatch, guided_noise
 
     keep = torch.zeros(1, len(CONDITION_KINDS), device=device)
-    keep[:, 0] = 1                                                  # one hed map
-    cond = ConditionBatch(torch.rand(1, 6, size, size, device=device), keep,
-                          {k: torch.zeros(1, d, device=device) for k, d in model.global_dims.items()})
+    keep[:, 0] = 1  # one hed map
+    cond = ConditionBatch(
+        torch.rand(1, 6, size, size, device=device),
+        keep,
+        {k: torch.zeros(1, d, device=device) for k, d in model.global_dims.items()},
+    )
     x = torch.randn(1, *shape, device=device)
     with torch.no_grad():
         guided_noise(model, x, torch.tensor(500, device=device), cond, 2.0 if guidance else 1.0)
@@ -75,13 +78,24 @@ def main() -> None:
     latent_model = ControlledDenoiser.build(cfg, ae_cfg["latent_channels"], latent, factor, dims, False)
     latent_model = latent_model.to(device).eval()
     pixel_model = ControlledDenoiser.build(cfg, args.bands, args.size, 1, dims, False).to(device).eval()
-    vae = make_autoencoder_kl(args.bands, ae_cfg["block_out_channels"], ae_cfg["layers_per_block"],
-                              ae_cfg["latent_channels"], ae_cfg["norm_num_groups"]).to(device).eval()
+    vae = (
+        make_autoencoder_kl(
+            args.bands,
+            ae_cfg["block_out_channels"],
+            ae_cfg["layers_per_block"],
+            ae_cfg["latent_channels"],
+            ae_cfg["norm_num_groups"],
+        )
+        .to(device)
+        .eval()
+    )
 
-    t_latent = per_step_seconds(latent_model, (ae_cfg["latent_channels"], latent, latent), args.size, device,
-                                args.probes, guidance=True)
-    t_pixel = per_step_seconds(pixel_model, (args.bands, args.size, args.size), args.size, device, args.probes,
-                               guidance=True)
+    t_latent = per_step_seconds(
+        latent_model, (ae_cfg["latent_channels"], latent, latent), args.size, device, args.probes, guidance=True
+    )
+    t_pixel = per_step_seconds(
+        pixel_model, (args.bands, args.size, args.size), args.size, device, args.probes, guidance=True
+    )
     with torch.no_grad():
         z = torch.randn(1, ae_cfg["latent_channels"], latent, latent, device=device)
         vae.decode(z)
@@ -95,14 +109,22 @@ def main() -> None:
     latent_ddim = ddim * t_latent + t_decode
     pixel_ddim = ddim * t_pixel
     latent_ddpm = ddpm * t_latent + t_decode
-    print(f"{args.size}×{args.size}×{args.bands} sample, preset {args.preset} (UNet widths "
-          f"{cfg['unet']['block_out_channels']}), {device}, classifier-free guidance (2 passes per step)")
-    print(f"  denoiser step: latent {ae_cfg['latent_channels']}×{latent}×{latent} {t_latent:.4f} s, "
-          f"pixel {args.bands}×{args.size}×{args.size} {t_pixel:.4f} s; AE decode {t_decode:.4f} s")
-    print(f"  DDIM {ddim} steps: latent {latent_ddim:.2f} s/sample, pixel {pixel_ddim:.2f} s/sample "
-          f"→ latent is {pixel_ddim / latent_ddim:.1f}× faster (hyperldm.txt Table V: 60×)")
-    print(f"  latent space: DDPM {ddpm} steps {latent_ddpm:.2f} s/sample vs DDIM {ddim} steps {latent_ddim:.2f} s "
-          f"→ DDIM is {latent_ddpm / latent_ddim:.1f}× faster")
+    print(
+        f"{args.size}×{args.size}×{args.bands} sample, preset {args.preset} (UNet widths "
+        f"{cfg['unet']['block_out_channels']}), {device}, classifier-free guidance (2 passes per step)"
+    )
+    print(
+        f"  denoiser step: latent {ae_cfg['latent_channels']}×{latent}×{latent} {t_latent:.4f} s, "
+        f"pixel {args.bands}×{args.size}×{args.size} {t_pixel:.4f} s; AE decode {t_decode:.4f} s"
+    )
+    print(
+        f"  DDIM {ddim} steps: latent {latent_ddim:.2f} s/sample, pixel {pixel_ddim:.2f} s/sample "
+        f"→ latent is {pixel_ddim / latent_ddim:.1f}× faster (hyperldm.txt Table V: 60×)"
+    )
+    print(
+        f"  latent space: DDPM {ddpm} steps {latent_ddpm:.2f} s/sample vs DDIM {ddim} steps {latent_ddim:.2f} s "
+        f"→ DDIM is {latent_ddpm / latent_ddim:.1f}× faster"
+    )
 
 
 if __name__ == "__main__":

@@ -74,18 +74,31 @@ def main() -> None:
     cases = [("Indian Pines spectra", realistic_sets(args.n))]
     if args.isotropic:
         rng = np.random.default_rng(1)
-        cases.append(("isotropic Gaussian", (rng.standard_normal((args.n, 48)).astype(np.float32),
-                                             rng.standard_normal((args.n, 48)).astype(np.float32))))
-    print(f"sPr/sRec, {args.n:,} real x {args.n:,} generated, 48 bands, k={args.k}, "
-          f"{args.threads} torch threads; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        cases.append(
+            (
+                "isotropic Gaussian",
+                (
+                    rng.standard_normal((args.n, 48)).astype(np.float32),
+                    rng.standard_normal((args.n, 48)).astype(np.float32),
+                ),
+            )
+        )
+    print(
+        f"sPr/sRec, {args.n:,} real x {args.n:,} generated, 48 bands, k={args.k}, "
+        f"{args.threads} torch threads; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     for name, (real, gen) in cases:
         exact, t_exact, c_exact = timed(precision_recall, real, gen, args.k)
         grouped, t_grouped, c_grouped = timed(grouped_precision_recall, real, gen, args.k, args.groups)
         print(f"{name}:")
-        print(f"  exact       {t_exact:7.1f} s wall  {c_exact:7.1f} s CPU   sPr={exact.precision:.4f} "
-              f"sRec={exact.recall:.4f}")
-        print(f"  {args.groups:2d} groups   {t_grouped:7.1f} s wall  {c_grouped:7.1f} s CPU   "
-              f"sPr={grouped.precision:.4f} sRec={grouped.recall:.4f}")
+        print(
+            f"  exact       {t_exact:7.1f} s wall  {c_exact:7.1f} s CPU   sPr={exact.precision:.4f} "
+            f"sRec={exact.recall:.4f}"
+        )
+        print(
+            f"  {args.groups:2d} groups   {t_grouped:7.1f} s wall  {c_grouped:7.1f} s CPU   "
+            f"sPr={grouped.precision:.4f} sRec={grouped.recall:.4f}"
+        )
         print(f"  exact / grouped: wall {t_exact / t_grouped:.2f}x, CPU {c_exact / c_grouped:.2f}x")
 
 

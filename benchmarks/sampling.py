@@ -23,8 +23,16 @@ def time_sampler(unet, scheduler, steps: int, size: int, channels: int, device) 
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    denoise(lambda x, t, rows: unet(x, t.to(device)).sample, scheduler, range(1), (channels, size, size), steps,
-            seed=0, batch_size=1, device=device)
+    denoise(
+        lambda x, t, rows: unet(x, t.to(device)).sample,
+        scheduler,
+        range(1),
+        (channels, size, size),
+        steps,
+        seed=0,
+        batch_size=1,
+        device=device,
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
@@ -56,13 +64,12 @@ def main() -> None:
     torch.manual_seed(0)
     preset = resolve("abundance", args.preset, {})
     # The MSF-Diff schedule (linear β 1e-6 → 1e-2 over 2000 steps) for both samplers.
-    schedule = {"num_train_timesteps": args.ddpm_steps, "beta_start": 1e-6, "beta_end": 1e-2,
-                "beta_schedule": "linear"}
+    schedule = {"num_train_timesteps": args.ddpm_steps, "beta_start": 1e-6, "beta_end": 1e-2, "beta_schedule": "linear"}
     train_cfg = dict(training_scheduler(schedule, preset["prediction_type"]).config)
     unet = build_unet(preset["unet"], args.k, args.size).to(device).eval()
     params = sum(p.numel() for p in unet.parameters())
 
-    time_sampler(unet, sampling_scheduler("ddim", train_cfg), 2, args.size, args.k, device)   # warm-up
+    time_sampler(unet, sampling_scheduler("ddim", train_cfg), 2, args.size, args.k, device)  # warm-up
     ddim = time_sampler(unet, sampling_scheduler("ddim", train_cfg), args.ddim_steps, args.size, args.k, device)
     measured = min(args.ddpm_measured, args.ddpm_steps)
     ddpm_sched = sampling_scheduler("ddpm", train_cfg)

@@ -64,11 +64,19 @@ def nearest_mean_check(real_means: dict, spectra: np.ndarray, labels: np.ndarray
         mean = spectra[pick].astype(np.float64).mean(0)
         angles = {k: angle(mean, v) for k, v in real_means.items()}
         nearest = min(angles, key=angles.get)
-        rows[int(c)] = {"pixels": int(pick.sum()), "own_angle": angles[c], "nearest": int(nearest),
-                        "correct": bool(nearest == c)}
+        rows[int(c)] = {
+            "pixels": int(pick.sum()),
+            "own_angle": angles[c],
+            "nearest": int(nearest),
+            "correct": bool(nearest == c),
+        }
     correct = sum(r["correct"] for r in rows.values())
-    return {"classes": rows, "correct": correct, "total": len(rows),
-            "msad": float(np.mean([r["own_angle"] for r in rows.values()])) if rows else float("nan")}
+    return {
+        "classes": rows,
+        "correct": correct,
+        "total": len(rows),
+        "msad": float(np.mean([r["own_angle"] for r in rows.values()])) if rows else float("nan"),
+    }
 
 
 def pixel_table(cubes_phys: np.ndarray, labels: np.ndarray):
@@ -79,6 +87,7 @@ def pixel_table(cubes_phys: np.ndarray, labels: np.ndarray):
 def coupling(knn, cubes_phys: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """(agreement of a real-pixel 5-NN classifier with the labels, the same with each label map
     moved to the next image): how much the masks belong to their images."""
+
     def agree(lab):
         spectra, flat = pixel_table(cubes_phys, lab)
         keep = flat > 0
@@ -108,12 +117,14 @@ def diffusion_diagnosis(dm_dir: Path, ae_dir: Path, dataset: Path, means: dict, 
     data = joint_space.prepare({"autoencoder": ae_dir, "dataset": dataset}, 0)
     joint_space.MASK_GAIN = saved_gain
     n_patches = int(model.config["training_patches"])
-    clean = torch.from_numpy(data.tensors[:n_patches])      # orientation 0 of every training patch
+    clean = torch.from_numpy(data.tensors[:n_patches])  # orientation 0 of every training patch
     cx = clean.shape[1] - int(norm["mask_latent_channels"])
     train_sched = DDPMScheduler.from_config(model.training_scheduler_config())
     g = torch.Generator().manual_seed(0)
-    print("  (a) image-latent x0 MSE, own mask vs another patch's mask (image-latent variance "
-          f"{float(clean[:, :cx].var()):.3f}):")
+    print(
+        "  (a) image-latent x0 MSE, own mask vs another patch's mask (image-latent variance "
+        f"{float(clean[:, :cx].var()):.3f}):"
+    )
     for t in (150, 300, 500):
         tt = torch.full((len(clean),), t)
         xt = train_sched.add_noise(clean, torch.randn(clean.shape, generator=g), tt)
@@ -138,8 +149,10 @@ def diffusion_diagnosis(dm_dir: Path, ae_dir: Path, dataset: Path, means: dict, 
         phys = decoded.hsi * decoded.scale + decoded.offset
         r = nearest_mean_check(means, *pixel_table(phys, decoded.arrays["labels"]))
         agree, shuffled = coupling(knn, phys, decoded.arrays["labels"])
-        print(f"      t = {t_start:3d}: {r['correct']:2d} / {r['total']:2d}   mSAD {r['msad']:.4f}   "
-              f"coupling {agree:.3f} ({shuffled:.3f})")
+        print(
+            f"      t = {t_start:3d}: {r['correct']:2d} / {r['total']:2d}   mSAD {r['msad']:.4f}   "
+            f"coupling {agree:.3f} ({shuffled:.3f})"
+        )
 
 
 def write_reference_samples(out: Path, hsi_ae_units: np.ndarray, labels: np.ndarray, ae) -> Path:
@@ -147,11 +160,11 @@ def write_reference_samples(out: Path, hsi_ae_units: np.ndarray, labels: np.ndar
     from stages.artifacts import ArtifactWriter, spectral_block
     from stages.artifacts.samples import write_samples
 
-    writer = ArtifactWriter(out, "hsi-samples", "benchmark", {"reference": "two-stream AE reconstructions"}, [],
-                            overwrite=True)
+    writer = ArtifactWriter(
+        out, "hsi-samples", "benchmark", {"reference": "two-stream AE reconstructions"}, [], overwrite=True
+    )
     with writer.building() as tmp:
-        writer.metrics = write_samples(tmp, hsi_ae_units, ae.wavelengths_nm, ae.scale, ae.offset, "tif",
-                                       labels=labels)
+        writer.metrics = write_samples(tmp, hsi_ae_units, ae.wavelengths_nm, ae.scale, ae.offset, "tif", labels=labels)
         writer.spectral = spectral_block(ae.wavelengths_nm, ae.scale, ae.offset)
     return out
 
@@ -164,8 +177,12 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--sample-steps", type=int, default=25)
     ap.add_argument("--mask-gain", type=float, default=None, help="joint latent mask gain (default: the space's)")
-    ap.add_argument("--ae-latent-channels", type=int, default=None,
-                    help="image-latent channels of the two-stream AE (default: the tiny preset's)")
+    ap.add_argument(
+        "--ae-latent-channels",
+        type=int,
+        default=None,
+        help="image-latent channels of the two-stream AE (default: the tiny preset's)",
+    )
     args = ap.parse_args()
 
     import torch
@@ -206,19 +223,24 @@ def main() -> None:
     dm_dir = work / f"joint-{ae_dir.name}-{args.diffusion_steps}-g{joint_space.MASK_GAIN:g}"
     if not (dm_dir / "manifest.json").exists():
         model = resolve("joint", "tiny", {"steps": args.diffusion_steps})
-        train({"autoencoder": ae_dir, "dataset": dataset}, dm_dir,
-              DiffusionTrainConfig(space="joint", preset="tiny", model=model, seed=0, device="cpu",
-                                   checkpoint_every=0))
+        train(
+            {"autoencoder": ae_dir, "dataset": dataset},
+            dm_dir,
+            DiffusionTrainConfig(space="joint", preset="tiny", model=model, seed=0, device="cpu", checkpoint_every=0),
+        )
     timings["diffusion_s"] = time.perf_counter() - t
     t = time.perf_counter()
     samples_dir = work / f"samples-{dm_dir.name}-{args.samples}"
-    sample(dm_dir, samples_dir, SampleConfig(n=args.samples, steps=args.sample_steps, seed=0), device="cpu",
-           overwrite=True)
+    sample(
+        dm_dir, samples_dir, SampleConfig(n=args.samples, steps=args.sample_steps, seed=0), device="cpu", overwrite=True
+    )
     timings["sample_s"] = time.perf_counter() - t
 
     ae_metrics = open_artifact(ae_dir, "autoencoder").manifest["metrics"]
-    print(f"two-stream AE ({args.ae_steps} steps): held-out MPSNR {ae_metrics['mpsnr_db']:.2f} dB, "
-          f"SAM {ae_metrics['sam_deg']:.2f}°, mask pixel accuracy {ae_metrics['mask_pixel_accuracy']:.3f}")
+    print(
+        f"two-stream AE ({args.ae_steps} steps): held-out MPSNR {ae_metrics['mpsnr_db']:.2f} dB, "
+        f"SAM {ae_metrics['sam_deg']:.2f}°, mask pixel accuracy {ae_metrics['mask_pixel_accuracy']:.3f}"
+    )
 
     # 1. class shares (Fig. 4)
     train_p, val_p = load_patches(dataset, "train"), load_patches(dataset, "val")
@@ -228,13 +250,17 @@ def main() -> None:
     val_share = class_share(val_p.labels, classes)
     print("\nclass share (pixels)   real train   generated   (real val)")
     for k in sorted(shares["training"], key=int):
-        print(f"  class {int(k):2d}            {shares['training'][k]:8.4f}   {shares['generated'][k]:9.4f}   "
-              f"({val_share[k]:.4f})")
+        print(
+            f"  class {int(k):2d}            {shares['training'][k]:8.4f}   {shares['generated'][k]:9.4f}   "
+            f"({val_share[k]:.4f})"
+        )
     tv_val = total_variation(shares["training"], val_share)
     print(f"total variation: generated vs train {shares['total_variation']:.4f}; real val vs train {tv_val:.4f}")
-    print(f"generated label values {sorted(np.unique(gen.labels).tolist())} ⊆ training classes "
-          f"{sorted(np.unique(train_p.labels).tolist())}: "
-          f"{set(np.unique(gen.labels).tolist()) <= set(np.unique(train_p.labels).tolist())}")
+    print(
+        f"generated label values {sorted(np.unique(gen.labels).tolist())} ⊆ training classes "
+        f"{sorted(np.unique(train_p.labels).tolist())}: "
+        f"{set(np.unique(gen.labels).tolist()) <= set(np.unique(train_p.labels).tolist())}"
+    )
 
     # 2. mSAD / nearest class mean
     real_px, real_lab = pixel_table(train_p.physical(), train_p.labels)
@@ -256,22 +282,28 @@ def main() -> None:
     from sklearn.neighbors import KNeighborsClassifier
 
     labelled = real_lab > 0
-    knn = KNeighborsClassifier(5).fit(real_px[labelled] / np.linalg.norm(real_px[labelled], axis=1, keepdims=True),
-                                      real_lab[labelled])
+    knn = KNeighborsClassifier(5).fit(
+        real_px[labelled] / np.linalg.norm(real_px[labelled], axis=1, keepdims=True), real_lab[labelled]
+    )
     inter = [min(angle(means[a], means[b]) for b in means if b != a) for a in means]
-    print(f"\nreal class means: nearest other class at {np.median(inter):.4f} rad (median), "
-          f"{min(inter):.4f} rad (min)")
-    print("nearest-class-mean check (classes with >= 20 pixels): correct / classes, mSAD (rad); "
-          "pixel coupling: 5-NN agreement with the labels (with another image's labels)")
+    print(f"\nreal class means: nearest other class at {np.median(inter):.4f} rad (median), {min(inter):.4f} rad (min)")
+    print(
+        "nearest-class-mean check (classes with >= 20 pixels): correct / classes, mSAD (rad); "
+        "pixel coupling: 5-NN agreement with the labels (with another image's labels)"
+    )
     for name, r in rows.items():
         agree, shuffled = coupling(knn, *cases[name])
-        print(f"  {name:42s} {r['correct']:2d} / {r['total']:2d}   mSAD {r['msad']:.4f}   "
-              f"coupling {agree:.3f} ({shuffled:.3f})")
+        print(
+            f"  {name:42s} {r['correct']:2d} / {r['total']:2d}   mSAD {r['msad']:.4f}   "
+            f"coupling {agree:.3f} ({shuffled:.3f})"
+        )
     print("where the joint model loses the coupling:")
     diffusion_diagnosis(dm_dir, ae_dir, dataset, means, knn)
     gen_rows = rows["(3) joint samples, generated labels"]["classes"]
-    print("  per class (3): " + ", ".join(f"{c}:{'ok' if r['correct'] else r['nearest']} {r['own_angle']:.3f}"
-                                         for c, r in gen_rows.items()))
+    print(
+        "  per class (3): "
+        + ", ".join(f"{c}:{'ok' if r['correct'] else r['nearest']} {r['own_angle']:.3f}" for c, r in gen_rows.items())
+    )
 
     # 3. downstream (specdm.txt Table 3's protocol at our scale)
     t = time.perf_counter()
@@ -282,13 +314,17 @@ def main() -> None:
         report = downstream(dataset, [synthetic], work / f"downstream-{synthetic.name}", config, overwrite=True)
         summaries[name] = json.loads((report.path / "report.json").read_text())
     timings["downstream_s"] = time.perf_counter() - t
-    print(f"\ndownstream pixel classifier on held-out real pixels (mean ± std over seeds 0, 1, 2); "
-          f"{config.per_class} real pixels per class, synthetic up to {config.synthetic_ratio:g}× per class, "
-          f"labelled synthetic pixels within {config.boundary} px of another label left out")
+    print(
+        f"\ndownstream pixel classifier on held-out real pixels (mean ± std over seeds 0, 1, 2); "
+        f"{config.per_class} real pixels per class, synthetic up to {config.synthetic_ratio:g}× per class, "
+        f"labelled synthetic pixels within {config.boundary} px of another label left out"
+    )
 
     def line(label, m):
-        print(f"  {label:44s} OA {m['oa']['mean']:.4f} ± {m['oa']['std']:.4f}   AA {m['aa']['mean']:.4f} ± "
-              f"{m['aa']['std']:.4f}   kappa {m['kappa']['mean']:.4f} ± {m['kappa']['std']:.4f}")
+        print(
+            f"  {label:44s} OA {m['oa']['mean']:.4f} ± {m['oa']['std']:.4f}   AA {m['aa']['mean']:.4f} ± "
+            f"{m['aa']['std']:.4f}   kappa {m['kappa']['mean']:.4f} ± {m['kappa']['std']:.4f}"
+        )
 
     first = next(iter(summaries.values()))
     line("real subset", first["summary"]["real"])

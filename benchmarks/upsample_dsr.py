@@ -49,8 +49,9 @@ def train_models(dataset: Path, root: Path, args) -> tuple[Path, Path, dict]:
     start = time.perf_counter()
     net = resolve_preset(train_dsr.PRESETS, "tiny", {"steps": args.steps, "sample_steps": args.sample_steps})
     net["ae"]["steps"] = args.ae_steps
-    train_dsr.run([dataset], root / "dsr", train_dsr.DsrTrainConfig(scale=2, preset="tiny", net=net, seed=0),
-                  device="cpu")
+    train_dsr.run(
+        [dataset], root / "dsr", train_dsr.DsrTrainConfig(scale=2, preset="tiny", net=net, seed=0), device="cpu"
+    )
     seconds["dsr"] = time.perf_counter() - start
     return root / "rgan", root / "dsr", seconds
 
@@ -82,7 +83,7 @@ class TrueRgbGuide:
 
         s, (r0, c0) = self.scale, origin
         h, w = lr.shape[-2:]
-        return torch.from_numpy(self.rgb[:, r0 * s:(r0 + h) * s, c0 * s:(c0 + w) * s].copy())[None].to(lr)
+        return torch.from_numpy(self.rgb[:, r0 * s : (r0 + h) * s, c0 * s : (c0 + w) * s].copy())[None].to(lr)
 
 
 def upsample(upsampler, lr: np.ndarray, tile: int = 128) -> np.ndarray:
@@ -92,7 +93,7 @@ def upsample(upsampler, lr: np.ndarray, tile: int = 128) -> np.ndarray:
     out = np.zeros((lr.shape[0], lr.shape[1] * s, lr.shape[2] * s), np.float32)
 
     def write(block, r0, c0):
-        out[:, r0:r0 + block.shape[1], c0:c0 + block.shape[2]] = block
+        out[:, r0 : r0 + block.shape[1], c0 : c0 + block.shape[2]] = block
 
     super_resolve_tiled(lambda r0, r1, c0, c1: lr[:, r0:r1, c0:c1], write, lr.shape[1], lr.shape[2], upsampler, tile)
     return out
@@ -135,13 +136,25 @@ def main() -> None:
         truth_model = to_model(truth)
 
         results, guides_rgb = {}, {}
-        guides = {"true HR RGB": TrueRgbGuide(truth_model, rgb_idx, 2), "bicubic RGB": BicubicGuide(rgb_idx, 2),
-                  "zero": ZeroGuide(rgb_idx, 2)}
+        guides = {
+            "true HR RGB": TrueRgbGuide(truth_model, rgb_idx, 2),
+            "bicubic RGB": BicubicGuide(rgb_idx, 2),
+            "zero": ZeroGuide(rgb_idx, 2),
+        }
         for seed in args.seeds:
             guides[f"DSRNet RGB (seed {seed})"] = DsrGuide(
-                rgb_idx, dsr, dsr_path, lr.shape[1:], to_model(low.astype(np.float64)),
-                to_model(high.astype(np.float64)), args.sample_steps, "ddim", seed, int(dsr.info["window_lr"]),
-                int(dsr.info["overlap_lr"]))
+                rgb_idx,
+                dsr,
+                dsr_path,
+                lr.shape[1:],
+                to_model(low.astype(np.float64)),
+                to_model(high.astype(np.float64)),
+                args.sample_steps,
+                "ddim",
+                seed,
+                int(dsr.info["window_lr"]),
+                int(dsr.info["overlap_lr"]),
+            )
         for name, guide in guides.items():
             start = time.perf_counter()
             hr = upsample(RganUpsampler(model, info, guide, torch.device("cpu")), lr)
@@ -152,9 +165,11 @@ def main() -> None:
         start = time.perf_counter()
         results["bicubic (no RGAN)"] = (upsample(BicubicUpsampler(2), lr), time.perf_counter() - start)
 
-        print(f"held-out Indian Pines ×2: HR {truth.shape[1]}×{truth.shape[2]}×{truth.shape[0]}, LR "
-              f"{lr.shape[1]}×{lr.shape[2]}; RGAN tiny {args.rgan_steps} steps ({seconds['rgan']:.0f} s), DSRNet tiny "
-              f"{args.ae_steps} AE + {args.steps} steps ({seconds['dsr']:.0f} s), {args.sample_steps} DDIM steps")
+        print(
+            f"held-out Indian Pines ×2: HR {truth.shape[1]}×{truth.shape[2]}×{truth.shape[0]}, LR "
+            f"{lr.shape[1]}×{lr.shape[2]}; RGAN tiny {args.rgan_steps} steps ({seconds['rgan']:.0f} s), DSRNet tiny "
+            f"{args.ae_steps} AE + {args.steps} steps ({seconds['dsr']:.0f} s), {args.sample_steps} DDIM steps"
+        )
         print(f"{'method':<32} {'MPSNR dB':>9} {'SAM °':>7} {'Δ MPSNR vs bicubic RGB':>23} {'seconds':>8}")
         ref = mpsnr(truth_model[None], to_model(results["RGAN + bicubic RGB"][0])[None])
         for name, (hr, sec) in results.items():

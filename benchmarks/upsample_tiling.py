@@ -27,7 +27,7 @@ def main() -> None:
     bands, size, scale = 48, 192, 2
     scene = rng.random((bands, size, size), dtype=np.float32).cumsum(axis=1).cumsum(axis=2) / size
     model = build_rgan(bands, PRESETS["tiny"].to_dict()).eval()
-    torch.nn.init.normal_(model.head.weight, std=0.01)           # make the network's output matter
+    torch.nn.init.normal_(model.head.weight, std=0.01)  # make the network's output matter
     info = {"scale": scale, "normalisation": {"scale": 1.0, "offset": 0.0}}
     up = RganUpsampler(model, info, BicubicGuide([26, 18, 5], scale), "cpu")
     print(f"tiny RGAN ×{scale} on a {size}x{size}x{bands} scene; margin {up.margin_lr} LR px, align {up.align_lr}")
@@ -36,7 +36,7 @@ def main() -> None:
         out = np.zeros((bands, size * scale, size * scale), np.float32)
 
         def write(block, r0, c0):
-            out[:, r0:r0 + block.shape[1], c0:c0 + block.shape[2]] = block
+            out[:, r0 : r0 + block.shape[1], c0 : c0 + block.shape[2]] = block
 
         start = time.perf_counter()
         super_resolve_tiled(lambda r0, r1, c0, c1: scene[:, r0:r1, c0:c1], write, size, size, up, tile)
@@ -45,12 +45,16 @@ def main() -> None:
         return out, time.perf_counter() - start, largest, len(tiles)
 
     whole, t_whole, px_whole, _ = run(size)
-    print(f"{'tile':>6} {'tiles':>6} {'seconds':>8} {'time ratio':>10} {'max tile px':>11} {'mem ratio':>9} {'max |diff|':>10}")
+    print(
+        f"{'tile':>6} {'tiles':>6} {'seconds':>8} {'time ratio':>10} {'max tile px':>11} {'mem ratio':>9} {'max |diff|':>10}"
+    )
     print(f"{'whole':>6} {1:>6} {t_whole:8.2f} {1.0:10.2f} {px_whole:11d} {1.0:9.2f} {0.0:10.2e}")
     for tile in (96, 64, 32):
         out, seconds, px, n = run(tile)
-        print(f"{tile:>6} {n:>6} {seconds:8.2f} {seconds / t_whole:10.2f} {px:11d} {px / px_whole:9.2f} "
-              f"{float(np.abs(out - whole).max()):10.2e}")
+        print(
+            f"{tile:>6} {n:>6} {seconds:8.2f} {seconds / t_whole:10.2f} {px:11d} {px / px_whole:9.2f} "
+            f"{float(np.abs(out - whole).max()):10.2e}"
+        )
 
 
 if __name__ == "__main__":

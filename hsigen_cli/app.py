@@ -1,7 +1,7 @@
 """The ``hsigen`` Typer app: one module per command, each a thin layer over ``stages``.
 
-    hsigen ingest --example indian-pines --size 32 --stride 16 --out runs/ip
-    hsigen inspect runs/ip --json
+hsigen ingest --example indian-pines --size 32 --stride 16 --out runs/ip
+hsigen inspect runs/ip --json
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ from . import (
 from .groups import HsigenGroup
 
 app = typer.Typer(
-    name="hsigen", cls=HsigenGroup, no_args_is_help=True, add_completion=False,
-    rich_markup_mode=None, pretty_exceptions_enable=False,
+    name="hsigen",
+    cls=HsigenGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     help="Generate realistic synthetic hyperspectral images from real scenes, stage by stage.\n\n"
-         "Each stage reads and writes artifact directories (manifest.json + files); see `hsigen inspect`.",
+    "Each stage reads and writes artifact directories (manifest.json + files); see `hsigen inspect`.",
 )
 
 
@@ -42,8 +46,9 @@ def _version(value: bool):
 
 @app.callback()
 def root(
-    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
-                                           help="Print the version and exit."),
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ):
     """hsigen: hyperspectral image generation toolkit (-v/-q here or after any command)."""
 

@@ -91,67 +91,151 @@ def _floats(spec: str, flag: str) -> list[float]:
 
 
 def condition(
-    sources: Annotated[List[Path], typer.Argument(
-        help="hsi-dataset / hsi-samples artifact, image file(s) or a directory of images.", show_default=False)],
+    sources: Annotated[
+        List[Path],
+        typer.Argument(
+            help="hsi-dataset / hsi-samples artifact, image file(s) or a directory of images.", show_default=False
+        ),
+    ],
     out: Out = ...,
-    kinds: Annotated[str, typer.Option(
-        "--kinds", help="Comma-separated: hed, mlsd, sketch, seg, content, text.")] = "hed,mlsd,sketch,seg,content,text",
-    size: Annotated[Optional[int], typer.Option(
-        "--size", help="Resize every image to SIZE×SIZE before extraction (default: the source's size).")] = None,
-    backend: Annotated[Optional[List[str]], typer.Option(
-        "--backend", help="KIND=BACKEND, repeatable (e.g. sketch=pretrained, seg=labels).")] = None,
-    hed_weights: Annotated[Optional[Path], typer.Option(
-        "--hed-weights", help="Local HED weights file; selects the pretrained hed backend.")] = None,
-    mlsd_weights: Annotated[Optional[Path], typer.Option(
-        "--mlsd-weights", help="Local M-LSD large weights (mlsd_large_512_fp32.pth); selects the pretrained "
-                               "mlsd backend.")] = None,
-    pidinet_weights: Annotated[Optional[Path], typer.Option(
-        "--pidinet-weights", help="Local PiDiNet weights (table5_pidinet.pth); selects the pidinet sketch "
-                                  "backend.")] = None,
-    clip_model: Annotated[Optional[Path], typer.Option(
-        "--clip-model", help="Local CLIP save_pretrained directory; selects the clip content/text backends.")] = None,
-    encoder: Annotated[Optional[Path], typer.Option(
-        "--encoder", help="An autoencoder artifact; selects the encoder content backend (HSI sources).")] = None,
-    labels: Annotated[bool, typer.Option(
-        "--labels", help="seg = the dataset's label map colour-coded by class (same as --backend seg=labels).")] = False,
-    vocab: Annotated[Optional[str], typer.Option(
-        "--vocab", help="Comma-separated text categories (default: farmland, city building, architecture, "
-                        "wasteland).")] = None,
+    kinds: Annotated[
+        str, typer.Option("--kinds", help="Comma-separated: hed, mlsd, sketch, seg, content, text.")
+    ] = "hed,mlsd,sketch,seg,content,text",
+    size: Annotated[
+        Optional[int],
+        typer.Option("--size", help="Resize every image to SIZE×SIZE before extraction (default: the source's size)."),
+    ] = None,
+    backend: Annotated[
+        Optional[List[str]],
+        typer.Option("--backend", help="KIND=BACKEND, repeatable (e.g. sketch=pretrained, seg=labels)."),
+    ] = None,
+    hed_weights: Annotated[
+        Optional[Path],
+        typer.Option("--hed-weights", help="Local HED weights file; selects the pretrained hed backend."),
+    ] = None,
+    mlsd_weights: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--mlsd-weights",
+            help="Local M-LSD large weights (mlsd_large_512_fp32.pth); selects the pretrained mlsd backend.",
+        ),
+    ] = None,
+    pidinet_weights: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--pidinet-weights", help="Local PiDiNet weights (table5_pidinet.pth); selects the pidinet sketch backend."
+        ),
+    ] = None,
+    clip_model: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--clip-model", help="Local CLIP save_pretrained directory; selects the clip content/text backends."
+        ),
+    ] = None,
+    encoder: Annotated[
+        Optional[Path],
+        typer.Option("--encoder", help="An autoencoder artifact; selects the encoder content backend (HSI sources)."),
+    ] = None,
+    labels: Annotated[
+        bool,
+        typer.Option(
+            "--labels", help="seg = the dataset's label map colour-coded by class (same as --backend seg=labels)."
+        ),
+    ] = False,
+    vocab: Annotated[
+        Optional[str],
+        typer.Option(
+            "--vocab",
+            help="Comma-separated text categories (default: farmland, city building, architecture, wasteland).",
+        ),
+    ] = None,
     text: Annotated[Optional[str], typer.Option("--text", help="Text for every image.")] = None,
-    text_file: Annotated[Optional[Path], typer.Option(
-        "--text-file", help="One text per image, one per line in index order (blank = none).")] = None,
-    hed_sigmas: Annotated[Optional[str], typer.Option(
-        "--hed-sigmas", help="Offline hed: Gaussian scales in pixels [default: 1,2,4].", show_default=False)] = None,
-    hed_saturation: Annotated[Optional[float], typer.Option(
-        "--hed-saturation", help="Offline hed: step height mapped to 1 [default: 0.6].", show_default=False)] = None,
-    mlsd_min_length: Annotated[Optional[float], typer.Option(
-        "--mlsd-min-length", help="Shortest line kept: fraction of the shorter side if < 1, else pixels "
-                                  "[default: 0.1].", show_default=False)] = None,
-    mlsd_score: Annotated[Optional[float], typer.Option(
-        "--mlsd-score", help="Pretrained mlsd: centre score threshold [default: 0.1].", show_default=False)] = None,
-    mlsd_distance: Annotated[Optional[float], typer.Option(
-        "--mlsd-distance", help="Pretrained mlsd: shortest segment in TP-map pixels [default: 0.1].",
-        show_default=False)] = None,
-    detect_resolution: Annotated[Optional[int], typer.Option(
-        "--detect-resolution", help="Pretrained mlsd / pidinet sketch: side the network runs at "
-                                    "[default: 512].", show_default=False)] = None,
-    sketch_threshold: Annotated[Optional[float], typer.Option(
-        "--sketch-threshold", help="Network sketch backends: edge probability kept as a stroke "
-                                   "[default: 0.5].", show_default=False)] = None,
-    content_grid: Annotated[Optional[int], typer.Option(
-        "--content-grid", help="Encoder content: also the channel means of a G×G grid of cells (0 = only the "
-                               "orientation-free mean/std) [default: 0].", show_default=False)] = None,
-    sketch_epsilon: Annotated[Optional[float], typer.Option(
-        "--sketch-epsilon", help="Sketch: Douglas-Peucker tolerance in pixels [default: 1.5].",
-        show_default=False)] = None,
-    seg_region_pixels: Annotated[Optional[int], typer.Option(
-        "--seg-region-pixels", help="Offline seg: pixels per SLIC superpixel [default: 64].",
-        show_default=False)] = None,
-    seg_threshold: Annotated[Optional[float], typer.Option(
-        "--seg-threshold", help="Offline seg: merge neighbours whose mean colours differ less (0-1) "
-                                "[default: 0.08].", show_default=False)] = None,
-    stretch: Annotated[float, typer.Option(
-        "--stretch", help="Percent clipped at each end when HSI bands become RGB.")] = 2.0,
+    text_file: Annotated[
+        Optional[Path],
+        typer.Option("--text-file", help="One text per image, one per line in index order (blank = none)."),
+    ] = None,
+    hed_sigmas: Annotated[
+        Optional[str],
+        typer.Option(
+            "--hed-sigmas", help="Offline hed: Gaussian scales in pixels [default: 1,2,4].", show_default=False
+        ),
+    ] = None,
+    hed_saturation: Annotated[
+        Optional[float],
+        typer.Option(
+            "--hed-saturation", help="Offline hed: step height mapped to 1 [default: 0.6].", show_default=False
+        ),
+    ] = None,
+    mlsd_min_length: Annotated[
+        Optional[float],
+        typer.Option(
+            "--mlsd-min-length",
+            help="Shortest line kept: fraction of the shorter side if < 1, else pixels [default: 0.1].",
+            show_default=False,
+        ),
+    ] = None,
+    mlsd_score: Annotated[
+        Optional[float],
+        typer.Option(
+            "--mlsd-score", help="Pretrained mlsd: centre score threshold [default: 0.1].", show_default=False
+        ),
+    ] = None,
+    mlsd_distance: Annotated[
+        Optional[float],
+        typer.Option(
+            "--mlsd-distance",
+            help="Pretrained mlsd: shortest segment in TP-map pixels [default: 0.1].",
+            show_default=False,
+        ),
+    ] = None,
+    detect_resolution: Annotated[
+        Optional[int],
+        typer.Option(
+            "--detect-resolution",
+            help="Pretrained mlsd / pidinet sketch: side the network runs at [default: 512].",
+            show_default=False,
+        ),
+    ] = None,
+    sketch_threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            "--sketch-threshold",
+            help="Network sketch backends: edge probability kept as a stroke [default: 0.5].",
+            show_default=False,
+        ),
+    ] = None,
+    content_grid: Annotated[
+        Optional[int],
+        typer.Option(
+            "--content-grid",
+            help="Encoder content: also the channel means of a G×G grid of cells (0 = only the "
+            "orientation-free mean/std) [default: 0].",
+            show_default=False,
+        ),
+    ] = None,
+    sketch_epsilon: Annotated[
+        Optional[float],
+        typer.Option(
+            "--sketch-epsilon", help="Sketch: Douglas-Peucker tolerance in pixels [default: 1.5].", show_default=False
+        ),
+    ] = None,
+    seg_region_pixels: Annotated[
+        Optional[int],
+        typer.Option(
+            "--seg-region-pixels", help="Offline seg: pixels per SLIC superpixel [default: 64].", show_default=False
+        ),
+    ] = None,
+    seg_threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            "--seg-threshold",
+            help="Offline seg: merge neighbours whose mean colours differ less (0-1) [default: 0.08].",
+            show_default=False,
+        ),
+    ] = None,
+    stretch: Annotated[
+        float, typer.Option("--stretch", help="Percent clipped at each end when HSI bands become RGB.")
+    ] = 2.0,
     device: Device = "cpu",
     json_out: Json = False,
     overwrite: Overwrite = False,
@@ -196,20 +280,30 @@ def condition(
     put("content", "grid", content_grid)
     put("text", "vocab", vocab)
     cfg = ConditionConfig(
-        kinds=kind_list, backends=backends, settings=_applicable(settings, kind_list, backends), size=size,
+        kinds=kind_list,
+        backends=backends,
+        settings=_applicable(settings, kind_list, backends),
+        size=size,
         stretch_percent=stretch,
         hed_weights=None if hed_weights is None else str(hed_weights),
         mlsd_weights=None if mlsd_weights is None else str(mlsd_weights),
         pidinet_weights=None if pidinet_weights is None else str(pidinet_weights),
         clip_model=None if clip_model is None else str(clip_model),
         encoder=None if encoder is None else str(encoder),
-        device=device, text=text, text_file=None if text_file is None else str(text_file))
+        device=device,
+        text=text,
+        text_file=None if text_file is None else str(text_file),
+    )
     artifact = run(list(sources), out, cfg, overwrite=overwrite)
     if json_out:
         import json
 
-        typer.echo(json.dumps({"path": str(artifact.path), "metrics": artifact.metrics,
-                               "kinds": artifact.config.get("kinds", {})}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"path": str(artifact.path), "metrics": artifact.metrics, "kinds": artifact.config.get("kinds", {})},
+                indent=2,
+            )
+        )
     else:
         typer.echo(str(artifact.path))
 

@@ -22,40 +22,79 @@ from .options import BatchSize, Device, Json, LearningRate, Out, Overwrite, Pres
 
 
 def downstream(
-    real: Annotated[Path, typer.Option(
-        "--real", help="Real hsi-dataset with a train/val split (ingest --val-fraction).", show_default=False)],
-    synthetic: Annotated[List[Path], typer.Option(
-        "--synthetic", help="hsi-samples (or hsi-dataset) artifacts to add; labelled ones for pixel-classify, segment, "
-                            "change, scene-classify (several: list them after one flag).", show_default=False)],
+    real: Annotated[
+        Path,
+        typer.Option(
+            "--real", help="Real hsi-dataset with a train/val split (ingest --val-fraction).", show_default=False
+        ),
+    ],
+    synthetic: Annotated[
+        List[Path],
+        typer.Option(
+            "--synthetic",
+            help="hsi-samples (or hsi-dataset) artifacts to add; labelled ones for pixel-classify, segment, "
+            "change, scene-classify (several: list them after one flag).",
+            show_default=False,
+        ),
+    ],
     out: Out = ...,
-    task: Annotated[Task, typer.Option(
-        "--task", help="denoise (HSIGene Tab. 8), sr (Tab. 9), pixel-classify (HyperLDM Tab. VI), segment "
-                       "(SpecDM Tab. 3a), change (SpecDM Tab. 3b), scene-classify (MSF-Diff Tab. 7).")
+    task: Annotated[
+        Task,
+        typer.Option(
+            "--task",
+            help="denoise (HSIGene Tab. 8), sr (Tab. 9), pixel-classify (HyperLDM Tab. VI), segment "
+            "(SpecDM Tab. 3a), change (SpecDM Tab. 3b), scene-classify (MSF-Diff Tab. 7).",
+        ),
     ] = Task.pixel_classify,
-    test: Annotated[Optional[Path], typer.Option(
-        "--test", help="A second hsi-dataset, never trained on, scored as well (all its patches).",
-        show_default=False)] = None,
+    test: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--test",
+            help="A second hsi-dataset, never trained on, scored as well (all its patches).",
+            show_default=False,
+        ),
+    ] = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Comma list of seeds (at least 3).")] = "0,1,2",
-    synthetic_ratio: Annotated[Optional[float], typer.Option(
-        "--synthetic-ratio", help="At most this many synthetic patches per real training patch (pixel-classify: "
-                                  "pixels per real pixel of each class). Default: 1 (pixel-classify 5).",
-        show_default=False)] = None,
+    synthetic_ratio: Annotated[
+        Optional[float],
+        typer.Option(
+            "--synthetic-ratio",
+            help="At most this many synthetic patches per real training patch (pixel-classify: "
+            "pixels per real pixel of each class). Default: 1 (pixel-classify 5).",
+            show_default=False,
+        ),
+    ] = None,
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
-    crop: Annotated[Optional[int], typer.Option(
-        "--crop", help="Training crop in pixels (default 16; scene-classify: 8, the scene size).",
-        show_default=False)] = None,
+    crop: Annotated[
+        Optional[int],
+        typer.Option(
+            "--crop",
+            help="Training crop in pixels (default 16; scene-classify: 8, the scene size).",
+            show_default=False,
+        ),
+    ] = None,
     scale: Annotated[int, typer.Option("--scale", help="sr: downsampling factor, 4 or 2.")] = 4,
-    noise_sigma: Annotated[float, typer.Option(
-        "--noise-sigma", help="denoise: Gaussian noise σ in normalised units.")] = 0.2,
-    labels: Annotated[Optional[Path], typer.Option(
-        "--labels", help="pixel-classify: scene label map for --real.")] = None,
+    noise_sigma: Annotated[
+        float, typer.Option("--noise-sigma", help="denoise: Gaussian noise σ in normalised units.")
+    ] = 0.2,
+    labels: Annotated[
+        Optional[Path], typer.Option("--labels", help="pixel-classify: scene label map for --real.")
+    ] = None,
     per_class: Annotated[int, typer.Option("--per-class", help="pixel-classify: real training pixels per class.")] = 20,
-    boundary: Annotated[int, typer.Option(
-        "--boundary", help="pixel-classify: leave out labelled synthetic pixels within N px of another label.")] = 1,
-    confidence: Annotated[float, typer.Option(
-        "--confidence", help="pixel-classify: pseudo-label threshold (softmax max) for unlabelled samples.")] = 0.9,
+    boundary: Annotated[
+        int,
+        typer.Option(
+            "--boundary", help="pixel-classify: leave out labelled synthetic pixels within N px of another label."
+        ),
+    ] = 1,
+    confidence: Annotated[
+        float,
+        typer.Option(
+            "--confidence", help="pixel-classify: pseudo-label threshold (softmax max) for unlabelled samples."
+        ),
+    ] = 0.9,
     preset: Preset = PresetChoice.tiny,
     device: Device = "auto",
     as_json: Json = False,
@@ -70,11 +109,24 @@ def downstream(
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
-    cfg = DownstreamConfig(task=Task(task).value, seeds=seed_list, synthetic_ratio=synthetic_ratio, steps=steps,
-                           batch_size=batch_size, lr=lr, crop=crop, scale=scale, noise_sigma=noise_sigma,
-                           test=str(test) if test else None, device=device, per_class=per_class,
-                           confidence=confidence, boundary=boundary, preset=PresetChoice(preset).value,
-                           labels_file=str(labels) if labels else None)
+    cfg = DownstreamConfig(
+        task=Task(task).value,
+        seeds=seed_list,
+        synthetic_ratio=synthetic_ratio,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        crop=crop,
+        scale=scale,
+        noise_sigma=noise_sigma,
+        test=str(test) if test else None,
+        device=device,
+        per_class=per_class,
+        confidence=confidence,
+        boundary=boundary,
+        preset=PresetChoice(preset).value,
+        labels_file=str(labels) if labels else None,
+    )
     artifact = run(real, list(synthetic), out, cfg, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(json.loads(artifact.file("report.json").read_text()), indent=2))

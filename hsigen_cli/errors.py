@@ -42,8 +42,9 @@ def _torch_oom_types() -> tuple[type[BaseException], ...]:
 def exit_code_for(exc: BaseException) -> int:
     """Print one clear line for ``exc`` on stderr and return its exit code."""
     if isinstance(exc, _torch_oom_types()):
-        log.stderr.print("[red]error:[/red] the GPU ran out of memory; lower --batch-size or use a smaller --preset",
-                         markup=True)
+        log.stderr.print(
+            "[red]error:[/red] the GPU ran out of memory; lower --batch-size or use a smaller --preset", markup=True
+        )
         return EXIT_USER
     for exc_type, code, message in ERROR_TABLE:
         if isinstance(exc, exc_type):

@@ -1,8 +1,8 @@
 """``hsigen inspect DIR``: print an artifact's manifest.
 
-    hsigen inspect runs/ip                 # a short summary
-    hsigen inspect runs/ip --json          # the whole manifest on stdout
-    hsigen inspect runs/ip --verify        # also recompute every output's sha256
+hsigen inspect runs/ip                 # a short summary
+hsigen inspect runs/ip --json          # the whole manifest on stdout
+hsigen inspect runs/ip --verify        # also recompute every output's sha256
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ def inspect_artifact(
     lines = [f"{m['kind']} v{m['schema_version']}  (stage {m['stage']}, hsigen {m['hsigen_version']}, {m['created']})"]
     if "spectral" in m:
         wl = m["spectral"]["wavelengths_nm"]
-        lines.append(f"spectral: {m['spectral']['band_count']} bands {wl[0]:.1f}-{wl[-1]:.1f} nm, "
-                     f"physical = stored * {m['spectral']['scale']:.6g} + {m['spectral']['offset']:.6g}")
+        lines.append(
+            f"spectral: {m['spectral']['band_count']} bands {wl[0]:.1f}-{wl[-1]:.1f} nm, "
+            f"physical = stored * {m['spectral']['scale']:.6g} + {m['spectral']['offset']:.6g}"
+        )
     for rec in m["inputs"]:
         lines.append(f"input:  {rec['kind']:<18} {rec['path']}  {rec['sha256'][:12]}")
     for rec in m["outputs"]:

@@ -43,7 +43,8 @@ def _load_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional
         if name not in known:
             raise ConfigError(
                 f"--config {path}: {key!r} is not an option of this command; known: "
-                + ", ".join(sorted(k.replace("_", "-") for k in known)))
+                + ", ".join(sorted(k.replace("_", "-") for k in known))
+            )
         defaults[name] = item
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
@@ -60,12 +61,28 @@ def _set_verbosity(ctx: typer.Context, param: typer.CallbackParam, value):
 # The single declarations of the shared options. Commands do not name them in their
 # signatures (``shared_options`` adds them); a command that still does (a branch written
 # before this) keeps its own copy and gets no second one.
-Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, callback=_set_verbosity, show_default=False,
-                                      help="More logging; -v also shows tracebacks.")]
+Verbose = Annotated[
+    int,
+    typer.Option(
+        "--verbose",
+        "-v",
+        count=True,
+        callback=_set_verbosity,
+        show_default=False,
+        help="More logging; -v also shows tracebacks.",
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", callback=_set_verbosity, help="Only errors on stderr.")]
-ConfigFile = Annotated[Optional[Path], typer.Option(
-    "--config", help="YAML file of option values; the command line wins.", is_eager=True,
-    callback=_load_config, show_default=False)]
+ConfigFile = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--config",
+        help="YAML file of option values; the command line wins.",
+        is_eager=True,
+        callback=_load_config,
+        show_default=False,
+    ),
+]
 SHARED_NAMES = ("verbose", "quiet", "config")
 
 
@@ -84,19 +101,30 @@ def shared_options() -> list:
     return params
 
 
-Out = Annotated[Path, typer.Option("--out", "-o", help="Output artifact directory (created atomically).",
-                                    show_default=False)]
+Out = Annotated[
+    Path, typer.Option("--out", "-o", help="Output artifact directory (created atomically).", show_default=False)
+]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing artifact at --out.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result on CPU).")]
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-Preset = Annotated[PresetChoice, typer.Option(
-    "--preset", help="Model size: tiny (CPU minutes) or paper (published); paper-hud / paper-hyperldm for "
-                     "train-diffusion's abundance / latent spaces.")]
-ModelConfig = Annotated[Optional[Path], typer.Option(
-    "--model-config", help="YAML file overriding any architecture or optimiser field of the preset "
-                           "(nested sections as nested mappings); unknown keys are refused.",
-    show_default=False)]
+Preset = Annotated[
+    PresetChoice,
+    typer.Option(
+        "--preset",
+        help="Model size: tiny (CPU minutes) or paper (published); paper-hud / paper-hyperldm for "
+        "train-diffusion's abundance / latent spaces.",
+    ),
+]
+ModelConfig = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--model-config",
+        help="YAML file overriding any architecture or optimiser field of the preset "
+        "(nested sections as nested mappings); unknown keys are refused.",
+        show_default=False,
+    ),
+]
 
 
 def model_config_args(path: Optional[Path]) -> dict:
@@ -112,14 +140,28 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print parameter counts 
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint of an interrupted run.")]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Batch size (default: the preset's).")]
 LearningRate = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default: the preset's).")]
-CheckpointEvery = Annotated[int, typer.Option(
-    "--checkpoint-every", help="Write a resumable checkpoint every N steps (0 = only when training ends).")]
+CheckpointEvery = Annotated[
+    int,
+    typer.Option(
+        "--checkpoint-every", help="Write a resumable checkpoint every N steps (0 = only when training ends)."
+    ),
+]
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Training steps (default: the preset's).")]
-Loader = Annotated[str, typer.Option(
-    "--loader", help="auto | memory | stream: read training batches from disk (stream; bounded memory) or load "
-                     "the dataset (memory). auto streams several sources or one above 512 MiB.")]
+Loader = Annotated[
+    str,
+    typer.Option(
+        "--loader",
+        help="auto | memory | stream: read training batches from disk (stream; bounded memory) or load "
+        "the dataset (memory). auto streams several sources or one above 512 MiB.",
+    ),
+]
 Workers = Annotated[int, typer.Option("--workers", help="DataLoader worker processes when streaming (0: in-process).")]
-Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the training forward (GPU speed-up; the "
-                                                         "first steps compile).")]
-ChannelsLast = Annotated[bool, typer.Option("--channels-last", help="NHWC memory format for weights and batches "
-                                                                     "(faster convolutions on tensor-core GPUs).")]
+Compile = Annotated[
+    bool, typer.Option("--compile", help="torch.compile the training forward (GPU speed-up; the first steps compile).")
+]
+ChannelsLast = Annotated[
+    bool,
+    typer.Option(
+        "--channels-last", help="NHWC memory format for weights and batches (faster convolutions on tensor-core GPUs)."
+    ),
+]

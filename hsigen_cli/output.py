@@ -15,8 +15,13 @@ def echo_dry_run(report: dict, as_json: bool) -> None:
         return
     counts = report["parameters"]
     parts = ", ".join(f"{name} {count:,}" for name, count in counts.items() if name != "total")
-    facts = ", ".join(f"{name.replace('_', ' ')} {value:,}" if isinstance(value, int) else
-                      f"{name.replace('_', ' ')} {value}"
-                      for name, value in report.items() if name not in ("model", "preset", "parameters"))
-    typer.echo(f"{report['model']} ({report['preset']}): {counts['total']:,} parameters"
-               + (f" ({parts})" if parts else "") + (f"; {facts}" if facts else ""))
+    facts = ", ".join(
+        f"{name.replace('_', ' ')} {value:,}" if isinstance(value, int) else f"{name.replace('_', ' ')} {value}"
+        for name, value in report.items()
+        if name not in ("model", "preset", "parameters")
+    )
+    typer.echo(
+        f"{report['model']} ({report['preset']}): {counts['total']:,} parameters"
+        + (f" ({parts})" if parts else "")
+        + (f"; {facts}" if facts else "")
+    )

@@ -50,55 +50,109 @@ from .output import echo_dry_run
 
 
 def train_diffusion(
-    space: Annotated[Space, typer.Option("--space", help="Diffusion space: abundance | latent | joint.")
+    space: Annotated[
+        Space, typer.Option("--space", help="Diffusion space: abundance | latent | joint.")
     ] = Space.abundance,
-    unmixing: Annotated[Optional[Path], typer.Option(
-        "--unmixing", help="abundance: an unmixing artifact (endmembers for decoding, and the training maps).")] = None,
-    abundances: Annotated[Optional[Path], typer.Option(
-        "--abundances", help="abundance: train on the maps of this `unmix infer` artifact (MSF-Diff fusion).")] = None,
-    autoencoder: Annotated[Optional[Path], typer.Option(
-        "--autoencoder", help="latent: the autoencoder whose latents are learned (kl; vq-rgb with --rgb-condition); "
-                              "joint: a two-stream autoencoder (SpecDM).")
+    unmixing: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--unmixing", help="abundance: an unmixing artifact (endmembers for decoding, and the training maps)."
+        ),
     ] = None,
-    dataset: Annotated[Optional[list[Path]], typer.Option(
-        "--dataset", help="latent / joint: the hsi-dataset to train on (joint: labelled, or a --pair dataset). "
-                          "latent: repeat it, or give a corpus YAML, to train on several sources (docs/scale.md).")
+    abundances: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--abundances", help="abundance: train on the maps of this `unmix infer` artifact (MSF-Diff fusion)."
+        ),
     ] = None,
-    pairs: Annotated[Optional[Path], typer.Option(
-        "--pairs", help="joint: a second dataset holding the t2 images (when --dataset has no hsi_t2).")] = None,
-    conditions: Annotated[Optional[Path], typer.Option(
-        "--conditions", help="latent: a conditions artifact of --dataset (default: offline extraction on the fly).")
+    autoencoder: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--autoencoder",
+            help="latent: the autoencoder whose latents are learned (kl; vq-rgb with --rgb-condition); "
+            "joint: a two-stream autoencoder (SpecDM).",
+        ),
     ] = None,
-    kinds: Annotated[Optional[str], typer.Option(
-        "--kinds", help="latent: condition kinds to train with (default: hed,mlsd,sketch,seg,content, or all of "
-                        "--conditions).")] = None,
-    rgb_condition: Annotated[bool, typer.Option(
-        "--rgb-condition", help="latent: HyperLDM mode (RGB features concatenated with the latent; T = 100).")] = False,
-    grad_accum: Annotated[Optional[int], typer.Option(
-        "--grad-accum", help="latent: micro-batches accumulated per optimiser step.")] = None,
-    condition_dropout: Annotated[Optional[float], typer.Option(
-        "--condition-dropout", help="latent: probability of dropping each condition in training (preset: 0.3).")
+    dataset: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--dataset",
+            help="latent / joint: the hsi-dataset to train on (joint: labelled, or a --pair dataset). "
+            "latent: repeat it, or give a corpus YAML, to train on several sources (docs/scale.md).",
+        ),
     ] = None,
-    ssim_weight: Annotated[Optional[float], typer.Option(
-        "--ssim-weight", help="latent: λ3 of HyperLDM's SSIM loss (hyperldm eq. 24; paper-hyperldm: 0.1).")] = None,
-    architecture: Annotated[Optional[Architecture], typer.Option(
-        "--architecture", help="latent: hsigene = fine-tune an imported HSIGene model (--init).")] = None,
-    init: Annotated[Optional[Path], typer.Option(
-        "--init", help="latent, hsigene: the imported model to start from (`hsigen import hsigene`).")] = None,
-    train: Annotated[Optional[TrainParts], typer.Option(
-        "--train", help="hsigene: which parts learn: adapters (default) | unet | all (VAE and CLIP stay frozen).")
+    pairs: Annotated[
+        Optional[Path],
+        typer.Option("--pairs", help="joint: a second dataset holding the t2 images (when --dataset has no hsi_t2)."),
     ] = None,
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Output diffusion-model directory (not needed with --dry-run).", show_default=False)] = None,
+    conditions: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--conditions", help="latent: a conditions artifact of --dataset (default: offline extraction on the fly)."
+        ),
+    ] = None,
+    kinds: Annotated[
+        Optional[str],
+        typer.Option(
+            "--kinds",
+            help="latent: condition kinds to train with (default: hed,mlsd,sketch,seg,content, or all of "
+            "--conditions).",
+        ),
+    ] = None,
+    rgb_condition: Annotated[
+        bool,
+        typer.Option(
+            "--rgb-condition", help="latent: HyperLDM mode (RGB features concatenated with the latent; T = 100)."
+        ),
+    ] = False,
+    grad_accum: Annotated[
+        Optional[int], typer.Option("--grad-accum", help="latent: micro-batches accumulated per optimiser step.")
+    ] = None,
+    condition_dropout: Annotated[
+        Optional[float],
+        typer.Option(
+            "--condition-dropout", help="latent: probability of dropping each condition in training (preset: 0.3)."
+        ),
+    ] = None,
+    ssim_weight: Annotated[
+        Optional[float],
+        typer.Option(
+            "--ssim-weight", help="latent: λ3 of HyperLDM's SSIM loss (hyperldm eq. 24; paper-hyperldm: 0.1)."
+        ),
+    ] = None,
+    architecture: Annotated[
+        Optional[Architecture],
+        typer.Option("--architecture", help="latent: hsigene = fine-tune an imported HSIGene model (--init)."),
+    ] = None,
+    init: Annotated[
+        Optional[Path],
+        typer.Option("--init", help="latent, hsigene: the imported model to start from (`hsigen import hsigene`)."),
+    ] = None,
+    train: Annotated[
+        Optional[TrainParts],
+        typer.Option(
+            "--train", help="hsigene: which parts learn: adapters (default) | unet | all (VAE and CLIP stay frozen)."
+        ),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out", "-o", help="Output diffusion-model directory (not needed with --dry-run).", show_default=False
+        ),
+    ] = None,
     preset: Preset = PresetChoice.tiny,
     model_config: ModelConfig = None,
     steps: Steps = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
-    prediction: Annotated[Optional[Prediction], typer.Option(
-        "--prediction", help="epsilon | v_prediction | sample (default: the preset's).")] = None,
-    crop: Annotated[Optional[int], typer.Option(
-        "--crop", help="Random training crop size (default: the preset's, else the whole map).")] = None,
+    prediction: Annotated[
+        Optional[Prediction],
+        typer.Option("--prediction", help="epsilon | v_prediction | sample (default: the preset's)."),
+    ] = None,
+    crop: Annotated[
+        Optional[int],
+        typer.Option("--crop", help="Random training crop size (default: the preset's, else the whole map)."),
+    ] = None,
     ema_decay: Annotated[Optional[float], typer.Option("--ema-decay", help="EMA decay (default: preset's).")] = None,
     checkpoint_every: CheckpointEvery = 200,
     loader: Loader = "auto",
@@ -120,23 +174,51 @@ def train_diffusion(
     if architecture is not None or init is not None or train is not None:
         if architecture is None:
             raise ConfigError("--init and --train fine-tune an imported model: add --architecture hsigene")
-        others = {"--unmixing": unmixing, "--abundances": abundances, "--autoencoder": autoencoder,
-                  "--pairs": pairs, "--conditions": conditions, "--kinds": kinds, "--model-config": model_config,
-                  "--rgb-condition": rgb_condition or None, "--grad-accum": grad_accum,
-                  "--condition-dropout": condition_dropout, "--ssim-weight": ssim_weight, "--prediction": prediction,
-                  "--crop": crop, "--ema-decay": ema_decay, "--dry-run": dry_run or None,
-                  "--loader": None if loader == "auto" else loader, "--workers": None if workers == 2 else workers,
-                  "--compile": compile_model or None, "--channels-last": channels_last or None}
+        others = {
+            "--unmixing": unmixing,
+            "--abundances": abundances,
+            "--autoencoder": autoencoder,
+            "--pairs": pairs,
+            "--conditions": conditions,
+            "--kinds": kinds,
+            "--model-config": model_config,
+            "--rgb-condition": rgb_condition or None,
+            "--grad-accum": grad_accum,
+            "--condition-dropout": condition_dropout,
+            "--ssim-weight": ssim_weight,
+            "--prediction": prediction,
+            "--crop": crop,
+            "--ema-decay": ema_decay,
+            "--dry-run": dry_run or None,
+            "--loader": None if loader == "auto" else loader,
+            "--workers": None if workers == 2 else workers,
+            "--compile": compile_model or None,
+            "--channels-last": channels_last or None,
+        }
         given = [flag for flag, value in others.items() if value is not None]
         if given:
-            raise ConfigError(f"{', '.join(given)}: not for --architecture {architecture.value} (it fine-tunes "
-                              "--init MODEL on --dataset DATASET)")
+            raise ConfigError(
+                f"{', '.join(given)}: not for --architecture {architecture.value} (it fine-tunes "
+                "--init MODEL on --dataset DATASET)"
+            )
         if dataset is not None and len(dataset) != 1:
             raise ConfigError(f"--architecture {architecture.value} fine-tunes on one --dataset; give it once")
         artifact = stage.finetune_architecture(
-            architecture.value, space, init, dataset[0] if dataset else None, out, train=plain(train) or "adapters",
-            steps=steps, lr=lr, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
-            device=device)
+            architecture.value,
+            space,
+            init,
+            dataset[0] if dataset else None,
+            out,
+            train=plain(train) or "adapters",
+            steps=steps,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            overwrite=overwrite,
+            device=device,
+        )
         typer.echo(str(artifact.path))
         return
     if out is None and not dry_run:
@@ -146,23 +228,49 @@ def train_diffusion(
     if workers < 0:
         raise ConfigError("--workers must be 0 or more")
     dataset = list(dataset) if dataset else None
-    overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, "prediction_type": prediction,
-                 "crop": crop, "ema_decay": ema_decay}
-    latent_options = {"--autoencoder": autoencoder, "--dataset": dataset, "--conditions": conditions,
-                      "--kinds": kinds, "--rgb-condition": rgb_condition or None, "--grad-accum": grad_accum,
-                      "--condition-dropout": condition_dropout, "--ssim-weight": ssim_weight}
+    overrides = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "prediction_type": prediction,
+        "crop": crop,
+        "ema_decay": ema_decay,
+    }
+    latent_options = {
+        "--autoencoder": autoencoder,
+        "--dataset": dataset,
+        "--conditions": conditions,
+        "--kinds": kinds,
+        "--rgb-condition": rgb_condition or None,
+        "--grad-accum": grad_accum,
+        "--condition-dropout": condition_dropout,
+        "--ssim-weight": ssim_weight,
+    }
     if space == "latent":
         if unmixing is not None or abundances is not None or crop is not None:
-            raise ConfigError("--unmixing, --abundances and --crop are for --space abundance; --space latent trains "
-                              "on --autoencoder AE --dataset DATASET")
-        overrides.update({"grad_accum": grad_accum, "condition_dropout": condition_dropout,
-                          "ssim_weight": ssim_weight, "rgb_condition": True if rgb_condition else None})
+            raise ConfigError(
+                "--unmixing, --abundances and --crop are for --space abundance; --space latent trains "
+                "on --autoencoder AE --dataset DATASET"
+            )
+        overrides.update(
+            {
+                "grad_accum": grad_accum,
+                "condition_dropout": condition_dropout,
+                "ssim_weight": ssim_weight,
+                "rgb_condition": True if rgb_condition else None,
+            }
+        )
     elif space == "joint":
         if unmixing is not None or abundances is not None:
-            raise ConfigError("--unmixing and --abundances are for --space abundance; --space joint trains on "
-                              "--autoencoder TWO_STREAM --dataset DATASET")
-        given = [flag for flag, value in latent_options.items()
-                 if value is not None and flag not in ("--autoencoder", "--dataset")]
+            raise ConfigError(
+                "--unmixing and --abundances are for --space abundance; --space joint trains on "
+                "--autoencoder TWO_STREAM --dataset DATASET"
+            )
+        given = [
+            flag
+            for flag, value in latent_options.items()
+            if value is not None and flag not in ("--autoencoder", "--dataset")
+        ]
         if given:
             raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --space latent")
     else:
@@ -172,11 +280,27 @@ def train_diffusion(
     if pairs is not None and space != "joint":
         raise ConfigError("--pairs is for --space joint (change-detection pairs)")
     model = stage.resolve(space, preset, overrides, **model_config_args(model_config))
-    cfg = stage.DiffusionTrainConfig(space=space, preset=preset, model=model, seed=seed, device=device,
-                                     checkpoint_every=checkpoint_every, loader=loader, workers=workers,
-                                     compile=compile_model, channels_last=channels_last)
-    inputs = {"unmixing": unmixing, "abundances": abundances, "autoencoder": autoencoder, "dataset": dataset,
-              "conditions": conditions, "kinds": kinds, "pairs": pairs}
+    cfg = stage.DiffusionTrainConfig(
+        space=space,
+        preset=preset,
+        model=model,
+        seed=seed,
+        device=device,
+        checkpoint_every=checkpoint_every,
+        loader=loader,
+        workers=workers,
+        compile=compile_model,
+        channels_last=channels_last,
+    )
+    inputs = {
+        "unmixing": unmixing,
+        "abundances": abundances,
+        "autoencoder": autoencoder,
+        "dataset": dataset,
+        "conditions": conditions,
+        "kinds": kinds,
+        "pairs": pairs,
+    }
     result = stage.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
     if dry_run:
         echo_dry_run(result, as_json)

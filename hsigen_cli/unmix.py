@@ -1,10 +1,10 @@
 """``hsigen unmix``: endmembers and abundance maps of an hsi-dataset.
 
-    hsigen unmix runs/ip --out runs/ip-unmix                          # VCA + FCLS, k = 5
-    hsigen unmix runs/ip -k 8 --abundance lsq --out runs/ip-lsq        # pseudo-inverse (Shen et al., HUD (2025) eq. 3)
-    hsigen unmix runs/ip --method scene-net --preset tiny --out runs/ip-net
-    hsigen unmix runs/ip --method scene-net --preset paper --dry-run   # parameter counts
-    hsigen unmix infer runs/ip-net photo1.png photo2.jpg --out runs/photos-abund
+hsigen unmix runs/ip --out runs/ip-unmix                          # VCA + FCLS, k = 5
+hsigen unmix runs/ip -k 8 --abundance lsq --out runs/ip-lsq        # pseudo-inverse (Shen et al., HUD (2025) eq. 3)
+hsigen unmix runs/ip --method scene-net --preset tiny --out runs/ip-net
+hsigen unmix runs/ip --method scene-net --preset paper --dry-run   # parameter counts
+hsigen unmix infer runs/ip-net photo1.png photo2.jpg --out runs/photos-abund
 """
 
 from __future__ import annotations
@@ -35,20 +35,27 @@ from .options import (
 )
 from .output import echo_dry_run
 
-unmix_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
-                        help="Unmix an hsi-dataset (VCA + FCLS/LSQ, or the MSF-Diff scene network); "
-                             "`unmix infer` applies a scene network to RGB images.")
+unmix_app = typer.Typer(
+    cls=DefaultCommandGroup,
+    no_args_is_help=True,
+    help="Unmix an hsi-dataset (VCA + FCLS/LSQ, or the MSF-Diff scene network); "
+    "`unmix infer` applies a scene network to RGB images.",
+)
 
 
 @unmix_app.command("run")
 def unmix_run(
     dataset: Annotated[Path, typer.Argument(help="An hsi-dataset artifact (from `hsigen ingest`).")],
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Output artifact directory (not needed with --dry-run).", show_default=False)] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Output artifact directory (not needed with --dry-run).", show_default=False),
+    ] = None,
     method: Annotated[UnmixMethod, typer.Option("--method", help="vca | scene-net.")] = UnmixMethod.vca,
     endmembers: Annotated[int, typer.Option("--endmembers", "-k", help="Number of endmembers.")] = 5,
-    abundance: Annotated[AbundanceSolver, typer.Option(
-        "--abundance", help="vca: fcls (non-negative, sum-to-one) | lsq (pseudo-inverse).")] = AbundanceSolver.fcls,
+    abundance: Annotated[
+        AbundanceSolver,
+        typer.Option("--abundance", help="vca: fcls (non-negative, sum-to-one) | lsq (pseudo-inverse)."),
+    ] = AbundanceSolver.fcls,
     preset: Preset = PresetChoice.tiny,
     model_config: ModelConfig = None,
     steps: Steps = None,
@@ -72,13 +79,24 @@ def unmix_run(
     if out is None and not dry_run:
         raise ConfigError("--out is required: name the unmixing artifact directory to write")
     method, abundance, preset = method.value, abundance.value, preset.value
-    cfg = stage.UnmixConfig(method=method, endmembers=endmembers, abundance=abundance, seed=seed,
-                            alpha=alpha, beta=beta, device=device, checkpoint_every=checkpoint_every)
+    cfg = stage.UnmixConfig(
+        method=method,
+        endmembers=endmembers,
+        abundance=abundance,
+        seed=seed,
+        alpha=alpha,
+        beta=beta,
+        device=device,
+        checkpoint_every=checkpoint_every,
+    )
     if method == "scene-net":
         cfg.preset = preset
-        cfg.scene_net = resolve_preset(stage.SCENE_NET_PRESETS, preset,
-                                       {"steps": steps, "batch_size": batch_size, "lr": lr},
-                                       **model_config_args(model_config))
+        cfg.scene_net = resolve_preset(
+            stage.SCENE_NET_PRESETS,
+            preset,
+            {"steps": steps, "batch_size": batch_size, "lr": lr},
+            **model_config_args(model_config),
+        )
     elif model_config is not None:
         raise ConfigError("--model-config is for --method scene-net (VCA has no model to configure)")
     result = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
@@ -93,8 +111,10 @@ def unmix_infer(
     unmixing: Annotated[Path, typer.Argument(help="An unmixing artifact made with --method scene-net.")],
     images: Annotated[List[Path], typer.Argument(help="RGB images: PNG, JPEG or GeoTIFF (bands R, G, B).")],
     out: Out = ...,
-    size: Annotated[Optional[int], typer.Option(
-        "--size", help="Tile size of the abundance patches (default: the training patch size).")] = None,
+    size: Annotated[
+        Optional[int],
+        typer.Option("--size", help="Tile size of the abundance patches (default: the training patch size)."),
+    ] = None,
     stride: Annotated[Optional[int], typer.Option("--stride", help="Tile stride (default: --size).")] = None,
     device: Device = "auto",
     overwrite: Overwrite = False,

@@ -42,9 +42,12 @@ from .options import (
 )
 from .output import echo_dry_run
 
-upsample_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True,
-                           help="Super-resolve hsi-datasets with RGAN (RGB-guided, optionally by DSRNet's HR "
-                                "RGB) or bicubic; `upsample train-dsr` / `train-rgan` train the networks.")
+upsample_app = typer.Typer(
+    cls=DefaultCommandGroup,
+    no_args_is_help=True,
+    help="Super-resolve hsi-datasets with RGAN (RGB-guided, optionally by DSRNet's HR "
+    "RGB) or bicubic; `upsample train-dsr` / `train-rgan` train the networks.",
+)
 
 Scale = Annotated[Optional[int], typer.Option("--scale", help="Upscaling factor: 2 or 4.", show_default=False)]
 
@@ -52,18 +55,23 @@ Scale = Annotated[Optional[int], typer.Option("--scale", help="Upscaling factor:
 @upsample_app.command("train-rgan")
 def train_rgan(
     dataset: Annotated[Path, typer.Argument(help="An hsi-dataset with a train/val split (ingest --val-fraction).")],
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Output sr-model directory (not needed with --dry-run).", show_default=False)] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Output sr-model directory (not needed with --dry-run).", show_default=False),
+    ] = None,
     scale: Scale = None,
     preset: Preset = PresetChoice.tiny,
     model_config: ModelConfig = None,
     steps: Steps = None,
-    epochs: Annotated[Optional[int], typer.Option(
-        "--epochs", help="Epochs over the train split (used when --steps is not given; paper: 30).")] = None,
+    epochs: Annotated[
+        Optional[int],
+        typer.Option("--epochs", help="Epochs over the train split (used when --steps is not given; paper: 30)."),
+    ] = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
-    rgb_zero: Annotated[bool, typer.Option(
-        "--rgb-zero", help="Train with zero RGB guidance (the ablation of hsigene Table 7).")] = False,
+    rgb_zero: Annotated[
+        bool, typer.Option("--rgb-zero", help="Train with zero RGB guidance (the ablation of hsigene Table 7).")
+    ] = False,
     checkpoint_every: CheckpointEvery = 100,
     seed: Seed = 0,
     device: Device = "auto",
@@ -82,12 +90,17 @@ def train_rgan(
         raise ConfigError("--scale is required: 2 or 4")
     if out is None and not dry_run:
         raise ConfigError("--out DIR is required (only --dry-run runs without it)")
-    net = resolve_preset(stage.PRESETS, preset, {"steps": steps, "epochs": epochs, "batch_size": batch_size, "lr": lr},
-                         **model_config_args(model_config))
+    net = resolve_preset(
+        stage.PRESETS,
+        preset,
+        {"steps": steps, "epochs": epochs, "batch_size": batch_size, "lr": lr},
+        **model_config_args(model_config),
+    )
     if epochs is not None and steps is None:
-        net["steps"] = None          # --epochs alone replaces the preset's step count
-    cfg = stage.RganTrainConfig(scale=scale, preset=preset, net=net, rgb_zero=rgb_zero, seed=seed,
-                                checkpoint_every=checkpoint_every)
+        net["steps"] = None  # --epochs alone replaces the preset's step count
+    cfg = stage.RganTrainConfig(
+        scale=scale, preset=preset, net=net, rgb_zero=rgb_zero, seed=seed, checkpoint_every=checkpoint_every
+    )
     result = stage.run(dataset, out, cfg, device=device, overwrite=overwrite, resume=resume, dry_run=dry_run)
     if dry_run:
         echo_dry_run(result, as_json)
@@ -97,26 +110,44 @@ def train_rgan(
 
 @upsample_app.command("train-dsr")
 def train_dsr(
-    sources: Annotated[Optional[list[Path]], typer.Argument(
-        help="HR RGB images (PNG/JPEG/GeoTIFF files or directories) and/or hsi-datasets (their RGB bands; "
-             "val-split patches are held out).", show_default=False, metavar="IMAGES_OR_DATASET")] = None,
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Output sr-model directory (not needed with --dry-run).", show_default=False)] = None,
+    sources: Annotated[
+        Optional[list[Path]],
+        typer.Argument(
+            help="HR RGB images (PNG/JPEG/GeoTIFF files or directories) and/or hsi-datasets (their RGB bands; "
+            "val-split patches are held out).",
+            show_default=False,
+            metavar="IMAGES_OR_DATASET",
+        ),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Output sr-model directory (not needed with --dry-run).", show_default=False),
+    ] = None,
     scale: Scale = None,
     preset: Preset = PresetChoice.tiny,
     model_config: ModelConfig = None,
     steps: Steps = None,
-    ae_steps: Annotated[Optional[int], typer.Option(
-        "--ae-steps", help="Steps of the RGB autoencoder phase (default: the preset's).")] = None,
-    autoencoder: Annotated[Optional[Path], typer.Option(
-        "--autoencoder", help="Reuse the RGB autoencoder of this DSRNet sr-model (skips the autoencoder phase).",
-        show_default=False)] = None,
+    ae_steps: Annotated[
+        Optional[int], typer.Option("--ae-steps", help="Steps of the RGB autoencoder phase (default: the preset's).")
+    ] = None,
+    autoencoder: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--autoencoder",
+            help="Reuse the RGB autoencoder of this DSRNet sr-model (skips the autoencoder phase).",
+            show_default=False,
+        ),
+    ] = None,
     batch_size: BatchSize = None,
     lr: LearningRate = None,
-    crop: Annotated[Optional[int], typer.Option(
-        "--crop", help="HR training crop in pixels (default: the preset's; tiny 32, paper 256).")] = None,
-    sample_steps: Annotated[Optional[int], typer.Option(
-        "--sample-steps", help="DDIM steps of the held-out evaluation and the default of `upsample run`.")] = None,
+    crop: Annotated[
+        Optional[int],
+        typer.Option("--crop", help="HR training crop in pixels (default: the preset's; tiny 32, paper 256)."),
+    ] = None,
+    sample_steps: Annotated[
+        Optional[int],
+        typer.Option("--sample-steps", help="DDIM steps of the held-out evaluation and the default of `upsample run`."),
+    ] = None,
     checkpoint_every: CheckpointEvery = 100,
     seed: Seed = 0,
     device: Device = "auto",
@@ -133,16 +164,27 @@ def train_dsr(
     preset = preset.value
     if scale is None:
         raise ConfigError("--scale is required: 2 or 4")
-    net = resolve_preset(stage.PRESETS, preset, {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop,
-                                                 "sample_steps": sample_steps}, **model_config_args(model_config))
+    net = resolve_preset(
+        stage.PRESETS,
+        preset,
+        {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop, "sample_steps": sample_steps},
+        **model_config_args(model_config),
+    )
     if ae_steps is not None:
         net["ae"]["steps"] = ae_steps
     if crop is not None:
         net["ae"]["crop"] = crop
-    cfg = stage.DsrTrainConfig(scale=scale, preset=preset, net=net, seed=seed, checkpoint_every=checkpoint_every,
-                               autoencoder=None if autoencoder is None else str(autoencoder))
-    result = stage.run(list(sources or []), out, cfg, device=device, overwrite=overwrite, resume=resume,
-                       dry_run_only=dry_run)
+    cfg = stage.DsrTrainConfig(
+        scale=scale,
+        preset=preset,
+        net=net,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        autoencoder=None if autoencoder is None else str(autoencoder),
+    )
+    result = stage.run(
+        list(sources or []), out, cfg, device=device, overwrite=overwrite, resume=resume, dry_run_only=dry_run
+    )
     if dry_run:
         echo_dry_run(result, as_json)
     else:
@@ -153,44 +195,84 @@ def train_dsr(
 def upsample_run(
     dataset: Annotated[Path, typer.Argument(help="The low-resolution hsi-dataset to super-resolve.")],
     out: Out = ...,
-    method: Annotated[UpsampleMethod, typer.Option("--method", help="rgan | bicubic (the baseline).")
+    method: Annotated[
+        UpsampleMethod, typer.Option("--method", help="rgan | bicubic (the baseline).")
     ] = UpsampleMethod.rgan,
-    rgan: Annotated[Optional[Path], typer.Option(
-        "--rgan", help="sr-model from `upsample train-rgan` (needed for --method rgan).", show_default=False)] = None,
+    rgan: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--rgan", help="sr-model from `upsample train-rgan` (needed for --method rgan).", show_default=False
+        ),
+    ] = None,
     scale: Scale = None,
-    guide: Annotated[Optional[Guide], typer.Option(
-        "--guide", help="HR RGB guidance for RGAN: bicubic (the scene's RGB bands upsampled) | zero | dsr "
-                        "(default: dsr with --dsr, else bicubic).", show_default=False)] = None,
-    dsr: Annotated[Optional[Path], typer.Option(
-        "--dsr", help="DSRNet sr-model (`upsample train-dsr`) that makes the HR RGB guidance (hsigene Fig. 4).",
-        show_default=False)] = None,
-    steps: Annotated[Optional[int], typer.Option(
-        "--steps", help="DSRNet sampling steps (default: the model's).", show_default=False)] = None,
+    guide: Annotated[
+        Optional[Guide],
+        typer.Option(
+            "--guide",
+            help="HR RGB guidance for RGAN: bicubic (the scene's RGB bands upsampled) | zero | dsr "
+            "(default: dsr with --dsr, else bicubic).",
+            show_default=False,
+        ),
+    ] = None,
+    dsr: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--dsr",
+            help="DSRNet sr-model (`upsample train-dsr`) that makes the HR RGB guidance (hsigene Fig. 4).",
+            show_default=False,
+        ),
+    ] = None,
+    steps: Annotated[
+        Optional[int], typer.Option("--steps", help="DSRNet sampling steps (default: the model's).", show_default=False)
+    ] = None,
     sampler: Annotated[Sampler, typer.Option("--sampler", help="DSRNet sampler: ddim | dpm | ddpm.")] = Sampler.ddim,
     seed: Seed = 0,
-    dsr_window: Annotated[Optional[int], typer.Option(
-        "--dsr-window", help="LR pixels per DSRNet window core (default: the model's).", show_default=False)] = None,
-    dsr_overlap: Annotated[Optional[int], typer.Option(
-        "--dsr-overlap", help="LR pixels of context blended around each DSRNet window (default: the model's).",
-        show_default=False)] = None,
+    dsr_window: Annotated[
+        Optional[int],
+        typer.Option(
+            "--dsr-window", help="LR pixels per DSRNet window core (default: the model's).", show_default=False
+        ),
+    ] = None,
+    dsr_overlap: Annotated[
+        Optional[int],
+        typer.Option(
+            "--dsr-overlap",
+            help="LR pixels of context blended around each DSRNet window (default: the model's).",
+            show_default=False,
+        ),
+    ] = None,
     size: Annotated[int, typer.Option("--size", help="Output patch size in HR pixels.")] = 256,
     stride: Annotated[int, typer.Option("--stride", help="Output patch stride in HR pixels.")] = 128,
-    val_fraction: Annotated[float, typer.Option(
-        "--val-fraction", help="Bottom share of HR rows held out as a validation split (0 = none).")] = 0.0,
-    max_nodata: Annotated[float, typer.Option(
-        "--max-nodata", help="Drop patches with more than this share of nodata pixels.")] = 0.5,
-    tile: Annotated[int, typer.Option(
-        "--tile", help="LR pixels per processing tile (memory bound; results do not depend on it).")] = 128,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="Bottom share of HR rows held out as a validation split (0 = none).")
+    ] = 0.0,
+    max_nodata: Annotated[
+        float, typer.Option("--max-nodata", help="Drop patches with more than this share of nodata pixels.")
+    ] = 0.5,
+    tile: Annotated[
+        int, typer.Option("--tile", help="LR pixels per processing tile (memory bound; results do not depend on it).")
+    ] = 128,
     device: Device = "auto",
     overwrite: Overwrite = False,
 ):
     """Super-resolve a whole scene tile by tile into a new hsi-dataset (cube.tif, patches.h5, preview.png)."""
     from stages.upsample import stage
 
-    cfg = stage.UpsampleRunConfig(method=method.value, scale=scale, guide=plain(guide), size=size, stride=stride,
-                                  val_fraction=val_fraction, max_nodata_fraction=max_nodata, tile=tile,
-                                  dsr_steps=steps, sampler=sampler.value, seed=seed, dsr_window=dsr_window,
-                                  dsr_overlap=dsr_overlap)
+    cfg = stage.UpsampleRunConfig(
+        method=method.value,
+        scale=scale,
+        guide=plain(guide),
+        size=size,
+        stride=stride,
+        val_fraction=val_fraction,
+        max_nodata_fraction=max_nodata,
+        tile=tile,
+        dsr_steps=steps,
+        sampler=sampler.value,
+        seed=seed,
+        dsr_window=dsr_window,
+        dsr_overlap=dsr_overlap,
+    )
     artifact = stage.run(dataset, out, cfg, rgan=rgan, dsr=dsr, device=device, overwrite=overwrite)
     typer.echo(str(artifact.path))
 

@@ -57,12 +57,21 @@ def cli():
 # ``make test-fast`` (``-m "not slow"``) leaves them out. Tests that train inline for long carry
 # ``@pytest.mark.slow`` themselves.
 TRAINING_FIXTURES = {
-    "tiny_model", "tiny_samples",                          # abundance: 500 diffusion steps
-    "kl_run", "vq_run", "two_stream_run",                  # autoencoder
-    "ip_classifier",                                       # evaluate: 150 classifier steps
-    "two_stream_ae", "joint_model", "joint_samples",       # joint
-    "kl_autoencoder", "latent_model", "hyperldm_model",    # latent: 300 + 300 steps
-    "tiny_rgan", "tiny_dsr", "tiny_dsr_x4",                # upsample
+    "tiny_model",
+    "tiny_samples",  # abundance: 500 diffusion steps
+    "kl_run",
+    "vq_run",
+    "two_stream_run",  # autoencoder
+    "ip_classifier",  # evaluate: 150 classifier steps
+    "two_stream_ae",
+    "joint_model",
+    "joint_samples",  # joint
+    "kl_autoencoder",
+    "latent_model",
+    "hyperldm_model",  # latent: 300 + 300 steps
+    "tiny_rgan",
+    "tiny_dsr",
+    "tiny_dsr_x4",  # upsample
 }
 
 

@@ -15,13 +15,13 @@ from .store import Artifact, open_artifact
 class PatchSet:
     """Normalised patches with their spectral metadata; physical = hsi * scale + offset."""
 
-    hsi: np.ndarray                  # (N, B, S, S) float32
-    wavelengths_nm: np.ndarray       # (B,)
+    hsi: np.ndarray  # (N, B, S, S) float32
+    wavelengths_nm: np.ndarray  # (B,)
     scale: float
     offset: float
     labels: np.ndarray | None = None  # (N, S, S) int
     origin: np.ndarray | None = None  # (N, 2)
-    split: np.ndarray | None = None   # (N,) str
+    split: np.ndarray | None = None  # (N,) str
     artifact: Artifact | None = None
 
     def physical(self) -> np.ndarray:
@@ -29,8 +29,16 @@ class PatchSet:
 
     def subset(self, mask) -> PatchSet:
         pick = lambda a: None if a is None else a[mask]  # noqa: E731
-        return PatchSet(self.hsi[mask], self.wavelengths_nm, self.scale, self.offset,
-                        pick(self.labels), pick(self.origin), pick(self.split), self.artifact)
+        return PatchSet(
+            self.hsi[mask],
+            self.wavelengths_nm,
+            self.scale,
+            self.offset,
+            pick(self.labels),
+            pick(self.origin),
+            pick(self.split),
+            self.artifact,
+        )
 
 
 def load_patches(path: str | Path | Artifact, split: str | None = None) -> PatchSet:

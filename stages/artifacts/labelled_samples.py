@@ -40,8 +40,10 @@ def write_label_geotiff(path: Path, labels_hw: np.ndarray) -> None:
     from ..common.georef import no_georeference
 
     h, w = labels_hw.shape
-    with no_georeference(), rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype=dtype,
-                                          compress="deflate") as dst:
+    with (
+        no_georeference(),
+        rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype=dtype, compress="deflate") as dst,
+    ):
         dst.write(labels_hw.astype(dtype)[None])
         dst.set_band_description(1, "class label")
 

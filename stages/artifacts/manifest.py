@@ -66,14 +66,16 @@ def validate_manifest(manifest: dict, where: str = "manifest") -> None:
     if kind not in SCHEMA_VERSIONS:
         raise ArtifactError(
             f"{where} has unknown kind {kind!r}; this hsigen knows {', '.join(KINDS)} "
-            f"(it may come from a newer hsigen {manifest.get('hsigen_version', '?')}; upgrade hsigen)")
+            f"(it may come from a newer hsigen {manifest.get('hsigen_version', '?')}; upgrade hsigen)"
+        )
     version = manifest.get("schema_version")
     if not isinstance(version, int):
         raise ArtifactError(f"{where} has no integer schema_version; the artifact is corrupt, rebuild it")
     if version > SCHEMA_VERSIONS[kind]:
         raise ArtifactError(
             f"{where} is a {kind} v{version}, newer than this hsigen reads (v{SCHEMA_VERSIONS[kind]}); "
-            f"it needs hsigen {manifest.get('hsigen_version', 'newer')} or later: upgrade hsigen")
+            f"it needs hsigen {manifest.get('hsigen_version', 'newer')} or later: upgrade hsigen"
+        )
     validate(manifest, f"{kind}.v{version}.json", where)
 
 
@@ -82,7 +84,8 @@ def load_manifest(directory: Path) -> dict:
     if not path.is_file():
         raise ArtifactError(
             f"{directory} is not an hsigen artifact (no manifest.json: missing, or an interrupted run); "
-            "run the stage that makes it again")
+            "run the stage that makes it again"
+        )
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:

@@ -30,9 +30,9 @@ from ..spectral.preview import stretch_limits
 from .labelled_samples import check_labelled, overlay, write_label_geotiff
 
 FORMATS = ("tif", "envi", "mat")
-PART_SAMPLES = 16          # samples per part: the unit of streaming, resuming and sharding
-STRETCH_SAMPLES = 256      # samples the shared preview stretch is computed from (evenly spaced)
-GRID_SAMPLES = 64          # tiles in previews/grid.png
+PART_SAMPLES = 16  # samples per part: the unit of streaming, resuming and sharding
+STRETCH_SAMPLES = 256  # samples the shared preview stretch is computed from (evenly spaced)
+GRID_SAMPLES = 64  # tiles in previews/grid.png
 _H5 = {"compression": "gzip", "compression_opts": 4}
 
 
@@ -46,8 +46,12 @@ def write_geotiff(path: Path, cube_bhw: np.ndarray, wavelengths_nm) -> None:
     from ..common.georef import no_georeference
 
     b, h, w = cube_bhw.shape
-    with no_georeference(), rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=b,
-                                          dtype="float32", compress="deflate") as dst:
+    with (
+        no_georeference(),
+        rasterio.open(
+            path, "w", driver="GTiff", width=w, height=h, count=b, dtype="float32", compress="deflate"
+        ) as dst,
+    ):
         dst.write(cube_bhw.astype(np.float32))
         for i, name in enumerate(band_names(wavelengths_nm), start=1):
             dst.set_band_description(i, name)
@@ -56,25 +60,52 @@ def write_geotiff(path: Path, cube_bhw: np.ndarray, wavelengths_nm) -> None:
 def write_envi(path_hdr: Path, cube_bhw: np.ndarray, wavelengths_nm) -> None:
     import spectral.io.envi as envi
 
-    metadata = {"wavelength": [f"{float(w):.4f}" for w in wavelengths_nm], "wavelength units": "nm",
-                "band names": band_names(wavelengths_nm), "description": "hsigen synthetic HSI (physical units)"}
-    envi.save_image(str(path_hdr), np.moveaxis(cube_bhw, 0, -1).astype(np.float32), dtype=np.float32,
-                    interleave="bsq", ext=".img", metadata=metadata, force=True)
+    metadata = {
+        "wavelength": [f"{float(w):.4f}" for w in wavelengths_nm],
+        "wavelength units": "nm",
+        "band names": band_names(wavelengths_nm),
+        "description": "hsigen synthetic HSI (physical units)",
+    }
+    envi.save_image(
+        str(path_hdr),
+        np.moveaxis(cube_bhw, 0, -1).astype(np.float32),
+        dtype=np.float32,
+        interleave="bsq",
+        ext=".img",
+        metadata=metadata,
+        force=True,
+    )
 
 
 def write_mat(path: Path, cube_bhw: np.ndarray, wavelengths_nm) -> None:
     from scipy.io import savemat
 
-    savemat(path, {"hsi": np.moveaxis(cube_bhw, 0, -1).astype(np.float32),
-                   "wavelengths_nm": np.asarray(wavelengths_nm, np.float64)}, format="5", do_compression=True)
+    savemat(
+        path,
+        {
+            "hsi": np.moveaxis(cube_bhw, 0, -1).astype(np.float32),
+            "wavelengths_nm": np.asarray(wavelengths_nm, np.float64),
+        },
+        format="5",
+        do_compression=True,
+    )
 
 
 def physical_units(hsi: np.ndarray, scale: float, offset: float) -> np.ndarray:
     return np.asarray(hsi, np.float32) * np.float32(scale) + np.float32(offset)
 
 
-def write_sample_files(folder: Path, first: int, hsi: np.ndarray, wavelengths_nm, scale: float, offset: float,
-                       fmt: str, labels=None, hsi_t2=None) -> None:
+def write_sample_files(
+    folder: Path,
+    first: int,
+    hsi: np.ndarray,
+    wavelengths_nm,
+    scale: float,
+    offset: float,
+    fmt: str,
+    labels=None,
+    hsi_t2=None,
+) -> None:
     """``samples/sample_NNNN.*`` (physical units) of samples ``first``, ``first + 1``, …: the
     image, its t2 image and label GeoTIFF when there are any."""
     wl = np.asarray(wavelengths_nm, np.float64)
@@ -128,8 +159,17 @@ class SampleParts:
     def write_files(self, first: int, hsi: np.ndarray, arrays: dict) -> None:
         hsi = np.asarray(hsi, np.float32)
         _check(hsi, self.wl, self.fmt, arrays)
-        write_sample_files(self.work, first, hsi, self.wl, self.scale, self.offset, self.fmt,
-                           arrays.get("labels"), arrays.get("hsi_t2"))
+        write_sample_files(
+            self.work,
+            first,
+            hsi,
+            self.wl,
+            self.scale,
+            self.offset,
+            self.fmt,
+            arrays.get("labels"),
+            arrays.get("hsi_t2"),
+        )
 
     def commit(self, first: int, hsi: np.ndarray, arrays: dict) -> None:
         import h5py
@@ -144,8 +184,10 @@ class SampleParts:
         os.replace(partial, final)
 
     def sources(self) -> list[tuple[Path, int, int]]:
-        return [(self.work / "parts" / f"part_{first:08d}.h5", first, count)
-                for first, count in sorted(self.finished().items())]
+        return [
+            (self.work / "parts" / f"part_{first:08d}.h5", first, count)
+            for first, count in sorted(self.finished().items())
+        ]
 
 
 def _windows(sources: list[tuple[Path, int, int]]):
@@ -178,8 +220,13 @@ def assemble(tmp: Path, sources: list[tuple[Path, int, int]], wavelengths_nm, sc
                 for name, value in arrays.items():
                     # About 1 MiB chunks of whole samples: one sample reads without its neighbours.
                     rows_per_chunk = max(1, min(n, (1 << 20) // max(1, value[:1].nbytes)))
-                    out.create_dataset(name, shape=(n, *value.shape[1:]), dtype=value.dtype,
-                                       chunks=(rows_per_chunk, *value.shape[1:]), **_H5)
+                    out.create_dataset(
+                        name,
+                        shape=(n, *value.shape[1:]),
+                        dtype=value.dtype,
+                        chunks=(rows_per_chunk, *value.shape[1:]),
+                        **_H5,
+                    )
             rows = slice(first - first0, first - first0 + len(arrays["hsi"]))
             for name, value in arrays.items():
                 out[name][rows] = value
@@ -191,8 +238,14 @@ def assemble(tmp: Path, sources: list[tuple[Path, int, int]], wavelengths_nm, sc
         out.attrs["scale"], out.attrs["offset"] = float(scale), float(offset)
         hsi = out["hsi"]
         write_previews(tmp, hsi, out.get("labels"), out.get("hsi_t2"), first0, wl, scale, offset)
-        summary = {"samples": int(n), "bands": int(len(wl)), "height": int(hsi.shape[2]), "width": int(hsi.shape[3]),
-                   "physical_min": low, "physical_max": high}
+        summary = {
+            "samples": int(n),
+            "bands": int(len(wl)),
+            "height": int(hsi.shape[2]),
+            "width": int(hsi.shape[3]),
+            "physical_min": low,
+            "physical_max": high,
+        }
     if label_values:
         summary["label_values"] = sorted(label_values)
     return summary
@@ -204,7 +257,7 @@ def write_previews(tmp: Path, hsi, labels, hsi_t2, first: int, wl: np.ndarray, s
     n = hsi.shape[0]
     idx = rgb_band_indices(wl)
     picked = np.unique(np.linspace(0, n - 1, min(n, STRETCH_SAMPLES)).round().astype(int))
-    rgb_bands = np.stack([physical_units(hsi[int(k)][idx], scale, offset) for k in picked])   # (m, 3, H, W)
+    rgb_bands = np.stack([physical_units(hsi[int(k)][idx], scale, offset) for k in picked])  # (m, 3, H, W)
     limits = stretch_limits(np.moveaxis(rgb_bands, 1, -1))
     (tmp / "previews").mkdir(exist_ok=True)
     tiles = []
@@ -240,8 +293,9 @@ def link_sample_files(source: Path, tmp: Path) -> None:
             shutil.copyfile(path, tmp / "samples" / path.name)
 
 
-def write_samples(tmp: Path, hsi: np.ndarray, wavelengths_nm, scale: float, offset: float, fmt: str = "tif",
-                  **arrays) -> dict:
+def write_samples(
+    tmp: Path, hsi: np.ndarray, wavelengths_nm, scale: float, offset: float, fmt: str = "tif", **arrays
+) -> dict:
     """Write every hsi-samples file of in-memory samples into ``tmp``; ``arrays`` (e.g.
     ``abundances=``, ``labels=``, ``conditions=``) go into ``samples.h5`` beside ``hsi``.
     Returns summary metrics."""
@@ -268,5 +322,5 @@ def contact_sheet(tiles: list[np.ndarray], columns: int = 8, gap: int = 2) -> np
     sheet = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, np.uint8)
     for i, t in enumerate(tiles):
         r, c = divmod(i, cols)
-        sheet[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = t
+        sheet[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = t
     return sheet

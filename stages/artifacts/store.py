@@ -168,8 +168,11 @@ class Artifact:
 
     def verify(self) -> list[str]:
         """Recompute every output hash; return the paths that differ from the manifest."""
-        return [o["path"] for o in self.manifest["outputs"]
-                if not (self.path / o["path"]).is_file() or file_sha256(self.path / o["path"]) != o["sha256"]]
+        return [
+            o["path"]
+            for o in self.manifest["outputs"]
+            if not (self.path / o["path"]).is_file() or file_sha256(self.path / o["path"]) != o["sha256"]
+        ]
 
 
 def open_artifact(path: str | Path, kind: str | tuple[str, ...] | None = None, role: str = "input") -> Artifact:
@@ -182,11 +185,12 @@ def open_artifact(path: str | Path, kind: str | tuple[str, ...] | None = None, r
     manifest = load_manifest(path)
     wanted = (kind,) if isinstance(kind, str) else kind
     if wanted and manifest["kind"] not in wanted:
-        raise ArtifactError(
-            f"{role} {path} is a {manifest['kind']} artifact; this needs {' or '.join(wanted)}")
+        raise ArtifactError(f"{role} {path} is a {manifest['kind']} artifact; this needs {' or '.join(wanted)}")
     for record in manifest["outputs"]:
         if not _inside(path, record["path"]):
-            raise ArtifactError(f"{path}/manifest.json names {record['path']!r} outside the artifact; refusing a corrupt manifest")
+            raise ArtifactError(
+                f"{path}/manifest.json names {record['path']!r} outside the artifact; refusing a corrupt manifest"
+            )
         target = path / record["path"]
         if not target.is_file() or target.stat().st_size != record["bytes"]:
             raise ArtifactError(f"{target} is missing or has changed size since it was written; rebuild {path}")
@@ -234,7 +238,7 @@ class ArtifactWriter:
         self.config = plain_json(self.config)
         self.rerun_reason: str | None = None
         self._checked = False
-        self._seen: str | None = None      # the target's manifest when this writer first checked it
+        self._seen: str | None = None  # the target's manifest when this writer first checked it
 
     # -- before any work -------------------------------------------------------------
     def up_to_date(self) -> bool:
@@ -289,8 +293,9 @@ class ArtifactWriter:
             return
         if not self.overwrite:
             why = f" (not up to date: {self.rerun_reason})" if self.rerun_reason and self._seen is not None else ""
-            raise OutputExistsError(f"output directory {out} already exists; pass --overwrite to replace it "
-                                    f"or choose another --out{why}")
+            raise OutputExistsError(
+                f"output directory {out} already exists; pass --overwrite to replace it or choose another --out{why}"
+            )
         if not any(out.iterdir()):
             return
         try:
@@ -298,7 +303,8 @@ class ArtifactWriter:
         except Exception:
             raise OutputExistsError(
                 f"--overwrite refuses to delete {out}: it is a non-empty directory that is not an hsigen artifact; "
-                "choose another --out") from None
+                "choose another --out"
+            ) from None
 
     # -- the build ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -350,8 +356,10 @@ class ArtifactWriter:
         if self._outdated() is None:
             log.info(f"{self.stage}: up to date (another process wrote {self.out} meanwhile)")
             return True
-        raise OutputExistsError(f"another process wrote {self.out} while this one ran; nothing was replaced "
-                                "(re-run to check it, with --overwrite to replace it)")
+        raise OutputExistsError(
+            f"another process wrote {self.out} while this one ran; nothing was replaced "
+            "(re-run to check it, with --overwrite to replace it)"
+        )
 
     def _swap_into_place(self, tmp: Path) -> None:
         trash = None

@@ -36,9 +36,19 @@ class DestandardisedConv2d(nn.Conv2d):
 
 
 def _swap(conv: nn.Conv2d, cls, mean: torch.Tensor, std: torch.Tensor) -> nn.Conv2d:
-    new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-              dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
-              padding_mode=conv.padding_mode, device=conv.weight.device, dtype=conv.weight.dtype)
+    new = cls(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
     new.load_state_dict(conv.state_dict())
     shape = (1, -1, 1, 1)
     new.register_buffer("band_mean", mean.to(conv.weight.device).reshape(shape), persistent=False)
@@ -62,7 +72,9 @@ def attach_band_norm(vae, mean, std) -> None:
     mean_t = torch.tensor(mean, dtype=torch.float32)
     std_t = torch.tensor(std, dtype=torch.float32)
     if mean_t.numel() != vae.config.in_channels or mean_t.numel() != vae.config.out_channels:
-        raise ValueError(f"band statistics for {mean_t.numel()} bands do not fit a VAE of "
-                         f"{vae.config.in_channels} → {vae.config.out_channels} channels")
+        raise ValueError(
+            f"band statistics for {mean_t.numel()} bands do not fit a VAE of "
+            f"{vae.config.in_channels} → {vae.config.out_channels} channels"
+        )
     vae.encoder.conv_in = _swap(vae.encoder.conv_in, StandardisedConv2d, mean_t, std_t)
     vae.decoder.conv_out = _swap(vae.decoder.conv_out, DestandardisedConv2d, mean_t, std_t)

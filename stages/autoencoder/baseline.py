@@ -22,8 +22,8 @@ def _downsample(hsi: np.ndarray, f: int) -> np.ndarray:
 
 @dataclass
 class PCABaseline:
-    mean: np.ndarray          # (B,)
-    components: np.ndarray    # (C, B)
+    mean: np.ndarray  # (B,)
+    components: np.ndarray  # (C, B)
     factor: int
 
     @classmethod
@@ -43,8 +43,9 @@ class PCABaseline:
         import torch
 
         low = np.einsum("cb,nchw->nbhw", self.components, codes) + self.mean[None, :, None, None]
-        up = torch.nn.functional.interpolate(torch.from_numpy(low), scale_factor=self.factor,
-                                             mode="bicubic", align_corners=False)
+        up = torch.nn.functional.interpolate(
+            torch.from_numpy(low), scale_factor=self.factor, mode="bicubic", align_corners=False
+        )
         return up.numpy().astype(np.float32)
 
     def reconstruct(self, hsi: np.ndarray) -> np.ndarray:

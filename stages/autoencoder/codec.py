@@ -34,8 +34,16 @@ def _batches(n: int, size: int):
         yield slice(start, min(n, start + size))
 
 
-def encode(autoencoder, dataset, out, split: str | None = None, pairs=None, device: str = "auto",
-           batch_size: int = 16, overwrite: bool = False) -> Path:
+def encode(
+    autoencoder,
+    dataset,
+    out,
+    split: str | None = None,
+    pairs=None,
+    device: str = "auto",
+    batch_size: int = 16,
+    overwrite: bool = False,
+) -> Path:
     import h5py
     import torch
 
@@ -55,13 +63,17 @@ def encode(autoencoder, dataset, out, split: str | None = None, pairs=None, devi
     labels = hsi_t2 = None
     if kind == "two-stream":
         if patches.labels is None:
-            raise InputError(f"the two-stream autoencoder also encodes masks: {dataset} has no labels; "
-                             "re-run ingest with --labels FILE")
+            raise InputError(
+                f"the two-stream autoencoder also encodes masks: {dataset} has no labels; "
+                "re-run ingest with --labels FILE"
+            )
         labels = class_index(patches.labels, model.classes)
         if model.pairs:
             if pairs is None:
-                raise InputError("this two-stream autoencoder was trained with --pairs: give --pairs DATASET_T2 "
-                                 "(the co-registered second-date dataset)")
+                raise InputError(
+                    "this two-stream autoencoder was trained with --pairs: give --pairs DATASET_T2 "
+                    "(the co-registered second-date dataset)"
+                )
             other = load_second_images(pairs, split)
             if other.hsi.shape != patches.hsi.shape:
                 raise InputError(f"--pairs {pairs}: patches {other.hsi.shape} do not match {patches.hsi.shape}")
@@ -89,9 +101,16 @@ def encode(autoencoder, dataset, out, split: str | None = None, pairs=None, devi
                 h5.create_dataset("origin", data=patches.origin)
             if patches.split is not None:
                 h5.create_dataset("split", data=patches.split.astype("S"))
-            h5.attrs.update({"autoencoder": str(ae_artifact.path), "autoencoder_sha256": ae_artifact.sha256(),
-                             "kind": kind, "scaling_factor": model.scaling_factor, "dataset": str(dataset),
-                             "factor": model.factor})
+            h5.attrs.update(
+                {
+                    "autoencoder": str(ae_artifact.path),
+                    "autoencoder_sha256": ae_artifact.sha256(),
+                    "kind": kind,
+                    "scaling_factor": model.scaling_factor,
+                    "dataset": str(dataset),
+                    "factor": model.factor,
+                }
+            )
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -110,14 +129,24 @@ def read_latents(path) -> dict:
         with h5py.File(path, "r") as h5:
             if "latents" not in h5:
                 raise InputError(f"{path} has no 'latents' dataset; make it with hsigen train-ae encode")
-            return {"latents": h5["latents"][...], "rgb": h5["rgb"][...] if "rgb" in h5 else None,
-                    "attrs": dict(h5.attrs)}
+            return {
+                "latents": h5["latents"][...],
+                "rgb": h5["rgb"][...] if "rgb" in h5 else None,
+                "attrs": dict(h5.attrs),
+            }
     except OSError as exc:
         raise InputError(f"{path} is not an HDF5 latents file ({exc}); make it with hsigen train-ae encode") from exc
 
 
-def decode(autoencoder, latents_file, out, device: str = "auto", batch_size: int = 16, overwrite: bool = False,
-           fmt: str = "tif"):
+def decode(
+    autoencoder,
+    latents_file,
+    out,
+    device: str = "auto",
+    batch_size: int = 16,
+    overwrite: bool = False,
+    fmt: str = "tif",
+):
     """Latents → an ``hsi-samples`` artifact (``samples.h5``, per-sample files, previews)."""
     import torch
 
@@ -128,14 +157,24 @@ def decode(autoencoder, latents_file, out, device: str = "auto", batch_size: int
     ae_artifact = open_artifact(autoencoder, "autoencoder", role="autoencoder")
     data = read_latents(latents_file)
     if data["attrs"].get("autoencoder_sha256") not in (None, ae_artifact.sha256()):
-        raise ArtifactError(f"{latents_file} was encoded by another autoencoder ({data['attrs'].get('autoencoder')}); "
-                            f"decode it with that one or re-encode with {autoencoder}")
+        raise ArtifactError(
+            f"{latents_file} was encoded by another autoencoder ({data['attrs'].get('autoencoder')}); "
+            f"decode it with that one or re-encode with {autoencoder}"
+        )
     kind = ae_artifact.manifest["autoencoder"]["kind"]
     if kind == "vq-rgb" and data["rgb"] is None:
-        raise InputError(f"{latents_file} has no 'rgb' condition images, which the vq-rgb decoder needs; "
-                         "re-encode with hsigen train-ae encode")
-    writer = ArtifactWriter(out, "hsi-samples", "train-ae decode", {"batch_size": batch_size, "format": fmt},
-                            [input_record(autoencoder), input_record(latents_file)], overwrite=overwrite)
+        raise InputError(
+            f"{latents_file} has no 'rgb' condition images, which the vq-rgb decoder needs; "
+            "re-encode with hsigen train-ae encode"
+        )
+    writer = ArtifactWriter(
+        out,
+        "hsi-samples",
+        "train-ae decode",
+        {"batch_size": batch_size, "format": fmt},
+        [input_record(autoencoder), input_record(latents_file)],
+        overwrite=overwrite,
+    )
     if writer.up_to_date():
         log.info("train-ae decode: up to date")
         return writer.artifact
@@ -145,8 +184,10 @@ def decode(autoencoder, latents_file, out, device: str = "auto", batch_size: int
     z_all = data["latents"].astype(np.float32)
     expected = model.joint_latent_channels if kind == "two-stream" else model.latent_channels
     if z_all.ndim != 4 or z_all.shape[1] != expected:
-        raise InputError(f"{latents_file}: latents of shape {z_all.shape} do not fit this {kind} autoencoder "
-                         f"({expected} channels); re-encode with hsigen train-ae encode")
+        raise InputError(
+            f"{latents_file}: latents of shape {z_all.shape} do not fit this {kind} autoencoder "
+            f"({expected} channels); re-encode with hsigen train-ae encode"
+        )
     hsi, hsi_t2, masks = [], [], []
     with torch.no_grad():
         for sl in _batches(len(z_all), batch_size):

@@ -75,50 +75,134 @@ class VQRGBPreset(Preset):
 
 
 PRESETS: dict[str, dict[str, Preset]] = {
-    "kl": preset_table(KLAutoencoderPreset, {
-        "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=4, norm_num_groups=1,
-                     band_standardise=True, sad_weight=0.1, kl_weight=1e-5, lr=2e-3, batch_size=8, steps=1500,
-                     crop=32, warmup_steps=50),
-        # Pang et al., HSIGene, arXiv:2409.12470 §3.2 / Fig. 3: 48 bands, base channels 64, multipliers [1, 2, 4] (f = 4),
-        # 4 latent channels, two residual blocks per level (the LDM/CRS-Diff VAE it adopts).
-        "paper": dict(block_out_channels=[64, 128, 256], layers_per_block=2, latent_channels=4, norm_num_groups=32,
-                      band_standardise=True, sad_weight=0.1, kl_weight=1e-6, lr=4.5e-6, batch_size=8, steps=100_000,
-                      crop=256, warmup_steps=0),
-    }),
-    "two-stream": preset_table(TwoStreamPreset, {
-        # The mask branch is as wide as the image branch (two_stream.py) and has a linear path
-        # through its latent (mask_branch.py) so that it learns the class map in a short run.
-        # 8 image-latent channels (kl has 4): with 4, the image latent kept too little of what
-        # tells the classes apart for labelled synthesis (benchmarks/specdm.py, 1000 AE steps,
-        # 4 → 8 channels together with the mask linear path: AE reconstructions nearest their own
-        # class mean 8/15 → 15/15 classes; after 2000 joint steps, 5-NN image-mask coupling of
-        # the samples 0.360 (0.166 with shuffled masks) and downstream OA 0.655 vs real-only
-        # 0.502 — the 4-channel run it replaced, 0.184 and 0.326, used mask gain 6, so that
-        # part is not like for like).
-        "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=8, norm_num_groups=1,
-                     band_standardise=True, mask_block_out_channels=[32, 64, 64], mask_latent_channels=4,
-                     mask_linear_path=True, sad_weight=0.1, kl_weight=1e-5, ce_weight=1.0, lr=2e-3, batch_size=8,
-                     steps=1500, crop=32, warmup_steps=50),
-        # Liu et al., SpecDM, arXiv:2502.17056 §3.1 / §4.1: both branches are LDM KL-VAEs with f = 4 (LDM kl-f4: 128
-        # channels, multipliers [1, 2, 4], 2 blocks, 3 latent channels), λ = 0.1, lr 4.5e-6.
-        "paper": dict(block_out_channels=[128, 256, 512], layers_per_block=2, latent_channels=3, norm_num_groups=32,
-                      band_standardise=True, mask_block_out_channels=[128, 256, 512], mask_latent_channels=3,
-                      mask_linear_path=False,
-                      sad_weight=0.1, kl_weight=1e-6, ce_weight=1.0, lr=4.5e-6, batch_size=8, steps=100_000,
-                      crop=256, warmup_steps=0),
-    }),
-    "vq-rgb": preset_table(VQRGBPreset, {
-        "tiny": dict(block_out_channels=[32, 64, 64], layers_per_block=1, latent_channels=8, norm_num_groups=16,
-                     codebook_size=256, condition_channels=16, head_channels=32,
-                     l1_weight=100.0, cos_weight=1000.0, adv_weight=0.1, lr=2e-3, batch_size=8, steps=1500,
-                     crop=32, warmup_steps=50),
-        # Liu et al., HyperLDM, IEEE TGRS 61 (2023) §IV-A-1: f = 4, n_x = 16, K = 1024, λ1 = 100, λ2 = 1000, lr 1e-5 (cosine);
-        # encoder/decoder widths of the VQGAN f = 4 model it builds on (128, [1, 2, 4], 2 blocks).
-        "paper": dict(block_out_channels=[128, 256, 512], layers_per_block=2, latent_channels=16, norm_num_groups=32,
-                      codebook_size=1024, condition_channels=32, head_channels=64,
-                      l1_weight=100.0, cos_weight=1000.0, adv_weight=0.1, lr=1e-5, batch_size=8, steps=400_000,
-                      crop=256, warmup_steps=0),
-    }),
+    "kl": preset_table(
+        KLAutoencoderPreset,
+        {
+            "tiny": dict(
+                block_out_channels=[32, 64, 64],
+                layers_per_block=1,
+                latent_channels=4,
+                norm_num_groups=1,
+                band_standardise=True,
+                sad_weight=0.1,
+                kl_weight=1e-5,
+                lr=2e-3,
+                batch_size=8,
+                steps=1500,
+                crop=32,
+                warmup_steps=50,
+            ),
+            # Pang et al., HSIGene, arXiv:2409.12470 §3.2 / Fig. 3: 48 bands, base channels 64, multipliers [1, 2, 4] (f = 4),
+            # 4 latent channels, two residual blocks per level (the LDM/CRS-Diff VAE it adopts).
+            "paper": dict(
+                block_out_channels=[64, 128, 256],
+                layers_per_block=2,
+                latent_channels=4,
+                norm_num_groups=32,
+                band_standardise=True,
+                sad_weight=0.1,
+                kl_weight=1e-6,
+                lr=4.5e-6,
+                batch_size=8,
+                steps=100_000,
+                crop=256,
+                warmup_steps=0,
+            ),
+        },
+    ),
+    "two-stream": preset_table(
+        TwoStreamPreset,
+        {
+            # The mask branch is as wide as the image branch (two_stream.py) and has a linear path
+            # through its latent (mask_branch.py) so that it learns the class map in a short run.
+            # 8 image-latent channels (kl has 4): with 4, the image latent kept too little of what
+            # tells the classes apart for labelled synthesis (benchmarks/specdm.py, 1000 AE steps,
+            # 4 → 8 channels together with the mask linear path: AE reconstructions nearest their own
+            # class mean 8/15 → 15/15 classes; after 2000 joint steps, 5-NN image-mask coupling of
+            # the samples 0.360 (0.166 with shuffled masks) and downstream OA 0.655 vs real-only
+            # 0.502 — the 4-channel run it replaced, 0.184 and 0.326, used mask gain 6, so that
+            # part is not like for like).
+            "tiny": dict(
+                block_out_channels=[32, 64, 64],
+                layers_per_block=1,
+                latent_channels=8,
+                norm_num_groups=1,
+                band_standardise=True,
+                mask_block_out_channels=[32, 64, 64],
+                mask_latent_channels=4,
+                mask_linear_path=True,
+                sad_weight=0.1,
+                kl_weight=1e-5,
+                ce_weight=1.0,
+                lr=2e-3,
+                batch_size=8,
+                steps=1500,
+                crop=32,
+                warmup_steps=50,
+            ),
+            # Liu et al., SpecDM, arXiv:2502.17056 §3.1 / §4.1: both branches are LDM KL-VAEs with f = 4 (LDM kl-f4: 128
+            # channels, multipliers [1, 2, 4], 2 blocks, 3 latent channels), λ = 0.1, lr 4.5e-6.
+            "paper": dict(
+                block_out_channels=[128, 256, 512],
+                layers_per_block=2,
+                latent_channels=3,
+                norm_num_groups=32,
+                band_standardise=True,
+                mask_block_out_channels=[128, 256, 512],
+                mask_latent_channels=3,
+                mask_linear_path=False,
+                sad_weight=0.1,
+                kl_weight=1e-6,
+                ce_weight=1.0,
+                lr=4.5e-6,
+                batch_size=8,
+                steps=100_000,
+                crop=256,
+                warmup_steps=0,
+            ),
+        },
+    ),
+    "vq-rgb": preset_table(
+        VQRGBPreset,
+        {
+            "tiny": dict(
+                block_out_channels=[32, 64, 64],
+                layers_per_block=1,
+                latent_channels=8,
+                norm_num_groups=16,
+                codebook_size=256,
+                condition_channels=16,
+                head_channels=32,
+                l1_weight=100.0,
+                cos_weight=1000.0,
+                adv_weight=0.1,
+                lr=2e-3,
+                batch_size=8,
+                steps=1500,
+                crop=32,
+                warmup_steps=50,
+            ),
+            # Liu et al., HyperLDM, IEEE TGRS 61 (2023) §IV-A-1: f = 4, n_x = 16, K = 1024, λ1 = 100, λ2 = 1000, lr 1e-5 (cosine);
+            # encoder/decoder widths of the VQGAN f = 4 model it builds on (128, [1, 2, 4], 2 blocks).
+            "paper": dict(
+                block_out_channels=[128, 256, 512],
+                layers_per_block=2,
+                latent_channels=16,
+                norm_num_groups=32,
+                codebook_size=1024,
+                condition_channels=32,
+                head_channels=64,
+                l1_weight=100.0,
+                cos_weight=1000.0,
+                adv_weight=0.1,
+                lr=1e-5,
+                batch_size=8,
+                steps=400_000,
+                crop=256,
+                warmup_steps=0,
+            ),
+        },
+    ),
 }
 
 
@@ -126,14 +210,14 @@ PRESETS: dict[str, dict[str, Preset]] = {
 class TrainAEConfig:
     kind: str
     preset: str
-    model: dict                     # the resolved preset (architecture + loss weights + optimiser)
+    model: dict  # the resolved preset (architecture + loss weights + optimiser)
     seed: int = 0
     checkpoint_every: int = 0
-    library: str | None = None      # vq-rgb: spectral library file (None = bundled)
-    adversarial: bool = False       # vq-rgb: spatial + spectral discriminators (hyperldm eq. 6)
-    pairs: str | None = None        # two-stream: co-registered second dataset (specdm §3.3)
-    epochs: int | None = None       # --epochs: steps = ceil(epochs · training patches / batch size)
-    loader: str = "auto"            # auto | memory | stream (stages/autoencoder/data.py: choose_loader)
+    library: str | None = None  # vq-rgb: spectral library file (None = bundled)
+    adversarial: bool = False  # vq-rgb: spatial + spectral discriminators (hyperldm eq. 6)
+    pairs: str | None = None  # two-stream: co-registered second dataset (specdm §3.3)
+    epochs: int | None = None  # --epochs: steps = ceil(epochs · training patches / batch size)
+    loader: str = "auto"  # auto | memory | stream (stages/autoencoder/data.py: choose_loader)
     eval_batch: int = 16
     extra: dict = field(default_factory=dict)
 

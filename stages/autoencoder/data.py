@@ -19,9 +19,9 @@ from ..common import log
 from ..common.errors import ConfigError, InputError, SpectralError
 
 LOADERS = ("auto", "memory", "stream")
-MEMORY_LIMIT_BYTES = 512 << 20    # --loader auto: a single dataset up to this size trains from memory
-SUBSET_PATCHES = 256              # streamed corpora: at most this many patches kept in memory for stats /
-SUBSET_BYTES = 64 << 20           # baseline / metrics, and at most this many bytes (5 patches of 48×256×256);
+MEMORY_LIMIT_BYTES = 512 << 20  # --loader auto: a single dataset up to this size trains from memory
+SUBSET_PATCHES = 256  # streamed corpora: at most this many patches kept in memory for stats /
+SUBSET_BYTES = 64 << 20  # baseline / metrics, and at most this many bytes (5 patches of 48×256×256);
 #                                   the PCA baseline and the metrics make float64 copies of them
 
 
@@ -30,12 +30,12 @@ class AEData:
     train: PatchSet
     heldout: PatchSet
     heldout_split: str
-    classes: list[int] | None = None          # two-stream: label values, in one-hot order
-    train_t2: PatchSet | None = None          # two-stream --pairs: the co-registered t2 image
+    classes: list[int] | None = None  # two-stream: label values, in one-hot order
+    train_t2: PatchSet | None = None  # two-stream --pairs: the co-registered t2 image
     heldout_t2: PatchSet | None = None
-    corpus: object = None                     # stages.data.Corpus: every source, for the record
-    streamed: bool = False                    # train from disk (train/heldout are then bounded subsets)
-    train_patches: int = 0                    # all training patches of the corpus
+    corpus: object = None  # stages.data.Corpus: every source, for the record
+    streamed: bool = False  # train from disk (train/heldout are then bounded subsets)
+    train_patches: int = 0  # all training patches of the corpus
 
     @property
     def loader(self) -> str:
@@ -47,8 +47,10 @@ def class_index(labels: np.ndarray, classes: list[int]) -> np.ndarray:
     lut = {v: i for i, v in enumerate(classes)}
     unknown = sorted(set(np.unique(labels).tolist()) - set(lut))
     if unknown:
-        raise InputError(f"labels {unknown} were not seen when the autoencoder was trained "
-                         f"(its classes are {classes}); use a dataset with the same label set")
+        raise InputError(
+            f"labels {unknown} were not seen when the autoencoder was trained "
+            f"(its classes are {classes}); use a dataset with the same label set"
+        )
     out = np.zeros(labels.shape, dtype=np.int64)
     for v, i in lut.items():
         out[labels == v] = i
@@ -57,8 +59,10 @@ def class_index(labels: np.ndarray, classes: list[int]) -> np.ndarray:
 
 def _split(patches: PatchSet) -> tuple[PatchSet, PatchSet, str]:
     if patches.split is None or not np.any(patches.split == "val"):
-        log.warn(f"{patches.artifact.path} has no val split: held-out metrics are measured on the training "
-                 "patches (re-run ingest with --val-fraction for a real held-out set)")
+        log.warn(
+            f"{patches.artifact.path} has no val split: held-out metrics are measured on the training "
+            "patches (re-run ingest with --val-fraction for a real held-out set)"
+        )
         return patches, patches, "train"
     return patches.subset(patches.split == "train"), patches.subset(patches.split == "val"), "val"
 
@@ -70,11 +74,13 @@ def choose_loader(corpus, loader: str, pairs) -> bool:
         raise ConfigError(f"--loader {loader!r}: choose one of {', '.join(LOADERS)}")
     if loader == "memory" and not corpus.single:
         raise ConfigError("--loader memory reads one dataset; several sources train with --loader stream (or auto)")
-    stream = loader == "stream" or (loader == "auto" and (not corpus.single or
-                                                          corpus.train_bytes() > MEMORY_LIMIT_BYTES))
+    stream = loader == "stream" or (
+        loader == "auto" and (not corpus.single or corpus.train_bytes() > MEMORY_LIMIT_BYTES)
+    )
     if stream and pairs is not None:
-        raise ConfigError("--pairs (change pairs) trains from memory on one dataset; drop the extra sources "
-                          "or use --loader memory")
+        raise ConfigError(
+            "--pairs (change pairs) trains from memory on one dataset; drop the extra sources or use --loader memory"
+        )
     return stream
 
 
@@ -85,8 +91,10 @@ def load_training_data(dataset, kind: str, factor: int, pairs=None, loader: str 
     corpus = open_corpus(dataset)
     size = corpus.size
     if size % factor:
-        raise InputError(f"{corpus.sources[0].path}: patch size {size} is not divisible by the downsampling factor "
-                         f"{factor}; re-run ingest with --size a multiple of it")
+        raise InputError(
+            f"{corpus.sources[0].path}: patch size {size} is not divisible by the downsampling factor "
+            f"{factor}; re-run ingest with --size a multiple of it"
+        )
     if choose_loader(corpus, loader, pairs):
         return _streamed_data(corpus, kind, seed)
     data = _in_memory_data(corpus.sources[0].path, kind, factor, pairs)
@@ -101,13 +109,15 @@ def _streamed_data(corpus, kind: str, seed: int) -> AEData:
     labels = kind == "two-stream"
     if labels:
         _, names = corpus.label_table()
-    limit = max(1, min(SUBSET_PATCHES, SUBSET_BYTES // (corpus.bands * corpus.size ** 2 * 4)))
+    limit = max(1, min(SUBSET_PATCHES, SUBSET_BYTES // (corpus.bands * corpus.size**2 * 4)))
     train = read_subset(corpus, "train", limit, seed, labels)
     held = read_subset(corpus, "val", limit, seed, labels)
     which = "val"
     if held is None:
-        log.warn(f"{corpus.origin}: no source has a val split: held-out metrics are measured on training patches "
-                 "(re-run ingest with --val-fraction for a real held-out set)")
+        log.warn(
+            f"{corpus.origin}: no source has a val split: held-out metrics are measured on training patches "
+            "(re-run ingest with --val-fraction for a real held-out set)"
+        )
         held, which = train, "train"
     data = AEData(train, held, which, corpus=corpus, streamed=True, train_patches=sum(corpus.train_counts()))
     if labels:
@@ -119,28 +129,35 @@ def _in_memory_data(dataset, kind: str, factor: int, pairs=None) -> AEData:
     patches = load_patches(dataset)
     size = patches.hsi.shape[-1]
     if size % factor:
-        raise InputError(f"{dataset}: patch size {size} is not divisible by the downsampling factor {factor}; "
-                         "re-run ingest with --size a multiple of it")
+        raise InputError(
+            f"{dataset}: patch size {size} is not divisible by the downsampling factor {factor}; "
+            "re-run ingest with --size a multiple of it"
+        )
     train, heldout, which = _split(patches)
     if len(train.hsi) == 0:
         raise InputError(f"{dataset} has no training patches; re-run ingest with a smaller --val-fraction")
     data = AEData(train, heldout, which)
     if kind == "two-stream":
         if patches.labels is None:
-            raise InputError(f"--kind two-stream needs a label map: {dataset} has no labels; "
-                             "re-run ingest with --labels FILE")
+            raise InputError(
+                f"--kind two-stream needs a label map: {dataset} has no labels; re-run ingest with --labels FILE"
+            )
         data.classes = sorted(int(v) for v in np.unique(patches.labels))
     if pairs is not None:
         other = load_second_images(pairs)
         if other.hsi.shape != patches.hsi.shape or not np.allclose(other.wavelengths_nm, patches.wavelengths_nm):
-            raise InputError(f"--pairs {pairs}: its patches {other.hsi.shape} must match {dataset}'s "
-                             f"{patches.hsi.shape} band for band (co-registered images ingested alike)")
-        if patches.origin is not None and other.origin is not None and not np.array_equal(patches.origin,
-                                                                                         other.origin):
-            raise InputError(f"--pairs {pairs}: patch origins differ from {dataset}'s; ingest both scenes with "
-                             "the same --size/--stride so the patches are co-registered")
+            raise InputError(
+                f"--pairs {pairs}: its patches {other.hsi.shape} must match {dataset}'s "
+                f"{patches.hsi.shape} band for band (co-registered images ingested alike)"
+            )
+        if patches.origin is not None and other.origin is not None and not np.array_equal(patches.origin, other.origin):
+            raise InputError(
+                f"--pairs {pairs}: patch origins differ from {dataset}'s; ingest both scenes with "
+                "the same --size/--stride so the patches are co-registered"
+            )
         if abs(other.scale - patches.scale) > 1e-6 * patches.scale or abs(other.offset - patches.offset) > 1e-6 * max(
-                1.0, abs(patches.offset)):
+            1.0, abs(patches.offset)
+        ):
             # Bring the second image into the first one's normalisation (one codec for both).
             other.hsi = ((other.physical() - patches.offset) / patches.scale).astype(np.float32)
             other.scale, other.offset = patches.scale, patches.offset
@@ -166,9 +183,11 @@ def load_second_images(path, split: str | None = None) -> PatchSet:
 def check_wavelengths(expected_nm, got_nm, what: str) -> None:
     expected, got = np.asarray(expected_nm, float), np.asarray(got_nm, float)
     if expected.shape != got.shape or not np.allclose(expected, got, atol=0.05):
-        raise SpectralError(f"{what} has {got.size} bands at {got[:1]}..{got[-1:]} nm but the autoencoder was "
-                            f"trained on {expected.size} bands at {expected[:1]}..{expected[-1:]} nm; "
-                            "ingest it with the same --bands/--range")
+        raise SpectralError(
+            f"{what} has {got.size} bands at {got[:1]}..{got[-1:]} nm but the autoencoder was "
+            f"trained on {expected.size} bands at {expected[:1]}..{expected[-1:]} nm; "
+            "ingest it with the same --bands/--range"
+        )
 
 
 @dataclass
@@ -181,7 +200,7 @@ class TrainingField:
 
     arrays: dict
     crop: int
-    windows: object = None            # torch.LongTensor (K, 3) or None
+    windows: object = None  # torch.LongTensor (K, 3) or None
     stitched: bool = False
 
     @property
@@ -220,8 +239,9 @@ def _stitch(origin: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, np.n
 def _window_corners(covered: np.ndarray, crop: int) -> np.ndarray:
     """(top, left) of every crop×crop window wholly inside ``covered`` (integral image)."""
     integral = np.pad(covered.astype(np.int64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-    inside = (integral[crop:, crop:] - integral[:-crop, crop:] - integral[crop:, :-crop]
-              + integral[:-crop, :-crop]) == crop * crop
+    inside = (
+        integral[crop:, crop:] - integral[:-crop, crop:] - integral[crop:, :-crop] + integral[:-crop, :-crop]
+    ) == crop * crop
     return np.argwhere(inside)
 
 
@@ -236,8 +256,12 @@ def training_field(arrays: dict[str, np.ndarray], origin: np.ndarray | None, cro
         return TrainingField({k: torch.from_numpy(a).to(device) for k, a in arrays.items()}, crop)
     corners = _window_corners(scenes.pop("_covered"), crop)
     windows = np.concatenate([np.zeros((len(corners), 1), np.int64), corners], axis=1)
-    return TrainingField({k: torch.from_numpy(a[None]).to(device) for k, a in scenes.items()}, crop,
-                         torch.from_numpy(windows), stitched=True)
+    return TrainingField(
+        {k: torch.from_numpy(a[None]).to(device) for k, a in scenes.items()},
+        crop,
+        torch.from_numpy(windows),
+        stitched=True,
+    )
 
 
 def dihedral(x, k: int):
@@ -269,7 +293,12 @@ def random_batch(generator, field: TrainingField, batch_size: int) -> dict:
     symmetry = torch.randint(8, (batch_size,), generator=generator)
     out = {}
     for name, array in field.arrays.items():
-        items = [dihedral(array[int(idx[k])][..., int(top[k]):int(top[k]) + crop, int(left[k]):int(left[k]) + crop],
-                          int(symmetry[k])) for k in range(batch_size)]
+        items = [
+            dihedral(
+                array[int(idx[k])][..., int(top[k]) : int(top[k]) + crop, int(left[k]) : int(left[k]) + crop],
+                int(symmetry[k]),
+            )
+            for k in range(batch_size)
+        ]
         out[name] = torch.stack(items)
     return out

@@ -25,17 +25,24 @@ from .bandnorm import attach_band_norm
 from .metrics import sad_loss
 
 
-def make_autoencoder_kl(channels: int, widths, layers_per_block: int, latent_channels: int, norm_num_groups: int,
-                        sample_size: int = 32):
+def make_autoencoder_kl(
+    channels: int, widths, layers_per_block: int, latent_channels: int, norm_num_groups: int, sample_size: int = 32
+):
     from diffusers import AutoencoderKL
 
     levels = len(widths)
     return AutoencoderKL(
-        in_channels=channels, out_channels=channels,
-        down_block_types=("DownEncoderBlock2D",) * levels, up_block_types=("UpDecoderBlock2D",) * levels,
-        block_out_channels=tuple(int(w) for w in widths), layers_per_block=int(layers_per_block),
-        latent_channels=int(latent_channels), norm_num_groups=int(norm_num_groups), sample_size=sample_size,
-        scaling_factor=1.0)
+        in_channels=channels,
+        out_channels=channels,
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        block_out_channels=tuple(int(w) for w in widths),
+        layers_per_block=int(layers_per_block),
+        latent_channels=int(latent_channels),
+        norm_num_groups=int(norm_num_groups),
+        sample_size=sample_size,
+        scaling_factor=1.0,
+    )
 
 
 def kl_per_value(posterior, inputs: torch.Tensor) -> torch.Tensor:
@@ -60,10 +67,19 @@ class KLAutoencoder(nn.Module):
     def __init__(self, bands: int, cfg: dict, shift: float = 0.0, vae=None, band_stats=None):
         super().__init__()
         self.bands, self.cfg, self.shift = bands, dict(cfg), float(shift)
-        self.vae = vae if vae is not None else make_autoencoder_kl(
-            bands, cfg["block_out_channels"], cfg["layers_per_block"], cfg["latent_channels"], cfg["norm_num_groups"],
-            cfg.get("crop", 32))
-        self.band_stats = band_stats                       # (mean, std) per band, or None
+        self.vae = (
+            vae
+            if vae is not None
+            else make_autoencoder_kl(
+                bands,
+                cfg["block_out_channels"],
+                cfg["layers_per_block"],
+                cfg["latent_channels"],
+                cfg["norm_num_groups"],
+                cfg.get("crop", 32),
+            )
+        )
+        self.band_stats = band_stats  # (mean, std) per band, or None
         if band_stats is not None:
             attach_band_norm(self.vae, *band_stats)
 
@@ -103,8 +119,10 @@ class KLAutoencoder(nn.Module):
         return {}
 
     def manifest_extra(self) -> dict:
-        return {"weights": "vae/ (diffusers AutoencoderKL, save_pretrained layout; the per-band standardisation "
-                           "of model.json band_stats is put back by stages.autoencoder.io.load_autoencoder)"}
+        return {
+            "weights": "vae/ (diffusers AutoencoderKL, save_pretrained layout; the per-band standardisation "
+            "of model.json band_stats is put back by stages.autoencoder.io.load_autoencoder)"
+        }
 
     # -- the public API (see stages.autoencoder.io) ------------------------------------
     @torch.no_grad()
@@ -124,9 +142,18 @@ class KLAutoencoder(nn.Module):
     # -- files -------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         self.vae.save_pretrained(directory / "vae", safe_serialization=True)
-        (directory / "model.json").write_text(json.dumps(
-            {"kind": self.kind, "bands": self.bands, "cfg": self.cfg, "shift": self.shift,
-             "band_stats": self.band_stats}, indent=2))
+        (directory / "model.json").write_text(
+            json.dumps(
+                {
+                    "kind": self.kind,
+                    "bands": self.bands,
+                    "cfg": self.cfg,
+                    "shift": self.shift,
+                    "band_stats": self.band_stats,
+                },
+                indent=2,
+            )
+        )
 
     @classmethod
     def load(cls, directory: Path, meta: dict) -> KLAutoencoder:

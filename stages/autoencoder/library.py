@@ -21,16 +21,16 @@ from ..common.errors import InputError, SpectralError
 from ..spectral import alignment_matrix, to_nanometres
 
 BUNDLED = Path(__file__).parent / "library" / "default_library.npz"
-MAX_SPECTRA = 345          # Liu et al., HyperLDM, IEEE TGRS 61 (2023) §IV-A-1: R ∈ R^{48 × 345}
+MAX_SPECTRA = 345  # Liu et al., HyperLDM, IEEE TGRS 61 (2023) §IV-A-1: R ∈ R^{48 × 345}
 
 
 @dataclass
 class SpectralLibrary:
-    spectra: np.ndarray            # (n_g, B) reflectance on the target grid
+    spectra: np.ndarray  # (n_g, B) reflectance on the target grid
     names: list[str]
-    wavelengths_nm: np.ndarray     # (B,)
-    source: str                    # "bundled" or the file given
-    path: Path | None              # the file read (None for the bundled one: it ships with hsigen)
+    wavelengths_nm: np.ndarray  # (B,)
+    source: str  # "bundled" or the file given
+    path: Path | None  # the file read (None for the bundled one: it ships with hsigen)
 
 
 def _read_envi(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -65,8 +65,10 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 def read_library_file(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if not path.is_file():
-        raise InputError(f"--library {path} does not exist; give an ENVI .sli (with .hdr) or a USGS .npz, "
-                         "or leave --library out for the bundled library")
+        raise InputError(
+            f"--library {path} does not exist; give an ENVI .sli (with .hdr) or a USGS .npz, "
+            "or leave --library out for the bundled library"
+        )
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
     return _read_envi(path)
@@ -75,7 +77,7 @@ def read_library_file(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 def resample(spectra: np.ndarray, source_nm, target_nm, names: list[str]) -> tuple[np.ndarray, list[str]]:
     """Resample to the target grid; drop spectra with NaN inside the used range or all zeros."""
     weights = alignment_matrix(source_nm, target_nm)
-    used = np.any(weights != 0, axis=1)                        # source bands that contribute
+    used = np.any(weights != 0, axis=1)  # source bands that contribute
     valid = np.all(np.isfinite(spectra[:, used]), axis=1)
     out = np.nan_to_num(spectra[valid]) @ weights
     keep = np.abs(out).max(axis=1) > 1e-6
@@ -111,8 +113,13 @@ def load_library(path, target_nm, max_spectra: int = MAX_SPECTRA) -> SpectralLib
         pick = np.sort(farthest_point_subset(resampled, max_spectra))
         log.info(f"library: kept {max_spectra} of {len(resampled)} spectra (farthest-point sampling in angle)")
         resampled, names = resampled[pick], [names[i] for i in pick]
-    return SpectralLibrary(resampled.astype(np.float32), names, target, "bundled" if path is None else str(file),
-                           None if path is None else file)
+    return SpectralLibrary(
+        resampled.astype(np.float32),
+        names,
+        target,
+        "bundled" if path is None else str(file),
+        None if path is None else file,
+    )
 
 
 def build_bundled_library(shared_data: Path, out: Path = BUNDLED, earth_count: int = 64) -> Path:

@@ -33,5 +33,4 @@ def cosine_loss(x, x_hat, shift: float = 0.0):
 
 
 def reconstruction_metrics(real: np.ndarray, recon: np.ndarray, scale: float, offset: float) -> dict:
-    return {"mpsnr_db": mpsnr(real, recon),
-            "sam_deg": sam_degrees(real * scale + offset, recon * scale + offset)}
+    return {"mpsnr_db": mpsnr(real, recon), "sam_deg": sam_degrees(real * scale + offset, recon * scale + offset)}

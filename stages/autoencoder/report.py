@@ -10,9 +10,17 @@ import numpy as np
 from ..spectral.preview import false_colour, rgb_band_indices, stretch_limits
 
 
-def save_reconstructions(path: Path, real: np.ndarray, recon: np.ndarray, wavelengths_nm, scale: float,
-                         offset: float, title: str, masks: tuple[np.ndarray, np.ndarray] | None = None,
-                         count: int = 4) -> None:
+def save_reconstructions(
+    path: Path,
+    real: np.ndarray,
+    recon: np.ndarray,
+    wavelengths_nm,
+    scale: float,
+    offset: float,
+    title: str,
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
+    count: int = 4,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,7 +34,7 @@ def save_reconstructions(path: Path, real: np.ndarray, recon: np.ndarray, wavele
     wl = np.asarray(wavelengths_nm)
     for row, n in enumerate(picks):
         rgb_real = np.stack([real[n, i] for i in idx], axis=-1)
-        limits = stretch_limits(rgb_real)                  # same stretch for real and reconstruction
+        limits = stretch_limits(rgb_real)  # same stretch for real and reconstruction
         axes[row, 0].imshow(false_colour(real[n], wl, limits=limits))
         axes[row, 1].imshow(false_colour(recon[n], wl, limits=limits))
         axes[row, 0].set_title(f"real #{n}", fontsize=9)

@@ -59,8 +59,17 @@ def build_model(cfg: TrainAEConfig, data: AEData, library=None):
         return cls(bands, cfg.model, shift, classes=data.classes, pairs=cfg.pairs is not None, band_stats=stats)
     # t starts near mean physical spectrum / mean library spectrum, so t ⊙ (R A) starts in range.
     reference = train.physical().mean(axis=(0, 2, 3)) / np.maximum(library.spectra.mean(axis=0), 1e-3)
-    return cls(bands, cfg.model, shift, library=library, wavelengths_nm=train.wavelengths_nm,
-               scale=train.scale, offset=train.offset, adversarial=cfg.adversarial, reference=reference)
+    return cls(
+        bands,
+        cfg.model,
+        shift,
+        library=library,
+        wavelengths_nm=train.wavelengths_nm,
+        scale=train.scale,
+        offset=train.offset,
+        adversarial=cfg.adversarial,
+        reference=reference,
+    )
 
 
 def resolve_epochs(cfg: TrainAEConfig, train_patches: int) -> None:
@@ -75,7 +84,7 @@ def resolve_epochs(cfg: TrainAEConfig, train_patches: int) -> None:
 def _prepare(dataset, cfg: TrainAEConfig):
     _check_kind(cfg)
     data = load_training_data(dataset, cfg.kind, cfg.factor, cfg.pairs, cfg.loader, cfg.seed)
-    cfg.loader = data.loader                      # record what "auto" chose
+    cfg.loader = data.loader  # record what "auto" chose
     resolve_epochs(cfg, data.train_patches)
     library = None
     if cfg.kind == "vq-rgb":
@@ -90,10 +99,19 @@ def describe(dataset, cfg: TrainAEConfig) -> dict:
     data, library = _prepare(dataset, cfg)
     model = build_model(cfg, data, library)
     parts = model.parameter_counts()
-    return {"kind": cfg.kind, "preset": cfg.preset, "parameters": parts, "total": int(sum(parts.values())),
-            "downsampling_factor": cfg.factor, "latent_channels": model.latent_channels, "steps": cfg.steps,
-            "batch_size": int(cfg.model["batch_size"]), "training_patches": data.train_patches,
-            "loader": data.loader, "sources": [str(s.path) for s in data.corpus.sources]}
+    return {
+        "kind": cfg.kind,
+        "preset": cfg.preset,
+        "parameters": parts,
+        "total": int(sum(parts.values())),
+        "downsampling_factor": cfg.factor,
+        "latent_channels": model.latent_channels,
+        "steps": cfg.steps,
+        "batch_size": int(cfg.model["batch_size"]),
+        "training_patches": data.train_patches,
+        "loader": data.loader,
+        "sources": [str(s.path) for s in data.corpus.sources],
+    }
 
 
 def _training_arrays(data: AEData) -> dict[str, np.ndarray]:
@@ -116,10 +134,12 @@ def evaluate(model, data: AEData, device, batch: int, patches=None) -> dict:
     recons, masks = [], []
     with torch.no_grad():
         for start in range(0, len(held.hsi), batch):
-            hsi = torch.from_numpy(held.hsi[start:start + batch]).to(device)
+            hsi = torch.from_numpy(held.hsi[start : start + batch]).to(device)
             kw = {}
             if data.classes is not None:
-                kw["labels"] = torch.from_numpy(class_index(held.labels[start:start + batch], data.classes)).to(device)
+                kw["labels"] = torch.from_numpy(class_index(held.labels[start : start + batch], data.classes)).to(
+                    device
+                )
             out = model.reconstruct(hsi, **kw)
             if isinstance(out, tuple):
                 out, mask = out
@@ -140,10 +160,12 @@ def mask_accuracy(predicted: np.ndarray, truth: np.ndarray, train_labels: np.nda
     """Pixel accuracy over all held-out pixels and over those of classes seen in training."""
     correct = predicted == truth
     seen = np.isin(truth, np.unique(train_labels))
-    return {"mask_pixel_accuracy": float(correct.mean()),
-            "mask_pixel_accuracy_seen_classes": float(correct[seen].mean()) if seen.any() else None,
-            "mask_heldout_unseen_share": float(1.0 - seen.mean()),
-            "mask_classes_unseen_in_training": sorted(int(v) for v in np.unique(truth[~seen]))}
+    return {
+        "mask_pixel_accuracy": float(correct.mean()),
+        "mask_pixel_accuracy_seen_classes": float(correct[seen].mean()) if seen.any() else None,
+        "mask_heldout_unseen_share": float(1.0 - seen.mean()),
+        "mask_classes_unseen_in_training": sorted(int(v) for v in np.unique(truth[~seen])),
+    }
 
 
 def _streamed_batches(data: AEData, cfg: TrainAEConfig, trainer, dev, workers: int):
@@ -152,9 +174,15 @@ def _streamed_batches(data: AEData, cfg: TrainAEConfig, trainer, dev, workers: i
     from ..data.stream import StepBatches, loader
 
     corpus = data.corpus
-    plan = BatchPlan([s.train_rows for s in corpus.sources], corpus.weights(), cfg.seed,
-                     int(cfg.model["batch_size"]), corpus.size, min(int(cfg.model["crop"]), corpus.size),
-                     world_size=trainer.world_size)
+    plan = BatchPlan(
+        [s.train_rows for s in corpus.sources],
+        corpus.weights(),
+        cfg.seed,
+        int(cfg.model["batch_size"]),
+        corpus.size,
+        min(int(cfg.model["crop"]), corpus.size),
+        world_size=trainer.world_size,
+    )
     total = cfg.steps * trainer.spec.grad_accum
 
     def batches(first: int):
@@ -164,8 +192,16 @@ def _streamed_batches(data: AEData, cfg: TrainAEConfig, trainer, dev, workers: i
     return plan, batches
 
 
-def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = False, overwrite: bool = False,
-        workers: int = 2, performance=None):
+def run(
+    dataset,
+    out,
+    cfg: TrainAEConfig,
+    device: str = "auto",
+    resume: bool = False,
+    overwrite: bool = False,
+    workers: int = 2,
+    performance=None,
+):
     """``dataset``: one hsi-dataset or several (paths and/or corpus YAML files, ``stages.data.corpus``);
     ``workers``: DataLoader processes when the corpus is streamed."""
     import torch
@@ -184,19 +220,26 @@ def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = F
     if writer.up_to_date():
         log.info(f"{STAGE}: up to date")
         return writer.artifact
-    writer.check_destination()                     # fail before training, not after
+    writer.check_destination()  # fail before training, not after
 
     dev = resolve_device(device)
     seed_everything(cfg.seed)
     model = build_model(cfg, data, library).to(dev)
-    log.info(f"{STAGE}: --kind {cfg.kind} --preset {cfg.preset}: {count_parameters(model):,} parameters, "
-             f"f={cfg.factor}, {data.train_patches} training / {len(data.heldout.hsi)} held-out "
-             f"({data.heldout_split}) patches from {len(data.corpus.sources)} source(s), {data.loader} loader")
+    log.info(
+        f"{STAGE}: --kind {cfg.kind} --preset {cfg.preset}: {count_parameters(model):,} parameters, "
+        f"f={cfg.factor}, {data.train_patches} training / {len(data.heldout.hsi)} held-out "
+        f"({data.heldout_split}) patches from {len(data.corpus.sources)} source(s), {data.loader} loader"
+    )
     before = evaluate(model, data, dev, cfg.eval_batch)["metrics"]
 
     m = cfg.model
-    spec = TrainSpec(steps=cfg.steps, lr=float(m["lr"]), seed=cfg.seed, warmup_steps=int(m.get("warmup_steps", 0)),
-                     checkpoint_every=cfg.checkpoint_every)
+    spec = TrainSpec(
+        steps=cfg.steps,
+        lr=float(m["lr"]),
+        seed=cfg.seed,
+        warmup_steps=int(m.get("warmup_steps", 0)),
+        checkpoint_every=cfg.checkpoint_every,
+    )
     fingerprint = {"inputs": [i["sha256"] for i in inputs], "config": config}
     trainer = Trainer(model, spec, out, dev, fingerprint, resume=resume, performance=performance)
     patches = _training_arrays(data)
@@ -217,61 +260,96 @@ def run(dataset, out, cfg: TrainAEConfig, device: str = "auto", resume: bool = F
         def loss_fn(wrapped, step, generator):
             batch = random_batch(generator, field, int(m["batch_size"]))
             return wrapped(generator=generator, step=step, **batch)
-    log.debug(f"{STAGE}: {windows:,} distinct {crop}×{crop} training windows "
-              f"({'stitched scene' if stitched else 'inside single patches'})")
+
+    log.debug(
+        f"{STAGE}: {windows:,} distinct {crop}×{crop} training windows "
+        f"({'stitched scene' if stitched else 'inside single patches'})"
+    )
 
     history = trainer.fit(loss_fn, description=f"train-ae {cfg.kind}", batches=batches)
 
     model.eval()
     with torch.no_grad():
-        calib = [arrays["hsi"][i:i + cfg.eval_batch] for i in range(0, len(arrays["hsi"]), cfg.eval_batch)]
-        extra_calib = {k: [arrays[k][i:i + cfg.eval_batch] for i in range(0, len(arrays[k]), cfg.eval_batch)]
-                       for k in names if k != "hsi"}
+        calib = [arrays["hsi"][i : i + cfg.eval_batch] for i in range(0, len(arrays["hsi"]), cfg.eval_batch)]
+        extra_calib = {
+            k: [arrays[k][i : i + cfg.eval_batch] for i in range(0, len(arrays[k]), cfg.eval_batch)]
+            for k in names
+            if k != "hsi"
+        }
         scaling = model.calibrate(calib, **extra_calib)
     after = evaluate(model, data, dev, cfg.eval_batch)
 
     baseline = PCABaseline.fit(data.train.hsi, model.latent_channels, cfg.factor)
-    base_metrics = reconstruction_metrics(data.heldout.hsi, baseline.reconstruct(data.heldout.hsi),
-                                          data.heldout.scale, data.heldout.offset)
+    base_metrics = reconstruction_metrics(
+        data.heldout.hsi, baseline.reconstruct(data.heldout.hsi), data.heldout.scale, data.heldout.offset
+    )
     metrics = {
-        "heldout_split": data.heldout_split, "heldout_patches": int(len(data.heldout.hsi)),
-        "mpsnr_db": after["metrics"]["mpsnr_db"], "sam_deg": after["metrics"]["sam_deg"],
-        "mpsnr_db_step0": before["mpsnr_db"], "sam_deg_step0": before["sam_deg"],
-        "baseline_pca_mpsnr_db": base_metrics["mpsnr_db"], "baseline_pca_sam_deg": base_metrics["sam_deg"],
+        "heldout_split": data.heldout_split,
+        "heldout_patches": int(len(data.heldout.hsi)),
+        "mpsnr_db": after["metrics"]["mpsnr_db"],
+        "sam_deg": after["metrics"]["sam_deg"],
+        "mpsnr_db_step0": before["mpsnr_db"],
+        "sam_deg_step0": before["sam_deg"],
+        "baseline_pca_mpsnr_db": base_metrics["mpsnr_db"],
+        "baseline_pca_sam_deg": base_metrics["sam_deg"],
         "baseline_pca_components": model.latent_channels,
     }
     if "mask_pixel_accuracy" in after["metrics"]:
-        for key in ("mask_pixel_accuracy", "mask_pixel_accuracy_seen_classes", "mask_heldout_unseen_share",
-                    "mask_classes_unseen_in_training"):
+        for key in (
+            "mask_pixel_accuracy",
+            "mask_pixel_accuracy_seen_classes",
+            "mask_heldout_unseen_share",
+            "mask_classes_unseen_in_training",
+        ):
             metrics[key] = after["metrics"][key]
         metrics["mask_pixel_accuracy_step0"] = before["mask_pixel_accuracy"]
         train_masks = evaluate(model, data, dev, cfg.eval_batch, patches=data.train)["masks"]
         metrics["mask_pixel_accuracy_train"] = float(np.mean(train_masks == data.train.labels))
     metrics.update(model.extra_metrics(arrays, cfg.eval_batch))
-    log.info(f"{STAGE}: held-out MPSNR {metrics['mpsnr_db']:.2f} dB, SAM {metrics['sam_deg']:.2f}° "
-             f"(step 0: {before['mpsnr_db']:.2f} dB / {before['sam_deg']:.2f}°; PCA baseline "
-             f"{base_metrics['mpsnr_db']:.2f} dB / {base_metrics['sam_deg']:.2f}°)")
+    log.info(
+        f"{STAGE}: held-out MPSNR {metrics['mpsnr_db']:.2f} dB, SAM {metrics['sam_deg']:.2f}° "
+        f"(step 0: {before['mpsnr_db']:.2f} dB / {before['sam_deg']:.2f}°; PCA baseline "
+        f"{base_metrics['mpsnr_db']:.2f} dB / {base_metrics['sam_deg']:.2f}°)"
+    )
 
     with writer.building() as tmp:
         model.save(tmp)
         save_reconstructions(
-            tmp / "reconstructions.png", data.heldout.hsi, after["recon"], data.heldout.wavelengths_nm,
-            data.heldout.scale, data.heldout.offset,
+            tmp / "reconstructions.png",
+            data.heldout.hsi,
+            after["recon"],
+            data.heldout.wavelengths_nm,
+            data.heldout.scale,
+            data.heldout.offset,
             f"train-ae {cfg.kind} ({cfg.preset}, {cfg.steps} steps): held-out MPSNR {metrics['mpsnr_db']:.2f} dB, "
             f"SAM {metrics['sam_deg']:.2f}° | PCA {base_metrics['mpsnr_db']:.2f} dB, {base_metrics['sam_deg']:.2f}°",
-            masks=(data.heldout.labels, after["masks"]) if "masks" in after else None)
+            masks=(data.heldout.labels, after["masks"]) if "masks" in after else None,
+        )
         writer.spectral = spectral_block(data.train.wavelengths_nm, data.train.scale, data.train.offset)
         writer.metrics = metrics
         size = data.train.hsi.shape[-1]
-        writer.extra = {"autoencoder": {
-            "kind": cfg.kind, "downsampling_factor": cfg.factor, "latent_channels": model.latent_channels,
-            "scaling_factor": scaling, "parameters": model.parameter_counts(),
-            "latent_shape_per_patch": [model.latent_channels, size // cfg.factor, size // cfg.factor],
-            **model.manifest_extra()},
-            "training": {"steps": cfg.steps, "epochs": cfg.epochs, "training_patches": data.train_patches,
-                         "crop_windows": windows, "stitched_scene": stitched, "loader": data.loader,
-                         "data_wait_share": trainer.data_wait_share(),
-                         "loader_start_seconds": round(trainer.loader_start_s, 3), "history": history},
-            "normalisation": data.corpus.normalisation()}
+        writer.extra = {
+            "autoencoder": {
+                "kind": cfg.kind,
+                "downsampling_factor": cfg.factor,
+                "latent_channels": model.latent_channels,
+                "scaling_factor": scaling,
+                "parameters": model.parameter_counts(),
+                "latent_shape_per_patch": [model.latent_channels, size // cfg.factor, size // cfg.factor],
+                **model.manifest_extra(),
+            },
+            "training": {
+                "steps": cfg.steps,
+                "epochs": cfg.epochs,
+                "training_patches": data.train_patches,
+                "crop_windows": windows,
+                "stitched_scene": stitched,
+                "loader": data.loader,
+                "data_wait_share": trainer.data_wait_share(),
+                "loader_start_seconds": round(trainer.loader_start_s, 3),
+                "history": history,
+            },
+            "normalisation": data.corpus.normalisation(),
+        }
     trainer.cleanup()
     return writer.artifact

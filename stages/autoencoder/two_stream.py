@@ -34,23 +34,53 @@ from .metrics import sad_loss
 class TwoStreamAutoencoder(nn.Module):
     kind = "two-stream"
 
-    def __init__(self, bands: int, cfg: dict, shift: float = 0.0, classes=None, pairs: bool = False,
-                 hsi_vae=None, mask_branch=None, band_stats=None):
+    def __init__(
+        self,
+        bands: int,
+        cfg: dict,
+        shift: float = 0.0,
+        classes=None,
+        pairs: bool = False,
+        hsi_vae=None,
+        mask_branch=None,
+        band_stats=None,
+    ):
         super().__init__()
         self.bands, self.cfg, self.shift = bands, dict(cfg), float(shift)
         self.classes, self.pairs = [int(c) for c in classes], bool(pairs)
         size = cfg.get("crop", 32)
-        self.hsi_vae = hsi_vae if hsi_vae is not None else make_autoencoder_kl(
-            bands, cfg["block_out_channels"], cfg["layers_per_block"], cfg["latent_channels"],
-            cfg["norm_num_groups"], size)
-        self.band_stats = band_stats                       # HSI branch: (mean, std) per band, or None
+        self.hsi_vae = (
+            hsi_vae
+            if hsi_vae is not None
+            else make_autoencoder_kl(
+                bands,
+                cfg["block_out_channels"],
+                cfg["layers_per_block"],
+                cfg["latent_channels"],
+                cfg["norm_num_groups"],
+                size,
+            )
+        )
+        self.band_stats = band_stats  # HSI branch: (mean, std) per band, or None
         if band_stats is not None:
             attach_band_norm(self.hsi_vae, *band_stats)
         mask_widths = cfg["mask_block_out_channels"]
-        self.mask_branch = mask_branch if mask_branch is not None else MaskBranch(make_autoencoder_kl(
-            len(self.classes), mask_widths, cfg["layers_per_block"], cfg["mask_latent_channels"],
-            min(int(cfg["norm_num_groups"]), int(mask_widths[0])), size), len(self.classes),
-            bool(cfg.get("mask_linear_path", False)))
+        self.mask_branch = (
+            mask_branch
+            if mask_branch is not None
+            else MaskBranch(
+                make_autoencoder_kl(
+                    len(self.classes),
+                    mask_widths,
+                    cfg["layers_per_block"],
+                    cfg["mask_latent_channels"],
+                    min(int(cfg["norm_num_groups"]), int(mask_widths[0])),
+                    size,
+                ),
+                len(self.classes),
+                bool(cfg.get("mask_linear_path", False)),
+            )
+        )
         if len(self.hsi_vae.config.block_out_channels) != len(self.mask_vae.config.block_out_channels):
             raise ValueError("both branches must downsample by the same factor")
 
@@ -101,9 +131,15 @@ class TwoStreamAutoencoder(nn.Module):
         sad = sad_loss(hsi, recon, self.shift)
         return l1, sad, kl_per_value(posterior, hsi)
 
-    def forward(self, hsi: torch.Tensor, labels: torch.Tensor, hsi_t2: torch.Tensor | None = None,
-                generator: torch.Generator | None = None, **_):
-        images = hsi if hsi_t2 is None else torch.cat([hsi, hsi_t2])   # §3.3: one branch for both images
+    def forward(
+        self,
+        hsi: torch.Tensor,
+        labels: torch.Tensor,
+        hsi_t2: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        **_,
+    ):
+        images = hsi if hsi_t2 is None else torch.cat([hsi, hsi_t2])  # §3.3: one branch for both images
         l1, sad, kl_x = self._hsi_loss(images, generator)
         onehot = self.one_hot(labels)
         posterior = self.mask_branch.posterior(onehot)
@@ -112,7 +148,7 @@ class TwoStreamAutoencoder(nn.Module):
         kl_y = kl_per_value(posterior, onehot)
         c = self.cfg
         # Liu et al., SpecDM, arXiv:2502.17056 eq. 1 for the image branch, cross-entropy for the mask branch, each + KL
-        loss = (l1 + c["sad_weight"] * sad + c["ce_weight"] * ce + c["kl_weight"] * (kl_x + kl_y))
+        loss = l1 + c["sad_weight"] * sad + c["ce_weight"] * ce + c["kl_weight"] * (kl_x + kl_y)
         return loss, {"l1": l1.item(), "sad": sad.item(), "ce": ce.item(), "kl": (kl_x + kl_y).item()}
 
     def calibrate(self, batches, labels=None, hsi_t2=None, **_) -> float:
@@ -124,21 +160,28 @@ class TwoStreamAutoencoder(nn.Module):
         return s
 
     def parameter_counts(self) -> dict:
-        return {"hsi_vae": sum(p.numel() for p in self.hsi_vae.parameters()),
-                "mask_vae": sum(p.numel() for p in self.mask_branch.parameters())}
+        return {
+            "hsi_vae": sum(p.numel() for p in self.hsi_vae.parameters()),
+            "mask_vae": sum(p.numel() for p in self.mask_branch.parameters()),
+        }
 
     def extra_metrics(self, arrays: dict, batch: int) -> dict:
         return {}
 
     def manifest_extra(self) -> dict:
-        return {"classes": self.classes, "pairs": self.pairs, "joint_latent_channels": self.joint_latent_channels,
-                "mask_latent_channels": self.mask_latent_channels, "mask_scaling_factor": self.mask_scaling_factor,
-                "latent_layout": (["hsi", "hsi_t2", "mask"] if self.pairs else ["hsi", "mask"]),
-                "mask_linear_path": self.mask_branch.linear_in is not None,
-                "weights": "hsi_vae/ and mask_vae/ (diffusers AutoencoderKL, save_pretrained layout; the HSI "
-                           "branch's per-band standardisation of model.json band_stats is put back by "
-                           "stages.autoencoder.io.load_autoencoder; with mask_linear_path also "
-                           "mask_linear_path.safetensors, see stages/autoencoder/mask_branch.py)"}
+        return {
+            "classes": self.classes,
+            "pairs": self.pairs,
+            "joint_latent_channels": self.joint_latent_channels,
+            "mask_latent_channels": self.mask_latent_channels,
+            "mask_scaling_factor": self.mask_scaling_factor,
+            "latent_layout": (["hsi", "hsi_t2", "mask"] if self.pairs else ["hsi", "mask"]),
+            "mask_linear_path": self.mask_branch.linear_in is not None,
+            "weights": "hsi_vae/ and mask_vae/ (diffusers AutoencoderKL, save_pretrained layout; the HSI "
+            "branch's per-band standardisation of model.json band_stats is put back by "
+            "stages.autoencoder.io.load_autoencoder; with mask_linear_path also "
+            "mask_linear_path.safetensors, see stages/autoencoder/mask_branch.py)",
+        }
 
     # -- the public API ------------------------------------------------------------------
     @torch.no_grad()
@@ -162,8 +205,8 @@ class TwoStreamAutoencoder(nn.Module):
     def decode(self, latents):
         """→ (hsi, mask_probs) or, with pairs, (hsi, hsi_t2, mask_probs)."""
         cx = self.hsi_latent_channels
-        images = [latents[:, :cx]] + ([latents[:, cx:2 * cx]] if self.pairs else [])
-        z_mask = latents[:, cx * len(images):]
+        images = [latents[:, :cx]] + ([latents[:, cx : 2 * cx]] if self.pairs else [])
+        z_mask = latents[:, cx * len(images) :]
         out = [self.hsi_vae.decode(z / self.scaling_factor).sample for z in images]
         logits = self.mask_branch.logits(z_mask / self.mask_scaling_factor)
         return (*out, logits.softmax(dim=1))
@@ -182,9 +225,20 @@ class TwoStreamAutoencoder(nn.Module):
     def save(self, directory: Path) -> None:
         self.hsi_vae.save_pretrained(directory / "hsi_vae", safe_serialization=True)
         self.mask_branch.save(directory)
-        (directory / "model.json").write_text(json.dumps(
-            {"kind": self.kind, "bands": self.bands, "cfg": self.cfg, "shift": self.shift,
-             "classes": self.classes, "pairs": self.pairs, "band_stats": self.band_stats}, indent=2))
+        (directory / "model.json").write_text(
+            json.dumps(
+                {
+                    "kind": self.kind,
+                    "bands": self.bands,
+                    "cfg": self.cfg,
+                    "shift": self.shift,
+                    "classes": self.classes,
+                    "pairs": self.pairs,
+                    "band_stats": self.band_stats,
+                },
+                indent=2,
+            )
+        )
 
     @classmethod
     def load(cls, directory: Path, meta: dict) -> TwoStreamAutoencoder:
@@ -194,5 +248,13 @@ class TwoStreamAutoencoder(nn.Module):
             return AutoencoderKL.from_pretrained(directory / name, local_files_only=True, low_cpu_mem_usage=False)
 
         mask = MaskBranch.load(directory, len(meta["classes"]), bool(meta["cfg"].get("mask_linear_path", False)))
-        return cls(meta["bands"], meta["cfg"], meta["shift"], classes=meta["classes"], pairs=meta["pairs"],
-                   hsi_vae=branch("hsi_vae"), mask_branch=mask, band_stats=meta.get("band_stats"))
+        return cls(
+            meta["bands"],
+            meta["cfg"],
+            meta["shift"],
+            classes=meta["classes"],
+            pairs=meta["pairs"],
+            hsi_vae=branch("hsi_vae"),
+            mask_branch=mask,
+            band_stats=meta.get("band_stats"),
+        )

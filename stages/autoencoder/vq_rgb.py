@@ -47,9 +47,13 @@ class SpatialDiscriminator(nn.Module):
     def __init__(self, bands: int, width: int = 64):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(bands, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.GroupNorm(8, 2 * width), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * width, 1, 3, padding=1))
+            nn.Conv2d(bands, width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+            nn.GroupNorm(8, 2 * width),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 1, 3, padding=1),
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -61,20 +65,36 @@ class SpectralDiscriminator(nn.Module):
     def __init__(self, width: int = 32):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv1d(1, width, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
-            nn.Conv1d(width, 2 * width, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
-            nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(2 * width, 1))
+            nn.Conv1d(1, width, 5, stride=2, padding=2),
+            nn.LeakyReLU(0.2),
+            nn.Conv1d(width, 2 * width, 5, stride=2, padding=2),
+            nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool1d(1),
+            nn.Flatten(),
+            nn.Linear(2 * width, 1),
+        )
 
-    def forward(self, spectra):                  # (P, B)
+    def forward(self, spectra):  # (P, B)
         return self.net(spectra[:, None, :])
 
 
 class VQRGBAutoencoder(nn.Module):
     kind = "vq-rgb"
 
-    def __init__(self, bands: int, cfg: dict, shift: float = 0.0, library=None, wavelengths_nm=None,
-                 scale: float = 1.0, offset: float = 0.0, adversarial: bool = False, reference=None,
-                 library_names=None, library_source: str = "bundled"):
+    def __init__(
+        self,
+        bands: int,
+        cfg: dict,
+        shift: float = 0.0,
+        library=None,
+        wavelengths_nm=None,
+        scale: float = 1.0,
+        offset: float = 0.0,
+        adversarial: bool = False,
+        reference=None,
+        library_names=None,
+        library_source: str = "bundled",
+    ):
         from diffusers.models.autoencoders.vae import Decoder, Encoder
 
         super().__init__()
@@ -82,31 +102,45 @@ class VQRGBAutoencoder(nn.Module):
         self.norm_scale, self.norm_offset = float(scale), float(offset)
         self.adversarial = bool(adversarial)
         # On load the library comes back from the weights file; only its size is needed here.
-        spectra = (np.asarray(library.spectra, dtype=np.float32) if library is not None
-                   else np.zeros((len(library_names), bands), dtype=np.float32))
+        spectra = (
+            np.asarray(library.spectra, dtype=np.float32)
+            if library is not None
+            else np.zeros((len(library_names), bands), dtype=np.float32)
+        )
         self.library_names = list(library.names if library is not None else library_names)
         self.library_source = library.source if library is not None else library_source
         widths = tuple(int(w) for w in cfg["block_out_channels"])
         levels, n_x = len(widths), int(cfg["latent_channels"])
         groups = int(cfg["norm_num_groups"])
         self._factor = 2 ** (levels - 1)
-        self.encoder = Encoder(in_channels=bands, out_channels=n_x, down_block_types=("DownEncoderBlock2D",) * levels,
-                               block_out_channels=widths, layers_per_block=int(cfg["layers_per_block"]),
-                               norm_num_groups=groups, double_z=False)
+        self.encoder = Encoder(
+            in_channels=bands,
+            out_channels=n_x,
+            down_block_types=("DownEncoderBlock2D",) * levels,
+            block_out_channels=widths,
+            layers_per_block=int(cfg["layers_per_block"]),
+            norm_num_groups=groups,
+            double_z=False,
+        )
         k = int(cfg["codebook_size"])
         self.codebook = nn.Embedding(k, n_x)
         nn.init.uniform_(self.codebook.weight, -1.0 / k, 1.0 / k)
         c = int(cfg["condition_channels"])
         self.condition = ConditionEncoder(c, self._factor)
         head = int(cfg["head_channels"])
-        self.decoder = Decoder(in_channels=n_x + c, out_channels=head, up_block_types=("UpDecoderBlock2D",) * levels,
-                               block_out_channels=widths, layers_per_block=int(cfg["layers_per_block"]),
-                               norm_num_groups=groups)
+        self.decoder = Decoder(
+            in_channels=n_x + c,
+            out_channels=head,
+            up_block_types=("UpDecoderBlock2D",) * levels,
+            block_out_channels=widths,
+            layers_per_block=int(cfg["layers_per_block"]),
+            norm_num_groups=groups,
+        )
         self.abundance_head = nn.Conv2d(head, spectra.shape[0], 1)
         self.spectrum_head = nn.Linear(head, bands)
-        self.register_buffer("library", torch.from_numpy(spectra))            # R: (n_g, B)
+        self.register_buffer("library", torch.from_numpy(spectra))  # R: (n_g, B)
         ref = np.ones(bands, np.float32) if reference is None else np.asarray(reference, np.float32)
-        self.register_buffer("reference", torch.from_numpy(ref))              # typical t, physical units
+        self.register_buffer("reference", torch.from_numpy(ref))  # typical t, physical units
         wl = np.zeros(bands) if wavelengths_nm is None else np.asarray(wavelengths_nm)
         self.register_buffer("rgb_bands", torch.tensor(rgb_band_indices(wl), dtype=torch.long))
         self.register_buffer("scaling", torch.ones(()))
@@ -147,7 +181,7 @@ class VQRGBAutoencoder(nn.Module):
     def decode_parts(self, xq: torch.Tensor, rgb: torch.Tensor):
         """eq. 2: (A, t) = T(x_q, C(C)); returns (normalised HSI, A, t)."""
         features = nn.functional.silu(self.decoder(torch.cat([xq, self.condition(rgb)], dim=1)))
-        abundances = self.abundance_head(features).softmax(dim=1)            # A on the simplex
+        abundances = self.abundance_head(features).softmax(dim=1)  # A on the simplex
         spectrum = nn.functional.softplus(self.spectrum_head(features.mean(dim=(2, 3)))) * self.reference
         physical = self.mix(abundances, spectrum)
         return (physical - self.norm_offset) / self.norm_scale, abundances, spectrum
@@ -158,16 +192,16 @@ class VQRGBAutoencoder(nn.Module):
         xq, _ = self.quantise(z)
         # eq. 4: ‖sg[E(I)] − x_q‖² + ‖sg[x_q] − E(I)‖²
         q_loss = nn.functional.mse_loss(xq, z.detach()) + nn.functional.mse_loss(z, xq.detach())
-        xq_st = z + (xq - z).detach()                                       # straight-through estimator
+        xq_st = z + (xq - z).detach()  # straight-through estimator
         recon, _, _ = self.decode_parts(xq_st, self.rgb_condition(hsi))
         l1 = (recon - hsi).abs().mean()
         cos = cosine_loss(hsi, recon, self.shift)
         c = self.cfg
-        loss = c["l1_weight"] * l1 + c["cos_weight"] * cos + q_loss                # eq. 4
+        loss = c["l1_weight"] * l1 + c["cos_weight"] * cos + q_loss  # eq. 4
         logs = {"l1": l1.item(), "cos": cos.item(), "quant": q_loss.item()}
         if self.adversarial:
             adv_g, adv_d = self._adversarial(hsi, recon, generator, step)
-            loss = loss + c["adv_weight"] * adv_g + adv_d                          # eq. 6
+            loss = loss + c["adv_weight"] * adv_g + adv_d  # eq. 6
             logs.update({"adv_g": adv_g.item(), "adv_d": adv_d.item()})
         return loss, logs
 
@@ -184,11 +218,14 @@ class VQRGBAutoencoder(nn.Module):
 
         frozen = lambda m: {k: v.detach() for k, v in m.named_parameters()}  # noqa: E731
         real_px, fake_px = self._pixels(real, generator), self._pixels(fake, generator)
-        adv_g = -(functional_call(self.disc_spatial, frozen(self.disc_spatial), (fake,)).mean()
-                  + functional_call(self.disc_spectral, frozen(self.disc_spectral), (fake_px,)).mean())
+        adv_g = -(
+            functional_call(self.disc_spatial, frozen(self.disc_spatial), (fake,)).mean()
+            + functional_call(self.disc_spectral, frozen(self.disc_spectral), (fake_px,)).mean()
+        )
         hinge = lambda r, f: nn.functional.relu(1 - r).mean() + nn.functional.relu(1 + f).mean()  # noqa: E731
-        adv_d = (hinge(self.disc_spatial(real), self.disc_spatial(fake.detach()))
-                 + hinge(self.disc_spectral(real_px), self.disc_spectral(fake_px.detach())))
+        adv_d = hinge(self.disc_spatial(real), self.disc_spatial(fake.detach())) + hinge(
+            self.disc_spectral(real_px), self.disc_spectral(fake_px.detach())
+        )
         return adv_g, adv_d * float(step % 3 == 0)
 
     def calibrate(self, batches, **_) -> float:
@@ -199,9 +236,12 @@ class VQRGBAutoencoder(nn.Module):
 
     def parameter_counts(self) -> dict:
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-        parts = {"encoder": count(self.encoder), "codebook": count(self.codebook),
-                 "condition_encoder": count(self.condition),
-                 "decoder": count(self.decoder) + count(self.abundance_head) + count(self.spectrum_head)}
+        parts = {
+            "encoder": count(self.encoder),
+            "codebook": count(self.codebook),
+            "condition_encoder": count(self.condition),
+            "decoder": count(self.decoder) + count(self.abundance_head) + count(self.spectrum_head),
+        }
         if self.adversarial:
             parts["discriminators"] = count(self.disc_spatial) + count(self.disc_spectral)
         return parts
@@ -211,15 +251,17 @@ class VQRGBAutoencoder(nn.Module):
         used = set()
         with torch.no_grad():
             for i in range(0, len(arrays["hsi"]), batch):
-                used.update(self.quantise(self.encoder(arrays["hsi"][i:i + batch]))[1].unique().tolist())
+                used.update(self.quantise(self.encoder(arrays["hsi"][i : i + batch]))[1].unique().tolist())
         k = int(self.cfg["codebook_size"])
         return {"codebook_usage": len(used) / k, "codebook_codes_used": len(used), "codebook_size": k}
 
     def manifest_extra(self) -> dict:
-        return {"library": {"source": self.library_source, "spectra": len(self.library_names),
-                            "names": self.library_names},
-                "adversarial": self.adversarial, "codebook_size": int(self.cfg["codebook_size"]),
-                "weights": "model.safetensors (encoder, codebook, condition encoder, decoder, library R)"}
+        return {
+            "library": {"source": self.library_source, "spectra": len(self.library_names), "names": self.library_names},
+            "adversarial": self.adversarial,
+            "codebook_size": int(self.cfg["codebook_size"]),
+            "weights": "model.safetensors (encoder, codebook, condition encoder, decoder, library R)",
+        }
 
     # -- the public API ------------------------------------------------------------------------
     @torch.no_grad()
@@ -241,18 +283,37 @@ class VQRGBAutoencoder(nn.Module):
 
         state = {k: v for k, v in self.state_dict().items() if not k.startswith("disc_")}
         save_weights(state, directory / "model.safetensors")
-        (directory / "model.json").write_text(json.dumps(
-            {"kind": self.kind, "bands": self.bands, "cfg": self.cfg, "shift": self.shift,
-             "scale": self.norm_scale, "offset": self.norm_offset, "library_names": self.library_names,
-             "library_source": self.library_source, "trained_adversarially": self.adversarial}, indent=2))
+        (directory / "model.json").write_text(
+            json.dumps(
+                {
+                    "kind": self.kind,
+                    "bands": self.bands,
+                    "cfg": self.cfg,
+                    "shift": self.shift,
+                    "scale": self.norm_scale,
+                    "offset": self.norm_offset,
+                    "library_names": self.library_names,
+                    "library_source": self.library_source,
+                    "trained_adversarially": self.adversarial,
+                },
+                indent=2,
+            )
+        )
 
     @classmethod
     def load(cls, directory: Path, meta: dict) -> VQRGBAutoencoder:
         from ..training import load_weights
 
         state = load_weights(directory / "model.safetensors")
-        model = cls(meta["bands"], meta["cfg"], meta["shift"], scale=meta["scale"], offset=meta["offset"],
-                    library_names=meta["library_names"], library_source=meta["library_source"],
-                    reference=state["reference"].numpy())
+        model = cls(
+            meta["bands"],
+            meta["cfg"],
+            meta["shift"],
+            scale=meta["scale"],
+            offset=meta["offset"],
+            library_names=meta["library_names"],
+            library_source=meta["library_source"],
+            reference=state["reference"].numpy(),
+        )
         model.load_state_dict(state)
         return model

@@ -42,9 +42,13 @@ def progress(description: str, total: int) -> Iterator[ProgressHandle]:
     show_bar = _verbosity >= 0 and sys.stderr.isatty()
     if show_bar:
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
-            console=stderr, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=stderr,
+            transient=False,
         ) as bar:
             task = bar.add_task(description, total=total, status="")
             yield ProgressHandle(bar, task, description, total)

@@ -26,8 +26,10 @@ def read_state_dict(path, flag: str, expected: str) -> dict:
         raise InputError(f"{flag} {path} {what}; give the path of {expected} (nothing is downloaded)")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise InputError(f"{flag} {path}: unknown file type {suffix or '(none)'}; give {expected} as "
-                         ".safetensors or a .pth/.pt/.bin state dict")
+        raise InputError(
+            f"{flag} {path}: unknown file type {suffix or '(none)'}; give {expected} as "
+            ".safetensors or a .pth/.pt/.bin state dict"
+        )
     try:
         if suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -41,8 +43,7 @@ def read_state_dict(path, flag: str, expected: str) -> dict:
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InputError(f"{flag} {path} holds a {type(state).__name__}, not a state dict of tensors; "
-                         f"give {expected}")
+        raise InputError(f"{flag} {path} holds a {type(state).__name__}, not a state dict of tensors; give {expected}")
     return {re.sub(r"^module\.", "", k): v for k, v in state.items()}
 
 
@@ -54,11 +55,16 @@ def load_strict(network, state: dict, flag: str, path, expected: str):
     missing = sorted(set(own) - set(state) - optional)
     unexpected = sorted(set(state) - set(own))
     wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    problems = [f"{len(names)} {what} key(s) {names[:3]}" for what, names in
-                (("missing", missing), ("unexpected", unexpected)) if names]
+    problems = [
+        f"{len(names)} {what} key(s) {names[:3]}"
+        for what, names in (("missing", missing), ("unexpected", unexpected))
+        if names
+    ]
     if wrong:
-        problems.append(f"{wrong[0]} has shape {tuple(state[wrong[0]].shape)}, expected "
-                        f"{tuple(own[wrong[0]].shape)} ({len(wrong)} tensor(s) differ)")
+        problems.append(
+            f"{wrong[0]} has shape {tuple(state[wrong[0]].shape)}, expected "
+            f"{tuple(own[wrong[0]].shape)} ({len(wrong)} tensor(s) differ)"
+        )
     if problems:
         raise InputError(f"{flag} {path} is not {expected}: {'; '.join(problems)}")
     network.load_state_dict({**{k: own[k] for k in optional}, **state}, strict=True)

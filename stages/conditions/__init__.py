@@ -8,8 +8,17 @@ autoencoder of the hyperspectral source itself. Read results with ``io.load_cond
 from .common import EMBEDDING_KINDS, KINDS, MAP_KINDS
 from .extractors import BACKENDS, embed_text, extract, make_extractor
 
-__all__ = ["BACKENDS", "EMBEDDING_KINDS", "KINDS", "MAP_KINDS", "ConditionConfig", "embed_text", "extract",
-           "load_conditions", "make_extractor"]
+__all__ = [
+    "BACKENDS",
+    "EMBEDDING_KINDS",
+    "KINDS",
+    "MAP_KINDS",
+    "ConditionConfig",
+    "embed_text",
+    "extract",
+    "load_conditions",
+    "make_extractor",
+]
 
 
 def __getattr__(name):

@@ -122,6 +122,8 @@ def network_resolution(resolution, kind: str, multiple: int = 1) -> int:
     except (TypeError, ValueError):
         side = -1
     if side < multiple or side % multiple or side > 4096:
-        raise ConfigError(f"{kind}: resolution {resolution!r} must be a multiple of {multiple} between {multiple} "
-                          "and 4096 pixels (the side the network runs at; 512 = ControlNet's)")
+        raise ConfigError(
+            f"{kind}: resolution {resolution!r} must be a multiple of {multiple} between {multiple} "
+            "and 4096 pixels (the side the network runs at; 512 = ControlNet's)"
+        )
     return side

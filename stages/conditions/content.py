@@ -39,8 +39,9 @@ def colour_texture_descriptor(rgb: np.ndarray) -> np.ndarray:
     image = check_rgb(rgb).astype(np.float64) / 255.0
     pixels = image.reshape(-1, 3)
     moments = np.concatenate([pixels.mean(axis=0), pixels.std(axis=0)])
-    histograms = np.concatenate([
-        np.histogram(pixels[:, c], bins=HIST_BINS, range=(0.0, 1.0))[0] / pixels.shape[0] for c in range(3)])
+    histograms = np.concatenate(
+        [np.histogram(pixels[:, c], bins=HIST_BINS, range=(0.0, 1.0))[0] / pixels.shape[0] for c in range(3)]
+    )
     density = np.array([(edge_strength(rgb, (s,)) > 0.1).mean() for s in (1.0, 4.0)])
     gray = gaussian_filter(image.mean(axis=-1), 1.0, mode="reflect")
     gy, gx = np.gradient(gray)
@@ -58,8 +59,12 @@ class OfflineContent(Extractor):
     kind = "content"
 
     def settings(self) -> dict:
-        return {"backend": self.backend, "method": "colour moments + histograms + edge density + orientation",
-                "dim": DESCRIPTOR_DIM, "normalised": "l2"}
+        return {
+            "backend": self.backend,
+            "method": "colour moments + histograms + edge density + orientation",
+            "dim": DESCRIPTOR_DIM,
+            "normalised": "l2",
+        }
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         return colour_texture_descriptor(rgb)

@@ -31,9 +31,12 @@ def edge_strength(rgb: np.ndarray, sigmas=DEFAULT_SIGMAS) -> np.ndarray:
     image = check_rgb(rgb).astype(np.float64) / 255.0
     per_scale = []
     for sigma in sigmas:
-        response = np.max(np.stack([
-            gaussian_gradient_magnitude(image[..., c], sigma=float(sigma), mode="reflect")
-            for c in range(3)]), axis=0)
+        response = np.max(
+            np.stack(
+                [gaussian_gradient_magnitude(image[..., c], sigma=float(sigma), mode="reflect") for c in range(3)]
+            ),
+            axis=0,
+        )
         per_scale.append(response * float(sigma) * math.sqrt(2.0 * math.pi))
     return np.mean(per_scale, axis=0)
 
@@ -62,8 +65,11 @@ class PretrainedHED(Extractor):
         self.network, self.device = load_hed(weights, device)
 
     def settings(self) -> dict:
-        return {"backend": self.backend, "network": "HED (5-stage VGG, side outputs, ControlNet layout)",
-                "weights": self.weights}
+        return {
+            "backend": self.backend,
+            "network": "HED (5-stage VGG, side outputs, ControlNet layout)",
+            "weights": self.weights,
+        }
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         return self.batch([rgb])[0]
@@ -72,7 +78,7 @@ class PretrainedHED(Extractor):
         """(N, H, W) float32 edge probabilities."""
         from .pretrained import infer
 
-        rgb = np.stack([check_rgb(im) for im in images]).transpose(0, 3, 1, 2)   # RGB in 0..255
+        rgb = np.stack([check_rgb(im) for im in images]).transpose(0, 3, 1, 2)  # RGB in 0..255
         return infer(self.network, rgb.astype(np.float32), self.device)[:, 0]
 
     def batch(self, images: list[np.ndarray]) -> list[np.ndarray]:

@@ -37,7 +37,7 @@ def latent_statistics(latents: np.ndarray, grid: int = 0) -> np.ndarray:
     if grid:
         rows = np.array_split(np.arange(h), grid)
         cols = np.array_split(np.arange(w), grid)
-        cells = [z[:, :, r[0]:r[-1] + 1, k[0]:k[-1] + 1].mean(axis=(2, 3)) for r in rows for k in cols]
+        cells = [z[:, :, r[0] : r[-1] + 1, k[0] : k[-1] + 1].mean(axis=(2, 3)) for r in rows for k in cols]
         parts.append(np.stack(cells, axis=-1).reshape(n, c * grid * grid))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
@@ -64,21 +64,29 @@ class EncoderContent(Extractor):
         self.artifact = open_artifact(encoder, "autoencoder", role="--encoder")
         self.device = resolve_device(device)
         self.model = load_autoencoder(self.artifact, self.device)
-        self.channels = int(self.model.hsi_latent_channels if self.model.kind == "two-stream"
-                            else self.model.latent_channels)
+        self.channels = int(
+            self.model.hsi_latent_channels if self.model.kind == "two-stream" else self.model.latent_channels
+        )
         self.dim = self.channels * (2 + self.grid * self.grid)
-        self._weights: dict[tuple, np.ndarray | None] = {}    # source grid → alignment matrix (None = same)
+        self._weights: dict[tuple, np.ndarray | None] = {}  # source grid → alignment matrix (None = same)
         self.alignments: list[str] = []
 
     def settings(self) -> dict:
-        statistic = ("quantised codes × scaling factor" if self.model.kind == "vq-rgb"
-                     else "posterior mean × scaling factor")
-        return {"backend": self.backend, "autoencoder": str(self.artifact.path),
-                "autoencoder_kind": self.model.kind, "autoencoder_sha256": self.artifact.sha256(),
-                "method": f"per-channel mean and std of the latent ({statistic})"
-                          + (f" + {self.grid}×{self.grid} cell means" if self.grid else ""),
-                "grid": self.grid, "latent_channels": self.channels, "dim": self.dim,
-                "spectral_alignment": list(self.alignments)}
+        statistic = (
+            "quantised codes × scaling factor" if self.model.kind == "vq-rgb" else "posterior mean × scaling factor"
+        )
+        return {
+            "backend": self.backend,
+            "autoencoder": str(self.artifact.path),
+            "autoencoder_kind": self.model.kind,
+            "autoencoder_sha256": self.artifact.sha256(),
+            "method": f"per-channel mean and std of the latent ({statistic})"
+            + (f" + {self.grid}×{self.grid} cell means" if self.grid else ""),
+            "grid": self.grid,
+            "latent_channels": self.channels,
+            "dim": self.dim,
+            "spectral_alignment": list(self.alignments),
+        }
 
     def _alignment(self, wavelengths_nm) -> np.ndarray | None:
         """The matrix taking the source's bands to the autoencoder's (None when they agree)."""

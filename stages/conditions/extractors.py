@@ -28,11 +28,17 @@ from .common import KINDS
 REGISTRY = {
     "hed": {"offline": "edges:OfflineHED", "pretrained": "edges:PretrainedHED"},
     "mlsd": {"offline": "lines:OfflineMLSD", "pretrained": "lines:PretrainedMLSD"},
-    "sketch": {"offline": "sketch:OfflineSketch", "pretrained": "sketch:PretrainedSketch",
-               "pidinet": "sketch:PidiNetSketch"},
+    "sketch": {
+        "offline": "sketch:OfflineSketch",
+        "pretrained": "sketch:PretrainedSketch",
+        "pidinet": "sketch:PidiNetSketch",
+    },
     "seg": {"offline": "segmentation:OfflineSeg", "labels": "segmentation:LabelSeg"},
-    "content": {"offline": "content:OfflineContent", "clip": "content:ClipContent",
-                "encoder": "encoder:EncoderContent"},
+    "content": {
+        "offline": "content:OfflineContent",
+        "clip": "content:ClipContent",
+        "encoder": "encoder:EncoderContent",
+    },
     "text": {"offline": "text:VocabText", "clip": "text:ClipText"},
 }
 BACKENDS = {kind: tuple(backends) for kind, backends in REGISTRY.items()}
@@ -41,16 +47,25 @@ BACKENDS = {kind: tuple(backends) for kind, backends in REGISTRY.items()}
 RESOURCES = {
     ("hed", "pretrained"): ("hed_weights", "--hed-weights FILE", "a local HED weights file, ControlNetHED.pth"),
     ("sketch", "pretrained"): ("hed_weights", "--hed-weights FILE", "a local HED weights file, ControlNetHED.pth"),
-    ("sketch", "pidinet"): ("pidinet_weights", "--pidinet-weights FILE",
-                            "the local PiDiNet weights, table5_pidinet.pth"),
-    ("mlsd", "pretrained"): ("mlsd_weights", "--mlsd-weights FILE",
-                             "the local M-LSD large weights, mlsd_large_512_fp32.pth"),
+    ("sketch", "pidinet"): (
+        "pidinet_weights",
+        "--pidinet-weights FILE",
+        "the local PiDiNet weights, table5_pidinet.pth",
+    ),
+    ("mlsd", "pretrained"): (
+        "mlsd_weights",
+        "--mlsd-weights FILE",
+        "the local M-LSD large weights, mlsd_large_512_fp32.pth",
+    ),
     ("content", "clip"): ("clip_model", "--clip-model DIR", "a local CLIP save_pretrained directory"),
     ("text", "clip"): ("clip_model", "--clip-model DIR", "a local CLIP save_pretrained directory"),
-    ("content", "encoder"): ("encoder", "--encoder AE",
-                             "an hsigen autoencoder artifact; it embeds hyperspectral images, so a model trained "
-                             "on encoder content takes its content from a conditions artifact: "
-                             "`hsigen sample --conditions DIR`"),
+    ("content", "encoder"): (
+        "encoder",
+        "--encoder AE",
+        "an hsigen autoencoder artifact; it embeds hyperspectral images, so a model trained "
+        "on encoder content takes its content from a conditions artifact: "
+        "`hsigen sample --conditions DIR`",
+    ),
 }
 
 
@@ -76,21 +91,38 @@ def accepted_settings(kind: str, backend: str = "offline") -> tuple[str, ...]:
     return extractor_class(kind, backend).accepted_settings()
 
 
-def make_extractor(kind: str, backend: str = "offline", *, hed_weights=None, mlsd_weights=None,
-                   pidinet_weights=None, clip_model=None, encoder=None, device: str = "cpu", **settings):
+def make_extractor(
+    kind: str,
+    backend: str = "offline",
+    *,
+    hed_weights=None,
+    mlsd_weights=None,
+    pidinet_weights=None,
+    clip_model=None,
+    encoder=None,
+    device: str = "cpu",
+    **settings,
+):
     """An extractor object: ``extractor(x) -> array`` (``.embed(texts)`` for text) with
     ``.settings()`` for the manifest and ``.takes`` naming its input (rgb, labels or hsi).
     Pretrained weights are loaded here, once."""
     cls = extractor_class(kind, backend)
     unknown = set(settings) - set(cls.accepted_settings())
     if unknown:
-        raise ConfigError(f"{kind} ({backend}): unknown settings {sorted(unknown)}; known: "
-                          f"{', '.join(cls.accepted_settings()) or 'none'}")
+        raise ConfigError(
+            f"{kind} ({backend}): unknown settings {sorted(unknown)}; known: "
+            f"{', '.join(cls.accepted_settings()) or 'none'}"
+        )
     if (kind, backend) not in RESOURCES:
         return cls(**settings)
     keyword, flag, what = RESOURCES[(kind, backend)]
-    resource = {"hed_weights": hed_weights, "mlsd_weights": mlsd_weights, "pidinet_weights": pidinet_weights,
-                "clip_model": clip_model, "encoder": encoder}[keyword]
+    resource = {
+        "hed_weights": hed_weights,
+        "mlsd_weights": mlsd_weights,
+        "pidinet_weights": pidinet_weights,
+        "clip_model": clip_model,
+        "encoder": encoder,
+    }[keyword]
     if resource is None:
         raise ConfigError(f"{kind} backend {backend} needs {flag} ({what})")
     return cls(resource, device, **settings)
@@ -104,8 +136,10 @@ def extract(kind: str, rgb_hw3_uint8: np.ndarray, backend="offline", **options) 
     if kind == "seg" and backend == "labels":
         raise ConfigError("the labels backend colour-codes a class map; call make_extractor('seg', 'labels')(labels)")
     if backend == "encoder":
-        raise ConfigError("the encoder backend embeds hyperspectral cubes, not RGB; call "
-                          "make_extractor('content', 'encoder', encoder=AE)(cube)")
+        raise ConfigError(
+            "the encoder backend embeds hyperspectral cubes, not RGB; call "
+            "make_extractor('content', 'encoder', encoder=AE)(cube)"
+        )
     extractor = backend if not isinstance(backend, str) else make_extractor(kind, backend, **options)
     return extractor(rgb_hw3_uint8)
 

@@ -36,8 +36,11 @@ class Conditions:
 
     def rows(self, split: str | None = None, source: int | None = None) -> np.ndarray:
         """Indices of the items from one split and/or one source (in artifact order)."""
-        keep = [i for i, item in enumerate(self.items)
-                if (split is None or item.get("split") == split) and (source is None or item["source"] == source)]
+        keep = [
+            i
+            for i, item in enumerate(self.items)
+            if (split is None or item.get("split") == split) and (source is None or item["source"] == source)
+        ]
         return np.asarray(keep, dtype=np.int64)
 
 

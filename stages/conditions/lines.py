@@ -19,7 +19,7 @@ import numpy as np
 
 from .common import MapExtractor, NetworkExtractor, check_rgb, network_resolution, quantise
 
-DEFAULT_MIN_LENGTH = 0.1   # fraction of the shorter image side
+DEFAULT_MIN_LENGTH = 0.1  # fraction of the shorter image side
 DEFAULT_THICKNESS = 1
 
 
@@ -66,8 +66,15 @@ class PretrainedMLSD(NetworkExtractor):
     backend = "pretrained"
     settings_accepted = ("score_threshold", "distance_threshold", "resolution", "thickness")
 
-    def __init__(self, weights, device: str = "cpu", score_threshold: float = 0.1,
-                 distance_threshold: float = 0.1, resolution: int = 512, thickness: int = DEFAULT_THICKNESS):
+    def __init__(
+        self,
+        weights,
+        device: str = "cpu",
+        score_threshold: float = 0.1,
+        distance_threshold: float = 0.1,
+        resolution: int = 512,
+        thickness: int = DEFAULT_THICKNESS,
+    ):
         from .mlsd_net import EXPECTED, MULTIPLE, build_mlsd
         from .pretrained import load_annotator
 
@@ -75,14 +82,20 @@ class PretrainedMLSD(NetworkExtractor):
         self.score_threshold, self.distance_threshold = float(score_threshold), float(distance_threshold)
         self.thickness = int(thickness)
         self.weights = str(weights)
-        self.network, self.device = load_annotator(weights, "--mlsd-weights", EXPECTED,
-                                                   lambda state, path: build_mlsd(), device)
+        self.network, self.device = load_annotator(
+            weights, "--mlsd-weights", EXPECTED, lambda state, path: build_mlsd(), device
+        )
 
     def settings(self) -> dict:
-        return {"backend": self.backend, "network": "M-LSD large (MobileNetV2 + M-LSD decoder, TP map)",
-                "weights": self.weights, "score_threshold": self.score_threshold,
-                "distance_threshold": self.distance_threshold, "resolution": self.resolution,
-                "thickness": self.thickness}
+        return {
+            "backend": self.backend,
+            "network": "M-LSD large (MobileNetV2 + M-LSD decoder, TP map)",
+            "weights": self.weights,
+            "score_threshold": self.score_threshold,
+            "distance_threshold": self.distance_threshold,
+            "resolution": self.resolution,
+            "thickness": self.thickness,
+        }
 
     def segments(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """(K, 4) segments x0, y0, x1, y1 per image, in that image's pixels."""
@@ -102,5 +115,7 @@ class PretrainedMLSD(NetworkExtractor):
         return out
 
     def batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        return [quantise(draw_segments(segs, im.shape[:2], self.thickness) / 255.0)
-                for im, segs in zip(images, self.segments(images))]
+        return [
+            quantise(draw_segments(segs, im.shape[:2], self.thickness) / 255.0)
+            for im, segs in zip(images, self.segments(images))
+        ]

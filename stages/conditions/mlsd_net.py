@@ -28,11 +28,11 @@ import numpy as np
 EXPECTED = "the M-LSD large weights of the ControlNet annotators (mlsd_large_512_fp32.pth)"
 # MobileNetV2 inverted residual stages used by M-LSD large: (expansion t, channels c, repeats n, stride s).
 BACKBONE_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1))
-FEATURE_TAPS = (1, 3, 6, 10, 13)   # indices of ``features`` whose outputs feed the decoder
+FEATURE_TAPS = (1, 3, 6, 10, 13)  # indices of ``features`` whose outputs feed the decoder
 STEM_CHANNELS = 32
-OUTPUT_STRIDE = 2                  # the TP map is at half the input resolution
-MULTIPLE = 16                      # input sides must be multiples of this (four halvings, then ×2 back)
-TP_CHANNELS_FROM = 7               # block23's outputs 7.. form the TP map
+OUTPUT_STRIDE = 2  # the TP map is at half the input resolution
+MULTIPLE = 16  # input sides must be multiples of this (four halvings, then ×2 back)
+TP_CHANNELS_FROM = 7  # block23's outputs 7.. form the TP map
 
 
 def build_mlsd():
@@ -46,8 +46,11 @@ def build_mlsd():
 
         def __init__(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1):
             padding = 0 if stride == 2 else (kernel - 1) // 2
-            super().__init__(nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False),
-                             nn.BatchNorm2d(c_out), nn.ReLU6(inplace=True))
+            super().__init__(
+                nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU6(inplace=True),
+            )
             self.stride = stride
 
         def forward(self, x):
@@ -62,8 +65,11 @@ def build_mlsd():
             super().__init__()
             hidden = int(round(c_in * expansion))
             layers = [ConvBNReLU6(c_in, hidden, kernel=1)] if expansion != 1 else []
-            layers += [ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden),
-                       nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out)]
+            layers += [
+                ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden),
+                nn.Conv2d(hidden, c_out, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+            ]
             self.conv = nn.Sequential(*layers)
             self.residual = stride == 1 and c_in == c_out
 
@@ -89,8 +95,9 @@ def build_mlsd():
             return taps
 
     def conv_bn_relu(c_in, c_out, kernel, padding=0, dilation=1):
-        return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation),
-                             nn.BatchNorm2d(c_out), nn.ReLU())
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation), nn.BatchNorm2d(c_out), nn.ReLU()
+        )
 
     class BlockA(nn.Module):
         """Merge a fine map ``a`` with a coarse map ``b`` (1×1 projections, ×2 upsampling of b)."""
@@ -157,8 +164,13 @@ def mlsd_input(images: np.ndarray) -> np.ndarray:
     return (np.concatenate([images, ones], axis=-1).transpose(0, 3, 1, 2) / 127.5 - 1.0).astype(np.float32)
 
 
-def decode_segments(tp_map: np.ndarray, score_threshold: float = 0.1, distance_threshold: float = 0.1,
-                    topk: int = 200, nms_size: int = 3) -> np.ndarray:
+def decode_segments(
+    tp_map: np.ndarray,
+    score_threshold: float = 0.1,
+    distance_threshold: float = 0.1,
+    topk: int = 200,
+    nms_size: int = 3,
+) -> np.ndarray:
     """(K, 4) float32 segments x_start, y_start, x_end, y_end in TP-map pixels from one TP map
     (≥ 5, h, w): centre logits in channel 0, displacements in 1..4 (M-LSD §3.2)."""
     import torch
@@ -172,7 +184,7 @@ def decode_segments(tp_map: np.ndarray, score_threshold: float = 0.1, distance_t
     heat = torch.where(peaks == heat, heat, torch.zeros_like(heat)).reshape(-1)
     scores, index = torch.topk(heat, min(int(topk), heat.numel()))
     ys, xs = index // w, index % w
-    shift = tp[1:5, ys, xs].T                                       # (k, 4) dx0, dy0, dx1, dy1
+    shift = tp[1:5, ys, xs].T  # (k, 4) dx0, dy0, dx1, dy1
     length = torch.hypot(shift[:, 0] - shift[:, 2], shift[:, 1] - shift[:, 3])
     keep = (scores > score_threshold) & (length > distance_threshold)
     centre = torch.stack([xs, ys, xs, ys], dim=1).float()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 EXPECTED = "the PiDiNet weights of the ControlNet annotators (table5_pidinet.pth, carv4 configuration)"
-CARV4 = ("cd", "ad", "rd", "cv") * 4       # PDC type of layers 0..15 (init block, then the 15 blocks)
+CARV4 = ("cd", "ad", "rd", "cv") * 4  # PDC type of layers 0..15 (init block, then the 15 blocks)
 BASE_CHANNELS = 60
 CDCM_CHANNELS = 24
 CSAM_CHANNELS = 4
@@ -74,7 +74,7 @@ def build_pidinet():
             super().__init__()
             self.op, self.groups = op, groups
             self.weight = nn.Parameter(torch.empty(c_out, c_in // groups, 3, 3))
-            nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+            nn.init.kaiming_uniform_(self.weight, a=5**0.5)
 
         def forward(self, x):
             kernel, padding = difference_kernel(self.weight, self.op)

@@ -51,7 +51,8 @@ def build_hed(widths: list[int], depths: list[int]):
         def __init__(self, c_in: int, c_out: int, depth: int):
             super().__init__()
             self.convs = nn.ModuleList(
-                [nn.Conv2d(c_in if j == 0 else c_out, c_out, 3, padding=1) for j in range(depth)])
+                [nn.Conv2d(c_in if j == 0 else c_out, c_out, 3, padding=1) for j in range(depth)]
+            )
             self.projection = nn.Conv2d(c_out, 1, 1)  # the stage's side output (HED §3)
 
         def forward(self, x, pool: bool):
@@ -87,11 +88,12 @@ def hed_layout(state: dict, path: Path, flag: str) -> tuple[list[int], list[int]
     expected = "norm, block1..5.convs.J.weight|bias, block1..5.projection.weight|bias"
     widths, depths = [], []
     for k in range(1, HED_STAGES + 1):
-        convs = sorted(int(m.group(1)) for key in state
-                       if (m := re.fullmatch(rf"block{k}\.convs\.(\d+)\.weight", key)))
+        convs = sorted(int(m.group(1)) for key in state if (m := re.fullmatch(rf"block{k}\.convs\.(\d+)\.weight", key)))
         if not convs or f"block{k}.projection.weight" not in state or "norm" not in state:
-            raise InputError(f"{flag} {path} does not hold HED weights in the ControlNet annotator layout "
-                             f"(expected keys {expected}); see `hsigen condition --help`")
+            raise InputError(
+                f"{flag} {path} does not hold HED weights in the ControlNet annotator layout "
+                f"(expected keys {expected}); see `hsigen condition --help`"
+            )
         depths.append(len(convs))
         widths.append(int(state[f"block{k}.convs.{convs[-1]}.weight"].shape[0]))
     return widths, depths
@@ -114,9 +116,13 @@ def load_annotator(weights, flag: str, expected: str, build, device: str = "cpu"
 
 def load_hed(weights, device: str = "cpu", flag: str = "--hed-weights"):
     """The HED network of a local weights file in the ControlNet annotator layout."""
-    return load_annotator(weights, flag, "a local HED weights file in the ControlNet annotator layout "
-                                         "(ControlNetHED.pth)",
-                          lambda state, path: build_hed(*hed_layout(state, path, flag)), device)
+    return load_annotator(
+        weights,
+        flag,
+        "a local HED weights file in the ControlNet annotator layout (ControlNetHED.pth)",
+        lambda state, path: build_hed(*hed_layout(state, path, flag)),
+        device,
+    )
 
 
 def infer(network, batch_nchw: np.ndarray, device) -> np.ndarray:
@@ -145,8 +151,10 @@ class ClipBundle:
 
             cls = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
             if not (self.dir / "preprocessor_config.json").is_file():
-                raise InputError(f"{self.flag} {self.dir} has no preprocessor_config.json; save the "
-                                 "CLIPProcessor (or CLIPImageProcessor) into it with save_pretrained")
+                raise InputError(
+                    f"{self.flag} {self.dir} has no preprocessor_config.json; save the "
+                    "CLIPProcessor (or CLIPImageProcessor) into it with save_pretrained"
+                )
             self._processor = cls.from_pretrained(str(self.dir), local_files_only=True)
         return self._processor
 
@@ -155,8 +163,10 @@ class ClipBundle:
             from transformers import CLIPTokenizer
 
             if not any((self.dir / f).is_file() for f in ("tokenizer.json", "vocab.json")):
-                raise InputError(f"{self.flag} {self.dir} has no tokenizer files (tokenizer.json or "
-                                 "vocab.json + merges.txt); save the CLIPTokenizer into it with save_pretrained")
+                raise InputError(
+                    f"{self.flag} {self.dir} has no tokenizer files (tokenizer.json or "
+                    "vocab.json + merges.txt); save the CLIPTokenizer into it with save_pretrained"
+                )
             self._tokenizer = CLIPTokenizer.from_pretrained(str(self.dir), local_files_only=True)
         return self._tokenizer
 
@@ -170,7 +180,9 @@ class ClipBundle:
 
         inputs = self.processor()(images=[np.asarray(im) for im in images], return_tensors="pt")
         with torch.inference_mode():
-            features = self._features(self.model.get_image_features(pixel_values=inputs["pixel_values"].to(self.device)))
+            features = self._features(
+                self.model.get_image_features(pixel_values=inputs["pixel_values"].to(self.device))
+            )
         return _l2(features.float().cpu().numpy())
 
     def text_features(self, texts: list[str]) -> np.ndarray:
@@ -178,9 +190,12 @@ class ClipBundle:
 
         inputs = self.tokenizer()(texts, padding=True, truncation=True, return_tensors="pt")
         with torch.inference_mode():
-            features = self._features(self.model.get_text_features(
-                input_ids=inputs["input_ids"].to(self.device),
-                attention_mask=inputs["attention_mask"].to(self.device)))
+            features = self._features(
+                self.model.get_text_features(
+                    input_ids=inputs["input_ids"].to(self.device),
+                    attention_mask=inputs["attention_mask"].to(self.device),
+                )
+            )
         return _l2(features.float().cpu().numpy())
 
 
@@ -199,8 +214,10 @@ def load_clip(model_dir, device: str = "cpu", flag: str = "--clip-model") -> Cli
     """A local CLIP ``save_pretrained`` directory (never downloads)."""
     path = Path(model_dir)
     if not (path.is_dir() and (path / "config.json").is_file()):
-        raise InputError(f"{flag} {path} is not a local CLIP model directory (needs config.json and the "
-                         "weights written by CLIPModel.save_pretrained); nothing is downloaded")
+        raise InputError(
+            f"{flag} {path} is not a local CLIP model directory (needs config.json and the "
+            "weights written by CLIPModel.save_pretrained); nothing is downloaded"
+        )
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     try:

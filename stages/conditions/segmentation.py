@@ -17,21 +17,31 @@ import numpy as np
 
 from .common import MapExtractor, check_rgb
 
-DEFAULT_REGION_PIXELS = 64     # SLIC: about one superpixel per this many pixels
+DEFAULT_REGION_PIXELS = 64  # SLIC: about one superpixel per this many pixels
 DEFAULT_COMPACTNESS = 10.0
 DEFAULT_THRESHOLD = 0.08
 
 
-def segment(rgb: np.ndarray, region_pixels: int = DEFAULT_REGION_PIXELS,
-            compactness: float = DEFAULT_COMPACTNESS, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+def segment(
+    rgb: np.ndarray,
+    region_pixels: int = DEFAULT_REGION_PIXELS,
+    compactness: float = DEFAULT_COMPACTNESS,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> np.ndarray:
     """(H, W) int region labels 0..R-1."""
     from skimage import graph
     from skimage.segmentation import relabel_sequential, slic
 
     image = check_rgb(rgb).astype(np.float64) / 255.0
     n_segments = max(2, image.shape[0] * image.shape[1] // int(region_pixels))
-    superpixels = slic(image, n_segments=n_segments, compactness=compactness, start_label=0,
-                       enforce_connectivity=True, convert2lab=True)
+    superpixels = slic(
+        image,
+        n_segments=n_segments,
+        compactness=compactness,
+        start_label=0,
+        enforce_connectivity=True,
+        convert2lab=True,
+    )
     rag = graph.rag_mean_color(image, superpixels, mode="distance")
     merged = graph.cut_threshold(superpixels, rag, threshold, in_place=True)
     return relabel_sequential(merged)[0]

@@ -20,14 +20,15 @@ import numpy as np
 
 from .common import MapExtractor, NetworkExtractor, check_rgb, network_resolution, quantise
 
-DEFAULT_LOW, DEFAULT_HIGH = 0.12, 0.3   # Canny hysteresis thresholds, as step heights in [0, 1]
+DEFAULT_LOW, DEFAULT_HIGH = 0.12, 0.3  # Canny hysteresis thresholds, as step heights in [0, 1]
 DEFAULT_EPSILON = 1.5
 DEFAULT_MIN_LENGTH = 8.0
 DEFAULT_BLUR = 1.0
 
 
-def canny_edges(rgb: np.ndarray, low: float = DEFAULT_LOW, high: float = DEFAULT_HIGH,
-                blur: float = DEFAULT_BLUR) -> np.ndarray:
+def canny_edges(
+    rgb: np.ndarray, low: float = DEFAULT_LOW, high: float = DEFAULT_HIGH, blur: float = DEFAULT_BLUR
+) -> np.ndarray:
     """(H, W) uint8 0/255 edges: the union of per-channel Canny edges."""
     import cv2
 
@@ -43,8 +44,9 @@ def canny_edges(rgb: np.ndarray, low: float = DEFAULT_LOW, high: float = DEFAULT
     return edges
 
 
-def simplify_contours(edges: np.ndarray, epsilon: float = DEFAULT_EPSILON,
-                      min_length: float = DEFAULT_MIN_LENGTH) -> np.ndarray:
+def simplify_contours(
+    edges: np.ndarray, epsilon: float = DEFAULT_EPSILON, min_length: float = DEFAULT_MIN_LENGTH
+) -> np.ndarray:
     """(H, W) uint8 drawing of the simplified outer contours of an edge image."""
     import cv2
 
@@ -62,8 +64,9 @@ def simplify_contours(edges: np.ndarray, epsilon: float = DEFAULT_EPSILON,
     return canvas
 
 
-def sketch_from_probabilities(probability: np.ndarray, threshold: float, epsilon: float,
-                              min_length: float) -> np.ndarray:
+def sketch_from_probabilities(
+    probability: np.ndarray, threshold: float, epsilon: float, min_length: float
+) -> np.ndarray:
     """(1, H, W) sketch of an (H, W) edge probability map: threshold, thin to 1 px, simplify."""
     from skimage.morphology import skeletonize
 
@@ -94,17 +97,26 @@ class NetworkSketch(NetworkExtractor):
     kind = "sketch"
     method = ""
 
-    def __init__(self, threshold: float = 0.5, epsilon: float = DEFAULT_EPSILON,
-                 min_length: float = DEFAULT_MIN_LENGTH):
+    def __init__(
+        self, threshold: float = 0.5, epsilon: float = DEFAULT_EPSILON, min_length: float = DEFAULT_MIN_LENGTH
+    ):
         self.threshold, self.epsilon, self.min_length = float(threshold), float(epsilon), float(min_length)
 
     def settings(self) -> dict:
-        return {"backend": self.backend, "method": self.method, "weights": self.weights,
-                "threshold": self.threshold, "epsilon": self.epsilon, "min_length": self.min_length}
+        return {
+            "backend": self.backend,
+            "method": self.method,
+            "weights": self.weights,
+            "threshold": self.threshold,
+            "epsilon": self.epsilon,
+            "min_length": self.min_length,
+        }
 
     def batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        return [sketch_from_probabilities(p, self.threshold, self.epsilon, self.min_length)
-                for p in self.probabilities(images)]
+        return [
+            sketch_from_probabilities(p, self.threshold, self.epsilon, self.min_length)
+            for p in self.probabilities(images)
+        ]
 
 
 class PretrainedSketch(NetworkSketch):
@@ -139,8 +151,9 @@ class PidiNetSketch(NetworkSketch):
         super().__init__(**settings)
         self.resolution = network_resolution(resolution, self.kind)
         self.weights = str(weights)
-        self.network, self.device = load_annotator(weights, "--pidinet-weights", EXPECTED,
-                                                   lambda state, path: build_pidinet(), device)
+        self.network, self.device = load_annotator(
+            weights, "--pidinet-weights", EXPECTED, lambda state, path: build_pidinet(), device
+        )
 
     def settings(self) -> dict:
         return {**super().settings(), "resolution": self.resolution}
@@ -156,5 +169,11 @@ class PidiNetSketch(NetworkSketch):
         images = [check_rgb(im) for im in images]
         batch = np.stack([resize_rgb(im, self.resolution) for im in images])
         fused = infer(self.network, pidinet_input(batch), self.device)[:, 0]
-        return np.stack([cv2.resize(p, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_LINEAR)
-                         if p.shape != im.shape[:2] else p for p, im in zip(fused, images)])
+        return np.stack(
+            [
+                cv2.resize(p, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_LINEAR)
+                if p.shape != im.shape[:2]
+                else p
+                for p, im in zip(fused, images)
+            ]
+        )

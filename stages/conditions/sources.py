@@ -28,8 +28,8 @@ _STRETCH_SAMPLE = 2_000_000  # pixels used to estimate the stretch of one source
 class SpectralCube:
     """One hyperspectral image of a source, in its normalised units."""
 
-    hsi: np.ndarray                  # (B, H, W) float32; physical = hsi * scale + offset
-    wavelengths_nm: np.ndarray       # (B,)
+    hsi: np.ndarray  # (B, H, W) float32; physical = hsi * scale + offset
+    wavelengths_nm: np.ndarray  # (B,)
     scale: float
     offset: float
 
@@ -39,9 +39,9 @@ class SpectralCube:
 
 @dataclass
 class SourceImage:
-    rgb: np.ndarray                  # (H, W, 3) uint8
-    source: int                      # index into SourceSet.sources
-    item: int                        # patch / sample / file index inside that source
+    rgb: np.ndarray  # (H, W, 3) uint8
+    source: int  # index into SourceSet.sources
+    item: int  # patch / sample / file index inside that source
     name: str
     labels: np.ndarray | None = None  # (H, W) int class map when the source has one
     split: str | None = None
@@ -51,8 +51,8 @@ class SourceImage:
 @dataclass
 class SourceSet:
     images: list[SourceImage] = field(default_factory=list)
-    sources: list[dict] = field(default_factory=list)   # description per SOURCE (for index.json)
-    inputs: list[dict] = field(default_factory=list)    # manifest input records
+    sources: list[dict] = field(default_factory=list)  # description per SOURCE (for index.json)
+    inputs: list[dict] = field(default_factory=list)  # manifest input records
 
 
 def read_sources(paths: list[str | Path], stretch_percent: float = 2.0) -> SourceSet:
@@ -68,13 +68,17 @@ def read_sources(paths: list[str | Path], stretch_percent: float = 2.0) -> Sourc
         elif path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
-                raise InputError(f"SOURCE {path} is a directory without manifest.json or image files "
-                                 f"({', '.join(IMAGE_SUFFIXES)}); give an artifact or images")
+                raise InputError(
+                    f"SOURCE {path} is a directory without manifest.json or image files "
+                    f"({', '.join(IMAGE_SUFFIXES)}); give an artifact or images"
+                )
             _read_images(path, files, result)
         else:
             if path.suffix.lower() not in IMAGE_SUFFIXES:
-                raise InputError(f"SOURCE {path}: unsupported file type {path.suffix!r}; "
-                                 f"use {', '.join(IMAGE_SUFFIXES)} or an hsigen artifact directory")
+                raise InputError(
+                    f"SOURCE {path}: unsupported file type {path.suffix!r}; "
+                    f"use {', '.join(IMAGE_SUFFIXES)} or an hsigen artifact directory"
+                )
             _read_images(path, [path], result)
     return result
 
@@ -89,26 +93,41 @@ def _read_artifact(path: Path, result: SourceSet, percent: float) -> None:
     step = max(1, rgb_all.shape[0] // _STRETCH_SAMPLE)
     low, high = stretch_limits(rgb_all[::step], percent)
     index = len(result.sources)
-    result.sources.append({
-        "path": str(path), "kind": artifact.kind, "count": int(patches.hsi.shape[0]),
-        "rgb": {"targets_nm": list(RGB_NM), "bands": bands, "wavelengths_nm": wl,
-                "stretch_percent": percent, "low": low.tolist(), "high": high.tolist(),
-                "units": "normalised (physical = value * scale + offset)"},
-    })
+    result.sources.append(
+        {
+            "path": str(path),
+            "kind": artifact.kind,
+            "count": int(patches.hsi.shape[0]),
+            "rgb": {
+                "targets_nm": list(RGB_NM),
+                "bands": bands,
+                "wavelengths_nm": wl,
+                "stretch_percent": percent,
+                "low": low.tolist(),
+                "high": high.tolist(),
+                "units": "normalised (physical = value * scale + offset)",
+            },
+        }
+    )
     result.inputs.append(input_record(path))
     for i in range(patches.hsi.shape[0]):
         rgb = false_colour(patches.hsi[i], patches.wavelengths_nm, limits=(low, high))
-        result.images.append(SourceImage(
-            rgb=rgb, source=index, item=i, name=f"{path.name}[{i}]",
-            labels=None if patches.labels is None else np.asarray(patches.labels[i]),
-            split=None if patches.split is None else str(patches.split[i]),
-            cube=SpectralCube(patches.hsi[i], patches.wavelengths_nm, patches.scale, patches.offset)))
+        result.images.append(
+            SourceImage(
+                rgb=rgb,
+                source=index,
+                item=i,
+                name=f"{path.name}[{i}]",
+                labels=None if patches.labels is None else np.asarray(patches.labels[i]),
+                split=None if patches.split is None else str(patches.split[i]),
+                cube=SpectralCube(patches.hsi[i], patches.wavelengths_nm, patches.scale, patches.offset),
+            )
+        )
 
 
 def _read_images(path: Path, files: list[Path], result: SourceSet) -> None:
     index = len(result.sources)
-    result.sources.append({"path": str(path), "kind": "images", "count": len(files),
-                           "files": [f.name for f in files]})
+    result.sources.append({"path": str(path), "kind": "images", "count": len(files), "files": [f.name for f in files]})
     for i, file in enumerate(files):
         result.inputs.append(input_record(file))
         result.images.append(SourceImage(rgb=read_rgb(file), source=index, item=i, name=file.name))
@@ -142,8 +161,10 @@ def _read_geotiff(path: Path) -> np.ndarray:
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"{path} could not be read as a GeoTIFF ({exc})") from exc
     if count > 3:
-        log.warn(f"{path} has {count} bands; using bands 1-3 as RGB (ingest it as an hsi-dataset "
-                 "to pick the bands nearest 640/550/470 nm)")
+        log.warn(
+            f"{path} has {count} bands; using bands 1-3 as RGB (ingest it as an hsi-dataset "
+            "to pick the bands nearest 640/550/470 nm)"
+        )
     image = np.moveaxis(data, 0, -1)
     if image.shape[-1] < 3:
         image = np.repeat(image[..., :1], 3, axis=-1)

@@ -31,18 +31,18 @@ BATCH = 32  # images per network call of the pretrained backends
 @dataclass
 class ConditionConfig:
     kinds: list[str]
-    backends: dict[str, str] = field(default_factory=dict)    # kind → backend (default offline)
-    settings: dict[str, dict] = field(default_factory=dict)   # kind → extractor settings
+    backends: dict[str, str] = field(default_factory=dict)  # kind → backend (default offline)
+    settings: dict[str, dict] = field(default_factory=dict)  # kind → extractor settings
     size: int | None = None
     stretch_percent: float = 2.0
     hed_weights: str | None = None
     mlsd_weights: str | None = None
     pidinet_weights: str | None = None
     clip_model: str | None = None
-    encoder: str | None = None        # an autoencoder artifact (content backend "encoder")
+    encoder: str | None = None  # an autoencoder artifact (content backend "encoder")
     device: str = "cpu"
-    text: str | None = None          # one text for every image
-    text_file: str | None = None     # one line per image (blank = no text)
+    text: str | None = None  # one text for every image
+    text_file: str | None = None  # one line per image (blank = no text)
 
     def validate(self) -> None:
         if not self.kinds:
@@ -70,8 +70,10 @@ def _texts(cfg: ConditionConfig, count: int) -> tuple[list[str], str]:
             raise InputError(f"--text-file {path} does not exist; give a text file with one line per image")
         lines = path.read_text(encoding="utf-8").splitlines()
         if len(lines) != count:
-            raise InputError(f"--text-file {path} has {len(lines)} lines but the sources hold {count} images; "
-                             "give one line per image (blank for no text), in index order")
+            raise InputError(
+                f"--text-file {path} has {len(lines)} lines but the sources hold {count} images; "
+                "give one line per image (blank for no text), in index order"
+            )
         return [line.strip() for line in lines], "--text-file"
     log.warn("text: no --text or --text-file given; every image gets the empty (no-text) embedding")
     return [""] * count, "none"
@@ -81,8 +83,10 @@ def _prepare_images(sources: SourceSet, size: int | None) -> list[np.ndarray]:
     rgbs = [resize_rgb(image.rgb, size) for image in sources.images]
     shapes = sorted({r.shape[:2] for r in rgbs})
     if len(shapes) > 1:
-        raise ConfigError(f"the source images have different sizes ({', '.join(f'{h}x{w}' for h, w in shapes[:4])}); "
-                          "pass --size N to resize them all to N×N")
+        raise ConfigError(
+            f"the source images have different sizes ({', '.join(f'{h}x{w}' for h, w in shapes[:4])}); "
+            "pass --size N to resize them all to N×N"
+        )
     return rgbs
 
 
@@ -93,8 +97,10 @@ def _extractor_inputs(extractor, sources: SourceSet, rgbs: list, size: int | Non
     elif extractor.takes == "labels":
         for image in sources.images:
             if image.labels is None:
-                raise InputError(f"seg from labels: source {image.name} has no label map; ingest the dataset "
-                                 "with --labels, or drop --labels to segment the image itself")
+                raise InputError(
+                    f"seg from labels: source {image.name} has no label map; ingest the dataset "
+                    "with --labels, or drop --labels to segment the image itself"
+                )
         inputs = [resize_labels(image.labels, size) for image in sources.images]
     else:
         for image in sources.images:
@@ -102,7 +108,8 @@ def _extractor_inputs(extractor, sources: SourceSet, rgbs: list, size: int | Non
                 raise InputError(
                     f"{extractor.kind} from an hsigen encoder needs hyperspectral sources (an hsi-dataset or "
                     f"hsi-samples artifact), but {image.name} is an RGB image; ingest it with `hsigen ingest`, or "
-                    "drop --encoder to use the offline (or --clip-model) content backend")
+                    "drop --encoder to use the offline (or --clip-model) content backend"
+                )
         inputs = [image.cube for image in sources.images]
     extractor.check_inputs(inputs)
     return inputs
@@ -124,8 +131,13 @@ def _weights_record(path: str, kind: str) -> dict:
 
 
 # Manifest input kind of each local resource a backend loads.
-_RESOURCE_RECORDS = {"hed_weights": "hed-weights", "mlsd_weights": "mlsd-weights",
-                     "pidinet_weights": "pidinet-weights", "clip_model": "clip-model", "encoder": "autoencoder"}
+_RESOURCE_RECORDS = {
+    "hed_weights": "hed-weights",
+    "mlsd_weights": "mlsd-weights",
+    "pidinet_weights": "pidinet-weights",
+    "clip_model": "clip-model",
+    "encoder": "autoencoder",
+}
 
 
 def _resource_records(cfg: ConditionConfig, backends: dict) -> list[dict]:
@@ -137,19 +149,32 @@ def _resource_records(cfg: ConditionConfig, backends: dict) -> list[dict]:
         keyword = RESOURCES.get((kind, backend), (None,))[0]
         if keyword is not None and keyword not in used:
             used.append(keyword)
-    return [input_record(getattr(cfg, keyword)) if keyword == "encoder"
-            else _weights_record(getattr(cfg, keyword), _RESOURCE_RECORDS[keyword]) for keyword in used]
+    return [
+        input_record(getattr(cfg, keyword))
+        if keyword == "encoder"
+        else _weights_record(getattr(cfg, keyword), _RESOURCE_RECORDS[keyword])
+        for keyword in used
+    ]
 
 
 def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwrite: bool = False) -> Artifact:
     cfg.validate()
     backends = {kind: cfg.backends.get(kind, "offline") for kind in cfg.kinds}
     # Build every extractor first: a missing or wrong weights path fails before any reading.
-    extractors = {kind: make_extractor(kind, backends[kind], hed_weights=cfg.hed_weights,
-                                       mlsd_weights=cfg.mlsd_weights, pidinet_weights=cfg.pidinet_weights,
-                                       clip_model=cfg.clip_model, encoder=cfg.encoder, device=cfg.device,
-                                       **dict(cfg.settings.get(kind, {})))
-                  for kind in cfg.kinds}
+    extractors = {
+        kind: make_extractor(
+            kind,
+            backends[kind],
+            hed_weights=cfg.hed_weights,
+            mlsd_weights=cfg.mlsd_weights,
+            pidinet_weights=cfg.pidinet_weights,
+            clip_model=cfg.clip_model,
+            encoder=cfg.encoder,
+            device=cfg.device,
+            **dict(cfg.settings.get(kind, {})),
+        )
+        for kind in cfg.kinds
+    }
     source_set = read_sources(list(sources), cfg.stretch_percent)
     rgbs = _prepare_images(source_set, cfg.size)
     extracted = [k for k in cfg.kinds if k != "text"]
@@ -166,8 +191,12 @@ def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwr
     if "text" in cfg.kinds:
         kinds_config["text"]["source"] = text_from
     config = {
-        "kinds": kinds_config, "count": count, "size": [int(height), int(width)], "resize": cfg.size,
-        "stretch_percent": cfg.stretch_percent, "rgb_sources": [s.get("rgb") for s in source_set.sources],
+        "kinds": kinds_config,
+        "count": count,
+        "size": [int(height), int(width)],
+        "resize": cfg.size,
+        "stretch_percent": cfg.stretch_percent,
+        "rgb_sources": [s.get("rgb") for s in source_set.sources],
         **({"text": cfg.text} if cfg.text is not None else {}),
     }
     writer = ArtifactWriter(Path(out), "conditions", "condition", config, inputs, overwrite)
@@ -195,8 +224,17 @@ def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwr
                         sums[kind] += float(outputs[kind][j].mean())
                     if "content" in outputs:
                         content.append(outputs["content"][j])
-                    items.append({"id": name, "source": image.source, "item": image.item, "name": image.name,
-                                  "split": image.split, "text": texts[n], "files": files})
+                    items.append(
+                        {
+                            "id": name,
+                            "source": image.source,
+                            "item": image.item,
+                            "name": image.name,
+                            "split": image.split,
+                            "text": texts[n],
+                            "files": files,
+                        }
+                    )
                 bar.advance(len(rows))
         embeddings = {}
         if "content" in cfg.kinds:
@@ -206,19 +244,28 @@ def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwr
         for kind, matrix in embeddings.items():
             _save_embeddings(tmp / f"{kind}.safetensors", matrix, kind)
         index = {
-            "count": count, "height": int(height), "width": int(width),
-            "kinds": {kind: ({"type": "map", "channels": MAP_CHANNELS[kind], "dir": kind} if kind in MAP_KINDS
-                             else {"type": "embedding", "file": f"{kind}.safetensors",
-                                   "dim": int(embeddings[kind].shape[1])})
-                      for kind in cfg.kinds},
-            "sources": source_set.sources, "items": items,
+            "count": count,
+            "height": int(height),
+            "width": int(width),
+            "kinds": {
+                kind: (
+                    {"type": "map", "channels": MAP_CHANNELS[kind], "dir": kind}
+                    if kind in MAP_KINDS
+                    else {"type": "embedding", "file": f"{kind}.safetensors", "dim": int(embeddings[kind].shape[1])}
+                )
+                for kind in cfg.kinds
+            },
+            "sources": source_set.sources,
+            "items": items,
         }
         if "text" in cfg.kinds and backends["text"] == "offline":
             index["kinds"]["text"]["vocab"] = list(extractors["text"].vocab)
         (tmp / "index.json").write_text(json.dumps(index, indent=1) + "\n")
-        writer.metrics = {"count": count,
-                          **{f"{kind}_mean": s / max(count, 1) for kind, s in sums.items()},
-                          **{f"{kind}_dim": int(m.shape[1]) for kind, m in embeddings.items()}}
+        writer.metrics = {
+            "count": count,
+            **{f"{kind}_mean": s / max(count, 1) for kind, s in sums.items()},
+            **{f"{kind}_dim": int(m.shape[1]) for kind, m in embeddings.items()},
+        }
     log.info(f"condition: {count} images × {', '.join(cfg.kinds)} → {writer.out}")
     return writer.artifact
 
@@ -236,5 +283,8 @@ def _save_map(path: Path, chw: np.ndarray) -> None:
 def _save_embeddings(path: Path, matrix: np.ndarray, kind: str) -> None:
     from safetensors.numpy import save_file
 
-    save_file({"embeddings": np.ascontiguousarray(matrix, dtype=np.float32)}, str(path),
-              metadata={"kind": kind, "format": "hsigen-conditions"})
+    save_file(
+        {"embeddings": np.ascontiguousarray(matrix, dtype=np.float32)},
+        str(path),
+        metadata={"kind": kind, "format": "hsigen-conditions"},
+    )

@@ -33,7 +33,7 @@ def parse_vocab(spec: str | None) -> tuple[str, ...]:
 
 @dataclass
 class VocabText(Extractor):
-    vocab: tuple = field(default=PAPER_VOCAB)   # or a comma-separated string
+    vocab: tuple = field(default=PAPER_VOCAB)  # or a comma-separated string
     kind = "text"
     settings_accepted = ("vocab",)
 
@@ -41,8 +41,12 @@ class VocabText(Extractor):
         self.vocab = parse_vocab(self.vocab) if isinstance(self.vocab, str) or self.vocab is None else tuple(self.vocab)
 
     def settings(self) -> dict:
-        return {"backend": self.backend, "method": "one-hot over the vocabulary", "vocab": list(self.vocab),
-                "dim": len(self.vocab)}
+        return {
+            "backend": self.backend,
+            "method": "one-hot over the vocabulary",
+            "vocab": list(self.vocab),
+            "dim": len(self.vocab),
+        }
 
     def embed(self, texts: list[str]) -> np.ndarray:
         table = np.eye(len(self.vocab), dtype=np.float32)
@@ -54,7 +58,8 @@ class VocabText(Extractor):
             if key not in self.vocab:
                 raise ConfigError(
                     f"text {text!r} is not in the vocabulary ({', '.join(self.vocab)}); add it with --vocab "
-                    "or give --clip-model DIR to embed free text")
+                    "or give --clip-model DIR to embed free text"
+                )
             out[i] = table[self.vocab.index(key)]
         return out
 

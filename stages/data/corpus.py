@@ -34,9 +34,11 @@ from ..common.errors import ConfigError, InputError, SpectralError
 
 GRID_TOLERANCE_NM = 0.05
 NORMALISATION = "per-source min/max"
-NORMALISATION_WHY = ("each source keeps the global scale/offset ingest gave it (values in [0, 1]); units differ "
-                     "between sensors, and one affine map per scene keeps spectral shape, which per-band "
-                     "standardisation across sensors would not")
+NORMALISATION_WHY = (
+    "each source keeps the global scale/offset ingest gave it (values in [0, 1]); units differ "
+    "between sensors, and one affine map per scene keeps spectral shape, which per-band "
+    "standardisation across sensors would not"
+)
 
 
 @dataclass
@@ -45,14 +47,14 @@ class Source:
 
     path: Path
     artifact: Artifact
-    weight: float | None                 # None: proportional to its training patches
+    weight: float | None  # None: proportional to its training patches
     label_map: dict | None
     wavelengths_nm: np.ndarray
     scale: float
     offset: float
     patches: int
     size: int
-    train_rows: np.ndarray               # indices of its training patches in patches.h5
+    train_rows: np.ndarray  # indices of its training patches in patches.h5
     val_rows: np.ndarray
     has_labels: bool
     has_origin: bool
@@ -67,15 +69,23 @@ class Source:
         return self.artifact.manifest.get("spectral", {}).get("units")
 
     def record(self, weight: float) -> dict:
-        return {"path": str(self.path), "sha256": self.sha256, "scale": self.scale, "offset": self.offset,
-                "units": self.units, "weight": weight, "patches": self.patches,
-                "train_patches": int(len(self.train_rows)), "label_map": self.label_map}
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "scale": self.scale,
+            "offset": self.offset,
+            "units": self.units,
+            "weight": weight,
+            "patches": self.patches,
+            "train_patches": int(len(self.train_rows)),
+            "label_map": self.label_map,
+        }
 
 
 @dataclass
 class Corpus:
     sources: list[Source]
-    origin: str = ""                     # what the user gave (paths, or the YAML file)
+    origin: str = ""  # what the user gave (paths, or the YAML file)
     _labels: dict = field(default_factory=dict)
 
     @property
@@ -111,8 +121,11 @@ class Corpus:
 
     def normalisation(self) -> dict:
         """The manifest block: scheme, why, and every source with its own scale/offset."""
-        return {"scheme": NORMALISATION, "why": NORMALISATION_WHY,
-                "sources": [s.record(w) for s, w in zip(self.sources, self.weights())]}
+        return {
+            "scheme": NORMALISATION,
+            "why": NORMALISATION_WHY,
+            "sources": [s.record(w) for s, w in zip(self.sources, self.weights())],
+        }
 
     # -- labels ---------------------------------------------------------------------------------
     def label_table(self) -> tuple[dict, list]:
@@ -127,13 +140,15 @@ class Corpus:
         names, table = ["unlabelled"], {}
         for k, src in enumerate(self.sources):
             if not src.has_labels:
-                raise InputError(f"{src.path} has no labels; every source of a labelled corpus needs them "
-                                 "(re-run ingest with --labels FILE)")
+                raise InputError(
+                    f"{src.path} has no labels; every source of a labelled corpus needs them "
+                    "(re-run ingest with --labels FILE)"
+                )
             values: set[int] = set()
             with h5py.File(src.h5_path, "r") as h5:
                 labels = h5["labels"]
                 for start in range(0, labels.shape[0], 256):
-                    values.update(int(v) for v in np.unique(labels[start:start + 256]))
+                    values.update(int(v) for v in np.unique(labels[start : start + 256]))
             for v in sorted(values):
                 if v == 0:
                     table[(k, 0)] = 0
@@ -166,8 +181,10 @@ def _read_yaml(path: Path) -> list[dict]:
     if isinstance(data, dict):
         data = data.get("sources")
     if not isinstance(data, list) or not data:
-        raise ConfigError(f"--dataset {path}: expected a list of sources (or 'sources:' with a list), each "
-                          "'path:' with optional 'weight:' and 'labels:'")
+        raise ConfigError(
+            f"--dataset {path}: expected a list of sources (or 'sources:' with a list), each "
+            "'path:' with optional 'weight:' and 'labels:'"
+        )
     entries = []
     for i, item in enumerate(data):
         item = {"path": item} if isinstance(item, str) else item
@@ -175,11 +192,17 @@ def _read_yaml(path: Path) -> list[dict]:
             raise ConfigError(f"--dataset {path}: source {i + 1} needs a 'path:'")
         unknown = set(item) - {"path", "weight", "labels"}
         if unknown:
-            raise ConfigError(f"--dataset {path}: source {i + 1} has unknown key(s) {sorted(unknown)}; "
-                              "use path, weight, labels")
+            raise ConfigError(
+                f"--dataset {path}: source {i + 1} has unknown key(s) {sorted(unknown)}; use path, weight, labels"
+            )
         src = Path(item["path"])
-        entries.append({"path": src if src.is_absolute() else path.parent / src, "weight": item.get("weight"),
-                        "labels": item.get("labels")})
+        entries.append(
+            {
+                "path": src if src.is_absolute() else path.parent / src,
+                "weight": item.get("weight"),
+                "labels": item.get("labels"),
+            }
+        )
     return entries
 
 
@@ -217,10 +240,22 @@ def _open_source(entry: dict) -> Source:
     train = rows if split is None else rows[split == "train"]
     val = rows[:0] if split is None else rows[split == "val"]
     sp = artifact.spectral
-    return Source(path, artifact, None if weight is None else float(weight),
-                  {int(k) if str(k).lstrip("-").isdigit() else k: v for k, v in labels.items()} if labels else None,
-                  wl, float(sp["scale"]), float(sp["offset"]), int(n), int(size), train, val, has_labels, has_origin,
-                  input_record(path)["sha256"])
+    return Source(
+        path,
+        artifact,
+        None if weight is None else float(weight),
+        {int(k) if str(k).lstrip("-").isdigit() else k: v for k, v in labels.items()} if labels else None,
+        wl,
+        float(sp["scale"]),
+        float(sp["offset"]),
+        int(n),
+        int(size),
+        train,
+        val,
+        has_labels,
+        has_origin,
+        input_record(path)["sha256"],
+    )
 
 
 def _grid(wl: np.ndarray) -> str:
@@ -235,10 +270,13 @@ def check_same_grid(sources: list[Source]) -> None:
             worst = "" if a.shape != b.shape else f"; largest difference {np.abs(a - b).max():.3f} nm"
             raise SpectralError(
                 f"{src.path} has another spectral grid ({_grid(b)}) than {first.path} ({_grid(a)}){worst}; "
-                "ingest every source onto the same grid (the same --bands/--range or --grid-file)")
+                "ingest every source onto the same grid (the same --bands/--range or --grid-file)"
+            )
         if src.size != first.size:
-            raise InputError(f"{src.path} has {src.size}×{src.size} patches but {first.path} has "
-                             f"{first.size}×{first.size}; ingest every source with the same --size")
+            raise InputError(
+                f"{src.path} has {src.size}×{src.size} patches but {first.path} has "
+                f"{first.size}×{first.size}; ingest every source with the same --size"
+            )
 
 
 def open_corpus(given) -> Corpus:
@@ -248,13 +286,17 @@ def open_corpus(given) -> Corpus:
     for e in entries:
         key = Path(e["path"]).resolve()
         if key in seen:
-            raise ConfigError(f"--dataset {e['path']} is given twice; list each source once (use 'weight:' "
-                              "in a corpus YAML to sample one more often)")
+            raise ConfigError(
+                f"--dataset {e['path']} is given twice; list each source once (use 'weight:' "
+                "in a corpus YAML to sample one more often)"
+            )
         seen.add(key)
     sources = [_open_source(e) for e in entries]
     check_same_grid(sources)
     empty = [str(s.path) for s in sources if len(s.train_rows) == 0]
     if empty:
-        raise InputError(f"{', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no training patches; "
-                         "re-run ingest with a smaller --val-fraction")
+        raise InputError(
+            f"{', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no training patches; "
+            "re-run ingest with a smaller --val-fraction"
+        )
     return Corpus(sources, origin=", ".join(str(g) for g in (given if isinstance(given, (list, tuple)) else [given])))

@@ -55,8 +55,10 @@ class LatentCorpus:
 
     def condition_dirs(self) -> list[Path]:
         settings = {k: e.settings() for k, e in self.extractors.items()}
-        return [cache_root() / "conditions" / cache_key(s.sha256, settings, self.rgb_info["low"], self.rgb_info["high"])
-                for s in self.corpus.sources]
+        return [
+            cache_root() / "conditions" / cache_key(s.sha256, settings, self.rgb_info["low"], self.rgb_info["high"])
+            for s in self.corpus.sources
+        ]
 
     def write_files(self, tmp: Path) -> None:
         import shutil
@@ -66,8 +68,16 @@ class LatentCorpus:
         shutil.copytree(self.ae_path, tmp / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
 
     def plan(self, seed: int, batch: int, world_size: int) -> BatchPlan:
-        return BatchPlan([s.train_rows for s in self.corpus.sources], self.corpus.weights(), seed, batch, self.size,
-                         self.size, world_size=world_size, symmetries=self.augment)
+        return BatchPlan(
+            [s.train_rows for s in self.corpus.sources],
+            self.corpus.weights(),
+            seed,
+            batch,
+            self.size,
+            self.size,
+            world_size=world_size,
+            symmetries=self.augment,
+        )
 
     def fill(self, plan: BatchPlan, start: int, stop: int, device) -> None:
         """Encode / extract whatever micro-steps [start, stop) will read and the caches lack."""
@@ -96,9 +106,11 @@ class LatentCorpus:
         from ..diffusion.control import LOCAL_SLOTS
         from ..spectral import false_colour
 
-        rgb = false_colour(cube, self.corpus.wavelengths_nm,
-                           limits=(np.asarray(self.rgb_info["low"], np.float32),
-                                   np.asarray(self.rgb_info["high"], np.float32)))
+        rgb = false_colour(
+            cube,
+            self.corpus.wavelengths_nm,
+            limits=(np.asarray(self.rgb_info["low"], np.float32), np.asarray(self.rgb_info["high"], np.float32)),
+        )
         maps = np.zeros((_map_channels(), self.size, self.size), np.float32)
         embeddings = {}
         for kind, extractor in self.extractors.items():
@@ -110,9 +122,15 @@ class LatentCorpus:
         return maps, embeddings
 
     def step_batches(self, plan: BatchPlan, rank: int, start: int, stop: int) -> LatentStepBatches:
-        return LatentStepBatches([str(d) for d in self.latent_dirs()],
-                                 [str(d) for d in self.condition_dirs()] if self.extractors else None,
-                                 list(self.global_dims), plan, rank, start, stop)
+        return LatentStepBatches(
+            [str(d) for d in self.latent_dirs()],
+            [str(d) for d in self.condition_dirs()] if self.extractors else None,
+            list(self.global_dims),
+            plan,
+            rank,
+            start,
+            stop,
+        )
 
 
 def _map_channels() -> int:
@@ -156,8 +174,10 @@ class LatentStepBatches:
         if arrays["maps"] is not None:
             maps = np.stack([dihedral_np(arrays["maps"][s][r], int(o)) for s, r, o in zip(d.source, d.row, d.symmetry)])
             out["maps"] = torch.from_numpy(maps.astype(np.float32) / 255.0)
-        out["embeddings"] = {k: torch.from_numpy(np.stack([v[s][r] for s, r in zip(d.source, d.row)]).astype(np.float32))
-                             for k, v in arrays["embeddings"].items()}
+        out["embeddings"] = {
+            k: torch.from_numpy(np.stack([v[s][r] for s, r in zip(d.source, d.row)]).astype(np.float32))
+            for k, v in arrays["embeddings"].items()
+        }
         return out
 
 
@@ -169,10 +189,16 @@ def _stretch(corpus: Corpus, seed: int, percent: float = 2.0) -> dict:
     sample = read_subset(corpus, "train", STRETCH_PATCHES, seed)
     rgb = np.stack([sample.hsi[:, i] for i in bands], axis=-1).reshape(-1, 3)
     low, high = stretch_limits(rgb, percent)
-    return {"targets_nm": list(RGB_NM), "bands": bands, "wavelengths_nm": [float(corpus.wavelengths_nm[i]) for i in bands],
-            "stretch_percent": percent, "low": low.tolist(), "high": high.tolist(),
-            "estimated_on_patches": int(len(sample.hsi)),
-            "units": "per-source normalised (physical = value * scale + offset of each source)"}
+    return {
+        "targets_nm": list(RGB_NM),
+        "bands": bands,
+        "wavelengths_nm": [float(corpus.wavelengths_nm[i]) for i in bands],
+        "stretch_percent": percent,
+        "low": low.tolist(),
+        "high": high.tolist(),
+        "estimated_on_patches": int(len(sample.hsi)),
+        "units": "per-source normalised (physical = value * scale + offset of each source)",
+    }
 
 
 def prepare_latent_corpus(inputs: dict, model_cfg: dict, device, seed: int) -> LatentCorpus:
@@ -185,8 +211,10 @@ def prepare_latent_corpus(inputs: dict, model_cfg: dict, device, seed: int) -> L
     from .corpus import open_corpus
 
     if inputs.get("conditions") is not None:
-        raise ConfigError("--conditions (a conditions artifact) trains from memory on one dataset; a streamed corpus "
-                          "extracts its conditions on the fly (drop --conditions, or use --loader memory)")
+        raise ConfigError(
+            "--conditions (a conditions artifact) trains from memory on one dataset; a streamed corpus "
+            "extracts its conditions on the fly (drop --conditions, or use --loader memory)"
+        )
     if model_cfg.get("rgb_condition"):
         raise ConfigError("--rgb-condition (HyperLDM) trains from memory on one dataset; use --loader memory")
     corpus = open_corpus(inputs["dataset"])
@@ -196,36 +224,60 @@ def prepare_latent_corpus(inputs: dict, model_cfg: dict, device, seed: int) -> L
         raise ConfigError(f"--space latent over a streamed corpus needs a `kl` autoencoder; this one is {ae.kind}")
     wl = corpus.wavelengths_nm
     if len(wl) != len(ae.wavelengths_nm) or not np.allclose(wl, ae.wavelengths_nm, atol=0.05):
-        raise SpectralError(f"the corpus has {len(wl)} bands at {wl.min():.1f}-{wl.max():.1f} nm but the autoencoder "
-                            f"{len(ae.wavelengths_nm)}; train the autoencoder on the corpus's band grid")
+        raise SpectralError(
+            f"the corpus has {len(wl)} bands at {wl.min():.1f}-{wl.max():.1f} nm but the autoencoder "
+            f"{len(ae.wavelengths_nm)}; train the autoencoder on the corpus's band grid"
+        )
     if corpus.size % ae.factor:
         raise ConfigError(f"patch size {corpus.size} is not a multiple of the autoencoder's factor {ae.factor}")
     kinds = parse_kinds(inputs.get("kinds"))
     kinds = list(DEFAULT_KINDS) if kinds is None else kinds
     if "text" in kinds:
-        raise ConfigError("text conditions come from a conditions artifact; drop text from --kinds for a streamed corpus")
+        raise ConfigError(
+            "text conditions come from a conditions artifact; drop text from --kinds for a streamed corpus"
+        )
     extractors = {k: make_extractor(k) for k in kinds}
     rgb_info = _stretch(corpus, seed) if extractors else {"low": [0, 0, 0], "high": [1, 1, 1]}
     h = corpus.size // int(ae.factor)
-    probe = LatentCorpus(corpus, ae, ae_path, input_record(ae_path)["sha256"], [k for k in kinds if k in LOCAL_SLOTS],
-                         {}, np.array([k in kinds for k in CONDITION_KINDS]), (int(ae.latent_channels), h, h),
-                         int(ae.factor), bool(model_cfg.get("augment", True)), rgb_info, extractors)
-    if any(k not in LOCAL_SLOTS for k in kinds):       # global dims from one patch's descriptors
+    probe = LatentCorpus(
+        corpus,
+        ae,
+        ae_path,
+        input_record(ae_path)["sha256"],
+        [k for k in kinds if k in LOCAL_SLOTS],
+        {},
+        np.array([k in kinds for k in CONDITION_KINDS]),
+        (int(ae.latent_channels), h, h),
+        int(ae.factor),
+        bool(model_cfg.get("augment", True)),
+        rgb_info,
+        extractors,
+    )
+    if any(k not in LOCAL_SLOTS for k in kinds):  # global dims from one patch's descriptors
         reader = PatchReader([corpus.sources[0].h5_path])
         _, emb = probe._extract(reader.dataset(0, "hsi")[int(corpus.sources[0].train_rows[0])])
         probe.global_dims = {k: int(v.shape[0]) for k, v in emb.items()}
     settings = {k: e.settings() for k, e in extractors.items()}
     probe.space_config = {
-        "autoencoder": {"path": str(ae_path), "kind": ae.kind, "factor": int(ae.factor),
-                        "latent_channels": int(ae.latent_channels), "scaling_factor": float(ae.scaling_factor),
-                        "copied_to": AUTOENCODER_DIR},
-        "dataset": [str(s.path) for s in corpus.sources], "patch_size": corpus.size,
-        "training_patches": int(sum(corpus.train_counts())), "orientations": ORIENTATIONS if probe.augment else 1,
+        "autoencoder": {
+            "path": str(ae_path),
+            "kind": ae.kind,
+            "factor": int(ae.factor),
+            "latent_channels": int(ae.latent_channels),
+            "scaling_factor": float(ae.scaling_factor),
+            "copied_to": AUTOENCODER_DIR,
+        },
+        "dataset": [str(s.path) for s in corpus.sources],
+        "patch_size": corpus.size,
+        "training_patches": int(sum(corpus.train_counts())),
+        "orientations": ORIENTATIONS if probe.augment else 1,
         "loader": "stream",
-        "conditions": {"source": "on-the-fly (offline extractors), cached as uint8",
-                       "local": [k for k in CONDITION_KINDS if k in LOCAL_SLOTS and k in kinds],
-                       "global": {k: {"dim": d, **settings.get(k, {})} for k, d in probe.global_dims.items()},
-                       "settings": {k: settings[k] for k in kinds if k in LOCAL_SLOTS}},
+        "conditions": {
+            "source": "on-the-fly (offline extractors), cached as uint8",
+            "local": [k for k in CONDITION_KINDS if k in LOCAL_SLOTS and k in kinds],
+            "global": {k: {"dim": d, **settings.get(k, {})} for k, d in probe.global_dims.items()},
+            "settings": {k: settings[k] for k in kinds if k in LOCAL_SLOTS},
+        },
         "rgb": rgb_info,
         "corpus_normalisation": corpus.normalisation(),
     }

@@ -43,8 +43,10 @@ def _open(path: Path, shape: tuple, dtype) -> np.memmap:
     if path.is_file():
         array = np.load(path, mmap_mode="r+")
         if array.shape != tuple(shape) or array.dtype != np.dtype(dtype):
-            raise RuntimeError(f"cache file {path} has shape {array.shape} {array.dtype}, expected {shape} {dtype}; "
-                               "delete it (caches are rebuilt on demand)")
+            raise RuntimeError(
+                f"cache file {path} has shape {array.shape} {array.dtype}, expected {shape} {dtype}; "
+                "delete it (caches are rebuilt on demand)"
+            )
         return array
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
@@ -68,7 +70,7 @@ class LatentCache:
 
         todo = sorted(p for p in pairs if not self.filled[p[0], p[1]])
         for start in range(0, len(todo), ENCODE_BATCH):
-            chunk = todo[start:start + ENCODE_BATCH]
+            chunk = todo[start : start + ENCODE_BATCH]
             cubes = np.stack([np.ascontiguousarray(dihedral_np(reader.dataset(source, "hsi")[r], k)) for r, k in chunk])
             z = encode(cubes)
             for (r, k), value in zip(chunk, z):
@@ -85,8 +87,9 @@ class ConditionCache:
     def __init__(self, directory: Path, patches: int, size: int, channels: int, global_dims: dict):
         self.directory = Path(directory)
         self.maps = _open(self.directory / "maps.npy", (patches, channels, size, size), np.uint8)
-        self.embeddings = {k: _open(self.directory / f"{k}.npy", (patches, d), np.float32)
-                           for k, d in global_dims.items()}
+        self.embeddings = {
+            k: _open(self.directory / f"{k}.npy", (patches, d), np.float32) for k, d in global_dims.items()
+        }
         self.filled = _open(self.directory / "filled.npy", (patches,), np.uint8)
 
     def fill(self, reader, source: int, rows: list[int], extract) -> int:

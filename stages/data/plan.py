@@ -44,17 +44,26 @@ def rank_positions(micro_step: int, rank: int, world_size: int, batch: int) -> n
 class Draws:
     """One batch's patches: arrays of equal length."""
 
-    source: np.ndarray       # index into the corpus's sources
-    row: np.ndarray          # row in that source's patches.h5
+    source: np.ndarray  # index into the corpus's sources
+    row: np.ndarray  # row in that source's patches.h5
     top: np.ndarray
     left: np.ndarray
-    symmetry: np.ndarray     # 0..7 (see ``dihedral``)
-    position: np.ndarray     # global slot positions
+    symmetry: np.ndarray  # 0..7 (see ``dihedral``)
+    position: np.ndarray  # global slot positions
 
 
 class BatchPlan:
-    def __init__(self, train_rows: list[np.ndarray], weights: list[float], seed: int, batch: int, size: int,
-                 crop: int, world_size: int = 1, symmetries: bool = True):
+    def __init__(
+        self,
+        train_rows: list[np.ndarray],
+        weights: list[float],
+        seed: int,
+        batch: int,
+        size: int,
+        crop: int,
+        world_size: int = 1,
+        symmetries: bool = True,
+    ):
         if crop > size:
             raise ValueError(f"crop {crop} is larger than the {size}×{size} patches")
         self.train_rows = [np.asarray(r, np.int64) for r in train_rows]
@@ -75,12 +84,16 @@ class BatchPlan:
             slots = np.flatnonzero(source == s)
             cycles = -(-len(slots) // len(rows)) if len(slots) else 0
             order = np.concatenate([rng.permutation(rows) for _ in range(cycles)]) if cycles else rows[:0]
-            row[slots] = order[:len(slots)]
+            row[slots] = order[: len(slots)]
         span = self.size - self.crop + 1
-        plan = {"source": source.astype(np.int64), "row": row,
-                "top": rng.integers(0, span, n), "left": rng.integers(0, span, n),
-                "symmetry": rng.integers(0, 8, n) if self.symmetries else np.zeros(n, np.int64)}
-        if len(self._cache) >= 2:                     # the current and the next epoch suffice
+        plan = {
+            "source": source.astype(np.int64),
+            "row": row,
+            "top": rng.integers(0, span, n),
+            "left": rng.integers(0, span, n),
+            "symmetry": rng.integers(0, 8, n) if self.symmetries else np.zeros(n, np.int64),
+        }
+        if len(self._cache) >= 2:  # the current and the next epoch suffice
             self._cache.pop(min(self._cache))
         self._cache[e] = plan
         return plan

@@ -33,6 +33,13 @@ def read_subset(corpus: Corpus, split: str, limit: int, seed: int, labels: bool 
             if labels:
                 labs.append(lut[reader.dataset(k, "labels")[int(row)]])
     first = corpus.sources[0]
-    return PatchSet(np.stack(hsi).astype(np.float32), first.wavelengths_nm, first.scale, first.offset,
-                    np.stack(labs).astype(np.int64) if labels else None, None,
-                    np.array([split] * len(hsi)), first.artifact)
+    return PatchSet(
+        np.stack(hsi).astype(np.float32),
+        first.wavelengths_nm,
+        first.scale,
+        first.offset,
+        np.stack(labs).astype(np.int64) if labels else None,
+        None,
+        np.array([split] * len(hsi)),
+        first.artifact,
+    )

@@ -8,5 +8,15 @@ from .schedules import PREDICTION_TYPES, SAMPLERS
 from .spaces import SPACES, get_space
 from .stage import DiffusionTrainConfig, finetune_architecture, resolve, train
 
-__all__ = ["DiffusionModel", "DiffusionTrainConfig", "finetune_architecture", "PREDICTION_TYPES", "SAMPLERS", "SPACES", "get_space",
-           "load_model", "resolve", "train"]
+__all__ = [
+    "DiffusionModel",
+    "DiffusionTrainConfig",
+    "finetune_architecture",
+    "PREDICTION_TYPES",
+    "SAMPLERS",
+    "SPACES",
+    "get_space",
+    "load_model",
+    "resolve",
+    "train",
+]

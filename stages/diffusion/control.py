@@ -30,8 +30,8 @@ from torch import nn
 
 from ..conditions.common import EMBEDDING_KINDS, MAP_CHANNELS, MAP_KINDS
 
-LOCAL_KINDS: tuple[str, ...] = MAP_KINDS            # hed, mlsd, sketch, seg
-GLOBAL_KINDS: tuple[str, ...] = EMBEDDING_KINDS     # content, text
+LOCAL_KINDS: tuple[str, ...] = MAP_KINDS  # hed, mlsd, sketch, seg
+GLOBAL_KINDS: tuple[str, ...] = EMBEDDING_KINDS  # content, text
 CONDITION_KINDS = LOCAL_KINDS + GLOBAL_KINDS
 
 
@@ -43,9 +43,9 @@ def _slots() -> dict[str, slice]:
     return slots
 
 
-LOCAL_SLOTS = _slots()                                       # kind → channel slice of the map stack
-LOCAL_MAP_CHANNELS = sum(MAP_CHANNELS[k] for k in LOCAL_KINDS)   # 6
-CONTROL_CHANNELS = LOCAL_MAP_CHANNELS + len(LOCAL_KINDS)         # maps + one presence plane per kind
+LOCAL_SLOTS = _slots()  # kind → channel slice of the map stack
+LOCAL_MAP_CHANNELS = sum(MAP_CHANNELS[k] for k in LOCAL_KINDS)  # 6
+CONTROL_CHANNELS = LOCAL_MAP_CHANNELS + len(LOCAL_KINDS)  # maps + one presence plane per kind
 
 
 @dataclass
@@ -67,8 +67,12 @@ class ConditionBatch:
 
     def cat(self, other: ConditionBatch) -> ConditionBatch:
         rgb = None if self.rgb is None else torch.cat([self.rgb, other.rgb])
-        return ConditionBatch(torch.cat([self.maps, other.maps]), torch.cat([self.keep, other.keep]),
-                              {k: torch.cat([v, other.embeddings[k]]) for k, v in self.embeddings.items()}, rgb)
+        return ConditionBatch(
+            torch.cat([self.maps, other.maps]),
+            torch.cat([self.keep, other.keep]),
+            {k: torch.cat([v, other.embeddings[k]]) for k, v in self.embeddings.items()},
+            rgb,
+        )
 
 
 def control_input(maps: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -118,32 +122,41 @@ def conditioning_widths(base: int, factor: int) -> tuple[int, ...]:
     pixel-resolution maps to the latent size (Stable Diffusion's f = 8 uses 16, 32, 96, 256)."""
     stages = int(round(math.log2(factor)))
     ladder = [base, 2 * base, 6 * base, 16 * base, 32 * base]
-    return tuple(ladder[:stages + 1])
+    return tuple(ladder[: stages + 1])
 
 
-def build_unet_and_controlnet(model_cfg: dict, in_channels: int, out_channels: int, sample_size: int,
-                              conditioning_channels: int, factor: int):
+def build_unet_and_controlnet(
+    model_cfg: dict, in_channels: int, out_channels: int, sample_size: int, conditioning_channels: int, factor: int
+):
     """The denoising UNet (``model_cfg["unet"]``, ``cross_attention_dim``) and its ControlNet
     (Pang et al., HSIGene, arXiv:2409.12470 Fig. 3: a trainable copy of the UNet encoder with zero convolutions out) whose
     conditioning embedding takes ``conditioning_channels`` pixel-resolution planes down by ``factor``."""
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     unet = UNet2DConditionModel(
-        sample_size=sample_size, in_channels=in_channels, out_channels=out_channels,
-        cross_attention_dim=int(model_cfg["cross_attention_dim"]), **unet_kwargs(model_cfg["unet"]))
+        sample_size=sample_size,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        cross_attention_dim=int(model_cfg["cross_attention_dim"]),
+        **unet_kwargs(model_cfg["unet"]),
+    )
     controlnet = ControlNetModel.from_unet(
-        unet, conditioning_channels=conditioning_channels,
-        conditioning_embedding_out_channels=conditioning_widths(int(model_cfg["conditioning_base"]), factor))
+        unet,
+        conditioning_channels=conditioning_channels,
+        conditioning_embedding_out_channels=conditioning_widths(int(model_cfg["conditioning_base"]), factor),
+    )
     return unet, controlnet
 
 
-def controlled_unet(unet, controlnet, sample: torch.Tensor, t, tokens: torch.Tensor,
-                    control: torch.Tensor) -> torch.Tensor:
+def controlled_unet(
+    unet, controlnet, sample: torch.Tensor, t, tokens: torch.Tensor, control: torch.Tensor
+) -> torch.Tensor:
     """UNet(sample, t, tokens) with the ControlNet's zero-convolution outputs added to its skip
     connections and mid block (Pang et al., HSIGene, arXiv:2409.12470 §3.2: the conditions reach the UNet only this way)."""
     down, mid = controlnet(sample, t, encoder_hidden_states=tokens, controlnet_cond=control, return_dict=False)
-    return unet(sample, t, encoder_hidden_states=tokens, down_block_additional_residuals=down,
-                mid_block_additional_residual=mid).sample
+    return unet(
+        sample, t, encoder_hidden_states=tokens, down_block_additional_residuals=down, mid_block_additional_residual=mid
+    ).sample
 
 
 class ControlledDenoiser(nn.Module):
@@ -159,11 +172,19 @@ class ControlledDenoiser(nn.Module):
         self.null_tokens = nn.Parameter(torch.randn(1 + len(GLOBAL_KINDS), width) * 0.02)
 
     @classmethod
-    def build(cls, model_cfg: dict, latent_channels: int, sample_size: int, factor: int,
-              global_dims: dict[str, int], rgb_condition: bool) -> ControlledDenoiser:
+    def build(
+        cls,
+        model_cfg: dict,
+        latent_channels: int,
+        sample_size: int,
+        factor: int,
+        global_dims: dict[str, int],
+        rgb_condition: bool,
+    ) -> ControlledDenoiser:
         rgb_channels = int(model_cfg["rgb_channels"]) if rgb_condition else 0
-        unet, controlnet = build_unet_and_controlnet(model_cfg, latent_channels + rgb_channels, latent_channels,
-                                                     sample_size, CONTROL_CHANNELS, factor)
+        unet, controlnet = build_unet_and_controlnet(
+            model_cfg, latent_channels + rgb_channels, latent_channels, sample_size, CONTROL_CHANNELS, factor
+        )
         encoder = RGBConditionEncoder(rgb_channels, factor) if rgb_condition else None
         return cls(unet, controlnet, global_dims, encoder)
 
@@ -192,8 +213,11 @@ class ControlledDenoiser(nn.Module):
     # -- parameters and files ---------------------------------------------------------------
     def parameter_counts(self) -> dict[str, int]:
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-        counts = {"unet": count(self.unet), "controlnet": count(self.controlnet),
-                  "condition_adapters": count(self.projections) + self.null_tokens.numel()}
+        counts = {
+            "unet": count(self.unet),
+            "controlnet": count(self.controlnet),
+            "condition_adapters": count(self.projections) + self.null_tokens.numel(),
+        }
         if self.rgb_encoder is not None:
             counts["rgb_encoder"] = count(self.rgb_encoder)
         counts["total"] = sum(counts.values())

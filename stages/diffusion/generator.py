@@ -34,9 +34,9 @@ from .model import DiffusionModel
 class ConditionRequest:
     """What the user asked the samples to follow (checked against the model by ``prepare``)."""
 
-    files: list[str] = field(default_factory=list)     # "hed.png" | "KIND=FILE"
-    conditions: str | None = None                      # a conditions artifact
-    content: str | None = None                         # an image for the content embedding
+    files: list[str] = field(default_factory=list)  # "hed.png" | "KIND=FILE"
+    conditions: str | None = None  # a conditions artifact
+    content: str | None = None  # an image for the content embedding
     text: str | None = None
 
     def empty(self) -> bool:
@@ -48,11 +48,11 @@ class Conditions:
     """Checked conditions of samples 0..n-1, ready for the denoiser."""
 
     n: int
-    inputs: list[Path] = field(default_factory=list)   # files/artifacts read (manifest inputs)
-    recorded: dict = field(default_factory=dict)       # joins the manifest's config (what steered the samples)
-    kinds: list[str] = field(default_factory=list)     # the condition kinds given (for the log line)
-    guidance: float = 1.0                              # classifier-free guidance scale (1 = none)
-    state: object = None                               # the generator's own per-sample arrays
+    inputs: list[Path] = field(default_factory=list)  # files/artifacts read (manifest inputs)
+    recorded: dict = field(default_factory=dict)  # joins the manifest's config (what steered the samples)
+    kinds: list[str] = field(default_factory=list)  # the condition kinds given (for the log line)
+    guidance: float = 1.0  # classifier-free guidance scale (1 = none)
+    state: object = None  # the generator's own per-sample arrays
 
 
 @dataclass
@@ -60,11 +60,11 @@ class Decoded:
     """Generated HSIs in normalised units (physical = hsi · scale + offset) and the maps that
     produced them."""
 
-    hsi: np.ndarray                         # (n, B, H, W) float32
+    hsi: np.ndarray  # (n, B, H, W) float32
     wavelengths_nm: np.ndarray
     scale: float
     offset: float
-    arrays: dict = field(default_factory=dict)   # extra samples.h5 datasets, e.g. {"abundances": (n, k, H, W)}
+    arrays: dict = field(default_factory=dict)  # extra samples.h5 datasets, e.g. {"abundances": (n, k, H, W)}
     metrics: dict = field(default_factory=dict)  # metrics of these samples (e.g. class shares)
 
 
@@ -72,9 +72,9 @@ class Generator:
     """Base of every generator; the defaults fit an unconditional diffusers ``UNet2DModel``
     in the model's own pixel grid (subclasses override what differs)."""
 
-    pixel_factor = 1          # output pixels per model-space pixel (the AE's f for latent spaces)
-    default_guidance = 2.0    # --guidance when not given (used by generators that take conditions)
-    precisions = ("fp32",)    # --precision values the generator runs in
+    pixel_factor = 1  # output pixels per model-space pixel (the AE's f for latent spaces)
+    default_guidance = 2.0  # --guidance when not given (used by generators that take conditions)
+    precisions = ("fp32",)  # --precision values the generator runs in
 
     def __init__(self, model: DiffusionModel):
         self.model = model
@@ -83,15 +83,19 @@ class Generator:
     # -- before anything is written -----------------------------------------------------------
     def prepare(self, request: ConditionRequest | None, n: int, size: int, guidance: float) -> Conditions:
         if request is not None and not request.empty():
-            raise ConfigError(f"{self.model.artifact.path} is an {self.model.space}-space model: it takes no --cond/"
-                              "--conditions/--content/--text (those steer `--space latent` models)")
+            raise ConfigError(
+                f"{self.model.artifact.path} is an {self.model.space}-space model: it takes no --cond/"
+                "--conditions/--content/--text (those steer `--space latent` models)"
+            )
         return Conditions(n)
 
     def set_precision(self, precision: str | None, device) -> None:
         """``--precision`` (None: fp32), checked before anything is written."""
         if precision not in (None, *self.precisions):
-            raise ConfigError(f"--precision {precision}: this {self.model.space}-space model samples in "
-                              f"{', '.join(self.precisions)} only")
+            raise ConfigError(
+                f"--precision {precision}: this {self.model.space}-space model samples in "
+                f"{', '.join(self.precisions)} only"
+            )
         self.precision = precision or "fp32"
 
     def default_size(self) -> int:

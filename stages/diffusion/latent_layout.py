@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..common.errors import ConfigError
 
-AUTOENCODER_DIR = "autoencoder"     # the autoencoder copied into a latent model's artifact
+AUTOENCODER_DIR = "autoencoder"  # the autoencoder copied into a latent model's artifact
 DEFAULT_KINDS = ("hed", "mlsd", "sketch", "seg", "content")
 
 
@@ -18,8 +18,9 @@ def parse_kinds(kinds) -> list[str] | None:
     names = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
     unknown = [k for k in names if k not in CONDITION_KINDS]
     if unknown:
-        raise ConfigError(f"--kinds: unknown condition kind(s) {', '.join(unknown)}; choose from "
-                          f"{', '.join(CONDITION_KINDS)}")
+        raise ConfigError(
+            f"--kinds: unknown condition kind(s) {', '.join(unknown)}; choose from {', '.join(CONDITION_KINDS)}"
+        )
     if len(set(names)) != len(names):
         raise ConfigError("--kinds names a kind twice")
     return names

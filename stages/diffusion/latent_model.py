@@ -19,19 +19,25 @@ def load_denoiser(model, device="cpu"):
     from .control import ControlledDenoiser, RGBConditionEncoder
 
     path = model.artifact.path
-    for name in (f"{CONTROLNET_DIR}/config.json", f"{CONTROLNET_DIR}/diffusion_pytorch_model.safetensors",
-                 ADAPTERS_FILE):
+    for name in (
+        f"{CONTROLNET_DIR}/config.json",
+        f"{CONTROLNET_DIR}/diffusion_pytorch_model.safetensors",
+        ADAPTERS_FILE,
+    ):
         model.artifact.file(name)
     cfg = model.config
     unet = UNet2DConditionModel.from_pretrained(str(path / UNET_DIR), local_files_only=True, low_cpu_mem_usage=False)
-    controlnet = ControlNetModel.from_pretrained(str(path / CONTROLNET_DIR), local_files_only=True,
-                                                 low_cpu_mem_usage=False)
+    controlnet = ControlNetModel.from_pretrained(
+        str(path / CONTROLNET_DIR), local_files_only=True, low_cpu_mem_usage=False
+    )
     rgb = cfg["model"]["rgb_condition"]
     encoder = RGBConditionEncoder(int(cfg["model"]["rgb_channels"]), int(cfg["autoencoder"]["factor"])) if rgb else None
     denoiser = ControlledDenoiser(unet, controlnet, cfg.get("global_dims", {}), encoder)
     missing, unexpected = denoiser.load_state_dict(load_weights(path / ADAPTERS_FILE), strict=False)
     missing = [k for k in missing if not k.startswith(("unet.", "controlnet."))]
     if missing or unexpected:
-        raise ArtifactError(f"{path}/{ADAPTERS_FILE} does not match the model (missing {missing[:3]}, "
-                            f"unexpected {unexpected[:3]}); rebuild it with `hsigen train-diffusion`")
+        raise ArtifactError(
+            f"{path}/{ADAPTERS_FILE} does not match the model (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}); rebuild it with `hsigen train-diffusion`"
+        )
     return denoiser.to(device).eval()

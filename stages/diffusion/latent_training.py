@@ -25,7 +25,7 @@ from .latent_model import ADAPTERS_FILE, CONTROLNET_DIR
 from .model import SCHEDULER_DIR, UNET_DIR
 from .schedules import noised_sample
 
-DRY_RUN_GLOBAL_DIMS = {"content": 64, "text": 4}    # the offline descriptors' sizes
+DRY_RUN_GLOBAL_DIMS = {"content": 64, "text": 4}  # the offline descriptors' sizes
 
 
 def check_options(model_cfg: dict) -> None:
@@ -53,12 +53,18 @@ def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
         info = open_artifact(inputs["autoencoder"], "autoencoder").manifest.get("autoencoder", {})
         channels, factor = int(info.get("latent_channels", 4)), int(info.get("downsampling_factor", 4))
     with torch.device("meta"):
-        model = ControlledDenoiser.build(model_cfg, channels, 8, factor, DRY_RUN_GLOBAL_DIMS,
-                                         bool(model_cfg["rgb_condition"]))
-    return {"model": "latent diffusion" + (" (HyperLDM RGB mode)" if model_cfg["rgb_condition"] else ""),
-            "preset": preset, "parameters": model.parameter_counts(), "latent_channels": channels,
-            "downsampling_factor": factor, "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
-            "training_steps": model_cfg["steps"]}
+        model = ControlledDenoiser.build(
+            model_cfg, channels, 8, factor, DRY_RUN_GLOBAL_DIMS, bool(model_cfg["rgb_condition"])
+        )
+    return {
+        "model": "latent diffusion" + (" (HyperLDM RGB mode)" if model_cfg["rgb_condition"] else ""),
+        "preset": preset,
+        "parameters": model.parameter_counts(),
+        "latent_channels": channels,
+        "downsampling_factor": factor,
+        "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
+        "training_steps": model_cfg["steps"],
+    }
 
 
 def ssim_loss(x0_hat, x0):
@@ -85,7 +91,7 @@ def denoising_loss(model, x0, cond, g, scheduler, lam: float, device):
     loss = mse
     if lam > 0:
         a = scheduler.alphas_cumprod.to(device)[t].view(-1, 1, 1, 1)
-        if prediction == "epsilon":        # Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 22 (with ᾱ_t): x̃_0 from ε_θ
+        if prediction == "epsilon":  # Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 22 (with ᾱ_t): x̃_0 from ε_θ
             x0_hat = (xt - (1 - a).sqrt() * pred) / a.sqrt()
         elif prediction == "v_prediction":
             x0_hat = a.sqrt() * xt - (1 - a).sqrt() * pred
@@ -113,8 +119,12 @@ def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device)
         idx = torch.randint(0, len(latents), (batch,), generator=g).to(device)
         x0 = latents[idx]
         keep = drop_conditions(available, batch, p, p_all, g).to(device)
-        cond = ConditionBatch(maps[idx], keep, {k: v[idx] for k, v in tensors["embeddings"].items()},
-                              tensors["rgb"][idx] if tensors["rgb"] is not None else None)
+        cond = ConditionBatch(
+            maps[idx],
+            keep,
+            {k: v[idx] for k, v in tensors["embeddings"].items()},
+            tensors["rgb"][idx] if tensors["rgb"] is not None else None,
+        )
         return denoising_loss(model, x0, cond, g, scheduler, lam, device)
 
     return loss_fn
@@ -134,8 +144,11 @@ def streamed_loss_fn(available, scheduler, model_cfg: dict, device, size: int):
         x0 = batch["latents"].to(device, non_blocking=True)
         n = len(x0)
         maps = batch.get("maps")
-        maps = (torch.zeros((n, LOCAL_MAP_CHANNELS, size, size), device=device) if maps is None
-                else maps.to(device, non_blocking=True))
+        maps = (
+            torch.zeros((n, LOCAL_MAP_CHANNELS, size, size), device=device)
+            if maps is None
+            else maps.to(device, non_blocking=True)
+        )
         keep = drop_conditions(available, n, p, p_all, g).to(device)
         cond = ConditionBatch(maps, keep, {k: v.to(device) for k, v in batch["embeddings"].items()}, None)
         return denoising_loss(model, x0, cond, g, scheduler, lam, device)
@@ -176,7 +189,7 @@ def wants_stream(inputs: dict, cfg) -> bool:
         raise ConfigError("--space latent needs --autoencoder AE and --dataset DATASET")
     corpus = open_corpus(inputs["dataset"])
     if cfg.loader == "auto" and corpus.single and (inputs.get("conditions") or cfg.model.get("rgb_condition")):
-        return False            # a conditions artifact / HyperLDM's RGB mode: the in-memory path
+        return False  # a conditions artifact / HyperLDM's RGB mode: the in-memory path
     return choose_loader(corpus, cfg.loader, None)
 
 
@@ -193,8 +206,16 @@ def streamed_batches(data, spec, trainer, device, workers: int, batch: int):
     return lambda first: loader(data.step_batches(plan, trainer.rank, first, total), device, workers)
 
 
-def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: bool = False, resume: bool = False,
-                 dry_run_only: bool = False):
+def train_latent(
+    inputs: dict,
+    out: Path | None,
+    cfg,
+    *,
+    prepare,
+    overwrite: bool = False,
+    resume: bool = False,
+    dry_run_only: bool = False,
+):
     """``cfg``: a ``DiffusionTrainConfig`` with ``space == "latent"`` (its schedule already
     switched for HyperLDM mode); ``prepare(inputs, model_cfg, device) -> LatentData`` is the
     space's data preparation (``spaces.latent.prepare_latent``, passed in so that this module
@@ -228,12 +249,21 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: boo
     factor = 2 ** (len(model_cfg["unet"]["block_out_channels"]) - 1)
     if h % factor:
         halvings = len(model_cfg["unet"]["block_out_channels"]) - 1
-        raise ConfigError(f"the {cfg.preset} UNet halves the latent size {halvings} "
-                          f"times: the {h}×{w} latents need patches a multiple of {factor * data.factor} pixels")
-    recorded = {**cfg.recorded(), "sample_size": h, "channels": channels,
-                "normalisation": {"latents": "autoencoder encode() (scaled by its scaling_factor)",
-                                  "images": "per-source min/max (each dataset's own scale/offset, stages.data.corpus)"},
-                "global_dims": global_dims, **data.space_config}
+        raise ConfigError(
+            f"the {cfg.preset} UNet halves the latent size {halvings} "
+            f"times: the {h}×{w} latents need patches a multiple of {factor * data.factor} pixels"
+        )
+    recorded = {
+        **cfg.recorded(),
+        "sample_size": h,
+        "channels": channels,
+        "normalisation": {
+            "latents": "autoencoder encode() (scaled by its scaling_factor)",
+            "images": "per-source min/max (each dataset's own scale/offset, stages.data.corpus)",
+        },
+        "global_dims": global_dims,
+        **data.space_config,
+    }
     records = [input_record(p) for p in data.inputs]
     writer = ArtifactWriter(out, "diffusion-model", "train-diffusion", recorded, records, overwrite)
     if writer.up_to_date():
@@ -248,22 +278,34 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: boo
         loss_fn = streamed_loss_fn(torch.from_numpy(data.available), scheduler, model_cfg, device, data.size)
     else:
         as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-        tensors = {"latents": as_tensor(data.latents), "maps": as_tensor(data.maps),
-                   "embeddings": {k: as_tensor(v) for k, v in data.embeddings.items()},
-                   "rgb": as_tensor(data.rgb) if data.rgb is not None else None}
+        tensors = {
+            "latents": as_tensor(data.latents),
+            "maps": as_tensor(data.maps),
+            "embeddings": {k: as_tensor(v) for k, v in data.embeddings.items()},
+            "rgb": as_tensor(data.rgb) if data.rgb is not None else None,
+        }
         loss_fn = latent_loss_fn(tensors, torch.from_numpy(data.available), scheduler, model_cfg, device)
-    spec = TrainSpec(steps=int(model_cfg["steps"]), lr=float(model_cfg["lr"]), seed=cfg.seed,
-                     warmup_steps=int(model_cfg.get("warmup_steps", 0)), ema_decay=model_cfg.get("ema_decay"),
-                     grad_accum=int(model_cfg.get("grad_accum", 1)), checkpoint_every=cfg.checkpoint_every)
+    spec = TrainSpec(
+        steps=int(model_cfg["steps"]),
+        lr=float(model_cfg["lr"]),
+        seed=cfg.seed,
+        warmup_steps=int(model_cfg.get("warmup_steps", 0)),
+        ema_decay=model_cfg.get("ema_decay"),
+        grad_accum=int(model_cfg.get("grad_accum", 1)),
+        checkpoint_every=cfg.checkpoint_every,
+    )
     fingerprint = {"config": recorded, "inputs": [r["sha256"] for r in records]}
     counts = model.parameter_counts()
-    log.info(f"train-diffusion (latent): UNet {counts['unet']:,} + ControlNet {counts['controlnet']:,} parameters; "
-             f"{m} training latents {channels}×{h}×{w}; conditions "
-             f"{', '.join(data.space_config['conditions']['local'] + list(global_dims)) or 'none'}; "
-             f"{spec.steps} steps on {device}")
+    log.info(
+        f"train-diffusion (latent): UNet {counts['unet']:,} + ControlNet {counts['controlnet']:,} parameters; "
+        f"{m} training latents {channels}×{h}×{w}; conditions "
+        f"{', '.join(data.space_config['conditions']['local'] + list(global_dims)) or 'none'}; "
+        f"{spec.steps} steps on {device}"
+    )
     trainer = Trainer(model, spec, out, device, fingerprint, resume=resume, performance=cfg.performance())
-    batches = (streamed_batches(data, spec, trainer, device, cfg.workers, int(model_cfg["batch_size"]))
-               if streamed else None)
+    batches = (
+        streamed_batches(data, spec, trainer, device, cfg.workers, int(model_cfg["batch_size"])) if streamed else None
+    )
     history = trainer.fit(loss_fn, "train-diffusion latent", batches=batches)
     model.load_state_dict(trainer.final_state())
     agree = ranks_agree(weights_digest(model.state_dict()))
@@ -278,13 +320,19 @@ def train_latent(inputs: dict, out: Path | None, cfg, *, prepare, overwrite: boo
         scheduler.save_pretrained(str(tmp / SCHEDULER_DIR))
         data.write_files(tmp)
         writer.spectral = data.spectral
-        writer.metrics = {"final_loss": history[-1]["loss"] if history else None,
-                          "parameters": count_parameters(model), "parameter_counts": counts,
-                          **({"ddp_world_size": trainer.world_size, "ddp_ranks_identical": agree}
-                             if agree is not None else {})}
-        writer.extra = {"history": history, "data_wait_share": trainer.data_wait_share(),
-                        "fit_seconds": round(trainer.elapsed_s, 3), "loader_start_seconds": round(trainer.loader_start_s, 3),
-                        **({"normalisation": data.space_config["corpus_normalisation"]} if streamed else {})}
+        writer.metrics = {
+            "final_loss": history[-1]["loss"] if history else None,
+            "parameters": count_parameters(model),
+            "parameter_counts": counts,
+            **({"ddp_world_size": trainer.world_size, "ddp_ranks_identical": agree} if agree is not None else {}),
+        }
+        writer.extra = {
+            "history": history,
+            "data_wait_share": trainer.data_wait_share(),
+            "fit_seconds": round(trainer.elapsed_s, 3),
+            "loader_start_seconds": round(trainer.loader_start_s, 3),
+            **({"normalisation": data.space_config["corpus_normalisation"]} if streamed else {}),
+        }
     trainer.cleanup()
     distributed.barrier()
     return writer.artifact

@@ -19,7 +19,7 @@ def augment(batch, crop: int, generator):
     cols = torch.randint(0, w - crop + 1, (n,), generator=generator)
     flips = torch.randint(0, 2, (n, 3), generator=generator)
     for i in range(n):
-        x = batch[i, :, rows[i]:rows[i] + crop, cols[i]:cols[i] + crop]
+        x = batch[i, :, rows[i] : rows[i] + crop, cols[i] : cols[i] + crop]
         if flips[i, 0]:
             x = x.flip(-1)
         if flips[i, 1]:

@@ -1,9 +1,9 @@
 """The ``diffusion-model`` artifact layout, shared by every space:
 
-    unet/        diffusers ``save_pretrained`` (config.json + diffusion_pytorch_model.safetensors)
-    scheduler/   the training DDPMScheduler's config (samplers are built from it)
-    <space files, e.g. decoder/endmembers.csv>
-    manifest.json  config: space, preset, prediction_type, schedule, normalisation, inputs ...
+unet/        diffusers ``save_pretrained`` (config.json + diffusion_pytorch_model.safetensors)
+scheduler/   the training DDPMScheduler's config (samplers are built from it)
+<space files, e.g. decoder/endmembers.csv>
+manifest.json  config: space, preset, prediction_type, schedule, normalisation, inputs ...
 """
 
 from __future__ import annotations
@@ -55,8 +55,11 @@ class DiffusionModel:
 
 def load_model(path: str | Path) -> DiffusionModel:
     artifact = open_artifact(path, "diffusion-model")
-    for name in (f"{UNET_DIR}/config.json", f"{UNET_DIR}/diffusion_pytorch_model.safetensors",
-                 f"{SCHEDULER_DIR}/scheduler_config.json"):
+    for name in (
+        f"{UNET_DIR}/config.json",
+        f"{UNET_DIR}/diffusion_pytorch_model.safetensors",
+        f"{SCHEDULER_DIR}/scheduler_config.json",
+    ):
         artifact.file(name)
     if "space" not in artifact.config:
         raise ArtifactError(f"{path} records no diffusion space; rebuild it with `hsigen train-diffusion`")
@@ -66,5 +69,9 @@ def load_model(path: str | Path) -> DiffusionModel:
 def build_unet(unet_config: dict, channels: int, sample_size: int):
     from diffusers import UNet2DModel
 
-    return UNet2DModel(sample_size=sample_size, in_channels=channels, out_channels=channels,
-                       **{k: (tuple(v) if isinstance(v, list) else v) for k, v in unet_config.items()})
+    return UNet2DModel(
+        sample_size=sample_size,
+        in_channels=channels,
+        out_channels=channels,
+        **{k: (tuple(v) if isinstance(v, list) else v) for k, v in unet_config.items()},
+    )

@@ -27,7 +27,7 @@ class DenoiserTraining(Preset):
 class DiffusionPreset(DenoiserTraining):
     """``--space abundance`` and ``--space joint``."""
 
-    crop: Optional[int]                # random training crop; None: the whole map
+    crop: Optional[int]  # random training crop; None: the whole map
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,17 @@ def reverse_diffusion(scheduler, noise, steps: int, model_fn, step_kwargs=None, 
     return x
 
 
-def denoise(predict, scheduler, indices: range, shape: tuple[int, int, int], steps: int, seed: int,
-            batch_size: int, device, progress=None) -> np.ndarray:
+def denoise(
+    predict,
+    scheduler,
+    indices: range,
+    shape: tuple[int, int, int],
+    steps: int,
+    seed: int,
+    batch_size: int,
+    device,
+    progress=None,
+) -> np.ndarray:
     """Samples ``indices`` (global sample numbers) in batches of ``batch_size``:
     ``predict(model_input, t, rows)`` is one denoiser call for the samples ``rows`` (a slice of
     global sample numbers). Returns (len(indices), *shape) float32 model-space tensors."""
@@ -46,7 +55,13 @@ def denoise(predict, scheduler, indices: range, shape: tuple[int, int, int], ste
         rows = slice(start, min(indices.stop, start + batch_size))
         gens = sample_generators(seed, range(rows.start, rows.stop))
         noise = randn_tensor((len(gens), *shape), generator=gens, device=torch.device("cpu")).to(device)
-        x = reverse_diffusion(scheduler, noise, steps, lambda model_in, t, rows=rows: predict(model_in, t, rows),
-                              step_kwargs=lambda i, gens=gens: {"generator": gens}, progress=progress)
+        x = reverse_diffusion(
+            scheduler,
+            noise,
+            steps,
+            lambda model_in, t, rows=rows: predict(model_in, t, rows),
+            step_kwargs=lambda i, gens=gens: {"generator": gens},
+            progress=progress,
+        )
         out.append(x.float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)

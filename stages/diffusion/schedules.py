@@ -17,11 +17,15 @@ def training_scheduler(schedule: dict, prediction_type: str):
     if prediction_type not in PREDICTION_TYPES:
         raise ConfigError(f"--prediction {prediction_type!r}: choose one of {', '.join(PREDICTION_TYPES)}")
     return DDPMScheduler(
-        num_train_timesteps=int(schedule["num_train_timesteps"]), beta_start=float(schedule["beta_start"]),
-        beta_end=float(schedule["beta_end"]), beta_schedule=schedule["beta_schedule"],
+        num_train_timesteps=int(schedule["num_train_timesteps"]),
+        beta_start=float(schedule["beta_start"]),
+        beta_end=float(schedule["beta_end"]),
+        beta_schedule=schedule["beta_schedule"],
         prediction_type=prediction_type,
         # Data live in a scaled, unconstrained space (e.g. HUD's Z): never clip to [-1, 1].
-        clip_sample=False, timestep_spacing="trailing")
+        clip_sample=False,
+        timestep_spacing="trailing",
+    )
 
 
 def sampling_scheduler(kind: str, training_config: dict):

@@ -26,13 +26,13 @@ from .spaces import get_space
 class DiffusionTrainConfig:
     space: str
     preset: str
-    model: dict = field(default_factory=dict)   # the resolved preset (unet, schedule, steps, lr ...)
+    model: dict = field(default_factory=dict)  # the resolved preset (unet, schedule, steps, lr ...)
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 200
-    loader: str = "auto"              # latent: auto | memory | stream (stages/data)
-    workers: int = 2                  # DataLoader processes when streaming
-    compile: bool = False             # torch.compile the training forward
+    loader: str = "auto"  # latent: auto | memory | stream (stages/data)
+    workers: int = 2  # DataLoader processes when streaming
+    compile: bool = False  # torch.compile the training forward
     channels_last: bool = False
 
     def recorded(self) -> dict:
@@ -55,13 +55,15 @@ def single_dataset(dataset, space: str):
     if isinstance(dataset, (list, tuple)):
         dataset = dataset[0] if len(dataset) == 1 else (None if not dataset else list(dataset))
     if isinstance(dataset, list) or (dataset is not None and Path(dataset).suffix.lower() in (".yaml", ".yml")):
-        raise ConfigError(f"--space {space} trains on one --dataset; several sources (a corpus) train "
-                          "train-ae and --space latent")
+        raise ConfigError(
+            f"--space {space} trains on one --dataset; several sources (a corpus) train train-ae and --space latent"
+        )
     return dataset
 
 
-def resolve(space: str, preset: str, overrides: dict, model_config: dict | None = None,
-            source: str = "--model-config") -> dict:
+def resolve(
+    space: str, preset: str, overrides: dict, model_config: dict | None = None, source: str = "--model-config"
+) -> dict:
     from ..training import resolve_preset
 
     return resolve_preset(get_space(space).PRESETS, preset, overrides, model_config, source)
@@ -70,38 +72,68 @@ def resolve(space: str, preset: str, overrides: dict, model_config: dict | None 
 FINETUNE_ARCHITECTURES = {"hsigene": ("latent", "stages.hsigene.finetune")}
 
 
-def finetune_architecture(architecture: str, space: str, init, dataset, out, *, train: str = "adapters",
-                          steps: int | None = None, lr: float | None = None, batch_size: int | None = None,
-                          seed: int = 0, checkpoint_every: int = 200, resume: bool = False,
-                          overwrite: bool = False, device: str = "auto"):
+def finetune_architecture(
+    architecture: str,
+    space: str,
+    init,
+    dataset,
+    out,
+    *,
+    train: str = "adapters",
+    steps: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    checkpoint_every: int = 200,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str = "auto",
+):
     """``train-diffusion --architecture NAME --init MODEL``: fine-tune an imported model (HSIGene:
     ``stages/hsigene/finetune.py``, on the shared Trainer) into a diffusion-model artifact."""
     import importlib
 
     if architecture not in FINETUNE_ARCHITECTURES:
-        raise ConfigError(f"--architecture {architecture!r}: this hsigen fine-tunes {', '.join(FINETUNE_ARCHITECTURES)}")
+        raise ConfigError(
+            f"--architecture {architecture!r}: this hsigen fine-tunes {', '.join(FINETUNE_ARCHITECTURES)}"
+        )
     wanted, module = FINETUNE_ARCHITECTURES[architecture]
     if space != wanted:
         raise ConfigError(f"--architecture {architecture} is a --space {wanted} model: add --space {wanted}")
     if init is None or dataset is None or out is None:
-        raise ConfigError(f"--architecture {architecture} needs --init MODEL (from `hsigen import {architecture}`), "
-                          "--dataset DATASET and --out")
+        raise ConfigError(
+            f"--architecture {architecture} needs --init MODEL (from `hsigen import {architecture}`), "
+            "--dataset DATASET and --out"
+        )
     if checkpoint_every < 0:
         raise ConfigError("--checkpoint-every must be >= 0")
     finetune = importlib.import_module(module)
-    ft = finetune.FineTuneConfig(train=train, steps=steps or 1000, lr=lr or 1e-5, batch_size=batch_size or 2,
-                                 seed=seed, checkpoint_every=checkpoint_every)
+    ft = finetune.FineTuneConfig(
+        train=train,
+        steps=steps or 1000,
+        lr=lr or 1e-5,
+        batch_size=batch_size or 2,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+    )
     return finetune.finetune(init, dataset, Path(out), ft, resume=resume, overwrite=overwrite, device=device)
 
 
-def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrite: bool = False,
-          resume: bool = False, dry_run: bool = False):
+def train(
+    inputs: dict,
+    out: Path | None,
+    cfg: DiffusionTrainConfig,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    dry_run: bool = False,
+):
     import torch
 
     from ..training import Trainer, TrainSpec, count_parameters
 
     space = get_space(cfg.space)
-    if hasattr(space, "train"):   # a space with its own denoiser and trainer (latent: UNet + ControlNet)
+    if hasattr(space, "train"):  # a space with its own denoiser and trainer (latent: UNet + ControlNet)
         return space.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
     inputs = {**inputs, "dataset": single_dataset(inputs.get("dataset"), cfg.space)}
     model_cfg = cfg.model
@@ -112,8 +144,10 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
         raise ConfigError(f"--crop {crop} is larger than the {height}×{width} training maps")
     factor = 2 ** (len(model_cfg["unet"]["block_out_channels"]) - 1)
     if crop % factor:
-        raise ConfigError(f"the {cfg.preset} UNet halves the size {len(model_cfg['unet']['block_out_channels']) - 1} "
-                          f"times: --crop (or the patch size {crop}) must be a multiple of {factor}")
+        raise ConfigError(
+            f"the {cfg.preset} UNet halves the size {len(model_cfg['unet']['block_out_channels']) - 1} "
+            f"times: --crop (or the patch size {crop}) must be a multiple of {factor}"
+        )
     if model_cfg["batch_size"] < 1 or model_cfg["steps"] < 1:
         raise ConfigError("--steps and --batch-size must be at least 1")
     seed_everything(cfg.seed)
@@ -122,19 +156,30 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
 
         with torch.device("meta"):
             unet = build_unet(model_cfg["unet"], channels, crop)
-        return {"model": "diffusion UNet", "preset": cfg.preset, "space": cfg.space,
-                "parameters": {"unet": count_parameters(unet), "total": count_parameters(unet)},
-                "channels": channels, "sample_size": crop,
-                "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
-                "prediction_type": model_cfg["prediction_type"], "training_steps": model_cfg["steps"]}
+        return {
+            "model": "diffusion UNet",
+            "preset": cfg.preset,
+            "space": cfg.space,
+            "parameters": {"unet": count_parameters(unet), "total": count_parameters(unet)},
+            "channels": channels,
+            "sample_size": crop,
+            "diffusion_steps": model_cfg["schedule"]["num_train_timesteps"],
+            "prediction_type": model_cfg["prediction_type"],
+            "training_steps": model_cfg["steps"],
+        }
     unet = build_unet(model_cfg["unet"], channels, crop)
     if out is None:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
     if n == 0:
         raise ConfigError("there are no training maps; check the unmixing artifact's split")
 
-    recorded = {**cfg.recorded(), "sample_size": crop, "channels": channels,
-                "normalisation": data.normalisation, **data.space_config}
+    recorded = {
+        **cfg.recorded(),
+        "sample_size": crop,
+        "channels": channels,
+        "normalisation": data.normalisation,
+        **data.space_config,
+    }
     records = [input_record(p) for p in data.inputs]
     writer = ArtifactWriter(out, "diffusion-model", "train-diffusion", recorded, records, overwrite)
     if writer.up_to_date():
@@ -148,12 +193,19 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
     from .loss import diffusion_loss_fn
 
     loss_fn = diffusion_loss_fn(tensors, scheduler, int(model_cfg["batch_size"]), crop, device)
-    spec = TrainSpec(steps=int(model_cfg["steps"]), lr=float(model_cfg["lr"]), seed=cfg.seed,
-                     warmup_steps=int(model_cfg.get("warmup_steps", 0)), ema_decay=model_cfg.get("ema_decay"),
-                     checkpoint_every=cfg.checkpoint_every)
+    spec = TrainSpec(
+        steps=int(model_cfg["steps"]),
+        lr=float(model_cfg["lr"]),
+        seed=cfg.seed,
+        warmup_steps=int(model_cfg.get("warmup_steps", 0)),
+        ema_decay=model_cfg.get("ema_decay"),
+        checkpoint_every=cfg.checkpoint_every,
+    )
     fingerprint = {"config": recorded, "inputs": [r["sha256"] for r in records]}
-    log.info(f"train-diffusion: {count_parameters(unet):,} parameters, {n} training maps "
-             f"{channels}×{height}×{width}, crops {crop}, {spec.steps} steps on {device}")
+    log.info(
+        f"train-diffusion: {count_parameters(unet):,} parameters, {n} training maps "
+        f"{channels}×{height}×{width}, crops {crop}, {spec.steps} steps on {device}"
+    )
     trainer = Trainer(unet, spec, out, device, fingerprint, resume=resume, performance=cfg.performance())
     history = trainer.fit(loss_fn, "train-diffusion")
     unet.load_state_dict(trainer.final_state())
@@ -163,8 +215,7 @@ def train(inputs: dict, out: Path | None, cfg: DiffusionTrainConfig, *, overwrit
         scheduler.save_pretrained(str(tmp / SCHEDULER_DIR))
         data.write_files(tmp)
         writer.spectral = data.spectral
-        writer.metrics = {"final_loss": history[-1]["loss"] if history else None,
-                          "parameters": count_parameters(unet)}
+        writer.metrics = {"final_loss": history[-1]["loss"] if history else None, "parameters": count_parameters(unet)}
         writer.extra = {"history": history}
     trainer.cleanup()
     return writer.artifact

@@ -47,5 +47,6 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         return pixel_classify.run(Path(real), [Path(p) for p in synthetic], Path(out), config, overwrite)
     from .protocol import run_patch_task
 
-    return run_patch_task(patch_task(task.value), Path(real), [Path(p) for p in synthetic], Path(out), config,
-                          overwrite)
+    return run_patch_task(
+        patch_task(task.value), Path(real), [Path(p) for p in synthetic], Path(out), config, overwrite
+    )

@@ -95,8 +95,12 @@ class ChangeDetect(PatchTask):
             for k, v in change_scores(b["labels"][crop] > 0, pred).items():
                 total[k] += v
         tp, fp, fn = total["tp"], total["fp"], total["fn"]
-        return {"f1": 2 * tp / max(2 * tp + fp + fn, 1.0), "iou": tp / max(tp + fp + fn, 1.0),
-                "oa": total["correct"] / max(total["n"], 1.0), "changed_pixels": int(tp + fn)}
+        return {
+            "f1": 2 * tp / max(2 * tp + fp + fn, 1.0),
+            "iou": tp / max(tp + fp + fn, 1.0),
+            "oa": total["correct"] / max(total["n"], 1.0),
+            "changed_pixels": int(tp + fn),
+        }
 
     def evaluate(self, model, source, ctx, seed):
         return self._scores(source, lambda t1, t2: forward_np(model, t1, t2).argmax(1))
@@ -107,6 +111,9 @@ class ChangeDetect(PatchTask):
     def protocol_text(self, s):
         crop = s["resolved"]["crop"]
         return "Protocol: " + self.budget_text(
-            s, f"{crop}×{crop} crops of t1, t2 and mask; cross-entropy with the change class weighted "
-               f"{s['change_weight']:.2f}, the inverse of its {s['train_change_share']:.3f} share in the real "
-               f"training patches, capped at {MAX_CHANGE_WEIGHT:g}", units="triplets")
+            s,
+            f"{crop}×{crop} crops of t1, t2 and mask; cross-entropy with the change class weighted "
+            f"{s['change_weight']:.2f}, the inverse of its {s['train_change_share']:.3f} share in the real "
+            f"training patches, capped at {MAX_CHANGE_WEIGHT:g}",
+            units="triplets",
+        )

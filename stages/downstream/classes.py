@@ -25,8 +25,10 @@ def class_counts(source: PatchSource, batch: int = 32) -> dict[int, int]:
 def training_classes(source: PatchSource) -> tuple[list[int], dict[int, int]]:
     counts = class_counts(source)
     if len(counts) < 2:
-        raise ConfigError(f"--real {source.path}: its training split has {len(counts)} labelled class(es); "
-                          "a labelled task needs at least 2 (ingest with --labels)")
+        raise ConfigError(
+            f"--real {source.path}: its training split has {len(counts)} labelled class(es); "
+            "a labelled task needs at least 2 (ingest with --labels)"
+        )
     return sorted(counts), counts
 
 
@@ -56,6 +58,9 @@ class Confusion:
         union = cm.sum(0) + cm.sum(1) - tp
         present = union > 0
         iou = np.where(present, tp / np.maximum(union, 1), np.nan)
-        return {"oa": float(tp.sum() / max(cm.sum(), 1)), "miou": float(np.nanmean(iou)) if present.any() else 0.0,
-                "per_class_iou": {str(c): (None if np.isnan(v) else float(v)) for c, v in zip(classes, iou)},
-                "pixels": int(cm.sum())}
+        return {
+            "oa": float(tp.sum() / max(cm.sum(), 1)),
+            "miou": float(np.nanmean(iou)) if present.any() else 0.0,
+            "per_class_iou": {str(c): (None if np.isnan(v) else float(v)) for c, v in zip(classes, iou)},
+            "pixels": int(cm.sum()),
+        }

@@ -34,9 +34,9 @@ class PatchSource:
     size: tuple[int, int]
     has_labels: bool
     has_t2: bool
-    gain: float          # own normalised units → reference normalised units
+    gain: float  # own normalised units → reference normalised units
     bias: float
-    ref_scale: float     # reference normalised units → physical
+    ref_scale: float  # reference normalised units → physical
     ref_offset: float
     origin: np.ndarray | None = None
 
@@ -48,15 +48,39 @@ class PatchSource:
         own_scale, own_offset = self.gain * self.ref_scale, self.bias * self.ref_scale + self.ref_offset
         gain = own_scale / reference.ref_scale
         bias = (own_offset - reference.ref_offset) / reference.ref_scale
-        return PatchSource(self.path, self.kind, self.h5_path, self.rows, self.wavelengths_nm, self.size,
-                           self.has_labels, self.has_t2, gain, bias, reference.ref_scale, reference.ref_offset,
-                           self.origin)
+        return PatchSource(
+            self.path,
+            self.kind,
+            self.h5_path,
+            self.rows,
+            self.wavelengths_nm,
+            self.size,
+            self.has_labels,
+            self.has_t2,
+            gain,
+            bias,
+            reference.ref_scale,
+            reference.ref_offset,
+            self.origin,
+        )
 
     def subset(self, picks: np.ndarray) -> PatchSource:
         picks = np.sort(np.asarray(picks, np.int64))
-        return PatchSource(self.path, self.kind, self.h5_path, self.rows[picks], self.wavelengths_nm, self.size,
-                           self.has_labels, self.has_t2, self.gain, self.bias, self.ref_scale, self.ref_offset,
-                           None if self.origin is None else self.origin[picks])
+        return PatchSource(
+            self.path,
+            self.kind,
+            self.h5_path,
+            self.rows[picks],
+            self.wavelengths_nm,
+            self.size,
+            self.has_labels,
+            self.has_t2,
+            self.gain,
+            self.bias,
+            self.ref_scale,
+            self.ref_offset,
+            None if self.origin is None else self.origin[picks],
+        )
 
     def read(self, which) -> dict[str, np.ndarray]:
         """Patches ``which`` (positions in this source, any order, repeats allowed): ``hsi``
@@ -101,7 +125,7 @@ def _rows(dataset, rows: np.ndarray) -> np.ndarray:
     """``dataset[rows]``: contiguous runs are read as slices and single rows one by one
     (h5py's point selection took ~30 ms for a batch of 8, longer than a training step)."""
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-        return dataset[int(rows[0]):int(rows[-1]) + 1]
+        return dataset[int(rows[0]) : int(rows[-1]) + 1]
     return np.stack([dataset[int(r)] for r in rows])
 
 
@@ -125,39 +149,62 @@ def open_source(path: str | Path, role: str, split: str | None = None) -> PatchS
         wl = np.asarray(h5["wavelengths_nm"][...], np.float64)
         has_labels, has_t2 = "labels" in h5, "hsi_t2" in h5
         if has_labels and h5["labels"].shape != (n, h, w):
-            raise ArtifactError(f"{role} {path}: labels {h5['labels'].shape} do not match its images "
-                                f"{h5['hsi'].shape}; rebuild it")
+            raise ArtifactError(
+                f"{role} {path}: labels {h5['labels'].shape} do not match its images {h5['hsi'].shape}; rebuild it"
+            )
         if has_t2 and h5["hsi_t2"].shape != h5["hsi"].shape:
             raise ArtifactError(
                 f"{role} {path}: the t2 images {tuple(h5['hsi_t2'].shape)} do not have the shape of the t1 images "
-                f"{tuple(h5['hsi'].shape)}; a change triplet needs co-registered t1/t2 of one size — rebuild it")
+                f"{tuple(h5['hsi'].shape)}; a change triplet needs co-registered t1/t2 of one size — rebuild it"
+            )
         splits = h5["split"][...].astype(str) if "split" in h5 else None
         origin = np.asarray(h5["origin"][...]) if "origin" in h5 else None
     rows = np.arange(n)
     if split is not None:
         if splits is None or not np.any(splits == split):
-            raise ArtifactError(f"{role} {path} has no {split} split; ingest it with --val-fraction (e.g. 0.25) "
-                                "so held-out rows share no patch with the training rows")
+            raise ArtifactError(
+                f"{role} {path} has no {split} split; ingest it with --val-fraction (e.g. 0.25) "
+                "so held-out rows share no patch with the training rows"
+            )
         rows = np.flatnonzero(splits == split)
     spectral = artifact.spectral
-    return PatchSource(Path(path), artifact.kind, h5_path, rows, wl, (h, w), has_labels, has_t2, 1.0, 0.0,
-                       float(spectral["scale"]), float(spectral["offset"]),
-                       None if origin is None else origin[rows])
+    return PatchSource(
+        Path(path),
+        artifact.kind,
+        h5_path,
+        rows,
+        wl,
+        (h, w),
+        has_labels,
+        has_t2,
+        1.0,
+        0.0,
+        float(spectral["scale"]),
+        float(spectral["offset"]),
+        None if origin is None else origin[rows],
+    )
 
 
-def check_compatible(reference: PatchSource, other: PatchSource, role: str, crop: int,
-                     labels: bool, pair: bool) -> None:
+def check_compatible(
+    reference: PatchSource, other: PatchSource, role: str, crop: int, labels: bool, pair: bool
+) -> None:
     """One message naming the fix for each way ``other`` cannot serve the task."""
     check_same_grid(reference, other, role)
     if min(other.size) < crop:
-        raise ConfigError(f"{role} {other.path} has {other.size[0]}x{other.size[1]} images, smaller than "
-                          f"--crop {crop}; lower --crop to {min(other.size)} or less")
+        raise ConfigError(
+            f"{role} {other.path} has {other.size[0]}x{other.size[1]} images, smaller than "
+            f"--crop {crop}; lower --crop to {min(other.size)} or less"
+        )
     if labels and not other.has_labels:
-        raise ConfigError(f"{role} {other.path} has no labels, and this task trains on labelled images; give labelled "
-                          "samples (e.g. from `train-diffusion --space joint`) or a labelled dataset")
+        raise ConfigError(
+            f"{role} {other.path} has no labels, and this task trains on labelled images; give labelled "
+            "samples (e.g. from `train-diffusion --space joint`) or a labelled dataset"
+        )
     if pair and not other.has_t2:
-        raise ConfigError(f"{role} {other.path} has no t2 images; the change task needs (t1, t2, change mask) "
-                          "triplets: `ingest SCENE --pair T2 --change-mask MASK`, or samples of a --pairs joint model")
+        raise ConfigError(
+            f"{role} {other.path} has no t2 images; the change task needs (t1, t2, change mask) "
+            "triplets: `ingest SCENE --pair T2 --change-mask MASK`, or samples of a --pairs joint model"
+        )
 
 
 class Pool:
@@ -189,7 +236,7 @@ class Pool:
                 r = int(corners[i, 0] * (h - crop + 1))
                 c = int(corners[i, 1] * (w - crop + 1))
                 for name in keys:
-                    window = data[name][j][..., r:r + crop, c:c + crop]
+                    window = data[name][j][..., r : r + crop, c : c + crop]
                     parts.setdefault(name, [None] * batch)[i] = window
         return {name: np.stack(items) for name, items in parts.items()}
 

@@ -42,8 +42,10 @@ def add_noise(clean, generator, sigma: float):
 class Denoise(PatchTask):
     name = "denoise"
     paper = "Pang et al., HSIGene, arXiv:2409.12470, §4.5 Table 8 (HSI denoising with/without synthesized HSIs)"
-    model_name = (f"SS-DnCNN: 1×1 spectral projection to {SPECTRAL} channels, {DEPTH} 3×3 conv layers of width {WIDTH} "
-                  "(DnCNN, Zhang et al., IEEE TIP 2017), 1×1 back-projection; predicts the clean image")
+    model_name = (
+        f"SS-DnCNN: 1×1 spectral projection to {SPECTRAL} channels, {DEPTH} 3×3 conv layers of width {WIDTH} "
+        "(DnCNN, Zhang et al., IEEE TIP 2017), 1×1 back-projection; predicts the clean image"
+    )
     metrics = [PSNR, SSIM, SAM]
     primary = "psnr"
     baseline_label = "noisy input"
@@ -72,6 +74,8 @@ class Denoise(PatchTask):
 
     def protocol_text(self, s):
         crop = s["resolved"]["crop"]
-        return (f"Protocol: Gaussian noise σ = {s['noise_sigma']} (normalised units of each scene) on every patch; "
-                + self.budget_text(s, f"{crop}×{crop} crops, MSE")
-                + " PSNR/SSIM in normalised units (peak 1), SAM in degrees in physical units.")
+        return (
+            f"Protocol: Gaussian noise σ = {s['noise_sigma']} (normalised units of each scene) on every patch; "
+            + self.budget_text(s, f"{crop}×{crop} crops, MSE")
+            + " PSNR/SSIM in normalised units (peak 1), SAM in degrees in physical units."
+        )

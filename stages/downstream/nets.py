@@ -29,8 +29,9 @@ def standardise(mean: np.ndarray, std: np.ndarray):
 def conv_block(c_in: int, c_out: int):
     from torch import nn
 
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, padding=1),
-                         nn.ReLU())
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU()
+    )
 
 
 def forward_np(model, *arrays: np.ndarray) -> np.ndarray:
@@ -48,9 +49,9 @@ def band_stats(source, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
     count = 0
     for b in source.batches(batch):
         x = b["hsi"].astype(np.float64)
-        s, sq = x.sum((0, 2, 3)), (x ** 2).sum((0, 2, 3))
+        s, sq = x.sum((0, 2, 3)), (x**2).sum((0, 2, 3))
         total, total_sq = (s, sq) if total is None else (total + s, total_sq + sq)
         count += x.shape[0] * x.shape[2] * x.shape[3]
     mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
     return mean.astype(np.float32), (std + 1e-6 * (np.abs(mean) + 1.0)).astype(np.float32)

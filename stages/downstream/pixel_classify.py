@@ -31,7 +31,7 @@ from ..evaluate.spectra import attach_label_map, check_same_grid, labelled_pixel
 from .protocol import DownstreamConfig, _write, check_seeds, start_report
 from .report import Metric, comparisons, summarise
 
-SYNTHETIC_RATIO = 5.0      # synthetic pixels per real training pixel of each class, at most
+SYNTHETIC_RATIO = 5.0  # synthetic pixels per real training pixel of each class, at most
 METRICS = [Metric("oa", "OA"), Metric("aa", "AA"), Metric("kappa", "κ")]
 TRAINING_SETS = ("real", "real_plus_synthetic")
 PAPER = "Liu et al., HyperLDM, IEEE TGRS 61 (2023), §IV-F Table VI (downstream pixel classification, OA / AA / κ)"
@@ -103,8 +103,10 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         check_same_grid(real_set, s, "--synthetic")
     spectra, labels, split = labelled_pixel_table(real_set)
     if not (np.any(split == "train") and np.any(split == "val")):
-        raise ArtifactError(f"--real {real} has no train/val split; ingest it with --val-fraction (e.g. 0.25) so "
-                            "test pixels share no patch with training pixels")
+        raise ArtifactError(
+            f"--real {real} has no train/val split; ingest it with --val-fraction (e.g. 0.25) so "
+            "test pixels share no patch with training pixels"
+        )
     train_pool = split == "train"
     classes = sorted(int(c) for c in np.unique(labels[train_pool]))
     test = (split == "val") & np.isin(labels, classes)
@@ -126,8 +128,16 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         pool = np.flatnonzero(train_pool)
         subset = pool[_subset_per_class(labels[pool], config.per_class, rng)]
         x_real, y_real = spectra[subset], labels[subset]
-        base, _ = train_pixel_classifier(x_real, y_real, real_set.wavelengths_nm, hyper, seed, device,
-                                         out=out.parent / f".{out.name}-downstream", classes=classes)
+        base, _ = train_pixel_classifier(
+            x_real,
+            y_real,
+            real_set.wavelengths_nm,
+            hyper,
+            seed,
+            device,
+            out=out.parent / f".{out.name}-downstream",
+            classes=classes,
+        )
         base_scores = accuracy_scores(labels[test], base.predict(spectra[test]))
         xs, ys, sources = [], [], []
         for s, px in synth_pixels:
@@ -153,32 +163,68 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         if len(x_syn) == 0:
             raise ConfigError(
                 f"no synthetic pixel could be used (no sample labels of classes {classes}, and none reached "
-                f"--confidence {config.confidence}); lower --confidence or give labelled samples")
-        aug, _ = train_pixel_classifier(np.concatenate([x_real, x_syn]), np.concatenate([y_real, y_syn]),
-                                        real_set.wavelengths_nm, hyper, seed, device,
-                                        out=out.parent / f".{out.name}-downstream", classes=classes)
+                f"--confidence {config.confidence}); lower --confidence or give labelled samples"
+            )
+        aug, _ = train_pixel_classifier(
+            np.concatenate([x_real, x_syn]),
+            np.concatenate([y_real, y_syn]),
+            real_set.wavelengths_nm,
+            hyper,
+            seed,
+            device,
+            out=out.parent / f".{out.name}-downstream",
+            classes=classes,
+        )
         aug_scores = accuracy_scores(labels[test], aug.predict(spectra[test]))
-        runs.append({"seed": seed, "real_pixels": int(len(subset)), "synthetic_pixels": int(len(x_syn)),
-                     "synthetic_sources": sources, "real": base_scores, "real_plus_synthetic": aug_scores})
-        log.info(f"downstream seed {seed}: real OA {base_scores['oa']:.3f} -> real+synthetic OA "
-                 f"{aug_scores['oa']:.3f} ({len(x_syn)} synthetic pixels)")
+        runs.append(
+            {
+                "seed": seed,
+                "real_pixels": int(len(subset)),
+                "synthetic_pixels": int(len(x_syn)),
+                "synthetic_sources": sources,
+                "real": base_scores,
+                "real_plus_synthetic": aug_scores,
+            }
+        )
+        log.info(
+            f"downstream seed {seed}: real OA {base_scores['oa']:.3f} -> real+synthetic OA "
+            f"{aug_scores['oa']:.3f} ({len(x_syn)} synthetic pixels)"
+        )
 
-    settings = {**asdict(config), "synthetic_ratio": ratio, "resolved": hyper, "classes": classes,
-                "test_pixels": int(test.sum()), "train_pool_pixels": int(train_pool.sum()),
-                "test_split": "dataset val split (rows disjoint from the train split)"}
+    settings = {
+        **asdict(config),
+        "synthetic_ratio": ratio,
+        "resolved": hyper,
+        "classes": classes,
+        "test_pixels": int(test.sum()),
+        "train_pool_pixels": int(train_pool.sum()),
+        "test_split": "dataset val split (rows disjoint from the train split)",
+    }
     summary = summarise(runs, TRAINING_SETS, METRICS)
     comp = comparisons(runs, TRAINING_SETS, METRICS[0])
     summary["delta_oa"] = comp["real_plus_synthetic"]["mean_delta"]
-    report = {"kind": "downstream", "task": "pixel-classify", "paper": PAPER, "settings": settings,
-              "real": str(real), "synthetic": [str(p) for p in synthetic], "training_sets": list(TRAINING_SETS),
-              "primary_metric": "oa", "summary": summary, "comparisons": comp,
-              "comparisons_test": "two-sided paired t-test over seeds, alpha 0.05", "runs": runs}
+    report = {
+        "kind": "downstream",
+        "task": "pixel-classify",
+        "paper": PAPER,
+        "settings": settings,
+        "real": str(real),
+        "synthetic": [str(p) for p in synthetic],
+        "training_sets": list(TRAINING_SETS),
+        "primary_metric": "oa",
+        "summary": summary,
+        "comparisons": comp,
+        "comparisons_test": "two-sided paired t-test over seeds, alpha 0.05",
+        "runs": runs,
+    }
     return _write(writer, report, METRICS, METRICS[0], protocol_text(settings))
 
 
 def protocol_text(s: dict) -> str:
-    return (f"Protocol: {s['per_class']} real training pixels per class (train split), synthetic pixels up to "
-            f"{s['synthetic_ratio']}× the real ones per class (labelled synthetic pixels within {s['boundary']} px "
-            f"of another label left out), pixel classifier (4 × Conv1d + FC, HyperLDM §III-E) preset "
-            f"`{s['preset']}` ({s['resolved']['steps']} steps), pseudo-label confidence threshold {s['confidence']}; "
-            f"tested on {s['test_pixels']} held-out pixels of the {s['test_split']}; seeds {s['seeds']}.")
+    return (
+        f"Protocol: {s['per_class']} real training pixels per class (train split), synthetic pixels up to "
+        f"{s['synthetic_ratio']}× the real ones per class (labelled synthetic pixels within {s['boundary']} px "
+        f"of another label left out), pixel classifier (4 × Conv1d + FC, HyperLDM §III-E) preset "
+        f"`{s['preset']}` ({s['resolved']['steps']} steps), pseudo-label confidence threshold {s['confidence']}; "
+        f"tested on {s['test_pixels']} held-out pixels of the {s['test_split']}; seeds {s['seeds']}."
+    )

@@ -43,14 +43,14 @@ class Task(str, Enum):
 class DownstreamConfig:
     task: str = Task.pixel_classify.value
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    synthetic_ratio: float | None = None   # None: the task's default
-    steps: int | None = None                # None: the task's fixed budget
+    synthetic_ratio: float | None = None  # None: the task's default
+    steps: int | None = None  # None: the task's fixed budget
     batch_size: int | None = None
     lr: float | None = None
-    crop: int | None = None                 # training crop (pixels)
-    scale: int = 4                          # sr: ×4 (HSIGene Table 9) or ×2
-    noise_sigma: float = 0.2                # denoise: Gaussian σ in normalised units (HSIGene Table 8)
-    test: str | None = None                 # a second scene, scored but never trained on
+    crop: int | None = None  # training crop (pixels)
+    scale: int = 4  # sr: ×4 (HSIGene Table 9) or ×2
+    noise_sigma: float = 0.2  # denoise: Gaussian σ in normalised units (HSIGene Table 8)
+    test: str | None = None  # a second scene, scored but never trained on
     device: str = "auto"
     # pixel-classify (HyperLDM Table VI protocol; see pixel_classify.py)
     per_class: int = 20
@@ -68,17 +68,17 @@ class Context:
     config: DownstreamConfig
     hyper: dict
     device: object
-    band_mean: np.ndarray | None = None     # real training patches, per band (nets.band_stats)
+    band_mean: np.ndarray | None = None  # real training patches, per band (nets.band_stats)
     band_std: np.ndarray | None = None
     classes: list[int] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)   # reported in the settings
+    extra: dict = field(default_factory=dict)  # reported in the settings
 
 
 class PatchTask:
     """A patch-level task. Subclasses set the class attributes and implement the four hooks."""
 
     name: str
-    paper: str                      # the seed experiment reproduced, cited
+    paper: str  # the seed experiment reproduced, cited
     model_name: str
     training_sets: tuple[str, ...] = ("real", "real_plus_synthetic", "synthetic_only")
     metrics: list[Metric]
@@ -115,17 +115,24 @@ class PatchTask:
     def budget_text(s: dict, crops: str, units: str = "patches") -> str:
         """The sentence every task's protocol shares: model, budget, synthetic share, test set, seeds."""
         r = s["resolved"]
-        return (f"{s['model']}, {r['steps']} steps of batch {r['batch_size']} ({crops}, AdamW lr {r['lr']}); "
-                f"synthetic {units} up to {r['synthetic_ratio']}× the {s['train_patches']} real training {units}; "
-                f"scored on the {s['test_patches']} patches of the {s['test_split']}; seeds {s['seeds']}.")
+        return (
+            f"{s['model']}, {r['steps']} steps of batch {r['batch_size']} ({crops}, AdamW lr {r['lr']}); "
+            f"synthetic {units} up to {r['synthetic_ratio']}× the {s['train_patches']} real training {units}; "
+            f"scored on the {s['test_patches']} patches of the {s['test_split']}; seeds {s['seeds']}."
+        )
 
     def primary_metric(self) -> Metric:
         return next(m for m in self.metrics if m.key == self.primary)
 
 
 def resolve_hyper(task: PatchTask, config: DownstreamConfig) -> dict:
-    given = {"steps": config.steps, "batch_size": config.batch_size, "lr": config.lr, "crop": config.crop,
-             "synthetic_ratio": config.synthetic_ratio}
+    given = {
+        "steps": config.steps,
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "crop": config.crop,
+        "synthetic_ratio": config.synthetic_ratio,
+    }
     hyper = {k: (v if given[k] is None else given[k]) for k, v in task.defaults.items()}
     if hyper["steps"] < 1 or hyper["batch_size"] < 1:
         raise ConfigError("--steps and --batch-size must be at least 1")
@@ -138,14 +145,16 @@ def resolve_hyper(task: PatchTask, config: DownstreamConfig) -> dict:
     return hyper
 
 
-def start_report(out: Path, config: DownstreamConfig, hyper: dict, real: Path, synthetic: list[Path],
-                 overwrite: bool) -> tuple[ArtifactWriter, bool]:
+def start_report(
+    out: Path, config: DownstreamConfig, hyper: dict, real: Path, synthetic: list[Path], overwrite: bool
+) -> tuple[ArtifactWriter, bool]:
     """The evaluation-report writer, and whether an identical report (same inputs, by hash, and
     config) is already at ``out``; when not, the destination is checked before any training."""
     extra = [p for p in (config.test, config.labels_file) if p]
     inputs = [input_record(p) for p in (real, *synthetic, *extra)]
-    writer = ArtifactWriter(out, "evaluation-report", "evaluate downstream",
-                            {**asdict(config), "resolved": hyper}, inputs, overwrite)
+    writer = ArtifactWriter(
+        out, "evaluation-report", "evaluate downstream", {**asdict(config), "resolved": hyper}, inputs, overwrite
+    )
     if writer.up_to_date():
         log.info("evaluate downstream: up to date")
         return writer, True
@@ -155,8 +164,10 @@ def start_report(out: Path, config: DownstreamConfig, hyper: dict, real: Path, s
 
 def check_seeds(seeds: list[int]) -> None:
     if len(seeds) < MIN_SEEDS or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds: the downstream check reports mean ± std and a paired test over at least "
-                          f"{MIN_SEEDS} seeds, all different, e.g. 0,1,2")
+        raise ConfigError(
+            f"--seeds: the downstream check reports mean ± std and a paired test over at least "
+            f"{MIN_SEEDS} seeds, all different, e.g. 0,1,2"
+        )
 
 
 def train_model(task: PatchTask, pool: Pool, ctx: Context, seed: int, scratch: Path):
@@ -169,9 +180,15 @@ def train_model(task: PatchTask, pool: Pool, ctx: Context, seed: int, scratch: P
     hyper = ctx.hyper
     seed_everything(seed)
     model = task.make_model(ctx)
-    spec = TrainSpec(steps=int(hyper["steps"]), lr=float(hyper["lr"]), seed=seed, weight_decay=1e-4,
-                     warmup_steps=min(20, int(hyper["steps"]) // 10), log_every=max(1, int(hyper["steps"]) // 5),
-                     mixed_precision=False)
+    spec = TrainSpec(
+        steps=int(hyper["steps"]),
+        lr=float(hyper["lr"]),
+        seed=seed,
+        weight_decay=1e-4,
+        warmup_steps=min(20, int(hyper["steps"]) // 10),
+        log_every=max(1, int(hyper["steps"]) // 5),
+        mixed_precision=False,
+    )
     trainer = Trainer(model, spec, scratch, ctx.device, {"task": task.name, "seed": seed})
 
     def loss_fn(net, step, generator):
@@ -187,16 +204,18 @@ def train_model(task: PatchTask, pool: Pool, ctx: Context, seed: int, scratch: P
     return model.eval()
 
 
-def run_patch_task(task: PatchTask, real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig,
-                   overwrite: bool = False):
+def run_patch_task(
+    task: PatchTask, real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool = False
+):
     try:
         return _run_patch_task(task, real, synthetic, out, config, overwrite)
     finally:
         close_all()
 
 
-def _run_patch_task(task: PatchTask, real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig,
-                    overwrite: bool):
+def _run_patch_task(
+    task: PatchTask, real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool
+):
     from ..common.runtime import resolve_device, torch_threads
 
     check_seeds(config.seeds)
@@ -227,18 +246,23 @@ def _run_patch_task(task: PatchTask, real: Path, synthetic: list[Path], out: Pat
     budget = int(round(hyper["synthetic_ratio"] * len(train)))
     available = sum(len(s) for s in synth)
     if budget == 0 or available == 0:
-        raise ConfigError(f"no synthetic patch would be used (--synthetic-ratio {hyper['synthetic_ratio']} × "
-                          f"{len(train)} real patches, {available} available); raise --synthetic-ratio")
+        raise ConfigError(
+            f"no synthetic patch would be used (--synthetic-ratio {hyper['synthetic_ratio']} × "
+            f"{len(train)} real patches, {available} available); raise --synthetic-ratio"
+        )
 
     runs = []
     for seed in config.seeds:
         rng = np.random.default_rng(seed)
         chosen = sample_sources(synth, budget, rng)
-        pools = {"real": Pool([train]), "real_plus_synthetic": Pool([train, *chosen]),
-                 "synthetic_only": Pool(chosen)}
+        pools = {"real": Pool([train]), "real_plus_synthetic": Pool([train, *chosen]), "synthetic_only": Pool(chosen)}
         with torch_threads(1):
-            record = {"seed": seed, "real_patches": len(train), "synthetic_patches": int(sum(len(c) for c in chosen)),
-                      "baseline": task.baseline(val, ctx, seed)}
+            record = {
+                "seed": seed,
+                "real_patches": len(train),
+                "synthetic_patches": int(sum(len(c) for c in chosen)),
+                "baseline": task.baseline(val, ctx, seed),
+            }
             if test is not None:
                 record["test_scene"] = {"baseline": task.baseline(test, ctx, seed)}
             for name in task.training_sets:
@@ -247,30 +271,50 @@ def _run_patch_task(task: PatchTask, real: Path, synthetic: list[Path], out: Pat
                 if test is not None:
                     record["test_scene"][name] = task.evaluate(model, test, ctx, seed)
         primary = task.primary
-        log.info(f"downstream {task.name} seed {seed}: " + ", ".join(
-            f"{n} {record[n][primary]:.4f}" for n in ("baseline", *task.training_sets)))
+        log.info(
+            f"downstream {task.name} seed {seed}: "
+            + ", ".join(f"{n} {record[n][primary]:.4f}" for n in ("baseline", *task.training_sets))
+        )
         runs.append(record)
 
     metrics, primary = task.metrics, task.primary_metric()
-    settings = {**asdict(config), "resolved": hyper, "model": task.model_name, "classes": ctx.classes,
-                "train_patches": len(train), "test_patches": len(val),
-                "test_split": "dataset val split (rows disjoint from the train split)",
-                "synthetic_available": available, **ctx.extra}
-    report = {"kind": "downstream", "task": task.name, "paper": task.paper, "settings": settings,
-              "real": str(real), "synthetic": [str(p) for p in synthetic],
-              "training_sets": list(task.training_sets), "primary_metric": primary.key,
-              "baseline_label": task.baseline_label,
-              "summary": summarise(runs, task.training_sets, metrics),
-              "baseline_summary": summarise(runs, ["baseline"], metrics)["baseline"],
-              "comparisons": comparisons(runs, task.training_sets, primary),
-              "comparisons_test": "two-sided paired t-test over seeds, alpha 0.05", "runs": runs}
+    settings = {
+        **asdict(config),
+        "resolved": hyper,
+        "model": task.model_name,
+        "classes": ctx.classes,
+        "train_patches": len(train),
+        "test_patches": len(val),
+        "test_split": "dataset val split (rows disjoint from the train split)",
+        "synthetic_available": available,
+        **ctx.extra,
+    }
+    report = {
+        "kind": "downstream",
+        "task": task.name,
+        "paper": task.paper,
+        "settings": settings,
+        "real": str(real),
+        "synthetic": [str(p) for p in synthetic],
+        "training_sets": list(task.training_sets),
+        "primary_metric": primary.key,
+        "baseline_label": task.baseline_label,
+        "summary": summarise(runs, task.training_sets, metrics),
+        "baseline_summary": summarise(runs, ["baseline"], metrics)["baseline"],
+        "comparisons": comparisons(runs, task.training_sets, primary),
+        "comparisons_test": "two-sided paired t-test over seeds, alpha 0.05",
+        "runs": runs,
+    }
     report["summary"][f"delta_{primary.key}"] = report["comparisons"]["real_plus_synthetic"]["mean_delta"]
     if test is not None:
         scene_runs = [{**r["test_scene"], "seed": r["seed"]} for r in runs]
-        report["test_scene"] = {"path": str(config.test), "patches": len(test),
-                                "summary": summarise(scene_runs, task.training_sets, metrics),
-                                "baseline_summary": summarise(scene_runs, ["baseline"], metrics)["baseline"],
-                                "comparisons": comparisons(scene_runs, task.training_sets, primary)}
+        report["test_scene"] = {
+            "path": str(config.test),
+            "patches": len(test),
+            "summary": summarise(scene_runs, task.training_sets, metrics),
+            "baseline_summary": summarise(scene_runs, ["baseline"], metrics)["baseline"],
+            "comparisons": comparisons(scene_runs, task.training_sets, primary),
+        }
     return _write(writer, report, metrics, primary, task.protocol_text(settings))
 
 

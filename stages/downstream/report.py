@@ -33,8 +33,11 @@ def mean_std(values) -> dict:
 
 def summarise(per_seed: list[dict], sets, metrics: list[Metric]) -> dict:
     """{set: {metric: {mean, std}}} over seeds; ``per_seed[i][set][metric]``."""
-    return {s: {m.key: mean_std([r[s][m.key] for r in per_seed]) for m in metrics}
-            for s in sets if all(s in r for r in per_seed)}
+    return {
+        s: {m.key: mean_std([r[s][m.key] for r in per_seed]) for m in metrics}
+        for s in sets
+        if all(s in r for r in per_seed)
+    }
 
 
 def paired_verdict(baseline: list[float], other: list[float], higher_is_better: bool) -> dict:
@@ -48,7 +51,7 @@ def paired_verdict(baseline: list[float], other: list[float], higher_is_better: 
     delta = b - a
     gain = delta if higher_is_better else -delta
     if np.allclose(delta, delta[0]) and not np.isclose(delta[0], 0.0):
-        p = 0.0            # identical non-zero gain on every seed: no variance, a sure difference
+        p = 0.0  # identical non-zero gain on every seed: no variance, a sure difference
     elif np.allclose(delta, 0.0):
         p = 1.0
     else:
@@ -57,20 +60,31 @@ def paired_verdict(baseline: list[float], other: list[float], higher_is_better: 
         verdict = "helps" if gain.mean() > 0 else "does not help"
     else:
         verdict = "within noise"
-    return {"mean_delta": float(delta.mean()), "p_value": p, "verdict": verdict,
-            "test": f"two-sided paired t-test over {len(a)} seeds, alpha {ALPHA}"}
+    return {
+        "mean_delta": float(delta.mean()),
+        "p_value": p,
+        "verdict": verdict,
+        "test": f"two-sided paired t-test over {len(a)} seeds, alpha {ALPHA}",
+    }
 
 
 def comparisons(per_seed: list[dict], sets, metric: Metric) -> dict:
     """Every non-real training set against the real-only baseline, on ``metric``."""
     base = [r["real"][metric.key] for r in per_seed]
-    return {s: {"metric": metric.key, **paired_verdict(base, [r[s][metric.key] for r in per_seed],
-                                                       metric.higher_is_better)}
-            for s in sets if s != "real"}
+    return {
+        s: {"metric": metric.key, **paired_verdict(base, [r[s][metric.key] for r in per_seed], metric.higher_is_better)}
+        for s in sets
+        if s != "real"
+    }
 
 
-def bar_chart(path: Path, title: str, blocks: list[tuple[str, dict, dict | None]], metrics: list[Metric],
-              baseline_label: str = "untrained baseline") -> None:
+def bar_chart(
+    path: Path,
+    title: str,
+    blocks: list[tuple[str, dict, dict | None]],
+    metrics: list[Metric],
+    baseline_label: str = "untrained baseline",
+) -> None:
     """One panel per metric; bars = training sets (mean ± std over seeds); a dashed line marks
     the untrained reference. ``blocks`` = (test-set name, summary, baseline summary)."""
     import matplotlib
@@ -78,8 +92,9 @@ def bar_chart(path: Path, title: str, blocks: list[tuple[str, dict, dict | None]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(blocks), len(metrics), figsize=(3.2 * len(metrics), 2.8 * len(blocks)), dpi=100,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(blocks), len(metrics), figsize=(3.2 * len(metrics), 2.8 * len(blocks)), dpi=100, squeeze=False
+    )
     colours = {"real": "#4c72b0", "real_plus_synthetic": "#55a868", "synthetic_only": "#c44e52"}
     for row, (name, summary, baseline) in enumerate(blocks):
         for col, m in enumerate(metrics):
@@ -108,20 +123,31 @@ def _fmt(v: float) -> str:
 
 
 def summary_table(summary: dict, baseline: dict | None, baseline_label: str, metrics: list[Metric]) -> list[str]:
-    lines = ["| training data | " + " | ".join(f"{m.label} {m.arrow}" for m in metrics) + " |",
-             "| --- |" + " --- |" * len(metrics)]
+    lines = [
+        "| training data | " + " | ".join(f"{m.label} {m.arrow}" for m in metrics) + " |",
+        "| --- |" + " --- |" * len(metrics),
+    ]
     if baseline is not None:
-        lines.append(f"| {baseline_label} | " + " | ".join(
-            _fmt(baseline[m.key]["mean"]) if m.key in baseline else "–" for m in metrics) + " |")
+        lines.append(
+            f"| {baseline_label} | "
+            + " | ".join(_fmt(baseline[m.key]["mean"]) if m.key in baseline else "–" for m in metrics)
+            + " |"
+        )
     for s, values in summary.items():
-        lines.append(f"| {SET_LABELS.get(s, s)} | " + " | ".join(
-            f"{_fmt(values[m.key]['mean'])} ± {_fmt(values[m.key]['std'])}" for m in metrics) + " |")
+        lines.append(
+            f"| {SET_LABELS.get(s, s)} | "
+            + " | ".join(f"{_fmt(values[m.key]['mean'])} ± {_fmt(values[m.key]['std'])}" for m in metrics)
+            + " |"
+        )
     return lines
 
 
 def verdict_lines(comp: dict, metric: Metric) -> list[str]:
-    return [f"- **{SET_LABELS.get(s, s)}** vs real: {metric.label} {c['mean_delta']:+.4f} (p = {c['p_value']:.3g}) → "
-            f"**{c['verdict']}**" for s, c in comp.items()]
+    return [
+        f"- **{SET_LABELS.get(s, s)}** vs real: {metric.label} {c['mean_delta']:+.4f} (p = {c['p_value']:.3g}) → "
+        f"**{c['verdict']}**"
+        for s, c in comp.items()
+    ]
 
 
 def sets_only(summary: dict) -> dict:
@@ -138,24 +164,46 @@ def write_report(tmp: Path, report: dict, metrics: list[Metric], primary: Metric
     if report.get("test_scene"):
         ts = report["test_scene"]
         blocks.append(("test scene", ts["summary"], ts.get("baseline_summary")))
-    bar_chart(tmp / "figures" / "downstream.png", f"{report['task']}: {report['paper']}", blocks, metrics,
-              report.get("baseline_label") or "untrained baseline")
-    lines = [f"# Downstream check `{report['task']}`: does synthetic data help?", "",
-             f"Reproduces: {report['paper']}  ", f"Real dataset: `{report['real']}`  ",
-             f"Synthetic: {', '.join(f'`{p}`' for p in report['synthetic'])}  ", "", protocol_text, "",
-             "## Held-out real rows", ""]
+    bar_chart(
+        tmp / "figures" / "downstream.png",
+        f"{report['task']}: {report['paper']}",
+        blocks,
+        metrics,
+        report.get("baseline_label") or "untrained baseline",
+    )
+    lines = [
+        f"# Downstream check `{report['task']}`: does synthetic data help?",
+        "",
+        f"Reproduces: {report['paper']}  ",
+        f"Real dataset: `{report['real']}`  ",
+        f"Synthetic: {', '.join(f'`{p}`' for p in report['synthetic'])}  ",
+        "",
+        protocol_text,
+        "",
+        "## Held-out real rows",
+        "",
+    ]
     lines += summary_table(report["summary"], report.get("baseline_summary"), report.get("baseline_label", ""), metrics)
-    lines += ["", f"Verdict on {primary.label} ({report['comparisons_test']}; \"helps\" = better with p < {ALPHA}, "
-              f"\"does not help\" = worse with p < {ALPHA}, otherwise \"within noise\"):"]
+    lines += [
+        "",
+        f'Verdict on {primary.label} ({report["comparisons_test"]}; "helps" = better with p < {ALPHA}, '
+        f'"does not help" = worse with p < {ALPHA}, otherwise "within noise"):',
+    ]
     lines += verdict_lines(report["comparisons"], primary)
     if report.get("test_scene"):
         ts = report["test_scene"]
         lines += ["", f"## Second scene `{ts['path']}` (never seen in training)", ""]
         lines += summary_table(ts["summary"], ts.get("baseline_summary"), report.get("baseline_label", ""), metrics)
         lines += ["", f"Verdict on {primary.label}:"] + verdict_lines(ts["comparisons"], primary)
-    lines += ["", "![downstream](figures/downstream.png)", "", f"## Per seed ({primary.label})", "",
-              "| seed | " + " | ".join(SET_LABELS.get(s, s) for s in report["summary"]) + " |",
-              "| --- |" + " --- |" * len(report["summary"])]
+    lines += [
+        "",
+        "![downstream](figures/downstream.png)",
+        "",
+        f"## Per seed ({primary.label})",
+        "",
+        "| seed | " + " | ".join(SET_LABELS.get(s, s) for s in report["summary"]) + " |",
+        "| --- |" + " --- |" * len(report["summary"]),
+    ]
     for r in report["runs"]:
         lines.append(f"| {r['seed']} | " + " | ".join(_fmt(r[s][primary.key]) for s in report["summary"]) + " |")
     (tmp / "report.md").write_text("\n".join(lines) + "\n")

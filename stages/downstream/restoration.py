@@ -31,8 +31,9 @@ def batch_generator(seed: int, batch_index: int):
     return torch.Generator().manual_seed(1_000_003 * (seed + 1) + batch_index)
 
 
-def image_scores(source: PatchSource, seed: int, restore: Callable, crop_to: int = 1,
-                 ergas_ratio: float | None = None) -> dict:
+def image_scores(
+    source: PatchSource, seed: int, restore: Callable, crop_to: int = 1, ergas_ratio: float | None = None
+) -> dict:
     """Mean metrics over ``source``'s patches of ``restore(clean (n,B,H,W) float32, generator)``
     → estimate, patch by patch weighted equally (every metric is a mean over patches)."""
     sums: dict[str, float] = {}
@@ -44,9 +45,11 @@ def image_scores(source: PatchSource, seed: int, restore: Callable, crop_to: int
         estimate = np.asarray(restore(clean, batch_generator(seed, b)), np.float32)
         ref_phys, est_phys = source.physical(clean), source.physical(estimate)
         n = len(clean)
-        scores = {"psnr": quality.mpsnr(clean, estimate, peak=1.0),
-                  "ssim": paired.mssim(estimate, clean, value_range=1.0),
-                  "sam": quality.sam_degrees(ref_phys, est_phys)}
+        scores = {
+            "psnr": quality.mpsnr(clean, estimate, peak=1.0),
+            "ssim": paired.mssim(estimate, clean, value_range=1.0),
+            "sam": quality.sam_degrees(ref_phys, est_phys),
+        }
         if ergas_ratio is not None:
             scores["ergas"] = paired.ergas(est_phys, ref_phys, ratio=ergas_ratio)
         for k, v in scores.items():

@@ -26,10 +26,20 @@ EVAL_BATCH = 16
 def build_scene_cnn(bands: int, n_classes: int, mean, std, width: int = WIDTH):
     from torch import nn
 
-    return nn.Sequential(standardise(mean, std), nn.Conv2d(bands, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, n_classes))
+    return nn.Sequential(
+        standardise(mean, std),
+        nn.Conv2d(bands, width, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2 * width, n_classes),
+    )
 
 
 def window_labels(labels: np.ndarray, classes: list[int]) -> np.ndarray:
@@ -60,16 +70,18 @@ def scene_windows(source, crop: int):
                     if key in seen:
                         continue
                     seen.add(key)
-                    xs.append(b["hsi"][j, :, r:r + crop, c:c + crop])
-                    ys.append(b["labels"][j, r:r + crop, c:c + crop])
+                    xs.append(b["hsi"][j, :, r : r + crop, c : c + crop])
+                    ys.append(b["labels"][j, r : r + crop, c : c + crop])
         if xs:
             yield np.stack(xs), np.stack(ys)
 
 
 class SceneClassify(PatchTask):
     name = "scene-classify"
-    paper = ("Pan et al., MSF-Diff, Information Fusion 108 (2024), §5.4 Table 7 (scene classification with/without "
-             "synthetic HSIs)")
+    paper = (
+        "Pan et al., MSF-Diff, Information Fusion 108 (2024), §5.4 Table 7 (scene classification with/without "
+        "synthetic HSIs)"
+    )
     model_name = f"small CNN: 3 conv layers (width {WIDTH}/{2 * WIDTH}/{2 * WIDTH}), global average pooling, linear"
     training_sets = ("real", "real_plus_synthetic")
     metrics = [Metric("oa", "OA"), Metric("kappa", "κ")]
@@ -107,8 +119,10 @@ class SceneClassify(PatchTask):
         if not truth:
             from ..common.errors import ConfigError
 
-            raise ConfigError(f"{source.path}: no test window of --crop {ctx.hyper['crop']} px is at least half "
-                              "labelled with a training class; lower --crop")
+            raise ConfigError(
+                f"{source.path}: no test window of --crop {ctx.hyper['crop']} px is at least half "
+                "labelled with a training class; lower --crop"
+            )
         scores = accuracy_scores(np.concatenate(truth), np.concatenate(pred))
         return {"oa": scores["oa"], "kappa": scores["kappa"], "scenes": scores["n"]}
 
@@ -121,6 +135,8 @@ class SceneClassify(PatchTask):
 
     def protocol_text(self, s):
         crop = s["resolved"]["crop"]
-        return (f"Protocol: scenes = {crop}×{crop} windows labelled by their majority class (at least "
-                f"{MIN_LABELLED_SHARE:.0%} labelled), scored on the non-overlapping windows of the test patches; "
-                + self.budget_text(s, "random windows"))
+        return (
+            f"Protocol: scenes = {crop}×{crop} windows labelled by their majority class (at least "
+            f"{MIN_LABELLED_SHARE:.0%} labelled), scored on the non-overlapping windows of the test patches; "
+            + self.budget_text(s, "random windows")
+        )

@@ -96,6 +96,8 @@ class Segment(PatchTask):
 
     def protocol_text(self, s):
         crop = s["resolved"]["crop"]
-        return (f"Protocol: {len(s['classes'])} training classes {s['classes']}; "
-                + self.budget_text(s, f"{crop}×{crop} crops, cross-entropy over labelled pixels")
-                + " Only labelled pixels of training classes are scored.")
+        return (
+            f"Protocol: {len(s['classes'])} training classes {s['classes']}; "
+            + self.budget_text(s, f"{crop}×{crop} crops, cross-entropy over labelled pixels")
+            + " Only labelled pixels of training classes are scored."
+        )

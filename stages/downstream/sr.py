@@ -29,8 +29,9 @@ def build_sspsr(bands: int, scale: int, width: int = WIDTH, blocks: int = LR_BLO
     class SpatialSpectralBlock(nn.Module):
         def __init__(self):
             super().__init__()
-            self.spatial = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-                                         nn.Conv2d(width, width, 3, padding=1))
+            self.spatial = nn.Sequential(
+                nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1)
+            )
             self.spectral = nn.Sequential(nn.Conv2d(width, width, 1), nn.ReLU(), nn.Conv2d(width, width, 1))
 
         def forward(self, x):
@@ -78,8 +79,10 @@ def bicubic_np(lr, scale: int):
 class SuperResolve(PatchTask):
     name = "sr"
     paper = "Pang et al., HSIGene, arXiv:2409.12470, §4.5 Table 9 (HSI super-resolution with/without synthesized HSIs)"
-    model_name = (f"compact SSPSR-like net (Jiang et al., IEEE TCI 2020): {LR_BLOCKS} spatial-spectral blocks of width "
-                  f"{WIDTH}, PixelShuffle, bicubic skip")
+    model_name = (
+        f"compact SSPSR-like net (Jiang et al., IEEE TCI 2020): {LR_BLOCKS} spatial-spectral blocks of width "
+        f"{WIDTH}, PixelShuffle, bicubic skip"
+    )
     metrics = [PSNR, SSIM, SAM, ERGAS]
     primary = "psnr"
     baseline_label = "bicubic"
@@ -91,8 +94,9 @@ class SuperResolve(PatchTask):
         if config.scale not in SCALES:
             raise ConfigError(f"--scale {config.scale}: the SR task degrades ×4 (HSIGene Table 9) or ×2")
         if hyper["crop"] % config.scale or hyper["crop"] // config.scale < 4:
-            raise ConfigError(f"--crop {hyper['crop']} must be a multiple of --scale {config.scale} and at least "
-                              f"{4 * config.scale}")
+            raise ConfigError(
+                f"--crop {hyper['crop']} must be a multiple of --scale {config.scale} and at least {4 * config.scale}"
+            )
 
     def make_model(self, ctx):
         return build_sspsr(ctx.bands, ctx.config.scale)
@@ -119,7 +123,10 @@ class SuperResolve(PatchTask):
 
     def protocol_text(self, s):
         crop = s["resolved"]["crop"]
-        return (f"Protocol: ×{s['scale']} degradation (Gaussian blur σ = {0.5 * s['scale']:g} px, bicubic "
-                f"downsampling); " + self.budget_text(s, f"{crop}×{crop} HR crops, MSE")
-                + f" PSNR/SSIM in normalised units (peak 1); SAM (degrees) and ERGAS (ratio 1/{s['scale']}) in "
-                "physical units.")
+        return (
+            f"Protocol: ×{s['scale']} degradation (Gaussian blur σ = {0.5 * s['scale']:g} px, bicubic "
+            f"downsampling); "
+            + self.budget_text(s, f"{crop}×{crop} HR crops, MSE")
+            + f" PSNR/SSIM in normalised units (peak 1); SAM (degrees) and ERGAS (ratio 1/{s['scale']}) in "
+            "physical units."
+        )

@@ -32,10 +32,13 @@ class ClassifierPreset(Preset):
 
 # The paper fixes the layout (4 × Conv1d + FC) but not the widths; `paper` uses widths in the
 # range of common 1-D CNN spectral classifiers, `tiny` trains in seconds on a CPU.
-PRESETS: dict[str, ClassifierPreset] = preset_table(ClassifierPreset, {
-    "tiny": {"channels": [8, 16, 32, 32], "kernel": 5, "steps": 300, "batch_size": 256, "lr": 3e-3},
-    "paper": {"channels": [32, 64, 128, 128], "kernel": 7, "steps": 5000, "batch_size": 512, "lr": 1e-3},
-})
+PRESETS: dict[str, ClassifierPreset] = preset_table(
+    ClassifierPreset,
+    {
+        "tiny": {"channels": [8, 16, 32, 32], "kernel": 5, "steps": 300, "batch_size": 256, "lr": 3e-3},
+        "paper": {"channels": [32, 64, 128, 128], "kernel": 7, "steps": 5000, "batch_size": 512, "lr": 1e-3},
+    },
+)
 POOLED_LENGTH = 4
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "classifier.json"
@@ -70,15 +73,17 @@ def build_model(bands: int, n_classes: int, channels, kernel: int):
             return self.fc(self.features(x))
 
     if len(channels) != 4:
-        raise ConfigError("the spectral classifier has exactly four convolution layers "
-                          "(Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-E)")
+        raise ConfigError(
+            "the spectral classifier has exactly four convolution layers "
+            "(Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-E)"
+        )
     return SpectralCNN()
 
 
 @dataclass
 class ClassifierMeta:
-    classes: list[int]                 # dataset label values, index = output unit
-    mean: list[float]                  # per-band standardisation (physical units)
+    classes: list[int]  # dataset label values, index = output unit
+    mean: list[float]  # per-band standardisation (physical units)
     std: list[float]
     wavelengths_nm: list[float]
     channels: list[int]
@@ -105,7 +110,7 @@ class PixelClassifier:
         out = []
         with torch.no_grad(), torch_threads(1):
             for a in range(0, len(x), batch):
-                out.append(fn(torch.from_numpy(x[a:a + batch])).double().numpy())
+                out.append(fn(torch.from_numpy(x[a : a + batch])).double().numpy())
         return np.concatenate(out, 0) if out else np.empty((0, 0))
 
     def probabilities(self, spectra: np.ndarray) -> np.ndarray:
@@ -121,9 +126,19 @@ class PixelClassifier:
         return np.asarray(self.meta.classes)[self.probabilities(spectra).argmax(1)]
 
 
-def train_pixel_classifier(spectra: np.ndarray, labels: np.ndarray, wavelengths_nm, hyper: dict, seed: int,
-                           device, out: Path | None = None, resume: bool = False, checkpoint_every: int = 0,
-                           classes: list[int] | None = None, weights: np.ndarray | None = None):
+def train_pixel_classifier(
+    spectra: np.ndarray,
+    labels: np.ndarray,
+    wavelengths_nm,
+    hyper: dict,
+    seed: int,
+    device,
+    out: Path | None = None,
+    resume: bool = False,
+    checkpoint_every: int = 0,
+    classes: list[int] | None = None,
+    weights: np.ndarray | None = None,
+):
     """Train S with the shared Trainer; returns (PixelClassifier, trainer history).
 
     ``weights`` (n,) optionally weights each pixel's loss (synthetic pixels in the downstream
@@ -145,12 +160,22 @@ def train_pixel_classifier(spectra: np.ndarray, labels: np.ndarray, wavelengths_
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
     seed_everything(seed)
     model = build_model(spectra.shape[1], len(classes), hyper["channels"], hyper["kernel"])
-    spec = TrainSpec(steps=int(hyper["steps"]), lr=float(hyper["lr"]), seed=seed, weight_decay=1e-4,
-                     warmup_steps=min(50, int(hyper["steps"]) // 10), checkpoint_every=checkpoint_every,
-                     log_every=max(1, int(hyper["steps"]) // 10))
+    spec = TrainSpec(
+        steps=int(hyper["steps"]),
+        lr=float(hyper["lr"]),
+        seed=seed,
+        weight_decay=1e-4,
+        warmup_steps=min(50, int(hyper["steps"]) // 10),
+        checkpoint_every=checkpoint_every,
+        log_every=max(1, int(hyper["steps"]) // 10),
+    )
     batch = int(hyper["batch_size"])
-    fingerprint = {"n": int(len(x)), "classes": classes, "hyper": {k: hyper[k] for k in sorted(hyper)},
-                   "checksum": float(np.float64(spectra[:: max(1, len(spectra) // 1000)].sum()))}
+    fingerprint = {
+        "n": int(len(x)),
+        "classes": classes,
+        "hyper": {k: hyper[k] for k in sorted(hyper)},
+        "checksum": float(np.float64(spectra[:: max(1, len(spectra) // 1000)].sum())),
+    }
     work = out if out is not None else Path(".hsigen-classifier-scratch")
     trainer = Trainer(model, spec, work, torch.device("cpu") if device is None else device, fingerprint, resume)
 
@@ -165,8 +190,14 @@ def train_pixel_classifier(spectra: np.ndarray, labels: np.ndarray, wavelengths_
         history = trainer.fit(loss_fn, "classifier")
     model.load_state_dict(trainer.final_state())
     trainer.cleanup()
-    meta = ClassifierMeta(classes, mean.tolist(), std.tolist(), [float(v) for v in wavelengths_nm],
-                          list(hyper["channels"]), int(hyper["kernel"]))
+    meta = ClassifierMeta(
+        classes,
+        mean.tolist(),
+        std.tolist(),
+        [float(v) for v in wavelengths_nm],
+        list(hyper["channels"]),
+        int(hyper["kernel"]),
+    )
     return PixelClassifier(model.cpu(), meta), history
 
 
@@ -205,6 +236,6 @@ def accuracy_scores(true: np.ndarray, pred: np.ndarray) -> dict:
     oa = np.trace(cm) / n
     present = cm.sum(1) > 0
     aa = np.mean(np.diag(cm)[present] / cm.sum(1)[present])
-    pe = (cm.sum(0) * cm.sum(1)).sum() / n ** 2
+    pe = (cm.sum(0) * cm.sum(1)).sum() / n**2
     kappa = (oa - pe) / (1 - pe) if pe < 1 else 1.0
     return {"oa": float(oa), "aa": float(aa), "kappa": float(kappa), "n": int(n)}

@@ -61,14 +61,15 @@ def frechet_distance(feat_a: np.ndarray, feat_b: np.ndarray, items: str = "spect
         raise ConfigError(f"FID needs at least 2 {items} in each set")
     mean_term = float(np.sum((a.mean(0) - b.mean(0)) ** 2))
     ca, cb = a - a.mean(0), b - b.mean(0)
-    traces = float(np.sum(ca ** 2)) / (len(a) - 1) + float(np.sum(cb ** 2)) / (len(b) - 1)
+    traces = float(np.sum(ca**2)) / (len(a) - 1) + float(np.sum(cb**2)) / (len(b) - 1)
     if len(ca) > len(cb):  # Tr((Σ_a Σ_b)^½) is symmetric in a, b: factor the smaller set
         ca, cb = cb, ca
     return mean_term + traces - 2 * _trace_sqrt_product(ca, cb)
 
 
-def kernel_inception_distance(feat_a: np.ndarray, feat_b: np.ndarray, subsets: int = 100,
-                              subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kernel_inception_distance(
+    feat_a: np.ndarray, feat_b: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """KID (Bińkowski et al. 2018): unbiased MMD² with the cubic polynomial kernel
     k(x, y) = (x·y / d + 1)³, averaged over random subsets; returns (mean, std)."""
     a = np.asarray(feat_a, dtype=np.float64)
@@ -85,8 +86,7 @@ def kernel_inception_distance(feat_a: np.ndarray, feat_b: np.ndarray, subsets: i
         kxx = (x @ x.T / d + 1) ** 3
         kyy = (y @ y.T / d + 1) ** 3
         kxy = (x @ y.T / d + 1) ** 3
-        mmd = ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-               - 2 * kxy.mean())
+        mmd = (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
         values.append(mmd)
     return float(np.mean(values)), float(np.std(values))
 

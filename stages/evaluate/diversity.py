@@ -29,10 +29,10 @@ def spectral_diversity(probs: np.ndarray) -> float:
         if len(group) == 0:
             total += 1.0
             continue
-        marginal = group.mean(0)                                               # eq. 26
-        kl = _xlogx(group).sum(1).mean() - _xlogx(marginal).sum()              # eq. 27
+        marginal = group.mean(0)  # eq. 26
+        kl = _xlogx(group).sum(1).mean() - _xlogx(marginal).sum()  # eq. 27
         total += float(np.exp(kl))
-    return total / n_s                                                         # eq. 28
+    return total / n_s  # eq. 28
 
 
 def spectral_diversity_multiple(probs_k: np.ndarray) -> float:

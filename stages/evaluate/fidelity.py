@@ -30,11 +30,11 @@ def _best_match(query, ref, dtype) -> np.ndarray:
     r = torch.from_numpy(np.ascontiguousarray(ref)).to(dtype)
     best = np.empty(len(q), dtype=np.float64)
     for a in range(0, len(q), CHUNK):
-        block = q[a:a + CHUNK]
+        block = q[a : a + CHUNK]
         top = torch.full((len(block),), -np.inf, dtype=dtype)
         for c in range(0, len(r), 16 * CHUNK):
-            top = torch.maximum(top, (block @ r[c:c + 16 * CHUNK].T).amax(1))
-        best[a:a + CHUNK] = top.double().numpy()
+            top = torch.maximum(top, (block @ r[c : c + 16 * CHUNK].T).amax(1))
+        best[a : a + CHUNK] = top.double().numpy()
     return best
 
 
@@ -62,15 +62,22 @@ def _blocks(cubes: np.ndarray, block: int, positions: np.ndarray, dtype) -> np.n
     b = cubes.shape[1]
     out = np.empty((len(positions), block * block * b), dtype=dtype)
     for a in range(0, len(positions), CHUNK):
-        part = positions[a:a + CHUNK]
-        pix = np.stack([cubes[i, :, r:r + block, c:c + block] for i, r, c in part])       # (m, B, block, block)
-        out[a:a + CHUNK] = _unit_rows(np.moveaxis(pix, 1, -1)).reshape(len(part), -1)
+        part = positions[a : a + CHUNK]
+        pix = np.stack([cubes[i, :, r : r + block, c : c + block] for i, r, c in part])  # (m, B, block, block)
+        out[a : a + CHUNK] = _unit_rows(np.moveaxis(pix, 1, -1)).reshape(len(part), -1)
     return out / np.sqrt(block * block)
 
 
-def block_diversity(generated_cubes: np.ndarray, real_cubes: np.ndarray, block: int = 8,
-                    real_stride: int | None = None, dtype: str = "float64", max_generated_blocks: int | None = None,
-                    max_real_blocks: int | None = None, seed: int = 0) -> float:
+def block_diversity(
+    generated_cubes: np.ndarray,
+    real_cubes: np.ndarray,
+    block: int = 8,
+    real_stride: int | None = None,
+    dtype: str = "float64",
+    max_generated_blocks: int | None = None,
+    max_real_blocks: int | None = None,
+    seed: int = 0,
+) -> float:
     """Eq. 17: generated images are tiled into non-overlapping blocks; real blocks are taken
     every ``real_stride`` pixels (default block // 2) from the real images.
 
@@ -86,13 +93,19 @@ def block_diversity(generated_cubes: np.ndarray, real_cubes: np.ndarray, block: 
     rh, rw = real_cubes.shape[2:]
     if block > min(gh, gw, rh, rw):
         raise ConfigError(
-            f"--block {block} is larger than the images ({gh}x{gw} generated, {rh}x{rw} real); lower --block")
+            f"--block {block} is larger than the images ({gh}x{gw} generated, {rh}x{rw} real); lower --block"
+        )
     rng = np.random.default_rng(seed)
     np_dtype = np.float64 if dtype == "float64" else np.float32
-    gen = _blocks(generated_cubes, block, _block_positions(len(generated_cubes), gh, gw, block, block,
-                                                           max_generated_blocks, rng), np_dtype)
-    real = _blocks(real_cubes, block, _block_positions(len(real_cubes), rh, rw, block, stride, max_real_blocks, rng),
-                   np_dtype)
+    gen = _blocks(
+        generated_cubes,
+        block,
+        _block_positions(len(generated_cubes), gh, gw, block, block, max_generated_blocks, rng),
+        np_dtype,
+    )
+    real = _blocks(
+        real_cubes, block, _block_positions(len(real_cubes), rh, rw, block, stride, max_real_blocks, rng), np_dtype
+    )
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     # Each row carries 1/sqrt(P); the product of two rows carries the 1/P of eq. 17.
     return float(_best_match(gen, real, tdtype).mean())

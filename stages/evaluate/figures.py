@@ -33,12 +33,20 @@ def cluster_real(real: np.ndarray, clusters: int, seed: int) -> np.ndarray:
 
 
 def nearest(spectra: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    d2 = (spectra ** 2).sum(1)[:, None] - 2 * spectra @ centroids.T + (centroids ** 2).sum(1)[None]
+    d2 = (spectra**2).sum(1)[:, None] - 2 * spectra @ centroids.T + (centroids**2).sum(1)[None]
     return d2.argmin(1)
 
 
-def spectra_figure(path: Path, wl: np.ndarray, groups: list, real_groups: np.ndarray, real: np.ndarray,
-                   generated: list[tuple[str, np.ndarray, np.ndarray]], title: str, prefix: str = "") -> None:
+def spectra_figure(
+    path: Path,
+    wl: np.ndarray,
+    groups: list,
+    real_groups: np.ndarray,
+    real: np.ndarray,
+    generated: list[tuple[str, np.ndarray, np.ndarray]],
+    title: str,
+    prefix: str = "",
+) -> None:
     """One panel per group (class or cluster): mean ± std of real and of each generated set."""
     plt = _plt()
     cols = min(4, len(groups))
@@ -46,7 +54,8 @@ def spectra_figure(path: Path, wl: np.ndarray, groups: list, real_groups: np.nda
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False, sharex=True)
     for ax, g in zip(axes.flat, groups):
         for name, values, colour in [("real", real[real_groups == g], "tab:blue")] + [
-                (n, v[gg == g], COLOURS[i % len(COLOURS)]) for i, (n, v, gg) in enumerate(generated)]:
+            (n, v[gg == g], COLOURS[i % len(COLOURS)]) for i, (n, v, gg) in enumerate(generated)
+        ]:
             if len(values) == 0:
                 continue
             mean, std = values.mean(0), values.std(0)
@@ -55,7 +64,7 @@ def spectra_figure(path: Path, wl: np.ndarray, groups: list, real_groups: np.nda
         ax.set_title(f"{prefix}{g}", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(groups):]:
+    for ax in list(axes.flat)[len(groups) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.supxlabel("wavelength (nm)", fontsize=8)
@@ -69,16 +78,24 @@ def embedding_figure(path: Path, real: np.ndarray, generated: list[tuple[str, np
     plt = _plt()
     rng = np.random.default_rng(seed)
     centre = real.mean(0)
-    _, s, vt = np.linalg.svd((real[rng.choice(len(real), min(len(real), 20000), replace=False)] - centre)
-                             .astype(np.float64), full_matrices=False)
+    _, s, vt = np.linalg.svd(
+        (real[rng.choice(len(real), min(len(real), 20000), replace=False)] - centre).astype(np.float64),
+        full_matrices=False,
+    )
     axes2 = vt[:2].T
-    ratio = (s[:2] ** 2 / np.sum(s ** 2)).tolist()
+    ratio = (s[:2] ** 2 / np.sum(s**2)).tolist()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for i, (name, values) in enumerate([("real", real)] + generated):
         pts = values[rng.choice(len(values), min(len(values), MAX_POINTS), replace=False)]
         z = (pts - centre) @ axes2
-        ax.scatter(z[:, 0], z[:, 1], s=3, alpha=0.4, label=name,
-                   color="tab:blue" if i == 0 else COLOURS[(i - 1) % len(COLOURS)])
+        ax.scatter(
+            z[:, 0],
+            z[:, 1],
+            s=3,
+            alpha=0.4,
+            label=name,
+            color="tab:blue" if i == 0 else COLOURS[(i - 1) % len(COLOURS)],
+        )
     ax.set_xlabel(f"PC1 ({ratio[0] * 100:.1f} % of real variance)")
     ax.set_ylabel(f"PC2 ({ratio[1] * 100:.1f} %)")
     ax.legend(markerscale=4, fontsize=7)
@@ -119,8 +136,14 @@ def psd_figure(path: Path, real, sets: list[tuple[str, object]]) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4.0))
     ax.loglog(f, (real.psd[:, 1:] / band_total).mean(0), color="black", lw=2, label="real")
     for i, (name, stats) in enumerate(sets):
-        ax.loglog(f, (stats.psd[:, 1:] / band_total).mean(0), lw=1.2, color=plt.cm.tab10(i % 10),
-                  ls="-" if name.startswith("generated") else "--", label=name)
+        ax.loglog(
+            f,
+            (stats.psd[:, 1:] / band_total).mean(0),
+            lw=1.2,
+            color=plt.cm.tab10(i % 10),
+            ls="-" if name.startswith("generated") else "--",
+            label=name,
+        )
     ax.axvline(0.25, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("radial frequency (cycles / pixel); dotted: high/low-frequency split")
     ax.set_ylabel("power ÷ real band total (mean over bands)")

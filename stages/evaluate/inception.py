@@ -25,8 +25,10 @@ from torch import nn
 from ..common.weights import load_strict, read_state_dict
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
-EXPECTED = (f"the FID Inception-v3 weights {WEIGHTS_NAME} (pytorch-fid's port of TensorFlow's "
-            "inception-2015-12-05 graph, or that file converted to .safetensors)")
+EXPECTED = (
+    f"the FID Inception-v3 weights {WEIGHTS_NAME} (pytorch-fid's port of TensorFlow's "
+    "inception-2015-12-05 graph, or that file converted to .safetensors)"
+)
 FEATURES = 2048
 CLASSES = 1008
 INPUT_SIZE = 299
@@ -64,12 +66,15 @@ class MixedA(nn.Module):
         self.branch_pool = ConvBN(c_in, pool_features, 1)
 
     def forward(self, x):
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(_avg_pool_same(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_avg_pool_same(x)),
+            ],
+            1,
+        )
 
 
 class ReductionB(nn.Module):
@@ -83,11 +88,14 @@ class ReductionB(nn.Module):
         self.branch3x3dbl_3 = ConvBN(96, 96, 3, stride=2)
 
     def forward(self, x):
-        return torch.cat([
-            self.branch3x3(x),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            F.max_pool2d(x, 3, stride=2),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, 3, stride=2),
+            ],
+            1,
+        )
 
 
 class MixedC(nn.Module):
@@ -109,8 +117,13 @@ class MixedC(nn.Module):
     def forward(self, x):
         single = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         double = x
-        for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                      self.branch7x7dbl_5):
+        for layer in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             double = layer(double)
         return torch.cat([self.branch1x1(x), single, double, self.branch_pool(_avg_pool_same(x))], 1)
 
@@ -155,12 +168,17 @@ class MixedE(nn.Module):
         a = self.branch3x3_1(x)
         b = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = F.max_pool2d(x, 3, stride=1, padding=1) if self.max_pool else _avg_pool_same(x)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch3x3_2a(a), self.branch3x3_2b(a),
-            self.branch3x3dbl_3a(b), self.branch3x3dbl_3b(b),
-            self.branch_pool(pooled),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch3x3_2a(a),
+                self.branch3x3_2b(a),
+                self.branch3x3dbl_3a(b),
+                self.branch3x3dbl_3b(b),
+                self.branch_pool(pooled),
+            ],
+            1,
+        )
 
 
 class FIDInceptionV3(nn.Module):
@@ -198,8 +216,19 @@ class FIDInceptionV3(nn.Module):
         x = F.max_pool2d(x, 3, stride=2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
         x = F.max_pool2d(x, 3, stride=2)
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                      self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+        for block in (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        ):
             x = block(x)
         return x.mean(dim=(2, 3))  # pool3: global average over the 8×8 grid
 
@@ -239,15 +268,22 @@ def composites(cubes: np.ndarray, wavelengths_nm, limits) -> np.ndarray:
     return rgb.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
 
 
-def features(model: FIDInceptionV3, cubes: np.ndarray, wavelengths_nm, limits, batch_size: int = 16,
-             device="cpu", label: str = "inception") -> np.ndarray:
+def features(
+    model: FIDInceptionV3,
+    cubes: np.ndarray,
+    wavelengths_nm,
+    limits,
+    batch_size: int = 16,
+    device="cpu",
+    label: str = "inception",
+) -> np.ndarray:
     """(N, 2048) float64 pool3 features of the false-colour composites, in batches."""
     from ..common import log
 
     out = []
     with torch.inference_mode(), log.progress(label, len(cubes)) as bar:
         for start in range(0, len(cubes), batch_size):
-            rgb = torch.from_numpy(composites(cubes[start:start + batch_size], wavelengths_nm, limits))
+            rgb = torch.from_numpy(composites(cubes[start : start + batch_size], wavelengths_nm, limits))
             out.append(model(rgb.to(device)).double().cpu().numpy())
             bar.advance(len(rgb))
     return np.concatenate(out) if out else np.zeros((0, FEATURES))
@@ -260,8 +296,16 @@ class RgbFid:
     show in the composites instead of being normalised away per image. Sets larger than
     ``max_images`` use a seeded random subset (the same seed for every set)."""
 
-    def __init__(self, model: FIDInceptionV3, real_cubes: np.ndarray, wavelengths_nm, max_images: int | None,
-                 seed: int, batch_size: int, device):
+    def __init__(
+        self,
+        model: FIDInceptionV3,
+        real_cubes: np.ndarray,
+        wavelengths_nm,
+        max_images: int | None,
+        seed: int,
+        batch_size: int,
+        device,
+    ):
         self.model, self.wavelengths_nm, self.max_images = model, np.asarray(wavelengths_nm), max_images
         self.seed, self.batch_size, self.device = seed, batch_size, device
         chosen = real_cubes[choose_images(len(real_cubes), max_images, seed)]
@@ -283,9 +327,11 @@ class RgbFid:
         from ..spectral.preview import RGB_NM, rgb_band_indices
 
         idx = rgb_band_indices(self.wavelengths_nm)
-        return {"network": "FID Inception-v3 (TF inception-2015-12-05), pool3 2048-d",
-                "composite": f"false colour, bands nearest {'/'.join(f'{t:g}' for t in RGB_NM)} nm, 8-bit, "
-                             "the real images' 2 % stretch for every set; bilinear 299×299, scaled to [-1, 1]",
-                "rgb_bands_nm": [float(self.wavelengths_nm[i]) for i in idx],
-                "stretch": {"low": self.limits[0].tolist(), "high": self.limits[1].tolist()},
-                "real_images": int(self.real_images)}
+        return {
+            "network": "FID Inception-v3 (TF inception-2015-12-05), pool3 2048-d",
+            "composite": f"false colour, bands nearest {'/'.join(f'{t:g}' for t in RGB_NM)} nm, 8-bit, "
+            "the real images' 2 % stretch for every set; bilinear 299×299, scaled to [-1, 1]",
+            "rgb_bands_nm": [float(self.wavelengths_nm[i]) for i in idx],
+            "stretch": {"low": self.limits[0].tolist(), "high": self.limits[1].tolist()},
+            "real_images": int(self.real_images),
+        }

@@ -28,7 +28,7 @@ import numpy as np
 from ..common.errors import ConfigError
 
 ROW_CHUNK = 512
-WINDOW = 2048          # columns around a row chunk used for the first radius upper bound
+WINDOW = 2048  # columns around a row chunk used for the first radius upper bound
 BIG_RADIUS_QUANTILE = 0.95
 FLOAT64_MAX_POINTS = 4096
 
@@ -45,8 +45,16 @@ class ManifoldResult:
     coverage: float | None = None
 
     def as_dict(self) -> dict:
-        return {"spr": self.precision, "srec": self.recall, "density": self.density, "coverage": self.coverage,
-                "k": self.k, "groups": self.groups, "n_real": self.n_real, "n_generated": self.n_generated}
+        return {
+            "spr": self.precision,
+            "srec": self.recall,
+            "density": self.density,
+            "coverage": self.coverage,
+            "k": self.k,
+            "groups": self.groups,
+            "n_real": self.n_real,
+            "n_generated": self.n_generated,
+        }
 
 
 def _sqdist(a, a_sq, b, b_sq):
@@ -120,7 +128,7 @@ def _covered(query: _Sorted, ref: _Sorted, radii: np.ndarray, counting: bool = F
     import torch
 
     dtype = ref.x.dtype
-    r2 = torch.from_numpy(radii ** 2).to(dtype)
+    r2 = torch.from_numpy(radii**2).to(dtype)
     # Balls with unusually large radii are checked against every query point; the rest only
     # within the projection band of width = the largest remaining radius.
     limit = float(np.quantile(radii, BIG_RADIUS_QUANTILE)) if len(radii) else 0.0
@@ -168,7 +176,7 @@ def _frame(real: np.ndarray):
     """Centre/scale on the real set (distances keep their order) and its first principal axis."""
     centre = real.mean(0)
     sample = real[:: max(1, len(real) // 20_000)] - centre
-    scale = float(np.sqrt(np.mean(sample ** 2))) or 1.0
+    scale = float(np.sqrt(np.mean(sample**2))) or 1.0
     _, _, vt = np.linalg.svd(sample / scale, full_matrices=False)
     return centre, scale, vt[0]
 
@@ -184,7 +192,8 @@ def precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 10, dtype
     if min(len(real), len(generated)) <= k:
         raise ConfigError(
             f"sPr/sRec with --k {k} needs more than {k} spectra in each set (have {len(real)} real, "
-            f"{len(generated)} generated); lower --k or give more data")
+            f"{len(generated)} generated); lower --k or give more data"
+        )
     if dtype is None:
         dtype = "float64" if max(len(real), len(generated)) <= FLOAT64_MAX_POINTS else "float32"
     tdtype = torch.float64 if dtype == "float64" else torch.float32
@@ -195,12 +204,20 @@ def precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 10, dtype
     gen_radii = _knn_radii(g, k)
     inside, counts, ball_hit = _covered(g, r, real_radii, counting=True)
     recall = float(_covered(r, g, gen_radii).mean())
-    return ManifoldResult(float(inside.mean()), recall, k, len(real), len(generated),
-                          density=float(counts.mean() / k), coverage=float(ball_hit.mean()))
+    return ManifoldResult(
+        float(inside.mean()),
+        recall,
+        k,
+        len(real),
+        len(generated),
+        density=float(counts.mean() / k),
+        coverage=float(ball_hit.mean()),
+    )
 
 
-def grouped_precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 10, groups: int = 10,
-                             seed: int = 0, dtype: str | None = None) -> ManifoldResult:
+def grouped_precision_recall(
+    real: np.ndarray, generated: np.ndarray, k: int = 10, groups: int = 10, seed: int = 0, dtype: str | None = None
+) -> ManifoldResult:
     """The paper's cheaper variant: shuffle both sets, split each into ``groups`` parts,
     compute eq. 8 per pair of parts and average (Pang et al., HSIGene, arXiv:2409.12470 §4.1.3: 10 groups)."""
     if groups < 1:
@@ -210,5 +227,6 @@ def grouped_precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 1
     gen_parts = np.array_split(np.asarray(generated)[rng.permutation(len(generated))], groups)
     results = [precision_recall(rp, gp, k, dtype) for rp, gp in zip(real_parts, gen_parts)]
     mean = lambda name: float(np.mean([getattr(x, name) for x in results]))  # noqa: E731
-    return ManifoldResult(mean("precision"), mean("recall"), k, len(real), len(generated), groups,
-                          mean("density"), mean("coverage"))
+    return ManifoldResult(
+        mean("precision"), mean("recall"), k, len(real), len(generated), groups, mean("density"), mean("coverage")
+    )

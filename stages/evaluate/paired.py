@@ -19,7 +19,8 @@ def _check(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if pred.shape != ref.shape or pred.ndim != 4:
         raise ConfigError(
             f"paired metrics need images of equal shape (N, B, H, W): generated {pred.shape} vs reference "
-            f"{ref.shape}; give the --reference that these samples reconstruct")
+            f"{ref.shape}; give the --reference that these samples reconstruct"
+        )
     return pred, ref
 
 
@@ -79,6 +80,12 @@ def mssim(pred, ref, value_range: float | None = None) -> float:
 
 def all_paired(pred, ref, ergas_ratio: float = 1.0) -> dict:
     r = data_range(np.asarray(ref))
-    return {"mpsnr": mpsnr(pred, ref, r), "mssim": mssim(pred, ref, r), "sam": sam(pred, ref),
-            "ergas": ergas(pred, ref, ergas_ratio), "rmse": rmse(pred, ref), "mrae": mrae(pred, ref),
-            "data_range": r}
+    return {
+        "mpsnr": mpsnr(pred, ref, r),
+        "mssim": mssim(pred, ref, r),
+        "sam": sam(pred, ref),
+        "ergas": ergas(pred, ref, ergas_ratio),
+        "rmse": rmse(pred, ref),
+        "mrae": mrae(pred, ref),
+        "data_range": r,
+    }

@@ -21,16 +21,33 @@ from .references import References
 from .spectra import ImageSet, check_same_grid, load_image_set, pixels
 from .verdict import INFO, RULES, autoencoder_limits, verdict
 
-ALL_METRICS = ("spr_srec", "prdc", "fp", "db", "sd", "sdm", "fid", "kid", "is", "fid_rgb", "paired", "msad",
-               "spatial", "patch_fd", "c2st")
-OPTIONAL = ("c2st",)      # trains networks: only when asked for with --metrics
+ALL_METRICS = (
+    "spr_srec",
+    "prdc",
+    "fp",
+    "db",
+    "sd",
+    "sdm",
+    "fid",
+    "kid",
+    "is",
+    "fid_rgb",
+    "paired",
+    "msad",
+    "spatial",
+    "patch_fd",
+    "c2st",
+)
+OPTIONAL = ("c2st",)  # trains networks: only when asked for with --metrics
 NEEDS = {
     "spatial": "images of the real patches' size (at least 4×4 pixels)",
     "patch_fd": f"images of the real patches' size, at least {RECEPTIVE_FIELD}×{RECEPTIVE_FIELD} pixels",
     "c2st": "--metrics c2st (optional), references (its real-heldout row) and enough images in both sets",
     "sd": "--classifier DIR (train one with `hsigen evaluate train-classifier`)",
     "sdm": "--classifier DIR and samples that share a condition (condition_index or conditions in samples.h5)",
-    "fid": "--classifier DIR", "kid": "--classifier DIR", "is": "--classifier DIR",
+    "fid": "--classifier DIR",
+    "kid": "--classifier DIR",
+    "is": "--classifier DIR",
     "fid_rgb": "--inception-weights FILE (the pt_inception-2015-12-05 FID weights) and at least 2 images per set",
     "paired": "--reference DIR whose images pair one-to-one with the generated ones",
     "msad": "labels in both the real dataset and the generated samples",
@@ -40,13 +57,13 @@ NEEDS = {
 
 @dataclass
 class EvaluateConfig:
-    metrics: list[str] | None = None      # None: all that the inputs allow
+    metrics: list[str] | None = None  # None: all that the inputs allow
     k: int = 10
-    groups: int | None = None             # sPr/sRec: the paper's grouped variant when set
+    groups: int | None = None  # sPr/sRec: the paper's grouped variant when set
     block: int = 8
     block_stride: int | None = None
-    db_max_blocks: int | None = 2000          # D_b: seeded subset of generated blocks (unbiased mean)
-    db_max_real_blocks: int | None = 20_000   # D_b: seeded subset of real blocks searched
+    db_max_blocks: int | None = 2000  # D_b: seeded subset of generated blocks (unbiased mean)
+    db_max_real_blocks: int | None = 20_000  # D_b: seeded subset of real blocks searched
     max_spectra: int = 100_000
     seed: int = 0
     kid_subsets: int = 100
@@ -58,16 +75,24 @@ class EvaluateConfig:
     reference: str | None = None
     real_split: str | None = None
     inception_weights: str | None = None  # RGB FID on false colour when given
-    rgb_max_images: int | None = None     # RGB FID: seeded subset of at most this many images per set
+    rgb_max_images: int | None = None  # RGB FID: seeded subset of at most this many images per set
     rgb_batch_size: int = 16
-    device: str = "auto"                  # for the Inception network
-    references: str = "auto"              # none | auto | all (references.References)
+    device: str = "auto"  # for the Inception network
+    references: str = "auto"  # none | auto | all (references.References)
     c2st_folds: int = 3
     c2st_steps: int = 300
 
 
-def _available(name: str, gen: ImageSet, real: ImageSet, clf, reference: ImageSet | None, block: int,
-               inception=None, heldout: ImageSet | None = None) -> bool:
+def _available(
+    name: str,
+    gen: ImageSet,
+    real: ImageSet,
+    clf,
+    reference: ImageSet | None,
+    block: int,
+    inception=None,
+    heldout: ImageSet | None = None,
+) -> bool:
     from .c2st import enough_images
 
     if name in ("spr_srec", "prdc", "fp"):
@@ -119,8 +144,9 @@ def _classifier_metrics(names, clf, gen: ImageSet, real_feats, gen_px, cfg: Eval
         if "fid" in names:
             out["fid_spectral"] = distribution.frechet_distance(real_feats, gen_feats)
         if "kid" in names:
-            mean, std = distribution.kernel_inception_distance(real_feats, gen_feats, cfg.kid_subsets,
-                                                               cfg.kid_subset_size, cfg.seed)
+            mean, std = distribution.kernel_inception_distance(
+                real_feats, gen_feats, cfg.kid_subsets, cfg.kid_subset_size, cfg.seed
+            )
             out["kid_spectral"] = {"mean": mean, "std": std}
     if "is" in names:
         mean, std = distribution.inception_score(clf.probabilities(gen_px.values), cfg.is_splits, cfg.seed)
@@ -131,7 +157,7 @@ def _classifier_metrics(names, clf, gen: ImageSet, real_feats, gen_px, cfg: Eval
         flat = gen.cubes.transpose(0, 2, 3, 1).reshape(-1, b)
         per_image = clf.probabilities(flat).reshape(n, h * w, -1)
     if "sd" in names:
-        values = np.array([diversity.spectral_diversity(p) for p in per_image])   # eq. 28 per image
+        values = np.array([diversity.spectral_diversity(p) for p in per_image])  # eq. 28 per image
         out["sd"] = {"mean": float(values.mean()), "std": float(values.std()), "images": int(n)}
     if "sdm" in names:
         values = []
@@ -188,18 +214,32 @@ class _Context:
     real_patch_feats: np.ndarray | None = None
 
 
-def _plan(g: ImageSet, real: ImageSet, clf, reference, cfg: EvaluateConfig, inception, heldout, requested,
-          is_reference: bool = False) -> set:
-    names = {m for m in ALL_METRICS
-             if _available(m, g, real, clf, None if is_reference else reference, cfg.block, inception, heldout)}
+def _plan(
+    g: ImageSet,
+    real: ImageSet,
+    clf,
+    reference,
+    cfg: EvaluateConfig,
+    inception,
+    heldout,
+    requested,
+    is_reference: bool = False,
+) -> set:
+    names = {
+        m
+        for m in ALL_METRICS
+        if _available(m, g, real, clf, None if is_reference else reference, cfg.block, inception, heldout)
+    }
     if requested is None:
         return names - set(OPTIONAL)
     if is_reference:  # reference rows get what the generated sets get, where it applies to them
         return names & set(requested)
     missing = sorted(set(requested) - names)
     if missing:
-        raise ConfigError(f"--metrics {', '.join(missing)} cannot run for {g.path}: "
-                          + "; ".join(f"{m} needs {NEEDS[m]}" for m in missing))
+        raise ConfigError(
+            f"--metrics {', '.join(missing)} cannot run for {g.path}: "
+            + "; ".join(f"{m} needs {NEEDS[m]}" for m in missing)
+        )
     return set(requested)
 
 
@@ -225,8 +265,10 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
         clf = load_classifier(cfg.classifier)
         wl = np.asarray(clf.meta.wavelengths_nm)
         if wl.shape != real.wavelengths_nm.shape or not np.allclose(wl, real.wavelengths_nm, atol=0.01):
-            raise SpectralError(f"--classifier {cfg.classifier} was trained on another wavelength grid "
-                                f"({len(wl)} bands); train one on this dataset with `hsigen evaluate train-classifier`")
+            raise SpectralError(
+                f"--classifier {cfg.classifier} was trained on another wavelength grid "
+                f"({len(wl)} bands); train one on this dataset with `hsigen evaluate train-classifier`"
+            )
     inception = device = None
     if cfg.inception_weights:
         from ..common.runtime import resolve_device
@@ -238,8 +280,10 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
     for g in gens:
         names = _plan(g, real, clf, reference, cfg, inception, heldout, requested)
         if reference is not None and "paired" not in names and (requested is None or "paired" in requested):
-            raise ConfigError(f"--reference {cfg.reference} has images {reference.cubes.shape} but {g.path} has "
-                              f"{g.cubes.shape}; paired metrics need one reference image per generated image")
+            raise ConfigError(
+                f"--reference {cfg.reference} has images {reference.cubes.shape} but {g.path} has "
+                f"{g.cubes.shape}; paired metrics need one reference image per generated image"
+            )
         plans.append(names)
 
     inputs = [input_record(real_path)] + [input_record(p) for p in generated]
@@ -254,8 +298,20 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
 
     real_px = pixels(real, cfg.max_spectra, cfg.seed)
     refs, ref_notes = references.build(mode, real, real_px.values, heldout, gens, cfg.seed)
-    ref_plans = [_plan(r.images, real, clf, reference, cfg, inception, heldout, requested or sorted(set().union(*plans)),
-                       is_reference=True) for r in refs]
+    ref_plans = [
+        _plan(
+            r.images,
+            real,
+            clf,
+            reference,
+            cfg,
+            inception,
+            heldout,
+            requested or sorted(set().union(*plans)),
+            is_reference=True,
+        )
+        for r in refs
+    ]
     ctx = _Context(cfg, real, real_px, clf, clf.features(real_px.values) if clf is not None else None, reference)
     every_plan = plans + ref_plans
     if any("spatial" in names for names in every_plan):
@@ -266,15 +322,25 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
     if inception is not None and any("fid_rgb" in names for names in every_plan):
         from .inception import RgbFid
 
-        ctx.rgb_fid = RgbFid(inception, real.cubes, real.wavelengths_nm, cfg.rgb_max_images, cfg.seed,
-                             cfg.rgb_batch_size, device)
+        ctx.rgb_fid = RgbFid(
+            inception, real.cubes, real.wavelengths_nm, cfg.rgb_max_images, cfg.seed, cfg.rgb_batch_size, device
+        )
 
     ref_rows, ref_stats = [], []
     for r, names in zip(refs, ref_plans):
         log.info(f"evaluate: reference {r.name} ({', '.join(m for m in ALL_METRICS if m in names)})")
         row, px, stats = _score(ctx, r.images, names, cfg.seed + 2)
-        ref_rows.append({"name": r.name, "reference": True, "description": r.description, **r.extra,
-                         "images": int(len(r.images.cubes)), "spectra_used": len(px.values), "metrics": row})
+        ref_rows.append(
+            {
+                "name": r.name,
+                "reference": True,
+                "description": r.description,
+                **r.extra,
+                "images": int(len(r.images.cubes)),
+                "spectra_used": len(px.values),
+                "metrics": row,
+            }
+        )
         ref_stats.append((r.name, stats))
     heldout_metrics = ref_rows[0]["metrics"] if ref_rows else None
     for row in ref_rows[1:]:
@@ -291,8 +357,16 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
         for row in ref_rows:
             if i + 1 in row.get("for_generated", []):
                 judged = autoencoder_limits(judged, row["verdict"])
-        results.append({**g.describe(), "spectra_unique": gen_px.unique_count, "spectra_used": len(gen_px.values),
-                        "metrics": metrics, "skipped": skipped, "verdict": judged})
+        results.append(
+            {
+                **g.describe(),
+                "spectra_unique": gen_px.unique_count,
+                "spectra_used": len(gen_px.values),
+                "metrics": metrics,
+                "skipped": skipped,
+                "verdict": judged,
+            }
+        )
 
     settings = asdict(cfg)
     if cfg.inception_weights:
@@ -300,23 +374,44 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
     used = {k for r in results + ref_rows for k in r["metrics"]}
     report = {
         "kind": "evaluation",
-        "settings": plain_json({**settings, "units": "physical (stored * scale + offset)",
-                                "spr_srec_method": f"{cfg.groups} groups" if cfg.groups else "exact, whole sets",
-                                "patch_fd_features": PATCH_FD_FEATURES, "verdict_rules": RULES}),
-        "real": {**real.describe(), "split": split_note, "spectra_unique": real_px.unique_count,
-                 "spectra_used": len(real_px.values)},
+        "settings": plain_json(
+            {
+                **settings,
+                "units": "physical (stored * scale + offset)",
+                "spr_srec_method": f"{cfg.groups} groups" if cfg.groups else "exact, whole sets",
+                "patch_fd_features": PATCH_FD_FEATURES,
+                "verdict_rules": RULES,
+            }
+        ),
+        "real": {
+            **real.describe(),
+            "split": split_note,
+            "spectra_unique": real_px.unique_count,
+            "spectra_used": len(real_px.values),
+        },
         "references": ref_rows,
         "reference_notes": ref_notes,
         "notes": _c2st_notes(heldout_metrics),
         "generated": results,
-        "metric_info": {m.key: {"label": m.label, "source": m.source, "measures": m.measures, "better": m.better}
-                        for m in INFO.values() if m.key in used},
+        "metric_info": {
+            m.key: {"label": m.label, "source": m.source, "measures": m.measures, "better": m.better}
+            for m in INFO.values()
+            if m.key in used
+        },
         "classifier": None if clf is None else {"path": cfg.classifier, "classes": clf.meta.classes},
         "rgb_fid": None if ctx.rgb_fid is None else ctx.rgb_fid.describe(),
     }
     with writer.building() as tmp:
-        report["figures"] = _figures(tmp, real, real_px, gens, gen_pixels, cfg, ctx.real_spatial,
-                                     [x for x in ref_stats + gen_stats if x[1] is not None])
+        report["figures"] = _figures(
+            tmp,
+            real,
+            real_px,
+            gens,
+            gen_pixels,
+            cfg,
+            ctx.real_spatial,
+            [x for x in ref_stats + gen_stats if x[1] is not None],
+        )
         report = plain_json(report)
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (tmp / "report.md").write_text(markdown(report))
@@ -339,13 +434,20 @@ def _score(ctx: _Context, g: ImageSet, names: set, seed: int):
         if "prdc" in names:
             metrics["density"], metrics["coverage"] = res.density, res.coverage
     if "fp" in names:
-        metrics["fp"] = fidelity.point_fidelity(gen_px.values, real_px.values,
-                                                _dtype(len(gen_px.values) * len(real_px.values) * g.bands))
+        metrics["fp"] = fidelity.point_fidelity(
+            gen_px.values, real_px.values, _dtype(len(gen_px.values) * len(real_px.values) * g.bands)
+        )
     if "db" in names:
-        metrics["db"] = fidelity.block_diversity(g.cubes, ctx.real.cubes, cfg.block, cfg.block_stride,
-                                                 _dtype((cfg.db_max_blocks or 0) * (cfg.db_max_real_blocks or 0)
-                                                        * g.bands * cfg.block ** 2),
-                                                 cfg.db_max_blocks, cfg.db_max_real_blocks, seed)
+        metrics["db"] = fidelity.block_diversity(
+            g.cubes,
+            ctx.real.cubes,
+            cfg.block,
+            cfg.block_stride,
+            _dtype((cfg.db_max_blocks or 0) * (cfg.db_max_real_blocks or 0) * g.bands * cfg.block**2),
+            cfg.db_max_blocks,
+            cfg.db_max_real_blocks,
+            seed,
+        )
         if "fp" in metrics:
             metrics["db_over_fp"] = metrics["db"] / metrics["fp"]
     if ctx.clf is not None:
@@ -374,9 +476,11 @@ def _c2st_notes(heldout_metrics: dict | None) -> list[str]:
     floor = (heldout_metrics or {}).get("c2st")
     if not floor or floor["mean"] < C2ST_UNREADABLE:
         return []
-    return [f"C2ST tells real-heldout from the real set at {floor['mean']:.2f}: the held-out images already differ "
-            "from the real set (e.g. another land-cover mix), so C2ST cannot judge a generator on this data; read "
-            "the other metrics."]
+    return [
+        f"C2ST tells real-heldout from the real set at {floor['mean']:.2f}: the held-out images already differ "
+        "from the real set (e.g. another land-cover mix), so C2ST cannot judge a generator on this data; read "
+        "the other metrics."
+    ]
 
 
 def _dtype(multiply_adds: int) -> str:
@@ -388,23 +492,37 @@ def _dtype(multiply_adds: int) -> str:
 def _headline(results: list[dict]) -> dict:
     head = {}
     for i, r in enumerate(results):
-        for key in ("spr", "srec", "density", "coverage", "fp", "db", "fid_spectral", "fid_rgb", "gradient_ratio",
-                    "hf_energy_ratio", "patch_fd"):
+        for key in (
+            "spr",
+            "srec",
+            "density",
+            "coverage",
+            "fp",
+            "db",
+            "fid_spectral",
+            "fid_rgb",
+            "gradient_ratio",
+            "hf_energy_ratio",
+            "patch_fd",
+        ):
             if key in r["metrics"]:
                 head[f"{key}_{i}"] = r["metrics"][key]
     return head
 
 
-def _figures(tmp: Path, real: ImageSet, real_px, gens, gen_pixels, cfg: EvaluateConfig, real_spatial,
-             spatial_sets: list) -> dict:
+def _figures(
+    tmp: Path, real: ImageSet, real_px, gens, gen_pixels, cfg: EvaluateConfig, real_spatial, spatial_sets: list
+) -> dict:
     fig_dir = tmp / "figures"
     fig_dir.mkdir()
     wl = real.wavelengths_nm
     names = [f"generated {i + 1}" for i in range(len(gens))]
     labelled = real_px.labels is not None and all(p.labels is not None for p in gen_pixels)
     if labelled:
-        groups = sorted(set(int(c) for c in np.unique(real_px.labels) if c > 0)
-                        & set(int(c) for p in gen_pixels for c in np.unique(p.labels) if c > 0))
+        groups = sorted(
+            set(int(c) for c in np.unique(real_px.labels) if c > 0)
+            & set(int(c) for p in gen_pixels for c in np.unique(p.labels) if c > 0)
+        )
     if labelled and groups:
         real_groups, gen_groups = real_px.labels, [p.labels for p in gen_pixels]
         grouping = "class"
@@ -414,15 +532,29 @@ def _figures(tmp: Path, real: ImageSet, real_px, gens, gen_pixels, cfg: Evaluate
         gen_groups = [figures.nearest(p.values.astype(np.float64), centroids) for p in gen_pixels]
         groups = sorted(int(c) for c in np.unique(real_groups))
         grouping = "k-means cluster of the real spectra (generated spectra assigned to the nearest centre)"
-    figures.spectra_figure(fig_dir / "spectra.png", wl, groups, real_groups, real_px.values,
-                           [(n, p.values, gg) for n, p, gg in zip(names, gen_pixels, gen_groups)],
-                           f"mean ± std spectra per {grouping.split(' (')[0]}",
-                           prefix="class " if grouping == "class" else "cluster ")
-    pca = figures.embedding_figure(fig_dir / "embedding.png", real_px.values,
-                                   [(n, p.values) for n, p in zip(names, gen_pixels)], cfg.seed)
-    figures.samples_figure(fig_dir / "samples.png", wl, [("real", real.cubes)] + [(n, g.cubes) for n, g in zip(names, gens)])
-    out = {"spectra": "figures/spectra.png", "embedding": "figures/embedding.png", "samples": "figures/samples.png",
-           "spectra_grouping": grouping, "pca": pca}
+    figures.spectra_figure(
+        fig_dir / "spectra.png",
+        wl,
+        groups,
+        real_groups,
+        real_px.values,
+        [(n, p.values, gg) for n, p, gg in zip(names, gen_pixels, gen_groups)],
+        f"mean ± std spectra per {grouping.split(' (')[0]}",
+        prefix="class " if grouping == "class" else "cluster ",
+    )
+    pca = figures.embedding_figure(
+        fig_dir / "embedding.png", real_px.values, [(n, p.values) for n, p in zip(names, gen_pixels)], cfg.seed
+    )
+    figures.samples_figure(
+        fig_dir / "samples.png", wl, [("real", real.cubes)] + [(n, g.cubes) for n, g in zip(names, gens)]
+    )
+    out = {
+        "spectra": "figures/spectra.png",
+        "embedding": "figures/embedding.png",
+        "samples": "figures/samples.png",
+        "spectra_grouping": grouping,
+        "pca": pca,
+    }
     if real_spatial is not None:
         figures.psd_figure(fig_dir / "psd.png", real_spatial, spatial_sets)
         out["psd"] = "figures/psd.png"
@@ -437,10 +569,16 @@ def _fmt(value) -> str:
     return "–" if value is None else str(value)
 
 
-C2ST_UNREADABLE = 0.9   # real-heldout's own C2ST accuracy from which the test says nothing
+C2ST_UNREADABLE = 0.9  # real-heldout's own C2ST accuracy from which the test says nothing
 ARROW = {"higher": "↑", "lower": "↓", "closer to 1": "→1"}
-PAIRED_ROWS = [("mpsnr", "MPSNR ↑"), ("mssim", "MSSIM ↑"), ("sam", "SAM (rad) ↓"), ("ergas", "ERGAS ↓"),
-               ("rmse", "RMSE ↓"), ("mrae", "MRAE ↓")]
+PAIRED_ROWS = [
+    ("mpsnr", "MPSNR ↑"),
+    ("mssim", "MSSIM ↑"),
+    ("sam", "SAM (rad) ↓"),
+    ("ergas", "ERGAS ↓"),
+    ("rmse", "RMSE ↓"),
+    ("mrae", "MRAE ↓"),
+]
 
 
 def _ref_name(row: dict) -> str:
@@ -458,39 +596,63 @@ def markdown(report: dict) -> str:
     s, real, gens = report["settings"], report["real"], report["generated"]
     refs = report.get("references", [])
     cols = refs + gens
-    lines = ["# hsigen evaluation report", "",
-             f"Real (scored against): `{real['path']}` — {real['split']} ({real['kind']}, {real['images']} images "
-             f"{real['height']}×{real['width']}, {real['bands']} bands; {real['spectra_unique']} unique spectra, "
-             f"{real['spectra_used']} used)", ""]
+    lines = [
+        "# hsigen evaluation report",
+        "",
+        f"Real (scored against): `{real['path']}` — {real['split']} ({real['kind']}, {real['images']} images "
+        f"{real['height']}×{real['width']}, {real['bands']} bands; {real['spectra_unique']} unique spectra, "
+        f"{real['spectra_used']} used)",
+        "",
+    ]
     for i, g in enumerate(gens):
-        lines.append(f"Generated {i + 1}: `{g['path']}` ({g['kind']}, {g['images']} images {g['height']}×{g['width']}; "
-                     f"{g['spectra_unique']} unique spectra, {g['spectra_used']} used)")
+        lines.append(
+            f"Generated {i + 1}: `{g['path']}` ({g['kind']}, {g['images']} images {g['height']}×{g['width']}; "
+            f"{g['spectra_unique']} unique spectra, {g['spectra_used']} used)"
+        )
     if refs:
         lines += ["", "Reference rows (*ref:*, built from the real data in this run, scored like the generated sets):"]
         for r in refs:
-            extra = f"; autoencoder `{r['autoencoder']}` ({r['kind']}) of generated {', '.join(map(str, r['for_generated']))}" \
-                if "autoencoder" in r else ""
+            extra = (
+                f"; autoencoder `{r['autoencoder']}` ({r['kind']}) of generated {', '.join(map(str, r['for_generated']))}"
+                if "autoencoder" in r
+                else ""
+            )
             lines.append(f"- **{r['name']}** — {r['description']} ({r['images']} images{extra})")
     for note in report.get("reference_notes", []):
         lines.append(f"- not made: {note}")
-    lines += ["", f"Settings: sPr/sRec {s['spr_srec_method']}, k = {s['k']}; D_b block {s['block']} (seeded subsets of at most "
-              f"{s['db_max_blocks']} generated and {s['db_max_real_blocks']} real blocks); "
-              f"at most {s['max_spectra']} spectra per set (seed {s['seed']}); units: {s['units']}; "
-              f"references: {s['references']}.", "",
-              "## Results", "", "| metric | source | " + " | ".join(_column_name(c, i - len(refs)) for i, c in enumerate(cols))
-              + " |", "| --- | --- | " + " | ".join("---" for _ in cols) + " |"]
+    lines += [
+        "",
+        f"Settings: sPr/sRec {s['spr_srec_method']}, k = {s['k']}; D_b block {s['block']} (seeded subsets of at most "
+        f"{s['db_max_blocks']} generated and {s['db_max_real_blocks']} real blocks); "
+        f"at most {s['max_spectra']} spectra per set (seed {s['seed']}); units: {s['units']}; "
+        f"references: {s['references']}.",
+        "",
+        "## Results",
+        "",
+        "| metric | source | " + " | ".join(_column_name(c, i - len(refs)) for i, c in enumerate(cols)) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in cols) + " |",
+    ]
     info = report.get("metric_info", {})
     for key, m in info.items():
         if any(key in c["metrics"] for c in cols):
-            lines.append(f"| {m['label']} {ARROW[m['better']]} | {m['source']} | "
-                         + " | ".join(_fmt(c["metrics"].get(key)) for c in cols) + " |")
+            lines.append(
+                f"| {m['label']} {ARROW[m['better']]} | {m['source']} | "
+                + " | ".join(_fmt(c["metrics"].get(key)) for c in cols)
+                + " |"
+            )
     if any("msad" in c["metrics"] for c in cols):
-        lines.append("| mSAD (rad) ↓ | specdm §4.2 | " + " | ".join(
-            _fmt(c["metrics"]["msad"]["msad"]) if "msad" in c["metrics"] else "–" for c in cols) + " |")
+        lines.append(
+            "| mSAD (rad) ↓ | specdm §4.2 | "
+            + " | ".join(_fmt(c["metrics"]["msad"]["msad"]) if "msad" in c["metrics"] else "–" for c in cols)
+            + " |"
+        )
     if any("paired" in c["metrics"] for c in cols):
         for key, label in PAIRED_ROWS:
-            lines.append(f"| {label} | paired with --reference | " + " | ".join(
-                _fmt(c["metrics"]["paired"][key]) if "paired" in c["metrics"] else "–" for c in cols) + " |")
+            lines.append(
+                f"| {label} | paired with --reference | "
+                + " | ".join(_fmt(c["metrics"]["paired"][key]) if "paired" in c["metrics"] else "–" for c in cols)
+                + " |"
+            )
     lines += ["", "## Verdicts", ""]
     if refs:
         lines.append(f"Against *ref:* real-heldout ({s['verdict_rules']}).")
@@ -508,20 +670,43 @@ def markdown(report: dict) -> str:
     rgb = report.get("rgb_fid")
     if rgb and any("fid_rgb" in g["metrics"] for g in gens):
         w = s["inception_weights"]
-        used = ", ".join(f"{g['metrics']['fid_rgb_images']['generated']} (generated {i + 1})"
-                         for i, g in enumerate(gens) if "fid_rgb" in g["metrics"])
-        lines += ["", f"RGB FID: weights `{w['path']}` (sha256 {w['sha256'][:12]}…); {rgb['composite']} "
-                  f"(bands {', '.join(f'{b:.1f}' for b in rgb['rgb_bands_nm'])} nm); "
-                  f"{rgb['real_images']} real images vs {used}."]
+        used = ", ".join(
+            f"{g['metrics']['fid_rgb_images']['generated']} (generated {i + 1})"
+            for i, g in enumerate(gens)
+            if "fid_rgb" in g["metrics"]
+        )
+        lines += [
+            "",
+            f"RGB FID: weights `{w['path']}` (sha256 {w['sha256'][:12]}…); {rgb['composite']} "
+            f"(bands {', '.join(f'{b:.1f}' for b in rgb['rgb_bands_nm'])} nm); "
+            f"{rgb['real_images']} real images vs {used}.",
+        ]
     skipped = sorted({(m, why) for g in gens for m, why in g["skipped"].items()})
     if skipped:
         lines += ["", "Not computed: " + "; ".join(f"{m} (needs {why})" for m, why in skipped) + "."]
     f = report["figures"]
-    lines += ["", "## Figures", "", f"Mean ± std spectra per {f['spectra_grouping']}:", "",
-              f"![spectra]({f['spectra']})", "", "PCA of the spectra (axes fitted on the real set):", "",
-              f"![embedding]({f['embedding']})", "", "False-colour images (640/550/470 nm, one stretch for all rows):", "",
-              f"![samples]({f['samples']})", ""]
+    lines += [
+        "",
+        "## Figures",
+        "",
+        f"Mean ± std spectra per {f['spectra_grouping']}:",
+        "",
+        f"![spectra]({f['spectra']})",
+        "",
+        "PCA of the spectra (axes fitted on the real set):",
+        "",
+        f"![embedding]({f['embedding']})",
+        "",
+        "False-colour images (640/550/470 nm, one stretch for all rows):",
+        "",
+        f"![samples]({f['samples']})",
+        "",
+    ]
     if "psd" in f:
-        lines += ["Radially averaged power spectra (mean over bands, each band ÷ its real total), real vs each set:",
-                  "", f"![psd]({f['psd']})", ""]
+        lines += [
+            "Radially averaged power spectra (mean over bands, each band ÷ its real total), real vs each set:",
+            "",
+            f"![psd]({f['psd']})",
+            "",
+        ]
     return "\n".join(lines)

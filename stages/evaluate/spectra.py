@@ -14,7 +14,7 @@ from .streamed import StoredArray, distinct_sample
 
 IMAGE_KINDS = ("hsi-dataset", "hsi-samples")
 GRID_TOLERANCE_NM = 0.01
-EXACT_PIXELS_BYTES = 256 << 20   # sets up to this size take the exact in-memory distinct-pixel path
+EXACT_PIXELS_BYTES = 256 << 20  # sets up to this size take the exact in-memory distinct-pixel path
 
 
 @dataclass
@@ -26,9 +26,9 @@ class ImageSet:
     kind: str
     cubes: np.ndarray | StoredArray
     wavelengths_nm: np.ndarray
-    labels: np.ndarray | StoredArray | None = None      # (N, H, W) int, 0 = unlabelled
-    split: np.ndarray | None = None       # (N,) str for datasets with a split
-    origin: np.ndarray | None = None      # (N, 2)
+    labels: np.ndarray | StoredArray | None = None  # (N, H, W) int, 0 = unlabelled
+    split: np.ndarray | None = None  # (N,) str for datasets with a split
+    origin: np.ndarray | None = None  # (N, 2)
     condition_ids: np.ndarray | None = None  # (N,) int: samples generated from the same condition
     artifact: Artifact | None = None
 
@@ -38,8 +38,15 @@ class ImageSet:
 
     def describe(self) -> dict:
         n, b, h, w = self.cubes.shape
-        return {"path": str(self.path), "kind": self.kind, "images": int(n), "bands": int(b),
-                "height": int(h), "width": int(w), "labelled": self.labels is not None}
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "images": int(n),
+            "bands": int(b),
+            "height": int(h),
+            "width": int(w),
+            "labelled": self.labels is not None,
+        }
 
 
 def _condition_ids(artifact: Artifact, n: int) -> np.ndarray | None:
@@ -91,19 +98,22 @@ def check_same_grid(reference: ImageSet, other: ImageSet, other_role: str = "--g
     a, b = reference.wavelengths_nm, other.wavelengths_nm
     same = a.shape == b.shape and np.allclose(a, b, atol=GRID_TOLERANCE_NM, rtol=0)
     if not same:
+
         def grid(w):
             return f"{len(w)} bands {w.min():.1f}-{w.max():.1f} nm" if len(w) else "no bands"
+
         raise SpectralError(
             f"{other_role} {other.path} has another wavelength grid ({grid(b)}) than {reference.path} "
             f"({grid(a)}); resample one of them to the same grid (e.g. `hsigen ingest --bands N --range LO:HI`) "
-            "before comparing")
+            "before comparing"
+        )
 
 
 @dataclass
 class Spectra:
-    values: np.ndarray            # (n, B) float32 physical units
-    labels: np.ndarray | None     # (n,) int
-    unique_count: int             # before subsampling
+    values: np.ndarray  # (n, B) float32 physical units
+    labels: np.ndarray | None  # (n,) int
+    unique_count: int  # before subsampling
 
 
 def pixels(images: ImageSet, max_spectra: int | None, seed: int) -> Spectra:
@@ -131,7 +141,7 @@ def _streamed_pixels(images: ImageSet, max_spectra: int, seed: int) -> Spectra:
 
     def blocks():
         for start, cubes in images.cubes.chunks():
-            labels = None if images.labels is None else images.labels[start:start + len(cubes)].reshape(-1)
+            labels = None if images.labels is None else images.labels[start : start + len(cubes)].reshape(-1)
             yield np.ascontiguousarray(cubes.transpose(0, 2, 3, 1).reshape(-1, b)), labels
 
     values, labels, count = distinct_sample(blocks(), b, max_spectra, seed)
@@ -146,7 +156,8 @@ def labelled_pixel_table(images: ImageSet) -> tuple[np.ndarray, np.ndarray, np.n
     by rows, so a pixel never belongs to both)."""
     if images.labels is None:
         raise ArtifactError(
-            f"{images.path} has no labels; ingest it with --labels (e.g. Indian_pines_gt.mat) or pass --labels")
+            f"{images.path} has no labels; ingest it with --labels (e.g. Indian_pines_gt.mat) or pass --labels"
+        )
     n, b, h, w = images.cubes.shape
     origin = images.origin if images.origin is not None else np.zeros((n, 2), np.int64)
     split = images.split if images.split is not None else np.array(["train"] * n)
@@ -177,6 +188,7 @@ def attach_label_map(images: ImageSet, label_path: str | Path, var: str | None =
     if label_map.shape[0] < need_h or label_map.shape[1] < need_w:
         raise ArtifactError(
             f"--labels {label_path} is {label_map.shape[0]}x{label_map.shape[1]} but the patches of {images.path} "
-            f"reach {need_h}x{need_w}; give the label map of the same scene")
-    images.labels = np.stack([label_map[r:r + h, c:c + w] for r, c in images.origin])
+            f"reach {need_h}x{need_w}; give the label map of the same scene"
+        )
+    images.labels = np.stack([label_map[r : r + h, c : c + w] for r, c in images.origin])
     return images

@@ -20,15 +20,22 @@ from pathlib import Path
 
 import numpy as np
 
-CHUNK_BYTES = 32 << 20          # images read per step of a streamed pass
-HASH_ROWS = 1 << 15             # rows hashed at a time (bounds the uint64 temporaries)
+CHUNK_BYTES = 32 << 20  # images read per step of a streamed pass
+HASH_ROWS = 1 << 15  # rows hashed at a time (bounds the uint64 temporaries)
 
 
 class StoredArray:
     """Rows ``rows`` of dataset ``name`` in ``h5_path``; ``value * scale + offset`` when read."""
 
-    def __init__(self, h5_path: Path, name: str, rows: np.ndarray | None = None, scale: float = 1.0,
-                 offset: float = 0.0, dtype=np.float32):
+    def __init__(
+        self,
+        h5_path: Path,
+        name: str,
+        rows: np.ndarray | None = None,
+        scale: float = 1.0,
+        offset: float = 0.0,
+        dtype=np.float32,
+    ):
         import h5py
 
         self.h5_path, self.name, self.scale, self.offset = Path(h5_path), name, float(scale), float(offset)
@@ -76,7 +83,7 @@ class StoredArray:
         if isinstance(key, slice):
             return self._read(np.arange(len(self))[key])
         key = np.asarray(key)
-        if key.ndim != 1:                      # an element-wise mask or index grid: on the loaded array
+        if key.ndim != 1:  # an element-wise mask or index grid: on the loaded array
             return np.asarray(self)[key]
         if key.dtype == bool:
             key = np.flatnonzero(key)
@@ -121,8 +128,24 @@ def _loaded_operator(name: str):
 
 
 # Arithmetic and comparisons (``labels > 0``, ``cubes - mean``) work on the loaded array.
-for _name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__add__", "__radd__", "__sub__",
-              "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__neg__", "__iter__"):
+for _name in (
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__eq__",
+    "__ne__",
+    "__add__",
+    "__radd__",
+    "__sub__",
+    "__rsub__",
+    "__mul__",
+    "__rmul__",
+    "__truediv__",
+    "__rtruediv__",
+    "__neg__",
+    "__iter__",
+):
     setattr(StoredArray, _name, _loaded_operator(_name))
 StoredArray.__hash__ = None
 
@@ -134,8 +157,8 @@ def _hash_rows(rows: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
     h = np.empty(len(rows), np.uint64)
     with np.errstate(over="ignore"):
         for start in range(0, len(rows), HASH_ROWS):
-            words = rows[start:start + HASH_ROWS].view(np.uint32).astype(np.uint64)
-            h[start:start + HASH_ROWS] = (words * multipliers[None, :]).sum(axis=1, dtype=np.uint64)
+            words = rows[start : start + HASH_ROWS].view(np.uint32).astype(np.uint64)
+            h[start : start + HASH_ROWS] = (words * multipliers[None, :]).sum(axis=1, dtype=np.uint64)
         h ^= h >> np.uint64(30)
         h *= np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(27)
@@ -156,14 +179,14 @@ def distinct_sample(blocks, bands: int, k: int, seed: int):
     keep_y = None
     for spectra, labels in blocks:
         h = _hash_rows(spectra, multipliers)
-        if len(keep_h) == k:                   # only hashes below the current k-th can enter
+        if len(keep_h) == k:  # only hashes below the current k-th can enter
             below = h < keep_h[-1]
             h, spectra = h[below], spectra[below]
             labels = None if labels is None else labels[below]
         all_h = np.concatenate([keep_h, h])
         all_x = np.concatenate([keep_x, np.asarray(spectra, np.float32)])
         all_y = None if labels is None else np.concatenate([keep_y if keep_y is not None else labels[:0], labels])
-        unique_h, first = np.unique(all_h, return_index=True)      # sorted hashes, one row each
+        unique_h, first = np.unique(all_h, return_index=True)  # sorted hashes, one row each
         take = first[:k]
         keep_h, keep_x = unique_h[:k], all_x[take]
         keep_y = None if all_y is None else all_y[take]

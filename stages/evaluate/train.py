@@ -34,9 +34,17 @@ class TrainClassifierConfig:
     def hyper(self) -> dict:
         from ..training import resolve_preset
 
-        return resolve_preset(PRESETS, self.preset, {"channels": self.channels, "kernel": self.kernel,
-                                                     "steps": self.steps, "batch_size": self.batch_size,
-                                                     "lr": self.lr})
+        return resolve_preset(
+            PRESETS,
+            self.preset,
+            {
+                "channels": self.channels,
+                "kernel": self.kernel,
+                "steps": self.steps,
+                "batch_size": self.batch_size,
+                "lr": self.lr,
+            },
+        )
 
 
 def split_pixels(split: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -56,8 +64,13 @@ def dry_run(dataset: Path, config: TrainClassifierConfig) -> dict:
     images = load_image_set(dataset, "DATASET")
     n_classes = 16 if images.labels is None else max(2, len(np.unique(images.labels[images.labels > 0])))
     model = build_model(images.bands, n_classes, hyper["channels"], hyper["kernel"])
-    return {"preset": config.preset, "parameters": count_parameters(model), "bands": images.bands,
-            "classes": n_classes, **{k: hyper[k] for k in ("channels", "kernel", "steps", "batch_size", "lr")}}
+    return {
+        "preset": config.preset,
+        "parameters": count_parameters(model),
+        "bands": images.bands,
+        "classes": n_classes,
+        **{k: hyper[k] for k in ("channels", "kernel", "steps", "batch_size", "lr")},
+    }
 
 
 def run(dataset: Path, out: Path, config: TrainClassifierConfig, overwrite: bool = False, resume: bool = False):
@@ -70,8 +83,9 @@ def run(dataset: Path, out: Path, config: TrainClassifierConfig, overwrite: bool
         attach_label_map(images, config.labels_file)
     inputs = [input_record(dataset)] + ([input_record(config.labels_file)] if config.labels_file else [])
     hyper = config.hyper()
-    writer = ArtifactWriter(out, "classifier", "evaluate train-classifier", {**asdict(config), "resolved": hyper},
-                            inputs, overwrite)
+    writer = ArtifactWriter(
+        out, "classifier", "evaluate train-classifier", {**asdict(config), "resolved": hyper}, inputs, overwrite
+    )
     if writer.up_to_date():
         log.info("evaluate train-classifier: up to date")
         return writer.artifact
@@ -81,20 +95,37 @@ def run(dataset: Path, out: Path, config: TrainClassifierConfig, overwrite: bool
     classes = sorted(int(c) for c in np.unique(labels))
     if train_mask.sum() == 0 or held_mask.sum() == 0:
         raise ArtifactError(f"{dataset} has too few labelled pixels to hold some out; label more pixels")
-    log.info(f"train-classifier: {int(train_mask.sum())} training and {int(held_mask.sum())} held-out pixels "
-             f"({holdout}), {len(classes)} classes")
+    log.info(
+        f"train-classifier: {int(train_mask.sum())} training and {int(held_mask.sum())} held-out pixels "
+        f"({holdout}), {len(classes)} classes"
+    )
     device = resolve_device(config.device)
-    clf, history = train_pixel_classifier(spectra[train_mask], labels[train_mask], images.wavelengths_nm, hyper,
-                                          config.seed, device, out=out, resume=resume,
-                                          checkpoint_every=config.checkpoint_every, classes=classes)
+    clf, history = train_pixel_classifier(
+        spectra[train_mask],
+        labels[train_mask],
+        images.wavelengths_nm,
+        hyper,
+        config.seed,
+        device,
+        out=out,
+        resume=resume,
+        checkpoint_every=config.checkpoint_every,
+        classes=classes,
+    )
     scores = accuracy_scores(labels[held_mask], clf.predict(spectra[held_mask]))
     train_scores = accuracy_scores(labels[train_mask], clf.predict(spectra[train_mask]))
     log.info(f"train-classifier: held-out OA {scores['oa']:.3f} AA {scores['aa']:.3f} kappa {scores['kappa']:.3f}")
     with writer.building() as tmp:
         save_classifier(clf, tmp)
         writer.spectral = spectral_block(images.wavelengths_nm, 1.0, 0.0)
-        writer.metrics = {"heldout_oa": scores["oa"], "heldout_aa": scores["aa"], "heldout_kappa": scores["kappa"],
-                          "heldout_pixels": scores["n"], "train_oa": train_scores["oa"],
-                          "train_pixels": train_scores["n"], "final_loss": history[-1]["loss"] if history else None}
+        writer.metrics = {
+            "heldout_oa": scores["oa"],
+            "heldout_aa": scores["aa"],
+            "heldout_kappa": scores["kappa"],
+            "heldout_pixels": scores["n"],
+            "train_oa": train_scores["oa"],
+            "train_pixels": train_scores["n"],
+            "final_loss": history[-1]["loss"] if history else None,
+        }
         writer.extra = {"classes": clf.meta.classes, "holdout": holdout, "history": history}
     return writer.artifact

@@ -23,8 +23,11 @@ from ..common.errors import ArtifactError
 from .config import PUBLIC_COMMIT, PUBLIC_REPO, HSIGeneConfig
 
 ARCHITECTURE = "hsigene"
-FILES = {"unet": "unet/diffusion_pytorch_model.safetensors", "vae": "vae/model.safetensors",
-         "text": "text_encoder/model.safetensors"}
+FILES = {
+    "unet": "unet/diffusion_pytorch_model.safetensors",
+    "vae": "vae/model.safetensors",
+    "text": "text_encoder/model.safetensors",
+}
 CONFIG_FILE, SCHEDULER_FILE = "unet/config.json", "scheduler/scheduler_config.json"
 # Pang et al. arXiv:2409.12470 §4.1.1: every training set was resampled to 48 bands over 400–1000 nm.
 WAVELENGTHS_NM = np.linspace(400.0, 1000.0, 48)
@@ -40,21 +43,36 @@ def part_of(name: str) -> str:
 
 def scheduler_config(cfg: HSIGeneConfig) -> dict:
     # diffusers' "scaled_linear" is ldm's "linear" (linspace of √β, squared).
-    return {"_class_name": "DDPMScheduler", "num_train_timesteps": cfg.timesteps, "beta_start": cfg.linear_start,
-            "beta_end": cfg.linear_end, "beta_schedule": "scaled_linear", "prediction_type": "epsilon",
-            "clip_sample": False}
-
-
-def manifest_config(cfg: HSIGeneConfig, sample_size: int, clip_model: str | None, content_encoder: str | None,
-                    preset: str = "released") -> dict:
     return {
-        "space": "latent", "architecture": ARCHITECTURE, "preset": preset,
-        "model": {"prediction_type": "epsilon", "schedule": scheduler_config(cfg), "hsigene": cfg.to_dict(),
-                  "source": {"repository": PUBLIC_REPO, "commit": PUBLIC_COMMIT}},
-        "sample_size": sample_size, "channels": cfg.vae.bands,
+        "_class_name": "DDPMScheduler",
+        "num_train_timesteps": cfg.timesteps,
+        "beta_start": cfg.linear_start,
+        "beta_end": cfg.linear_end,
+        "beta_schedule": "scaled_linear",
+        "prediction_type": "epsilon",
+        "clip_sample": False,
+    }
+
+
+def manifest_config(
+    cfg: HSIGeneConfig, sample_size: int, clip_model: str | None, content_encoder: str | None, preset: str = "released"
+) -> dict:
+    return {
+        "space": "latent",
+        "architecture": ARCHITECTURE,
+        "preset": preset,
+        "model": {
+            "prediction_type": "epsilon",
+            "schedule": scheduler_config(cfg),
+            "hsigene": cfg.to_dict(),
+            "source": {"repository": PUBLIC_REPO, "commit": PUBLIC_COMMIT},
+        },
+        "sample_size": sample_size,
+        "channels": cfg.vae.bands,
         # Samples are x·0.5 + 0.5 of the decoder output (inference_single.py L136): [0, 1] units.
         "normalisation": {"kind": "hsigene", "decoded": "x*0.5+0.5", "units": "normalised reflectance in [0, 1]"},
-        "clip_model": clip_model, "content_encoder": content_encoder,
+        "clip_model": clip_model,
+        "content_encoder": content_encoder,
     }
 
 
@@ -67,13 +85,16 @@ def write_weights(tmp: Path, released_state: dict[str, torch.Tensor], cfg: HSIGe
     for part, rel in FILES.items():
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         save_file(parts[part], str(tmp / rel), metadata={"format": "pt", "architecture": ARCHITECTURE})
-    (tmp / CONFIG_FILE).write_text(json.dumps({"_class_name": "HSIGene", "architecture": ARCHITECTURE,
-                                               "hsigene": cfg.to_dict()}, indent=2) + "\n")
+    (tmp / CONFIG_FILE).write_text(
+        json.dumps({"_class_name": "HSIGene", "architecture": ARCHITECTURE, "hsigene": cfg.to_dict()}, indent=2) + "\n"
+    )
     (tmp / SCHEDULER_FILE).parent.mkdir(parents=True, exist_ok=True)
     (tmp / SCHEDULER_FILE).write_text(json.dumps(scheduler_config(cfg), indent=2) + "\n")
     # Parameters only: the 13 schedule buffers (top-level names) and position ids are not counted.
-    return {part: int(sum(v.numel() for k, v in parts[part].items() if "." in k and v.is_floating_point()))
-            for part in parts}
+    return {
+        part: int(sum(v.numel() for k, v in parts[part].items() if "." in k and v.is_floating_point()))
+        for part in parts
+    }
 
 
 def is_hsigene(artifact) -> bool:
@@ -84,8 +105,9 @@ def load_config(artifact) -> HSIGeneConfig:
     try:
         return HSIGeneConfig.from_dict(json.loads(artifact.file(CONFIG_FILE).read_text())["hsigene"])
     except (KeyError, ValueError, TypeError) as exc:
-        raise ArtifactError(f"{artifact.path}/{CONFIG_FILE} is not an HSIGene config ({exc}); re-run "
-                            "`hsigen import hsigene`") from None
+        raise ArtifactError(
+            f"{artifact.path}/{CONFIG_FILE} is not an HSIGene config ({exc}); re-run `hsigen import hsigene`"
+        ) from None
 
 
 def load_model(artifact, device="cpu", dtype=torch.float32):

@@ -21,9 +21,12 @@ POSITION_IDS = CLIP_PREFIX + "text_model.embeddings.position_ids"
 
 # Globals the fallback unpickler may construct: tensor rebuilders and plain containers.
 _ADMITTED = {
-    ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"),
-    ("torch._utils", "_rebuild_parameter"), ("torch._utils", "_rebuild_parameter_with_state"),
-    ("collections", "OrderedDict"), ("torch", "Size"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"),
+    ("collections", "OrderedDict"),
+    ("torch", "Size"),
 }
 
 
@@ -57,19 +60,21 @@ class _RestrictedPickle:
 
 
 def _torch_file(path: Path) -> dict:
-    for mmap in (True, False):   # mmap keeps a 6 GB checkpoint out of RAM; legacy (non-zip) files need False
+    for mmap in (True, False):  # mmap keeps a 6 GB checkpoint out of RAM; legacy (non-zip) files need False
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
         except pickle.UnpicklingError:
-            break    # e.g. Lightning extras beside the weights: retry, admitting tensors and containers only
+            break  # e.g. Lightning extras beside the weights: retry, admitting tensors and containers only
         except RuntimeError as exc:
             if not mmap:
                 raise InputError(f"{path} is not a readable torch checkpoint ({exc}); check the file") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickle)
     except Exception as exc:
-        raise InputError(f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {exc}); "
-                         "pass the released last.ckpt or a .safetensors file") from None
+        raise InputError(
+            f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {exc}); "
+            "pass the released last.ckpt or a .safetensors file"
+        ) from None
 
 
 def _refused_in(value, where: str, found: list[str]) -> None:
@@ -87,7 +92,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a ``{"state_dict": …}`` torch file or a ``.safetensors`` file."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"checkpoint {path} does not exist; pass the released HSIGene last.ckpt or a .safetensors file")
+        raise InputError(
+            f"checkpoint {path} does not exist; pass the released HSIGene last.ckpt or a .safetensors file"
+        )
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
@@ -102,17 +109,21 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     refused: list[str] = []
     _refused_in(state, "state_dict", refused)
     if refused:
-        raise InputError(f"{path} carries objects that are not tensors, containers or numbers: "
-                         f"{', '.join(refused[:5])}{' …' if len(refused) > 5 else ''}; they were not unpickled. "
-                         "Use the released checkpoint, or save its state_dict as .safetensors on a trusted machine")
+        raise InputError(
+            f"{path} carries objects that are not tensors, containers or numbers: "
+            f"{', '.join(refused[:5])}{' …' if len(refused) > 5 else ''}; they were not unpickled. "
+            "Use the released checkpoint, or save its state_dict as .safetensors on a trusted machine"
+        )
     if state is not data:
         # Lightning extras beside the weights (hyper-parameters, callback states) are not needed;
         # any object among them was replaced by an inert placeholder, never constructed.
         extras: list[str] = []
         _refused_in({k: v for k, v in data.items() if k != "state_dict"}, "checkpoint", extras)
         if extras:
-            log.warn(f"import: ignored {len(extras)} non-tensor object(s) outside the state_dict "
-                     f"(not unpickled): {', '.join(extras[:3])}")
+            log.warn(
+                f"import: ignored {len(extras)} non-tensor object(s) outside the state_dict "
+                f"(not unpickled): {', '.join(extras[:3])}"
+            )
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise InputError(f"{path}: state_dict entries that are not tensors: {', '.join(map(str, bad[:5]))}")
@@ -137,7 +148,7 @@ def to_local_names(state: dict[str, torch.Tensor], model) -> dict[str, torch.Ten
                 raise InputError(f"{name} is not 0…{value.shape[-1] - 1}; the checkpoint is not the released format")
             continue
         if not nested and name.startswith(CLIP_PREFIX + "text_model."):
-            name = CLIP_PREFIX + name[len(CLIP_PREFIX + "text_model."):]
+            name = CLIP_PREFIX + name[len(CLIP_PREFIX + "text_model.") :]
         out[name] = value
     return out
 
@@ -146,8 +157,10 @@ def to_released_names(state: dict[str, torch.Tensor], model) -> dict[str, torch.
     """This model's names → the released names (for writing checkpoints in the released format)."""
     if clip_has_text_model(model):
         return dict(state)
-    return {(CLIP_PREFIX + "text_model." + k[len(CLIP_PREFIX):] if k.startswith(CLIP_PREFIX) else k): v
-            for k, v in state.items()}
+    return {
+        (CLIP_PREFIX + "text_model." + k[len(CLIP_PREFIX) :] if k.startswith(CLIP_PREFIX) else k): v
+        for k, v in state.items()
+    }
 
 
 def _listing(names: list[str], limit: int = 8) -> str:
@@ -159,14 +172,20 @@ def load_strict(model, released_state: dict[str, torch.Tensor]) -> None:
     """Load every tensor; any missing/unexpected key or shape mismatch is an InputError naming them."""
     state = to_local_names(released_state, model)
     expected = model.state_dict()
-    for k in expected:   # a transformers version that saves position_ids: rebuild it (always 0…76)
+    for k in expected:  # a transformers version that saves position_ids: rebuild it (always 0…76)
         if k.endswith("embeddings.position_ids") and k not in state:
-            state[k] = expected[k].clone() if expected[k].device.type != "meta" else \
-                torch.arange(expected[k].shape[-1]).reshape(expected[k].shape)
+            state[k] = (
+                expected[k].clone()
+                if expected[k].device.type != "meta"
+                else torch.arange(expected[k].shape[-1]).reshape(expected[k].shape)
+            )
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} {tuple(state[k].shape)} ≠ {tuple(v.shape)}" for k, v in expected.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} ≠ {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
     problems = []
     if missing:
         problems.append(f"missing keys: {_listing(missing)}")
@@ -175,8 +194,11 @@ def load_strict(model, released_state: dict[str, torch.Tensor]) -> None:
     if shapes:
         problems.append(f"shape mismatches: {_listing(shapes, 4)}")
     if problems:
-        raise InputError("the checkpoint does not match the HSIGene architecture — " + "; ".join(problems)
-                         + ". Use the released HSIGene checkpoint (or pass --model-config for other widths)")
+        raise InputError(
+            "the checkpoint does not match the HSIGene architecture — "
+            + "; ".join(problems)
+            + ". Use the released HSIGene checkpoint (or pass --model-config for other widths)"
+        )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True, assign=True)
     _materialise_unsaved_buffers(model)
 

@@ -36,7 +36,7 @@ TRAINABLE = {
 class FineTuneConfig:
     train: str = "adapters"
     steps: int = 1000
-    lr: float = 1e-5            # CRS-Diff / ControlNet fine-tuning scale
+    lr: float = 1e-5  # CRS-Diff / ControlNet fine-tuning scale
     batch_size: int = 2
     seed: int = 0
     checkpoint_every: int = 200
@@ -57,14 +57,18 @@ def scene_tensors(dataset) -> tuple[np.ndarray, dict]:
 
     patches = load_patches(dataset)
     if patches.split is not None and np.any(patches.split == "train"):
-        patches = patches.subset(patches.split == "train")   # the held-out split stays unseen
+        patches = patches.subset(patches.split == "train")  # the held-out split stays unseen
     if patches.hsi.shape[1] != 48:
-        raise InputError(f"{dataset} has {patches.hsi.shape[1]} bands; HSIGene's VAE takes 48 bands over "
-                         "400–1000 nm: re-ingest the scene resampled to that grid")
+        raise InputError(
+            f"{dataset} has {patches.hsi.shape[1]} bands; HSIGene's VAE takes 48 bands over "
+            "400–1000 nm: re-ingest the scene resampled to that grid"
+        )
     wl = np.asarray(patches.wavelengths_nm, np.float64)
     if abs(wl[0] - 400.0) > 20 or abs(wl[-1] - 1000.0) > 20:
-        log.warn(f"{dataset} spans {wl[0]:.0f}–{wl[-1]:.0f} nm; HSIGene was trained on 400–1000 nm, so its "
-                 "VAE sees these bands as that range")
+        log.warn(
+            f"{dataset} spans {wl[0]:.0f}–{wl[-1]:.0f} nm; HSIGene was trained on 400–1000 nm, so its "
+            "VAE sees these bands as that range"
+        )
     phys = patches.physical().astype(np.float32)
     lo, hi = float(phys.min()), float(phys.max())
     if hi <= lo:
@@ -79,19 +83,21 @@ def denoising_loss(model, latents_mean, latents_std, encoded, batch: int, genera
     n = latents_mean.shape[0]
     idx = torch.randint(0, n, (batch,), generator=generator).to(dev)
     shape = (batch,) + tuple(latents_mean.shape[1:])
-    z0 = (latents_mean[idx] + latents_std[idx] * torch.randn(shape, generator=generator).to(dev))
+    z0 = latents_mean[idx] + latents_std[idx] * torch.randn(shape, generator=generator).to(dev)
     z0 = z0 * model.cfg.scale_factor
     t = torch.randint(0, model.cfg.timesteps, (batch,), generator=generator).to(dev)
     noise = torch.randn(shape, generator=generator).to(dev)
     ac = model.alphas_cumprod[t].view(-1, 1, 1, 1)
     zt = ac.sqrt() * z0 + (1 - ac).sqrt() * noise
-    eps = model.denoise(zt, t, encoded["context"][:batch], [f[:batch] for f in encoded["features"]],
-                        encoded["metadata"][:batch])
+    eps = model.denoise(
+        zt, t, encoded["context"][:batch], [f[:batch] for f in encoded["features"]], encoded["metadata"][:batch]
+    )
     return torch.mean((eps - noise) ** 2)
 
 
-def finetune(init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = False, overwrite: bool = False,
-             device: str = "cpu"):
+def finetune(
+    init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = False, overwrite: bool = False, device: str = "cpu"
+):
     from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_block
     from ..training import Trainer, TrainSpec
     from .artifact import WAVELENGTHS_NM, is_hsigene, load_model, manifest_config, write_weights
@@ -115,10 +121,20 @@ def finetune(init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = Fa
     if size % multiple:
         raise InputError(f"{dataset}: patch size {size} must be a multiple of {multiple} for HSIGene")
 
-    recorded = {**manifest_config(mcfg, size, art.config.get("clip_model"), art.config.get("content_encoder"),
-                                  preset="finetune"),
-                "finetune": {"train": cfg.train, "steps": cfg.steps, "lr": cfg.lr, "batch_size": cfg.batch_size,
-                             "seed": cfg.seed, "scaling": scaling, "conditions": "none (empty slots, empty prompt)"}}
+    recorded = {
+        **manifest_config(
+            mcfg, size, art.config.get("clip_model"), art.config.get("content_encoder"), preset="finetune"
+        ),
+        "finetune": {
+            "train": cfg.train,
+            "steps": cfg.steps,
+            "lr": cfg.lr,
+            "batch_size": cfg.batch_size,
+            "seed": cfg.seed,
+            "scaling": scaling,
+            "conditions": "none (empty slots, empty prompt)",
+        },
+    }
     records = [input_record(init), input_record(dataset)]
     writer = ArtifactWriter(Path(out), "diffusion-model", "train-diffusion", recorded, records, overwrite)
     if writer.up_to_date():
@@ -134,39 +150,49 @@ def finetune(init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = Fa
     model.train()
     model.first_stage_model.eval()
     model.cond_stage_model.eval()
-    with torch.no_grad():   # frozen encoders: latents and the empty-condition constants once
+    with torch.no_grad():  # frozen encoders: latents and the empty-condition constants once
         x = torch.from_numpy(data).to(dev)
-        moments = [model.first_stage_model.encode_moments(x[i:i + 8]) for i in range(0, len(x), 8)]
+        moments = [model.first_stage_model.encode_moments(x[i : i + 8]) for i in range(0, len(x), 8)]
         mean = torch.cat([m for m, _ in moments])
         std = torch.cat([torch.exp(0.5 * lv) for _, lv in moments])
-    empty = HSIGeneConditions(local=torch.zeros(1, mcfg.local_channels, size * 2, size * 2, device=dev),
-                              tokens=empty_prompt_tokens(mcfg.text.max_length).to(dev),
-                              content=torch.zeros(1, mcfg.content_dim, device=dev),
-                              metadata=torch.zeros(1, mcfg.metadata_dim, device=dev))
+    empty = HSIGeneConditions(
+        local=torch.zeros(1, mcfg.local_channels, size * 2, size * 2, device=dev),
+        tokens=empty_prompt_tokens(mcfg.text.max_length).to(dev),
+        content=torch.zeros(1, mcfg.content_dim, device=dev),
+        metadata=torch.zeros(1, mcfg.metadata_dim, device=dev),
+    )
 
     def loss_fn(_wrapped, step, generator):
         # The text adapter's dropout (global_adapter.py L38-L39: 0.1, 0.3) draws from torch's global
         # RNG: seed it from the step's generator so a resumed run replays the same masks.
-        torch.manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         # The constants pass through the trainable adapters, so they are recomputed with grads
         # (the frozen CLIP text model makes no graph).
         encoded = encode_conditions(model, empty, cfg.batch_size)
         loss = denoising_loss(model, mean, std, encoded, cfg.batch_size, generator)
         return loss, {"loss": float(loss.detach())}
 
-    spec = TrainSpec(steps=cfg.steps, lr=cfg.lr, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every,
-                     weight_decay=0.0, grad_clip=1.0)
+    spec = TrainSpec(
+        steps=cfg.steps,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        checkpoint_every=cfg.checkpoint_every,
+        weight_decay=0.0,
+        grad_clip=1.0,
+    )
     fingerprint = {"config": writer.config, "inputs": [r["sha256"] for r in records]}
-    trainer = Trainer(parts, spec, Path(out), dev, fingerprint, resume=resume,
-                      params=[p for p in parts.parameters()])
+    trainer = Trainer(parts, spec, Path(out), dev, fingerprint, resume=resume, params=[p for p in parts.parameters()])
     history = trainer.fit(loss_fn, f"train-diffusion (hsigene, {cfg.train})")
     model.eval()
     released = to_released_names(model.state_dict(), model)
     with writer.building() as tmp:
         counts = write_weights(tmp, released, mcfg)
         writer.spectral = spectral_block(WAVELENGTHS_NM, 1.0, 0.0)
-        writer.metrics = {"final_loss": history[-1]["loss"] if history else None, "parameters": counts,
-                          "trained_parameters": sum(p.numel() for p in parts.parameters())}
+        writer.metrics = {
+            "final_loss": history[-1]["loss"] if history else None,
+            "parameters": counts,
+            "trained_parameters": sum(p.numel() for p in parts.parameters()),
+        }
         writer.extra = {"history": history}
     trainer.cleanup()
     return writer.artifact

@@ -34,15 +34,15 @@ from ..diffusion.generator import Generator as BaseGenerator
 # inference_single.py L65: slot numbers 1…6; 2 and 4 stay empty in the release.
 SLOTS = {"hed": 0, "seg": 2, "sketch": 4, "mlsd": 5}
 ALIASES = {"segmentation": "seg"}
-BOS, EOS = 49406, 49407   # CLIP BPE <|startoftext|>, <|endoftext|> (also the padding token of FrozenCLIPEmbedder)
+BOS, EOS = 49406, 49407  # CLIP BPE <|startoftext|>, <|endoftext|> (also the padding token of FrozenCLIPEmbedder)
 
 
 @dataclass
 class HSIGeneConditions:
-    local: torch.Tensor             # (1, 18, 2S, 2S) in [0, 1]
-    tokens: torch.Tensor            # (1, 77) CLIP token ids
-    content: torch.Tensor           # (1, content_dim)
-    metadata: torch.Tensor          # (1, 7)
+    local: torch.Tensor  # (1, 18, 2S, 2S) in [0, 1]
+    tokens: torch.Tensor  # (1, 77) CLIP token ids
+    content: torch.Tensor  # (1, content_dim)
+    metadata: torch.Tensor  # (1, 7)
     described: dict = field(default_factory=dict)
     inputs: list = field(default_factory=list)
 
@@ -55,8 +55,9 @@ def parse_cond(spec: str) -> tuple[str, Path]:
         kind = next((k for k in list(SLOTS) + list(ALIASES) if Path(spec).stem.lower().startswith(k)), "")
     kind = ALIASES.get(kind.strip().lower(), kind.strip().lower())
     if kind not in SLOTS:
-        raise ConfigError(f"--cond {spec}: HSIGene takes hed, seg, sketch and mlsd maps (KIND=FILE or a file "
-                          "named after its kind)")
+        raise ConfigError(
+            f"--cond {spec}: HSIGene takes hed, seg, sketch and mlsd maps (KIND=FILE or a file named after its kind)"
+        )
     return kind, Path(path)
 
 
@@ -86,8 +87,10 @@ def tokenize(text: str, clip_model: str | None, length: int = 77) -> torch.Tenso
     if not text:
         return empty_prompt_tokens(length)
     if clip_model is None:
-        raise ConfigError("--text needs the CLIP tokenizer vocabulary: re-import with `hsigen import hsigene … "
-                          "--clip-model DIR` (a local clip-vit-large-patch14 folder); nothing is downloaded")
+        raise ConfigError(
+            "--text needs the CLIP tokenizer vocabulary: re-import with `hsigen import hsigene … "
+            "--clip-model DIR` (a local clip-vit-large-patch14 folder); nothing is downloaded"
+        )
     from transformers import CLIPTokenizer
 
     try:
@@ -103,8 +106,10 @@ def content_feature(path: Path, encoder_dir: str | None) -> torch.Tensor:
     through the fine-tuned CLIP image model's ``get_image_features``. The public path converts
     BGR→RGB twice (L90 and the annotator), so CLIP sees the channels reversed — kept here."""
     if encoder_dir is None:
-        raise ConfigError("--content needs HSIGene's content encoder: re-import with `hsigen import hsigene … "
-                          "--content-encoder DIR` (its fine-tuned CLIP image model, a local folder)")
+        raise ConfigError(
+            "--content needs HSIGene's content encoder: re-import with `hsigen import hsigene … "
+            "--content-encoder DIR` (its fine-tuned CLIP image model, a local folder)"
+        )
     from PIL import Image
     from transformers import CLIPImageProcessor, CLIPModel
 
@@ -147,14 +152,18 @@ def encode_conditions(model, c: HSIGeneConditions, batch: int = 1) -> dict:
 def empty_conditions(cfg, size: int) -> HSIGeneConditions:
     """Every condition absent, as the release feeds it: zero slots, the empty prompt, zero content."""
     csize = size * cfg.condition_factor // cfg.vae.factor
-    return HSIGeneConditions(torch.zeros(1, cfg.local_channels, csize, csize), empty_prompt_tokens(cfg.text.max_length),
-                             torch.zeros(1, cfg.content_dim), torch.zeros(1, cfg.metadata_dim))
+    return HSIGeneConditions(
+        torch.zeros(1, cfg.local_channels, csize, csize),
+        empty_prompt_tokens(cfg.text.max_length),
+        torch.zeros(1, cfg.content_dim),
+        torch.zeros(1, cfg.metadata_dim),
+    )
 
 
 class Generator(BaseGenerator):
     """An imported HSIGene model (``architecture: hsigene``) in the one sampling path."""
 
-    default_guidance = 1.0            # the release samples at guidance 1
+    default_guidance = 1.0  # the release samples at guidance 1
     precisions = tuple(DTYPES)
 
     def __init__(self, model):
@@ -181,8 +190,13 @@ class Generator(BaseGenerator):
     def scheduler_config(self) -> dict:
         config = {k: v for k, v in self.model.training_scheduler_config().items() if k != "_use_default_values"}
         # (diffusers would reset any key still listed in _use_default_values to its default)
-        return {**config, "steps_offset": 1, "set_alpha_to_one": False, "timestep_spacing": "leading",
-                "clip_sample": False}
+        return {
+            **config,
+            "steps_offset": 1,
+            "set_alpha_to_one": False,
+            "timestep_spacing": "leading",
+            "clip_sample": False,
+        }
 
     def set_precision(self, precision: str | None, device) -> None:
         precision = precision or "fp32"
@@ -193,7 +207,9 @@ class Generator(BaseGenerator):
         self.precision = precision
 
     # -- before anything is written -----------------------------------------------------------
-    def prepare_conditions(self, cond: list[str], content: str | None, text: str | None, size: int) -> HSIGeneConditions:
+    def prepare_conditions(
+        self, cond: list[str], content: str | None, text: str | None, size: int
+    ) -> HSIGeneConditions:
         c = empty_conditions(self.cfg, size)
         csize = c.local.shape[-1]
         c.described = {"local": {}, "content": None, "text": text or ""}
@@ -204,14 +220,15 @@ class Generator(BaseGenerator):
                 raise ConfigError(f"--cond {kind} is given twice; give each kind once")
             seen.add(kind)
             slot = SLOTS[kind]
-            c.local[0, 3 * slot:3 * slot + 3] = read_condition_image(path, csize)
+            c.local[0, 3 * slot : 3 * slot + 3] = read_condition_image(path, csize)
             c.described["local"][kind] = str(path)
             c.inputs.append(path)
         if content is not None:
             feature = content_feature(Path(content), self.content_encoder)
             if feature.shape[-1] != self.cfg.content_dim:
-                raise InputError(f"the content encoder gives {feature.shape[-1]}-d features; HSIGene takes "
-                                 f"{self.cfg.content_dim}")
+                raise InputError(
+                    f"the content encoder gives {feature.shape[-1]}-d features; HSIGene takes {self.cfg.content_dim}"
+                )
             c.content = feature
             c.described["content"] = str(content)
             c.inputs.append(Path(content))
@@ -223,13 +240,24 @@ class Generator(BaseGenerator):
             raise ConfigError("HSIGene models take condition images (--cond hed=FILE …), not a --conditions artifact")
         if guidance < 0:
             raise ConfigError("--guidance must be >= 0 (1 = the release's: no unconditional pass)")
-        c = self.prepare_conditions(list(request.files) if request else [], request.content if request else None,
-                                    request.text if request else None, size)
+        c = self.prepare_conditions(
+            list(request.files) if request else [],
+            request.content if request else None,
+            request.text if request else None,
+            size,
+        )
         kinds = sorted(c.described["local"])
-        recorded = {"architecture": "hsigene", "precision": getattr(self, "precision", "fp32"),
-                    "guidance": float(guidance),
-                    "conditions": {"cond": list(request.files) if request else [], "content": c.described["content"],
-                                   "text": c.described["text"], "kinds": kinds}}
+        recorded = {
+            "architecture": "hsigene",
+            "precision": getattr(self, "precision", "fp32"),
+            "guidance": float(guidance),
+            "conditions": {
+                "cond": list(request.files) if request else [],
+                "content": c.described["content"],
+                "text": c.described["text"],
+                "kinds": kinds,
+            },
+        }
         return Conditions(n, inputs=list(c.inputs), recorded=recorded, kinds=kinds, guidance=float(guidance), state=c)
 
     # -- generation ---------------------------------------------------------------------------
@@ -261,8 +289,10 @@ class Generator(BaseGenerator):
         x_in = x.to(self.device, self.dtype).repeat(k, 1, 1, 1).contiguous(memory_format=torch.channels_last)
         tt = torch.full((k * b,), int(t), device=self.device, dtype=torch.long)
         cat = lambda key: torch.cat([e[key].expand(b, *e[key].shape[1:]) for e in encoded])  # noqa: E731
-        features = [torch.cat([e["features"][j].expand(b, *e["features"][j].shape[1:]) for e in encoded])
-                    for j in range(len(encoded[0]["features"]))]
+        features = [
+            torch.cat([e["features"][j].expand(b, *e["features"][j].shape[1:]) for e in encoded])
+            for j in range(len(encoded[0]["features"]))
+        ]
         eps = self.net.denoise(x_in, tt, cat("context"), features, cat("metadata")).float()
         if k == 1:
             return eps
@@ -276,15 +306,21 @@ class Generator(BaseGenerator):
         out = []
         with torch.no_grad():
             for start in range(0, len(x0), self.batch_size):
-                z = torch.from_numpy(x0[start:start + self.batch_size]).to(self.device) / self.cfg.scale_factor
+                z = torch.from_numpy(x0[start : start + self.batch_size]).to(self.device) / self.cfg.scale_factor
                 x = vae.decode(z.to(self.dtype).contiguous(memory_format=torch.channels_last))
                 out.append((x.float() * 0.5 + 0.5).clamp(0.0, 1.0).cpu().numpy())
         spectral = self.model.artifact.spectral
         local = conditions.state.local.numpy().astype(np.float32)
         maps = np.ascontiguousarray(np.broadcast_to(local, (len(x0), *local.shape[1:])))
-        return Decoded(np.concatenate(out).astype(np.float32), np.asarray(spectral["wavelengths_nm"], np.float64),
-                       float(spectral["scale"]), float(spectral["offset"]), {"conditions": maps})
+        return Decoded(
+            np.concatenate(out).astype(np.float32),
+            np.asarray(spectral["wavelengths_nm"], np.float64),
+            float(spectral["scale"]),
+            float(spectral["offset"]),
+            {"conditions": maps},
+        )
 
     def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:
-        return {"conditions": list(conditions.kinds)}, {"generator": {"architecture": "hsigene",
-                                                                     "slots": RELEASED_SLOTS}}
+        return {"conditions": list(conditions.kinds)}, {
+            "generator": {"architecture": "hsigene", "slots": RELEASED_SLOTS}
+        }

@@ -68,15 +68,15 @@ class MetadataEmbedding(nn.Module):
 
     def __init__(self, cfg: HSIGeneConfig):
         super().__init__()
-        self.dim = cfg.model_channels                # inference.yaml L53 embedding_dim 320
+        self.dim = cfg.model_channels  # inference.yaml L53 embedding_dim 320
         self.max_value = cfg.metadata_max_value
         self.mlp_models = nn.ModuleList([MetadataMLP(self.dim, 4 * self.dim) for _ in range(cfg.metadata_dim)])
 
     def sinusoid(self, values: torch.Tensor) -> torch.Tensor:
         i = torch.arange(self.dim // 2, dtype=torch.float32, device=values.device)
         omega = 10000.0 ** (-2 * i / self.dim)
-        args = (values.float() * self.max_value)[..., None] * omega          # (B, M, D/2)
-        return torch.stack([torch.sin(args), torch.cos(args)], dim=-1).flatten(-2)   # interleaved
+        args = (values.float() * self.max_value)[..., None] * omega  # (B, M, D/2)
+        return torch.stack([torch.sin(args), torch.cos(args)], dim=-1).flatten(-2)  # interleaved
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
         """values (B, 7) → (B, 4D)."""

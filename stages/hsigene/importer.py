@@ -32,21 +32,31 @@ def read_model_config(path: str | None) -> HSIGeneConfig:
         raise ConfigError(f"--model-config {path}: {exc}; pass a JSON of HSIGeneConfig fields or 'tiny'") from None
 
 
-def import_checkpoint(ckpt: str | Path, out: str | Path, *, clip_model: str | None = None,
-                      content_encoder: str | None = None, model_config: str | None = None,
-                      sample_size: int | None = None, overwrite: bool = False):
+def import_checkpoint(
+    ckpt: str | Path,
+    out: str | Path,
+    *,
+    clip_model: str | None = None,
+    content_encoder: str | None = None,
+    model_config: str | None = None,
+    sample_size: int | None = None,
+    overwrite: bool = False,
+):
     from .checkpoint import load_strict, read_state_dict, to_released_names
     from .model import build_model
 
     if not Path(ckpt).is_file():
-        raise InputError(f"checkpoint {ckpt} does not exist; pass the released HSIGene last.ckpt or a .safetensors file")
+        raise InputError(
+            f"checkpoint {ckpt} does not exist; pass the released HSIGene last.ckpt or a .safetensors file"
+        )
     cfg = read_model_config(model_config)
     clip_dir = _local_dir("--clip-model", clip_model)
     content_dir = _local_dir("--content-encoder", content_encoder)
     size = sample_size or cfg.vae.resolution
     if size % (cfg.vae.factor * 2 ** (len(cfg.channel_mult) - 1)):
-        raise ConfigError(f"--sample-size {size} must be a multiple of "
-                          f"{cfg.vae.factor * 2 ** (len(cfg.channel_mult) - 1)}")
+        raise ConfigError(
+            f"--sample-size {size} must be a multiple of {cfg.vae.factor * 2 ** (len(cfg.channel_mult) - 1)}"
+        )
     recorded = manifest_config(cfg, size, clip_dir, content_dir)
     writer = ArtifactWriter(Path(out), "diffusion-model", "import", recorded, [input_record(ckpt)], overwrite)
     if writer.up_to_date():
@@ -55,7 +65,7 @@ def import_checkpoint(ckpt: str | Path, out: str | Path, *, clip_model: str | No
     writer.check_destination()
     state = read_state_dict(ckpt)
     model = build_model(cfg, device="meta")
-    load_strict(model, state)            # refuses before anything is written
+    load_strict(model, state)  # refuses before anything is written
     released = to_released_names(model.state_dict(), model)
     with writer.building() as tmp:
         counts = write_weights(tmp, released, cfg)

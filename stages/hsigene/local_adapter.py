@@ -29,7 +29,9 @@ class FDN(nn.Module):
         self.conv_beta = nn.Conv2d(feature_channels, channels, 3, padding=1)
 
     def forward(self, x, features):
-        normalized = self.param_free_norm(x.float()).to(x.dtype) if x.dtype != torch.float32 else self.param_free_norm(x)
+        normalized = (
+            self.param_free_norm(x.float()).to(x.dtype) if x.dtype != torch.float32 else self.param_free_norm(x)
+        )
         return normalized * (1 + self.conv_gamma(features)) + self.conv_beta(features)
 
 
@@ -46,11 +48,12 @@ class SelfAttention(nn.Module):
     def forward(self, x):
         b, c, h, w = x.shape
 
-        def tokens(t):   # (B, C', H, W) → (B, 1, HW, C')
+        def tokens(t):  # (B, C', H, W) → (B, 1, HW, C')
             return t.flatten(2).transpose(1, 2).unsqueeze(1)
 
-        out = F.scaled_dot_product_attention(tokens(self.query_conv(x)), tokens(self.key_conv(x)),
-                                             tokens(self.value_conv(x)), scale=1.0)
+        out = F.scaled_dot_product_attention(
+            tokens(self.query_conv(x)), tokens(self.key_conv(x)), tokens(self.value_conv(x)), scale=1.0
+        )
         return out.squeeze(1).transpose(1, 2).reshape(b, c, h, w) + x
 
 
@@ -72,15 +75,15 @@ class LocalResBlock(nn.Module):
 
     takes_local_features = True
 
-    def __init__(self, channels: int, emb_channels: int, out_channels: int, feature_channels: int,
-                 groups: int = 32):
+    def __init__(self, channels: int, emb_channels: int, out_channels: int, feature_channels: int, groups: int = 32):
         super().__init__()
         self.norm_in = EnhancedFDN(channels, feature_channels, groups)
         self.norm_out = EnhancedFDN(out_channels, feature_channels, groups)
         self.in_layers = nn.Sequential(nn.Identity(), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, out_channels))
-        self.out_layers = nn.Sequential(nn.Identity(), nn.SiLU(), nn.Dropout(0.0),
-                                        nn.Conv2d(out_channels, out_channels, 3, padding=1))
+        self.out_layers = nn.Sequential(
+            nn.Identity(), nn.SiLU(), nn.Dropout(0.0), nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        )
         self.skip_connection = nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
 
     def forward(self, x, emb, features):
@@ -99,15 +102,22 @@ class FeatureExtractor(nn.Module):
         super().__init__()
         a, b, c = widths
         self.pre_extractor = nn.Sequential(
-            nn.Conv2d(local_channels, a, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(a, b, 3, padding=1, stride=2), nn.SiLU(),
-            nn.Conv2d(b, b, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(b, c, 3, padding=1, stride=2), nn.SiLU(),
-            nn.Conv2d(c, c, 3, padding=1), nn.SiLU())
+            nn.Conv2d(local_channels, a, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(a, b, 3, padding=1, stride=2),
+            nn.SiLU(),
+            nn.Conv2d(b, b, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(b, c, 3, padding=1, stride=2),
+            nn.SiLU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.SiLU(),
+        )
         ins = (c,) + tuple(inject_channels[:-1])
         # Each extractor is a one-conv Sequential + SiLU (keys extractors.i.0), as in L165-L182.
         self.extractors = nn.ModuleList(
-            [nn.Sequential(nn.Conv2d(i, o, 3, padding=1, stride=2), nn.SiLU()) for i, o in zip(ins, inject_channels)])
+            [nn.Sequential(nn.Conv2d(i, o, 3, padding=1, stride=2), nn.SiLU()) for i, o in zip(ins, inject_channels)]
+        )
         self.zero_convs = nn.ModuleList([nn.Conv2d(o, o, 3, padding=1) for o in inject_channels])
 
     def forward(self, conditions):
@@ -129,7 +139,7 @@ class LocalAdapter(nn.Module):
         emb = cfg.time_embed_dim
         self.time_embed = time_mlp(cfg.model_channels)
         self.feature_extractor = FeatureExtractor(cfg.local_channels, cfg.inject_channels, cfg.extractor_channels)
-        per_block = cfg.num_res_blocks + 1   # res blocks + the downsample closing each level
+        per_block = cfg.num_res_blocks + 1  # res blocks + the downsample closing each level
 
         def res_block(index: int, cin: int, cout: int) -> nn.Module:
             # L299: block 1 + 3·level + nr is an injection block when listed in inject_layers

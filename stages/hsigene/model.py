@@ -21,10 +21,21 @@ from .local_adapter import LocalAdapter
 from .unet import ControlledUNet
 from .vae import AutoencoderKL
 
-SCHEDULE_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
-                    "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
-                    "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
-                    "posterior_mean_coef1", "posterior_mean_coef2", "logvar")
+SCHEDULE_BUFFERS = (
+    "betas",
+    "alphas_cumprod",
+    "alphas_cumprod_prev",
+    "sqrt_alphas_cumprod",
+    "sqrt_one_minus_alphas_cumprod",
+    "log_one_minus_alphas_cumprod",
+    "sqrt_recip_alphas_cumprod",
+    "sqrt_recipm1_alphas_cumprod",
+    "posterior_variance",
+    "posterior_log_variance_clipped",
+    "posterior_mean_coef1",
+    "posterior_mean_coef2",
+    "logvar",
+)
 
 # Parts by state-dict prefix; ``--train`` selects among the trainable ones.
 PARTS = {
@@ -37,16 +48,21 @@ PARTS = {
 def schedule_arrays(cfg: HSIGeneConfig) -> dict[str, np.ndarray]:
     """ddpm.py L139-L178 with ldm util.py L22-L25 ("linear": linspace of √β, squared),
     v_posterior 0, eps parameterisation; logvar zeros (ddpm.py L129, logvar_init 0)."""
-    betas = np.linspace(cfg.linear_start ** 0.5, cfg.linear_end ** 0.5, cfg.timesteps, dtype=np.float64) ** 2
+    betas = np.linspace(cfg.linear_start**0.5, cfg.linear_end**0.5, cfg.timesteps, dtype=np.float64) ** 2
     alphas = 1.0 - betas
     ac = np.cumprod(alphas)
     ac_prev = np.append(1.0, ac[:-1])
     post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
     return {
-        "betas": betas, "alphas_cumprod": ac, "alphas_cumprod_prev": ac_prev,
-        "sqrt_alphas_cumprod": np.sqrt(ac), "sqrt_one_minus_alphas_cumprod": np.sqrt(1.0 - ac),
-        "log_one_minus_alphas_cumprod": np.log(1.0 - ac), "sqrt_recip_alphas_cumprod": np.sqrt(1.0 / ac),
-        "sqrt_recipm1_alphas_cumprod": np.sqrt(1.0 / ac - 1.0), "posterior_variance": post_var,
+        "betas": betas,
+        "alphas_cumprod": ac,
+        "alphas_cumprod_prev": ac_prev,
+        "sqrt_alphas_cumprod": np.sqrt(ac),
+        "sqrt_one_minus_alphas_cumprod": np.sqrt(1.0 - ac),
+        "log_one_minus_alphas_cumprod": np.log(1.0 - ac),
+        "sqrt_recip_alphas_cumprod": np.sqrt(1.0 / ac),
+        "sqrt_recipm1_alphas_cumprod": np.sqrt(1.0 / ac - 1.0),
+        "posterior_variance": post_var,
         "posterior_log_variance_clipped": np.log(np.maximum(post_var, 1e-20)),
         "posterior_mean_coef1": betas * np.sqrt(ac_prev) / (1.0 - ac),
         "posterior_mean_coef2": (1.0 - ac_prev) * np.sqrt(alphas) / (1.0 - ac),
@@ -71,10 +87,18 @@ class FrozenCLIPText(nn.Module):
         from transformers import CLIPTextConfig, CLIPTextModel
 
         t = cfg.text
-        self.transformer = CLIPTextModel(CLIPTextConfig(
-            vocab_size=t.vocab_size, hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
-            num_hidden_layers=t.num_layers, num_attention_heads=t.num_heads, max_position_embeddings=t.max_length,
-            hidden_act=t.hidden_act, attn_implementation="sdpa"))
+        self.transformer = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=t.vocab_size,
+                hidden_size=t.hidden_size,
+                intermediate_size=t.intermediate_size,
+                num_hidden_layers=t.num_layers,
+                num_attention_heads=t.num_heads,
+                max_position_embeddings=t.max_length,
+                hidden_act=t.hidden_act,
+                attn_implementation="sdpa",
+            )
+        )
 
     def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
         # modules.py L124-L126: layer "last" → last_hidden_state (after the final LayerNorm).
@@ -118,8 +142,12 @@ def zero_init(model: HSIGene) -> None:
     attention.py L314; local_adapter.py L120, L184-L187, L421): a fresh model starts with
     the adapter silent and every residual branch an identity."""
     unet, adapter = model.unet, model.local_adapter
-    convs = [unet.out[2], adapter.middle_block_out[0], *[z[0] for z in adapter.zero_convs],
-             *adapter.feature_extractor.zero_convs]
+    convs = [
+        unet.out[2],
+        adapter.middle_block_out[0],
+        *[z[0] for z in adapter.zero_convs],
+        *adapter.feature_extractor.zero_convs,
+    ]
     for module in list(unet.modules()) + list(adapter.modules()):
         if hasattr(module, "out_layers"):
             convs.append(module.out_layers[-1])

@@ -16,8 +16,9 @@ from .config import HSIGeneConfig
 
 def attention(cfg: HSIGeneConfig, channels: int) -> SpatialTransformer:
     # openaimodel.py L570-L596 with num_head_channels -1, legacy False: num_heads heads of channels // num_heads.
-    return SpatialTransformer(channels, cfg.num_heads, channels // cfg.num_heads, cfg.transformer_depth,
-                              cfg.context_dim, cfg.norm_groups)
+    return SpatialTransformer(
+        channels, cfg.num_heads, channels // cfg.num_heads, cfg.transformer_depth, cfg.context_dim, cfg.norm_groups
+    )
 
 
 def encoder_blocks(cfg: HSIGeneConfig, res_block: Callable[[int, int, int], nn.Module]):
@@ -43,8 +44,9 @@ def encoder_blocks(cfg: HSIGeneConfig, res_block: Callable[[int, int, int], nn.M
             blocks.append(Step(Downsample(ch)))
             widths.append(ch)
             ds *= 2
-    middle = Step(ResBlock(ch, emb, groups=cfg.norm_groups), attention(cfg, ch),
-                  ResBlock(ch, emb, groups=cfg.norm_groups))   # openaimodel.py L634-L662
+    middle = Step(
+        ResBlock(ch, emb, groups=cfg.norm_groups), attention(cfg, ch), ResBlock(ch, emb, groups=cfg.norm_groups)
+    )  # openaimodel.py L634-L662
     return blocks, middle, widths
 
 
@@ -58,7 +60,8 @@ class ControlledUNet(nn.Module):
         emb = cfg.time_embed_dim
         self.time_embed = time_mlp(cfg.model_channels)
         self.input_blocks, self.middle_block, widths = encoder_blocks(
-            cfg, lambda _i, cin, cout: ResBlock(cin, emb, cout, cfg.norm_groups))
+            cfg, lambda _i, cin, cout: ResBlock(cin, emb, cout, cfg.norm_groups)
+        )
         ch = widths[-1]
         ds = 2 ** (len(cfg.channel_mult) - 1)
         self.output_blocks = nn.ModuleList()
@@ -76,11 +79,20 @@ class ControlledUNet(nn.Module):
                     ds //= 2
                 self.output_blocks.append(Step(*layers))
         # openaimodel.py L729-L733.
-        self.out = nn.Sequential(GroupNorm32(cfg.norm_groups, ch), nn.SiLU(),
-                                 nn.Conv2d(cfg.model_channels, cfg.latent_channels, 3, padding=1))
+        self.out = nn.Sequential(
+            GroupNorm32(cfg.norm_groups, ch),
+            nn.SiLU(),
+            nn.Conv2d(cfg.model_channels, cfg.latent_channels, 3, padding=1),
+        )
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, metadata_emb: torch.Tensor, context: torch.Tensor,
-                control: list[torch.Tensor]) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        metadata_emb: torch.Tensor,
+        context: torch.Tensor,
+        control: list[torch.Tensor],
+    ) -> torch.Tensor:
         emb = self.time_embed(timestep_embedding(t, self.model_channels).to(x.dtype)) + metadata_emb.to(x.dtype)
         skips = []
         h = x

@@ -16,7 +16,7 @@ from .config import VAEConfig
 
 
 def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(32, channels, eps=1e-6)    # model.py L46-L47
+    return nn.GroupNorm(32, channels, eps=1e-6)  # model.py L46-L47
 
 
 class ResnetBlock(nn.Module):
@@ -69,8 +69,11 @@ class Downsample(nn.Module):
 class _Middle(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.block_1, self.attn_1, self.block_2 = ResnetBlock(channels, channels), AttnBlock(channels), \
-            ResnetBlock(channels, channels)
+        self.block_1, self.attn_1, self.block_2 = (
+            ResnetBlock(channels, channels),
+            AttnBlock(channels),
+            ResnetBlock(channels, channels),
+        )
 
     def forward(self, x):
         return self.block_2(self.attn_1(self.block_1(x)))
@@ -112,7 +115,7 @@ class Encoder(nn.Module):
             res = res if last else res // 2
         self.mid = _Middle(cin)
         self.norm_out = _norm(cin)
-        self.conv_out = nn.Conv2d(cin, 2 * cfg.z_channels, 3, padding=1)   # double_z
+        self.conv_out = nn.Conv2d(cin, 2 * cfg.z_channels, 3, padding=1)  # double_z
 
     def forward(self, x):
         h = self.conv_in(x)
@@ -159,8 +162,8 @@ class AutoencoderKL(nn.Module):
         super().__init__()
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
-        self.quant_conv = nn.Conv2d(2 * cfg.z_channels, 2 * cfg.embed_dim, 1)      # autoencoder.py L33
-        self.post_quant_conv = nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)         # autoencoder.py L34
+        self.quant_conv = nn.Conv2d(2 * cfg.z_channels, 2 * cfg.embed_dim, 1)  # autoencoder.py L33
+        self.post_quant_conv = nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)  # autoencoder.py L34
 
     def encode_moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, logvar) of the diagonal Gaussian posterior (ldm distributions.py)."""

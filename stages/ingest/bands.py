@@ -19,7 +19,8 @@ def resolve_band_wavelengths(scene: Scene, wavelengths, drop_bands: list[int]) -
     if wavelengths is None:
         raise SpectralError(
             f"{scene.path}: the file carries no wavelengths; give --wavelengths-file FILE "
-            "(a list or an AVIRIS .spc) or --wavelengths START:STOP:COUNT")
+            "(a list or an AVIRIS .spc) or --wavelengths START:STOP:COUNT"
+        )
     wl = np.asarray(wavelengths, dtype=np.float64)
     keep_file = np.ones(scene.bands, dtype=bool) if scene.bad_bands is None else scene.bad_bands.astype(bool)
     drop = np.array(drop_bands or [], dtype=int)
@@ -35,5 +36,5 @@ def resolve_band_wavelengths(scene: Scene, wavelengths, drop_bands: list[int]) -
         return keep_file, wl[wl_keep][keep_file]
     raise SpectralError(
         f"{scene.path}: {scene.bands} bands but {wl.size} wavelengths; they must match "
-        "(or differ by exactly the bands named in --drop-bands)")
-
+        "(or differ by exactly the bands named in --drop-bands)"
+    )

@@ -44,12 +44,14 @@ def split_boundary(height: int, config: IngestConfig) -> int:
     if min(boundary, height - boundary) < config.size:
         raise InputError(
             f"--val-fraction {config.val_fraction} splits the {height} rows into {boundary} + {height - boundary}; "
-            f"both parts must be at least --size {config.size} rows: change --val-fraction or lower --size")
+            f"both parts must be at least --size {config.size} rows: change --val-fraction or lower --size"
+        )
     return boundary
 
 
-def write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.ndarray, path: Path,
-                block_rows: int) -> tuple[float, float]:
+def write_cube(
+    scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.ndarray, path: Path, block_rows: int
+) -> tuple[float, float]:
     """Pass 1: align ``block_rows``-row windows and write them to ``cube.tif``; return (min, max).
 
     Input rows are read in sub-blocks of at most ``INPUT_BLOCK_BYTES`` (as float32) so a scene
@@ -57,13 +59,26 @@ def write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.n
     weight are converted (the others cannot change the result).
     """
     import rasterio
+
     nodata_out = None if scene.nodata is None or np.isnan(scene.nodata) else float(scene.nodata)
-    profile = dict(driver="GTiff", height=scene.height, width=scene.width, count=int(target.size),
-                   dtype="float32", tiled=True, blockxsize=256, blockysize=256, interleave="band",
-                   compress="deflate", predictor=3, BIGTIFF="IF_SAFER",
-                   # Level 1 halves the write time of the default level 6 for about the same size
-                   # on noisy float data; compression is most of pass 1 otherwise.
-                   zlevel=1, num_threads="ALL_CPUS")
+    profile = dict(
+        driver="GTiff",
+        height=scene.height,
+        width=scene.width,
+        count=int(target.size),
+        dtype="float32",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        interleave="band",
+        compress="deflate",
+        predictor=3,
+        BIGTIFF="IF_SAFER",
+        # Level 1 halves the write time of the default level 6 for about the same size
+        # on noisy float data; compression is most of pass 1 otherwise.
+        zlevel=1,
+        num_threads="ALL_CPUS",
+    )
     if scene.nodata is not None:
         profile["nodata"] = nodata_out if nodata_out is not None else float("nan")
     if scene.crs is not None:
@@ -77,19 +92,22 @@ def write_cube(scene: Scene, keep: np.ndarray, weights: np.ndarray, target: np.n
     lo, hi = np.inf, -np.inf
     total = (scene.height + block_rows - 1) // block_rows
     # Many HSIs (lab scenes, benchmark .mat files) carry no georeferencing; cube.tif then has none either.
-    with no_georeference(scene.transform is None), rasterio.open(path, "w", **profile) as dst, \
-            log.progress("ingest: aligning", total) as bar:
+    with (
+        no_georeference(scene.transform is None),
+        rasterio.open(path, "w", **profile) as dst,
+        log.progress("ingest: aligning", total) as bar,
+    ):
         for i, band_nm in enumerate(target, start=1):
             dst.set_band_description(i, f"{band_nm:.1f} nm")
             dst.update_tags(i, wavelength_nm=f"{band_nm:.4f}")
         dst.update_tags(wavelength_units="nm", wavelengths_nm=",".join(f"{w:.4f}" for w in target))
         for w0 in range(0, scene.height, block_rows):
             w1 = min(scene.height, w0 + block_rows)
-            window = np.empty((target.size, w1 - w0, scene.width), dtype=np.float32)   # (B_out, rows, W)
+            window = np.empty((target.size, w1 - w0, scene.width), dtype=np.float32)  # (B_out, rows, W)
             for r0 in range(w0, w1, sub_rows):
                 r1 = min(w1, r0 + sub_rows)
-                aligned = align_block(scene.read_rows(r0, r1, bands=bands), w_used)    # (rows, W, B_out)
-                window[:, r0 - w0:r1 - w0, :] = np.moveaxis(aligned, -1, 0)
+                aligned = align_block(scene.read_rows(r0, r1, bands=bands), w_used)  # (rows, W, B_out)
+                window[:, r0 - w0 : r1 - w0, :] = np.moveaxis(aligned, -1, 0)
             if np.isfinite(window).any():
                 lo, hi = min(lo, float(np.nanmin(window))), max(hi, float(np.nanmax(window)))
             if nodata_out is not None:
@@ -106,8 +124,15 @@ def read_cube_rows(src, r0: int, r1: int) -> np.ndarray:
     return data
 
 
-def write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: float, offset: float,
-                  labels: np.ndarray | None, config: IngestConfig) -> dict:
+def write_patches(
+    cube_path: Path,
+    out_path: Path,
+    target: np.ndarray,
+    scale: float,
+    offset: float,
+    labels: np.ndarray | None,
+    config: IngestConfig,
+) -> dict:
     import h5py
     import rasterio
 
@@ -123,16 +148,30 @@ def write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: fl
             # Sized for every candidate patch up front and shrunk once at the end: resizing
             # per patch costs an HDF5 metadata update per write.
             upper = len(rows) * len(cols)
-            hsi = h5.create_dataset("hsi", shape=(upper, bands, size, size), maxshape=(None, bands, size, size),
-                                    dtype="float32", chunks=(1, bands, size, size))
-            lab = (h5.create_dataset("labels", shape=(upper, size, size), maxshape=(None, size, size),
-                                     dtype="int32", chunks=(1, size, size)) if labels is not None else None)
+            hsi = h5.create_dataset(
+                "hsi",
+                shape=(upper, bands, size, size),
+                maxshape=(None, bands, size, size),
+                dtype="float32",
+                chunks=(1, bands, size, size),
+            )
+            lab = (
+                h5.create_dataset(
+                    "labels",
+                    shape=(upper, size, size),
+                    maxshape=(None, size, size),
+                    dtype="int32",
+                    chunks=(1, size, size),
+                )
+                if labels is not None
+                else None
+            )
             origins, splits, dropped_nodata = [], [], 0
             with log.progress("ingest: patches", len(rows)) as bar:
                 for r, split in rows:
                     strip = read_cube_rows(src, r, r + size)
                     for c in cols:
-                        patch = strip[:, :, c:c + size]
+                        patch = strip[:, :, c : c + size]
                         finite = np.isfinite(patch)
                         invalid = ~np.all(finite, axis=0)
                         if invalid.mean() > config.max_nodata_fraction:
@@ -143,7 +182,7 @@ def write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: fl
                         n = len(origins)
                         hsi[n] = norm
                         if lab is not None:
-                            lab[n] = np.where(invalid, 0, labels[r:r + size, c:c + size])
+                            lab[n] = np.where(invalid, 0, labels[r : r + size, c : c + size])
                         origins.append((r, c))
                         splits.append(split)
                     bar.advance()
@@ -157,8 +196,12 @@ def write_patches(cube_path: Path, out_path: Path, target: np.ndarray, scale: fl
             h5.attrs["scale"], h5.attrs["offset"] = scale, offset
             h5.attrs["patch_size"], h5.attrs["stride"] = size, stride
             h5.attrs["units"] = "physical = hsi * scale + offset"
-    stats = {"count": len(origins), "dropped_nodata": dropped_nodata,
-             "train": splits.count("train"), "val": splits.count("val")}
+    stats = {
+        "count": len(origins),
+        "dropped_nodata": dropped_nodata,
+        "train": splits.count("train"),
+        "val": splits.count("val"),
+    }
     if labels is not None:
         stats["label_classes"] = sorted(int(v) for v in np.unique(labels))
     return stats
@@ -180,4 +223,3 @@ def write_preview(cube_path: Path, target: np.ndarray, out_png: Path) -> None:
     rgb_hw3 = np.moveaxis(rgb, 0, -1)
     img = false_colour(np.moveaxis(rgb_hw3, -1, 0), [target[i] for i in idx], limits=stretch_limits(rgb_hw3))
     save_png(out_png, img)
-

@@ -22,9 +22,17 @@ EXAMPLES = {
 }
 
 
-def ingest_example(out: Path, name: str = "indian-pines", *, size: int = 32, stride: int = 16,
-                   val_fraction: float = 0.25, labels: bool | Path = True, source: Path | None = None,
-                   **run_kwargs):
+def ingest_example(
+    out: Path,
+    name: str = "indian-pines",
+    *,
+    size: int = 32,
+    stride: int = 16,
+    val_fraction: float = 0.25,
+    labels: bool | Path = True,
+    source: Path | None = None,
+    **run_kwargs,
+):
     """Ingest an embedded scene onto the project's 48-band grid (``hsigen ingest --example NAME``).
 
     ``labels``: True = the scene's ground truth, False = none, a path = that label map.
@@ -35,8 +43,21 @@ def ingest_example(out: Path, name: str = "indian-pines", *, size: int = 32, str
 
     ex = EXAMPLES[name]
     labels_path = ex["labels"] if labels is True else (labels or None)
-    cfg = IngestConfig(target_wavelengths_nm=list(target_grid()), size=size, stride=stride,
-                       drop_bands=parse_band_ranges(ex["drop_bands"]), val_fraction=val_fraction,
-                       wavelengths_source="sidecar", example=name if source is None else None)
-    return run([source or ex["source"]], Path(out), cfg, wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
-               labels_path=labels_path, extra_inputs=[ex["wavelengths_file"]], **run_kwargs)
+    cfg = IngestConfig(
+        target_wavelengths_nm=list(target_grid()),
+        size=size,
+        stride=stride,
+        drop_bands=parse_band_ranges(ex["drop_bands"]),
+        val_fraction=val_fraction,
+        wavelengths_source="sidecar",
+        example=name if source is None else None,
+    )
+    return run(
+        [source or ex["source"]],
+        Path(out),
+        cfg,
+        wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
+        labels_path=labels_path,
+        extra_inputs=[ex["wavelengths_file"]],
+        **run_kwargs,
+    )

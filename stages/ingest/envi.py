@@ -57,8 +57,9 @@ def parse_envi_header(path: str | Path) -> dict[str, str]:
     text = text.lstrip("\ufeff")
     lines = text.splitlines()
     if not lines or lines[0].strip().upper() != "ENVI":
-        raise InputError(f"{path} is not an ENVI header: its first line must be 'ENVI'; "
-                         "give the .hdr written with the data file")
+        raise InputError(
+            f"{path} is not an ENVI header: its first line must be 'ENVI'; give the .hdr written with the data file"
+        )
     fields: dict[str, str] = {}
     i = 1
     while i < len(lines):
@@ -75,8 +76,9 @@ def parse_envi_header(path: str | Path) -> dict[str, str]:
             # Collect until the matching closing brace, possibly several lines further on.
             while value.count("{") > value.count("}"):
                 if i >= len(lines):
-                    raise InputError(f"ENVI header {path}: the value of {key!r} opens '{{' but never closes it; "
-                                     "add the missing '}'")
+                    raise InputError(
+                        f"ENVI header {path}: the value of {key!r} opens '{{' but never closes it; add the missing '}}'"
+                    )
                 value += "\n" + lines[i]
                 i += 1
             value = value.strip()[1:-1].strip()
@@ -124,7 +126,8 @@ def _find_data_file(header: Path, fields: dict) -> Path:
     if not candidates:
         raise InputError(
             f"ENVI header {header} has no data file beside it (looked for {stem} with "
-            f"{', '.join(e or '(no extension)' for e in DATA_EXTENSIONS)}); put the data file next to its header")
+            f"{', '.join(e or '(no extension)' for e in DATA_EXTENSIONS)}); put the data file next to its header"
+        )
     return candidates[0]
 
 
@@ -133,8 +136,10 @@ def _wavelengths(fields: dict, path: Path, bands: int) -> np.ndarray | None:
         return None
     values = _float_list(fields, "wavelength", path)
     if len(values) != bands:
-        raise SpectralError(f"ENVI header {path}: {len(values)} wavelengths for {bands} bands; "
-                            "fix the header or give --wavelengths-file")
+        raise SpectralError(
+            f"ENVI header {path}: {len(values)} wavelengths for {bands} bands; "
+            "fix the header or give --wavelengths-file"
+        )
     units = fields.get("wavelength units", "").strip() or None
     if units is not None and units.lower() == "unknown":
         units = None
@@ -199,8 +204,10 @@ def open_envi(header_path: str | Path, data_path: str | Path | None = None) -> S
     header = Path(header_path)
     fields = parse_envi_header(header)
     if "spectral library" in fields.get("file type", "").lower():
-        raise InputError(f"{header} is an ENVI spectral library (one spectrum per line), not an image; "
-                         "ingest reads image cubes — spectral libraries are inputs of the unmixing stage")
+        raise InputError(
+            f"{header} is an ENVI spectral library (one spectrum per line), not an image; "
+            "ingest reads image cubes — spectral libraries are inputs of the unmixing stage"
+        )
     width = _int_field(fields, "samples", header)
     height = _int_field(fields, "lines", header)
     bands = _int_field(fields, "bands", header)
@@ -208,8 +215,10 @@ def open_envi(header_path: str | Path, data_path: str | Path | None = None) -> S
         raise InputError(f"ENVI header {header}: samples, lines and bands must all be >= 1; fix the header")
     code = _int_field(fields, "data type", header)
     if code not in ENVI_DTYPES:
-        raise InputError(f"ENVI header {header}: data type {code} is not supported; hsigen reads data types "
-                         f"{SUPPORTED_DTYPES} — convert the file to one of them")
+        raise InputError(
+            f"ENVI header {header}: data type {code} is not supported; hsigen reads data types "
+            f"{SUPPORTED_DTYPES} — convert the file to one of them"
+        )
     byte_order = _int_field(fields, "byte order", header, default=0)
     if byte_order not in (0, 1):
         raise InputError(f"ENVI header {header}: byte order {byte_order} must be 0 (little endian) or 1 (big endian)")
@@ -217,8 +226,10 @@ def open_envi(header_path: str | Path, data_path: str | Path | None = None) -> S
     offset = _int_field(fields, "header offset", header, default=0)
     interleave = fields.get("interleave", "").strip().lower()
     if interleave not in ("bsq", "bil", "bip"):
-        raise InputError(f"ENVI header {header}: interleave {fields.get('interleave', '(missing)')!r} "
-                         "must be bsq, bil or bip; fix the header")
+        raise InputError(
+            f"ENVI header {header}: interleave {fields.get('interleave', '(missing)')!r} "
+            "must be bsq, bil or bip; fix the header"
+        )
 
     data = Path(data_path) if data_path is not None else _find_data_file(header, fields)
     needed = offset + width * height * bands * dtype.itemsize
@@ -227,7 +238,8 @@ def open_envi(header_path: str | Path, data_path: str | Path | None = None) -> S
         raise InputError(
             f"ENVI data file {data} is {actual} bytes but its header implies {needed} "
             f"({offset} + {height} lines x {width} samples x {bands} bands x {dtype.itemsize} bytes); "
-            "the file is truncated or the header is wrong")
+            "the file is truncated or the header is wrong"
+        )
 
     # Array shape of the whole file in its interleave, and the axis order that yields (rows, W, B).
     shape, to_rwb = {
@@ -243,8 +255,7 @@ def open_envi(header_path: str | Path, data_path: str | Path | None = None) -> S
             block = np.array(mm[:, r0:r1, :])
         else:
             row_bytes = width * bands * dtype.itemsize
-            mm = np.memmap(data, dtype=dtype, mode="r", offset=offset + r0 * row_bytes,
-                           shape=(r1 - r0,) + shape[1:])
+            mm = np.memmap(data, dtype=dtype, mode="r", offset=offset + r0 * row_bytes, shape=(r1 - r0,) + shape[1:])
             block = np.array(mm)
         del mm  # unmap now: touched file pages leave this process's RSS
         return block.transpose(to_rwb)
@@ -260,12 +271,24 @@ def open_envi(header_path: str | Path, data_path: str | Path | None = None) -> S
         try:
             scale = float(fields["reflectance scale factor"])
         except ValueError:
-            raise InputError(f"ENVI header {header}: 'reflectance scale factor' is not a number; fix the header") from None
+            raise InputError(
+                f"ENVI header {header}: 'reflectance scale factor' is not a number; fix the header"
+            ) from None
         if not np.isfinite(scale) or scale == 0:
             raise InputError(f"ENVI header {header}: 'reflectance scale factor' must be a non-zero number")
     crs, transform = _georeference(fields, header)
-    return Scene(path=data, height=height, width=width, bands=bands, _read=read,
-                 wavelengths_nm=_wavelengths(fields, header, bands), nodata=nodata, scale_factor=scale,
-                 bad_bands=_bad_bands(fields, header, bands), crs=crs, transform=transform, format="envi",
-                 notes={"interleave": interleave, "data_type": code, "byte_order": byte_order,
-                        "header_offset": offset})
+    return Scene(
+        path=data,
+        height=height,
+        width=width,
+        bands=bands,
+        _read=read,
+        wavelengths_nm=_wavelengths(fields, header, bands),
+        nodata=nodata,
+        scale_factor=scale,
+        bad_bands=_bad_bands(fields, header, bands),
+        crs=crs,
+        transform=transform,
+        format="envi",
+        notes={"interleave": interleave, "data_type": code, "byte_order": byte_order, "header_offset": offset},
+    )

@@ -32,8 +32,10 @@ def read_erdas_gis(path: str | Path) -> np.ndarray:
     path = Path(path)
     raw = path.read_bytes()
     if len(raw) < HEADER_BYTES or raw[:6] not in (b"HEAD74", b"HEADER"):
-        raise InputError(f"{path} is not an ERDAS .GIS file (no HEAD74/HEADER magic); "
-                         "give the label map as .mat, .npy or GeoTIFF instead")
+        raise InputError(
+            f"{path} is not an ERDAS .GIS file (no HEAD74/HEADER magic); "
+            "give the label map as .mat, .npy or GeoTIFF instead"
+        )
     header = raw[:HEADER_BYTES]
     endian = "<"
     pack, bands, rows, cols = _dims(header, endian)
@@ -43,14 +45,19 @@ def read_erdas_gis(path: str | Path) -> np.ndarray:
     if not (0 < bands < 1024 and 0 < rows < 10**6 and 0 < cols < 10**6):
         raise InputError(f"{path}: the ERDAS header holds implausible sizes; the file is corrupt")
     if bands != 1:
-        raise InputError(f"{path}: an ERDAS file with {bands} bands is an image, not a class map; "
-                         "give a one-band .GIS label map")
+        raise InputError(
+            f"{path}: an ERDAS file with {bands} bands is an image, not a class map; give a one-band .GIS label map"
+        )
     dtype = {0: np.dtype("u1"), 2: np.dtype(f"{endian}u2")}.get(pack)
     if dtype is None:
-        raise InputError(f"{path}: ERDAS packing {pack} ({'4-bit' if pack == 1 else 'unknown'}) is not supported; "
-                         "convert the map to 8 or 16 bits")
+        raise InputError(
+            f"{path}: ERDAS packing {pack} ({'4-bit' if pack == 1 else 'unknown'}) is not supported; "
+            "convert the map to 8 or 16 bits"
+        )
     needed = HEADER_BYTES + rows * cols * dtype.itemsize
     if len(raw) < needed:
-        raise InputError(f"{path} is {len(raw)} bytes but its header implies {needed} "
-                         f"({rows} x {cols} pixels); the file is truncated")
+        raise InputError(
+            f"{path} is {len(raw)} bytes but its header implies {needed} "
+            f"({rows} x {cols} pixels); the file is truncated"
+        )
     return np.frombuffer(raw, dtype=dtype, count=rows * cols, offset=HEADER_BYTES).reshape(rows, cols).copy()

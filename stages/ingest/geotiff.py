@@ -24,8 +24,9 @@ from ..spectral.wavelengths import to_nanometres
 from .scene import Scene
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_WITH_UNIT = re.compile(rf"({_NUMBER})\s*(nanomet(?:er|re)s?|nm|micromet(?:er|re)s?|microns?|um|µm|μm)\b",
-                        re.IGNORECASE)
+_WITH_UNIT = re.compile(
+    rf"({_NUMBER})\s*(nanomet(?:er|re)s?|nm|micromet(?:er|re)s?|microns?|um|µm|μm)\b", re.IGNORECASE
+)
 _BARE = re.compile(rf"^\s*({_NUMBER})\s*$")
 
 
@@ -88,9 +89,11 @@ def _from_dataset_tags(src, where: str) -> np.ndarray | None:
 
 
 def geotiff_wavelengths(src, where: str) -> np.ndarray | None:
-    for finder in (lambda: _from_descriptions(src.descriptions, where),
-                   lambda: _from_band_tags(src, where),
-                   lambda: _from_dataset_tags(src, where)):
+    for finder in (
+        lambda: _from_descriptions(src.descriptions, where),
+        lambda: _from_band_tags(src, where),
+        lambda: _from_dataset_tags(src, where),
+    ):
         try:
             wl = finder()
         except (ValueError, IndexError):
@@ -115,16 +118,17 @@ def open_geotiff(path: str | Path) -> Scene:
     except RasterioIOError as exc:
         raise InputError(f"{path}: not a readable GeoTIFF ({exc}); check the file") from exc
     if len(set(src.dtypes)) != 1:
-        raise InputError(f"{path}: bands have different data types {sorted(set(src.dtypes))}; "
-                         "write all bands with one type")
+        raise InputError(
+            f"{path}: bands have different data types {sorted(set(src.dtypes))}; write all bands with one type"
+        )
     scales = np.asarray(src.scales, dtype=np.float64)
     offsets = np.asarray(src.offsets, dtype=np.float64)
     rescale = not (np.all(scales == 1.0) and np.all(offsets == 0.0))
     nodata = src.nodata
 
     def read(r0: int, r1: int) -> np.ndarray:
-        block = src.read(window=Window(0, r0, src.width, r1 - r0))          # (B, rows, W)
-        block = np.moveaxis(block, 0, -1)                                    # (rows, W, B)
+        block = src.read(window=Window(0, r0, src.width, r1 - r0))  # (B, rows, W)
+        block = np.moveaxis(block, 0, -1)  # (rows, W, B)
         if not rescale:
             return block
         # GDAL band scale/offset: physical = stored * scale + offset. Nodata is masked first,
@@ -135,8 +139,16 @@ def open_geotiff(path: str | Path) -> Scene:
         return out * scales.astype(np.float32) + offsets.astype(np.float32)
 
     transform = None if src.transform.is_identity else src.transform
-    return Scene(path=path, height=src.height, width=src.width, bands=src.count, _read=read,
-                 wavelengths_nm=geotiff_wavelengths(src, str(path)),
-                 nodata=None if nodata is None else float(nodata),
-                 crs=src.crs, transform=transform, format="geotiff",
-                 notes={"dtype": src.dtypes[0]})
+    return Scene(
+        path=path,
+        height=src.height,
+        width=src.width,
+        bands=src.count,
+        _read=read,
+        wavelengths_nm=geotiff_wavelengths(src, str(path)),
+        nodata=None if nodata is None else float(nodata),
+        crs=src.crs,
+        transform=transform,
+        format="geotiff",
+        notes={"dtype": src.dtypes[0]},
+    )

@@ -30,8 +30,10 @@ def open_scene(path: str | Path, var: str | None = None) -> Scene:
         return _open_npy(path)
     if suffix in (".tif", ".tiff"):
         from .geotiff import open_geotiff
+
         return open_geotiff(path)
     from .envi import DATA_EXTENSIONS, find_envi_header, open_envi
+
     header = find_envi_header(path)
     if header is not None:
         return open_envi(header, data_path=None if suffix == ".hdr" else path)
@@ -41,10 +43,12 @@ def open_scene(path: str | Path, var: str | None = None) -> Scene:
         raise InputError(
             f"{path}: no ENVI header found beside it (looked for {path.name}.hdr"
             f"{' and ' + path.with_suffix('.hdr').name if suffix else ''}); ENVI data needs its .hdr text header "
-            "in the same folder")
+            "in the same folder"
+        )
     raise InputError(
         f"{path}: unknown format {suffix or '(no extension)'}; hsigen reads ENVI (.hdr + data), GeoTIFF, "
-        "MATLAB .mat (v5 and v7.3) and .npy (H, W, B)")
+        "MATLAB .mat (v5 and v7.3) and .npy (H, W, B)"
+    )
 
 
 def _from_array(path: Path, array, fmt: str, transpose_hwb=None) -> Scene:
@@ -96,14 +100,15 @@ def _open_mat(path: Path, var: str | None) -> Scene:
         def read(r0: int, r1: int) -> np.ndarray:
             return np.transpose(dataset[:, :, r0:r1], (2, 1, 0))
 
-        return Scene(path=path, height=h, width=w, bands=b, _read=read, format="mat-v7.3",
-                     notes={"variable": name})
+        return Scene(path=path, height=h, width=w, bands=b, _read=read, format="mat-v7.3", notes={"variable": name})
     import scipy.io
 
     try:
         shapes = {k: tuple(s) for k, s, _ in scipy.io.whosmat(str(path))}
     except Exception as exc:  # scipy raises several types for non-MAT files
-        raise InputError(f"{path}: not a readable MATLAB file ({exc}); save it with MATLAB or scipy.io.savemat") from exc
+        raise InputError(
+            f"{path}: not a readable MATLAB file ({exc}); save it with MATLAB or scipy.io.savemat"
+        ) from exc
     name = _pick_variable(path, shapes, var)
     array = scipy.io.loadmat(str(path), variable_names=[name])[name]
     scene = _from_array(path, array, "mat-v5")
@@ -122,32 +127,40 @@ def read_label_map(path: str | Path, var: str | None = None) -> np.ndarray:
     elif suffix == ".mat":
         import h5py
         import scipy.io
+
         if h5py.is_hdf5(path):
             with h5py.File(path, "r") as f:
                 names = [k for k, v in f.items() if isinstance(v, h5py.Dataset) and v.ndim == 2]
                 name = var or (names[0] if len(names) == 1 else None)
                 if name is None or name not in names:
-                    raise InputError(f"{path}: cannot tell which 2-D variable holds labels "
-                                     f"({', '.join(names) or 'none'}); use --labels-var")
+                    raise InputError(
+                        f"{path}: cannot tell which 2-D variable holds labels "
+                        f"({', '.join(names) or 'none'}); use --labels-var"
+                    )
                 labels = np.asarray(f[name]).T
         else:
             try:
                 shapes = {k: tuple(s) for k, s, _ in scipy.io.whosmat(str(path))}
             except Exception as exc:  # scipy raises several types for non-MAT files
-                raise InputError(f"label map {path}: not a readable MATLAB file ({exc}); "
-                                 "save it with MATLAB or scipy.io.savemat") from exc
+                raise InputError(
+                    f"label map {path}: not a readable MATLAB file ({exc}); save it with MATLAB or scipy.io.savemat"
+                ) from exc
             names = [k for k, s in shapes.items() if len(s) == 2]
             name = var or (names[0] if len(names) == 1 else None)
             if name is None or name not in names:
-                raise InputError(f"{path}: cannot tell which 2-D variable holds labels "
-                                 f"({', '.join(names) or 'none'}); use --labels-var")
+                raise InputError(
+                    f"{path}: cannot tell which 2-D variable holds labels "
+                    f"({', '.join(names) or 'none'}); use --labels-var"
+                )
             labels = scipy.io.loadmat(str(path), variable_names=[name])[name]
     elif suffix in (".tif", ".tiff"):
         import rasterio
+
         with no_georeference(), rasterio.open(path) as src:
             labels = src.read(1)
     elif suffix == ".gis":
         from .erdas import read_erdas_gis
+
         labels = read_erdas_gis(path)
     else:
         raise InputError(f"label map {path}: unknown format; use .mat, .npy, GeoTIFF or ERDAS .GIS")

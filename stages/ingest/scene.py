@@ -23,7 +23,7 @@ class Scene:
     wavelengths_nm: np.ndarray | None = None
     nodata: float | None = None
     scale_factor: float = 1.0
-    bad_bands: np.ndarray | None = None      # boolean keep-mask from the file (ENVI bbl)
+    bad_bands: np.ndarray | None = None  # boolean keep-mask from the file (ENVI bbl)
     crs: object | None = None
     transform: object | None = None
     format: str = ""
@@ -35,7 +35,7 @@ class Scene:
         raw = self._read(r0, r1)
         if bands is not None:
             raw = raw[..., bands]
-        block = raw.astype(np.float32, order="C")   # C order: the alignment matmul is much faster
+        block = raw.astype(np.float32, order="C")  # C order: the alignment matmul is much faster
         if self.nodata is not None and not np.isnan(self.nodata):
             block[raw == self.nodata] = np.nan
         if self.scale_factor != 1.0:

@@ -38,18 +38,38 @@ from .cube_io import GDAL_CACHE_BYTES, split_boundary, write_cube, write_patches
 from .readers import open_scene, read_label_map
 
 
-def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=None, labels_path: Path | None = None,
-        overwrite: bool = False, extra_inputs: list[Path] = (), pair: Path | None = None,
-        change_mask: Path | None = None):
+def run(
+    sources: list[Path],
+    out: Path,
+    config: IngestConfig,
+    *,
+    wavelengths=None,
+    labels_path: Path | None = None,
+    overwrite: bool = False,
+    extra_inputs: list[Path] = (),
+    pair: Path | None = None,
+    change_mask: Path | None = None,
+):
     """One scene → an hsi-dataset; with ``pair`` (a second, co-registered scene) and
     ``change_mask`` → a change-detection dataset (see ``stages/ingest/pairs.py``)."""
     if pair is not None or change_mask is not None:
         from .pairs import run_pair
 
-        return run_pair(sources, out, config, wavelengths=wavelengths, labels_path=labels_path, overwrite=overwrite,
-                        extra_inputs=extra_inputs, pair=pair, change_mask=change_mask)
+        return run_pair(
+            sources,
+            out,
+            config,
+            wavelengths=wavelengths,
+            labels_path=labels_path,
+            overwrite=overwrite,
+            extra_inputs=extra_inputs,
+            pair=pair,
+            change_mask=change_mask,
+        )
     if len(sources) != 1:
-        raise InputError("ingest takes one scene per run (a list of scenes is not supported yet); run it once per scene")
+        raise InputError(
+            "ingest takes one scene per run (a list of scenes is not supported yet); run it once per scene"
+        )
     src = Path(sources[0])
     scene = open_scene(src, var=config.var)
     if config.size < 4 or config.stride < 1:
@@ -57,7 +77,8 @@ def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=Non
     if scene.height < config.size or scene.width < config.size:
         raise InputError(
             f"{src}: the scene is {scene.height}x{scene.width} pixels, smaller than --size {config.size}; "
-            f"use --size {min(scene.height, scene.width)} or less")
+            f"use --size {min(scene.height, scene.width)} or less"
+        )
     split_boundary(scene.height, config)
     if wavelengths is None and scene.wavelengths_nm is not None:
         wavelengths = scene.wavelengths_nm
@@ -73,10 +94,11 @@ def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=Non
         if labels.shape != (scene.height, scene.width):
             raise InputError(
                 f"label map {labels_path} is {labels.shape[0]}x{labels.shape[1]} but the scene is "
-                f"{scene.height}x{scene.width}; give the label map of this scene")
+                f"{scene.height}x{scene.width}; give the label map of this scene"
+            )
 
     inputs = [input_record(src)] + [input_record(p) for p in extra_inputs]
-    if scene.path.resolve() != src.resolve():   # ENVI given by its header: hash the data file too
+    if scene.path.resolve() != src.resolve():  # ENVI given by its header: hash the data file too
         inputs.insert(1, input_record(scene.path))
     if labels_path is not None:
         inputs.append(input_record(labels_path))
@@ -86,22 +108,33 @@ def run(sources: list[Path], out: Path, config: IngestConfig, *, wavelengths=Non
         return writer.artifact
 
     import rasterio
+
     with writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         lo, hi = write_cube(scene, keep, weights, target, tmp / "cube.tif", config.block_rows)
         # float32 interpolation of a constant spectrum can wobble in the last bits: compare relatively.
         if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo <= 1e-6 * max(abs(lo), abs(hi)):
-            raise InputError(f"{src}: the scene is all nodata/NaN or constant after alignment; check the file and --drop-bands")
+            raise InputError(
+                f"{src}: the scene is all nodata/NaN or constant after alignment; check the file and --drop-bands"
+            )
         scale, offset = float(hi - lo), float(lo)
         stats = write_patches(tmp / "cube.tif", tmp / "patches.h5", target, scale, offset, labels, config)
         if stats["count"] == 0:
-            raise InputError(f"{src}: every patch is mostly nodata (> {config.max_nodata_fraction:.0%}); "
-                             "use a smaller --size or check the nodata value")
+            raise InputError(
+                f"{src}: every patch is mostly nodata (> {config.max_nodata_fraction:.0%}); "
+                "use a smaller --size or check the nodata value"
+            )
         write_preview(tmp / "cube.tif", target, tmp / "preview.png")
         writer.spectral = spectral_block(target, scale, offset)
         writer.metrics = stats
-        writer.extra = {"source": {"format": scene.format, "height": scene.height, "width": scene.width,
-                                   "bands": scene.bands, "bands_used": int(keep.sum()), **scene.notes}}
+        writer.extra = {
+            "source": {
+                "format": scene.format,
+                "height": scene.height,
+                "width": scene.width,
+                "bands": scene.bands,
+                "bands_used": int(keep.sum()),
+                **scene.notes,
+            }
+        }
     log.info(f"ingest: {stats['count']} patches of {config.size}x{config.size}x{target.size} → {out}")
     return writer.artifact
-
-

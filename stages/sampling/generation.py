@@ -18,10 +18,10 @@ from ..diffusion.generator import Conditions, Decoded, Generator
 class SampleConfig:
     n: int = 8
     sampler: str = "ddim"
-    steps: int | None = None        # default: 50 for ddim/dpm, the training schedule's length for ddpm
+    steps: int | None = None  # default: 50 for ddim/dpm, the training schedule's length for ddpm
     seed: int = 0
     batch_size: int = 8
-    size: int | None = None         # default: the model's training sample size (output pixels)
+    size: int | None = None  # default: the model's training sample size (output pixels)
     format: str = "tif"
 
 
@@ -50,24 +50,48 @@ def resolve_options(model, generator: Generator, cfg: SampleConfig) -> SampleCon
     size = cfg.size or generator.default_size()
     multiple = generator.size_multiple()
     if size % multiple:
-        raise ConfigError(f"--size {size} must be a multiple of {multiple} for this model"
-                          + (f" (AE f = {factor})" if factor > 1 else ""))
+        raise ConfigError(
+            f"--size {size} must be a multiple of {multiple} for this model"
+            + (f" (AE f = {factor})" if factor > 1 else "")
+        )
     return replace(cfg, steps=steps, size=size)
 
 
-def generate_rows(generator: Generator, scheduler, conditions: Conditions, rows: range, cfg: SampleConfig,
-                  progress=None) -> tuple[np.ndarray, Decoded]:
+def generate_rows(
+    generator: Generator, scheduler, conditions: Conditions, rows: range, cfg: SampleConfig, progress=None
+) -> tuple[np.ndarray, Decoded]:
     """Samples ``rows`` (global sample numbers, so each keeps its own noise): model-space
     tensors and their decoding. ``generator`` must be loaded."""
     from ..diffusion.reverse import denoise
 
-    x0 = denoise(lambda x, t, batch: generator.predict(x, t, batch, conditions), scheduler, rows,
-                 generator.noise_shape(cfg.size), cfg.steps, cfg.seed, cfg.batch_size, generator.device, progress)
+    x0 = denoise(
+        lambda x, t, batch: generator.predict(x, t, batch, conditions),
+        scheduler,
+        rows,
+        generator.noise_shape(cfg.size),
+        cfg.steps,
+        cfg.seed,
+        cfg.batch_size,
+        generator.device,
+        progress,
+    )
     return x0, generator.decode(x0, slice(rows.start, rows.stop), conditions)
 
 
-def generate(model, request, n: int, size: int | None, sampler: str, steps: int | None, seed: int, batch_size: int,
-             guidance: float | None, device, conditions: Conditions | None = None, precision: str | None = None):
+def generate(
+    model,
+    request,
+    n: int,
+    size: int | None,
+    sampler: str,
+    steps: int | None,
+    seed: int,
+    batch_size: int,
+    guidance: float | None,
+    device,
+    conditions: Conditions | None = None,
+    precision: str | None = None,
+):
     """(hsi (n, B, size, size) normalised, model-space x0, conditions): the whole generator in
     memory. ``conditions`` (from ``generator.prepare``) replaces ``request`` when given;
     ``guidance`` None: the generator's default."""
@@ -75,13 +99,15 @@ def generate(model, request, n: int, size: int | None, sampler: str, steps: int 
     from ..diffusion.schedules import sampling_scheduler
 
     generator = open_generator(model)
-    cfg = resolve_options(model, generator, SampleConfig(n=n, sampler=sampler, steps=steps, seed=seed,
-                                                         batch_size=batch_size, size=size))
+    cfg = resolve_options(
+        model, generator, SampleConfig(n=n, sampler=sampler, steps=steps, seed=seed, batch_size=batch_size, size=size)
+    )
     device = resolve_device(device) if isinstance(device, str) else device
     generator.set_precision(precision, device)
     if conditions is None:
-        conditions = generator.prepare(request, n, cfg.size,
-                                       generator.default_guidance if guidance is None else guidance)
+        conditions = generator.prepare(
+            request, n, cfg.size, generator.default_guidance if guidance is None else guidance
+        )
     generator.load(device, cfg.batch_size)
     scheduler = sampling_scheduler(cfg.sampler, generator.scheduler_config())
     with log.progress(f"sample ({cfg.sampler}, {cfg.steps} steps)", n * cfg.steps) as bar:

@@ -67,9 +67,18 @@ def _open_work(out: Path, key: str) -> Path:
     return work
 
 
-def run(model_path: str | Path, out: str | Path, cfg: SampleConfig, *, device: str = "auto",
-        overwrite: bool = False, conditions=None, guidance: float | None = None, shard: str | None = None,
-        precision: str | None = None):
+def run(
+    model_path: str | Path,
+    out: str | Path,
+    cfg: SampleConfig,
+    *,
+    device: str = "auto",
+    overwrite: bool = False,
+    conditions=None,
+    guidance: float | None = None,
+    shard: str | None = None,
+    precision: str | None = None,
+):
     """``conditions``: a ``diffusion.generator.ConditionRequest`` (for models that take
     conditions); ``guidance`` None: the generator's default; ``shard``: ``"I/N"`` to make slice I
     of N (merge the N artifacts with ``merge``); ``precision``: fp32 (None) or one the generator
@@ -84,13 +93,15 @@ def run(model_path: str | Path, out: str | Path, cfg: SampleConfig, *, device: s
     cfg = resolve_options(model, generator, cfg)
     rows = shard_rows(cfg.n, which)
     if not rows:
-        raise ConfigError(f"--shard {shard}: {cfg.n} samples make {-(-cfg.n // PART_SAMPLES)} parts of "
-                          f"{PART_SAMPLES}, too few for {which[1]} shards; use fewer shards")
+        raise ConfigError(
+            f"--shard {shard}: {cfg.n} samples make {-(-cfg.n // PART_SAMPLES)} parts of "
+            f"{PART_SAMPLES}, too few for {which[1]} shards; use fewer shards"
+        )
     dev = resolve_device(device)
     generator.set_precision(precision, dev)
     if guidance is None:
         guidance = generator.default_guidance
-    prepared = generator.prepare(conditions, cfg.n, cfg.size, guidance)   # every input read before writing
+    prepared = generator.prepare(conditions, cfg.n, cfg.size, guidance)  # every input read before writing
 
     recorded = {**asdict(cfg), "space": model.space, **prepared.recorded}
     recorded.pop("batch_size")  # batching does not change the samples
@@ -147,11 +158,15 @@ def merge(shards: list[str | Path], out: str | Path, *, overwrite: bool = False)
     artifacts = [open_artifact(path, "hsi-samples", role="shard") for path in shards]
     for artifact in artifacts:
         if "shard" not in artifact.config:
-            raise ConfigError(f"{artifact.path} is not a shard (made without --shard); merge only `sample --shard` outputs")
+            raise ConfigError(
+                f"{artifact.path} is not a shard (made without --shard); merge only `sample --shard` outputs"
+            )
         changed = artifact.verify()
         if changed:
-            raise ArtifactError(f"shard {artifact.path}: {changed[0]} does not match the hash in its manifest "
-                                f"({len(changed)} file(s) changed); remake that shard")
+            raise ArtifactError(
+                f"shard {artifact.path}: {changed[0]} does not match the hash in its manifest "
+                f"({len(changed)} file(s) changed); remake that shard"
+            )
     artifacts.sort(key=lambda a: a.config["shard"]["index"])
     base = {k: v for k, v in artifacts[0].config.items() if k != "shard"}
     inputs = artifacts[0].manifest["inputs"]
@@ -159,13 +174,17 @@ def merge(shards: list[str | Path], out: str | Path, *, overwrite: bool = False)
     for artifact in artifacts:
         config = {k: v for k, v in artifact.config.items() if k != "shard"}
         if config != base or [i["sha256"] for i in artifact.manifest["inputs"]] != [i["sha256"] for i in inputs]:
-            raise ConfigError(f"{artifact.path} was made with another config or inputs than {artifacts[0].path}; "
-                              "merge the shards of one run")
+            raise ConfigError(
+                f"{artifact.path} was made with another config or inputs than {artifacts[0].path}; "
+                "merge the shards of one run"
+            )
     indices = [a.config["shard"]["index"] for a in artifacts]
     if indices != list(range(count)) or any(a.config["shard"]["count"] != count for a in artifacts):
         missing = sorted(set(range(count)) - set(indices))
-        raise ConfigError(f"--merge needs each of the {count} shards exactly once; got shards {indices}"
-                          + (f" (missing {', '.join(map(str, missing))})" if missing else ""))
+        raise ConfigError(
+            f"--merge needs each of the {count} shards exactly once; got shards {indices}"
+            + (f" (missing {', '.join(map(str, missing))})" if missing else "")
+        )
 
     writer = ArtifactWriter(Path(out), "hsi-samples", "sample", base, inputs, overwrite)
     if writer.up_to_date():

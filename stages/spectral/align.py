@@ -35,7 +35,8 @@ def alignment_matrix(source_nm, target_nm, extrapolate: str = "error") -> np.nda
     if outside.any() and extrapolate != "edge":
         raise SpectralError(
             f"target wavelengths {tgt[outside].min():.1f}-{tgt[outside].max():.1f} nm lie outside the input's "
-            f"coverage {lo:.1f}-{hi:.1f} nm; narrow --range or pass --extrapolate edge")
+            f"coverage {lo:.1f}-{hi:.1f} nm; narrow --range or pass --extrapolate edge"
+        )
     weights = np.zeros((src.size, tgt.size), dtype=np.float64)
     for j, t in enumerate(tgt):
         if t <= lo:

@@ -14,8 +14,9 @@ def rgb_band_indices(wavelengths_nm, targets=RGB_NM) -> list[int]:
     return [int(np.argmin(np.abs(wl - t))) for t in targets]
 
 
-def false_colour(cube_bhw: np.ndarray, wavelengths_nm, percent: float = 2.0,
-                 limits: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def false_colour(
+    cube_bhw: np.ndarray, wavelengths_nm, percent: float = 2.0, limits: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """(B, H, W) → (H, W, 3) uint8 RGB. ``limits`` (low, high per channel) fixes the stretch
     so several images can be shown on one scale."""
     idx = rgb_band_indices(wavelengths_nm)
@@ -32,8 +33,10 @@ def stretch_limits(rgb_hw3: np.ndarray, percent: float = 2.0) -> tuple[np.ndarra
     flat = flat[np.all(np.isfinite(flat), axis=1)]
     if flat.size == 0:
         return np.zeros(3, np.float32), np.ones(3, np.float32)
-    return (np.percentile(flat, percent, axis=0).astype(np.float32),
-            np.percentile(flat, 100 - percent, axis=0).astype(np.float32))
+    return (
+        np.percentile(flat, percent, axis=0).astype(np.float32),
+        np.percentile(flat, 100 - percent, axis=0).astype(np.float32),
+    )
 
 
 def save_png(path: str | Path, rgb_hw3: np.ndarray) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 def mpsnr(reference: np.ndarray, estimate: np.ndarray, peak: float = 1.0) -> float:
     """Mean over images and bands of 10·log10(peak² / MSE) for (N, B, H, W) arrays."""
     ref, est = np.asarray(reference, np.float64), np.asarray(estimate, np.float64)
-    mse = np.maximum(((ref - est) ** 2).mean(axis=(2, 3)), 1e-12)     # (N, B)
-    return float(np.mean(10.0 * np.log10(peak ** 2 / mse)))
+    mse = np.maximum(((ref - est) ** 2).mean(axis=(2, 3)), 1e-12)  # (N, B)
+    return float(np.mean(10.0 * np.log10(peak**2 / mse)))
 
 
 def spectral_angles(a: np.ndarray, b: np.ndarray, axis: int = 1) -> np.ndarray:

@@ -14,10 +14,20 @@ from ..common.errors import InputError, SpectralError
 DEFAULT_GRID = np.linspace(400.0, 1000.0, 48)
 
 _UNIT_FACTORS = {
-    "nanometers": 1.0, "nanometer": 1.0, "nm": 1.0,
-    "micrometers": 1000.0, "micrometer": 1000.0, "microns": 1000.0, "micron": 1000.0, "um": 1000.0, "µm": 1000.0,
-    "millimeters": 1e6, "mm": 1e6,
-    "wavenumber": None, "index": None, "unknown": None,
+    "nanometers": 1.0,
+    "nanometer": 1.0,
+    "nm": 1.0,
+    "micrometers": 1000.0,
+    "micrometer": 1000.0,
+    "microns": 1000.0,
+    "micron": 1000.0,
+    "um": 1000.0,
+    "µm": 1000.0,
+    "millimeters": 1e6,
+    "mm": 1e6,
+    "wavenumber": None,
+    "index": None,
+    "unknown": None,
 }
 
 

@@ -7,5 +7,14 @@ from .ema import EMA
 from .loop import Performance, Trainer, TrainSpec, count_parameters, make_optimizer
 from .presets import resolve_preset
 
-__all__ = ["EMA", "Performance", "TrainSpec", "Trainer", "count_parameters", "load_weights", "make_optimizer",
-           "resolve_preset", "save_weights"]
+__all__ = [
+    "EMA",
+    "Performance",
+    "TrainSpec",
+    "Trainer",
+    "count_parameters",
+    "load_weights",
+    "make_optimizer",
+    "resolve_preset",
+    "save_weights",
+]

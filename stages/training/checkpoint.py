@@ -22,8 +22,9 @@ def load_weights(path: Path, device="cpu") -> dict:
     return load_file(str(path), device=str(device))
 
 
-def write_checkpoint(work_dir: Path, step: int, model_state: dict, ema_state: dict | None,
-                     optim_state: dict, meta: dict) -> Path:
+def write_checkpoint(
+    work_dir: Path, step: int, model_state: dict, ema_state: dict | None, optim_state: dict, meta: dict
+) -> Path:
     """Write ``work_dir/checkpoint`` atomically (temp dir + rename), replacing the previous one."""
     import torch
 

@@ -44,13 +44,15 @@ def init_if_needed(device) -> bool:
     if not dist.is_initialized():
         missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
         if missing:
-            raise ConfigError(f"{size} processes were launched but {' and '.join(missing)} are not set; launch "
-                              "with torchrun or `accelerate launch`, or export MASTER_ADDR and MASTER_PORT")
+            raise ConfigError(
+                f"{size} processes were launched but {' and '.join(missing)} are not set; launch "
+                "with torchrun or `accelerate launch`, or export MASTER_ADDR and MASTER_PORT"
+            )
         backend = "nccl" if getattr(device, "type", str(device)) == "cuda" else "gloo"
         if backend == "nccl":
             import torch
 
-            torch.cuda.set_device(device)   # nccl binds each rank to the GPU it trains on
+            torch.cuda.set_device(device)  # nccl binds each rank to the GPU it trains on
         dist.init_process_group(backend=backend, rank=rank, world_size=size)
     return True
 

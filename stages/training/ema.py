@@ -8,8 +8,9 @@ class EMA:
         import torch
 
         self.decay, self.warmup, self.updates = decay, warmup, 0
-        self.shadow = {k: v.detach().clone().float() for k, v in model.state_dict().items()
-                       if torch.is_floating_point(v)}
+        self.shadow = {
+            k: v.detach().clone().float() for k, v in model.state_dict().items() if torch.is_floating_point(v)
+        }
 
     def update(self, model) -> None:
         import torch

@@ -30,13 +30,13 @@ class TrainSpec:
     seed: int = 0
     weight_decay: float = 0.01
     warmup_steps: int = 0
-    min_lr_ratio: float = 0.1        # cosine decays lr to lr * min_lr_ratio
+    min_lr_ratio: float = 0.1  # cosine decays lr to lr * min_lr_ratio
     grad_accum: int = 1
     grad_clip: float | None = 1.0
     ema_decay: float | None = None
-    checkpoint_every: int = 0         # 0: only when training ends
+    checkpoint_every: int = 0  # 0: only when training ends
     log_every: int = 25
-    mixed_precision: bool = True      # bf16 autocast on CUDA; ignored on CPU
+    mixed_precision: bool = True  # bf16 autocast on CUDA; ignored on CPU
 
 
 def count_parameters(model) -> int:
@@ -48,7 +48,9 @@ def make_optimizer(params, spec: TrainSpec, fused: bool = False):
     only) runs the update as one kernel per parameter group instead of a loop over tensors."""
     import torch
 
-    optimizer = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay, **({"fused": True} if fused else {}))
+    optimizer = torch.optim.AdamW(
+        params, lr=spec.lr, weight_decay=spec.weight_decay, **({"fused": True} if fused else {})
+    )
 
     def factor(step: int) -> float:
         if spec.warmup_steps and step < spec.warmup_steps:
@@ -76,14 +78,23 @@ class Performance:
     """GPU efficiency switches; they change speed, not what is learned, so a run may resume
     with other values (they are not part of the resume fingerprint)."""
 
-    compile: bool = False            # torch.compile the training forward
-    channels_last: bool = False      # NHWC memory format for weights and 4-D batches (tensor cores)
-    fused_adamw: bool = True         # fused AdamW kernel, used on CUDA only
+    compile: bool = False  # torch.compile the training forward
+    channels_last: bool = False  # NHWC memory format for weights and 4-D batches (tensor cores)
+    fused_adamw: bool = True  # fused AdamW kernel, used on CUDA only
 
 
 class Trainer:
-    def __init__(self, model, spec: TrainSpec, out: Path, device, fingerprint: dict, resume: bool = False,
-                 params=None, performance: Performance | None = None):
+    def __init__(
+        self,
+        model,
+        spec: TrainSpec,
+        out: Path,
+        device,
+        fingerprint: dict,
+        resume: bool = False,
+        params=None,
+        performance: Performance | None = None,
+    ):
         import torch
 
         self.spec, self.device, self.fingerprint = spec, device, fingerprint
@@ -105,12 +116,14 @@ class Trainer:
         if self.performance.compile:
             self.wrapped = torch.compile(self.wrapped)
         self.optimizer, self.scheduler = make_optimizer(
-            params if params is not None else [p for p in self.model.parameters() if p.requires_grad], spec,
-            fused=cuda and self.performance.fused_adamw)
+            params if params is not None else [p for p in self.model.parameters() if p.requires_grad],
+            spec,
+            fused=cuda and self.performance.fused_adamw,
+        )
         self.ema = EMA(self.model, spec.ema_decay) if spec.ema_decay else None
         self.step = 0
         self.history: list[dict] = []
-        self._autocast = (spec.mixed_precision and getattr(device, "type", "") == "cuda")
+        self._autocast = spec.mixed_precision and getattr(device, "type", "") == "cuda"
         self._torch = torch
         if resume:
             self._resume()
@@ -118,8 +131,11 @@ class Trainer:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def _meta(self) -> dict:
-        return {"fingerprint": self.fingerprint, "spec": asdict(self.spec),
-                "ema_updates": self.ema.updates if self.ema else 0}
+        return {
+            "fingerprint": self.fingerprint,
+            "spec": asdict(self.spec),
+            "ema_updates": self.ema.updates if self.ema else 0,
+        }
 
     def _resume(self) -> None:
         state = read_checkpoint(self.work_dir, self.device)
@@ -129,7 +145,8 @@ class Trainer:
         if state["meta"]["fingerprint"] != self.fingerprint or state["meta"]["spec"] != asdict(self.spec):
             raise ConfigError(
                 f"--resume: the checkpoint in {self.work_dir} was made with other inputs or settings; "
-                "rerun with the original options, or drop --resume to start again")
+                "rerun with the original options, or drop --resume to start again"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optim"]["optimizer"])
         self.scheduler.load_state_dict(state["optim"]["scheduler"])
@@ -141,10 +158,18 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         if distributed.is_main_process():
-            write_checkpoint(self.work_dir, self.step, self.model.state_dict(),
-                             self.ema.state_dict() if self.ema else None,
-                             {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                              "history": self.history}, self._meta())
+            write_checkpoint(
+                self.work_dir,
+                self.step,
+                self.model.state_dict(),
+                self.ema.state_dict() if self.ema else None,
+                {
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "history": self.history,
+                },
+                self._meta(),
+            )
         distributed.barrier()
 
     def _batches(self, source: BatchSource | None):
@@ -161,8 +186,12 @@ class Trainer:
             raise RuntimeError(f"data loader returned micro-step {batch['micro_step']}, expected {expected}")
         if self.performance.channels_last:
             torch = self._torch
-            batch = {k: v.contiguous(memory_format=torch.channels_last)
-                     if torch.is_tensor(v) and v.ndim == 4 and v.is_floating_point() else v for k, v in batch.items()}
+            batch = {
+                k: v.contiguous(memory_format=torch.channels_last)
+                if torch.is_tensor(v) and v.ndim == 4 and v.is_floating_point()
+                else v
+                for k, v in batch.items()
+            }
         return batch
 
     def fit(self, loss_fn: LossFn, description: str = "training", batches: BatchSource | None = None) -> list[dict]:
@@ -172,8 +201,8 @@ class Trainer:
         torch, spec = self._torch, self.spec
         self.model.train()
         stream = self._batches(batches)
-        self.data_wait_s = 0.0           # time spent waiting for the loader (its share of step time)
-        self.loader_start_s = 0.0        # the wait for the first batch (worker start-up), kept apart
+        self.data_wait_s = 0.0  # time spent waiting for the loader (its share of step time)
+        self.loader_start_s = 0.0  # the wait for the first batch (worker start-up), kept apart
         started = time.perf_counter()
         with log.progress(description, spec.steps) as bar:
             if self.step:
@@ -223,7 +252,8 @@ class Trainer:
         """Weights to publish: the EMA copy when there is one."""
         if use_ema and self.ema is not None:
             return {k: v.clone() for k, v in self.ema.state_dict().items()} | {
-                k: v for k, v in self.model.state_dict().items() if k not in self.ema.shadow}
+                k: v for k, v in self.model.state_dict().items() if k not in self.ema.shadow
+            }
         return self.model.state_dict()
 
     def cleanup(self) -> None:

@@ -62,8 +62,9 @@ def from_mapping(preset_type: type[P], values: Mapping, source: str, section: st
     """An instance of ``preset_type`` from ``values``: every field given, no unknown key, each
     value of its field's type (a nested dataclass from a nested mapping)."""
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{source}: {section or 'the model config'} must be a mapping of keys to values, "
-                          f"not {values!r}")
+        raise ConfigError(
+            f"{source}: {section or 'the model config'} must be a mapping of keys to values, not {values!r}"
+        )
     hints = typing.get_type_hints(preset_type)
     names = [f.name for f in dataclasses.fields(preset_type)]
     unknown = [key for key in values if key not in names]
@@ -72,15 +73,16 @@ def from_mapping(preset_type: type[P], values: Mapping, source: str, section: st
     missing = [name for name in names if name not in values]
     if missing:
         raise ConfigError(f"{source}: {section or 'the preset'} lacks {', '.join(missing)}")
-    return preset_type(**{name: _checked(values[name], hints[name], source, _join(section, name))
-                          for name in names})
+    return preset_type(**{name: _checked(values[name], hints[name], source, _join(section, name)) for name in names})
 
 
 def _unknown_key_message(source: str, section: str, key: str, names: list[str]) -> str:
     near = difflib.get_close_matches(str(key), names, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
-    return (f"{source}: unknown key {_join(section, str(key))!r}{hint}; valid keys"
-            f"{f' of {section}' if section else ''}: {', '.join(names)}")
+    return (
+        f"{source}: unknown key {_join(section, str(key))!r}{hint}; valid keys"
+        f"{f' of {section}' if section else ''}: {', '.join(names)}"
+    )
 
 
 def _join(section: str, key: str) -> str:
@@ -137,8 +139,13 @@ def _merged(base: dict, changes: Mapping) -> dict:
     return out
 
 
-def resolve_preset(presets: Mapping[str, Preset], name: str, overrides: dict | None = None,
-                   model_config: Mapping | None = None, source: str = "--model-config") -> dict:
+def resolve_preset(
+    presets: Mapping[str, Preset],
+    name: str,
+    overrides: dict | None = None,
+    model_config: Mapping | None = None,
+    source: str = "--model-config",
+) -> dict:
     """``presets[name]`` as a plain dict, with ``model_config`` (a ``--model-config`` mapping)
     and then the non-None ``overrides`` (command-line options) applied and type-checked."""
     if name not in presets:

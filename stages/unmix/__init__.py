@@ -6,5 +6,14 @@ from .scene_net import SCENE_NET_PRESETS
 from .stage import METHODS, UnmixConfig, run
 from .vca import vca
 
-__all__ = ["METHODS", "SCENE_NET_PRESETS", "UnmixConfig", "Unmixing", "fcls_abundances", "load_unmixing",
-           "lsq_abundances", "run", "vca"]
+__all__ = [
+    "METHODS",
+    "SCENE_NET_PRESETS",
+    "UnmixConfig",
+    "Unmixing",
+    "fcls_abundances",
+    "load_unmixing",
+    "lsq_abundances",
+    "run",
+    "vca",
+]

@@ -24,13 +24,14 @@ def lsq_abundances(y: np.ndarray, endmembers: np.ndarray) -> np.ndarray:
 def _sum_to_one_solve(gram_inv: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """argmin ||y - E x||² s.t. 1ᵀx = 1 in closed form (Lagrange multiplier on the sum)."""
     unconstrained = gram_inv @ rhs
-    ones = gram_inv.sum(axis=1, keepdims=True)           # G⁻¹ 1
+    ones = gram_inv.sum(axis=1, keepdims=True)  # G⁻¹ 1
     lam = (unconstrained.sum(axis=0, keepdims=True) - 1.0) / ones.sum()
     return unconstrained - ones * lam
 
 
-def fcls_abundances(y: np.ndarray, endmembers: np.ndarray, tol: float = 1e-10,
-                    enumeration_max_k: int = ENUMERATION_MAX_K) -> np.ndarray:
+def fcls_abundances(
+    y: np.ndarray, endmembers: np.ndarray, tol: float = 1e-10, enumeration_max_k: int = ENUMERATION_MAX_K
+) -> np.ndarray:
     """Shen et al., HUD (2025) eq. 2: min ||Y − AX||² s.t. X ≥ 0, Σ X = 1, per pixel. ``y`` (B, N) → (k, N).
 
     The optimum's support S makes it the sum-to-one least-squares solution restricted to S
@@ -45,14 +46,14 @@ def fcls_abundances(y: np.ndarray, endmembers: np.ndarray, tol: float = 1e-10,
         return _fcls_nnls(y, e)
     out = np.empty((k, y.shape[1]))
     for start in range(0, y.shape[1], _CHUNK):
-        out[:, start:start + _CHUNK] = _fcls_chunk(y[:, start:start + _CHUNK], e, tol)
+        out[:, start : start + _CHUNK] = _fcls_chunk(y[:, start : start + _CHUNK], e, tol)
     return out
 
 
 def _fcls_chunk(y: np.ndarray, e: np.ndarray, tol: float) -> np.ndarray:
     k = e.shape[1]
     gram = e.T @ e
-    rhs = e.T @ y                                       # (k, N)
+    rhs = e.T @ y  # (k, N)
     best = _sum_to_one_solve(np.linalg.pinv(gram), rhs)
     infeasible = np.flatnonzero(best.min(axis=0) < -tol)
     if infeasible.size:

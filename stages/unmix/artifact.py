@@ -20,12 +20,12 @@ from ..common.errors import ArtifactError
 
 @dataclass
 class Unmixing:
-    endmembers: np.ndarray          # (B, k) physical units
-    wavelengths_nm: np.ndarray      # (B,)
-    scale: float                    # the dataset's normalisation: physical = stored * scale + offset
+    endmembers: np.ndarray  # (B, k) physical units
+    wavelengths_nm: np.ndarray  # (B,)
+    scale: float  # the dataset's normalisation: physical = stored * scale + offset
     offset: float
-    abundances: np.ndarray | None   # (N, k, S, S) float32
-    split: np.ndarray | None        # (N,) str
+    abundances: np.ndarray | None  # (N, k, S, S) float32
+    split: np.ndarray | None  # (N,) str
     artifact: Artifact
 
     @property
@@ -110,8 +110,7 @@ def load_unmixing(path: str | Path | Artifact, with_abundances: bool = True) -> 
     return Unmixing(endmembers, wl, float(spectral["scale"]), float(spectral["offset"]), abundances, split, artifact)
 
 
-def write_outputs(tmp: Path, patches, endmembers_norm: np.ndarray, abundances: np.ndarray,
-                  title: str) -> None:
+def write_outputs(tmp: Path, patches, endmembers_norm: np.ndarray, abundances: np.ndarray, title: str) -> None:
     """endmembers.csv, abundances.h5 and endmembers.png of an unmixing of ``patches`` (a PatchSet)."""
     physical = endmembers_norm * patches.scale + patches.offset
     write_endmembers_csv(tmp / "endmembers.csv", patches.wavelengths_nm, physical)

@@ -24,5 +24,7 @@ def extract_endmembers(patches: PatchSet, cfg) -> np.ndarray:
         pick = np.random.default_rng(cfg.seed).choice(y.shape[1], cfg.vca_max_pixels, replace=False)
         y = y[:, np.sort(pick)]
     result = vca(y, cfg.endmembers, seed=cfg.seed)
-    log.info(f"unmix: VCA found {cfg.endmembers} endmembers (SNR {result.snr_db:.1f} dB, {result.projection} projection)")
+    log.info(
+        f"unmix: VCA found {cfg.endmembers} endmembers (SNR {result.snr_db:.1f} dB, {result.projection} projection)"
+    )
     return result.endmembers

@@ -27,8 +27,12 @@ class ReconstructionStats:
         rmse = np.sqrt(self.sq / max(self.n_values, 1))
         peak = self.high - self.low
         psnr = float("inf") if rmse == 0 else 20 * np.log10(peak / rmse)
-        return {"reconstruction_rmse": float(rmse), "reconstruction_sad_rad": self.angle / max(self.n_pixels, 1),
-                "reconstruction_psnr_db": float(psnr), "data_range": float(peak)}
+        return {
+            "reconstruction_rmse": float(rmse),
+            "reconstruction_sad_rad": self.angle / max(self.n_pixels, 1),
+            "reconstruction_psnr_db": float(psnr),
+            "data_range": float(peak),
+        }
 
 
 def simplex_stats(abundances: np.ndarray) -> dict:

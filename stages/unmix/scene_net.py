@@ -31,13 +31,30 @@ class SceneNetPreset(Preset):
 
 # Channels of the encoder's layers (Pan et al., MSF-Diff, Information Fusion 108 (2024) §5.1.3 uses [3, 32, 64, 128, 96, 48, 5]);
 # the last entry is replaced by k.
-SCENE_NET_PRESETS: dict[str, SceneNetPreset] = preset_table(SceneNetPreset, {
-    "tiny": {"channels": [3, 16, 32, 32, 16], "steps": 300, "batch_size": 8, "lr": 2e-3, "weight_decay": 0.0,
-             "ema_decay": None, "epochs": None},
-    # §5.1.3: Adam, lr 1e-4, 40 epochs (steps = 40 × patches / batch).
-    "paper": {"channels": [3, 32, 64, 128, 96, 48], "steps": None, "batch_size": 8, "lr": 1e-4,
-              "weight_decay": 0.0, "ema_decay": None, "epochs": 40},
-})
+SCENE_NET_PRESETS: dict[str, SceneNetPreset] = preset_table(
+    SceneNetPreset,
+    {
+        "tiny": {
+            "channels": [3, 16, 32, 32, 16],
+            "steps": 300,
+            "batch_size": 8,
+            "lr": 2e-3,
+            "weight_decay": 0.0,
+            "ema_decay": None,
+            "epochs": None,
+        },
+        # §5.1.3: Adam, lr 1e-4, 40 epochs (steps = 40 × patches / batch).
+        "paper": {
+            "channels": [3, 32, 64, 128, 96, 48],
+            "steps": None,
+            "batch_size": 8,
+            "lr": 1e-4,
+            "weight_decay": 0.0,
+            "ema_decay": None,
+            "epochs": 40,
+        },
+    },
+)
 
 
 def build_scene_net(channels: list[int], k: int, bands: int):
@@ -63,8 +80,12 @@ def build_scene_net(channels: list[int], k: int, bands: int):
 
         def __init__(self, c_in: int, c_out: int, last: bool):
             super().__init__()
-            self.body = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True),
-                                      nn.Conv2d(c_out, c_out, 3, padding=1), ChannelAttention(c_out))
+            self.body = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(c_out, c_out, 3, padding=1),
+                ChannelAttention(c_out),
+            )
             self.skip = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1)
             self.last = last
 
@@ -76,8 +97,9 @@ def build_scene_net(channels: list[int], k: int, bands: int):
         def __init__(self):
             super().__init__()
             widths = [*channels, k]
-            self.encoder = nn.Sequential(*[RSA(a, b, last=(i == len(widths) - 2))
-                                           for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))])
+            self.encoder = nn.Sequential(
+                *[RSA(a, b, last=(i == len(widths) - 2)) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+            )
             # eq. 3: Ŷ = Ê·Â + b, a 1×1 convolution whose weights are the endmembers.
             self.decoder = nn.Conv2d(k, bands, 1, bias=True)
 
@@ -107,9 +129,13 @@ def unmixing_loss(y, y_hat, decoder_weight, alpha: float, beta: float):
     mae = (y - y_hat).abs().mean()
     cos = (y * y_hat).sum(1) / (y.norm(dim=1) * y_hat.norm(dim=1)).clamp_min(1e-8)
     sad = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7)).mean()
-    e = decoder_weight[:, :, 0, 0]                   # (B, k)
+    e = decoder_weight[:, :, 0, 0]  # (B, k)
     etv = (e[1:] - e[:-1]).abs().sum(0).mean()
-    return mae + alpha * sad + beta * etv, {"mae": float(mae.detach()), "sad": float(sad.detach()), "etv": float(etv.detach())}
+    return mae + alpha * sad + beta * etv, {
+        "mae": float(mae.detach()),
+        "sad": float(sad.detach()),
+        "etv": float(etv.detach()),
+    }
 
 
 def stretch_rgb(rgb_chw: np.ndarray, percent: float = 2.0) -> np.ndarray:

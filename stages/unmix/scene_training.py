@@ -49,10 +49,16 @@ def run(patches: PatchSet, dataset: Path, out: Path, cfg, *, overwrite: bool, re
     seed_everything(cfg.seed)
     model = build_scene_net(net_cfg["channels"], cfg.endmembers, bands)
     if dry_run:  # the parameter counts, for the CLI to print
-        return {"model": "scene-net", "preset": cfg.preset,
-                "parameters": {"encoder": count_parameters(model.encoder), "decoder": count_parameters(model.decoder),
-                               "total": count_parameters(model)},
-                "training_steps": net_cfg["steps"]}
+        return {
+            "model": "scene-net",
+            "preset": cfg.preset,
+            "parameters": {
+                "encoder": count_parameters(model.encoder),
+                "decoder": count_parameters(model.decoder),
+                "total": count_parameters(model),
+            },
+            "training_steps": net_cfg["steps"],
+        }
     writer = ArtifactWriter(out, "unmixing", "unmix", cfg.to_json(), [input_record(dataset)], overwrite)
     if writer.up_to_date():
         log.info("unmix: up to date")
@@ -83,9 +89,14 @@ def run(patches: PatchSet, dataset: Path, out: Path, cfg, *, overwrite: bool, re
         y_hat, _ = net(x)
         return unmixing_loss(y, y_hat, model.decoder.weight, cfg.alpha, cfg.beta)
 
-    spec = TrainSpec(steps=net_cfg["steps"], lr=float(net_cfg["lr"]), seed=cfg.seed,
-                     weight_decay=float(net_cfg["weight_decay"]), ema_decay=net_cfg.get("ema_decay"),
-                     checkpoint_every=cfg.checkpoint_every)
+    spec = TrainSpec(
+        steps=net_cfg["steps"],
+        lr=float(net_cfg["lr"]),
+        seed=cfg.seed,
+        weight_decay=float(net_cfg["weight_decay"]),
+        ema_decay=net_cfg.get("ema_decay"),
+        checkpoint_every=cfg.checkpoint_every,
+    )
     fingerprint = {"config": cfg.to_json(), "inputs": [input_record(dataset)["sha256"]]}
     trainer = Trainer(model, spec, out, device, fingerprint, resume=resume)
     history = trainer.fit(loss_fn, "unmix scene-net")
@@ -93,14 +104,17 @@ def run(patches: PatchSet, dataset: Path, out: Path, cfg, *, overwrite: bool, re
     model.eval()
 
     with torch.no_grad():
-        abundances = np.concatenate([
-            model.abundances(torch.from_numpy(rgb_all[i:i + 64]).to(device)).cpu().numpy()
-            for i in range(0, len(rgb_all), 64)]).astype(np.float32)
+        abundances = np.concatenate(
+            [
+                model.abundances(torch.from_numpy(rgb_all[i : i + 64]).to(device)).cpu().numpy()
+                for i in range(0, len(rgb_all), 64)
+            ]
+        ).astype(np.float32)
     endmembers = model.endmembers()
     stats = ReconstructionStats()
     for i in range(0, len(abundances), 64):
-        a = abundances[i:i + 64].astype(np.float64)
-        y = np.moveaxis(patches.hsi[i:i + 64], 1, 0).reshape(bands, -1)
+        a = abundances[i : i + 64].astype(np.float64)
+        y = np.moveaxis(patches.hsi[i : i + 64], 1, 0).reshape(bands, -1)
         x = np.moveaxis(a, 1, 0).reshape(a.shape[1], -1)
         stats.add(y * patches.scale + patches.offset, (endmembers @ x) * patches.scale + patches.offset)
     metrics = stats.result()
@@ -112,18 +126,26 @@ def run(patches: PatchSet, dataset: Path, out: Path, cfg, *, overwrite: bool, re
         save_weights(model.state_dict(), tmp / WEIGHTS)
         writer.spectral = spectral_block(patches.wavelengths_nm, patches.scale, patches.offset)
         writer.metrics = {**metrics, **simplex_stats(abundances), "final_loss": history[-1]["mae"] if history else None}
-        writer.extra = {"unmixing": {
-            "method": "scene-net", "k": cfg.endmembers, "rgb_bands": band_idx,
-            "rgb_wavelengths_nm": [float(patches.wavelengths_nm[i]) for i in band_idx],
-            "input_normalisation": "per-image per-channel 2-98 % linear stretch to [0, 1]",
-            "channels": net_cfg["channels"], "patch_size": int(patches.hsi.shape[-1]),
-            "weights": WEIGHTS, "history": history}}
+        writer.extra = {
+            "unmixing": {
+                "method": "scene-net",
+                "k": cfg.endmembers,
+                "rgb_bands": band_idx,
+                "rgb_wavelengths_nm": [float(patches.wavelengths_nm[i]) for i in band_idx],
+                "input_normalisation": "per-image per-channel 2-98 % linear stretch to [0, 1]",
+                "channels": net_cfg["channels"],
+                "patch_size": int(patches.hsi.shape[-1]),
+                "weights": WEIGHTS,
+                "history": history,
+            }
+        }
     trainer.cleanup()
     log.info(f"unmix: RMSE {metrics['reconstruction_rmse']:.4g}, SAD {metrics['reconstruction_sad_rad']:.4f} rad")
     return writer.artifact
 
 
 # -- unmix infer -----------------------------------------------------------------------------
+
 
 def read_rgb_image(path: Path) -> np.ndarray:
     """(3, H, W) float32 in the image's own units: PNG/JPEG via OpenCV, GeoTIFF via rasterio."""
@@ -156,8 +178,16 @@ def _tiles(height: int, width: int, size: int, stride: int) -> list[tuple[int, i
     return [(r, c) for r in patch_origins(height, size, stride) for c in patch_origins(width, size, stride)]
 
 
-def infer(unmixing_path: Path, images: list[Path], out: Path, *, size: int | None = None,
-          stride: int | None = None, device: str = "auto", overwrite: bool = False):
+def infer(
+    unmixing_path: Path,
+    images: list[Path],
+    out: Path,
+    *,
+    size: int | None = None,
+    stride: int | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+):
     """Abundance maps of external RGB images → an ``unmixing`` artifact (abundances +
     the source's endmembers), usable by ``train-diffusion --abundances``."""
     import torch
@@ -167,8 +197,9 @@ def infer(unmixing_path: Path, images: list[Path], out: Path, *, size: int | Non
     source = open_artifact(unmixing_path, "unmixing")
     info = source.manifest.get("unmixing", {})
     if info.get("method") != "scene-net" or not source.has(WEIGHTS):
-        raise ArtifactError(f"{unmixing_path} was not made by `unmix --method scene-net`; "
-                            "unmix infer needs the scene network's weights")
+        raise ArtifactError(
+            f"{unmixing_path} was not made by `unmix --method scene-net`; unmix infer needs the scene network's weights"
+        )
     if not images:
         raise ConfigError("no RGB images given; name one or more PNG, JPEG or GeoTIFF files")
     size = int(size or info["patch_size"])
@@ -197,19 +228,28 @@ def infer(unmixing_path: Path, images: list[Path], out: Path, *, size: int | Non
         for index, rgb in enumerate(rgbs):
             a = model.abundances(torch.from_numpy(stretch_rgb(rgb))[None].to(dev))[0].cpu().numpy()
             for r, c in _tiles(a.shape[1], a.shape[2], size, stride):
-                maps.append(a[:, r:r + size, c:c + size])
+                maps.append(a[:, r : r + size, c : c + size])
                 origins.append((r, c))
                 sources.append(index)
     abundances = np.stack(maps).astype(np.float32)
     with writer.building() as tmp:
         write_endmembers_csv(tmp / "endmembers.csv", unmixing.wavelengths_nm, unmixing.endmembers)
-        write_abundances_h5(tmp / "abundances.h5", abundances, origin=np.array(origins, np.int64),
-                            source_image=np.array(sources, np.int64))
-        plot_endmembers(tmp / "endmembers.png", unmixing.wavelengths_nm, unmixing.endmembers,
-                        f"scene-net endmembers (k={unmixing.k})")
+        write_abundances_h5(
+            tmp / "abundances.h5",
+            abundances,
+            origin=np.array(origins, np.int64),
+            source_image=np.array(sources, np.int64),
+        )
+        plot_endmembers(
+            tmp / "endmembers.png",
+            unmixing.wavelengths_nm,
+            unmixing.endmembers,
+            f"scene-net endmembers (k={unmixing.k})",
+        )
         writer.spectral = spectral_block(unmixing.wavelengths_nm, unmixing.scale, unmixing.offset)
         writer.metrics = {"images": len(rgbs), "patches": len(abundances), **simplex_stats(abundances)}
-        writer.extra = {"unmixing": {"method": "scene-net-infer", "k": unmixing.k, "patch_size": size,
-                                     "source_method": "scene-net"}}
+        writer.extra = {
+            "unmixing": {"method": "scene-net-infer", "k": unmixing.k, "patch_size": size, "source_method": "scene-net"}
+        }
     log.info(f"unmix infer: {len(abundances)} abundance patches from {len(rgbs)} images")
     return writer.artifact

@@ -28,20 +28,20 @@ from .endmembers import extract_endmembers, pixels_of
 from .metrics import ReconstructionStats, simplex_stats
 
 METHODS = ("vca", "scene-net")
-VCA_MAX_PIXELS = 200_000      # VCA runs on a seeded random subset of larger pixel sets
+VCA_MAX_PIXELS = 200_000  # VCA runs on a seeded random subset of larger pixel sets
 
 
 @dataclass
 class UnmixConfig:
     method: str = "vca"
     endmembers: int = 5
-    abundance: str = "fcls"          # vca only: fcls | lsq
+    abundance: str = "fcls"  # vca only: fcls | lsq
     seed: int = 0
     vca_max_pixels: int = VCA_MAX_PIXELS
     # scene-net only
     preset: str = "tiny"
-    scene_net: dict = field(default_factory=dict)   # resolved preset (channels, steps, lr, ...)
-    alpha: float = 0.1               # Pan et al., MSF-Diff, Information Fusion 108 (2024) eq. 4 weights
+    scene_net: dict = field(default_factory=dict)  # resolved preset (channels, steps, lr, ...)
+    alpha: float = 0.1  # Pan et al., MSF-Diff, Information Fusion 108 (2024) eq. 4 weights
     beta: float = 1e-3
     device: str = "auto"
     checkpoint_every: int = 0
@@ -69,15 +69,29 @@ def validate(cfg: UnmixConfig, patches: PatchSet) -> None:
         raise ConfigError(f"-k {cfg.endmembers} is larger than the dataset's {bands} bands; choose k <= {bands}")
 
 
-def run(dataset: str | Path, out: str | Path, cfg: UnmixConfig, *, overwrite: bool = False,
-        resume: bool = False, dry_run: bool = False):
+def run(
+    dataset: str | Path,
+    out: str | Path,
+    cfg: UnmixConfig,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    dry_run: bool = False,
+):
     patches = load_patches(dataset)
     validate(cfg, patches)
     if cfg.method == "scene-net":
         from . import scene_training
 
-        return scene_training.run(patches, Path(dataset), Path(out) if out is not None else None, cfg, overwrite=overwrite, resume=resume,
-                                  dry_run=dry_run)
+        return scene_training.run(
+            patches,
+            Path(dataset),
+            Path(out) if out is not None else None,
+            cfg,
+            overwrite=overwrite,
+            resume=resume,
+            dry_run=dry_run,
+        )
     if dry_run:
         raise ConfigError("--dry-run applies to --method scene-net (VCA has no trainable parameters)")
     writer = ArtifactWriter(Path(out), "unmixing", "unmix", cfg.to_json(), [input_record(dataset)], overwrite)
@@ -92,8 +106,10 @@ def run(dataset: str | Path, out: str | Path, cfg: UnmixConfig, *, overwrite: bo
         writer.spectral = spectral_block(patches.wavelengths_nm, patches.scale, patches.offset)
         writer.metrics = {**stats, **simplex_stats(abundances)}
         writer.extra = {"unmixing": {"method": "vca", "abundance": cfg.abundance, "k": cfg.endmembers}}
-    log.info(f"unmix: RMSE {stats['reconstruction_rmse']:.4g}, SAD {stats['reconstruction_sad_rad']:.4f} rad, "
-             f"PSNR {stats['reconstruction_psnr_db']:.2f} dB")
+    log.info(
+        f"unmix: RMSE {stats['reconstruction_rmse']:.4g}, SAD {stats['reconstruction_sad_rad']:.4f} rad, "
+        f"PSNR {stats['reconstruction_psnr_db']:.2f} dB"
+    )
     return writer.artifact
 
 
@@ -104,11 +120,9 @@ def unmix_patches(patches: PatchSet, endmembers: np.ndarray, solve, chunk: int =
     out = np.empty((n, k, s, s), np.float32)
     stats = ReconstructionStats()
     for start in range(0, n, chunk):
-        block = patches.hsi[start:start + chunk]
+        block = patches.hsi[start : start + chunk]
         y = pixels_of(block).astype(np.float64)
         x = solve(y, endmembers)
-        out[start:start + chunk] = np.moveaxis(x.reshape(k, len(block), s, s), 0, 1)
+        out[start : start + chunk] = np.moveaxis(x.reshape(k, len(block), s, s), 0, 1)
         stats.add(y * patches.scale + patches.offset, (endmembers @ x) * patches.scale + patches.offset)
     return out, stats.result()
-
-

@@ -18,10 +18,10 @@ from ..common.errors import ConfigError, InputError
 
 @dataclass
 class VcaResult:
-    endmembers: np.ndarray   # (B, k) in the units of the input
-    indices: np.ndarray      # (k,) column of the input chosen as each vertex
-    snr_db: float            # estimated signal-to-noise ratio of the input
-    projection: str          # "projective" (high SNR) or "pca" (low SNR)
+    endmembers: np.ndarray  # (B, k) in the units of the input
+    indices: np.ndarray  # (k,) column of the input chosen as each vertex
+    snr_db: float  # estimated signal-to-noise ratio of the input
+    projection: str  # "projective" (high SNR) or "pca" (low SNR)
 
 
 def estimate_snr(y: np.ndarray, k: int) -> float:

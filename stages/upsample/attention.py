@@ -36,7 +36,7 @@ def window_partition(x: torch.Tensor, wh: int, ww: int) -> tuple[torch.Tensor, t
 
     def split(t: torch.Tensor) -> torch.Tensor:
         ch = t.shape[-1]
-        t = t.reshape(b, gh, wh, gw, ww, ch).transpose(2, 3)               # B, gh, gw, wh, ww, C
+        t = t.reshape(b, gh, wh, gw, ww, ch).transpose(2, 3)  # B, gh, gw, wh, ww, C
         return t.reshape(b * gh * gw, wh * ww, ch)
 
     return split(x), None if valid is None else split(valid)[..., 0]
@@ -60,25 +60,26 @@ class PositionBias(nn.Module):
         self.table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), heads))
         nn.init.trunc_normal_(self.table, std=0.02)
         rows, cols = torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing="ij")
-        coords = torch.stack([rows.flatten(), cols.flatten()])            # 2, N
-        rel = coords[:, :, None] - coords[:, None, :]                      # 2, N, N
+        coords = torch.stack([rows.flatten(), cols.flatten()])  # 2, N
+        rel = coords[:, :, None] - coords[:, None, :]  # 2, N, N
         index = (rel[0] + wh - 1) * (2 * ww - 1) + (rel[1] + ww - 1)
         self.register_buffer("index", index, persistent=False)
 
     def forward(self) -> torch.Tensor:
         n = self.index.shape[0]
-        return self.table[self.index.reshape(-1)].reshape(n, n, -1).permute(2, 0, 1)   # heads, N, N
+        return self.table[self.index.reshape(-1)].reshape(n, n, -1).permute(2, 0, 1)  # heads, N, N
 
 
-def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, bias: torch.Tensor,
-                     key_valid: torch.Tensor | None) -> torch.Tensor:
+def window_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, bias: torch.Tensor, key_valid: torch.Tensor | None
+) -> torch.Tensor:
     """SoftMax(Q Kᵀ/√d + P) V per window and head (eq. 6). q/k/v: (nW, N, C); bias P: (heads, N, N);
     key_valid: (nW, N) or None — padded keys get −∞."""
     nw, n, c = q.shape
     d = c // heads
 
     def heads_first(t: torch.Tensor) -> torch.Tensor:
-        return t.reshape(nw, n, heads, d).transpose(1, 2)                  # nW, heads, N, d
+        return t.reshape(nw, n, heads, d).transpose(1, 2)  # nW, heads, N, d
 
     mask = bias.unsqueeze(0)
     if key_valid is not None:
@@ -96,8 +97,15 @@ def _check_dims(dim: int, heads: int, window: tuple[int, int]) -> tuple[int, int
     return h, w
 
 
-def rect_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, window: tuple[int, int],
-                bias_h: PositionBias, bias_v: PositionBias) -> torch.Tensor:
+def rect_attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    heads: int,
+    window: tuple[int, int],
+    bias_h: PositionBias,
+    bias_v: PositionBias,
+) -> torch.Tensor:
     """Rectangle attention of channels-last maps (B, H, W, C): channels [0, C/2) in horizontal
     windows [h, w], channels [C/2, C) in vertical windows [w, h] (eq. 5), outputs
     concatenated (eq. 7)."""

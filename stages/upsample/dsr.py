@@ -37,7 +37,7 @@ from ..diffusion.schedules import SAMPLERS
 AUTOENCODER_DIR, UNET_DIR, CONTROLNET_DIR = "autoencoder", "unet", "controlnet"
 SCHEDULER_DIR, ADAPTERS_FILE, MODEL_JSON = "scheduler", "adapters.safetensors", "model.json"
 
-NOISE_BLOCK = 16          # latent pixels per side of one independently seeded noise block
+NOISE_BLOCK = 16  # latent pixels per side of one independently seeded noise block
 
 
 def rgb_to_unit(rgb_uint8: np.ndarray) -> np.ndarray:
@@ -58,8 +58,11 @@ class ConditionUpsampler(nn.Module):
     def __init__(self, scale: int, width: int, channels: int = 3):
         super().__init__()
         self.scale = int(scale)
-        self.body = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.SiLU(),
-                                  nn.Conv2d(width, channels * self.scale ** 2, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(width, channels * self.scale**2, 3, padding=1),
+        )
         self.shuffle = nn.PixelShuffle(self.scale)
         nn.init.zeros_(self.body[-1].weight)
         nn.init.zeros_(self.body[-1].bias)
@@ -103,8 +106,11 @@ class DSRDenoiser(nn.Module):
 
     def parameter_counts(self) -> dict[str, int]:
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-        return {"unet": count(self.unet), "controlnet": count(self.controlnet),
-                "condition_upsampler": count(self.upsampler) + self.token.numel()}
+        return {
+            "unet": count(self.unet),
+            "controlnet": count(self.controlnet),
+            "condition_upsampler": count(self.upsampler) + self.token.numel(),
+        }
 
     def adapter_state(self) -> dict:
         """Weights outside the two diffusers models (the upsampling module and the token)."""
@@ -122,14 +128,15 @@ def lr_multiple(multiple: int, scale: int) -> int:
 
 # -- the trained model ---------------------------------------------------------------------------
 
+
 @dataclass
 class DSRModel:
     """A loaded DSRNet sr-model: the RGB autoencoder, the denoiser and the noise schedule."""
 
-    ae: object                     # stages.autoencoder.kl.KLAutoencoder on RGB
+    ae: object  # stages.autoencoder.kl.KLAutoencoder on RGB
     denoiser: DSRDenoiser
     scheduler_config: dict
-    info: dict                     # the artifact's model.json
+    info: dict  # the artifact's model.json
     path: Path | None = None
 
     @property
@@ -162,28 +169,38 @@ def load_dsr(path: str | Path, device="cpu", role: str = "--dsr") -> DSRModel:
     method = artifact.manifest.get("sr_model", {}).get("method", "unknown")
     if method != "dsr":
         raise ArtifactError(f"{role} {path} is a {method} sr-model; give one made by `hsigen upsample train-dsr`")
-    for name in (MODEL_JSON, ADAPTERS_FILE, f"{AUTOENCODER_DIR}/{MODEL_JSON}", f"{UNET_DIR}/config.json",
-                 f"{CONTROLNET_DIR}/config.json", f"{SCHEDULER_DIR}/scheduler_config.json"):
+    for name in (
+        MODEL_JSON,
+        ADAPTERS_FILE,
+        f"{AUTOENCODER_DIR}/{MODEL_JSON}",
+        f"{UNET_DIR}/config.json",
+        f"{CONTROLNET_DIR}/config.json",
+        f"{SCHEDULER_DIR}/scheduler_config.json",
+    ):
         artifact.file(name)
     root = artifact.path
     info = json.loads((root / MODEL_JSON).read_text())
     ae_meta = json.loads((root / AUTOENCODER_DIR / MODEL_JSON).read_text())
     ae = KLAutoencoder.load(root / AUTOENCODER_DIR, ae_meta)
     unet = UNet2DConditionModel.from_pretrained(str(root / UNET_DIR), local_files_only=True, low_cpu_mem_usage=False)
-    controlnet = ControlNetModel.from_pretrained(str(root / CONTROLNET_DIR), local_files_only=True,
-                                                 low_cpu_mem_usage=False)
+    controlnet = ControlNetModel.from_pretrained(
+        str(root / CONTROLNET_DIR), local_files_only=True, low_cpu_mem_usage=False
+    )
     denoiser = DSRDenoiser(unet, controlnet, ConditionUpsampler(int(info["scale"]), int(info["upsampler_width"])))
     missing, unexpected = denoiser.load_state_dict(load_weights(root / ADAPTERS_FILE), strict=False)
     missing = [k for k in missing if not k.startswith(("unet.", "controlnet."))]
     if missing or unexpected:
-        raise ArtifactError(f"{root}/{ADAPTERS_FILE} does not match the model (missing {missing[:3]}, unexpected "
-                            f"{unexpected[:3]}); rebuild it with `hsigen upsample train-dsr`")
+        raise ArtifactError(
+            f"{root}/{ADAPTERS_FILE} does not match the model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); rebuild it with `hsigen upsample train-dsr`"
+        )
     scheduler_config = dict(DDPMScheduler.from_pretrained(str(root / SCHEDULER_DIR)).config)
     device = torch.device(device) if isinstance(device, str) else device
     return DSRModel(ae.to(device).eval(), denoiser.to(device).eval(), scheduler_config, info, Path(path))
 
 
 # -- sampling --------------------------------------------------------------------------------------
+
 
 def _block_seed(*keys: int) -> int:
     state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint32)
@@ -201,9 +218,10 @@ def position_noise(seed: int, item: int, step: int, channels: int, r0: int, c0: 
     for bi in range(br0, br1):
         for bj in range(bc0, bc1):
             g = torch.Generator().manual_seed(_block_seed(seed, item, step, bi, bj))
-            out[:, (bi - br0) * b:(bi - br0 + 1) * b, (bj - bc0) * b:(bj - bc0 + 1) * b] = torch.randn(
-                (channels, b, b), generator=g)
-    return out[:, r0 - br0 * b:r0 - br0 * b + h, c0 - bc0 * b:c0 - bc0 * b + w]
+            out[:, (bi - br0) * b : (bi - br0 + 1) * b, (bj - bc0) * b : (bj - bc0 + 1) * b] = torch.randn(
+                (channels, b, b), generator=g
+            )
+    return out[:, r0 - br0 * b : r0 - br0 * b + h, c0 - bc0 * b : c0 - bc0 * b + w]
 
 
 def make_sampler(kind: str, scheduler_config: dict):
@@ -228,8 +246,9 @@ def check_sampling(dsr: DSRModel, steps: int, sampler: str) -> None:
     make_sampler(sampler, dsr.scheduler_config)
 
 
-def sample_window(dsr: DSRModel, lr: torch.Tensor, latent_origin: tuple[int, int], steps: int, sampler: str,
-                  seed: int, item: int = 0) -> torch.Tensor:
+def sample_window(
+    dsr: DSRModel, lr: torch.Tensor, latent_origin: tuple[int, int], steps: int, sampler: str, seed: int, item: int = 0
+) -> torch.Tensor:
     """Super-resolve ONE window: LR (3, h, w) in [-1, 1] → HR (3, h·s, w·s).
 
     The window is padded (edge replication) at its bottom/right to the model's size multiple and
@@ -259,4 +278,4 @@ def sample_window(dsr: DSRModel, lr: torch.Tensor, latent_origin: tuple[int, int
     z = reverse_diffusion(scheduler, noise, int(steps), lambda z_t, t: dsr.denoiser(z_t, t.to(device), x), step_kwargs)
     with torch.no_grad():
         hr = dsr.ae.decode(z)
-    return hr[0, :, :h * s, :w * s].float().cpu()
+    return hr[0, :, : h * s, : w * s].float().cpu()

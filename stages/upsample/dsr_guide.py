@@ -46,18 +46,30 @@ class WindowedDSR:
     the caller's margin, which it crops away); pixels no complete window covers get bicubic.
     Finished windows are kept in a small LRU cache, so neighbouring tiles share them."""
 
-    def __init__(self, dsr: DSRModel, height: int, width: int, core: int, overlap: int, steps: int, sampler: str,
-                 seed: int, item: int = 0):
+    def __init__(
+        self,
+        dsr: DSRModel,
+        height: int,
+        width: int,
+        core: int,
+        overlap: int,
+        steps: int,
+        sampler: str,
+        seed: int,
+        item: int = 0,
+    ):
         s = dsr.scale
         step = lr_multiple(dsr.multiple, s)
         if core < step or core % step or overlap < 0 or overlap % step:
-            raise ConfigError(f"--dsr-window {core} / --dsr-overlap {overlap}: this ×{s} DSRNet needs multiples "
-                              f"of {step} LR pixels (window >= {step})")
+            raise ConfigError(
+                f"--dsr-window {core} / --dsr-overlap {overlap}: this ×{s} DSRNet needs multiples "
+                f"of {step} LR pixels (window >= {step})"
+            )
         self.dsr, self.height, self.width = dsr, int(height), int(width)
         self.core, self.overlap, self.steps, self.sampler = int(core), int(overlap), int(steps), sampler
         self.seed, self.item = int(seed), int(item)
-        self.margin_lr = self.core + 2 * self.overlap          # farthest a blended pixel's windows reach
-        self.align_lr = 1                                       # windows are global: any tile origin works
+        self.margin_lr = self.core + 2 * self.overlap  # farthest a blended pixel's windows reach
+        self.align_lr = 1  # windows are global: any tile origin works
         self.cache: OrderedDict = OrderedDict()
         self.capacity = 16
         self.windows_sampled = 0
@@ -82,8 +94,15 @@ class WindowedDSR:
             return self.cache[key]
         (a0, a1), (b0, b1) = self.extent(ki, self.height), self.extent(kj, self.width)
         s, f = self.dsr.scale, self.dsr.factor
-        out = sample_window(self.dsr, lr[:, a0 - r0:a1 - r0, b0 - c0:b1 - c0], (a0 * s // f, b0 * s // f),
-                            self.steps, self.sampler, self.seed, self.item)
+        out = sample_window(
+            self.dsr,
+            lr[:, a0 - r0 : a1 - r0, b0 - c0 : b1 - c0],
+            (a0 * s // f, b0 * s // f),
+            self.steps,
+            self.sampler,
+            self.seed,
+            self.item,
+        )
         self.windows_sampled += 1
         self.cache[key] = out
         while len(self.cache) > self.capacity:
@@ -97,10 +116,16 @@ class WindowedDSR:
         r0, c0 = int(origin[0]), int(origin[1])
         h, w = lr.shape[-2:]
         r1, c1 = r0 + h, c0 + w
-        rows = [k for k in self._indices(r0, r1, self.height)
-                if r0 <= self.extent(k, self.height)[0] and self.extent(k, self.height)[1] <= r1]
-        cols = [k for k in self._indices(c0, c1, self.width)
-                if c0 <= self.extent(k, self.width)[0] and self.extent(k, self.width)[1] <= c1]
+        rows = [
+            k
+            for k in self._indices(r0, r1, self.height)
+            if r0 <= self.extent(k, self.height)[0] and self.extent(k, self.height)[1] <= r1
+        ]
+        cols = [
+            k
+            for k in self._indices(c0, c1, self.width)
+            if c0 <= self.extent(k, self.width)[0] and self.extent(k, self.width)[1] <= c1
+        ]
         self.capacity = max(self.capacity, 2 * len(rows) * len(cols))
         acc = torch.zeros(3, h * s, w * s, dtype=torch.float64)
         weight = torch.zeros(1, h * s, w * s, dtype=torch.float64)
@@ -145,19 +170,38 @@ class DsrGuide(Guide):
 
     name = "dsr"
 
-    def __init__(self, rgb_idx: list[int], dsr: DSRModel, dsr_path: Path, scene_shape: tuple[int, int],
-                 low_model: np.ndarray, high_model: np.ndarray, steps: int, sampler: str, seed: int,
-                 core: int, overlap: int):
+    def __init__(
+        self,
+        rgb_idx: list[int],
+        dsr: DSRModel,
+        dsr_path: Path,
+        scene_shape: tuple[int, int],
+        low_model: np.ndarray,
+        high_model: np.ndarray,
+        steps: int,
+        sampler: str,
+        seed: int,
+        core: int,
+        overlap: int,
+    ):
         super().__init__(rgb_idx, dsr.scale)
         self.windows = WindowedDSR(dsr, scene_shape[0], scene_shape[1], core, overlap, steps, sampler, seed)
         self.margin_lr, self.align_lr = self.windows.margin_lr, self.windows.align_lr
         self.inputs = (Path(dsr_path),)
         self.low = torch.as_tensor(np.asarray(low_model), dtype=torch.float32).view(3, 1, 1)
         self.span = torch.as_tensor(np.asarray(high_model) - np.asarray(low_model), dtype=torch.float32).view(3, 1, 1)
-        self.details = {"path": str(dsr_path), "steps": int(steps), "sampler": sampler, "seed": int(seed),
-                        "window_lr": int(core), "overlap_lr": int(overlap),
-                        "stretch_model_units": {"low": [float(v) for v in np.ravel(low_model)],
-                                                "high": [float(v) for v in np.ravel(high_model)]}}
+        self.details = {
+            "path": str(dsr_path),
+            "steps": int(steps),
+            "sampler": sampler,
+            "seed": int(seed),
+            "window_lr": int(core),
+            "overlap_lr": int(overlap),
+            "stretch_model_units": {
+                "low": [float(v) for v in np.ravel(low_model)],
+                "high": [float(v) for v in np.ravel(high_model)],
+            },
+        }
 
     def __call__(self, lr, origin=(0, 0)):
         rgb = lr[0, self.rgb_idx].float().cpu()

@@ -19,7 +19,7 @@ class Guide:
     name = "guide"
     margin_lr = 0
     align_lr = 1
-    inputs: tuple = ()                   # artifacts it reads (e.g. a DSRNet sr-model), hashed into the manifest
+    inputs: tuple = ()  # artifacts it reads (e.g. a DSRNet sr-model), hashed into the manifest
 
     def __init__(self, rgb_idx: list[int], scale: int):
         self.rgb_idx, self.scale = rgb_idx, scale
@@ -42,7 +42,7 @@ class ZeroGuide(Guide):
     name = "zero"
 
     def __call__(self, lr, origin=(0, 0)):
-        return None                      # RGAN feeds zeros to its RGB branch
+        return None  # RGAN feeds zeros to its RGB branch
 
 
 GUIDES: dict[str, Callable[[list[int], int], Guide]] = {"bicubic": BicubicGuide, "zero": ZeroGuide}

@@ -14,7 +14,7 @@ def nearest_spectrum_angle(spectra: np.ndarray, reference: np.ndarray, chunk: in
     ref = ref / np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-20)
     best = []
     for i in range(0, len(spectra), chunk):
-        s = np.asarray(spectra[i:i + chunk], np.float64)
+        s = np.asarray(spectra[i : i + chunk], np.float64)
         s = s / np.maximum(np.linalg.norm(s, axis=1, keepdims=True), 1e-20)
         best.append(np.clip((s @ ref.T).max(axis=1), -1.0, 1.0))
     return float(np.degrees(np.arccos(np.concatenate(best))).mean())

@@ -48,7 +48,7 @@ class SpectralAttention(nn.Module):
         k = self.block
         gh, gw = -(-h // k), -(-w // k)
         padded = F.pad(x, (0, 0, 0, gw * k - w, 0, gh * k - h))
-        sums = padded.reshape(b, gh, k, gw, k, c).sum(dim=(2, 4))                     # B, gh, gw, C
+        sums = padded.reshape(b, gh, k, gw, k, c).sum(dim=(2, 4))  # B, gh, gw, C
         rows = torch.full((gh,), float(k), dtype=x.dtype, device=x.device)
         cols = torch.full((gw,), float(k), dtype=x.dtype, device=x.device)
         rows[-1], cols[-1] = h - (gh - 1) * k, w - (gw - 1) * k
@@ -113,8 +113,17 @@ class RGAN(nn.Module):
     (buffers saved with the weights; constants, so tiling is unaffected): the residual to
     learn is then of order one instead of a few hundredths, which trains far faster."""
 
-    def __init__(self, bands: int, dim: int = 32, depth: int = 2, heads: int = 2, window=(2, 8),
-                 block: int = 8, ffn_ratio: float = 2.0, rgb_channels: int = 3):
+    def __init__(
+        self,
+        bands: int,
+        dim: int = 32,
+        depth: int = 2,
+        heads: int = 2,
+        window=(2, 8),
+        block: int = 8,
+        ffn_ratio: float = 2.0,
+        rgb_channels: int = 3,
+    ):
         super().__init__()
         self.window, self.block, self.depth = (int(window[0]), int(window[1])), int(block), int(depth)
         self.register_buffer("band_mean", torch.zeros(1, bands, 1, 1))
@@ -123,8 +132,9 @@ class RGAN(nn.Module):
         self.register_buffer("rgb_std", torch.ones(1, rgb_channels, 1, 1))
         self.embed_hsi = nn.Conv2d(bands, dim, 3, padding=1)
         self.embed_rgb = nn.Conv2d(rgb_channels, dim, 3, padding=1)
-        self.layers = nn.ModuleList(GuidedAttentionLayer(dim, heads, self.window, block, ffn_ratio)
-                                    for _ in range(depth))
+        self.layers = nn.ModuleList(
+            GuidedAttentionLayer(dim, heads, self.window, block, ffn_ratio) for _ in range(depth)
+        )
         self.body = nn.Conv2d(dim, dim, 3, padding=1)
         self.head = nn.Conv2d(dim, bands, 3, padding=1)
         # The residual head starts at zero, so an untrained RGAN is exactly bicubic.
@@ -148,7 +158,7 @@ class RGAN(nn.Module):
             raise ValueError(f"guidance is {tuple(hr_rgb.shape[-2:])}, expected {tuple(up.shape[-2:])}")
         else:
             guide = (hr_rgb - self.rgb_mean) / self.rgb_std
-        x = self.embed_hsi(up).permute(0, 2, 3, 1)                 # channels-last inside the GALs
+        x = self.embed_hsi(up).permute(0, 2, 3, 1)  # channels-last inside the GALs
         y = self.embed_rgb(guide).permute(0, 2, 3, 1)
         for layer in self.layers:
             x, y = layer(x, y)
@@ -170,5 +180,12 @@ class RGAN(nn.Module):
 
 
 def build_rgan(bands: int, arch: dict) -> RGAN:
-    return RGAN(bands, dim=int(arch["dim"]), depth=int(arch["depth"]), heads=int(arch["heads"]),
-                window=tuple(arch["window"]), block=int(arch["block"]), ffn_ratio=float(arch["ffn_ratio"]))
+    return RGAN(
+        bands,
+        dim=int(arch["dim"]),
+        depth=int(arch["depth"]),
+        heads=int(arch["heads"]),
+        window=tuple(arch["window"]),
+        block=int(arch["block"]),
+        ffn_ratio=float(arch["ffn_ratio"]),
+    )

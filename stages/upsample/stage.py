@@ -46,19 +46,19 @@ DSR_KEYS = ("dsr_steps", "sampler", "seed", "dsr_window", "dsr_overlap")
 @dataclass
 class UpsampleRunConfig:
     method: str = "rgan"
-    scale: int | None = None            # rgan: taken from the model when None
-    guide: str | None = None            # rgan guidance source: GUIDES or "dsr"; None: dsr with --dsr, else bicubic
-    size: int = 256                     # output patch size (HR pixels)
+    scale: int | None = None  # rgan: taken from the model when None
+    guide: str | None = None  # rgan guidance source: GUIDES or "dsr"; None: dsr with --dsr, else bicubic
+    size: int = 256  # output patch size (HR pixels)
     stride: int = 128
     val_fraction: float = 0.0
     max_nodata_fraction: float = 0.5
-    tile: int = 128                     # LR pixels per tile core (memory bound)
+    tile: int = 128  # LR pixels per tile core (memory bound)
     # DSRNet sampling (--dsr only); None: the model's defaults
     dsr_steps: int | None = None
     sampler: str = "ddim"
     seed: int = 0
-    dsr_window: int | None = None       # LR pixels per DSRNet window core
-    dsr_overlap: int | None = None      # LR pixels of context (and blending) around each core
+    dsr_window: int | None = None  # LR pixels per DSRNet window core
+    dsr_overlap: int | None = None  # LR pixels of context (and blending) around each core
 
     def to_json(self) -> dict:
         """The recorded config; DSRNet's sampling settings only when DSRNet guides."""
@@ -70,6 +70,7 @@ class UpsampleRunConfig:
 
 
 # -- upsamplers (physical units in and out) ------------------------------------------------------
+
 
 class BicubicUpsampler:
     """The baseline: bicubic ×s (linear, so it works directly in physical units)."""
@@ -109,10 +110,11 @@ class RganUpsampler:
         with torch.no_grad():
             x = x.to(self.device)
             hr = self.model(x, self.guide(x, origin), self.scale)
-        return (hr[0].float().cpu().numpy() * np.float32(self.norm_scale) + np.float32(self.norm_offset))
+        return hr[0].float().cpu().numpy() * np.float32(self.norm_scale) + np.float32(self.norm_offset)
 
 
 # -- the stage --------------------------------------------------------------------------------------
+
 
 def _read_window(src, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
     data = src.read(window=((r0, r1), (c0, c1))).astype(np.float32)
@@ -124,9 +126,20 @@ def _read_window(src, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
 def _hr_profile(src, scale: int) -> dict:
     from rasterio.transform import Affine
 
-    profile = dict(driver="GTiff", height=src.height * scale, width=src.width * scale, count=src.count,
-                   dtype="float32", tiled=True, blockxsize=256, blockysize=256, interleave="band",
-                   compress="deflate", predictor=3, BIGTIFF="IF_SAFER")
+    profile = dict(
+        driver="GTiff",
+        height=src.height * scale,
+        width=src.width * scale,
+        count=src.count,
+        dtype="float32",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        interleave="band",
+        compress="deflate",
+        predictor=3,
+        BIGTIFF="IF_SAFER",
+    )
     if src.nodata is not None:
         profile["nodata"] = src.nodata
     if src.crs is not None:
@@ -136,8 +149,14 @@ def _hr_profile(src, scale: int) -> dict:
     return profile
 
 
-def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: str, guide: Guide | None = None,
-             dsr: Path | None = None):
+def validate(
+    dataset: Path,
+    cfg: UpsampleRunConfig,
+    rgan: Path | None,
+    device: str,
+    guide: Guide | None = None,
+    dsr: Path | None = None,
+):
     """Every check that can fail, before anything is written. Returns (artifact, upsampler, info).
     ``guide`` replaces the ``cfg.guide`` entry of GUIDES (a caller-built guidance source);
     ``dsr`` (an sr-model from train-dsr) makes DSRNet the guide."""
@@ -158,8 +177,11 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
     elif cfg.guide == "dsr":
         raise ConfigError("--guide dsr needs the DSRNet: add --dsr DIR (an sr-model from `hsigen upsample train-dsr`)")
     else:
-        unused = [f"--{k.replace('_', '-')}" for k in ("dsr_steps", "dsr_window", "dsr_overlap")
-                  if getattr(cfg, k) is not None]
+        unused = [
+            f"--{k.replace('_', '-')}"
+            for k in ("dsr_steps", "dsr_window", "dsr_overlap")
+            if getattr(cfg, k) is not None
+        ]
         if unused:
             raise ConfigError(f"{', '.join(unused)} only apply to DSRNet guidance; add --dsr DIR or drop them")
         cfg.guide = cfg.guide or "bicubic"
@@ -182,14 +204,18 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
         dev = resolve_device(device)
         model, info, _ = load_rgan(rgan, dev)
         if cfg.scale is not None and cfg.scale != int(info["scale"]):
-            raise ConfigError(f"--scale {cfg.scale} but {rgan} was trained for ×{info['scale']}; "
-                              f"use --scale {info['scale']} or train a ×{cfg.scale} RGAN")
+            raise ConfigError(
+                f"--scale {cfg.scale} but {rgan} was trained for ×{info['scale']}; "
+                f"use --scale {info['scale']} or train a ×{cfg.scale} RGAN"
+            )
         cfg.scale = int(info["scale"])
         model_wl = np.asarray(info["wavelengths_nm"], dtype=np.float64)
         if model_wl.shape != wl.shape or not np.allclose(model_wl, wl, atol=0.05):
-            raise SpectralError(f"{dataset} has {wl.size} bands ({wl[0]:.1f}–{wl[-1]:.1f} nm) but {rgan} was trained "
-                                f"on {model_wl.size} bands ({model_wl[0]:.1f}–{model_wl[-1]:.1f} nm); ingest the "
-                                "scene onto the model's wavelength grid or train RGAN on this grid")
+            raise SpectralError(
+                f"{dataset} has {wl.size} bands ({wl[0]:.1f}–{wl[-1]:.1f} nm) but {rgan} was trained "
+                f"on {model_wl.size} bands ({model_wl[0]:.1f}–{model_wl[-1]:.1f} nm); ingest the "
+                "scene onto the model's wavelength grid or train RGAN on this grid"
+            )
         if dsr is not None:
             guide = _dsr_guide(artifact, dsr, cfg, info, rgb_band_indices(wl), dev)
         elif guide is None:
@@ -206,7 +232,8 @@ def validate(dataset: Path, cfg: UpsampleRunConfig, rgan: Path | None, device: s
     if min(height, width) < 2 or min(hr_h, hr_w) < cfg.size:
         raise InputError(
             f"{dataset}: the scene is {height}x{width} pixels, {hr_h}x{hr_w} after ×{cfg.scale}, smaller than "
-            f"--size {cfg.size}; use --size {min(hr_h, hr_w)} or less")
+            f"--size {cfg.size}; use --size {min(hr_h, hr_w)} or less"
+        )
     split_boundary(hr_h, _ingest_config(cfg, wl))
     return artifact, upsampler, info
 
@@ -221,8 +248,10 @@ def _dsr_guide(artifact, dsr: Path, cfg: UpsampleRunConfig, info: dict, rgb_idx:
 
     model = load_dsr(dsr, device)
     if model.scale != cfg.scale:
-        raise ConfigError(f"--dsr {dsr} super-resolves ×{model.scale} but the RGAN is ×{cfg.scale}; "
-                          f"use a ×{cfg.scale} DSRNet (`hsigen upsample train-dsr --scale {cfg.scale}`)")
+        raise ConfigError(
+            f"--dsr {dsr} super-resolves ×{model.scale} but the RGAN is ×{cfg.scale}; "
+            f"use a ×{cfg.scale} DSRNet (`hsigen upsample train-dsr --scale {cfg.scale}`)"
+        )
     cfg.dsr_steps = int(cfg.dsr_steps or model.info["sample_steps"])
     check_sampling(model, cfg.dsr_steps, cfg.sampler)
     cfg.dsr_window = int(cfg.dsr_window or model.info["window_lr"])
@@ -233,18 +262,43 @@ def _dsr_guide(artifact, dsr: Path, cfg: UpsampleRunConfig, info: dict, rgb_idx:
     low, high = scene_rgb_limits(cube, rgb_idx)
     norm = info["normalisation"]
     to_model = lambda v: (v - float(norm["offset"])) / float(norm["scale"])  # noqa: E731
-    return DsrGuide(rgb_idx, model, dsr, shape, to_model(low), to_model(high), cfg.dsr_steps, cfg.sampler,
-                    cfg.seed, cfg.dsr_window, cfg.dsr_overlap)
+    return DsrGuide(
+        rgb_idx,
+        model,
+        dsr,
+        shape,
+        to_model(low),
+        to_model(high),
+        cfg.dsr_steps,
+        cfg.sampler,
+        cfg.seed,
+        cfg.dsr_window,
+        cfg.dsr_overlap,
+    )
 
 
 def _ingest_config(cfg: UpsampleRunConfig, wl: np.ndarray) -> IngestConfig:
     """The settings the ingest stage's patch writer reads (size, stride, split, nodata share)."""
-    return IngestConfig(target_wavelengths_nm=[float(w) for w in wl], size=cfg.size, stride=cfg.stride,
-                        max_nodata_fraction=cfg.max_nodata_fraction, val_fraction=cfg.val_fraction)
+    return IngestConfig(
+        target_wavelengths_nm=[float(w) for w in wl],
+        size=cfg.size,
+        stride=cfg.stride,
+        max_nodata_fraction=cfg.max_nodata_fraction,
+        val_fraction=cfg.val_fraction,
+    )
 
 
-def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None = None, dsr: Path | None = None,
-        device: str = "auto", overwrite: bool = False, guide: Guide | None = None):
+def run(
+    dataset: Path,
+    out: Path,
+    cfg: UpsampleRunConfig,
+    *,
+    rgan: Path | None = None,
+    dsr: Path | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+    guide: Guide | None = None,
+):
     """``dsr``: a DSRNet sr-model that makes the HR RGB guidance (hsigene Fig. 4); ``guide``: an
     HR-RGB source built by the caller instead of the ``cfg.guide`` entry of GUIDES."""
     import rasterio
@@ -260,8 +314,12 @@ def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None =
         return writer.artifact
     writer.check_destination()
     s = cfg.scale
-    with no_georeference(), writer.building() as tmp, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
-            rasterio.open(artifact.file("cube.tif")) as src:
+    with (
+        no_georeference(),
+        writer.building() as tmp,
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        rasterio.open(artifact.file("cube.tif")) as src,
+    ):
         cube = tmp / "cube.tif"
         lo, hi = np.inf, -np.inf
         nodata_out = None if src.nodata is None or np.isnan(src.nodata) else np.float32(src.nodata)
@@ -269,8 +327,12 @@ def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None =
             for i, band_nm in enumerate(wl, start=1):
                 dst.set_band_description(i, f"{band_nm:.1f} nm")
                 dst.update_tags(i, wavelength_nm=f"{band_nm:.4f}")
-            dst.update_tags(wavelength_units="nm", wavelengths_nm=",".join(f"{w:.4f}" for w in wl),
-                            upsampled_from=str(Path(dataset).name), upsample_scale=str(s))
+            dst.update_tags(
+                wavelength_units="nm",
+                wavelengths_nm=",".join(f"{w:.4f}" for w in wl),
+                upsampled_from=str(Path(dataset).name),
+                upsample_scale=str(s),
+            )
 
             def write_hr(block: np.ndarray, r0: int, c0: int) -> None:
                 nonlocal lo, hi
@@ -282,8 +344,15 @@ def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None =
 
             total = tile_count(src.height, src.width, cfg.tile, upsampler)
             with log.progress(f"upsample ×{s} ({cfg.method})", total) as bar:
-                tiles = super_resolve_tiled(lambda r0, r1, c0, c1: _read_window(src, r0, r1, c0, c1), write_hr,
-                                            src.height, src.width, upsampler, cfg.tile, bar)
+                tiles = super_resolve_tiled(
+                    lambda r0, r1, c0, c1: _read_window(src, r0, r1, c0, c1),
+                    write_hr,
+                    src.height,
+                    src.width,
+                    upsampler,
+                    cfg.tile,
+                    bar,
+                )
         if not np.isfinite(lo) or hi - lo <= 0:
             raise InputError(f"{dataset}: the super-resolved scene is all nodata or constant; check the input cube")
         scale, offset = float(hi - lo), float(lo)
@@ -296,12 +365,22 @@ def run(dataset: Path, out: Path, cfg: UpsampleRunConfig, *, rgan: Path | None =
         writer.metrics = {**stats, "tiles": tiles}
         if hasattr(guide_used, "windows"):
             writer.metrics["dsr_windows_sampled"] = guide_used.windows.windows_sampled
-        writer.extra = {"source": {"format": "hsi-dataset", "height": src.height, "width": src.width,
-                                   "bands": int(wl.size), "upsample": {
-                                       "method": cfg.method, "scale": s,
-                                       "guide": cfg.guide if cfg.method == "rgan" else None,
-                                       "guide_details": getattr(guide_used, "details", None),
-                                       "margin_lr": upsampler.margin_lr, "align_lr": upsampler.align_lr,
-                                       "rgan_rgb_zero_training": None if info is None else bool(info["rgb_zero"])}}}
+        writer.extra = {
+            "source": {
+                "format": "hsi-dataset",
+                "height": src.height,
+                "width": src.width,
+                "bands": int(wl.size),
+                "upsample": {
+                    "method": cfg.method,
+                    "scale": s,
+                    "guide": cfg.guide if cfg.method == "rgan" else None,
+                    "guide_details": getattr(guide_used, "details", None),
+                    "margin_lr": upsampler.margin_lr,
+                    "align_lr": upsampler.align_lr,
+                    "rgan_rgb_zero_training": None if info is None else bool(info["rgb_zero"]),
+                },
+            }
+        }
     log.info(f"upsample run: ×{s} {cfg.method} → {src.height * s}x{src.width * s}, {stats['count']} patches → {out}")
     return writer.artifact

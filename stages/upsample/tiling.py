@@ -19,9 +19,9 @@ import numpy as np
 
 class Upsampler(Protocol):
     scale: int
-    margin_lr: int      # LR pixels of context a core needs on each side
-    align_lr: int       # tile origins must be multiples of this (LR pixels)
-    fill: float         # value given to nodata pixels before upsampling (physical units)
+    margin_lr: int  # LR pixels of context a core needs on each side
+    align_lr: int  # tile origins must be multiples of this (LR pixels)
+    fill: float  # value given to nodata pixels before upsampling (physical units)
 
     def __call__(self, lr: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
         """(B, h, w) float32 physical units whose top-left pixel is ``origin`` (row, col) of the
@@ -30,8 +30,8 @@ class Upsampler(Protocol):
 
 @dataclass(frozen=True)
 class Tile:
-    core: tuple[int, int, int, int]      # r0, r1, c0, c1 (LR) written to the output
-    read: tuple[int, int, int, int]      # r0, r1, c0, c1 (LR) read as input, core ⊂ read
+    core: tuple[int, int, int, int]  # r0, r1, c0, c1 (LR) written to the output
+    read: tuple[int, int, int, int]  # r0, r1, c0, c1 (LR) read as input, core ⊂ read
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -47,15 +47,24 @@ def plan_tiles(height: int, width: int, tile: int, margin: int, align: int) -> l
         r1 = min(height, r0 + tile)
         for c0 in range(0, width, tile):
             c1 = min(width, c0 + tile)
-            tiles.append(Tile((r0, r1, c0, c1), (max(0, r0 - margin), min(height, r1 + margin),
-                                                 max(0, c0 - margin), min(width, c1 + margin))))
+            tiles.append(
+                Tile(
+                    (r0, r1, c0, c1),
+                    (max(0, r0 - margin), min(height, r1 + margin), max(0, c0 - margin), min(width, c1 + margin)),
+                )
+            )
     return tiles
 
 
-def super_resolve_tiled(read_lr: Callable[[int, int, int, int], np.ndarray],
-                        write_hr: Callable[[np.ndarray, int, int], None],
-                        height: int, width: int, upsampler: Upsampler, tile: int,
-                        progress=None) -> int:
+def super_resolve_tiled(
+    read_lr: Callable[[int, int, int, int], np.ndarray],
+    write_hr: Callable[[np.ndarray, int, int], None],
+    height: int,
+    width: int,
+    upsampler: Upsampler,
+    tile: int,
+    progress=None,
+) -> int:
     """Run ``upsampler`` over the scene tile by tile.
 
     ``read_lr(r0, r1, c0, c1)`` returns LR pixels (B, r1-r0, c1-c0) with NaN for nodata;
@@ -72,9 +81,9 @@ def super_resolve_tiled(read_lr: Callable[[int, int, int, int], np.ndarray],
             lr = np.where(np.isfinite(lr), lr, np.float32(upsampler.fill))
         hr = upsampler(lr, (r0, c0))
         cr0, cr1, cc0, cc1 = t.core
-        core = hr[:, (cr0 - r0) * s:(cr1 - r0) * s, (cc0 - c0) * s:(cc1 - c0) * s]
+        core = hr[:, (cr0 - r0) * s : (cr1 - r0) * s, (cc0 - c0) * s : (cc1 - c0) * s]
         if invalid.any():
-            mask = invalid[cr0 - r0:cr1 - r0, cc0 - c0:cc1 - c0].repeat(s, 0).repeat(s, 1)
+            mask = invalid[cr0 - r0 : cr1 - r0, cc0 - c0 : cc1 - c0].repeat(s, 0).repeat(s, 1)
             core = np.where(mask[None], np.float32(np.nan), core)
         write_hr(np.ascontiguousarray(core, dtype=np.float32), cr0 * s, cc0 * s)
         if progress is not None:

@@ -80,15 +80,39 @@ def _presets() -> dict[str, DsrPreset]:
     tiny, paper = _ldm_preset("tiny"), _ldm_preset("paper")
     shared = ("unet", "cross_attention_dim", "conditioning_base", "schedule")
     small_vae = {"block_out_channels": [16, 32], "norm_num_groups": 8, "lr": 3e-3, "warmup_steps": 10}
-    return preset_table(DsrPreset, {
-        "tiny": {**{k: tiny[k] for k in shared}, "ae": _ae_preset("tiny", steps=400, crop=32, **small_vae),
-                 "prediction_type": "v_prediction", "upsampler_width": 16, "crop": 32, "steps": 800,
-                 "batch_size": 8, "lr": 2e-3, "warmup_steps": 20, "ema_decay": 0.995, "sample_steps": 20,
-                 "eval_images": 16},
-        "paper": {**{k: paper[k] for k in shared}, "ae": _ae_preset("paper", crop=256), "prediction_type": "epsilon",
-                  "upsampler_width": 64, "crop": 256, "steps": 100_000, "batch_size": 16, "lr": 1e-5,
-                  "warmup_steps": 0, "ema_decay": 0.9999, "sample_steps": 50, "eval_images": 100},
-    })
+    return preset_table(
+        DsrPreset,
+        {
+            "tiny": {
+                **{k: tiny[k] for k in shared},
+                "ae": _ae_preset("tiny", steps=400, crop=32, **small_vae),
+                "prediction_type": "v_prediction",
+                "upsampler_width": 16,
+                "crop": 32,
+                "steps": 800,
+                "batch_size": 8,
+                "lr": 2e-3,
+                "warmup_steps": 20,
+                "ema_decay": 0.995,
+                "sample_steps": 20,
+                "eval_images": 16,
+            },
+            "paper": {
+                **{k: paper[k] for k in shared},
+                "ae": _ae_preset("paper", crop=256),
+                "prediction_type": "epsilon",
+                "upsampler_width": 64,
+                "crop": 256,
+                "steps": 100_000,
+                "batch_size": 16,
+                "lr": 1e-5,
+                "warmup_steps": 0,
+                "ema_decay": 0.9999,
+                "sample_steps": 50,
+                "eval_images": 100,
+            },
+        },
+    )
 
 
 PRESETS = _presets()
@@ -98,12 +122,13 @@ PRESETS = _presets()
 class DsrTrainConfig:
     scale: int
     preset: str
-    net: dict                               # resolved preset (the AE's under "ae")
+    net: dict  # resolved preset (the AE's under "ae")
     seed: int = 0
     checkpoint_every: int = 100
-    autoencoder: str | None = None          # a DSRNet sr-model whose AE is reused (phase 1 skipped)
-    degradation: dict = field(default_factory=lambda: {
-        "blur": "gaussian", "sigma_per_scale": SIGMA_PER_SCALE, "downsample": "bicubic"})
+    autoencoder: str | None = None  # a DSRNet sr-model whose AE is reused (phase 1 skipped)
+    degradation: dict = field(
+        default_factory=lambda: {"blur": "gaussian", "sigma_per_scale": SIGMA_PER_SCALE, "downsample": "bicubic"}
+    )
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -111,9 +136,9 @@ class DsrTrainConfig:
 
 @dataclass
 class RgbImages:
-    train: list                              # (H, W, 3) uint8 each
+    train: list  # (H, W, 3) uint8 each
     held_out: list
-    held_out_split: str                      # "val" (a dataset's val patches) or "train" (none held out)
+    held_out_split: str  # "val" (a dataset's val patches) or "train" (none held out)
     inputs: list
     sources: list
 
@@ -137,9 +162,11 @@ def check_config(cfg: DsrTrainConfig) -> None:
     _, multiple, crop = _geometry(net, cfg.scale)
     step = np.lcm(multiple, cfg.scale)
     if crop < step or crop % step:
-        raise ConfigError(f"--crop {crop}: the {cfg.preset} DSRNet needs HR crops that are multiples of {step} "
-                          f"(AE factor × UNet downsampling, and the scale); "
-                          f"try --crop {max(step, crop - crop % step)}")
+        raise ConfigError(
+            f"--crop {crop}: the {cfg.preset} DSRNet needs HR crops that are multiples of {step} "
+            f"(AE factor × UNet downsampling, and the scale); "
+            f"try --crop {max(step, crop - crop % step)}"
+        )
 
 
 def load_images(paths: list[Path], crop: int) -> RgbImages:
@@ -155,8 +182,10 @@ def load_images(paths: list[Path], crop: int) -> RgbImages:
     if small:
         log.warn(f"train-dsr: {small} image(s) smaller than the {crop}×{crop} crop are skipped")
     if not train:
-        raise InputError(f"no training image is at least {crop}×{crop} pixels; give larger images or a smaller "
-                         f"--crop (a multiple of the model's size step)")
+        raise InputError(
+            f"no training image is at least {crop}×{crop} pixels; give larger images or a smaller "
+            f"--crop (a multiple of the model's size step)"
+        )
     split = "val" if held_out else "train"
     return RgbImages(train, held_out, split, sources.inputs, sources.sources)
 
@@ -175,13 +204,13 @@ def random_crops(images: list, n: int, crop: int, generator) -> np.ndarray:
         r0 = int(torch.randint(0, image.shape[0] - crop + 1, (1,), generator=generator))
         c0 = int(torch.randint(0, image.shape[1] - crop + 1, (1,), generator=generator))
         k = int(torch.randint(0, 8, (1,), generator=generator))
-        out[i] = dihedral(rgb_to_unit(image[r0:r0 + crop, c0:c0 + crop]), k)
+        out[i] = dihedral(rgb_to_unit(image[r0 : r0 + crop, c0 : c0 + crop]), k)
     return out
 
 
 def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     r0, c0 = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
-    return rgb_to_unit(image[r0:r0 + size, c0:c0 + size])
+    return rgb_to_unit(image[r0 : r0 + size, c0 : c0 + size])
 
 
 def build_autoencoder(net: dict):
@@ -198,8 +227,7 @@ def parameter_counts(cfg: DsrTrainConfig) -> dict[str, int]:
     factor, _, crop = _geometry(cfg.net, cfg.scale)
     with torch.device("meta"):
         ae = build_autoencoder(cfg.net)
-        denoiser = DSRDenoiser.build(cfg.net, int(cfg.net["ae"]["latent_channels"]), crop // factor, factor,
-                                     cfg.scale)
+        denoiser = DSRDenoiser.build(cfg.net, int(cfg.net["ae"]["latent_channels"]), crop // factor, factor, cfg.scale)
     counts = {"autoencoder": sum(p.numel() for p in ae.parameters()), **denoiser.parameter_counts()}
     counts["total"] = sum(counts.values())
     return counts
@@ -209,10 +237,18 @@ def dry_run(cfg: DsrTrainConfig) -> dict:
     check_config(cfg)
     counts = parameter_counts(cfg)
     factor, _, crop = _geometry(cfg.net, cfg.scale)
-    return {"model": "dsrnet", "preset": cfg.preset, "parameters": counts, "scale": cfg.scale,
-            "latent_channels": cfg.net["ae"]["latent_channels"], "downsampling_factor": factor, "crop": crop,
-            "autoencoder_steps": 0 if cfg.autoencoder else int(cfg.net["ae"]["steps"]),
-            "training_steps": int(cfg.net["steps"]), "batch_size": cfg.net["batch_size"]}
+    return {
+        "model": "dsrnet",
+        "preset": cfg.preset,
+        "parameters": counts,
+        "scale": cfg.scale,
+        "latent_channels": cfg.net["ae"]["latent_channels"],
+        "downsampling_factor": factor,
+        "crop": crop,
+        "autoencoder_steps": 0 if cfg.autoencoder else int(cfg.net["ae"]["steps"]),
+        "training_steps": int(cfg.net["steps"]),
+        "batch_size": cfg.net["batch_size"],
+    }
 
 
 def _reused_autoencoder(path: str, net: dict):
@@ -222,13 +258,16 @@ def _reused_autoencoder(path: str, net: dict):
     earlier = load_dsr(path, "cpu", role="--autoencoder")
     arch = ("block_out_channels", "layers_per_block", "latent_channels", "norm_num_groups")
     if any(earlier.ae.cfg[k] != net["ae"][k] for k in arch):
-        raise ConfigError(f"--autoencoder {path} has another autoencoder architecture than the {net['preset']} "
-                          "preset; use a DSRNet trained with the same --preset")
+        raise ConfigError(
+            f"--autoencoder {path} has another autoencoder architecture than the {net['preset']} "
+            "preset; use a DSRNet trained with the same --preset"
+        )
     return earlier.ae
 
 
-def train_autoencoder(ae, images: RgbImages, cfg: DsrTrainConfig, out: Path, device, fingerprint: dict,
-                      resume: bool) -> tuple:
+def train_autoencoder(
+    ae, images: RgbImages, cfg: DsrTrainConfig, out: Path, device, fingerprint: dict, resume: bool
+) -> tuple:
     """Phase 1 in its own Trainer (work dir ``<out>.autoencoder.work``). Its final state is
     checkpointed so a ``--resume`` during phase 2 does not repeat it."""
     from ..training import Trainer, TrainSpec
@@ -240,12 +279,18 @@ def train_autoencoder(ae, images: RgbImages, cfg: DsrTrainConfig, out: Path, dev
         import torch
 
         x = torch.from_numpy(random_crops(images.train, batch, crop, g)).to(device)
-        return model(x, generator=g)     # L1 + λ·SAD + KL (stages.autoencoder.kl)
+        return model(x, generator=g)  # L1 + λ·SAD + KL (stages.autoencoder.kl)
 
-    spec = TrainSpec(steps=int(ae_cfg["steps"]), lr=float(ae_cfg["lr"]), seed=cfg.seed,
-                     warmup_steps=int(ae_cfg.get("warmup_steps", 0)), checkpoint_every=cfg.checkpoint_every)
-    trainer = Trainer(ae, spec, Path(f"{out}.autoencoder"), device, {**fingerprint, "phase": "autoencoder"},
-                      resume=resume)
+    spec = TrainSpec(
+        steps=int(ae_cfg["steps"]),
+        lr=float(ae_cfg["lr"]),
+        seed=cfg.seed,
+        warmup_steps=int(ae_cfg.get("warmup_steps", 0)),
+        checkpoint_every=cfg.checkpoint_every,
+    )
+    trainer = Trainer(
+        ae, spec, Path(f"{out}.autoencoder"), device, {**fingerprint, "phase": "autoencoder"}, resume=resume
+    )
     history = trainer.fit(loss_fn, "train-dsr autoencoder")
     trainer.save_checkpoint()
     return trainer, history
@@ -256,7 +301,7 @@ def calibrate(ae, images: list, crop: int, device, count: int = 64) -> float:
     import torch
 
     x = np.stack([centre_crop(im, crop) for im in images[:count]])
-    batches = [torch.from_numpy(x[i:i + 16]).to(device) for i in range(0, len(x), 16)]
+    batches = [torch.from_numpy(x[i : i + 16]).to(device) for i in range(0, len(x), 16)]
     with torch.no_grad():
         return ae.calibrate(batches)
 
@@ -296,20 +341,32 @@ def evaluate(dsr: DSRModel, images: list, crop: int, steps: int, seed: int) -> t
     lr = degrade(t_hr.double(), s).float()
     sr = []
     for i in range(len(hr)):
-        windows = WindowedDSR(dsr, lr.shape[-2], lr.shape[-1], int(dsr.info["window_lr"]),
-                              int(dsr.info["overlap_lr"]), steps, "ddim", seed, item=i)
+        windows = WindowedDSR(
+            dsr,
+            lr.shape[-2],
+            lr.shape[-1],
+            int(dsr.info["window_lr"]),
+            int(dsr.info["overlap_lr"]),
+            steps,
+            "ddim",
+            seed,
+            item=i,
+        )
         sr.append(windows(lr[i]))
     sr = torch.stack(sr)
     with torch.no_grad():
         recon = dsr.ae.reconstruct(t_hr.to(dsr.device)).float().cpu()
     bic = upsample_bicubic(lr, s)
-    unit = lambda t: ((t.double().numpy() + 1.0) / 2.0)  # noqa: E731
+    unit = lambda t: (t.double().numpy() + 1.0) / 2.0  # noqa: E731
     again = lambda t: degrade(t.double(), s)  # noqa: E731
     sr01, hr01 = unit(sr), unit(t_hr)
     metrics = {
-        "eval_images": int(len(hr)), "eval_size": int(size), "sample_steps": int(steps),
+        "eval_images": int(len(hr)),
+        "eval_size": int(size),
+        "sample_steps": int(steps),
         "ae_psnr": round(mpsnr(hr01, unit(recon)), 4),
-        "dsr_psnr": round(mpsnr(hr01, sr01), 4), "bicubic_psnr": round(mpsnr(hr01, unit(bic)), 4),
+        "dsr_psnr": round(mpsnr(hr01, sr01), 4),
+        "bicubic_psnr": round(mpsnr(hr01, unit(bic)), 4),
         "dsr_lr_psnr": round(mpsnr(unit(lr), unit(again(sr))), 4),
         "bicubic_lr_psnr": round(mpsnr(unit(lr), unit(again(bic))), 4),
         "dsr_rgb_mean": [round(float(v), 5) for v in sr01.mean(axis=(0, 2, 3))],
@@ -317,13 +374,23 @@ def evaluate(dsr: DSRModel, images: list, crop: int, steps: int, seed: int) -> t
         "dsr_rgb_std": [round(float(v), 5) for v in sr01.std(axis=(0, 2, 3))],
         "hr_rgb_std": [round(float(v), 5) for v in hr01.std(axis=(0, 2, 3))],
     }
-    examples = [np.concatenate([unit_to_uint8(bic[i].numpy()), unit_to_uint8(sr[i].numpy()),
-                                unit_to_uint8(hr[i])], axis=1) for i in range(min(4, len(hr)))]
+    examples = [
+        np.concatenate([unit_to_uint8(bic[i].numpy()), unit_to_uint8(sr[i].numpy()), unit_to_uint8(hr[i])], axis=1)
+        for i in range(min(4, len(hr)))
+    ]
     return metrics, examples
 
 
-def run(sources: list[Path], out: Path | None, cfg: DsrTrainConfig, *, device: str = "auto",
-        overwrite: bool = False, resume: bool = False, dry_run_only: bool = False):
+def run(
+    sources: list[Path],
+    out: Path | None,
+    cfg: DsrTrainConfig,
+    *,
+    device: str = "auto",
+    overwrite: bool = False,
+    resume: bool = False,
+    dry_run_only: bool = False,
+):
     from ..diffusion.schedules import training_scheduler
     from ..spectral import save_png
     from ..training import (
@@ -375,41 +442,68 @@ def run(sources: list[Path], out: Path | None, cfg: DsrTrainConfig, *, device: s
     channels = int(net["ae"]["latent_channels"])
     denoiser = DSRDenoiser.build(net, channels, crop // factor, factor, cfg.scale)
     scheduler = training_scheduler(net["schedule"], net["prediction_type"])
-    spec = TrainSpec(steps=int(net["steps"]), lr=float(net["lr"]), seed=cfg.seed,
-                     warmup_steps=int(net.get("warmup_steps", 0)), ema_decay=net.get("ema_decay"),
-                     checkpoint_every=cfg.checkpoint_every)
+    spec = TrainSpec(
+        steps=int(net["steps"]),
+        lr=float(net["lr"]),
+        seed=cfg.seed,
+        warmup_steps=int(net.get("warmup_steps", 0)),
+        ema_decay=net.get("ema_decay"),
+        checkpoint_every=cfg.checkpoint_every,
+    )
     counts = {"autoencoder": count_parameters(ae), **denoiser.parameter_counts()}
-    log.info(f"train-dsr ×{cfg.scale}: {len(images.train)} training images, {len(images.held_out)} held out; "
-             f"{', '.join(f'{k} {v:,}' for k, v in counts.items())} parameters; {spec.steps} steps on {dev}")
+    log.info(
+        f"train-dsr ×{cfg.scale}: {len(images.train)} training images, {len(images.held_out)} held out; "
+        f"{', '.join(f'{k} {v:,}' for k, v in counts.items())} parameters; {spec.steps} steps on {dev}"
+    )
     trainer = Trainer(denoiser, spec, out, dev, {**fingerprint, "phase": "denoiser"}, resume=resume)
     history = trainer.fit(diffusion_loss_fn(ae, scheduler, images, cfg, dev), f"train-dsr ×{cfg.scale}")
     denoiser.load_state_dict(trainer.final_state())
     denoiser.eval()
-    if not distributed.is_main_process():       # under DDP, rank 0 evaluates and writes
+    if not distributed.is_main_process():  # under DDP, rank 0 evaluates and writes
         distributed.barrier()
         return None
 
     window = max(lr_multiple(multiple, cfg.scale), crop // cfg.scale)
     description = {
-        "method": "dsr", "scale": cfg.scale, "factor": factor, "multiple": multiple, "latent_channels": channels,
-        "latent_scaling_factor": scaling, "upsampler_width": int(net["upsampler_width"]),
+        "method": "dsr",
+        "scale": cfg.scale,
+        "factor": factor,
+        "multiple": multiple,
+        "latent_channels": channels,
+        "latent_scaling_factor": scaling,
+        "upsampler_width": int(net["upsampler_width"]),
         "arch": {k: net[k] for k in ("unet", "cross_attention_dim", "conditioning_base")},
-        "autoencoder": {k: net["ae"][k] for k in ("block_out_channels", "layers_per_block", "latent_channels",
-                                                  "norm_num_groups")},
-        "prediction_type": net["prediction_type"], "schedule": net["schedule"], "crop": crop,
-        "sample_steps": int(net["sample_steps"]), "window_lr": window,
+        "autoencoder": {
+            k: net["ae"][k] for k in ("block_out_channels", "layers_per_block", "latent_channels", "norm_num_groups")
+        },
+        "prediction_type": net["prediction_type"],
+        "schedule": net["schedule"],
+        "crop": crop,
+        "sample_steps": int(net["sample_steps"]),
+        "window_lr": window,
         "overlap_lr": (window // 2) - (window // 2) % lr_multiple(multiple, cfg.scale),
         "rgb": {"units": "[-1, 1] = uint8 / 127.5 - 1", "dataset_bands_nm": [640.0, 550.0, 470.0]},
-        "degradation": cfg.degradation, "parameters": counts,
-        "files": {"autoencoder": f"{AUTOENCODER_DIR}/", "unet": f"{UNET_DIR}/", "controlnet": f"{CONTROLNET_DIR}/",
-                  "adapters": ADAPTERS_FILE, "scheduler": f"{SCHEDULER_DIR}/"},
+        "degradation": cfg.degradation,
+        "parameters": counts,
+        "files": {
+            "autoencoder": f"{AUTOENCODER_DIR}/",
+            "unet": f"{UNET_DIR}/",
+            "controlnet": f"{CONTROLNET_DIR}/",
+            "adapters": ADAPTERS_FILE,
+            "scheduler": f"{SCHEDULER_DIR}/",
+        },
     }
     dsr = DSRModel(ae, denoiser, dict(scheduler.config), description)
     held_out = images.held_out or images.train
-    metrics, examples = evaluate(dsr, held_out[:int(net["eval_images"])], crop, int(net["sample_steps"]), cfg.seed)
-    metrics.update({"eval_split": images.held_out_split, "training_images": len(images.train),
-                    "final_loss": history[-1]["loss"] if history else None,
-                    "final_ae_l1": ae_history[-1]["l1"] if ae_history else None})
+    metrics, examples = evaluate(dsr, held_out[: int(net["eval_images"])], crop, int(net["sample_steps"]), cfg.seed)
+    metrics.update(
+        {
+            "eval_split": images.held_out_split,
+            "training_images": len(images.train),
+            "final_loss": history[-1]["loss"] if history else None,
+            "final_ae_l1": ae_history[-1]["l1"] if ae_history else None,
+        }
+    )
     with writer.building() as tmp:
         (tmp / AUTOENCODER_DIR).mkdir()
         ae.save(tmp / AUTOENCODER_DIR)
@@ -420,13 +514,18 @@ def run(sources: list[Path], out: Path | None, cfg: DsrTrainConfig, *, device: s
         (tmp / MODEL_JSON).write_text(json.dumps(description, indent=2) + "\n")
         save_png(tmp / "examples.png", np.concatenate(examples, axis=0))
         writer.metrics = metrics
-        writer.extra = {"sr_model": description, "sources": images.sources,
-                        "history": {"autoencoder": ae_history, "denoiser": history}}
+        writer.extra = {
+            "sr_model": description,
+            "sources": images.sources,
+            "history": {"autoencoder": ae_history, "denoiser": history},
+        }
     trainer.cleanup()
     if ae_trainer is not None:
         ae_trainer.cleanup()
     distributed.barrier()
-    log.info(f"upsample train-dsr: held-out PSNR DSRNet {metrics['dsr_psnr']:.2f} dB (bicubic "
-             f"{metrics['bicubic_psnr']:.2f}, AE {metrics['ae_psnr']:.2f}); LR consistency "
-             f"{metrics['dsr_lr_psnr']:.2f} dB (bicubic {metrics['bicubic_lr_psnr']:.2f})")
+    log.info(
+        f"upsample train-dsr: held-out PSNR DSRNet {metrics['dsr_psnr']:.2f} dB (bicubic "
+        f"{metrics['bicubic_psnr']:.2f}, AE {metrics['ae_psnr']:.2f}); LR consistency "
+        f"{metrics['dsr_lr_psnr']:.2f} dB (bicubic {metrics['bicubic_lr_psnr']:.2f})"
+    )
     return writer.artifact

@@ -37,12 +37,39 @@ MIN_LR_SIDE = 4
 
 # The paper publishes the optimisation (§4.1.2) but not RGAN's widths: ``paper`` takes
 # SERT-sized layers (hsigene ref. [47]); ``tiny`` trains in about two minutes on 2 CPU cores.
-PRESETS: dict[str, RganPreset] = preset_table(RganPreset, {
-    "tiny": {"dim": 32, "depth": 2, "heads": 2, "window": [2, 8], "block": 8, "ffn_ratio": 2.0,
-             "crop": 32, "batch_size": 4, "steps": 300, "epochs": None, "lr": 1e-3, "min_lr": 1e-4},
-    "paper": {"dim": 96, "depth": 6, "heads": 3, "window": [4, 16], "block": 16, "ffn_ratio": 2.0,
-              "crop": None, "batch_size": 2, "steps": None, "epochs": 30, "lr": 1e-4, "min_lr": 1e-5},
-})
+PRESETS: dict[str, RganPreset] = preset_table(
+    RganPreset,
+    {
+        "tiny": {
+            "dim": 32,
+            "depth": 2,
+            "heads": 2,
+            "window": [2, 8],
+            "block": 8,
+            "ffn_ratio": 2.0,
+            "crop": 32,
+            "batch_size": 4,
+            "steps": 300,
+            "epochs": None,
+            "lr": 1e-3,
+            "min_lr": 1e-4,
+        },
+        "paper": {
+            "dim": 96,
+            "depth": 6,
+            "heads": 3,
+            "window": [4, 16],
+            "block": 16,
+            "ffn_ratio": 2.0,
+            "crop": None,
+            "batch_size": 2,
+            "steps": None,
+            "epochs": 30,
+            "lr": 1e-4,
+            "min_lr": 1e-5,
+        },
+    },
+)
 ARCH_KEYS = ("dim", "depth", "heads", "window", "block", "ffn_ratio")
 
 
@@ -50,13 +77,14 @@ ARCH_KEYS = ("dim", "depth", "heads", "window", "block", "ffn_ratio")
 class RganTrainConfig:
     scale: int
     preset: str
-    net: dict                              # resolved preset (architecture + optimisation)
+    net: dict  # resolved preset (architecture + optimisation)
     rgb_zero: bool = False
     seed: int = 0
     weight_decay: float = 0.01
     checkpoint_every: int = 100
-    degradation: dict = field(default_factory=lambda: {
-        "blur": "gaussian", "sigma_per_scale": SIGMA_PER_SCALE, "downsample": "bicubic"})
+    degradation: dict = field(
+        default_factory=lambda: {"blur": "gaussian", "sigma_per_scale": SIGMA_PER_SCALE, "downsample": "bicubic"}
+    )
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -75,8 +103,10 @@ class PatchReader:
         self.hsi = self.h5["hsi"]
         if "split" not in self.h5:
             self.h5.close()
-            raise InputError(f"{artifact.path} has no train/val split; re-ingest it with --val-fraction 0.2 "
-                             "so RGAN can be evaluated on held-out patches")
+            raise InputError(
+                f"{artifact.path} has no train/val split; re-ingest it with --val-fraction 0.2 "
+                "so RGAN can be evaluated on held-out patches"
+            )
         self.index = np.flatnonzero(self.h5["split"][...].astype(str) == split)
         self.wavelengths_nm = self.h5["wavelengths_nm"][...]
 
@@ -92,11 +122,11 @@ class PatchReader:
         count = 0
         for i in range(0, len(self), chunk):
             x = self.read(range(i, min(len(self), i + chunk))).astype(np.float64)
-            s1, s2 = x.sum(axis=(0, 2, 3)), (x ** 2).sum(axis=(0, 2, 3))
+            s1, s2 = x.sum(axis=(0, 2, 3)), (x**2).sum(axis=(0, 2, 3))
             total, sq = (s1, s2) if total is None else (total + s1, sq + s2)
             count += x.shape[0] * x.shape[2] * x.shape[3]
         mean = total / count
-        return mean, np.sqrt(np.maximum(sq / count - mean ** 2, 0.0))
+        return mean, np.sqrt(np.maximum(sq / count - mean**2, 0.0))
 
     def close(self) -> None:
         self.h5.close()
@@ -124,14 +154,23 @@ def validate(dataset: Path, cfg: RganTrainConfig):
     if crop // cfg.scale < MIN_LR_SIDE:
         raise InputError(
             f"{dataset}: patches are {size}x{size} pixels; ×{cfg.scale} training needs at least "
-            f"{MIN_LR_SIDE * cfg.scale} pixels (re-ingest with a larger --size or use a smaller --scale)")
+            f"{MIN_LR_SIDE * cfg.scale} pixels (re-ingest with a larger --size or use a smaller --scale)"
+        )
     if int(cfg.net["batch_size"]) < 1 or (cfg.net.get("steps") is not None and int(cfg.net["steps"]) < 1):
         raise ConfigError("--batch-size and --steps must be at least 1")
     return artifact, size, crop
 
 
-def evaluate(model, reader: PatchReader, scale: int, rgb_idx: list[int], patch_scale: float, patch_offset: float,
-             device, batch: int = 8) -> dict:
+def evaluate(
+    model,
+    reader: PatchReader,
+    scale: int,
+    rgb_idx: list[int],
+    patch_scale: float,
+    patch_offset: float,
+    device,
+    batch: int = 8,
+) -> dict:
     """MPSNR (peak = the dataset's physical range) and SAM (physical units) on val patches."""
     import torch
 
@@ -160,8 +199,16 @@ def evaluate(model, reader: PatchReader, scale: int, rgb_idx: list[int], patch_s
     return metrics
 
 
-def run(dataset: Path, out: Path, cfg: RganTrainConfig, *, device: str = "auto", overwrite: bool = False,
-        resume: bool = False, dry_run: bool = False):
+def run(
+    dataset: Path,
+    out: Path,
+    cfg: RganTrainConfig,
+    *,
+    device: str = "auto",
+    overwrite: bool = False,
+    resume: bool = False,
+    dry_run: bool = False,
+):
     import torch
 
     from ..training import Trainer, TrainSpec, count_parameters, save_weights
@@ -172,8 +219,10 @@ def run(dataset: Path, out: Path, cfg: RganTrainConfig, *, device: str = "auto",
     val = PatchReader(artifact, "val")
     try:
         if len(train) == 0 or len(val) == 0:
-            raise InputError(f"{dataset} has {len(train)} train and {len(val)} val patches; RGAN needs both "
-                             "(re-ingest with --val-fraction 0.2 and a smaller --size)")
+            raise InputError(
+                f"{dataset} has {len(train)} train and {len(val)} val patches; RGAN needs both "
+                "(re-ingest with --val-fraction 0.2 and a smaller --size)"
+            )
         bands = int(train.hsi.shape[1])
         wl = train.wavelengths_nm
         rgb_idx = rgb_band_indices(wl)
@@ -182,10 +231,16 @@ def run(dataset: Path, out: Path, cfg: RganTrainConfig, *, device: str = "auto",
         model = build_rgan(bands, cfg.arch())
         if dry_run:  # the parameter counts, for the CLI to print
             attn = sum(count_parameters(layer.self_attn) + count_parameters(layer.cross_attn) for layer in model.layers)
-            return {"model": "rgan", "preset": cfg.preset, "scale": cfg.scale,
-                    "parameters": {"attention": attn, "total": count_parameters(model)},
-                    "gals": len(model.layers), "training_steps": cfg.net["steps"],
-                    "batch_size": cfg.net["batch_size"], "crop": crop}
+            return {
+                "model": "rgan",
+                "preset": cfg.preset,
+                "scale": cfg.scale,
+                "parameters": {"attention": attn, "total": count_parameters(model)},
+                "gals": len(model.layers),
+                "training_steps": cfg.net["steps"],
+                "batch_size": cfg.net["batch_size"],
+                "crop": crop,
+            }
         inputs = [input_record(dataset)]
         writer = ArtifactWriter(out, "sr-model", "upsample train-rgan", cfg.to_json(), inputs, overwrite)
         if writer.up_to_date():
@@ -201,7 +256,7 @@ def run(dataset: Path, out: Path, cfg: RganTrainConfig, *, device: str = "auto",
             picks = torch.randint(0, len(train), (batch_size,), generator=g).tolist()
             hr = torch.from_numpy(train.read(picks))
             r0, c0 = (torch.randint(0, size - crop + 1, (2,), generator=g)).tolist()
-            hr = hr[..., r0:r0 + crop, c0:c0 + crop]
+            hr = hr[..., r0 : r0 + crop, c0 : c0 + crop]
             flips = torch.rand(2, generator=g)
             if flips[0] < 0.5:
                 hr = hr.flip(-1)
@@ -210,12 +265,18 @@ def run(dataset: Path, out: Path, cfg: RganTrainConfig, *, device: str = "auto",
             hr = hr.to(dev)
             lr = degrade(hr, scale)
             rgb = None if cfg.rgb_zero else hr[:, rgb_idx]
-            loss = torch.nn.functional.l1_loss(net(lr, rgb, scale), hr)   # §4.1.2: L1 loss
+            loss = torch.nn.functional.l1_loss(net(lr, rgb, scale), hr)  # §4.1.2: L1 loss
             return loss, {"l1": loss.item()}
 
-        spec = TrainSpec(steps=int(cfg.net["steps"]), lr=float(cfg.net["lr"]), seed=cfg.seed,
-                         weight_decay=cfg.weight_decay, min_lr_ratio=float(cfg.net["min_lr"]) / float(cfg.net["lr"]),
-                         grad_clip=1.0, checkpoint_every=cfg.checkpoint_every)
+        spec = TrainSpec(
+            steps=int(cfg.net["steps"]),
+            lr=float(cfg.net["lr"]),
+            seed=cfg.seed,
+            weight_decay=cfg.weight_decay,
+            min_lr_ratio=float(cfg.net["min_lr"]) / float(cfg.net["lr"]),
+            grad_clip=1.0,
+            checkpoint_every=cfg.checkpoint_every,
+        )
         fingerprint = {"config": cfg.to_json(), "inputs": [r["sha256"] for r in inputs]}
         trainer = Trainer(model, spec, out, dev, fingerprint, resume=resume)
         history = trainer.fit(loss_fn, f"upsample train-rgan ×{scale}")
@@ -223,13 +284,23 @@ def run(dataset: Path, out: Path, cfg: RganTrainConfig, *, device: str = "auto",
         metrics = evaluate(model, val, scale, rgb_idx, float(sp["scale"]), float(sp["offset"]), dev)
         metrics["final_l1"] = history[-1]["l1"] if history else None
         description = {
-            "method": "rgan", "scale": scale, "bands": bands, "arch": cfg.arch(), "rgb_zero": cfg.rgb_zero,
-            "rgb_band_indices": rgb_idx, "rgb_wavelengths_nm": [float(wl[i]) for i in rgb_idx],
+            "method": "rgan",
+            "scale": scale,
+            "bands": bands,
+            "arch": cfg.arch(),
+            "rgb_zero": cfg.rgb_zero,
+            "rgb_band_indices": rgb_idx,
+            "rgb_wavelengths_nm": [float(wl[i]) for i in rgb_idx],
             "wavelengths_nm": [float(w) for w in wl],
-            "normalisation": {"scale": float(sp["scale"]), "offset": float(sp["offset"]),
-                              "units": "model units = (physical - offset) / scale"},
-            "degradation": cfg.degradation, "weights": WEIGHTS,
-            "receptive_margin_hr": model.receptive_margin(), "alignment_hr": model.alignment(),
+            "normalisation": {
+                "scale": float(sp["scale"]),
+                "offset": float(sp["offset"]),
+                "units": "model units = (physical - offset) / scale",
+            },
+            "degradation": cfg.degradation,
+            "weights": WEIGHTS,
+            "receptive_margin_hr": model.receptive_margin(),
+            "alignment_hr": model.alignment(),
         }
         with writer.building() as tmp:
             save_weights(model.state_dict(), tmp / WEIGHTS)
@@ -241,10 +312,12 @@ def run(dataset: Path, out: Path, cfg: RganTrainConfig, *, device: str = "auto",
     finally:
         train.close()
         val.close()
-    log.info(f"upsample train-rgan: val MPSNR rgan {metrics['rgan_rgb_mpsnr']:.2f} dB "
-             f"(zero guidance {metrics['rgan_zero_mpsnr']:.2f}, bicubic {metrics['bicubic_mpsnr']:.2f}); "
-             f"SAM {metrics['rgan_rgb_sam_deg']:.3f}° (zero {metrics['rgan_zero_sam_deg']:.3f}°, "
-             f"bicubic {metrics['bicubic_sam_deg']:.3f}°)")
+    log.info(
+        f"upsample train-rgan: val MPSNR rgan {metrics['rgan_rgb_mpsnr']:.2f} dB "
+        f"(zero guidance {metrics['rgan_zero_mpsnr']:.2f}, bicubic {metrics['bicubic_mpsnr']:.2f}); "
+        f"SAM {metrics['rgan_rgb_sam_deg']:.3f}° (zero {metrics['rgan_zero_sam_deg']:.3f}°, "
+        f"bicubic {metrics['bicubic_sam_deg']:.3f}°)"
+    )
     return writer.artifact
 
 
@@ -257,8 +330,10 @@ def load_rgan(path: Path, device="cpu"):
     artifact = open_artifact(path, "sr-model", role="--rgan")
     info = artifact.manifest.get("sr_model", {})
     if info.get("method") != "rgan" or not artifact.has(WEIGHTS):
-        raise ArtifactError(f"--rgan {path} is a {info.get('method', 'unknown')} sr-model; give one made by "
-                            "`hsigen upsample train-rgan`")
+        raise ArtifactError(
+            f"--rgan {path} is a {info.get('method', 'unknown')} sr-model; give one made by "
+            "`hsigen upsample train-rgan`"
+        )
     model = build_rgan(int(info["bands"]), info["arch"])
     model.load_state_dict(load_weights(artifact.file(WEIGHTS)))
     return model.to(device).eval(), info, artifact

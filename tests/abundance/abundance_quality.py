@@ -18,11 +18,11 @@ def knn_precision(real: np.ndarray, fake: np.ndarray, k: int = 3) -> float:
     from that real vector to its k-th nearest real neighbour)."""
     from scipy.spatial.distance import cdist
 
-    radii = np.sort(cdist(real, real), axis=1)[:, k]       # column 0 is the point itself
+    radii = np.sort(cdist(real, real), axis=1)[:, k]  # column 0 is the point itself
     inside = np.zeros(len(fake), bool)
     for start in range(0, len(fake), 1024):
-        d = cdist(fake[start:start + 1024], real)
-        inside[start:start + 1024] = np.any(d <= radii[None, :], axis=1)
+        d = cdist(fake[start : start + 1024], real)
+        inside[start : start + 1024] = np.any(d <= radii[None, :], axis=1)
     return float(inside.mean())
 
 

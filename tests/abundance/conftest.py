@@ -14,7 +14,7 @@ from stages.common.runtime import torch_threads
 # Library spectra (USGS splib07 record index) with no gaps in 400-1000 nm and clearly
 # different shapes: green vegetation, sea water, dry grass, chlorite, siderite, melting snow.
 LIBRARY_PICK = (0, 4, 7, 35, 55, 2)
-QUALITY_STEPS = 500        # training steps of the session's tiny model (fixed, not wall time)
+QUALITY_STEPS = 500  # training steps of the session's tiny model (fixed, not wall time)
 QUALITY_CROP = 16
 
 

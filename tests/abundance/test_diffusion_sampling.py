@@ -22,7 +22,7 @@ def test_projection_pair_is_hud_eq6():
     norm = space.projection_constants(k)
     back = space.to_abundances(space.to_model_space(x, norm), norm)
     eps = math.exp(-math.log(k) - 8)
-    assert np.allclose(back, (x + eps) / (1 + math.exp(-8)), atol=1e-6)   # eq. 6
+    assert np.allclose(back, (x + eps) / (1 + math.exp(-8)), atol=1e-6)  # eq. 6
     assert np.abs(back.sum(1) - 1).max() < 1e-12
 
 
@@ -37,7 +37,9 @@ def test_dry_run_prints_parameter_counts(cli, ip_unmixing, tmp_path):
     report = json.loads(stdout)
     assert code == 0 and report["parameters"]["total"] == 1_115_109 and report["prediction_type"] == "sample"
     code, stdout, _ = cli("train-diffusion", "--unmixing", ip_unmixing, "--dry-run")
-    assert code == 0 and stdout.startswith("diffusion UNet (tiny): 1,115,109 parameters (unet 1,115,109); space abundance")
+    assert code == 0 and stdout.startswith(
+        "diffusion UNet (tiny): 1,115,109 parameters (unet 1,115,109); space abundance"
+    )
 
 
 def test_samples_on_simplex_with_dataset_bands(tiny_samples, ip_dataset):
@@ -90,7 +92,7 @@ def test_sample_bad_input(cli, ip_dataset, tiny_model, tmp_path):
     code, _, stderr = cli("sample", "--ckpt", tiny_model, "--size", "18", "--out", out)
     assert code == 1 and "multiple of 4" in stderr
     code, _, stderr = cli("sample", "--ckpt", tiny_model, "--format", "png", "--out", out)
-    assert code == 2 and "'tif', 'envi', 'mat'" in stderr     # a usage error, before any work
+    assert code == 2 and "'tif', 'envi', 'mat'" in stderr  # a usage error, before any work
     assert not out.exists()
     code, _, stderr = cli("train-diffusion", "--unmixing", ip_dataset, "--out", out)
     assert code == 1 and "needs unmixing" in stderr
@@ -104,8 +106,19 @@ class _Killed(Exception):
 
 
 def test_resume_is_wired_through_the_command(cli, ip_unmixing, tmp_path, monkeypatch):
-    args = ("train-diffusion", "--unmixing", ip_unmixing, "--steps", "6", "--batch-size", "2", "--crop", "8",
-            "--checkpoint-every", "3")
+    args = (
+        "train-diffusion",
+        "--unmixing",
+        ip_unmixing,
+        "--steps",
+        "6",
+        "--batch-size",
+        "2",
+        "--crop",
+        "8",
+        "--checkpoint-every",
+        "3",
+    )
     assert cli(*args, "--out", tmp_path / "full")[0] == 0
 
     from stages.diffusion import loss as training

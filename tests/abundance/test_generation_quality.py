@@ -19,8 +19,10 @@ def test_generated_maps_beat_random_dirichlet(ip_unmixing, tiny_samples):
     p_gen = knn_precision(reference, pixel_vectors(generated, 3000, seed=2))
     p_dir = knn_precision(reference, pixel_vectors(dirichlet, 3000, seed=2))
     nv_real, nv_gen, nv_dir = (neighbour_variation(m) for m in (real, generated, dirichlet))
-    print(f"precision generated {p_gen:.3f} vs Dirichlet {p_dir:.3f}; neighbour variation "
-          f"real {nv_real:.3f}, generated {nv_gen:.3f}, Dirichlet {nv_dir:.3f}")
+    print(
+        f"precision generated {p_gen:.3f} vs Dirichlet {p_dir:.3f}; neighbour variation "
+        f"real {nv_real:.3f}, generated {nv_gen:.3f}, Dirichlet {nv_dir:.3f}"
+    )
     assert p_gen > p_dir
     assert abs(nv_gen - nv_real) < abs(nv_dir - nv_real)
 

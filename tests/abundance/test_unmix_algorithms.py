@@ -15,9 +15,9 @@ def scene(library_endmembers):
     wl, endmembers = library_endmembers
     k = endmembers.shape[1]
     rng = np.random.default_rng(7)
-    abundances = rng.dirichlet(np.full(k, 0.6), size=60 * 60).T     # (k, N)
+    abundances = rng.dirichlet(np.full(k, 0.6), size=60 * 60).T  # (k, N)
     pure = rng.choice(abundances.shape[1], k, replace=False)
-    abundances[:, pure] = np.eye(k)                                  # VCA needs the vertices present
+    abundances[:, pure] = np.eye(k)  # VCA needs the vertices present
     return endmembers, abundances, endmembers @ abundances
 
 
@@ -56,7 +56,7 @@ def test_vca_is_seeded_and_validates_k(scene):
 def test_lsq_is_the_pseudo_inverse(scene):
     endmembers, _, y = scene
     noisy = y + np.random.default_rng(1).normal(0, 0.01, y.shape)
-    expected = np.linalg.solve(endmembers.T @ endmembers, endmembers.T @ noisy)   # hud.txt eq. 3
+    expected = np.linalg.solve(endmembers.T @ endmembers, endmembers.T @ noisy)  # hud.txt eq. 3
     assert np.allclose(lsq_abundances(noisy, endmembers), expected, atol=1e-8)
 
 
@@ -72,9 +72,14 @@ def test_fcls_is_optimal_on_noisy_pixels(scene):
     k = endmembers.shape[1]
     for i in range(40):
         obj = lambda a, i=i: np.sum((noisy[:, i] - endmembers @ a) ** 2)  # noqa: E731
-        ref = minimize(obj, np.full(k, 1 / k), method="SLSQP", bounds=[(0, 1)] * k,
-                       constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1}],
-                       options={"ftol": 1e-14, "maxiter": 500}).x
+        ref = minimize(
+            obj,
+            np.full(k, 1 / k),
+            method="SLSQP",
+            bounds=[(0, 1)] * k,
+            constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1}],
+            options={"ftol": 1e-14, "maxiter": 500},
+        ).x
         assert obj(x[:, i]) <= obj(ref) + 1e-9
     via_nnls = fcls_abundances(noisy, endmembers, enumeration_max_k=2)
     assert np.abs(via_nnls - x).max() < 1e-4

@@ -59,15 +59,16 @@ def test_bad_input_exits_1_and_writes_nothing(cli, ip_dataset, ip_unmixing, tmp_
     code, _, stderr = cli("unmix", tmp_path / "missing", "--out", out)
     assert code == 1 and "does not exist" in stderr
     code, _, stderr = cli("unmix", ip_dataset, "--method", "nmf", "--out", out)
-    assert code == 2 and "'vca', 'scene-net'" in stderr       # a usage error, before any work
+    assert code == 2 and "'vca', 'scene-net'" in stderr  # a usage error, before any work
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_scene_net_and_infer(cli, ip_dataset, tmp_path):
     net = tmp_path / "net"
-    code, stdout, _ = cli("unmix", ip_dataset, "--method", "scene-net", "--steps", "6", "--batch-size", "2",
-                          "--out", net)
+    code, stdout, _ = cli(
+        "unmix", ip_dataset, "--method", "scene-net", "--steps", "6", "--batch-size", "2", "--out", net
+    )
     assert code == 0, stdout
     art = open_artifact(net, "unmixing")
     info = art.manifest["unmixing"]
@@ -95,7 +96,18 @@ def test_scene_net_and_infer(cli, ip_dataset, tmp_path):
     assert not (tmp_path / "bad").exists()
 
     # The inferred maps train an abundance diffusion model (MSF-Diff fusion path).
-    code, _, stderr = cli("train-diffusion", "--space", "abundance", "--abundances", tmp_path / "photos",
-                          "--steps", "2", "--batch-size", "2", "--out", tmp_path / "fusion")
+    code, _, stderr = cli(
+        "train-diffusion",
+        "--space",
+        "abundance",
+        "--abundances",
+        tmp_path / "photos",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--out",
+        tmp_path / "fusion",
+    )
     assert code == 0, stderr
     assert open_artifact(tmp_path / "fusion").config["abundances"] == str(tmp_path / "photos")

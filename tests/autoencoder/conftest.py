@@ -32,8 +32,9 @@ def vq_run(ip_dataset, tmp_path_factory):
     from stages.autoencoder import run
 
     out = tmp_path_factory.mktemp("ae") / "vq"
-    cfg = micro_config("vq-rgb", 6, codebook_size=64, condition_channels=8, head_channels=8, norm_num_groups=4,
-                       batch_size=4)
+    cfg = micro_config(
+        "vq-rgb", 6, codebook_size=64, condition_channels=8, head_channels=8, norm_num_groups=4, batch_size=4
+    )
     return run(ip_dataset, out, cfg, device="cpu")
 
 
@@ -49,7 +50,7 @@ def two_stream_run(ip_dataset, tmp_path_factory):
 
 
 TWO_STREAM_STEPS = 300
-TWO_STREAM_OVERRIDES = {"batch_size": 16, "crop": 16, "warmup_steps": 50}    # mask branch: the tiny preset's
+TWO_STREAM_OVERRIDES = {"batch_size": 16, "crop": 16, "warmup_steps": 50}  # mask branch: the tiny preset's
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def _dataset_without_labels(ip_dataset, out):
 
 def test_unknown_kind(cli, ip_dataset, tmp_path):
     code, _, stderr = cli("train-ae", ip_dataset, "--kind", "vqgan", "--out", tmp_path / "ae")
-    assert code == 2 and "'--kind'" in stderr and "'kl', 'vq-rgb', 'two-stream'" in stderr   # usage error
+    assert code == 2 and "'--kind'" in stderr and "'kl', 'vq-rgb', 'two-stream'" in stderr  # usage error
     assert not (tmp_path / "ae").exists()
 
 
@@ -38,8 +38,9 @@ def test_two_stream_needs_labels(cli, ip_dataset, tmp_path):
 
 
 def test_missing_library_file(cli, ip_dataset, tmp_path):
-    code, _, stderr = cli("train-ae", ip_dataset, "--kind", "vq-rgb", "--library", tmp_path / "nope.sli",
-                          "--out", tmp_path / "ae")
+    code, _, stderr = cli(
+        "train-ae", ip_dataset, "--kind", "vq-rgb", "--library", tmp_path / "nope.sli", "--out", tmp_path / "ae"
+    )
     assert code == 1 and "nope.sli does not exist" in stderr
     assert not (tmp_path / "ae").exists()
 
@@ -73,8 +74,9 @@ def test_existing_output_refused_before_training(cli, ip_dataset, kl_run, tmp_pa
 
 
 def test_steps_and_epochs_together_refused(cli, ip_dataset, tmp_path):
-    code, _, stderr = cli("train-ae", ip_dataset, "--kind", "kl", "--steps", "5", "--epochs", "2",
-                          "--out", tmp_path / "ae")
+    code, _, stderr = cli(
+        "train-ae", ip_dataset, "--kind", "kl", "--steps", "5", "--epochs", "2", "--out", tmp_path / "ae"
+    )
     assert code == 1 and "either --steps or --epochs" in stderr
     assert not (tmp_path / "ae").exists() and not (tmp_path / "ae.work").exists()
 
@@ -82,7 +84,8 @@ def test_steps_and_epochs_together_refused(cli, ip_dataset, tmp_path):
 def test_decode_refuses_unknown_format(cli, ip_dataset, kl_run, tmp_path):
     code, _, stderr = cli("train-ae", "encode", kl_run.path, ip_dataset, "--out", tmp_path / "z.h5", "--split", "val")
     assert code == 0, stderr
-    code, _, stderr = cli("train-ae", "decode", kl_run.path, tmp_path / "z.h5", "--format", "png",
-                          "--out", tmp_path / "dec")
+    code, _, stderr = cli(
+        "train-ae", "decode", kl_run.path, tmp_path / "z.h5", "--format", "png", "--out", tmp_path / "dec"
+    )
     assert code == 2 and "'--format'" in stderr and "'tif', 'envi', 'mat'" in stderr
     assert not (tmp_path / "dec").exists()

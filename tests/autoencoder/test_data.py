@@ -27,16 +27,20 @@ def test_stitched_scene_holds_every_training_patch(ip_dataset):
     field = training_field(arrays, train.origin, 16, "cpu")
     assert field.stitched
     scene, labels = field.arrays["hsi"][0].numpy(), field.arrays["labels"][0].numpy()
-    assert scene.shape == (48, 109, 145)               # train rows 0..108 of the 145×145 scene
+    assert scene.shape == (48, 109, 145)  # train rows 0..108 of the 145×145 scene
     for i, (r, c) in enumerate(train.origin):
-        np.testing.assert_array_equal(scene[:, r:r + 32, c:c + 32], train.hsi[i])
-        np.testing.assert_array_equal(labels[r:r + 32, c:c + 32], arrays["labels"][i])
+        np.testing.assert_array_equal(scene[:, r : r + 32, c : c + 32], train.hsi[i])
+        np.testing.assert_array_equal(labels[r : r + 32, c : c + 32], arrays["labels"][i])
     # Every window lies inside the covered area, and every covered window is listed.
     covered = np.zeros(scene.shape[1:], bool)
     for r, c in train.origin:
-        covered[r:r + 32, c:c + 32] = True
-    brute = {(top, left) for top in range(covered.shape[0] - 15) for left in range(covered.shape[1] - 15)
-             if covered[top:top + 16, left:left + 16].all()}
+        covered[r : r + 32, c : c + 32] = True
+    brute = {
+        (top, left)
+        for top in range(covered.shape[0] - 15)
+        for left in range(covered.shape[1] - 15)
+        if covered[top : top + 16, left : left + 16].all()
+    }
     assert {(int(top), int(left)) for _, top, left in field.windows.tolist()} == brute
     assert field.window_count == len(brute) > 50 * len(train.hsi)
 
@@ -46,7 +50,7 @@ def test_patches_that_disagree_are_not_stitched(ip_dataset):
 
     train, arrays = _train_arrays(ip_dataset)
     hsi = arrays["hsi"].copy()
-    hsi[1, :, 0, 0] += 0.5          # patch 1 overlaps patch 0 at (0, 16): now they disagree there
+    hsi[1, :, 0, 0] += 0.5  # patch 1 overlaps patch 0 at (0, 16): now they disagree there
     field = training_field({"hsi": hsi}, train.origin, 16, "cpu")
     assert not field.stitched and field.windows is None
     assert field.window_count == len(hsi) * 17 * 17
@@ -70,8 +74,8 @@ def test_random_batch_crops_all_arrays_alike_and_repeats_per_generator(ip_datase
     scene, labels = field.arrays["hsi"][0], field.arrays["labels"][0]
     for i in range(64):
         _, top, left = field.windows[pick[i]].tolist()
-        assert torch.equal(a["hsi"][i], dihedral(scene[:, top:top + 16, left:left + 16], int(symmetry[i])))
-        assert torch.equal(a["labels"][i], dihedral(labels[top:top + 16, left:left + 16], int(symmetry[i])))
+        assert torch.equal(a["hsi"][i], dihedral(scene[:, top : top + 16, left : left + 16], int(symmetry[i])))
+        assert torch.equal(a["labels"][i], dihedral(labels[top : top + 16, left : left + 16], int(symmetry[i])))
     assert len(set(pick.tolist())) == 64 and len(set(symmetry.tolist())) == 8
 
 
@@ -81,7 +85,7 @@ def test_dihedral_gives_the_eight_distinct_symmetries():
     x = torch.arange(9.0).reshape(1, 3, 3)
     images = {tuple(dihedral(x, k).flatten().tolist()) for k in range(8)}
     assert len(images) == 8
-    assert torch.equal(dihedral(x, 1)[0, 0], torch.tensor([2.0, 5.0, 8.0]))      # a quarter turn
+    assert torch.equal(dihedral(x, 1)[0, 0], torch.tensor([2.0, 5.0, 8.0]))  # a quarter turn
 
 
 def test_band_standardisation_is_inside_the_diffusers_vae(kl_run, ip_dataset):
@@ -97,13 +101,17 @@ def test_band_standardisation_is_inside_the_diffusers_vae(kl_run, ip_dataset):
     x = torch.from_numpy(train.hsi[:3])
     conv = ae.vae.encoder.conv_in
     standardised = (x - torch.tensor(mean, dtype=torch.float32)[None, :, None, None]) / torch.tensor(
-        std, dtype=torch.float32)[None, :, None, None]
+        std, dtype=torch.float32
+    )[None, :, None, None]
     torch.testing.assert_close(conv(x), torch.nn.functional.conv2d(standardised, conv.weight, conv.bias, padding=1))
     out = ae.vae.decoder.conv_out
     h = torch.randn(2, out.in_channels, 8, 8)
     raw = torch.nn.functional.conv2d(h, out.weight, out.bias, padding=1)
-    torch.testing.assert_close(out(h), raw * torch.tensor(std, dtype=torch.float32)[None, :, None, None]
-                               + torch.tensor(mean, dtype=torch.float32)[None, :, None, None])
+    torch.testing.assert_close(
+        out(h),
+        raw * torch.tensor(std, dtype=torch.float32)[None, :, None, None]
+        + torch.tensor(mean, dtype=torch.float32)[None, :, None, None],
+    )
     # Code that calls the diffusers model directly sees the same latents as ae.encode.
     with torch.no_grad():
         direct = ae.vae.encode(x).latent_dist.mode() * ae.scaling_factor
@@ -121,26 +129,28 @@ def test_mask_accuracy_against_brute_force():
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 5, (3, 6, 6))
     predicted = np.where(rng.random(truth.shape) < 0.7, truth, rng.integers(0, 5, truth.shape))
-    train_labels = np.array([0, 1, 2, 4])                  # class 3 never seen in training
+    train_labels = np.array([0, 1, 2, 4])  # class 3 never seen in training
     got = mask_accuracy(predicted, truth, train_labels)
     flat_t, flat_p = truth.ravel(), predicted.ravel()
     seen = [i for i in range(flat_t.size) if flat_t[i] != 3]
     assert got["mask_pixel_accuracy"] == pytest.approx(sum(flat_t == flat_p) / flat_t.size)
     assert got["mask_pixel_accuracy_seen_classes"] == pytest.approx(
-        sum(flat_t[i] == flat_p[i] for i in seen) / len(seen))
+        sum(flat_t[i] == flat_p[i] for i in seen) / len(seen)
+    )
     assert got["mask_heldout_unseen_share"] == pytest.approx(1 - len(seen) / flat_t.size)
     assert got["mask_classes_unseen_in_training"] == [3]
 
 
 def test_epochs_set_the_step_count(cli, ip_dataset):
-    code, stdout, stderr = cli("train-ae", ip_dataset, "--kind", "kl", "--epochs", "3", "--batch-size", "5",
-                               "--dry-run")
+    code, stdout, stderr = cli(
+        "train-ae", ip_dataset, "--kind", "kl", "--epochs", "3", "--batch-size", "5", "--dry-run"
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert report["training_patches"] == 54 and report["batch_size"] == 5
     assert report["steps"] == math.ceil(3 * 54 / 5) == 33
     code, stdout, _ = cli("train-ae", ip_dataset, "--kind", "kl", "--dry-run")
-    assert json.loads(stdout)["steps"] == 1500                     # the tiny preset's own count
+    assert json.loads(stdout)["steps"] == 1500  # the tiny preset's own count
 
 
 def test_epochs_recorded_in_the_manifest(ip_dataset, tmp_path, make_config):
@@ -148,7 +158,7 @@ def test_epochs_recorded_in_the_manifest(ip_dataset, tmp_path, make_config):
 
     from stages.autoencoder import run
 
-    cfg = replace(make_config("kl", 1000), epochs=1)           # --epochs wins over the preset's steps
+    cfg = replace(make_config("kl", 1000), epochs=1)  # --epochs wins over the preset's steps
     artifact = run(ip_dataset, tmp_path / "ae", cfg, device="cpu")
     assert artifact.config["epochs"] == 1 and artifact.config["model"]["steps"] == math.ceil(54 / 8)
     assert artifact.manifest["training"]["steps"] == 7 and artifact.manifest["training"]["history"][-1]["step"] == 7
@@ -162,12 +172,18 @@ def test_second_images_come_from_hsi_t2_when_the_dataset_holds_pairs(ip_dataset,
     from stages.autoencoder.data import load_second_images
 
     p = load_patches(ip_dataset)
-    t2 = np.ascontiguousarray(p.hsi[..., ::-1])                     # a stand-in second date
+    t2 = np.ascontiguousarray(p.hsi[..., ::-1])  # a stand-in second date
     writer = ArtifactWriter(tmp_path / "pair", "hsi-dataset", "test", {"pair": True}, [input_record(ip_dataset)])
     with writer.building() as tmp:
         with h5py.File(tmp / "patches.h5", "w") as h5:
-            for name, value in (("hsi", p.hsi), ("hsi_t2", t2), ("wavelengths_nm", p.wavelengths_nm),
-                                ("labels", p.labels), ("origin", p.origin), ("split", p.split.astype("S"))):
+            for name, value in (
+                ("hsi", p.hsi),
+                ("hsi_t2", t2),
+                ("wavelengths_nm", p.wavelengths_nm),
+                ("labels", p.labels),
+                ("origin", p.origin),
+                ("split", p.split.astype("S")),
+            ):
                 h5.create_dataset(name, data=value)
         for name in ("cube.tif", "preview.png"):
             (tmp / name).write_bytes((ip_dataset / name).read_bytes())

@@ -38,7 +38,7 @@ def test_metric_definitions_match_brute_force():
     recon = real + rng.normal(0, 0.05, real.shape).astype(np.float32)
     assert mpsnr(real, recon) == pytest.approx(_brute_mpsnr(real, recon), rel=1e-9)
     assert sam_degrees(real, recon) == pytest.approx(_brute_sam(real, recon), rel=1e-9)
-    assert sam_degrees(real, 3.0 * real) == pytest.approx(0.0, abs=1e-4)   # angles ignore brightness
+    assert sam_degrees(real, 3.0 * real) == pytest.approx(0.0, abs=1e-4)  # angles ignore brightness
 
 
 def test_pca_baseline_stores_latent_sized_codes(ip_dataset):
@@ -48,7 +48,7 @@ def test_pca_baseline_stores_latent_sized_codes(ip_dataset):
     p = load_patches(ip_dataset, "train")
     base = PCABaseline.fit(p.hsi, 4, 4)
     codes = base.encode(p.hsi[:3])
-    assert codes.shape == (3, 4, 8, 8)                  # = the kl latent (4, H/4, W/4)
+    assert codes.shape == (3, 4, 8, 8)  # = the kl latent (4, H/4, W/4)
     # A patch whose pixels all share one training-mean spectrum is rebuilt exactly.
     flat = np.broadcast_to(base.mean[None, :, None, None], (1, 48, 32, 32)).astype(np.float32)
     np.testing.assert_allclose(base.reconstruct(flat), flat, atol=1e-5)
@@ -71,8 +71,7 @@ def test_training_lowers_heldout_error_and_manifest_metrics(kl_run, ip_dataset):
     with torch.no_grad():
         recon = ae.decode(ae.encode(torch.from_numpy(val.hsi))).numpy()
     assert m["mpsnr_db"] == pytest.approx(_brute_mpsnr(val.hsi, recon), abs=1e-3)
-    assert m["sam_deg"] == pytest.approx(
-        _brute_sam(val.physical()[:4], recon[:4] * val.scale + val.offset), rel=0.5)
+    assert m["sam_deg"] == pytest.approx(_brute_sam(val.physical()[:4], recon[:4] * val.scale + val.offset), rel=0.5)
     sp = kl_run.spectral
     assert sp["band_count"] == 48 and sp["scale"] == pytest.approx(val.scale)
     assert kl_run.has("vae/diffusion_pytorch_model.safetensors") and kl_run.has("reconstructions.png")
@@ -87,7 +86,7 @@ def test_latents_shape_and_unit_variance(kl_run, ip_dataset):
     z = ae.encode(torch.from_numpy(train.hsi))
     assert tuple(z.shape) == (len(train.hsi), 4, 8, 8)
     assert kl_run.manifest["autoencoder"]["latent_shape_per_patch"] == [4, 8, 8]
-    assert float(z.std()) == pytest.approx(1.0, rel=1e-3)       # the recorded scaling factor
+    assert float(z.std()) == pytest.approx(1.0, rel=1e-3)  # the recorded scaling factor
     assert ae.scaling_factor == pytest.approx(kl_run.manifest["autoencoder"]["scaling_factor"])
 
 
@@ -96,8 +95,9 @@ def test_cli_encode_decode_round_trip(kl_run, ip_dataset, cli, tmp_path):
     from stages.autoencoder.io import load_autoencoder
 
     latents = tmp_path / "latents.h5"
-    code, stdout, stderr = cli("train-ae", "encode", kl_run.path, ip_dataset, "--out", latents, "--split", "val",
-                               "--device", "cpu")
+    code, stdout, stderr = cli(
+        "train-ae", "encode", kl_run.path, ip_dataset, "--out", latents, "--split", "val", "--device", "cpu"
+    )
     assert code == 0, stderr
     with h5py.File(latents) as h5:
         z = h5["latents"][...]
@@ -106,8 +106,7 @@ def test_cli_encode_decode_round_trip(kl_run, ip_dataset, cli, tmp_path):
     expected = ae.encode(torch.from_numpy(val.hsi)).numpy()
     assert z.shape == (18, 4, 8, 8)
     np.testing.assert_allclose(z, expected, atol=1e-5)
-    code, stdout, stderr = cli("train-ae", "decode", kl_run.path, latents, "--out", tmp_path / "dec",
-                               "--device", "cpu")
+    code, stdout, stderr = cli("train-ae", "decode", kl_run.path, latents, "--out", tmp_path / "dec", "--device", "cpu")
     assert code == 0, stderr
     decoded = load_samples(tmp_path / "dec")
     np.testing.assert_allclose(decoded.hsi, ae.decode(torch.from_numpy(expected)).numpy(), atol=1e-5)
@@ -120,8 +119,18 @@ def test_cli_encode_decode_round_trip(kl_run, ip_dataset, cli, tmp_path):
     with rasterio.open(tifs[5]) as src:
         assert src.count == 48 and src.descriptions[0] == f"{val.wavelengths_nm[0]:.1f} nm"
         np.testing.assert_allclose(src.read(), decoded.hsi[5] * decoded.scale + decoded.offset, rtol=1e-6, atol=1e-3)
-    code, _, stderr = cli("train-ae", "decode", kl_run.path, latents, "--out", tmp_path / "dec_envi",
-                          "--format", "envi", "--device", "cpu")
+    code, _, stderr = cli(
+        "train-ae",
+        "decode",
+        kl_run.path,
+        latents,
+        "--out",
+        tmp_path / "dec_envi",
+        "--format",
+        "envi",
+        "--device",
+        "cpu",
+    )
     assert code == 0, stderr
     assert len(list((tmp_path / "dec_envi" / "samples").glob("sample_*.hdr"))) == 18
 
@@ -167,4 +176,4 @@ def test_dry_run_prints_parameter_counts(cli, ip_dataset):
     assert report["downsampling_factor"] == 4 and report["latent_channels"] == 4
     assert report["total"] == report["parameters"]["vae"] == 13_911_380
     code, stdout, _ = cli("train-ae", ip_dataset, "--kind", "kl", "--dry-run")
-    assert json.loads(stdout)["total"] == 980_532                      # issue 5's ~0.9 M prototype
+    assert json.loads(stdout)["total"] == 980_532  # issue 5's ~0.9 M prototype

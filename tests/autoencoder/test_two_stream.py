@@ -33,7 +33,7 @@ def test_mask_branch_reconstructs_heldout_ground_truth(two_stream_run, ip_datase
     with torch.no_grad():
         z = ae.encode(torch.from_numpy(val.hsi), labels)
         _, probs = ae.decode(z)
-    assert tuple(z.shape) == (len(val.hsi), 12, 8, 8)                # (z_x, z_y) = 8 + 4 channels
+    assert tuple(z.shape) == (len(val.hsi), 12, 8, 8)  # (z_x, z_y) = 8 + 4 channels
     predicted = ae.labels_from_probs(probs)
     # The manifest's figures are those of the saved model on the val split.
     seen = np.isin(val.labels, np.unique(train.labels))
@@ -42,13 +42,14 @@ def test_mask_branch_reconstructs_heldout_ground_truth(two_stream_run, ip_datase
     # Class 13 occurs only in the val rows: no mask branch can rebuild a class it never saw.
     assert m["mask_classes_unseen_in_training"] == [13]
     assert m["mask_heldout_unseen_share"] == pytest.approx(820 / val.labels.size, abs=1e-12)
-    label0 = float(np.mean(val.labels[seen] == 0))                    # ≈ 0.62: "everything is unlabelled"
+    label0 = float(np.mean(val.labels[seen] == 0))  # ≈ 0.62: "everything is unlabelled"
     assert m["mask_pixel_accuracy_seen_classes"] >= MIN_HELDOUT_SEEN_ACCURACY > label0 + 0.03, (m, label0)
     assert m["mask_pixel_accuracy_step0"] < 0.5
     # The training ground truth itself.
     with torch.no_grad():
-        _, probs = ae.decode(ae.encode(torch.from_numpy(train.hsi),
-                                       torch.from_numpy(class_index(train.labels, ae.classes))))
+        _, probs = ae.decode(
+            ae.encode(torch.from_numpy(train.hsi), torch.from_numpy(class_index(train.labels, ae.classes)))
+        )
     train_accuracy = float(np.mean(ae.labels_from_probs(probs) == train.labels))
     assert m["mask_pixel_accuracy_train"] == pytest.approx(train_accuracy, abs=1e-12)
     assert train_accuracy >= MIN_TRAIN_ACCURACY > np.mean(train.labels == 0) + 0.2, train_accuracy
@@ -59,11 +60,22 @@ def test_decode_writes_label_geotiffs(two_stream_run, ip_dataset, cli, tmp_path)
     import h5py
     import rasterio
 
-    code, _, stderr = cli("train-ae", "encode", two_stream_run.path, ip_dataset, "--out", tmp_path / "z.h5",
-                          "--split", "val", "--device", "cpu")
+    code, _, stderr = cli(
+        "train-ae",
+        "encode",
+        two_stream_run.path,
+        ip_dataset,
+        "--out",
+        tmp_path / "z.h5",
+        "--split",
+        "val",
+        "--device",
+        "cpu",
+    )
     assert code == 0, stderr
-    code, _, stderr = cli("train-ae", "decode", two_stream_run.path, tmp_path / "z.h5", "--out", tmp_path / "dec",
-                          "--device", "cpu")
+    code, _, stderr = cli(
+        "train-ae", "decode", two_stream_run.path, tmp_path / "z.h5", "--out", tmp_path / "dec", "--device", "cpu"
+    )
     assert code == 0, stderr
     with h5py.File(tmp_path / "dec" / "samples.h5") as h5:
         labels = h5["labels"][...]
@@ -88,24 +100,37 @@ def test_pairs_mode_shares_the_image_branch(ip_dataset, tmp_path, make_config, c
     y = torch.zeros(2, 16, 16, dtype=torch.long)
     z = ae.encode(x, y, x.flip(-1))
     cx = ae.hsi_latent_channels
-    assert tuple(z.shape) == (2, 2 * cx + 4, 4, 4)                       # (z_x1, z_x2, z_y)
+    assert tuple(z.shape) == (2, 2 * cx + 4, 4, 4)  # (z_x1, z_x2, z_y)
     # The same branch encodes both images: the second slot is the flipped image's latent.
-    torch.testing.assert_close(z[:, cx:2 * cx], ae.encode_hsi(x.flip(-1)))
+    torch.testing.assert_close(z[:, cx : 2 * cx], ae.encode_hsi(x.flip(-1)))
     hsi_t1, hsi_t2, probs = ae.decode(z)
     assert hsi_t1.shape == hsi_t2.shape == (2, 48, 16, 16) and probs.shape == (2, 17, 16, 16)
     assert torch.allclose(probs.sum(dim=1), torch.ones(2, 16, 16), atol=1e-5)
     # encode/decode through the CLI: the t2 image is `hsi_t2` in samples.h5 and sample_NNNN_t2.tif.
     import h5py
 
-    code, _, stderr = cli("train-ae", "encode", artifact.path, ip_dataset, "--pairs", ip_dataset, "--split", "val",
-                          "--out", tmp_path / "z.h5", "--device", "cpu")
+    code, _, stderr = cli(
+        "train-ae",
+        "encode",
+        artifact.path,
+        ip_dataset,
+        "--pairs",
+        ip_dataset,
+        "--split",
+        "val",
+        "--out",
+        tmp_path / "z.h5",
+        "--device",
+        "cpu",
+    )
     assert code == 0, stderr
-    code, _, stderr = cli("train-ae", "decode", artifact.path, tmp_path / "z.h5", "--out", tmp_path / "dec",
-                          "--device", "cpu")
+    code, _, stderr = cli(
+        "train-ae", "decode", artifact.path, tmp_path / "z.h5", "--out", tmp_path / "dec", "--device", "cpu"
+    )
     assert code == 0, stderr
     with h5py.File(tmp_path / "dec" / "samples.h5") as h5:
         assert h5["hsi_t2"].shape == h5["hsi"].shape == (18, 48, 32, 32) and h5["labels"].shape == (18, 32, 32)
-        np.testing.assert_allclose(h5["hsi_t2"][...], h5["hsi"][...])        # t2 = t1 here: same dataset
+        np.testing.assert_allclose(h5["hsi_t2"][...], h5["hsi"][...])  # t2 = t1 here: same dataset
     assert (tmp_path / "dec" / "samples" / "sample_0000_t2.tif").is_file()
     code, _, stderr = cli("train-ae", "encode", artifact.path, ip_dataset, "--out", tmp_path / "z2.h5")
     assert code == 1 and "--pairs DATASET_T2" in stderr and not (tmp_path / "z2.h5").exists()

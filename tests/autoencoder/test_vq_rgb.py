@@ -20,10 +20,10 @@ def test_decoded_output_is_linear_mixture_of_library(vq_run, ip_dataset):
         latents = ae.encode(hsi)
         out, abundances, spectrum = ae.decode_parts(latents / ae.scaling_factor, ae.rgb_condition(hsi))
     A, t = abundances.numpy().astype(np.float64), spectrum.numpy().astype(np.float64)
-    R = load_library(None, val.wavelengths_nm).spectra.astype(np.float64)      # the bundled library
+    R = load_library(None, val.wavelengths_nm).spectra.astype(np.float64)  # the bundled library
     assert np.array_equal(ae.library.numpy(), R.astype(np.float32))
     assert A.shape == (4, R.shape[0], 32, 32)
-    assert A.min() >= 0 and np.allclose(A.sum(axis=1), 1.0, atol=1e-5)         # simplex
+    assert A.min() >= 0 and np.allclose(A.sum(axis=1), 1.0, atol=1e-5)  # simplex
     expected_physical = t[:, :, None, None] * np.einsum("gb,nghw->nbhw", R, A)  # eq. 3
     np.testing.assert_allclose(out.numpy() * val.scale + val.offset, expected_physical, rtol=1e-4, atol=1e-2)
     np.testing.assert_allclose(ae.decode(latents, ae.rgb_condition(hsi)).numpy(), out.numpy())
@@ -64,7 +64,7 @@ def test_earth_library_envi_resampled(shared_data):
     raw = spectral.open_image(str(path) + ".hdr")
     name = lib.names[10]
     row = raw.names.index(name)
-    expected = np.interp(wl, np.asarray(raw.bands.centers) * 1000.0, raw.spectra[row])   # µm → nm
+    expected = np.interp(wl, np.asarray(raw.bands.centers) * 1000.0, raw.spectra[row])  # µm → nm
     np.testing.assert_allclose(lib.spectra[10], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -86,12 +86,14 @@ def test_vq_cli_round_trip_carries_rgb(vq_run, ip_dataset, cli, tmp_path):
 
     from stages.artifacts.datasets import load_samples
 
-    code, _, stderr = cli("train-ae", "encode", vq_run.path, ip_dataset, "--out", tmp_path / "z.h5", "--split", "val",
-                          "--device", "cpu")
+    code, _, stderr = cli(
+        "train-ae", "encode", vq_run.path, ip_dataset, "--out", tmp_path / "z.h5", "--split", "val", "--device", "cpu"
+    )
     assert code == 0, stderr
     with h5py.File(tmp_path / "z.h5") as h5:
         assert h5["latents"].shape == (18, 8, 8, 8) and h5["rgb"].shape == (18, 3, 32, 32)
-    code, _, stderr = cli("train-ae", "decode", vq_run.path, tmp_path / "z.h5", "--out", tmp_path / "dec",
-                          "--device", "cpu")
+    code, _, stderr = cli(
+        "train-ae", "decode", vq_run.path, tmp_path / "z.h5", "--out", tmp_path / "dec", "--device", "cpu"
+    )
     assert code == 0, stderr
     assert load_samples(tmp_path / "dec").hsi.shape == (18, 48, 32, 32)

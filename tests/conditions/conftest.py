@@ -112,12 +112,27 @@ def clip_dir(tmp_path_factory):
     vocab.update({c: 2 + i for i, c in enumerate(letters)})
     vocab.update({c + "</w>": 2 + len(letters) + i for i, c in enumerate(letters)})
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=32, bos_token_id=0, eos_token_id=1,
-                         pad_token_id=1),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=32, patch_size=8),
-        projection_dim=8)
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=32,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        ),
+        vision_config=dict(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=8,
+    )
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(str(path))
     CLIPTokenizer(vocab=vocab, merges=[]).save_pretrained(str(path))
@@ -134,8 +149,9 @@ def ip_conditions(ip_dataset, tmp_path_factory):
     from hsigen_cli.app import app
 
     out = tmp_path_factory.mktemp("conditions") / "ip"
-    result = CliRunner().invoke(app, ["condition", str(ip_dataset), "--kinds", ALL_KINDS, "--text", "farmland",
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["condition", str(ip_dataset), "--kinds", ALL_KINDS, "--text", "farmland", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.stderr
     return out
 
@@ -152,8 +168,14 @@ def _one_torch_thread():
 
 # Micro autoencoders for the encoder content backend: their latents only need to be a fixed
 # function of the input, so a few optimiser steps suffice (fixed counts, seed 0).
-AE_MICRO = {"block_out_channels": [8, 16, 16], "norm_num_groups": 4, "batch_size": 4, "crop": 16,
-            "warmup_steps": 0, "steps": 4}
+AE_MICRO = {
+    "block_out_channels": [8, 16, 16],
+    "norm_num_groups": 4,
+    "batch_size": 4,
+    "crop": 16,
+    "warmup_steps": 0,
+    "steps": 4,
+}
 
 
 def train_micro_autoencoder(dataset, out, kind: str):

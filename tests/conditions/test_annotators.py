@@ -62,10 +62,10 @@ def hand_built_tp_map(h: int = 32, w: int = 32) -> np.ndarray:
         tp[0, y, x] = logit
         tp[1:5, y, x] = shift
 
-    put(5, 6, 4.0, (-3, -2, 7, 4))        # kept: length √(10² + 6²) = 11.66
-    put(5, 7, 3.0, (1, 1, 2, 2))          # beside a stronger centre: suppressed (3×3 NMS)
-    put(15, 20, 2.0, (0, -6, 0, 6))       # kept: vertical, length 12
-    put(10, 28, -3.0, (-5, 0, 5, 0))      # score σ(−3) = 0.047 < 0.1: dropped
+    put(5, 6, 4.0, (-3, -2, 7, 4))  # kept: length √(10² + 6²) = 11.66
+    put(5, 7, 3.0, (1, 1, 2, 2))  # beside a stronger centre: suppressed (3×3 NMS)
+    put(15, 20, 2.0, (0, -6, 0, 6))  # kept: vertical, length 12
+    put(10, 28, -3.0, (-5, 0, 5, 0))  # score σ(−3) = 0.047 < 0.1: dropped
     put(20, 3, 5.0, (0.02, 0, -0.03, 0))  # the best score, but length 0.05 < 0.1: dropped
     return tp
 
@@ -76,7 +76,7 @@ def test_mlsd_decoding_of_a_hand_built_tp_map():
     # Ordered by score: centre (x=6, y=5) then (x=20, y=15); each centre + its displacements.
     assert np.allclose(segments, [[3, 3, 13, 9], [20, 9, 20, 21]])
     assert np.allclose(decode_segments(tp, distance_threshold=11.7), [[20, 9, 20, 21]])
-    assert np.allclose(decode_segments(tp, score_threshold=0.9), [[3, 3, 13, 9]])   # σ(2) = 0.88
+    assert np.allclose(decode_segments(tp, score_threshold=0.9), [[3, 3, 13, 9]])  # σ(2) = 0.88
     # Only the top-k peaks are candidates: the two best are (20, 3) (too short) and (6, 5).
     assert np.allclose(decode_segments(tp, topk=2), [[3, 3, 13, 9]])
     assert decode_segments(np.full((9, 4, 4), -8.0, np.float32)).shape == (0, 4)
@@ -88,16 +88,21 @@ def test_mlsd_weights_load_strictly_by_annotator_names(mlsd_weights, mlsd_state)
     assert set(loaded) == set(mlsd_state) and all(torch.equal(loaded[k], mlsd_state[k]) for k in loaded)
     # Names and shapes of mlsd_large_512_fp32.pth (MobileNetV2 to the 96-channel stage, 4-channel
     # input, decoder blocks 15..23).
-    shapes = {"backbone.features.0.0.weight": (32, 4, 3, 3), "backbone.features.1.conv.0.0.weight": (32, 1, 3, 3),
-              "backbone.features.1.conv.1.weight": (16, 32, 1, 1),
-              "backbone.features.2.conv.0.0.weight": (96, 16, 1, 1),
-              "backbone.features.13.conv.2.weight": (96, 576, 1, 1), "block15.conv1.0.weight": (64, 96, 1, 1),
-              "block21.conv2.0.weight": (64, 16, 1, 1), "block23.conv1.0.weight": (64, 64, 3, 3),
-              "block23.conv3.weight": (16, 64, 1, 1)}
+    shapes = {
+        "backbone.features.0.0.weight": (32, 4, 3, 3),
+        "backbone.features.1.conv.0.0.weight": (32, 1, 3, 3),
+        "backbone.features.1.conv.1.weight": (16, 32, 1, 1),
+        "backbone.features.2.conv.0.0.weight": (96, 16, 1, 1),
+        "backbone.features.13.conv.2.weight": (96, 576, 1, 1),
+        "block15.conv1.0.weight": (64, 96, 1, 1),
+        "block21.conv2.0.weight": (64, 16, 1, 1),
+        "block23.conv1.0.weight": (64, 64, 3, 3),
+        "block23.conv3.weight": (16, 64, 1, 1),
+    }
     assert {k: tuple(loaded[k].shape) for k in shapes} == shapes
     assert not any(k.startswith("backbone.features.14.") for k in loaded)
     params = sum(v.numel() for k, v in loaded.items() if not k.endswith(("running_mean", "running_var", "tracked")))
-    assert abs(params / 1.5e6 - 1) < 0.03           # "M-LSD: 1.5M parameters" (M-LSD paper, Table 1)
+    assert abs(params / 1.5e6 - 1) < 0.03  # "M-LSD: 1.5M parameters" (M-LSD paper, Table 1)
     assert mlsd.settings()["weights"] == str(mlsd_weights)
 
 
@@ -125,31 +130,39 @@ def _point_segment_distance(xs, ys, segment) -> np.ndarray:
 
 
 def test_mlsd_network_map_is_binary_and_deterministic(mlsd_weights, rectangle):
-    mlsd = make_extractor("mlsd", "pretrained", mlsd_weights=mlsd_weights, resolution=64,
-                          score_threshold=0.0, distance_threshold=0.0)
+    mlsd = make_extractor(
+        "mlsd", "pretrained", mlsd_weights=mlsd_weights, resolution=64, score_threshold=0.0, distance_threshold=0.0
+    )
     first = mlsd(rectangle)
     assert first.shape == (1, 64, 64) and set(np.unique(first)) <= {0.0, 1.0}
-    assert first.max() == 1.0                        # thresholds 0: every top-200 centre draws a line
+    assert first.max() == 1.0  # thresholds 0: every top-200 centre draws a line
     assert np.array_equal(first, mlsd.batch([rectangle, rectangle])[1])
 
 
 def test_pidinet_weights_load_strictly_and_give_a_sketch(pidinet_weights, pidinet_state, rectangle):
     sketch = make_extractor("sketch", "pidinet", pidinet_weights=pidinet_weights, resolution=64)
-    loaded = sketch.network.state_dict()            # "module." prefixes and the state_dict wrapper removed
+    loaded = sketch.network.state_dict()  # "module." prefixes and the state_dict wrapper removed
     assert set(loaded) == set(pidinet_state) and all(torch.equal(loaded[k], pidinet_state[k]) for k in loaded)
-    shapes = {"init_block.weight": (60, 3, 3, 3), "block1_1.conv1.weight": (60, 1, 3, 3),
-              "block2_1.shortcut.weight": (120, 60, 1, 1), "block3_1.conv2.weight": (240, 120, 1, 1),
-              "block4_1.shortcut.weight": (240, 240, 1, 1), "block4_4.conv2.weight": (240, 240, 1, 1),
-              "dilations.0.conv1.weight": (24, 60, 1, 1), "dilations.3.conv2_4.weight": (24, 24, 3, 3),
-              "attentions.2.conv2.weight": (1, 4, 3, 3), "conv_reduces.1.conv.weight": (1, 24, 1, 1),
-              "classifier.weight": (1, 4, 1, 1)}
+    shapes = {
+        "init_block.weight": (60, 3, 3, 3),
+        "block1_1.conv1.weight": (60, 1, 3, 3),
+        "block2_1.shortcut.weight": (120, 60, 1, 1),
+        "block3_1.conv2.weight": (240, 120, 1, 1),
+        "block4_1.shortcut.weight": (240, 240, 1, 1),
+        "block4_4.conv2.weight": (240, 240, 1, 1),
+        "dilations.0.conv1.weight": (24, 60, 1, 1),
+        "dilations.3.conv2_4.weight": (24, 24, 3, 3),
+        "attentions.2.conv2.weight": (1, 4, 3, 3),
+        "conv_reduces.1.conv.weight": (1, 24, 1, 1),
+        "classifier.weight": (1, 4, 1, 1),
+    }
     assert {k: tuple(loaded[k].shape) for k in shapes} == shapes
-    assert abs(sum(v.numel() for v in loaded.values()) / 7.1e5 - 1) < 0.01   # PiDiNet Table 5: 710K
+    assert abs(sum(v.numel() for v in loaded.values()) / 7.1e5 - 1) < 0.01  # PiDiNet Table 5: 710K
 
     probability = sketch.probabilities([rectangle])
     assert probability.shape == (1, 64, 64) and 0 < probability.min() and probability.max() < 1
     median = float(np.median(probability))
-    sketch.threshold = median                       # half the pixels are edges: strokes must appear
+    sketch.threshold = median  # half the pixels are edges: strokes must appear
     first = sketch(rectangle)
     assert first.shape == (1, 64, 64) and set(np.unique(first)) == {0.0, 1.0}
     assert np.array_equal(first, sketch.batch([rectangle])[0])

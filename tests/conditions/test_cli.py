@@ -23,7 +23,7 @@ def test_all_kinds_on_indian_pines(ip_conditions, ip_dataset):
     for kind, channels in {"hed": 1, "mlsd": 1, "sketch": 1, "seg": 3}.items():
         assert cond.maps[kind].shape == (n, channels, 32, 32)
         assert cond.maps[kind].min() >= 0 and cond.maps[kind].max() <= 1
-        assert cond.maps[kind].max() > 0, kind        # real structure is found in the scene
+        assert cond.maps[kind].max() > 0, kind  # real structure is found in the scene
     assert cond.embeddings["content"].shape == (n, 64)
     assert np.allclose(np.linalg.norm(cond.embeddings["content"], axis=1), 1, atol=1e-5)
     assert cond.embeddings["text"].shape == (n, 4)
@@ -34,7 +34,8 @@ def test_all_kinds_on_indian_pines(ip_conditions, ip_dataset):
     assert rgb["bands"] == [int(np.argmin(np.abs(wl - t))) for t in (640, 550, 470)]
     manifest = open_artifact(ip_conditions, "conditions").manifest
     assert {k: v["backend"] for k, v in manifest["config"]["kinds"].items()} == {
-        k: "offline" for k in ALL_KINDS.split(",")}
+        k: "offline" for k in ALL_KINDS.split(",")
+    }
     assert manifest["config"]["kinds"]["hed"]["sigmas"] == [1.0, 2.0, 4.0]
     # Items map back to patches and splits; the stored maps equal on-the-fly extraction.
     assert [item["item"] for item in cond.items] == list(range(n))
@@ -82,8 +83,7 @@ def test_rgb_image_sources(cli, tmp_path):
         cv2.imwrite(str(images / f"im{i}.png"), image)
     code, _, err = cli("condition", images, "--kinds", "hed", "--out", tmp_path / "mixed")
     assert code == 1 and "--size" in err and not (tmp_path / "mixed").exists()
-    code, _, err = cli("condition", images, "--kinds", "hed,mlsd,seg,content", "--size", "32",
-                       "--out", tmp_path / "ok")
+    code, _, err = cli("condition", images, "--kinds", "hed,mlsd,seg,content", "--size", "32", "--out", tmp_path / "ok")
     assert code == 0, err
     cond = load_conditions(tmp_path / "ok")
     assert cond.maps["hed"].shape == (3, 1, 32, 32)
@@ -121,13 +121,30 @@ def test_pretrained_backends_through_the_cli(cli, ip_dataset, hed_weights, clip_
     n = len(load_patches(ip_dataset).hsi)
     text_file.write_text("\n".join(["farmland", "", "city building"] * (n // 3) + ["wasteland"] * (n % 3)) + "\n")
     out = tmp_path / "pre"
-    code, _, err = cli("condition", ip_dataset, "--kinds", "hed,sketch,content,text", "--hed-weights", hed_weights,
-                       "--backend", "sketch=pretrained", "--clip-model", clip_dir, "--text-file", text_file,
-                       "--out", out)
+    code, _, err = cli(
+        "condition",
+        ip_dataset,
+        "--kinds",
+        "hed,sketch,content,text",
+        "--hed-weights",
+        hed_weights,
+        "--backend",
+        "sketch=pretrained",
+        "--clip-model",
+        clip_dir,
+        "--text-file",
+        text_file,
+        "--out",
+        out,
+    )
     assert code == 0, err
     cond = load_conditions(out)
     assert {k: v["backend"] for k, v in cond.kinds.items()} == {
-        "hed": "pretrained", "sketch": "pretrained", "content": "clip", "text": "clip"}
+        "hed": "pretrained",
+        "sketch": "pretrained",
+        "content": "clip",
+        "text": "clip",
+    }
     assert cond.embeddings["content"].shape == (n, 8) and cond.embeddings["text"].shape == (n, 8)
     assert not cond.embeddings["text"][1].any() and cond.embeddings["text"][0].any()
     kinds = {record["kind"] for record in open_artifact(out).manifest["inputs"]}
@@ -169,9 +186,24 @@ def test_annotator_weights_through_the_cli(cli, mlsd_weights, pidinet_weights, t
         cv2.rectangle(image, (8 + 4 * i, 10), (50, 40 + 4 * i), (200, 180, 60), -1)
         cv2.imwrite(str(images / f"im{i}.png"), image)
     out = tmp_path / "annot"
-    code, _, err = cli("condition", images, "--kinds", "mlsd,sketch", "--mlsd-weights", mlsd_weights,
-                       "--pidinet-weights", pidinet_weights, "--detect-resolution", "64", "--mlsd-min-length", "4",
-                       "--sketch-threshold", "0.3", "--out", out)
+    code, _, err = cli(
+        "condition",
+        images,
+        "--kinds",
+        "mlsd,sketch",
+        "--mlsd-weights",
+        mlsd_weights,
+        "--pidinet-weights",
+        pidinet_weights,
+        "--detect-resolution",
+        "64",
+        "--mlsd-min-length",
+        "4",
+        "--sketch-threshold",
+        "0.3",
+        "--out",
+        out,
+    )
     assert code == 0, err
     assert "mlsd: the pretrained backend ignores the setting(s) min_length" in err
     cond = load_conditions(out)

@@ -37,8 +37,8 @@ def test_kl_content_is_mean_std_and_cell_means_of_the_posterior_mean(kl_encoder,
     ae = load_autoencoder(kl_encoder)
     patches = load_patches(ip_dataset)
     hsi = ((patches.physical()[:FIRST] - ae.offset) / ae.scale).astype(np.float32)
-    z = posterior_means(ae.vae, ae.scaling_factor, hsi)             # (6, 4, 8, 8)
-    cells = F.avg_pool2d(z, 4).reshape(FIRST, -1)                   # 2×2 grid, channel-major
+    z = posterior_means(ae.vae, ae.scaling_factor, hsi)  # (6, 4, 8, 8)
+    cells = F.avg_pool2d(z, 4).reshape(FIRST, -1)  # 2×2 grid, channel-major
     expected = torch.cat([z.mean(dim=(2, 3)), z.std(dim=(2, 3), unbiased=False), cells], dim=1).numpy()
 
     content = make_extractor("content", "encoder", encoder=kl_encoder, grid=2)
@@ -47,7 +47,7 @@ def test_kl_content_is_mean_std_and_cell_means_of_the_posterior_mean(kl_encoder,
     assert np.abs(got - expected).max() < 1e-5
     plain = make_extractor("content", "encoder", encoder=kl_encoder)
     assert np.allclose(np.stack(plain.batch(cubes_of(ip_dataset))), expected[:, :8], atol=1e-5)
-    assert np.abs(expected[:, 4:8]).min() > 0                       # the spatial spread is informative
+    assert np.abs(expected[:, 4:8]).min() > 0  # the spatial spread is informative
 
 
 def test_two_stream_content_uses_its_hsi_branch(two_stream_encoder, ip_dataset):
@@ -68,7 +68,7 @@ def test_condition_command_records_the_encoder(cli, ip_dataset, kl_encoder, tmp_
     n = len(load_patches(ip_dataset).hsi)
     assert cond.embeddings["content"].shape == (n, 8)
     direct = make_extractor("content", "encoder", encoder=kl_encoder).batch(cubes_of(ip_dataset, n))
-    assert np.abs(cond.embeddings["content"] - np.stack(direct)).max() < 1e-5   # batches of 32 vs all at once
+    assert np.abs(cond.embeddings["content"] - np.stack(direct)).max() < 1e-5  # batches of 32 vs all at once
     manifest = open_artifact(out, "conditions").manifest
     record = manifest["config"]["kinds"]["content"]
     assert record["backend"] == "encoder" and record["autoencoder"] == str(kl_encoder)
@@ -103,7 +103,8 @@ def test_other_band_grids_are_aligned_or_refused(cli, ip_dataset, kl_encoder, tm
     expected = np.stack(make_extractor("content", "encoder", encoder=kl_encoder).batch(cubes_of(ip_dataset)))
     assert np.abs(load_conditions(out).embeddings["content"] - expected).max() < 1e-4
     assert load_conditions(out).kinds["content"]["spectral_alignment"] == [
-        "linear interpolation of 95 bands onto the autoencoder's 48"]
+        "linear interpolation of 95 bands onto the autoencoder's 48"
+    ]
 
     narrow = _write_samples(tmp_path / "narrow", fine[:, 10:80], np.linspace(400, 1000, 95)[10:80], 5000.0, 100.0)
     code, _, err = cli("condition", narrow, "--kinds", "content", "--encoder", kl_encoder, "--out", tmp_path / "x")
@@ -132,8 +133,25 @@ def test_encoder_content_trains_and_samples_end_to_end(cli, ip_dataset, kl_encod
     cond = tmp_path / "cond"
     assert cli("condition", ip_dataset, "--kinds", "hed,content", "--encoder", kl_encoder, "--out", cond)[0] == 0
     model = tmp_path / "ldm"
-    code, _, err = cli("train-diffusion", "--space", "latent", "--autoencoder", kl_encoder, "--dataset", ip_dataset,
-                       "--conditions", cond, "--steps", "4", "--batch-size", "4", "--device", "cpu", "--out", model)
+    code, _, err = cli(
+        "train-diffusion",
+        "--space",
+        "latent",
+        "--autoencoder",
+        kl_encoder,
+        "--dataset",
+        ip_dataset,
+        "--conditions",
+        cond,
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--out",
+        model,
+    )
     assert code == 0, err
     config = json.loads((model / "manifest.json").read_text())["config"]
     assert config["global_dims"] == {"content": 8}

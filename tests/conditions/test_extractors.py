@@ -14,7 +14,7 @@ from stages.conditions.segmentation import class_palette, segment
 
 def _border_mask(shape, top, bottom, left, right, width):
     """Pixels within ``width`` of the rectangle outline rows top..bottom-1, cols left..right-1."""
-    rows, cols = np.mgrid[:shape[0], :shape[1]]
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
     inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
     dist_in = np.minimum.reduce([rows - top, bottom - 1 - rows, cols - left, right - 1 - cols])
     near = np.where(inside, dist_in < width, False)
@@ -28,12 +28,12 @@ def test_hed_high_on_rectangle_border_low_inside(rectangle):
     assert 0.0 <= hed.min() and hed.max() <= 1.0
     border = _border_mask((64, 64), 16, 48, 20, 44, 2)
     far = ~_border_mask((64, 64), 16, 48, 20, 44, 12)
-    assert hed[0][border].mean() > 0.8          # contrast 200/255 ≥ saturation 0.6 → saturated
+    assert hed[0][border].mean() > 0.8  # contrast 200/255 ≥ saturation 0.6 → saturated
     assert hed[0][far].max() < 0.02
-    assert hed[0, 32, 32] < 0.01                # centre of the rectangle, 12 px from any edge
+    assert hed[0, 32, 32] < 0.01  # centre of the rectangle, 12 px from any edge
     # A flat image has no edges; contrast is absolute, not stretched per image.
     assert extract("hed", np.full((32, 32, 3), 90, np.uint8)).max() == 0.0
-    faint = rectangle // 10                     # step height 20/255 ≈ 0.08 → soft response
+    faint = rectangle // 10  # step height 20/255 ≈ 0.08 → soft response
     assert 0.05 < extract("hed", faint)[0][border].mean() < 0.2
 
 
@@ -57,7 +57,7 @@ def test_mlsd_recovers_a_straight_line():
     segments = detect_segments(image)
     assert len(segments) >= 1
     direction = (p1 - p0) / np.linalg.norm(p1 - p0)
-    for x0, y0, x1, y1 in segments:            # every detected segment lies along the drawn line
+    for x0, y0, x1, y1 in segments:  # every detected segment lies along the drawn line
         for point in ((x0, y0), (x1, y1)):
             offset = np.asarray(point) - p0
             assert abs(offset[0] * direction[1] - offset[1] * direction[0]) < 4.0
@@ -65,8 +65,8 @@ def test_mlsd_recovers_a_straight_line():
     assert set(np.unique(drawn)) <= {0.0, 1.0}
     ys, xs = np.nonzero(drawn)
     off_line = np.abs((xs - p0[0]) * direction[1] - (ys - p0[1]) * direction[0])
-    assert off_line.max() < 4.0                 # LSD finds the two sides of the 3-px bar
-    t = np.linspace(0.1, 0.9, 40)               # the map covers the line's length
+    assert off_line.max() < 4.0  # LSD finds the two sides of the 3-px bar
+    t = np.linspace(0.1, 0.9, 40)  # the map covers the line's length
     samples = p0[None] + t[:, None] * (p1 - p0)[None]
     covered = [np.min(np.hypot(xs - x, ys - y)) <= 3.0 for x, y in samples]
     assert np.mean(covered) > 0.9
@@ -75,16 +75,16 @@ def test_mlsd_recovers_a_straight_line():
 
 def test_sketch_traces_rectangle_and_drops_specks(rectangle):
     image = rectangle.copy()
-    image[4:6, 4:6] = 255                       # a 2×2 speck: a contour shorter than min_length
+    image[4:6, 4:6] = 255  # a 2×2 speck: a contour shorter than min_length
     sketch = extract("sketch", image)[0]
     assert set(np.unique(sketch)) <= {0.0, 1.0}
     border = _border_mask((64, 64), 16, 48, 20, 44, 2)
-    assert sketch[~border].sum() == 0           # nothing but the rectangle outline
+    assert sketch[~border].sum() == 0  # nothing but the rectangle outline
     outline = _border_mask((64, 64), 16, 48, 20, 44, 1) & ~_border_mask((64, 64), 17, 47, 21, 43, 1)
     rows, cols = np.nonzero(outline)
-    hits = [sketch[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2].any() for r, c in zip(rows, cols)]
-    assert np.mean(hits) > 0.95                 # the whole perimeter is drawn
-    assert sketch.sum() < 2.2 * 2 * (32 + 24)   # thin: about one pixel per perimeter pixel
+    hits = [sketch[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2].any() for r, c in zip(rows, cols)]
+    assert np.mean(hits) > 0.95  # the whole perimeter is drawn
+    assert sketch.sum() < 2.2 * 2 * (32 + 24)  # thin: about one pixel per perimeter pixel
 
 
 def test_seg_two_flat_regions_get_their_mean_colours():
@@ -115,7 +115,7 @@ def test_seg_labels_colour_coding():
     labels = np.array([[0, 1, 1], [2, 2, 16]])
     seg = make_extractor("seg", "labels")(labels)
     palette = class_palette(256) / 255.0
-    assert np.allclose(seg[:, 0, 0], 0.0)                       # background black
+    assert np.allclose(seg[:, 0, 0], 0.0)  # background black
     for (r, c), k in np.ndenumerate(labels):
         assert np.allclose(seg[:, r, c], palette[k], atol=0.5 / 255)
     assert len(np.unique(class_palette(17)[1:], axis=0)) == 16  # distinct class colours
@@ -128,17 +128,19 @@ def test_content_descriptor_is_deterministic_unit_and_discriminative():
 
     green_a, green_b = field((40, 140, 50), 1), field((40, 140, 50), 2)
     stripes = green_a.copy()
-    stripes[::6] = (220, 210, 180)                                # roads across the same field
+    stripes[::6] = (220, 210, 180)  # roads across the same field
     grey = field((120, 120, 120), 3)
-    vectors = {name: extract("content", im) for name, im in
-               {"a": green_a, "b": green_b, "stripes": stripes, "grey": grey}.items()}
+    vectors = {
+        name: extract("content", im)
+        for name, im in {"a": green_a, "b": green_b, "stripes": stripes, "grey": grey}.items()
+    }
     for v in vectors.values():
         assert v.shape == (64,) and abs(np.linalg.norm(v) - 1) < 1e-5
     assert np.array_equal(extract("content", green_a), vectors["a"])
     cos = lambda x, y: float(vectors[x] @ vectors[y])  # noqa: E731
-    assert cos("a", "b") > 0.99                 # same scene, other noise: nearly identical
-    assert cos("a", "stripes") < 0.8            # same field with roads: texture/orientation differ
-    assert cos("a", "grey") < 0.8               # other colour
+    assert cos("a", "b") > 0.99  # same scene, other noise: nearly identical
+    assert cos("a", "stripes") < 0.8  # same field with roads: texture/orientation differ
+    assert cos("a", "grey") < 0.8  # other colour
 
 
 def test_text_one_hot_and_vocabulary():

@@ -78,7 +78,7 @@ def test_clip_content_and_text_match_the_model(clip_dir, rectangle):
 
     texts = embed_text(["farmland", "city building", ""], "clip", clip_model=clip_dir)
     assert texts.shape == (3, 8) and not texts[2].any()
-    assert np.abs(texts[0] - texts[1]).max() > 1e-3          # different words, different vectors
+    assert np.abs(texts[0] - texts[1]).max() > 1e-3  # different words, different vectors
     tokens = CLIPTokenizer.from_pretrained(str(clip_dir))(["farmland"], return_tensors="pt")
     with torch.no_grad():
         out = model.get_text_features(**tokens)

@@ -21,8 +21,9 @@ def main(out_dir: str) -> None:
         loss = ((m(x) - x.sum(1, keepdim=True)) ** 2).mean()
         return loss, {"loss": loss.item()}
 
-    trainer = Trainer(model, TrainSpec(steps=20, lr=1e-2, ema_decay=0.9), Path(out_dir) / "run",
-                      torch.device("cpu"), {"t": 1})
+    trainer = Trainer(
+        model, TrainSpec(steps=20, lr=1e-2, ema_decay=0.9), Path(out_dir) / "run", torch.device("cpu"), {"t": 1}
+    )
     trainer.fit(loss_fn)
     rank, _ = world()
     save_weights(trainer.final_state(), Path(out_dir) / f"rank{rank}.safetensors")

@@ -21,15 +21,24 @@ from pathlib import Path
 import numpy as np
 
 GOLDEN_FILE = Path(__file__).resolve().parents[1] / "data" / "golden_samples.json"
-MICRO_UNET = {"block_out_channels": [16, 32], "layers_per_block": 1,
-              "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
-              "up_block_types": ["AttnUpBlock2D", "UpBlock2D"], "norm_num_groups": 8, "attention_head_dim": 8}
+MICRO_UNET = {
+    "block_out_channels": [16, 32],
+    "layers_per_block": 1,
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
+    "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
+    "norm_num_groups": 8,
+    "attention_head_dim": 8,
+}
 FROZEN = {"steps": 2, "lr": 0.0, "warmup_steps": 0}
 SAMPLE_STEPS = 4
 SAMPLES = 3
 # Every (model, sampler) pair the code supported when the golden file was written.
-CASES = {"abundance": ("ddim", "ddpm"), "latent": ("ddim", "ddpm", "dpm"),
-         "latent-hed": ("ddim", "ddpm", "dpm"), "joint": ("ddim", "ddpm")}
+CASES = {
+    "abundance": ("ddim", "ddpm"),
+    "latent": ("ddim", "ddpm", "dpm"),
+    "latent-hed": ("ddim", "ddpm", "dpm"),
+    "joint": ("ddim", "ddpm"),
+}
 
 
 def array_digest(values: np.ndarray) -> str:
@@ -48,8 +57,10 @@ def sample_digests(artifact: Path) -> dict:
 
 
 def weight_digests(model: Path) -> dict:
-    return {str(p.relative_to(model)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(model).rglob("*.safetensors"))}
+    return {
+        str(p.relative_to(model)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(model).rglob("*.safetensors"))
+    }
 
 
 def hed_map(path: Path, size: int = 32) -> Path:
@@ -84,8 +95,11 @@ def build_models(dataset: Path, work: Path, names=("abundance", "latent", "joint
         return out
 
     def autoencoder(kind: str, out: Path, **extra) -> Path:
-        model = resolve_preset(AE_PRESETS[kind], "tiny", {**FROZEN, "block_out_channels": [8, 16, 16],
-                                                           "batch_size": 4, "crop": 16, **extra})
+        model = resolve_preset(
+            AE_PRESETS[kind],
+            "tiny",
+            {**FROZEN, "block_out_channels": [8, 16, 16], "batch_size": 4, "crop": 16, **extra},
+        )
         train_ae(dataset, out, TrainAEConfig(kind=kind, preset="tiny", model=model, seed=0), device="cpu")
         return out
 
@@ -94,15 +108,29 @@ def build_models(dataset: Path, work: Path, names=("abundance", "latent", "joint
         models["abundance"] = train("abundance", {"unmixing": unmixing}, work / "abundance", crop=16)
     if "latent" in names:
         kl = autoencoder("kl", work / "ae-kl")
-        latent_unet = {**MICRO_UNET, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
-                       "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"]}
-        models["latent"] = train("latent", {"autoencoder": kl, "dataset": dataset, "kinds": ""}, work / "latent",
-                                 unet=latent_unet, augment=False)
-        models["latent-hed"] = train("latent", {"autoencoder": kl, "dataset": dataset, "kinds": "hed"},
-                                     work / "latent-hed", unet=latent_unet, augment=False)
+        latent_unet = {
+            **MICRO_UNET,
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+            "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+        }
+        models["latent"] = train(
+            "latent",
+            {"autoencoder": kl, "dataset": dataset, "kinds": ""},
+            work / "latent",
+            unet=latent_unet,
+            augment=False,
+        )
+        models["latent-hed"] = train(
+            "latent",
+            {"autoencoder": kl, "dataset": dataset, "kinds": "hed"},
+            work / "latent-hed",
+            unet=latent_unet,
+            augment=False,
+        )
     if "joint" in names:
-        two_stream = autoencoder("two-stream", work / "ae-two-stream", mask_block_out_channels=[8, 16, 16],
-                                 norm_num_groups=4)
+        two_stream = autoencoder(
+            "two-stream", work / "ae-two-stream", mask_block_out_channels=[8, 16, 16], norm_num_groups=4
+        )
         models["joint"] = train("joint", {"autoencoder": two_stream, "dataset": dataset}, work / "joint")
     return models
 
@@ -130,8 +158,7 @@ def draw_all(models: dict, work: Path, cases: dict = CASES) -> dict:
 
 def golden(dataset: Path, work: Path) -> dict:
     models = build_models(dataset, work)
-    return {"weights": {name: weight_digests(path) for name, path in models.items()},
-            "samples": draw_all(models, work)}
+    return {"weights": {name: weight_digests(path) for name, path in models.items()}, "samples": draw_all(models, work)}
 
 
 def main() -> None:
@@ -144,12 +171,14 @@ def main() -> None:
         dataset = Path(tmp) / "indian_pines"
         ingest_example(dataset)
         record = golden(dataset, Path(tmp) / "work")
-    record = {"note": "sha256 of the samples.h5 arrays (dtype, shape, bytes) of micro models built by "
-                      "tests/core/golden_samples.py (seed 0, lr 0, 2 steps) on the embedded Indian Pines ingest, "
-                      "sampled with seed 7, 4 steps, 3 samples in batches of 2, on CPU with 1 thread. "
-                      "Written before the issue-17 refactor of the sampling code; regenerate only when a "
-                      "change of the samples is intended: python tests/core/golden_samples.py --write",
-              **record}
+    record = {
+        "note": "sha256 of the samples.h5 arrays (dtype, shape, bytes) of micro models built by "
+        "tests/core/golden_samples.py (seed 0, lr 0, 2 steps) on the embedded Indian Pines ingest, "
+        "sampled with seed 7, 4 steps, 3 samples in batches of 2, on CPU with 1 thread. "
+        "Written before the issue-17 refactor of the sampling code; regenerate only when a "
+        "change of the samples is intended: python tests/core/golden_samples.py --write",
+        **record,
+    }
     if "--write" in sys.argv:
         GOLDEN_FILE.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN_FILE.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")

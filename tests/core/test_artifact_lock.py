@@ -19,8 +19,15 @@ INGEST = ["ingest", "--example", "indian-pines", "--size", "32", "--stride", "32
 
 def _hsigen(*args, **popen) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", "from hsigen_cli.app import main; main()", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-c", "from hsigen_cli.app import main; main()", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        **popen,
+    )
 
 
 def _write(out: Path, config: dict) -> ArtifactWriter:
@@ -43,7 +50,7 @@ def test_a_new_hsigen_version_reruns_and_says_why(cli, tmp_path, monkeypatch):
     first = json.loads((out / "manifest.json").read_text())
     code, _, err = cli(*INGEST, "--out", out)
     assert code == 0 and "ingest: up to date" in err and "rerunning" not in err
-    assert json.loads((out / "manifest.json").read_text()) == first            # untouched
+    assert json.loads((out / "manifest.json").read_text()) == first  # untouched
 
     monkeypatch.setattr(stages, "__version__", "0.2.0")
     code, _, err = cli(*INGEST, "--out", out)
@@ -72,12 +79,12 @@ def test_the_lock_file_sits_beside_the_target_only_while_it_is_held(tmp_path):
     out = tmp_path / "a" / "r"
     with target_lock(out):
         assert lock_path(out) == tmp_path / "a" / ".r.lock" and lock_path(out).exists()
-        with target_lock(out):                       # nested in one process: the same lock
+        with target_lock(out):  # nested in one process: the same lock
             _write(out, {"x": 1})
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["r"]
     with target_lock(tmp_path / "b" / "c" / "r"):
         pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]     # folders made for the lock go again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # folders made for the lock go again
 
 
 def test_a_second_writer_waits_for_the_lock_holder(tmp_path):
@@ -102,19 +109,18 @@ def test_two_concurrent_writers_make_one_artifact(tmp_path):
     waited = [err for code, _, err in results if code == 0 and "ingest: up to date" in err]
     # exactly one wrote it; the other waited and found it up to date (or failed): never two writes
     assert len(waited) == 1 or codes[1] != 0, results
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]           # no build folder, no lock file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no build folder, no lock file
     created = json.loads((out / "manifest.json").read_text())["created"]
     assert created and (out / "patches.h5").is_file()
 
 
 @pytest.mark.parametrize("other_config, replaced", [({"x": 1}, False), ({"x": 2}, True)])
-def test_a_writer_finding_the_target_written_meanwhile_never_replaces_it_silently(tmp_path, other_config,
-                                                                                 replaced):
+def test_a_writer_finding_the_target_written_meanwhile_never_replaces_it_silently(tmp_path, other_config, replaced):
     out = tmp_path / "r"
     writer = ArtifactWriter(out, "evaluation-report", "evaluate", {"x": 1}, [])
     assert not writer.up_to_date()
     writer.check_destination()
-    _write(out, other_config)                         # another writer finishes first
+    _write(out, other_config)  # another writer finishes first
     before = (out / "manifest.json").read_text()
     if replaced:
         with pytest.raises(stages.common.errors.OutputExistsError, match="another process wrote"):

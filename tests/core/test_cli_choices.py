@@ -6,20 +6,26 @@ import pytest
 from hsigen_cli import choices
 
 
-@pytest.mark.parametrize("args, flag, listed", [
-    (("sample", "--ckpt", "m", "--out", "o", "--sampler", "foo"), "--sampler", "'ddim', 'ddpm', 'dpm'"),
-    (("sample", "--ckpt", "m", "--out", "o", "--format", "png"), "--format", "'tif', 'envi', 'mat'"),
-    (("train-diffusion", "--space", "pixel"), "--space", "'abundance', 'latent', 'joint'"),
-    (("train-ae", "ds", "--kind", "vae"), "--kind", "'kl', 'vq-rgb', 'two-stream'"),
-    (("ingest", "--example", "indian-pines", "--out", "o", "--extrapolate", "nearest"), "--extrapolate",
-     "'error', 'edge'"),
-    (("unmix", "ds", "--out", "o", "--method", "nmf"), "--method", "'vca', 'scene-net'"),
-    (("upsample", "run", "ds", "--out", "o", "--guide", "none"), "--guide", "'bicubic', 'zero', 'dsr'"),
-    (("train-diffusion", "--preset", "huge", "--dry-run"), "--preset", "'tiny', 'paper'"),
-    (("sample", "--ckpt", "m", "--out", "o", "--precision", "fp8"), "--precision", "'fp32', 'bf16', 'fp16'"),
-    (("train-diffusion", "--architecture", "sd"), "--architecture", "'hsigene'"),
-    (("train-diffusion", "--train", "vae"), "--train", "'adapters', 'unet', 'all'"),
-])
+@pytest.mark.parametrize(
+    "args, flag, listed",
+    [
+        (("sample", "--ckpt", "m", "--out", "o", "--sampler", "foo"), "--sampler", "'ddim', 'ddpm', 'dpm'"),
+        (("sample", "--ckpt", "m", "--out", "o", "--format", "png"), "--format", "'tif', 'envi', 'mat'"),
+        (("train-diffusion", "--space", "pixel"), "--space", "'abundance', 'latent', 'joint'"),
+        (("train-ae", "ds", "--kind", "vae"), "--kind", "'kl', 'vq-rgb', 'two-stream'"),
+        (
+            ("ingest", "--example", "indian-pines", "--out", "o", "--extrapolate", "nearest"),
+            "--extrapolate",
+            "'error', 'edge'",
+        ),
+        (("unmix", "ds", "--out", "o", "--method", "nmf"), "--method", "'vca', 'scene-net'"),
+        (("upsample", "run", "ds", "--out", "o", "--guide", "none"), "--guide", "'bicubic', 'zero', 'dsr'"),
+        (("train-diffusion", "--preset", "huge", "--dry-run"), "--preset", "'tiny', 'paper'"),
+        (("sample", "--ckpt", "m", "--out", "o", "--precision", "fp8"), "--precision", "'fp32', 'bf16', 'fp16'"),
+        (("train-diffusion", "--architecture", "sd"), "--architecture", "'hsigene'"),
+        (("train-diffusion", "--train", "vae"), "--train", "'adapters', 'unet', 'all'"),
+    ],
+)
 def test_a_bad_choice_is_a_usage_error_listing_the_choices(cli, tmp_path, args, flag, listed):
     code, out, err = cli(*args)
     assert code == 2 and out == ""
@@ -103,6 +109,9 @@ def test_shared_options_once_per_command_and_after_the_command(cli, tmp_path):
 def test_help_shows_the_module_examples_line_by_line(cli):
     code, out, _ = cli("sample", "--help")
     assert code == 0 and "Examples:" in out
-    assert "    hsigen sample --ckpt runs/ip-diff -n 4 --sampler ddpm --out runs/ip-ddpm     # ancestral, all steps\n" in out
+    assert (
+        "    hsigen sample --ckpt runs/ip-diff -n 4 --sampler ddpm --out runs/ip-ddpm     # ancestral, all steps\n"
+        in out
+    )
     code, out, _ = cli("unmix", "run", "--help")
     assert code == 0 and "hsigen unmix infer runs/ip-net photo1.png photo2.jpg --out runs/photos-abund" in out

@@ -28,11 +28,14 @@ def test_sampling_reproduces_golden_bytes(golden_models):
         # Distinguish "the models changed" from "sampling changed" before comparing samples.
         assert weight_digests(path) == recorded["weights"][name], (
             f"the frozen micro {name} model's weights differ from the recorded ones: model construction "
-            "changed, not sampling")
+            "changed, not sampling"
+        )
     with torch_threads(1):
         drawn = draw_all(models, work)
-    mismatched = {case: sorted(k for k in recorded["samples"][case] if drawn[case].get(k) != recorded["samples"][case][k])
-                  for case in recorded["samples"]}
+    mismatched = {
+        case: sorted(k for k in recorded["samples"][case] if drawn[case].get(k) != recorded["samples"][case][k])
+        for case in recorded["samples"]
+    }
     mismatched = {case: names for case, names in mismatched.items() if names}
     assert not mismatched, f"sample arrays differ from the golden bytes: {mismatched}"
     assert set(drawn) == set(recorded["samples"])

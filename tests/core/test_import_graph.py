@@ -29,12 +29,13 @@ def imported_modules(path: Path, modules: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 origin = ".".join(base + ([node.module] if node.module else []))
             else:
                 origin = node.module or ""
-            targets = [f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in modules else origin
-                       for alias in node.names]
+            targets = [
+                f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in modules else origin for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -70,7 +71,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 path.pop()
                 state[node] = 2
             elif state.get(child) == 1:
-                return path[path.index(child):] + [child]
+                return path[path.index(child) :] + [child]
             elif not state.get(child):
                 state[child] = 1
                 path.append(child)
@@ -126,5 +127,9 @@ def test_stages_import_graph_has_no_cycle():
     graph = import_graph()
     cycle = find_cycle(graph)
     components = all_cycles(graph)
-    assert cycle is None, ("import cycle in stages/: " + " → ".join(cycle) + "\nall modules in cycles: "
-                           + "; ".join(", ".join(c) for c in components))
+    assert cycle is None, (
+        "import cycle in stages/: "
+        + " → ".join(cycle)
+        + "\nall modules in cycles: "
+        + "; ".join(", ".join(c) for c in components)
+    )

@@ -29,16 +29,19 @@ def _tables():
 
 
 def test_every_preset_resolves_as_before():
-    resolved = {f"{family}/{name}": resolve_preset(table, name)
-                for family, table in _tables().items() for name in table}
+    resolved = {
+        f"{family}/{name}": resolve_preset(table, name) for family, table in _tables().items() for name in table
+    }
     assert resolved.keys() == RESOLVED.keys() and len(resolved) == 22
     for key, before in RESOLVED.items():
         assert resolved[key] == before, key
 
 
 def _fingerprint(model) -> list:
-    return [sum(p.numel() for p in model.parameters()),
-            round(float(sum(p.detach().double().abs().sum() for p in model.parameters())), 6)]
+    return [
+        sum(p.numel() for p in model.parameters()),
+        round(float(sum(p.detach().double().abs().sum() for p in model.parameters())), 6),
+    ]
 
 
 def test_tiny_presets_build_the_same_models_for_a_seed():
@@ -62,8 +65,9 @@ def test_tiny_presets_build_the_same_models_for_a_seed():
     builders = {
         "abundance-unet": lambda: build_unet(tiny(get_space("abundance").PRESETS)["unet"], 5, 16),
         "joint-unet": lambda: build_unet(tiny(get_space("joint").PRESETS)["unet"], 12, 8),
-        "latent-denoiser": lambda: ControlledDenoiser.build(tiny(get_space("latent").PRESETS), 4, 8, 4,
-                                                            {"content": 64, "text": 4}, False),
+        "latent-denoiser": lambda: ControlledDenoiser.build(
+            tiny(get_space("latent").PRESETS), 4, 8, 4, {"content": 64, "text": 4}, False
+        ),
         "kl-vae": lambda: model_class("kl")(48, tiny(AE["kl"]), 0.0, band_stats=None),
         "scene-net": lambda: build_scene_net(tiny(SCENE_NET_PRESETS)["channels"], 5, 48),
         "rgan": lambda: build_rgan(48, {k: tiny(rgan.PRESETS)[k] for k in rgan.ARCH_KEYS}),
@@ -87,23 +91,33 @@ def test_model_config_overrides_nested_fields_and_the_command_line_wins():
     from stages.diffusion import get_space
 
     table = get_space("latent").PRESETS
-    got = resolve_preset(table, "tiny", {"lr": 1e-3},
-                         {"unet": {"block_out_channels": [16, 32, 32]}, "lr": 5e-4, "schedule": {"beta_end": 0.02}})
+    got = resolve_preset(
+        table,
+        "tiny",
+        {"lr": 1e-3},
+        {"unet": {"block_out_channels": [16, 32, 32]}, "lr": 5e-4, "schedule": {"beta_end": 0.02}},
+    )
     assert got["unet"]["block_out_channels"] == [16, 32, 32]
     assert got["unet"]["layers_per_block"] == RESOLVED["diffusion/latent/tiny"]["unet"]["layers_per_block"]
     assert got["schedule"]["beta_end"] == 0.02 and got["schedule"]["num_train_timesteps"] == 1000
-    assert got["lr"] == 1e-3                       # the option beats the file
-    assert table["tiny"].unet.block_out_channels == [32, 48, 48]      # the table is untouched
+    assert got["lr"] == 1e-3  # the option beats the file
+    assert table["tiny"].unet.block_out_channels == [32, 48, 48]  # the table is untouched
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"latent_chanels": 8}, "unknown key 'latent_chanels' (did you mean 'latent_channels'?); valid keys: "
-                            "block_out_channels, layers_per_block, latent_channels,"),
-    ({"latent_channels": "8"}, "latent_channels must be int, not '8'"),
-    ({"band_standardise": 1}, "band_standardise must be bool, not 1"),
-    ({"block_out_channels": [32, 64.5]}, "block_out_channels[1] must be int, not 64.5"),
-    ({"block_out_channels": 32}, "block_out_channels must be a list, not 32"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"latent_chanels": 8},
+            "unknown key 'latent_chanels' (did you mean 'latent_channels'?); valid keys: "
+            "block_out_channels, layers_per_block, latent_channels,",
+        ),
+        ({"latent_channels": "8"}, "latent_channels must be int, not '8'"),
+        ({"band_standardise": 1}, "band_standardise must be bool, not 1"),
+        ({"block_out_channels": [32, 64.5]}, "block_out_channels[1] must be int, not 64.5"),
+        ({"block_out_channels": 32}, "block_out_channels must be a list, not 32"),
+    ],
+)
 def test_model_config_refuses_unknown_keys_and_wrong_types(change, message):
     from stages.autoencoder.config import PRESETS
 
@@ -117,8 +131,10 @@ def test_unknown_keys_of_a_nested_section_name_the_section():
 
     with pytest.raises(ConfigError) as info:
         resolve_preset(get_space("abundance").PRESETS, "tiny", model_config={"unet": {"layers": 2}})
-    assert ("unknown key 'unet.layers'; valid keys of unet: block_out_channels, layers_per_block, "
-            "down_block_types, up_block_types, norm_num_groups, attention_head_dim") in str(info.value)
+    assert (
+        "unknown key 'unet.layers'; valid keys of unet: block_out_channels, layers_per_block, "
+        "down_block_types, up_block_types, norm_num_groups, attention_head_dim"
+    ) in str(info.value)
     with pytest.raises(ConfigError, match="unet must be a mapping"):
         resolve_preset(get_space("abundance").PRESETS, "tiny", model_config={"unet": 3})
 
@@ -129,16 +145,17 @@ def test_cli_model_config_changes_the_model_and_is_recorded(cli, ip_dataset, tmp
     code, out, err = cli("train-ae", ip_dataset, "--kind", "kl", "--model-config", config, "--dry-run")
     assert code == 0, err
     report = json.loads(out)
-    assert report["latent_channels"] == 8 and report["total"] == 259_048 != 980_532   # the tiny preset's
+    assert report["latent_channels"] == 8 and report["total"] == 259_048 != 980_532  # the tiny preset's
 
     net = tmp_path / "net.yaml"
     net.write_text("channels: [3, 8, 8]\nlr: 0.01\n")
-    code, _, err = cli("unmix", ip_dataset, "--method", "scene-net", "--model-config", net, "--steps", "2",
-                       "--out", tmp_path / "um")
+    code, _, err = cli(
+        "unmix", ip_dataset, "--method", "scene-net", "--model-config", net, "--steps", "2", "--out", tmp_path / "um"
+    )
     assert code == 0, err
     recorded = json.loads((tmp_path / "um" / "manifest.json").read_text())["config"]["scene_net"]
     assert recorded["channels"] == [3, 8, 8] and recorded["lr"] == 0.01 and recorded["steps"] == 2
-    assert recorded["batch_size"] == 8 and recorded["preset"] == "tiny"        # the rest is the preset's
+    assert recorded["batch_size"] == 8 and recorded["preset"] == "tiny"  # the rest is the preset's
 
 
 def test_cli_model_config_with_a_misspelt_key_exits_1_naming_the_valid_keys(cli, tmp_path):
@@ -146,9 +163,11 @@ def test_cli_model_config_with_a_misspelt_key_exits_1_naming_the_valid_keys(cli,
     config.write_text("unet:\n  block_out_chanels: [16, 32, 32]\n")
     code, out, err = cli("train-diffusion", "--space", "latent", "--model-config", config, "--dry-run")
     assert code == 1 and out == ""
-    assert (f"--model-config {config}: unknown key 'unet.block_out_chanels' (did you mean 'block_out_channels'?); "
-            "valid keys of unet: block_out_channels, layers_per_block, down_block_types, up_block_types, "
-            "norm_num_groups, attention_head_dim") in " ".join(err.split())
+    assert (
+        f"--model-config {config}: unknown key 'unet.block_out_chanels' (did you mean 'block_out_channels'?); "
+        "valid keys of unet: block_out_channels, layers_per_block, down_block_types, up_block_types, "
+        "norm_num_groups, attention_head_dim"
+    ) in " ".join(err.split())
     config.write_text("- lr\n")
     code, _, err = cli("train-diffusion", "--space", "latent", "--model-config", config, "--dry-run")
     assert code == 1 and "must be a mapping of preset fields" in err

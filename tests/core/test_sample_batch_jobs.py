@@ -15,7 +15,7 @@ import pytest
 from golden_samples import build_models
 
 ROOT = Path(__file__).resolve().parents[2]
-N = 40                 # three parts of PART_SAMPLES = 16: 16 + 16 + 8
+N = 40  # three parts of PART_SAMPLES = 16: 16 + 16 + 8
 ARGS = ("-n", str(N), "--steps", "4", "--seed", "3", "--batch-size", "4")
 
 
@@ -45,11 +45,13 @@ def test_shards_merged_equal_one_run(micro_models, cli, tmp_path):
     assert shard0["config"]["shard"] == {"index": 0, "count": 2, "first": 0, "stop": 16}
     assert shard0["metrics"]["samples"] == 16 and (tmp_path / "shard1" / "samples" / "sample_0039.tif").is_file()
 
-    code, _, err = cli("sample", "--merge", tmp_path / "shard1", "--merge", tmp_path / "shard0", "--out", tmp_path / "m")
+    code, _, err = cli(
+        "sample", "--merge", tmp_path / "shard1", "--merge", tmp_path / "shard0", "--out", tmp_path / "m"
+    )
     assert code == 0, err
     whole, merged = outputs(tmp_path / "whole"), outputs(tmp_path / "m")
-    assert len(whole) == 1 + N + N + 1               # samples.h5, N tifs, N previews, grid.png
-    assert merged == whole                           # every file, byte for byte
+    assert len(whole) == 1 + N + N + 1  # samples.h5, N tifs, N previews, grid.png
+    assert merged == whole  # every file, byte for byte
     manifests = [json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("whole", "m")]
     assert manifests[0]["config"] == manifests[1]["config"] and manifests[0]["metrics"] == manifests[1]["metrics"]
     # The merged artifact is the run itself: sampling again into it is "up to date".
@@ -62,8 +64,9 @@ def test_joint_shards_merge_with_class_shares(micro_models, tmp_path):
 
     cfg = sampling.SampleConfig(n=20, sampler="ddim", steps=3, seed=1, batch_size=8)
     whole = sampling.run(micro_models["joint"], tmp_path / "whole", cfg, device="cpu")
-    shards = [sampling.run(micro_models["joint"], tmp_path / f"s{i}", cfg, device="cpu", shard=f"{i}/2")
-              for i in (0, 1)]
+    shards = [
+        sampling.run(micro_models["joint"], tmp_path / f"s{i}", cfg, device="cpu", shard=f"{i}/2") for i in (0, 1)
+    ]
     merged = sampling.merge([s.path for s in shards], tmp_path / "m")
     assert outputs(merged.path) == outputs(whole.path)
     assert merged.metrics["class_share"] == whole.metrics["class_share"]
@@ -83,7 +86,7 @@ def test_bad_shards_are_refused(micro_models, cli, tmp_path):
     tif = tmp_path / "b" / "samples" / "sample_0020.tif"
     os.chmod(tif, 0o644)
     data = bytearray(tif.read_bytes())
-    data[-1] ^= 0xFF                                 # same size, other bytes
+    data[-1] ^= 0xFF  # same size, other bytes
     tif.write_bytes(bytes(data))
     code, _, err = cli("sample", "--merge", tmp_path / "a", "--merge", tmp_path / "b", "--out", tmp_path / "m")
     assert code == 1 and "samples/sample_0020.tif does not match the hash" in err
@@ -97,12 +100,21 @@ def test_killed_run_resumes_keeping_finished_samples(micro_models, tmp_path, mon
     from stages.sampling import generation, stage
 
     model, out = micro_models["abundance"], tmp_path / "run"
-    cfg = dict(n=64, sampler="ddpm", steps=60, seed=5, batch_size=8)      # four parts, slow enough to kill
+    cfg = dict(n=64, sampler="ddpm", steps=60, seed=5, batch_size=8)  # four parts, slow enough to kill
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from stages import sampling; "
-         f"sampling.run(sys.argv[1], sys.argv[2], sampling.SampleConfig(**{cfg!r}), device='cpu')", str(model), str(out)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from stages import sampling; "
+            f"sampling.run(sys.argv[1], sys.argv[2], sampling.SampleConfig(**{cfg!r}), device='cpu')",
+            str(model),
+            str(out),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     parts = stage.work_dir(out) / "parts"
     deadline = time.monotonic() + 120
     while not list(parts.glob("part_*.h5")) and child.poll() is None and time.monotonic() < deadline:

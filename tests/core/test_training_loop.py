@@ -52,7 +52,8 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     spec = TrainSpec(steps=10, lr=1e-2, checkpoint_every=5)
     with pytest.raises(_Killed):
         Trainer(_model(), spec, tmp_path / "r", torch.device("cpu"), {"data": "x"}).fit(
-            lambda m, s, g: (_ for _ in ()).throw(_Killed) if s == 7 else _loss(m, s, g))
+            lambda m, s, g: (_ for _ in ()).throw(_Killed) if s == 7 else _loss(m, s, g)
+        )
     with pytest.raises(ConfigError, match="other inputs or settings"):
         Trainer(_model(), spec, tmp_path / "r", torch.device("cpu"), {"data": "y"}, resume=True)
 
@@ -72,5 +73,5 @@ def test_cuda_device_follows_local_rank_under_a_launcher(monkeypatch):
     assert resolve_device("cuda") == torch.device("cuda:2")
     assert resolve_device("auto") == torch.device("cuda:2")
     assert resolve_device("cuda:1") == torch.device("cuda:1")
-    monkeypatch.setenv("LOCAL_RANK", "5")          # 2 nodes × 4 GPUs launched with a global count
+    monkeypatch.setenv("LOCAL_RANK", "5")  # 2 nodes × 4 GPUs launched with a global count
     assert resolve_device("cuda") == torch.device("cuda:1")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "joint"))   # joint_helpers: the Indian Pines change pair
+sys.path.insert(0, str(Path(__file__).parents[1] / "joint"))  # joint_helpers: the Indian Pines change pair
 
 from downstream_helpers import write_perturbed_samples
 
@@ -21,8 +21,9 @@ def labelled_samples(ip_dataset, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def unlabelled_samples(ip_dataset, tmp_path_factory) -> Path:
-    return write_perturbed_samples(ip_dataset, tmp_path_factory.mktemp("downstream") / "unlabelled", seed=2,
-                                   labels=False)
+    return write_perturbed_samples(
+        ip_dataset, tmp_path_factory.mktemp("downstream") / "unlabelled", seed=2, labels=False
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,15 @@ import numpy as np
 STEPS = {"denoise": 40, "sr": 80, "segment": 40, "change": 40, "scene-classify": 40}
 
 
-def write_perturbed_samples(dataset: Path, out: Path, n: int = 24, seed: int = 0, labels: bool = True,
-                            scale: float = 3000.0, offset: float = 100.0) -> Path:
+def write_perturbed_samples(
+    dataset: Path,
+    out: Path,
+    n: int = 24,
+    seed: int = 0,
+    labels: bool = True,
+    scale: float = 3000.0,
+    offset: float = 100.0,
+) -> Path:
     """``n`` perturbed copies of the dataset's train patches (with labels / t2 when it has
     them), stored with another scale/offset than the dataset, as an hsi-samples artifact."""
     import h5py
@@ -36,14 +43,16 @@ def write_perturbed_samples(dataset: Path, out: Path, n: int = 24, seed: int = 0
     if labels and patches.labels is not None:
         arrays["labels"] = patches.labels[pick]
     with h5py.File(patches.artifact.file("patches.h5"), "r") as h5:
-        if "hsi_t2" in h5:       # a change pair: t2 of the same train patches
+        if "hsi_t2" in h5:  # a change pair: t2 of the same train patches
             train_rows = np.flatnonzero(h5["split"][...].astype(str) == "train")
             arrays["hsi_t2"] = perturb(h5["hsi_t2"][...][train_rows])
-    writer = ArtifactWriter(out, "hsi-samples", "test perturbed samples", {"n": n, "seed": seed, "labels": labels},
-                            [input_record(dataset)])
+    writer = ArtifactWriter(
+        out, "hsi-samples", "test perturbed samples", {"n": n, "seed": seed, "labels": labels}, [input_record(dataset)]
+    )
     with writer.building() as tmp:
-        writer.metrics = write_samples(tmp, perturb(patches.hsi), patches.wavelengths_nm, scale, offset, "tif",
-                                       **arrays)
+        writer.metrics = write_samples(
+            tmp, perturb(patches.hsi), patches.wavelengths_nm, scale, offset, "tif", **arrays
+        )
         writer.spectral = spectral_block(patches.wavelengths_nm, scale, offset)
     return out
 

@@ -15,7 +15,7 @@ def _interior_brute_force(labels: np.ndarray, radius: int) -> np.ndarray:
     for i in range(n):
         for r in range(h):
             for c in range(w):
-                window = labels[i, max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1]
+                window = labels[i, max(r - radius, 0) : r + radius + 1, max(c - radius, 0) : c + radius + 1]
                 if (window != labels[i, r, c]).any():
                     out[i, r, c] = -1
     return out

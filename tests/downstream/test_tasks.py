@@ -15,8 +15,24 @@ VERDICTS = {"helps", "does not help", "within noise"}
 
 
 def run_task(cli, task, real, synthetic, out, *extra):
-    code, stdout, stderr = cli("evaluate", "downstream", "--task", task, "--real", real, "--synthetic", synthetic,
-                               "--steps", STEPS[task], "--device", "cpu", "--out", out, "--json", *extra)
+    code, stdout, stderr = cli(
+        "evaluate",
+        "downstream",
+        "--task",
+        task,
+        "--real",
+        real,
+        "--synthetic",
+        synthetic,
+        "--steps",
+        STEPS[task],
+        "--device",
+        "cpu",
+        "--out",
+        out,
+        "--json",
+        *extra,
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert report == json.loads((out / "report.json").read_text())
@@ -42,8 +58,9 @@ def check_report(report, out, sets, metrics):
     assert json.loads((out / "manifest.json").read_text())["kind"] == "evaluation-report"
 
 
-def test_denoise_beats_noisy_input_and_scores_a_second_scene(cli, ip_dataset, unlabelled_samples, second_scene,
-                                                             tmp_path):
+def test_denoise_beats_noisy_input_and_scores_a_second_scene(
+    cli, ip_dataset, unlabelled_samples, second_scene, tmp_path
+):
     out = tmp_path / "denoise"
     report = run_task(cli, "denoise", ip_dataset, unlabelled_samples, out, "--test", second_scene)
     check_report(report, out, ("real", "real_plus_synthetic", "synthetic_only"), ("psnr", "ssim", "sam"))
@@ -56,7 +73,7 @@ def test_denoise_beats_noisy_input_and_scores_a_second_scene(cli, ip_dataset, un
     scene = report["test_scene"]
     assert scene["patches"] == 30
     assert scene["summary"]["real"]["psnr"]["mean"] > scene["baseline_summary"]["psnr"]["mean"] + 3
-    assert report["runs"][0]["synthetic_patches"] == 24   # all 24 samples: ratio 1 × 54 real patches
+    assert report["runs"][0]["synthetic_patches"] == 24  # all 24 samples: ratio 1 × 54 real patches
     assert "Second scene" in (out / "report.md").read_text()
 
 
@@ -87,7 +104,7 @@ def test_change_detector_finds_changes(cli, pair_dataset, change_samples, tmp_pa
     report = run_task(cli, "change", pair_dataset, change_samples, out)
     check_report(report, out, ("real", "real_plus_synthetic", "synthetic_only"), ("f1", "iou", "oa"))
     nothing = report["baseline_summary"]
-    assert nothing["f1"]["mean"] == 0.0 and nothing["oa"]["mean"] > 0.85   # changes are rare
+    assert nothing["f1"]["mean"] == 0.0 and nothing["oa"]["mean"] > 0.85  # changes are rare
     assert report["summary"]["real"]["f1"]["mean"] > 0.5
     assert report["summary"]["real"]["oa"]["mean"] > nothing["oa"]["mean"]
 

@@ -11,8 +11,15 @@ import pytest
 CLASSIFIER_STEPS = 150
 
 
-def write_samples(out: Path, cubes_physical: np.ndarray, wavelengths_nm, labels=None, condition_index=None,
-                  scale: float = 1000.0, offset: float = 0.0) -> Path:
+def write_samples(
+    out: Path,
+    cubes_physical: np.ndarray,
+    wavelengths_nm,
+    labels=None,
+    condition_index=None,
+    scale: float = 1000.0,
+    offset: float = 0.0,
+) -> Path:
     """An hsi-samples artifact: samples.h5 with hsi (n, B, H, W) in normalised units."""
     import h5py
 
@@ -56,8 +63,9 @@ def ip_samples(ip_patches, tmp_path_factory) -> Path:
     cubes = cubes * (1 + 0.02 * rng.standard_normal(cubes.shape))
     labels = np.concatenate([train.labels[pick], train.labels[pick]])
     out = tmp_path_factory.mktemp("samples") / "noisy"
-    return write_samples(out, cubes, ip_patches.wavelengths_nm, labels, np.tile(np.arange(6), 2), scale=4000.0,
-                         offset=500.0)
+    return write_samples(
+        out, cubes, ip_patches.wavelengths_nm, labels, np.tile(np.arange(6), 2), scale=4000.0, offset=500.0
+    )
 
 
 @pytest.fixture(scope="session")

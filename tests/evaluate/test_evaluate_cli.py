@@ -20,9 +20,24 @@ def val_as_samples(ip_patches, tmp_path_factory, samples_writer):
 
 def test_report_json_and_files(cli, ip_dataset, ip_samples, ip_classifier, val_as_samples, tmp_path):
     out = tmp_path / "eval"
-    code, stdout, stderr = cli("evaluate", "--real", ip_dataset, "--real-split", "val", "--generated", val_as_samples,
-                               ip_samples, "--classifier", ip_classifier, "--out", out, "--json", *FAST,
-                               "--max-spectra", "20000")  # above the val split's pixel count: no subsampling
+    code, stdout, stderr = cli(
+        "evaluate",
+        "--real",
+        ip_dataset,
+        "--real-split",
+        "val",
+        "--generated",
+        val_as_samples,
+        ip_samples,
+        "--classifier",
+        ip_classifier,
+        "--out",
+        out,
+        "--json",
+        *FAST,
+        "--max-spectra",
+        "20000",
+    )  # above the val split's pixel count: no subsampling
     assert code == 0, stderr
     report = json.loads(stdout)  # nothing but the JSON on stdout
     assert report == json.loads((out / "report.json").read_text())
@@ -49,8 +64,21 @@ def test_report_json_and_files(cli, ip_dataset, ip_samples, ip_classifier, val_a
 
 
 def test_grouped_variant_and_metric_selection(cli, ip_dataset, ip_samples, tmp_path):
-    code, stdout, stderr = cli("evaluate", "--real", ip_dataset, "--generated", ip_samples, "--metrics", "spr_srec",
-                               "--groups", "3", "--out", tmp_path / "g", "--json", *FAST)
+    code, stdout, stderr = cli(
+        "evaluate",
+        "--real",
+        ip_dataset,
+        "--generated",
+        ip_samples,
+        "--metrics",
+        "spr_srec",
+        "--groups",
+        "3",
+        "--out",
+        tmp_path / "g",
+        "--json",
+        *FAST,
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert set(report["generated"][0]["metrics"]) == {"spr", "srec"}
@@ -83,8 +111,9 @@ def test_classifier_artifact_and_dry_run(cli, ip_dataset, ip_classifier):
     assert art.metrics["heldout_oa"] > 0.2  # 16 classes: chance is about 0.06
     assert art.manifest["classes"] == list(range(1, 17))
     assert art.spectral["band_count"] == 48
-    code, stdout, stderr = cli("evaluate", "train-classifier", ip_dataset, "--out", "unused", "--preset", "paper",
-                               "--dry-run", "--json")
+    code, stdout, stderr = cli(
+        "evaluate", "train-classifier", ip_dataset, "--out", "unused", "--preset", "paper", "--dry-run", "--json"
+    )
     assert code == 0, stderr
     info = json.loads(stdout)
     assert info["channels"] == [32, 64, 128, 128] and info["parameters"] > 50_000
@@ -112,9 +141,26 @@ def test_downstream_three_seeds(cli, ip_dataset, ip_samples, tmp_path, samples_w
     s = load_samples(ip_samples)
     unlabelled = samples_writer(tmp_path / "unlabelled", s.physical(), s.wavelengths_nm)
     out = tmp_path / "down"
-    code, stdout, stderr = cli("evaluate", "downstream", "--real", ip_dataset, "--synthetic", ip_samples, unlabelled,
-                               "--seeds", "0,1,2", "--per-class", "10", "--steps", "40", "--confidence", "0.3",
-                               "--out", out, "--json")
+    code, stdout, stderr = cli(
+        "evaluate",
+        "downstream",
+        "--real",
+        ip_dataset,
+        "--synthetic",
+        ip_samples,
+        unlabelled,
+        "--seeds",
+        "0,1,2",
+        "--per-class",
+        "10",
+        "--steps",
+        "40",
+        "--confidence",
+        "0.3",
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert [r["seed"] for r in report["runs"]] == [0, 1, 2]
@@ -129,9 +175,29 @@ def test_downstream_three_seeds(cli, ip_dataset, ip_samples, tmp_path, samples_w
     assert run0["synthetic_pixels"] <= 5 * run0["real_pixels"]
     assert report["settings"]["test_pixels"] > 1000
     assert "± " in (out / "report.md").read_text()
-    code, _, stderr = cli("evaluate", "downstream", "--real", ip_dataset, "--synthetic", ip_samples,
-                          "--seeds", "0,1", "--out", tmp_path / "two")
+    code, _, stderr = cli(
+        "evaluate",
+        "downstream",
+        "--real",
+        ip_dataset,
+        "--synthetic",
+        ip_samples,
+        "--seeds",
+        "0,1",
+        "--out",
+        tmp_path / "two",
+    )
     assert code == 1 and "at least 3 seeds" in stderr and not (tmp_path / "two").exists()
-    code, _, stderr = cli("evaluate", "downstream", "--real", ip_dataset, "--synthetic", ip_samples,
-                          "--boundary", "-1", "--out", tmp_path / "negative")
+    code, _, stderr = cli(
+        "evaluate",
+        "downstream",
+        "--real",
+        ip_dataset,
+        "--synthetic",
+        ip_samples,
+        "--boundary",
+        "-1",
+        "--out",
+        tmp_path / "negative",
+    )
     assert code == 1 and "--boundary must be 0" in stderr and not (tmp_path / "negative").exists()

@@ -51,8 +51,10 @@ def weights(tmp_path_factory):
     state = random_state_dict()
     folder = tmp_path_factory.mktemp("inception")
     torch.save(state, folder / "fid_inception.pth")
-    save_file({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")},
-              str(folder / "fid_inception.safetensors"))
+    save_file(
+        {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")},
+        str(folder / "fid_inception.safetensors"),
+    )
     return {"state": state, "pth": folder / "fid_inception.pth", "safetensors": folder / "fid_inception.safetensors"}
 
 
@@ -67,9 +69,18 @@ def test_weights_load_strictly_and_give_2048_features(weights):
     assert inception.count_parameters(model) == FID_INCEPTION_PARAMETERS
     assert loaded["fc.weight"].shape == (1008, 2048) and "Mixed_7c.branch_pool.conv.weight" in loaded
     # Grid sizes and widths of Szegedy et al. 2016, Table 1 (input resized to 299×299).
-    table1 = {"Conv2d_1a_3x3": (32, 149), "Conv2d_2a_3x3": (32, 147), "Conv2d_2b_3x3": (64, 147),
-              "Conv2d_4a_3x3": (192, 71), "Mixed_5b": (256, 35), "Mixed_5d": (288, 35), "Mixed_6a": (768, 17),
-              "Mixed_6e": (768, 17), "Mixed_7a": (1280, 8), "Mixed_7c": (2048, 8)}
+    table1 = {
+        "Conv2d_1a_3x3": (32, 149),
+        "Conv2d_2a_3x3": (32, 147),
+        "Conv2d_2b_3x3": (64, 147),
+        "Conv2d_4a_3x3": (192, 71),
+        "Mixed_5b": (256, 35),
+        "Mixed_5d": (288, 35),
+        "Mixed_6a": (768, 17),
+        "Mixed_6e": (768, 17),
+        "Mixed_7a": (1280, 8),
+        "Mixed_7c": (2048, 8),
+    }
     seen = {}
     for name in table1:
         getattr(model, name).register_forward_hook(lambda m, i, o, name=name: seen.update({name: o}))
@@ -130,9 +141,27 @@ def test_cli_fid_rgb_equals_brute_force(cli, ip_dataset, ip_patches, ip_samples,
     val = ip_patches.subset(ip_patches.split == "val")
     copy = samples_writer(tmp_path / "val_copy", val.physical(), val.wavelengths_nm, scale=7000.0, offset=-50.0)
     out = tmp_path / "eval"
-    code, stdout, stderr = cli("evaluate", "--real", ip_dataset, "--real-split", "val", "--generated", copy, ip_samples,
-                               "--metrics", "fid_rgb", "--inception-weights", weights["pth"], "--rgb-max-images",
-                               str(IMAGES), "--device", "cpu", "--out", out, "--json")
+    code, stdout, stderr = cli(
+        "evaluate",
+        "--real",
+        ip_dataset,
+        "--real-split",
+        "val",
+        "--generated",
+        copy,
+        ip_samples,
+        "--metrics",
+        "fid_rgb",
+        "--inception-weights",
+        weights["pth"],
+        "--rgb-max-images",
+        str(IMAGES),
+        "--device",
+        "cpu",
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert report == json.loads((out / "report.json").read_text())
@@ -197,14 +226,24 @@ def test_bad_weights_exit_1_and_write_nothing(cli, ip_dataset, ip_samples, weigh
     ]
     out = tmp_path / "never"
     for name, message in cases:
-        code, stdout, stderr = cli("evaluate", "--real", ip_dataset, "--generated", ip_samples, "--inception-weights",
-                                   tmp_path / name, "--out", out)
+        code, stdout, stderr = cli(
+            "evaluate",
+            "--real",
+            ip_dataset,
+            "--generated",
+            ip_samples,
+            "--inception-weights",
+            tmp_path / name,
+            "--out",
+            out,
+        )
         assert code == 1, (name, stderr)
         assert message in stderr and "pt_inception-2015-12-05-6726825d.pth" in stderr, stderr
         assert "Traceback" not in stderr and stdout == ""
         assert len(stderr.strip().splitlines()) == 1, stderr
-    code, _, stderr = cli("evaluate", "--real", ip_dataset, "--generated", ip_samples, "--metrics", "fid_rgb",
-                          "--out", out)
+    code, _, stderr = cli(
+        "evaluate", "--real", ip_dataset, "--generated", ip_samples, "--metrics", "fid_rgb", "--out", out
+    )
     assert code == 1 and "--inception-weights FILE" in stderr
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".hsigen-tmp")]

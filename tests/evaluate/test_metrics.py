@@ -10,10 +10,12 @@ from stages.evaluate import distribution, diversity, fidelity, manifold, paired
 
 def brute_pr(real, gen, k):
     """hsigene.txt eq. 8 literally: f(φ, Φ) = 1 iff ||φ - φ'|| <= ||φ' - NN_k(φ', Φ)|| for some φ'."""
+
     def f(phi, Phi):
         d_same = cdist(Phi, Phi)
         kth = np.array([np.sort(np.delete(row, i))[k - 1] for i, row in enumerate(d_same)])
         return float(np.mean([any(np.linalg.norm(p - q) <= r for q, r in zip(Phi, kth)) for p in phi]))
+
     return f(gen, real), f(real, gen)
 
 
@@ -90,14 +92,23 @@ def test_block_diversity_equals_eq17():
     def cos(u, v):
         return u @ v / (np.linalg.norm(u) * np.linalg.norm(v))
 
-    real_blocks = [real[i, :, r:r + b, c:c + b] for i in range(2) for r in range(0, 7, stride) for c in range(0, 7, stride)]
-    gen_blocks = [gen[i, :, r:r + b, c:c + b] for i in range(3) for r in range(0, 5, b) for c in range(0, 5, b)]
-    direct = np.mean([max(np.mean([cos(g[:, y, x], rb[:, y, x]) for y in range(b) for x in range(b)])
-                          for rb in real_blocks) for g in gen_blocks])
+    real_blocks = [
+        real[i, :, r : r + b, c : c + b] for i in range(2) for r in range(0, 7, stride) for c in range(0, 7, stride)
+    ]
+    gen_blocks = [gen[i, :, r : r + b, c : c + b] for i in range(3) for r in range(0, 5, b) for c in range(0, 5, b)]
+    direct = np.mean(
+        [
+            max(np.mean([cos(g[:, y, x], rb[:, y, x]) for y in range(b) for x in range(b)]) for rb in real_blocks)
+            for g in gen_blocks
+        ]
+    )
     assert abs(fidelity.block_diversity(gen, real, b, stride) - direct) < 1e-6
     assert fidelity.block_diversity(real, real, b, b) == pytest.approx(1.0, abs=1e-9)
-    assert fidelity.block_diversity(gen, real, b, stride) <= fidelity.point_fidelity(
-        gen.transpose(0, 2, 3, 1).reshape(-1, 5), real.transpose(0, 2, 3, 1).reshape(-1, 5)) + 1e-12
+    assert (
+        fidelity.block_diversity(gen, real, b, stride)
+        <= fidelity.point_fidelity(gen.transpose(0, 2, 3, 1).reshape(-1, 5), real.transpose(0, 2, 3, 1).reshape(-1, 5))
+        + 1e-12
+    )
 
 
 def _softmax(z):
@@ -115,17 +126,17 @@ def test_sd_equals_eq26_28():
         if not V_i:
             total += np.exp(0.0)
             continue
-        p_yi = np.sum(V_i, axis=0) / len(V_i)                                          # eq. 26
+        p_yi = np.sum(V_i, axis=0) / len(V_i)  # eq. 26
         kl = np.mean([np.sum(v * np.log(v)) for v in V_i]) - np.sum(p_yi * np.log(p_yi))  # eq. 27
         total += np.exp(kl)
-    assert abs(diversity.spectral_diversity(probs) - total / n_s) < 1e-6               # eq. 28
+    assert abs(diversity.spectral_diversity(probs) - total / n_s) < 1e-6  # eq. 28
     one_hot = np.eye(5)[rng.integers(0, 5, 100)]
     assert diversity.spectral_diversity(one_hot) == pytest.approx(1.0)
 
 
 def test_sdm_equals_eq29():
     rng = np.random.default_rng(9)
-    probs = _softmax(rng.normal(0, 2, (4, 30, 6)))   # K = 4 images, 30 pixels, 6 classes
+    probs = _softmax(rng.normal(0, 2, (4, 30, 6)))  # K = 4 images, 30 pixels, 6 classes
     kls = []
     for pix in range(30):
         p_y = probs[:, pix].mean(0)
@@ -153,14 +164,17 @@ def test_kid_and_is_against_definitions():
     mean, std = distribution.kernel_inception_distance(x, y, subsets=1, subset_size=50)
     k = lambda u, v: (u @ v / 4 + 1) ** 3  # noqa: E731
     m = 50
-    direct = (sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-              + sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-              - 2 * np.mean([k(a, b) for a in x for b in y]))
+    direct = (
+        sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+        + sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+        - 2 * np.mean([k(a, b) for a in x for b in y])
+    )
     assert mean == pytest.approx(direct, rel=1e-9) and std == 0.0
     p = _softmax(rng.normal(0, 3, (100, 4)))
     marg = p.mean(0)
     assert distribution.inception_score(p, splits=1)[0] == pytest.approx(
-        np.exp(np.mean([np.sum(q * np.log(q / marg)) for q in p])), rel=1e-9)
+        np.exp(np.mean([np.sum(q * np.log(q / marg)) for q in p])), rel=1e-9
+    )
     uniform_class = np.tile(np.eye(4)[0], (40, 1))
     assert distribution.inception_score(uniform_class, splits=1)[0] == pytest.approx(1.0)
 
@@ -174,16 +188,26 @@ def test_paired_metrics_equal_references():
     ref = rng.uniform(100, 2000, (2, 5, 24, 24))
     pred = ref + rng.normal(0, 60, ref.shape)
     r = paired.data_range(ref)
-    sk_psnr = np.mean([peak_signal_noise_ratio(ref[i, b], pred[i, b], data_range=r) for i in range(2) for b in range(5)])
-    sk_ssim = np.mean([structural_similarity(ref[i, b], pred[i, b], data_range=r, gaussian_weights=True, sigma=1.5,
-                                             use_sample_covariance=False) for i in range(2) for b in range(5)])
+    sk_psnr = np.mean(
+        [peak_signal_noise_ratio(ref[i, b], pred[i, b], data_range=r) for i in range(2) for b in range(5)]
+    )
+    sk_ssim = np.mean(
+        [
+            structural_similarity(
+                ref[i, b], pred[i, b], data_range=r, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+            )
+            for i in range(2)
+            for b in range(5)
+        ]
+    )
     assert paired.mpsnr(pred, ref) == pytest.approx(sk_psnr, abs=1e-9)
     # torchmetrics and scikit-image differ slightly at the image border handling.
     assert paired.mssim(pred, ref) == pytest.approx(sk_ssim, abs=2e-4)
     tp, tr = torch.from_numpy(pred), torch.from_numpy(ref)
     assert paired.sam(pred, ref) == pytest.approx(float(spectral_angle_mapper(tp, tr)), abs=1e-9)
     assert paired.ergas(pred, ref) == pytest.approx(
-        float(error_relative_global_dimensionless_synthesis(tp, tr, ratio=1)), rel=1e-9)
+        float(error_relative_global_dimensionless_synthesis(tp, tr, ratio=1)), rel=1e-9
+    )
     assert paired.rmse(pred, ref) == pytest.approx(np.sqrt(np.mean((pred - ref) ** 2)))
     assert paired.mrae(pred, ref) == pytest.approx(np.mean(np.abs(pred - ref) / ref))
     assert paired.sam(ref, ref) == pytest.approx(0.0, abs=1e-6)

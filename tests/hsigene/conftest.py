@@ -15,7 +15,7 @@ def tiny_released_state(seed: int = 0) -> dict:
 
     torch.manual_seed(seed)
     model = build_model(HSIGeneConfig.tiny())
-    with torch.no_grad():   # random everywhere (the release's zero-inits would make ε ≡ 0)
+    with torch.no_grad():  # random everywhere (the release's zero-inits would make ε ≡ 0)
         for p in model.parameters():
             p.copy_(torch.randn_like(p) * 0.05)
     state = to_released_names(model.state_dict(), model)

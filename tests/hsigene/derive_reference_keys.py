@@ -75,7 +75,7 @@ def transformer(p, c, ctx=768):
         linear(f"{b}.{a}.to_k", kv, c, bias=False)
         linear(f"{b}.{a}.to_v", kv, c, bias=False)
         linear(f"{b}.{a}.to_out.0", c, c)
-    linear(b + ".ff.net.0.proj", c, 8 * c)     # GEGLU(c, 4c): Linear(c, 2·4c)
+    linear(b + ".ff.net.0.proj", c, 8 * c)  # GEGLU(c, 4c): Linear(c, 2·4c)
     linear(b + ".ff.net.2", 4 * c, c)
     for n in ("norm1", "norm2", "norm3"):
         norm(f"{b}.{n}", c)
@@ -245,10 +245,21 @@ def clip_text():
 
 
 def main():
-    for name in ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
-                 "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
-                 "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
-                 "posterior_mean_coef1", "posterior_mean_coef2", "logvar"):
+    for name in (
+        "betas",
+        "alphas_cumprod",
+        "alphas_cumprod_prev",
+        "sqrt_alphas_cumprod",
+        "sqrt_one_minus_alphas_cumprod",
+        "log_one_minus_alphas_cumprod",
+        "sqrt_recip_alphas_cumprod",
+        "sqrt_recipm1_alphas_cumprod",
+        "posterior_variance",
+        "posterior_log_variance_clipped",
+        "posterior_mean_coef1",
+        "posterior_mean_coef2",
+        "logvar",
+    ):
         put(name, 1000)
     unet()
     vae()
@@ -258,14 +269,23 @@ def main():
     global_adapters()
     doc = {
         "provenance": {
-            "repository": "https://github.com/LiPang/HSIGene", "commit": "9f893a7",
-            "files": ["configs/inference.yaml", "models/CRS_Diff.py", "models/local_adapter.py",
-                      "models/global_adapter.py", "models/metadata_embedding.py", "ldm/models/diffusion/ddpm.py",
-                      "ldm/models/autoencoder.py", "ldm/modules/diffusionmodules/openaimodel.py",
-                      "ldm/modules/diffusionmodules/model.py", "ldm/modules/attention.py",
-                      "ldm/modules/encoders/modules.py"],
+            "repository": "https://github.com/LiPang/HSIGene",
+            "commit": "9f893a7",
+            "files": [
+                "configs/inference.yaml",
+                "models/CRS_Diff.py",
+                "models/local_adapter.py",
+                "models/global_adapter.py",
+                "models/metadata_embedding.py",
+                "ldm/models/diffusion/ddpm.py",
+                "ldm/models/autoencoder.py",
+                "ldm/modules/diffusionmodules/openaimodel.py",
+                "ldm/modules/diffusionmodules/model.py",
+                "ldm/modules/attention.py",
+                "ldm/modules/encoders/modules.py",
+            ],
             "method": "enumerated by hand-written rules from the files above (tests/hsigene/derive_reference_keys.py); "
-                      "optional keys are saved only by some transformers versions",
+            "optional keys are saved only by some transformers versions",
         },
         "optional": ["cond_stage_model.transformer.text_model.embeddings.position_ids"],
         "keys": keys,

@@ -13,8 +13,12 @@ REFERENCE = Path(__file__).with_name("released_keys.json")
 
 # issue 16: the released model built with its own code from configs/inference.yaml (9f893a7).
 PREFIX_COUNTS = {
-    "model.diffusion_model.": 859_520_964, "local_adapter.": 419_462_288, "global_content_adapter.": 47_213_568,
-    "global_text_adapter.": 28_333_824, "metadata_emb.": 2_876_160, "first_stage_model.": 23_126_424,
+    "model.diffusion_model.": 859_520_964,
+    "local_adapter.": 419_462_288,
+    "global_content_adapter.": 47_213_568,
+    "global_text_adapter.": 28_333_824,
+    "metadata_emb.": 2_876_160,
+    "first_stage_model.": 23_126_424,
     "cond_stage_model.": 123_060_480,
 }
 TOTAL = 1_503_593_708
@@ -31,7 +35,7 @@ def test_parameter_counts_per_prefix_and_total(full):
     from stages.hsigene import prefix_counts
 
     assert prefix_counts(full) == PREFIX_COUNTS
-    assert sum(p.numel() for p in full.parameters()) == TOTAL   # ≈1.5 B with CLIP (paper: a foundation model)
+    assert sum(p.numel() for p in full.parameters()) == TOTAL  # ≈1.5 B with CLIP (paper: a foundation model)
 
 
 def test_keys_and_shapes_match_the_public_definition(full):

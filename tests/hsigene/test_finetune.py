@@ -24,9 +24,29 @@ def _changed(before, after, prefix):
 
 
 def test_adapters_only_change_and_cli(cli, tiny_import, ip_dataset, tmp_path):
-    code, _, err = cli("train-diffusion", "--space", "latent", "--architecture", "hsigene", "--init", tiny_import,
-                       "--dataset", ip_dataset, "--train", "adapters", "--steps", "2", "--batch-size", "2",
-                       "--lr", "1e-3", "--device", "cpu", "--out", tmp_path / "ft")
+    code, _, err = cli(
+        "train-diffusion",
+        "--space",
+        "latent",
+        "--architecture",
+        "hsigene",
+        "--init",
+        tiny_import,
+        "--dataset",
+        ip_dataset,
+        "--train",
+        "adapters",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--lr",
+        "1e-3",
+        "--device",
+        "cpu",
+        "--out",
+        tmp_path / "ft",
+    )
     assert code == 0, err
     before, after = _weights(tiny_import), _weights(tmp_path / "ft")
     assert set(before) == set(after)
@@ -67,7 +87,7 @@ def test_resume_is_exact(tiny_import, ip_dataset, tmp_path, monkeypatch):
 
     def dies_at_step_3(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:      # after the step-2 checkpoint
+        if calls["n"] == 3:  # after the step-2 checkpoint
             raise _Killed
         return real(*args, **kwargs)
 
@@ -79,20 +99,47 @@ def test_resume_is_exact(tiny_import, ip_dataset, tmp_path, monkeypatch):
     ft.finetune(tiny_import, ip_dataset, tmp_path / "cut", cfg, resume=True)
     full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert all(torch.equal(full[k], resumed[k]) for k in full)
-    assert not torch.equal(full["model.diffusion_model.out.2.weight"], _weights(tiny_import)["model.diffusion_model.out.2.weight"])
+    assert not torch.equal(
+        full["model.diffusion_model.out.2.weight"], _weights(tiny_import)["model.diffusion_model.out.2.weight"]
+    )
 
 
 def test_finetune_refuses_other_spaces_options_and_two_datasets(cli, tiny_import, ip_dataset, tmp_path):
-    base = ["train-diffusion", "--space", "latent", "--architecture", "hsigene", "--init", tiny_import,
-            "--dataset", ip_dataset, "--steps", "1", "--out", tmp_path / "ft"]
+    base = [
+        "train-diffusion",
+        "--space",
+        "latent",
+        "--architecture",
+        "hsigene",
+        "--init",
+        tiny_import,
+        "--dataset",
+        ip_dataset,
+        "--steps",
+        "1",
+        "--out",
+        tmp_path / "ft",
+    ]
     code, _, err = cli(*base, "--workers", "3")
     assert code == 1 and "--workers: not for --architecture hsigene" in err
     code, _, err = cli(*base, "--dataset", ip_dataset)
     assert code == 1 and "one --dataset" in err
-    code, _, err = cli("train-diffusion", "--space", "latent", "--init", tiny_import, "--dataset", ip_dataset,
-                       "--out", tmp_path / "ft")
+    code, _, err = cli(
+        "train-diffusion", "--space", "latent", "--init", tiny_import, "--dataset", ip_dataset, "--out", tmp_path / "ft"
+    )
     assert code == 1 and "add --architecture hsigene" in err
-    code, _, err = cli("train-diffusion", "--space", "joint", "--architecture", "hsigene", "--init", tiny_import,
-                       "--dataset", ip_dataset, "--out", tmp_path / "ft")
+    code, _, err = cli(
+        "train-diffusion",
+        "--space",
+        "joint",
+        "--architecture",
+        "hsigene",
+        "--init",
+        tiny_import,
+        "--dataset",
+        ip_dataset,
+        "--out",
+        tmp_path / "ft",
+    )
     assert code == 1 and "add --space latent" in err
     assert not (tmp_path / "ft").exists()

@@ -97,8 +97,17 @@ def test_refuses_a_pickle_with_code_and_executes_nothing(cli, tmp_path, released
 def test_refuses_a_missing_file_and_a_bad_clip_dir(cli, tmp_path, tiny_ckpt):
     code, _, err = cli("import", "hsigene", tmp_path / "nope.ckpt", "--out", tmp_path / "o")
     assert code == 1 and "does not exist" in err
-    code, _, err = cli("import", "hsigene", tiny_ckpt, "--model-config", "tiny", "--clip-model", tmp_path / "nodir",
-                       "--out", tmp_path / "o")
+    code, _, err = cli(
+        "import",
+        "hsigene",
+        tiny_ckpt,
+        "--model-config",
+        "tiny",
+        "--clip-model",
+        tmp_path / "nodir",
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 1 and "--clip-model" in err and "nothing is downloaded" in err
     assert not (tmp_path / "o").exists()
 

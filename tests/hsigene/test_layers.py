@@ -32,7 +32,7 @@ def test_vae_attention_scales_by_sqrt_channels():
     x = torch.randn(1, 32, 4, 4)
     y = att.norm(x)
     q, k, v = (m(y).reshape(1, 32, 16) for m in (att.q, att.k, att.v))
-    w_ = torch.softmax(torch.bmm(q.permute(0, 2, 1), k) * 32 ** -0.5, dim=2)       # model.py L186-L193
+    w_ = torch.softmax(torch.bmm(q.permute(0, 2, 1), k) * 32**-0.5, dim=2)  # model.py L186-L193
     expected = x + att.proj_out(torch.bmm(v, w_.permute(0, 2, 1)).reshape(1, 32, 4, 4))
     assert torch.allclose(att(x), expected, atol=1e-5)
 
@@ -53,7 +53,7 @@ def test_metadata_embedding_matches_the_interleaved_sinusoid():
             table[:, j, 2 * i] = torch.sin(values[:, j] * 1000 * 10000 ** (-2 * i / d))
             table[:, j, 2 * i + 1] = torch.cos(values[:, j] * 1000 * 10000 ** (-2 * i / d))
     flat = table.view(3, -1)
-    expected = sum(emb.mlp_models[j](flat[:, j * d:(j + 1) * d]) for j in range(7))
+    expected = sum(emb.mlp_models[j](flat[:, j * d : (j + 1) * d]) for j in range(7))
     assert torch.allclose(emb(values), expected, atol=1e-4)
     # Inference passes zeros: the embedding is then Σ_j W_j·[0, 1, 0, 1, …] + b_j, not zero.
     zero = emb(torch.zeros(1, 7))
@@ -69,7 +69,7 @@ def test_cross_attention_matches_the_einsum_form():
     x, ctx = torch.randn(2, 10, 32), torch.randn(2, 7, 16)
     q, k, v = att.to_q(x), att.to_k(ctx), att.to_v(ctx)
     split = lambda t: t.view(2, t.shape[1], 4, 8).permute(0, 2, 1, 3).reshape(8, t.shape[1], 8)  # noqa: E731
-    sim = torch.einsum("bid,bjd->bij", split(q), split(k)) * 8 ** -0.5          # attention.py L172-L193
+    sim = torch.einsum("bid,bjd->bij", split(q), split(k)) * 8**-0.5  # attention.py L172-L193
     out = torch.einsum("bij,bjd->bid", sim.softmax(-1), split(v))
     out = out.view(2, 4, 10, 8).permute(0, 2, 1, 3).reshape(2, 10, 32)
     assert torch.allclose(att(x, ctx), att.to_out(out), atol=1e-5)

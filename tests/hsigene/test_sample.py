@@ -26,8 +26,21 @@ def _samples(path):
 
 
 def test_sample_one_image_deterministically(cli, tiny_import, cond_images, tmp_path):
-    args = ["sample", "--ckpt", tiny_import, "--cond", f"hed={cond_images / 'hed.png'}",
-            "--cond", cond_images / "seg.png", "-n", "1", "--steps", "3", "--seed", "7"]
+    args = [
+        "sample",
+        "--ckpt",
+        tiny_import,
+        "--cond",
+        f"hed={cond_images / 'hed.png'}",
+        "--cond",
+        cond_images / "seg.png",
+        "-n",
+        "1",
+        "--steps",
+        "3",
+        "--seed",
+        "7",
+    ]
     code, _, err = cli(*args, "--out", tmp_path / "a")
     assert code == 0, err
     code, _, err = cli(*args, "--out", tmp_path / "b")
@@ -35,7 +48,7 @@ def test_sample_one_image_deterministically(cli, tiny_import, cond_images, tmp_p
     a, conds = _samples(tmp_path / "a")
     b, _ = _samples(tmp_path / "b")
     assert a.shape == (1, 48, 32, 32) and a.dtype == np.float32
-    assert np.array_equal(a, b)                              # same seed → same bits
+    assert np.array_equal(a, b)  # same seed → same bits
     assert 0.0 <= a.min() and a.max() <= 1.0 and a.std() > 0
     # Released slot order hed, -, seg, -, sketch, mlsd; maps at 2 × the sample size, / 255.
     assert conds.shape == (1, 18, 64, 64)
@@ -55,7 +68,7 @@ def test_generator_in_the_one_path_every_sampler(tiny_import):
     gen = open_generator(model)
     assert isinstance(gen, Generator) and gen.default_size() == 32 and gen.noise_shape(32) == (4, 8, 8)
     ddim = sampling_scheduler("ddim", gen.scheduler_config())
-    ddim.set_timesteps(50)   # ldm's grid: k·T/S + 1, from the largest
+    ddim.set_timesteps(50)  # ldm's grid: k·T/S + 1, from the largest
     assert ddim.timesteps[:3].tolist() == [981, 961, 941] and int(ddim.timesteps[-1]) == 1
     assert float(ddim.final_alpha_cumprod) == float(ddim.alphas_cumprod[0])
     cond = gen.prepare_conditions([], None, None, 32)
@@ -84,7 +97,7 @@ def test_guidance_adds_an_unconditional_pass(tiny_import, cond_images):
     for name, request, g in (("c", hed, 1.0), ("u", None, 1.0), ("g", hed, 3.0)):
         conditions = gen.prepare(request, 2, 32, g)
         eps[name] = gen.predict(x, t, slice(0, 2), conditions)
-        assert len(gen._constants(conditions)) == (1 if g == 1.0 else 2)   # guidance 1: one pass only
+        assert len(gen._constants(conditions)) == (1 if g == 1.0 else 2)  # guidance 1: one pass only
     assert not torch.equal(eps["c"], eps["u"])
     assert torch.allclose(eps["g"], eps["u"] + 3.0 * (eps["c"] - eps["u"]), atol=1e-5)
 
@@ -107,11 +120,21 @@ def test_shards_merge_to_the_unsharded_run(cli, tiny_import, tmp_path):
 
 
 def test_sample_refuses_unknown_kinds_and_missing_tokenizer(cli, tiny_import, cond_images, tmp_path):
-    code, _, err = cli("sample", "--ckpt", tiny_import, "--cond", f"depth={cond_images / 'hed.png'}", "-n", "1",
-                       "--out", tmp_path / "x")
+    code, _, err = cli(
+        "sample",
+        "--ckpt",
+        tiny_import,
+        "--cond",
+        f"depth={cond_images / 'hed.png'}",
+        "-n",
+        "1",
+        "--out",
+        tmp_path / "x",
+    )
     assert code == 1 and "hed, seg, sketch and mlsd" in err
-    code, _, err = cli("sample", "--ckpt", tiny_import, "--text", "Farmland", "-n", "1", "--steps", "1",
-                       "--out", tmp_path / "y")
+    code, _, err = cli(
+        "sample", "--ckpt", tiny_import, "--text", "Farmland", "-n", "1", "--steps", "1", "--out", tmp_path / "y"
+    )
     assert code == 1 and "--clip-model" in err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
@@ -136,8 +159,9 @@ def test_bf16_sampling_tracks_fp32(tiny_import, cli, tmp_path):
     out = {p: generate(model, None, 1, 32, "ddim", 2, 0, 1, None, "cpu", precision=p)[0] for p in ("fp32", "bf16")}
     assert out["bf16"].dtype == np.float32 and np.isfinite(out["bf16"]).all()
     assert np.abs(out["bf16"] - out["fp32"]).mean() < 0.02
-    code, _, err = cli("sample", "--ckpt", tiny_import, "-n", "1", "--precision", "fp16", "--device", "cpu",
-                       "--out", tmp_path / "h")
+    code, _, err = cli(
+        "sample", "--ckpt", tiny_import, "-n", "1", "--precision", "fp16", "--device", "cpu", "--out", tmp_path / "h"
+    )
     assert code == 1 and "needs a GPU" in err and not (tmp_path / "h").exists()
     code, _, err = cli("sample", "--ckpt", tiny_import, "-n", "1", "--precision", "fp8", "--out", tmp_path / "h")
     assert code == 2 and not (tmp_path / "h").exists()

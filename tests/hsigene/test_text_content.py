@@ -20,13 +20,22 @@ def local_dirs(tmp_path_factory):
     vocab.update({"<|startoftext|>": 49406, "<|endoftext|>": 49407})
     CLIPTokenizer(vocab=vocab, merges=[]).save_pretrained(root / "clip")
     torch.manual_seed(0)
-    cfg = CLIPConfig(text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                                  "num_attention_heads": 2},
-                     vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                                    "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
-                     projection_dim=32)     # = the tiny HSIGene content_dim
+    cfg = CLIPConfig(
+        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2},
+        vision_config={
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=32,
+    )  # = the tiny HSIGene content_dim
     CLIPModel(cfg).save_pretrained(root / "content")
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(root / "content")
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        root / "content"
+    )
     return root / "clip", root / "content"
 
 
@@ -34,16 +43,41 @@ def test_text_and_content_change_the_samples(cli, tiny_ckpt, local_dirs, tmp_pat
     from PIL import Image
 
     clip, content = local_dirs
-    code, _, err = cli("import", "hsigene", tiny_ckpt, "--model-config", "tiny", "--sample-size", "32",
-                       "--clip-model", clip, "--content-encoder", content, "--out", tmp_path / "m")
+    code, _, err = cli(
+        "import",
+        "hsigene",
+        tiny_ckpt,
+        "--model-config",
+        "tiny",
+        "--sample-size",
+        "32",
+        "--clip-model",
+        clip,
+        "--content-encoder",
+        content,
+        "--out",
+        tmp_path / "m",
+    )
     assert code == 0, err
     scene = tmp_path / "scene.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(scene)
     runs = {"plain": [], "text": ["--text", "Farmland"], "content": ["--content", scene]}
     out = {}
     for name, extra in runs.items():
-        code, _, err = cli("sample", "--ckpt", tmp_path / "m", "-n", "1", "--steps", "2", "--seed", "1", *extra,
-                           "--out", tmp_path / name)
+        code, _, err = cli(
+            "sample",
+            "--ckpt",
+            tmp_path / "m",
+            "-n",
+            "1",
+            "--steps",
+            "2",
+            "--seed",
+            "1",
+            *extra,
+            "--out",
+            tmp_path / name,
+        )
         assert code == 0, err
         with h5py.File(tmp_path / name / "samples.h5") as f:
             out[name] = f["hsi"][:]

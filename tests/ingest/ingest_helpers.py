@@ -27,8 +27,14 @@ def read_cube(dataset: Path):
     import rasterio
 
     with rasterio.open(Path(dataset) / "cube.tif") as src:
-        meta = {"crs": src.crs, "transform": src.transform, "nodata": src.nodata,
-                "descriptions": src.descriptions, "count": src.count, "dtype": src.dtypes[0]}
+        meta = {
+            "crs": src.crs,
+            "transform": src.transform,
+            "nodata": src.nodata,
+            "descriptions": src.descriptions,
+            "count": src.count,
+            "dtype": src.dtypes[0],
+        }
         return src.read(), meta
 
 

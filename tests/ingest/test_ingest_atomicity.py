@@ -46,9 +46,25 @@ def _start(tmp_path, out):
     src = tmp_path / "scene.npy"
     np.save(src, smooth_scene(np.random.default_rng(0), 40, 40, 10, 0, 1))
     marker = tmp_path / "marker"
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(marker), "ingest", str(src), "--wavelengths",
-                             "380:1020:10", "--size", "16", "--out", str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(marker),
+            "ingest",
+            str(src),
+            "--wavelengths",
+            "380:1020:10",
+            "--size",
+            "16",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while not marker.exists():
         assert proc.poll() is None, proc.communicate()
@@ -70,7 +86,7 @@ def test_killed_build_leaves_no_artifact(tmp_path, cli, sig):
     assert not out.exists()
     leftovers = [p for p in work.iterdir() if p.name.startswith(".hsigen-tmp-")]
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and leftovers == []          # cleaned up on the way out
+        assert proc.returncode == 130 and leftovers == []  # cleaned up on the way out
     else:
         # SIGKILL gives no chance to clean up: the half-built folder has no manifest and is refused.
         assert len(leftovers) == 1 and not (leftovers[0] / "manifest.json").exists()
@@ -80,7 +96,7 @@ def test_killed_build_leaves_no_artifact(tmp_path, cli, sig):
         assert code == 1 and "manifest" in err
     code, _, err = cli("ingest", src, "--wavelengths", "380:1020:10", "--size", 16, "--out", out, "-q")
     assert code == 0, err
-    assert open_artifact(out, "hsi-dataset").metrics["count"] == 4          # origins 0 and 24 per axis
+    assert open_artifact(out, "hsi-dataset").metrics["count"] == 4  # origins 0 and 24 per axis
     assert "ds" in entries(work)
 
 

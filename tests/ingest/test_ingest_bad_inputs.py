@@ -58,7 +58,7 @@ def case_envi_header_unclosed_brace(d):
     text = hdr.read_text()
     start = text.index("wavelength = {")
     end = text.index("}", start)
-    hdr.write_text(text[:end] + text[end + 1:])
+    hdr.write_text(text[:end] + text[end + 1 :])
     return [hdr], "never closes it"
 
 
@@ -130,8 +130,11 @@ def test_bad_input_exits_1_and_writes_nothing(tmp_path, cli, case):
     work.mkdir()
     args, message = CASES[case](inputs)
     before_in = entries(inputs)
-    code, out, err = cli("ingest", *args, "--size", 16, "--out", work / "ds") if "--size" not in args \
+    code, out, err = (
+        cli("ingest", *args, "--size", 16, "--out", work / "ds")
+        if "--size" not in args
         else cli("ingest", *args, "--out", work / "ds")
+    )
     assert code == 1, err
     assert out == ""
     assert message in " ".join(err.split()), err
@@ -142,14 +145,26 @@ def test_bad_input_exits_1_and_writes_nothing(tmp_path, cli, case):
 
 def test_range_outside_coverage_is_accepted_with_extrapolate_edge(tmp_path, cli):
     src = _npy(tmp_path)
-    code, _, err = cli("ingest", src, "--wavelengths", "450:1000:12", "--extrapolate", "edge", "--size", 16,
-                       "--out", tmp_path / "ds", "-q")
+    code, _, err = cli(
+        "ingest",
+        src,
+        "--wavelengths",
+        "450:1000:12",
+        "--extrapolate",
+        "edge",
+        "--size",
+        16,
+        "--out",
+        tmp_path / "ds",
+        "-q",
+    )
     assert code == 0, err
     import rasterio
+
     with rasterio.open(tmp_path / "ds" / "cube.tif") as f:
         first = f.read(1)
     cube = np.load(src)
-    np.testing.assert_allclose(first, cube[:, :, 0], rtol=1e-6)     # 400 nm takes the 450 nm band
+    np.testing.assert_allclose(first, cube[:, :, 0], rtol=1e-6)  # 400 nm takes the 450 nm band
 
 
 def test_existing_output_needs_overwrite(tmp_path, cli):

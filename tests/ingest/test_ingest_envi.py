@@ -13,8 +13,15 @@ from stages.ingest.readers import open_scene
 H, W, B = 34, 30, 40
 WL = np.sort(np.random.default_rng(1).uniform(380.0, 1030.0, B))
 WL[0], WL[-1] = 380.0, 1030.0
-DTYPES = {"uint8": (0, 250), "int16": (-3000, 12000), "int32": (-70000, 90000), "float32": (-1.5, 2.5),
-          "float64": (-1.5, 2.5), "uint16": (0, 60000), "uint32": (0, 4_000_000_000)}
+DTYPES = {
+    "uint8": (0, 250),
+    "int16": (-3000, 12000),
+    "int32": (-70000, 90000),
+    "float32": (-1.5, 2.5),
+    "float64": (-1.5, 2.5),
+    "uint16": (0, 60000),
+    "uint32": (0, 4_000_000_000),
+}
 
 
 def _scene(dtype: str, seed: int = 0) -> np.ndarray:
@@ -29,8 +36,13 @@ def _scene(dtype: str, seed: int = 0) -> np.ndarray:
 def test_reader_round_trips_every_layout(tmp_path, interleave, byteorder, dtype):
     cube = _scene(dtype)
     hdr = tmp_path / "scene.hdr"
-    envi.save_image(str(hdr), cube, interleave=interleave, byteorder=byteorder,
-                    metadata={"wavelength": list(WL), "wavelength units": "Nanometers"})
+    envi.save_image(
+        str(hdr),
+        cube,
+        interleave=interleave,
+        byteorder=byteorder,
+        metadata={"wavelength": list(WL), "wavelength units": "Nanometers"},
+    )
     scene = open_scene(hdr)
     assert (scene.height, scene.width, scene.bands) == (H, W, B)
     assert scene.notes["interleave"] == interleave and scene.notes["byte_order"] == byteorder
@@ -41,17 +53,27 @@ def test_reader_round_trips_every_layout(tmp_path, interleave, byteorder, dtype)
     np.testing.assert_array_equal(data_scene.read_rows(7, 19), cube[7:19].astype(np.float32))
 
 
-@pytest.mark.parametrize("interleave,byteorder,dtype", [("bil", 1, "int16"), ("bsq", 0, "float32"),
-                                                         ("bip", 1, "uint16")])
+@pytest.mark.parametrize(
+    "interleave,byteorder,dtype", [("bil", 1, "int16"), ("bsq", 0, "float32"), ("bip", 1, "uint16")]
+)
 def test_ingest_matches_independent_interpolation(tmp_path, cli, interleave, byteorder, dtype):
     cube = _scene(dtype, seed=3)
     nodata = {"int16": -9999, "float32": -1.0e4, "uint16": 65535}[dtype]
-    cube[2:5, 3:9, :] = nodata                                   # a nodata hole in every band
+    cube[2:5, 3:9, :] = nodata  # a nodata hole in every band
     factor = 10000.0
     hdr = tmp_path / "scene.hdr"
-    envi.save_image(str(hdr), cube, interleave=interleave, byteorder=byteorder, metadata={
-        "wavelength": list(WL), "wavelength units": "Nanometers", "data ignore value": nodata,
-        "reflectance scale factor": factor})
+    envi.save_image(
+        str(hdr),
+        cube,
+        interleave=interleave,
+        byteorder=byteorder,
+        metadata={
+            "wavelength": list(WL),
+            "wavelength units": "Nanometers",
+            "data ignore value": nodata,
+            "reflectance scale factor": factor,
+        },
+    )
     out = tmp_path / "ds"
     code, stdout, err = cli("ingest", hdr, "--size", 16, "--stride", 8, "--out", out, "-q")
     assert code == 0, err
@@ -74,7 +96,7 @@ def test_ingest_matches_independent_interpolation(tmp_path, cli, interleave, byt
     assert offset + scale == pytest.approx(ref[:, ~hole].max(), rel=1e-5)
     valid_cube = np.where(got == nodata, np.nan, got)
     for n, (r, c) in enumerate(p["origin"]):
-        window = valid_cube[:, r:r + 16, c:c + 16]
+        window = valid_cube[:, r : r + 16, c : c + 16]
         expected = np.where(np.isfinite(window), (window - offset) / scale, 0.0)
         np.testing.assert_allclose(p["hsi"][n], expected, atol=1e-6)
     assert p["hsi"].shape[1:] == (48, 16, 16)
@@ -86,7 +108,7 @@ def test_header_syntax_offset_and_bad_band_list(tmp_path):
     cube = _scene("int16", seed=5)
     offset = 777
     data = tmp_path / "raw_scene.dat"
-    data.write_bytes(b"\x55" * offset + cube.transpose(0, 2, 1).astype(">i2").tobytes())   # BIL, big endian
+    data.write_bytes(b"\x55" * offset + cube.transpose(0, 2, 1).astype(">i2").tobytes())  # BIL, big endian
     bbl = np.ones(B, int)
     bbl[[4, 17]] = 0
     wl_um = ",\n   ".join(f"{w / 1000:.6f}" for w in WL)
@@ -98,7 +120,8 @@ def test_header_syntax_offset_and_bad_band_list(tmp_path):
         "; a comment line\n"
         "file type = ENVI Standard\nDATA TYPE = 2\nInterleave = BIL\nbyte order = 1\n"
         f"Wavelength Units = Micrometers\nWAVELENGTH = {{\n   {wl_um}\n}}\n"
-        f"bbl = {{ {', '.join(map(str, bbl))} }}\n")
+        f"bbl = {{ {', '.join(map(str, bbl))} }}\n"
+    )
     scene = open_scene(data)
     np.testing.assert_array_equal(scene.read_rows(0, H), cube.astype(np.float32))
     np.testing.assert_allclose(scene.wavelengths_nm, WL, atol=1e-3)
@@ -112,7 +135,7 @@ def test_bbl_bands_are_left_out_of_alignment(tmp_path):
     cube = _scene("float32", seed=6)
     bbl = np.ones(B, int)
     bbl[[10, 11, 12]] = 0
-    cube[:, :, [10, 11, 12]] = 1e6          # garbage in the bad bands must not reach the cube
+    cube[:, :, [10, 11, 12]] = 1e6  # garbage in the bad bands must not reach the cube
     hdr = tmp_path / "s.hdr"
     envi.save_image(str(hdr), cube, interleave="bip", metadata={"wavelength": list(WL), "bbl": list(bbl)})
     cfg = ingest.IngestConfig(target_wavelengths_nm=list(TARGET), size=16, stride=16)
@@ -139,9 +162,16 @@ def test_map_info_becomes_crs_and_transform(tmp_path):
 
     cube = _scene("uint16", seed=8)
     hdr = tmp_path / "geo.hdr"
-    envi.save_image(str(hdr), cube, interleave="bil", metadata={
-        "wavelength": list(WL), "wavelength units": "nm",
-        "map info": ["UTM", 1.0, 1.0, 500000.0, 4500000.0, 20.0, 20.0, 16, "North", "WGS-84", "units=Meters"]})
+    envi.save_image(
+        str(hdr),
+        cube,
+        interleave="bil",
+        metadata={
+            "wavelength": list(WL),
+            "wavelength units": "nm",
+            "map info": ["UTM", 1.0, 1.0, 500000.0, 4500000.0, 20.0, 20.0, 16, "North", "WGS-84", "units=Meters"],
+        },
+    )
     cfg = ingest.IngestConfig(target_wavelengths_nm=list(TARGET), size=16, stride=16)
     ingest.run([hdr], tmp_path / "ds", cfg)
     _, meta = read_cube(tmp_path / "ds")
@@ -169,6 +199,7 @@ def test_streaming_block_size_does_not_change_the_result(tmp_path):
 
         scene._read = spy
         from stages.ingest import stage as pipeline
+
         original = pipeline.open_scene
         pipeline.open_scene = lambda *a, scene=scene, **k: scene
         try:
@@ -193,12 +224,13 @@ def test_envi_data_file_is_an_input_of_the_artifact(tmp_path, cli):
     code, _, err = cli(*args)
     assert code == 0, err
     import json
+
     inputs = json.loads((tmp_path / "ds" / "manifest.json").read_text())["inputs"]
     assert [i["path"] for i in inputs] == [str(hdr), str(tmp_path / "s.img")]
     manifest = (tmp_path / "ds" / "manifest.json").read_bytes()
     code, _, err = cli(*args)
     assert code == 0, err
-    assert (tmp_path / "ds" / "manifest.json").read_bytes() == manifest          # up to date: not rebuilt
+    assert (tmp_path / "ds" / "manifest.json").read_bytes() == manifest  # up to date: not rebuilt
     data = tmp_path / "s.img"
     raw = bytearray(data.read_bytes())
     raw[100] ^= 0xFF

@@ -41,8 +41,14 @@ def test_geotiff_descriptions_nodata_crs_transform_are_carried(tmp_path, cli):
     cube[0:3, 0:10] = -32768
     transform = Affine(30.0, 0.0, 300000.0, 0.0, -30.0, 4200000.0)
     src = tmp_path / "scene.tif"
-    _write_tif(src, cube, descriptions=[f"Band {i + 1} ({w / 1000:.5f} um)" for i, w in enumerate(WL)],
-               nodata=-32768, crs=CRS.from_epsg(32633), transform=transform)
+    _write_tif(
+        src,
+        cube,
+        descriptions=[f"Band {i + 1} ({w / 1000:.5f} um)" for i, w in enumerate(WL)],
+        nodata=-32768,
+        crs=CRS.from_epsg(32633),
+        transform=transform,
+    )
     scene = open_scene(src)
     np.testing.assert_allclose(scene.wavelengths_nm, WL, atol=1e-2)
 
@@ -68,8 +74,14 @@ def test_geotiff_wavelength_sources(tmp_path, how):
     elif how == "bare-descriptions-um":
         _write_tif(src, cube, descriptions=[f"{w / 1000:.5f}" for w in WL])
     elif how == "dataset-tags":
-        _write_tif(src, cube, tags={"wavelength": "{" + ", ".join(f"{w / 1000:.5f}" for w in WL) + "}",
-                                    "wavelength_units": "Micrometers"})
+        _write_tif(
+            src,
+            cube,
+            tags={
+                "wavelength": "{" + ", ".join(f"{w / 1000:.5f}" for w in WL) + "}",
+                "wavelength_units": "Micrometers",
+            },
+        )
     else:
         _write_tif(src, cube)
     scene = open_scene(src)
@@ -115,26 +127,51 @@ def test_mat_v73_transposed_layout(tmp_path, cli):
     np.testing.assert_array_equal(scene._read(5, 9), cube[5:9])
 
     out = tmp_path / "ds"
-    code, _, err = cli("ingest", tmp_path / "scene.mat", "--wavelengths-file", tmp_path / "wl.txt",
-                       "--labels", tmp_path / "gt.mat", "--size", 16, "--stride", 10, "--out", out, "-q")
+    code, _, err = cli(
+        "ingest",
+        tmp_path / "scene.mat",
+        "--wavelengths-file",
+        tmp_path / "wl.txt",
+        "--labels",
+        tmp_path / "gt.mat",
+        "--size",
+        16,
+        "--stride",
+        10,
+        "--out",
+        out,
+        "-q",
+    )
     assert code == 0, err
     got, _ = read_cube(out)
     np.testing.assert_allclose(got, interp_reference(cube, WL), rtol=1e-5, atol=1e-3)
     p = read_patches(out)
     for n, (r, c) in enumerate(p["origin"]):
-        np.testing.assert_array_equal(p["labels"][n], labels[r:r + 16, c:c + 16])
+        np.testing.assert_array_equal(p["labels"][n], labels[r : r + 16, c : c + 16])
 
 
 def test_mat_v5_variable_choice(tmp_path, cli):
     cube = _cube(5)
     scipy.io.savemat(tmp_path / "two.mat", {"radiance": cube, "reflectance": cube / 10000.0})
     (tmp_path / "wl.txt").write_text(", ".join(f"{w:.3f}" for w in WL))
-    code, _, err = cli("ingest", tmp_path / "two.mat", "--wavelengths-file", tmp_path / "wl.txt", "--size", 16,
-                       "--out", tmp_path / "x")
+    code, _, err = cli(
+        "ingest", tmp_path / "two.mat", "--wavelengths-file", tmp_path / "wl.txt", "--size", 16, "--out", tmp_path / "x"
+    )
     assert code == 1 and "several 3-D variables" in err and "--var" in err
     assert not (tmp_path / "x").exists()
-    code, _, err = cli("ingest", tmp_path / "two.mat", "--var", "reflectance", "--wavelengths-file",
-                       tmp_path / "wl.txt", "--size", 16, "--out", tmp_path / "y", "-q")
+    code, _, err = cli(
+        "ingest",
+        tmp_path / "two.mat",
+        "--var",
+        "reflectance",
+        "--wavelengths-file",
+        tmp_path / "wl.txt",
+        "--size",
+        16,
+        "--out",
+        tmp_path / "y",
+        "-q",
+    )
     assert code == 0, err
     got, _ = read_cube(tmp_path / "y")
     np.testing.assert_allclose(got, interp_reference(cube / 10000.0, WL), rtol=1e-5, atol=1e-7)
@@ -143,8 +180,23 @@ def test_mat_v5_variable_choice(tmp_path, cli):
 def test_npy_scene(tmp_path, cli):
     cube = _cube(6, dtype="float64")
     np.save(tmp_path / "scene.npy", cube)
-    code, _, err = cli("ingest", tmp_path / "scene.npy", "--wavelengths", "390:1010:30", "--bands", 24,
-                       "--range", "450:950", "--size", 32, "--stride", 32, "--out", tmp_path / "ds", "-q")
+    code, _, err = cli(
+        "ingest",
+        tmp_path / "scene.npy",
+        "--wavelengths",
+        "390:1010:30",
+        "--bands",
+        24,
+        "--range",
+        "450:950",
+        "--size",
+        32,
+        "--stride",
+        32,
+        "--out",
+        tmp_path / "ds",
+        "-q",
+    )
     assert code == 0, err
     got, meta = read_cube(tmp_path / "ds")
     target = np.linspace(450, 950, 24)

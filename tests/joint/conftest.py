@@ -50,9 +50,20 @@ def change_t2_dataset(change_pair_files, tmp_path_factory) -> Path:
     t2, _ = change_pair_files
     ex = ingest.EXAMPLES["indian-pines"]
     out = tmp_path_factory.mktemp("joint") / "ip-t2"
-    cfg = ingest.IngestConfig(target_wavelengths_nm=list(target_grid()), size=32, stride=16,
-                              drop_bands=parse_band_ranges(ex["drop_bands"]), val_fraction=0.25,
-                              wavelengths_source="sidecar")
-    ingest.run([t2], out, cfg, wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
-               labels_path=change_pair_files[1], extra_inputs=[ex["wavelengths_file"]])
+    cfg = ingest.IngestConfig(
+        target_wavelengths_nm=list(target_grid()),
+        size=32,
+        stride=16,
+        drop_bands=parse_band_ranges(ex["drop_bands"]),
+        val_fraction=0.25,
+        wavelengths_source="sidecar",
+    )
+    ingest.run(
+        [t2],
+        out,
+        cfg,
+        wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
+        labels_path=change_pair_files[1],
+        extra_inputs=[ex["wavelengths_file"]],
+    )
     return out

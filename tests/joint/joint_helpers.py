@@ -16,12 +16,25 @@ SAMPLE_STEPS = 10
 # A micro two-stream AE: the tiny preset needs ~1500 steps, far beyond a test's budget, so the
 # tests check formats, determinism and label sets; generation quality (class shares, mSAD,
 # downstream OA/AA/κ) is measured with properly trained models in benchmarks/specdm.py.
-AE_MICRO = {"block_out_channels": [8, 16, 16], "mask_block_out_channels": [8, 16, 16], "norm_num_groups": 4,
-            "batch_size": 4, "crop": 16, "warmup_steps": 0, "lr": 3e-3}
-DIFFUSION_MICRO = {"unet": {"block_out_channels": [16, 32], "layers_per_block": 1,
-                            "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
-                            "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
-                            "norm_num_groups": 8, "attention_head_dim": 8}}
+AE_MICRO = {
+    "block_out_channels": [8, 16, 16],
+    "mask_block_out_channels": [8, 16, 16],
+    "norm_num_groups": 4,
+    "batch_size": 4,
+    "crop": 16,
+    "warmup_steps": 0,
+    "lr": 3e-3,
+}
+DIFFUSION_MICRO = {
+    "unet": {
+        "block_out_channels": [16, 32],
+        "layers_per_block": 1,
+        "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
+        "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
+        "norm_num_groups": 8,
+        "attention_head_dim": 8,
+    }
+}
 
 
 def train_two_stream(dataset: Path, out: Path, steps: int = AE_STEPS, pairs: Path | None = None) -> Path:
@@ -29,8 +42,9 @@ def train_two_stream(dataset: Path, out: Path, steps: int = AE_STEPS, pairs: Pat
     from stages.training import resolve_preset
 
     model = resolve_preset(PRESETS["two-stream"], "tiny", {**AE_MICRO, "steps": steps})
-    cfg = TrainAEConfig(kind="two-stream", preset="tiny", model=model, seed=0,
-                        pairs=str(pairs) if pairs is not None else None)
+    cfg = TrainAEConfig(
+        kind="two-stream", preset="tiny", model=model, seed=0, pairs=str(pairs) if pairs is not None else None
+    )
     run(dataset, out, cfg, device="cpu")
     return out
 
@@ -56,11 +70,24 @@ def ingest_pair(out: Path, t2: Path, mask: Path, **overrides):
     from stages.spectral import parse_band_ranges, read_wavelengths_file, target_grid
 
     ex = ingest.EXAMPLES["indian-pines"]
-    cfg = ingest.IngestConfig(target_wavelengths_nm=list(target_grid()), size=32, stride=16,
-                              drop_bands=parse_band_ranges(ex["drop_bands"]), val_fraction=0.25,
-                              wavelengths_source="sidecar", **overrides)
-    return ingest.run([ex["source"]], out, cfg, wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
-                      extra_inputs=[ex["wavelengths_file"]], pair=t2, change_mask=mask)
+    cfg = ingest.IngestConfig(
+        target_wavelengths_nm=list(target_grid()),
+        size=32,
+        stride=16,
+        drop_bands=parse_band_ranges(ex["drop_bands"]),
+        val_fraction=0.25,
+        wavelengths_source="sidecar",
+        **overrides,
+    )
+    return ingest.run(
+        [ex["source"]],
+        out,
+        cfg,
+        wavelengths=read_wavelengths_file(ex["wavelengths_file"]),
+        extra_inputs=[ex["wavelengths_file"]],
+        pair=t2,
+        change_mask=mask,
+    )
 
 
 # -- a bi-temporal pair built from Indian Pines --------------------------------------------------
@@ -73,8 +100,16 @@ def ingest_pair(out: Path, t2: Path, mask: Path, **overrides):
 
 # (row, col, height, width, class whose spectra replace the region); spread over the scene so
 # both the train rows and the bottom-quarter validation rows contain changes.
-CHANGES = [(10, 10, 14, 14, 11), (20, 80, 12, 16, 2), (50, 40, 14, 12, 14), (60, 110, 12, 14, 5),
-           (85, 15, 12, 12, 10), (95, 70, 14, 14, 6), (115, 100, 12, 16, 11), (122, 30, 12, 14, 3)]
+CHANGES = [
+    (10, 10, 14, 14, 11),
+    (20, 80, 12, 16, 2),
+    (50, 40, 14, 12, 14),
+    (60, 110, 12, 14, 5),
+    (85, 15, 12, 12, 10),
+    (95, 70, 14, 14, 6),
+    (115, 100, 12, 16, 11),
+    (122, 30, 12, 14, 3),
+]
 
 
 def load_indian_pines() -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +133,8 @@ def make_change_pair(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         donors = cube[gt == cls]
         pick = rng.integers(0, len(donors), size=(h, w))
         noise = 1.0 + 0.01 * rng.standard_normal((h, w, 1)).astype(np.float32)
-        t2[r:r + h, c:c + w] = donors[pick] * noise
-        mask[r:r + h, c:c + w] = 1
+        t2[r : r + h, c : c + w] = donors[pick] * noise
+        mask[r : r + h, c : c + w] = 1
     return cube, t2, mask
 
 

@@ -19,7 +19,7 @@ def test_pair_dataset_shares_grid_scale_and_origins(change_dataset, change_pair_
     assert hsi_t2.shape == hsi.shape == (len(origin), 48, 32, 32)
     _, _, mask = make_change_pair()
     for i, (r, c) in enumerate(origin):
-        np.testing.assert_array_equal(labels[i], mask[r:r + 32, c:c + 32])
+        np.testing.assert_array_equal(labels[i], mask[r : r + 32, c : c + 32])
     # Outside the changed regions t2 is t1: one shared scale/offset makes them equal exactly.
     unchanged = labels[:, None].repeat(48, 1) == 0
     np.testing.assert_array_equal(hsi[unchanged], hsi_t2[unchanged])
@@ -39,12 +39,34 @@ def test_pair_bad_inputs_write_nothing(cli, tmp_path, change_pair_files):
     code, _, err = cli("ingest", "--example", "indian-pines", "--pair", t2, "--size", "32", "--out", tmp_path / "a")
     assert code == 1 and "--change-mask" in err and not (tmp_path / "a").exists()
     np.save(tmp_path / "small.npy", np.load(t2)[:100])
-    code, _, err = cli("ingest", "--example", "indian-pines", "--pair", tmp_path / "small.npy", "--change-mask", mask,
-                       "--size", "32", "--out", tmp_path / "b")
+    code, _, err = cli(
+        "ingest",
+        "--example",
+        "indian-pines",
+        "--pair",
+        tmp_path / "small.npy",
+        "--change-mask",
+        mask,
+        "--size",
+        "32",
+        "--out",
+        tmp_path / "b",
+    )
     assert code == 1 and "co-register" in err and not (tmp_path / "b").exists()
     np.save(tmp_path / "mask.npy", np.load(mask)[:, :100])
-    code, _, err = cli("ingest", "--example", "indian-pines", "--pair", t2, "--change-mask", tmp_path / "mask.npy",
-                       "--size", "32", "--out", tmp_path / "c")
+    code, _, err = cli(
+        "ingest",
+        "--example",
+        "indian-pines",
+        "--pair",
+        t2,
+        "--change-mask",
+        tmp_path / "mask.npy",
+        "--size",
+        "32",
+        "--out",
+        tmp_path / "c",
+    )
     assert code == 1 and "change mask" in err and not (tmp_path / "c").exists()
 
 

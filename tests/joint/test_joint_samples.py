@@ -61,7 +61,7 @@ def test_samples_h5_labels_geotiffs_and_overlays(joint_samples, ip_dataset):
     plain = np.asarray(Image.open(joint_samples / "previews" / f"sample_{i:04d}.png").convert("RGB"), np.float32)
     over = np.asarray(Image.open(joint_samples / "previews" / f"sample_{i:04d}_labels.png").convert("RGB"), np.float32)
     background = labels[i] == 0
-    assert (~background).sum() > 0.3 * background.size       # the blend below is checked on many pixels
+    assert (~background).sum() > 0.3 * background.size  # the blend below is checked on many pixels
     np.testing.assert_array_equal(over[background], plain[background])
     for value, colour in label_colours(np.unique(labels[i][~background])).items():
         where = labels[i] == value
@@ -113,8 +113,9 @@ def test_same_seed_same_samples_other_seed_differs(joint_model, joint_samples, t
 
 
 def test_sample_size_counts_pixels(joint_model, tmp_path, cli):
-    code, out, err = cli("sample", "--ckpt", joint_model, "-n", "2", "--steps", "3", "--size", "48",
-                         "--out", tmp_path / "big")
+    code, out, err = cli(
+        "sample", "--ckpt", joint_model, "-n", "2", "--steps", "3", "--size", "48", "--out", tmp_path / "big"
+    )
     assert code == 0, err
     arrays = _h5(tmp_path / "big")
     assert arrays["hsi"].shape == (2, 48, 48, 48) and arrays["labels"].shape == (2, 48, 48)
@@ -125,22 +126,53 @@ def test_sample_size_counts_pixels(joint_model, tmp_path, cli):
 def test_cli_rejects_wrong_inputs(cli, tmp_path, ip_dataset, two_stream_ae):
     code, _, err = cli("train-diffusion", "--space", "joint", "--dataset", ip_dataset, "--out", tmp_path / "m")
     assert code == 1 and "--autoencoder" in err
-    code, _, err = cli("train-diffusion", "--space", "joint", "--autoencoder", two_stream_ae, "--dataset", ip_dataset,
-                       "--kinds", "hed", "--out", tmp_path / "m")
+    code, _, err = cli(
+        "train-diffusion",
+        "--space",
+        "joint",
+        "--autoencoder",
+        two_stream_ae,
+        "--dataset",
+        ip_dataset,
+        "--kinds",
+        "hed",
+        "--out",
+        tmp_path / "m",
+    )
     assert code == 1 and "--kinds" in err
     # A kl / unmixing artifact is not a two-stream autoencoder.
-    code, _, err = cli("train-diffusion", "--space", "joint", "--autoencoder", ip_dataset, "--dataset", ip_dataset,
-                       "--out", tmp_path / "m")
+    code, _, err = cli(
+        "train-diffusion",
+        "--space",
+        "joint",
+        "--autoencoder",
+        ip_dataset,
+        "--dataset",
+        ip_dataset,
+        "--out",
+        tmp_path / "m",
+    )
     assert code == 1 and "autoencoder" in err
     assert not (tmp_path / "m").exists()
 
 
 def test_dry_run_prints_parameter_counts(cli, ip_dataset, two_stream_ae):
-    code, out, err = cli("train-diffusion", "--space", "joint", "--autoencoder", two_stream_ae,
-                         "--dataset", ip_dataset, "--preset", "paper", "--dry-run", "--json")
+    code, out, err = cli(
+        "train-diffusion",
+        "--space",
+        "joint",
+        "--autoencoder",
+        two_stream_ae,
+        "--dataset",
+        ip_dataset,
+        "--preset",
+        "paper",
+        "--dry-run",
+        "--json",
+    )
     assert code == 0, err
     report = json.loads(out)
-    assert report["space"] == "joint" and report["channels"] == 8 + 4     # image + mask latent channels
+    assert report["space"] == "joint" and report["channels"] == 8 + 4  # image + mask latent channels
     assert report["diffusion_steps"] == 1000 and report["prediction_type"] == "epsilon"
     assert report["parameters"] == {"unet": 274_092_460, "total": 274_092_460}
 
@@ -150,9 +182,23 @@ def test_unlabelled_dataset_is_refused(tmp_path, two_stream_ae, cli):
     from stages.spectral import parse_band_ranges, read_wavelengths_file, target_grid
 
     ex = ingest.EXAMPLES["indian-pines"]
-    cfg = ingest.IngestConfig(target_wavelengths_nm=list(target_grid()), size=32, stride=32,
-                              drop_bands=parse_band_ranges(ex["drop_bands"]), wavelengths_source="sidecar")
+    cfg = ingest.IngestConfig(
+        target_wavelengths_nm=list(target_grid()),
+        size=32,
+        stride=32,
+        drop_bands=parse_band_ranges(ex["drop_bands"]),
+        wavelengths_source="sidecar",
+    )
     ingest.run([ex["source"]], tmp_path / "nolabels", cfg, wavelengths=read_wavelengths_file(ex["wavelengths_file"]))
-    code, _, err = cli("train-diffusion", "--space", "joint", "--autoencoder", two_stream_ae,
-                       "--dataset", tmp_path / "nolabels", "--out", tmp_path / "m")
+    code, _, err = cli(
+        "train-diffusion",
+        "--space",
+        "joint",
+        "--autoencoder",
+        two_stream_ae,
+        "--dataset",
+        tmp_path / "nolabels",
+        "--out",
+        tmp_path / "m",
+    )
     assert code == 1 and "no labels" in err and not (tmp_path / "m").exists()

@@ -23,8 +23,10 @@ from stages.diffusion.spaces.joint import (
 
 def test_normalisation_round_trip_and_unit_statistics():
     rng = np.random.default_rng(0)
-    latents = (rng.standard_normal((40, 6, 4, 4)) * np.array([1, 2, 3, 0.5, 0.1, 4])[None, :, None, None]
-               + np.arange(6)[None, :, None, None]).astype(np.float32)
+    latents = (
+        rng.standard_normal((40, 6, 4, 4)) * np.array([1, 2, 3, 0.5, 0.1, 4])[None, :, None, None]
+        + np.arange(6)[None, :, None, None]
+    ).astype(np.float32)
     norm = latent_normalisation(latents, mask_channels=2, mask_gain=2.5)
     tensors = normalise(latents, norm)
     np.testing.assert_allclose(tensors.mean((0, 2, 3)), 0, atol=1e-5)
@@ -51,5 +53,5 @@ def test_model_statistics_match_training_latents_and_decode_inverts_them(joint_m
     np.testing.assert_allclose(decoded.hsi, direct["hsi"], atol=1e-4)
     np.testing.assert_array_equal(decoded.arrays["labels"], direct["labels"])
     assert norm["mask_gain"] == MASK_GAIN
-    mask_gains = norm["channel_gain"][-ae.mask_latent_channels:]
+    mask_gains = norm["channel_gain"][-ae.mask_latent_channels :]
     assert mask_gains == pytest.approx([norm["mask_gain"]] * ae.mask_latent_channels)

@@ -59,5 +59,9 @@ def val_conditions(ip_dataset):
     val = np.flatnonzero(patches.split == "val")[:12]
     rgbs, _ = dataset_rgb(Path(ip_dataset))
     seg, hed = make_extractor("seg"), make_extractor("hed")
-    return {"rows": val, "seg": np.stack([seg(rgbs[i]) for i in val]), "hed": np.stack([hed(rgbs[i]) for i in val]),
-            "rgb": [rgbs[i] for i in val]}
+    return {
+        "rows": val,
+        "seg": np.stack([seg(rgbs[i]) for i in val]),
+        "hed": np.stack([hed(rgbs[i]) for i in val]),
+        "rgb": [rgbs[i] for i in val],
+    }

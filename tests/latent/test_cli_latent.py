@@ -28,8 +28,27 @@ def test_sample_with_condition_files(cli, latent_model, val_conditions, tmp_path
     hed = _write_map(tmp_path / "hed.png", val_conditions["hed"][0])
     seg = _write_map(tmp_path / "field_seg.png", val_conditions["seg"][0])
     out = tmp_path / "samples"
-    code, stdout, stderr = cli("sample", "--ckpt", latent_model, "--cond", hed, "--cond", f"seg={seg}", "-n", "2",
-                               "--steps", "5", "--sampler", "dpm", "--guidance", "2", "--seed", "1", "--out", out)
+    code, stdout, stderr = cli(
+        "sample",
+        "--ckpt",
+        latent_model,
+        "--cond",
+        hed,
+        "--cond",
+        f"seg={seg}",
+        "-n",
+        "2",
+        "--steps",
+        "5",
+        "--sampler",
+        "dpm",
+        "--guidance",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        out,
+    )
     assert code == 0, stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["conditions"]["kinds"] == ["hed", "seg"]
@@ -82,10 +101,35 @@ def test_train_under_torchrun_two_ranks_end_identical(ip_dataset, kl_autoencoder
     out = tmp_path / "ddp-model"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     hsigen = Path(sys.executable).with_name("hsigen")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           str(hsigen), "train-diffusion", "--space", "latent", "--autoencoder", str(kl_autoencoder),
-           "--dataset", str(ip_dataset), "--kinds", "hed", "--steps", "4", "--batch-size", "4",
-           "--grad-accum", "2", "--device", "cpu", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        str(hsigen),
+        "train-diffusion",
+        "--space",
+        "latent",
+        "--autoencoder",
+        str(kl_autoencoder),
+        "--dataset",
+        str(ip_dataset),
+        "--kinds",
+        "hed",
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--grad-accum",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "manifest.json").read_text())["metrics"]
@@ -110,8 +154,9 @@ def test_conditions_artifact_for_training_and_sampling(cli, ip_dataset, kl_autoe
     assert from_artifact.space_config["conditions"]["local"] == ["hed", "seg"]
 
     out = tmp_path / "from-cond"
-    code, _, stderr = cli("sample", "--ckpt", latent_model, "--conditions", cond, "-n", "2", "--steps", "3",
-                          "--out", out)
+    code, _, stderr = cli(
+        "sample", "--ckpt", latent_model, "--conditions", cond, "-n", "2", "--steps", "3", "--out", out
+    )
     assert code == 0, stderr
     with h5py.File(out / "samples.h5") as h5:
         present = h5["condition_present"][...]
@@ -130,8 +175,25 @@ class _Killed(Exception):
 def test_resume_continues_exactly(cli, ip_dataset, kl_autoencoder, tmp_path, monkeypatch):
     """A run killed at step 4 and resumed from its step-3 checkpoint ends with the weights of
     an uninterrupted run (randomness per step from (seed, step): exact --resume)."""
-    args = ("train-diffusion", "--space", "latent", "--autoencoder", kl_autoencoder, "--dataset", ip_dataset,
-            "--kinds", "hed", "--steps", "6", "--batch-size", "2", "--checkpoint-every", "3", "--device", "cpu")
+    args = (
+        "train-diffusion",
+        "--space",
+        "latent",
+        "--autoencoder",
+        kl_autoencoder,
+        "--dataset",
+        ip_dataset,
+        "--kinds",
+        "hed",
+        "--steps",
+        "6",
+        "--batch-size",
+        "2",
+        "--checkpoint-every",
+        "3",
+        "--device",
+        "cpu",
+    )
     assert cli(*args, "--out", tmp_path / "full")[0] == 0
 
     from stages.diffusion import latent_training

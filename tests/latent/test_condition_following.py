@@ -20,7 +20,7 @@ def conditioned(model, val, kinds, n):
     from stages.sampling.generation import open_generator
 
     cond = open_generator(model).prepare(None, n, 32, GUIDANCE)
-    cond.state = cond.state.tiled(n)          # one row per sample, to set per-sample maps
+    cond.state = cond.state.tiled(n)  # one row per sample, to set per-sample maps
     for kind in kinds:
         cond.state.keep[:, CONDITION_KINDS.index(kind)] = 1
         cond.state.maps[:, LOCAL_SLOTS[kind]] = val[kind][:n]
@@ -38,16 +38,21 @@ def agreement(model, val, kinds, n=12, seed=0):
     from stages.diffusion.spaces.latent import rgb_of_hsi
     from stages.sampling import generate
 
-    hsi, _, _ = generate(model, None, n, 32, "ddim", STEPS, seed, 16, GUIDANCE, "cpu",
-                         conditions=conditioned(model, val, kinds, n))
+    hsi, _, _ = generate(
+        model, None, n, 32, "ddim", STEPS, seed, 16, GUIDANCE, "cpu", conditions=conditioned(model, val, kinds, n)
+    )
     rgb = rgb_of_hsi(hsi, model.artifact.spectral["wavelengths_nm"], model.config["rgb"])
     hed = make_extractor("hed")
     edges = [hed(image) for image in rgb]
     corr = lambda a, b: float(np.corrcoef(a.ravel(), b.ravel())[0, 1])  # noqa: E731
-    ari = np.mean([adjusted_rand_score(regions_of_seg_map(val["seg"][i]).ravel(), segment(rgb[i]).ravel())
-                   for i in range(n)])
-    return (float(ari), float(np.mean([corr(edges[i], val["hed"][i]) for i in range(n)])),
-            float(np.mean([corr(edges[i], val["hed"][(i + 3) % n]) for i in range(n)])))
+    ari = np.mean(
+        [adjusted_rand_score(regions_of_seg_map(val["seg"][i]).ravel(), segment(rgb[i]).ravel()) for i in range(n)]
+    )
+    return (
+        float(ari),
+        float(np.mean([corr(edges[i], val["hed"][i]) for i in range(n)])),
+        float(np.mean([corr(edges[i], val["hed"][(i + 3) % n]) for i in range(n)])),
+    )
 
 
 def test_seg_condition_is_followed_better_than_unconditional(latent_model, val_conditions):
@@ -55,18 +60,21 @@ def test_seg_condition_is_followed_better_than_unconditional(latent_model, val_c
 
     model = load_model(latent_model)
     assert model.config["conditions"]["local"] == ["hed", "seg"]
-    results = {name: agreement(model, val_conditions, kinds)
-               for name, kinds in (("unconditional", []), ("hed", ["hed"]), ("seg", ["seg"]),
-                                   ("seg+hed", ["seg", "hed"]))}
-    print(f"\nagreement with 12 held-out patches (DDIM {STEPS}, guidance {GUIDANCE}): "
-          "ARI(seg map, seg of sample) / corr(hed of sample, hed of patch) / same vs another patch")
+    results = {
+        name: agreement(model, val_conditions, kinds)
+        for name, kinds in (("unconditional", []), ("hed", ["hed"]), ("seg", ["seg"]), ("seg+hed", ["seg", "hed"]))
+    }
+    print(
+        f"\nagreement with 12 held-out patches (DDIM {STEPS}, guidance {GUIDANCE}): "
+        "ARI(seg map, seg of sample) / corr(hed of sample, hed of patch) / same vs another patch"
+    )
     for name, (ari, corr, other) in results.items():
         print(f"  {name:>13}: ARI {ari:.3f}  edge corr {corr:.3f}  (another patch {other:.3f})")
     uncond, seg, both = results["unconditional"], results["seg"], results["seg+hed"]
-    assert seg[0] > uncond[0] + 0.02                 # regions of the map reappear in the sample
-    assert seg[1] > uncond[1] + 0.2                  # and so do its boundaries
-    assert seg[1] > seg[2] + 0.2                     # …those of this patch, not of any patch
-    assert both[1] > uncond[1] + 0.2                 # composable: adding hed keeps seg's control
+    assert seg[0] > uncond[0] + 0.02  # regions of the map reappear in the sample
+    assert seg[1] > uncond[1] + 0.2  # and so do its boundaries
+    assert seg[1] > seg[2] + 0.2  # …those of this patch, not of any patch
+    assert both[1] > uncond[1] + 0.2  # composable: adding hed keeps seg's control
     # Two conditions follow the seg map better than seg alone. Measured ARI gain of seg+hed over
     # seg with this model for sampling seeds 0 / 1 / 2: +0.021 / +0.009 / +0.009 (seg 0.289 /
     # 0.269 / 0.277), so the margin is 0.005. (Edge correlation gains nothing from the hed map,
@@ -79,12 +87,26 @@ def test_same_seed_and_inputs_give_bit_identical_samples(latent_model, val_condi
     from stages.sampling import generate
 
     model = load_model(latent_model)
-    runs = [generate(model, None, 3, 32, sampler, 6, 7, 2, GUIDANCE, "cpu",
-                     conditions=conditioned(model, val_conditions, ["hed"], 3))[0]
-            for sampler in ("ddpm", "ddpm", "dpm")]
+    runs = [
+        generate(
+            model,
+            None,
+            3,
+            32,
+            sampler,
+            6,
+            7,
+            2,
+            GUIDANCE,
+            "cpu",
+            conditions=conditioned(model, val_conditions, ["hed"], 3),
+        )[0]
+        for sampler in ("ddpm", "ddpm", "dpm")
+    ]
     assert runs[0].shape == (3, 48, 32, 32) and np.isfinite(runs[0]).all()
     assert np.array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
-    other_seed = generate(model, None, 3, 32, "ddpm", 6, 8, 2, GUIDANCE, "cpu",
-                          conditions=conditioned(model, val_conditions, ["hed"], 3))[0]
+    other_seed = generate(
+        model, None, 3, 32, "ddpm", 6, 8, 2, GUIDANCE, "cpu", conditions=conditioned(model, val_conditions, ["hed"], 3)
+    )[0]
     assert not np.allclose(runs[0], other_seed)

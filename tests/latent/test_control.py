@@ -30,19 +30,19 @@ def test_local_maps_have_fixed_slots_and_presence_planes():
     assert torch.equal(x[0, LOCAL_SLOTS["hed"]], maps[0, LOCAL_SLOTS["hed"]])
     assert torch.equal(x[0, LOCAL_SLOTS["seg"]], maps[0, LOCAL_SLOTS["seg"]])
     assert x[0, LOCAL_SLOTS["mlsd"]].abs().sum() == 0 and x[1, :6].abs().sum() == 0
-    assert torch.equal(x[0, 6:, 0, 0], torch.tensor([1.0, 0, 0, 1]))      # presence of hed, mlsd, sketch, seg
+    assert torch.equal(x[0, 6:, 0, 0], torch.tensor([1.0, 0, 0, 1]))  # presence of hed, mlsd, sketch, seg
 
 
 def test_condition_dropout_rates():
     g = torch.Generator().manual_seed(0)
     available = torch.tensor([True, False, False, True, True, False])
     keep = drop_conditions(available, 40_000, p=0.3, p_all=0.1, generator=g).numpy()
-    assert keep[:, ~available.numpy()].sum() == 0                          # never an unavailable kind
+    assert keep[:, ~available.numpy()].sum() == 0  # never an unavailable kind
     # each available kind: kept with probability (1 − p)(1 − p_all) = 0.63
     assert np.allclose(keep[:, available.numpy()].mean(axis=0), 0.63, atol=0.01)
     # none kept: p_all + (1 − p_all)·p³ = 0.1243; every subset appears (composable control)
-    assert abs((keep.sum(axis=1) == 0).mean() - (0.1 + 0.9 * 0.3 ** 3)) < 0.01
-    assert len({tuple(r) for r in keep}) == 2 ** 3
+    assert abs((keep.sum(axis=1) == 0).mean() - (0.1 + 0.9 * 0.3**3)) < 0.01
+    assert len({tuple(r) for r in keep}) == 2**3
 
 
 def _small_model(**kw):
@@ -52,7 +52,7 @@ def _small_model(**kw):
 
 def test_guidance_combines_conditional_and_unconditional_predictions():
     model = _small_model(rgb_condition=False)
-    for p in model.parameters():                       # zero convolutions would hide the control at init
+    for p in model.parameters():  # zero convolutions would hide the control at init
         p.data.add_(torch.randn_like(p) * 0.01)
     x, t = torch.randn(2, 4, 8, 8), torch.tensor(500)
     keep = torch.zeros(2, 6)
@@ -65,7 +65,7 @@ def test_guidance_combines_conditional_and_unconditional_predictions():
         unguided = guided_noise(model, x, t, cond.with_keep(torch.zeros_like(keep)), 3.0)
     assert not torch.allclose(eps_c, eps_u)
     assert torch.allclose(guided, eps_u + 3.0 * (eps_c - eps_u), atol=1e-5)
-    assert torch.allclose(unguided, eps_u, atol=1e-6)                     # nothing given: unconditional
+    assert torch.allclose(unguided, eps_u, atol=1e-6)  # nothing given: unconditional
 
 
 def test_absent_global_condition_ignores_its_embedding():
@@ -85,7 +85,7 @@ def test_rgb_mode_concatenates_encoded_rgb_with_the_latent():
     assert model.unet.config.in_channels == 4 + PRESETS["tiny"].rgb_channels
     assert model.unet.config.out_channels == 4
     rgb = torch.rand(1, 3, 32, 32)
-    assert model.rgb_encoder(rgb).shape == (1, PRESETS["tiny"].rgb_channels, 8, 8)   # latent size, f = 4
+    assert model.rgb_encoder(rgb).shape == (1, PRESETS["tiny"].rgb_channels, 8, 8)  # latent size, f = 4
 
 
 def test_hyperldm_schedule_matches_the_paper():
@@ -117,8 +117,12 @@ def test_paper_dry_run_reports_hsigene_scale(cli):
     assert code == 0, err
     report = json.loads(out)
     # Stable Diffusion 1.5's UNet (859,520,964 parameters) and its ControlNet copy
-    assert report["parameters"] == {"unet": 859_520_964, "controlnet": 360_514_848, "condition_adapters": 56_064,
-                                    "total": 1_220_091_876}
+    assert report["parameters"] == {
+        "unet": 859_520_964,
+        "controlnet": 360_514_848,
+        "condition_adapters": 56_064,
+        "total": 1_220_091_876,
+    }
     assert report["latent_channels"] == 4 and report["downsampling_factor"] == 4
     code, out, _ = cli("train-diffusion", "--space", "latent", "--preset", "tiny", "--dry-run", "--json")
     assert code == 0 and json.loads(out)["parameters"]["total"] == 1_266_004
@@ -131,7 +135,7 @@ def test_condition_kind_from_file_name():
 
     assert kind_of("maps/hed.png", LOCAL_KINDS)[0] == "hed"
     assert kind_of("field_seg_03.png", LOCAL_KINDS)[0] == "seg"
-    assert kind_of("runs/cond/sketch/000070.png", LOCAL_KINDS)[0] == "sketch"     # a conditions artifact's folder
+    assert kind_of("runs/cond/sketch/000070.png", LOCAL_KINDS)[0] == "sketch"  # a conditions artifact's folder
     assert kind_of("seg=edges.png", LOCAL_KINDS) == ("seg", __import__("pathlib").Path("edges.png"))
     for bad in ("edges.png", "depth=x.png"):
         with pytest.raises(ConfigError):

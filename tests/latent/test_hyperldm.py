@@ -17,9 +17,14 @@ def hyperldm_model(ip_dataset, tmp_path_factory, tiny_trainer):
 
     root = tmp_path_factory.mktemp("hyperldm")
     ae = root / "ae-vq"
-    run(ip_dataset, ae, TrainAEConfig(kind="vq-rgb", preset="tiny",
-                                      model=resolve_preset(PRESETS["vq-rgb"], "tiny", {"steps": 5}), seed=0),
-        device="cpu")
+    run(
+        ip_dataset,
+        ae,
+        TrainAEConfig(
+            kind="vq-rgb", preset="tiny", model=resolve_preset(PRESETS["vq-rgb"], "tiny", {"steps": 5}), seed=0
+        ),
+        device="cpu",
+    )
     model = root / "ldm"
     tiny_trainer(ip_dataset, ae, model, 6, kinds="hed", rgb_condition=True, ssim_weight=0.1, augment=False)
     return ae, model
@@ -30,10 +35,14 @@ def test_hyperldm_training_records_schedule_and_ssim_term(hyperldm_model):
 
     _, model = hyperldm_model
     manifest = open_artifact(model, "diffusion-model").manifest
-    assert manifest["config"]["model"]["schedule"] == {"num_train_timesteps": 100, "beta_start": 0.01,
-                                                       "beta_end": 0.2, "beta_schedule": "linear"}
+    assert manifest["config"]["model"]["schedule"] == {
+        "num_train_timesteps": 100,
+        "beta_start": 0.01,
+        "beta_end": 0.2,
+        "beta_schedule": "linear",
+    }
     assert manifest["config"]["autoencoder"]["kind"] == "vq-rgb"
-    assert 0 < manifest["history"][-1]["ssim_loss"] <= 2          # 1 − SSIM ∈ [0, 2]
+    assert 0 < manifest["history"][-1]["ssim_loss"] <= 2  # 1 − SSIM ∈ [0, 2]
     assert manifest["metrics"]["parameter_counts"]["rgb_encoder"] > 0
 
 
@@ -48,8 +57,10 @@ def test_hyperldm_samples_depend_on_the_rgb_image(hyperldm_model, ip_dataset, tm
     rgbs, _ = dataset_rgb(Path(ip_dataset))
     save_png(tmp_path / "a.png", rgbs[5])
     save_png(tmp_path / "b.png", rgbs[40])
-    runs = [generate(model, ConditionRequest(files=[f"rgb={tmp_path / name}"]), 1, 32, "ddim", 10, 0, 1, 2.0,
-                     "cpu")[0] for name in ("a.png", "a.png", "b.png")]
+    runs = [
+        generate(model, ConditionRequest(files=[f"rgb={tmp_path / name}"]), 1, 32, "ddim", 10, 0, 1, 2.0, "cpu")[0]
+        for name in ("a.png", "a.png", "b.png")
+    ]
     assert runs[0].shape == (1, 48, 32, 32) and np.isfinite(runs[0]).all()
     assert np.array_equal(runs[0], runs[1]) and not np.allclose(runs[0], runs[2])
 

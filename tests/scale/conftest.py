@@ -27,8 +27,21 @@ def ingest(cli, tmp: Path, name: str, cube: np.ndarray, wavelengths: str, *extra
     src = tmp / f"{name}.npy"
     np.save(src, cube)
     out = tmp / name
-    code, _, stderr = cli("ingest", src, "--wavelengths", wavelengths, "--size", "16", "--stride", "16",
-                               "--val-fraction", "0.25", "--out", out, *extra)
+    code, _, stderr = cli(
+        "ingest",
+        src,
+        "--wavelengths",
+        wavelengths,
+        "--size",
+        "16",
+        "--stride",
+        "16",
+        "--val-fraction",
+        "0.25",
+        "--out",
+        out,
+        *extra,
+    )
     assert code == 0, stderr
     return out
 
@@ -51,10 +64,12 @@ def sensors(tmp_path_factory):
     np.save(tmp / "labels_dn.npy", labels)
     np.save(tmp / "labels_refl.npy", (labels[:, :48] % 2 + 1).astype(np.int32))
     return {
-        "dn": ingest(cli, tmp, "dn", scene(1, 64, 64, 60, 200.0, 9000.0), "395:1005:60",
-                     "--labels", tmp / "labels_dn.npy"),
-        "refl": ingest(cli, tmp, "refl", scene(2, 64, 48, 90, 0.02, 0.6), "390:1010:90",
-                       "--labels", tmp / "labels_refl.npy"),
+        "dn": ingest(
+            cli, tmp, "dn", scene(1, 64, 64, 60, 200.0, 9000.0), "395:1005:60", "--labels", tmp / "labels_dn.npy"
+        ),
+        "refl": ingest(
+            cli, tmp, "refl", scene(2, 64, 48, 90, 0.02, 0.6), "390:1010:90", "--labels", tmp / "labels_refl.npy"
+        ),
         "other_grid": ingest(cli, tmp, "other_grid", scene(3, 64, 32, 60, 0.0, 1.0), "395:1005:60", "--bands", "32"),
     }
 
@@ -67,8 +82,25 @@ def corpus_ae(sensors, tmp_path_factory):
     from hsigen_cli.app import app
 
     out = tmp_path_factory.mktemp("corpus_ae") / "ae"
-    args = ["train-ae", sensors["dn"], sensors["refl"], "--kind", "kl", "--steps", "6", "--batch-size", "4",
-            "--crop", "16", "--workers", "0", "--device", "cpu", "--out", out]
+    args = [
+        "train-ae",
+        sensors["dn"],
+        sensors["refl"],
+        "--kind",
+        "kl",
+        "--steps",
+        "6",
+        "--batch-size",
+        "4",
+        "--crop",
+        "16",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        out,
+    ]
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.stderr
     return out

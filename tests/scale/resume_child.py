@@ -23,7 +23,7 @@ def main(argv: list[str]) -> None:
     split = argv.index("--")
     log_path, out, steps, delay = Path(argv[0]), Path(argv[1]), int(argv[2]), float(argv[3])
     resume = "--resume" in argv[:split]
-    corpus = open_corpus(argv[split + 1:])
+    corpus = open_corpus(argv[split + 1 :])
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(corpus.bands, 4, 3, padding=1), torch.nn.Conv2d(4, corpus.bands, 1))
     spec = TrainSpec(steps=steps, lr=1e-2, seed=3, checkpoint_every=2, grad_clip=None)

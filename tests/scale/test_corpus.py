@@ -12,8 +12,10 @@ def test_corpus_yaml_weights_and_label_maps(sensors, tmp_path):
     from stages.data import open_corpus
 
     spec = tmp_path / "corpus.yaml"
-    spec.write_text(f"sources:\n  - path: {sensors['dn']}\n    weight: 3\n    labels: {{1: field, 2: water}}\n"
-                    f"  - path: {sensors['refl']}\n    weight: 1\n    labels: {{2: field}}\n")
+    spec.write_text(
+        f"sources:\n  - path: {sensors['dn']}\n    weight: 3\n    labels: {{1: field, 2: water}}\n"
+        f"  - path: {sensors['refl']}\n    weight: 1\n    labels: {{2: field}}\n"
+    )
     corpus = open_corpus([spec])
     assert [s.path for s in corpus.sources] == [sensors["dn"], sensors["refl"]]
     assert corpus.weights() == pytest.approx([0.75, 0.25])
@@ -66,7 +68,18 @@ def test_two_units_train_together(sensors, corpus_ae):
 
 def test_single_dataset_spaces_refuse_a_corpus(sensors, cli, tmp_path):
     """--space joint / abundance take one dataset: several are refused with the reason."""
-    code, _, stderr = cli("train-diffusion", "--space", "joint", "--autoencoder", tmp_path / "none",
-                          "--dataset", sensors["dn"], "--dataset", sensors["refl"], "--out", tmp_path / "m")
+    code, _, stderr = cli(
+        "train-diffusion",
+        "--space",
+        "joint",
+        "--autoencoder",
+        tmp_path / "none",
+        "--dataset",
+        sensors["dn"],
+        "--dataset",
+        sensors["refl"],
+        "--out",
+        tmp_path / "m",
+    )
     assert code == 1 and "--space joint trains on one --dataset" in stderr
     assert not (tmp_path / "m").exists()

@@ -14,8 +14,8 @@ def test_distinct_sample_exact_when_small_and_dedupes():
 
     rng = np.random.default_rng(0)
     base = rng.normal(size=(300, 5)).astype(np.float32)
-    repeated = np.concatenate([base, base[:100], base[50:120]])          # duplicates as overlapping patches
-    blocks = [(repeated[i:i + 64], np.arange(len(repeated))[i:i + 64] % 7) for i in range(0, len(repeated), 64)]
+    repeated = np.concatenate([base, base[:100], base[50:120]])  # duplicates as overlapping patches
+    blocks = [(repeated[i : i + 64], np.arange(len(repeated))[i : i + 64] % 7) for i in range(0, len(repeated), 64)]
     values, labels, count = distinct_sample(blocks, 5, 1000, seed=3)
     assert count == 300 and len(values) == 300
     assert sorted(map(bytes, values)) == sorted(map(bytes, base))
@@ -26,10 +26,10 @@ def test_distinct_sample_is_uniform_and_estimates_the_count():
     from stages.evaluate.streamed import distinct_sample
 
     x = np.arange(60_000, dtype=np.float32)[:, None] * np.float32([1.0, 0.5])
-    blocks = [(x[i:i + 5000], None) for i in range(0, len(x), 5000)]
+    blocks = [(x[i : i + 5000], None) for i in range(0, len(x), 5000)]
     values, _, count = distinct_sample(blocks, 2, 3000, seed=1)
     assert len(values) == 3000 and len(np.unique(values[:, 0])) == 3000
-    assert count == pytest.approx(60_000, rel=0.06)                      # KMV: rel. error ~ 1/sqrt(k)
+    assert count == pytest.approx(60_000, rel=0.06)  # KMV: rel. error ~ 1/sqrt(k)
     # Uniform over the distinct values: each sixth of the range holds about a sixth of the sample.
     share = np.histogram(values[:, 0], bins=6, range=(0, 60_000))[0] / 3000
     assert np.all(np.abs(share - 1 / 6) < 0.03)

@@ -12,8 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_gpu_smoke_script_parses_and_has_a_cpu_mode():
     assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_smoke.sh")]).returncode == 0
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_smoke.py"), "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_smoke.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for flag in ("--tiny", "--device", "--steps", "--batch", "--no-compile"):
         assert flag in out
 

@@ -10,9 +10,27 @@ import numpy as np
 
 def test_latent_training_on_two_sources_uses_the_cache(sensors, corpus_ae, cli, tmp_path, monkeypatch):
     monkeypatch.setenv("HSIGEN_CACHE", str(tmp_path / "cache"))
-    args = ["train-diffusion", "--space", "latent", "--autoencoder", corpus_ae, "--dataset", sensors["dn"],
-            "--dataset", sensors["refl"], "--kinds", "hed,content", "--batch-size", "4",
-            "--workers", "1", "--device", "cpu", "--checkpoint-every", "0"]
+    args = [
+        "train-diffusion",
+        "--space",
+        "latent",
+        "--autoencoder",
+        corpus_ae,
+        "--dataset",
+        sensors["dn"],
+        "--dataset",
+        sensors["refl"],
+        "--kinds",
+        "hed,content",
+        "--batch-size",
+        "4",
+        "--workers",
+        "1",
+        "--device",
+        "cpu",
+        "--checkpoint-every",
+        "0",
+    ]
     code, _, stderr = cli(*args, "--steps", "4", "--out", tmp_path / "ldm")
     assert code == 0, stderr
     manifest = json.loads((tmp_path / "ldm" / "manifest.json").read_text())
@@ -27,7 +45,7 @@ def test_latent_training_on_two_sources_uses_the_cache(sensors, corpus_ae, cli, 
     maps = sorted((tmp_path / "cache" / "conditions").glob("*/maps.npy"))
     assert len(latents) == 2 and len(maps) == 2
     filled = sum(int(np.load(f).sum()) for f in latents)
-    assert 0 < filled <= 4 * 4                      # only the (patch, orientation) pairs the 4 steps read
+    assert 0 < filled <= 4 * 4  # only the (patch, orientation) pairs the 4 steps read
     stored = np.load(maps[0], mmap_mode="r")
     assert stored.dtype == np.uint8 and stored.shape[1:] == (6, 16, 16)
 
@@ -38,6 +56,17 @@ def test_latent_training_on_two_sources_uses_the_cache(sensors, corpus_ae, cli, 
     assert filled < refilled <= 8 * 4
     assert f"cache: {refilled - filled:,} latents computed" in stderr
 
-    code, _, stderr = cli("sample", "--ckpt", tmp_path / "ldm", "-n", "2", "--steps", "2", "--device", "cpu",
-                          "--out", tmp_path / "samples")
+    code, _, stderr = cli(
+        "sample",
+        "--ckpt",
+        tmp_path / "ldm",
+        "-n",
+        "2",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        tmp_path / "samples",
+    )
     assert code == 0, stderr

@@ -13,7 +13,7 @@ def test_ranks_read_disjoint_shards_of_each_step():
     for step in range(5):
         shards = [rank_positions(step, r, world, batch) for r in range(world)]
         union = np.concatenate(shards)
-        assert len(set(union.tolist())) == world * batch                 # disjoint
+        assert len(set(union.tolist())) == world * batch  # disjoint
         assert union.tolist() == list(range(step * 12, step * 12 + 12))  # the step's whole global batch
     assert rank_positions(2, 1, 4, 3).tolist() == [27, 28, 29]
     with pytest.raises(ValueError):
@@ -40,7 +40,8 @@ def test_default_weights_visit_every_patch_once_per_epoch():
     for e in range(3):
         d = plan.draws(np.arange(12 * e, 12 * (e + 1)))
         assert sorted(zip(d.source.tolist(), d.row.tolist())) == sorted(
-            [(0, i) for i in range(7)] + [(1, i) for i in range(50, 55)])
+            [(0, i) for i in range(7)] + [(1, i) for i in range(50, 55)]
+        )
         assert d.top.max() <= 4 and d.left.min() >= 0 and set(d.symmetry.tolist()) <= set(range(8))
     # Epochs differ in order; the same seed gives the same plan in a fresh object.
     a, b = plan.draws(np.arange(12)), plan.draws(np.arange(12, 24))
@@ -58,13 +59,17 @@ def test_weights_set_source_shares():
     # The small source is cycled through fresh permutations: each patch about equally often.
     counts = np.bincount(d.row[d.source == 0], minlength=10)
     assert counts.min() >= 0.9 * counts.mean()
-    assert d.top.max() == 0 and d.left.max() == 0       # crop == size
+    assert d.top.max() == 0 and d.left.max() == 0  # crop == size
 
 
 def test_needed_covers_all_ranks():
     rows = [np.arange(20)]
     plan = BatchPlan(rows, [1.0], seed=0, batch=2, size=8, crop=8, world_size=3)
     need = plan.needed(0, 2)
-    got = {(0, int(r), int(k)) for step in range(2) for rank in range(3)
-           for r, k in zip(plan.for_step(step, rank).row, plan.for_step(step, rank).symmetry)}
+    got = {
+        (0, int(r), int(k))
+        for step in range(2)
+        for rank in range(3)
+        for r, k in zip(plan.for_step(step, rank).row, plan.for_step(step, rank).symmetry)
+    }
     assert need == got and len(got) <= 12

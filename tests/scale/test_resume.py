@@ -14,7 +14,7 @@ import numpy as np
 
 CHILD = Path(__file__).with_name("resume_child.py")
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = 12     # 21 training patches, batch 4: an epoch is 5.25 steps, so step 3 is mid-epoch
+STEPS = 12  # 21 training patches, batch 4: an epoch is 5.25 steps, so step 3 is mid-epoch
 
 
 def _run(log, out, datasets, delay=0.0, resume=False, kill_after=None):
@@ -52,11 +52,11 @@ def test_kill_mid_epoch_resume_reads_same_batches(sensors, tmp_path):
 
     full, cut = _steps(tmp_path / "full.log"), _steps(tmp_path / "cut.log")
     assert [s for s, _ in full] == [str(i) for i in range(STEPS)]
-    resumed = cut[len(killed):]
+    resumed = cut[len(killed) :]
     first = int(resumed[0][0])
-    assert 0 < first < len(killed)                      # restarted from the checkpoint, not from 0
-    assert resumed == full[first:]                      # the same batches from there on
-    assert cut[:len(killed)] == full[:len(killed)]
+    assert 0 < first < len(killed)  # restarted from the checkpoint, not from 0
+    assert resumed == full[first:]  # the same batches from there on
+    assert cut[: len(killed)] == full[: len(killed)]
     a, b = load_weights(tmp_path / "full.safetensors"), load_weights(tmp_path / "cut.safetensors")
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
 

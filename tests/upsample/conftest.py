@@ -45,7 +45,7 @@ def small_lr_dataset(ip_dataset, tmp_path_factory) -> Path:
     from stages.spectral import target_grid
 
     with rasterio.open(ip_dataset / "cube.tif") as src:
-        crop = src.read(window=((20, 120), (50, 86))).astype(np.float32)     # B, 100, 36
+        crop = src.read(window=((20, 120), (50, 86))).astype(np.float32)  # B, 100, 36
     root = tmp_path_factory.mktemp("small")
     np.save(root / "crop.npy", np.moveaxis(crop, 0, -1))
     grid = list(target_grid())
@@ -66,8 +66,8 @@ def degraded_val_scene(ip_dataset, tmp_path_factory) -> tuple[Path, np.ndarray]:
     from stages.upsample.degrade import degrade
 
     with rasterio.open(ip_dataset / "cube.tif") as src:
-        truth = src.read(window=((109, 145), (0, 144))).astype(np.float32)     # val split: rows >= 109
-    lr = degrade(torch.from_numpy(truth)[None].double(), 2)[0].float().numpy()   # linear: physical units
+        truth = src.read(window=((109, 145), (0, 144))).astype(np.float32)  # val split: rows >= 109
+    lr = degrade(torch.from_numpy(truth)[None].double(), 2)[0].float().numpy()  # linear: physical units
     root = tmp_path_factory.mktemp("degraded")
     np.save(root / "lr.npy", np.moveaxis(lr, 0, -1))
     grid = list(target_grid())
@@ -116,7 +116,7 @@ def image_folder(ip_dataset, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("images") / "rgb"
     root.mkdir()
     for i, (r, c) in enumerate([(0, 0), (0, 64), (64, 0), (64, 64)]):
-        cv2.imwrite(str(root / f"tile_{i}.png"), preview[r:r + 64, c:c + 64])
+        cv2.imwrite(str(root / f"tile_{i}.png"), preview[r : r + 64, c : c + 64])
     return root
 
 

@@ -15,8 +15,10 @@ def dsr_config(scale: int = 2, **overrides):
     autoencoder = overrides.pop("autoencoder", None)
     checkpoint_every = overrides.pop("checkpoint_every", 0)
     seed = overrides.pop("seed", 0)
-    net = resolve_preset(train_dsr.PRESETS, "tiny", {"steps": DSR_STEPS, "sample_steps": DSR_SAMPLE_STEPS,
-                                                     "eval_images": 8, **overrides})
+    net = resolve_preset(
+        train_dsr.PRESETS, "tiny", {"steps": DSR_STEPS, "sample_steps": DSR_SAMPLE_STEPS, "eval_images": 8, **overrides}
+    )
     net["ae"]["steps"] = ae_steps
-    return train_dsr.DsrTrainConfig(scale=scale, preset="tiny", net=net, seed=seed,
-                                    checkpoint_every=checkpoint_every, autoencoder=autoencoder)
+    return train_dsr.DsrTrainConfig(
+        scale=scale, preset="tiny", net=net, seed=seed, checkpoint_every=checkpoint_every, autoencoder=autoencoder
+    )

@@ -80,7 +80,7 @@ def _brute_force_rca_hsi_output(rca: RectangularCrossAttention, z1, z2):
     h, w = rca.window
     out = torch.zeros(1, height, width, dim, dtype=z1.dtype)
     for part, (wh, ww), bias in ((0, (h, w), rca.bias_h), (1, (w, h), rca.bias_v)):
-        table = bias()                                                # heads, N, N
+        table = bias()  # heads, N, N
         for r in range(height):
             for c in range(width):
                 r0, c0 = (r // wh) * wh, (c // ww) * ww
@@ -88,12 +88,17 @@ def _brute_force_rca_hsi_output(rca: RectangularCrossAttention, z1, z2):
                 qi = (r - r0) * ww + (c - c0)
                 for head in range(heads):
                     lo = part * half + head * d
-                    q = q1[0, r, c, lo:lo + d]
-                    logits = torch.stack([
-                        q @ k2[0, rr, cc, lo:lo + d] / math.sqrt(d) + table[head, qi, (rr - r0) * ww + (cc - c0)]
-                        for rr, cc in keys])
+                    q = q1[0, r, c, lo : lo + d]
+                    logits = torch.stack(
+                        [
+                            q @ k2[0, rr, cc, lo : lo + d] / math.sqrt(d) + table[head, qi, (rr - r0) * ww + (cc - c0)]
+                            for rr, cc in keys
+                        ]
+                    )
                     weights = torch.softmax(logits, dim=0)
-                    out[0, r, c, lo:lo + d] = sum(wt * v2[0, rr, cc, lo:lo + d] for wt, (rr, cc) in zip(weights, keys))
+                    out[0, r, c, lo : lo + d] = sum(
+                        wt * v2[0, rr, cc, lo : lo + d] for wt, (rr, cc) in zip(weights, keys)
+                    )
     return out
 
 
@@ -119,8 +124,8 @@ def test_padding_never_influences_real_pixels():
     big[:, :5, :7] = z
     with torch.no_grad():
         small_out = ra(z)
-        expected = _brute_force_rca_hsi_output(rca, z, z)     # only real pixels as keys
-        big_out = ra(big)[:, :5, :7]                           # row 5 / col 7 are real tokens there
+        expected = _brute_force_rca_hsi_output(rca, z, z)  # only real pixels as keys
+        big_out = ra(big)[:, :5, :7]  # row 5 / col 7 are real tokens there
     assert torch.allclose(small_out, expected, atol=1e-10)
     assert not torch.allclose(big_out, small_out, atol=1e-3)
 

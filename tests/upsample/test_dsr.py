@@ -37,18 +37,37 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _sample(dsr, lr: torch.Tensor, seed: int = 0, sampler: str = "ddim", steps: int = DSR_SAMPLE_STEPS):
-    return torch.stack([WindowedDSR(dsr, lr.shape[-2], lr.shape[-1], int(dsr.info["window_lr"]),
-                                    int(dsr.info["overlap_lr"]), steps, sampler, seed, item=i)(lr[i])
-                        for i in range(len(lr))])
+    return torch.stack(
+        [
+            WindowedDSR(
+                dsr,
+                lr.shape[-2],
+                lr.shape[-1],
+                int(dsr.info["window_lr"]),
+                int(dsr.info["overlap_lr"]),
+                steps,
+                sampler,
+                seed,
+                item=i,
+            )(lr[i])
+            for i in range(len(lr))
+        ]
+    )
 
 
 def test_train_dsr_writes_a_complete_sr_model_and_dry_run_counts_it(cli, tiny_dsr):
     artifact = open_artifact(tiny_dsr, "sr-model")
     info = artifact.manifest["sr_model"]
     assert info["method"] == "dsr" and info["scale"] == 2 and info["factor"] == 2 and info["multiple"] == 8
-    for name in ("model.json", "adapters.safetensors", "autoencoder/vae/diffusion_pytorch_model.safetensors",
-                 "unet/diffusion_pytorch_model.safetensors", "controlnet/diffusion_pytorch_model.safetensors",
-                 "scheduler/scheduler_config.json", "examples.png"):
+    for name in (
+        "model.json",
+        "adapters.safetensors",
+        "autoencoder/vae/diffusion_pytorch_model.safetensors",
+        "unet/diffusion_pytorch_model.safetensors",
+        "controlnet/diffusion_pytorch_model.safetensors",
+        "scheduler/scheduler_config.json",
+        "examples.png",
+    ):
         assert artifact.has(name), name
     m = artifact.metrics
     assert m["eval_split"] == "val" and m["eval_images"] == 8 and m["training_images"] == 54
@@ -68,7 +87,7 @@ def test_train_dsr_writes_a_complete_sr_model_and_dry_run_counts_it(cli, tiny_ds
 
 def test_sampling_is_bit_identical_for_a_seed_and_scales_the_input(tiny_dsr, ip_dataset):
     dsr = load_dsr(tiny_dsr)
-    lr = degrade(_held_out(ip_dataset)[:1].double(), 2).float()[0, :, :13, :11]   # not a size multiple
+    lr = degrade(_held_out(ip_dataset)[:1].double(), 2).float()[0, :, :13, :11]  # not a size multiple
     first = WindowedDSR(dsr, 13, 11, 16, 8, 4, "ddim", seed=5)(lr)
     assert first.shape == (3, 26, 22)
     assert torch.equal(first, WindowedDSR(dsr, 13, 11, 16, 8, 4, "ddim", seed=5)(lr))
@@ -114,7 +133,7 @@ def _seam_ratio(x: torch.Tensor, period: int) -> float:
     d_r = (x[:, 1:] - x[:, :-1]).abs().mean(dim=(0, 2))
     d_c = (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(0, 1))
     border = torch.zeros(len(d_r), dtype=torch.bool)
-    border[period - 1::period] = True
+    border[period - 1 :: period] = True
     return float((d_r[border].mean() + d_c[border].mean()) / (d_r[~border].mean() + d_c[~border].mean()))
 
 
@@ -136,7 +155,7 @@ def test_blended_windows_hide_the_seams_that_hard_windows_show(tiny_dsr, ip_data
     blended = WindowedDSR(dsr, 48, 48, window, int(dsr.info["overlap_lr"]), 4, "ddim", 0)(lr)
     hard = WindowedDSR(dsr, 48, 48, window, 0, 4, "ddim", 0)(lr)
     truth = _seam_ratio(hr, 2 * window)
-    assert _seam_ratio(hard, 2 * window) > 1.3 * truth          # the measure sees real seams
+    assert _seam_ratio(hard, 2 * window) > 1.3 * truth  # the measure sees real seams
     assert _seam_ratio(blended, 2 * window) < 1.15 * truth
 
 
@@ -145,8 +164,9 @@ def test_resume_continues_exactly_in_both_phases(ip_dataset, tmp_path, monkeypat
     from stages.training import load_weights
 
     def config():
-        return dsr_config(ae_steps=4, steps=4, batch_size=2, crop=16, sample_steps=1, eval_images=2,
-                          checkpoint_every=2, seed=3)
+        return dsr_config(
+            ae_steps=4, steps=4, batch_size=2, crop=16, sample_steps=1, eval_images=2, checkpoint_every=2, seed=3
+        )
 
     train_dsr.run([ip_dataset], tmp_path / "full", config(), device="cpu")
 
@@ -163,20 +183,23 @@ def test_resume_continues_exactly_in_both_phases(ip_dataset, tmp_path, monkeypat
         return real
 
     out = tmp_path / "resumed"
-    real = dies_on_call("random_crops", 3)          # the autoencoder's third step
+    real = dies_on_call("random_crops", 3)  # the autoencoder's third step
     with pytest.raises(KeyboardInterrupt):
         train_dsr.run([ip_dataset], out, config(), device="cpu")
     assert (tmp_path / "resumed.autoencoder.work" / "checkpoint").is_dir() and not out.exists()
     monkeypatch.setattr(train_dsr, "random_crops", real)
-    real = dies_on_call("degrade", 3)               # the denoiser's third step
+    real = dies_on_call("degrade", 3)  # the denoiser's third step
     with pytest.raises(KeyboardInterrupt):
         train_dsr.run([ip_dataset], out, config(), device="cpu", resume=True)
     assert (tmp_path / "resumed.work" / "checkpoint").is_dir() and not out.exists()
     monkeypatch.setattr(train_dsr, "degrade", real)
     train_dsr.run([ip_dataset], out, config(), device="cpu", resume=True)
-    for name in ("adapters.safetensors", "unet/diffusion_pytorch_model.safetensors",
-                 "controlnet/diffusion_pytorch_model.safetensors",
-                 "autoencoder/vae/diffusion_pytorch_model.safetensors"):
+    for name in (
+        "adapters.safetensors",
+        "unet/diffusion_pytorch_model.safetensors",
+        "controlnet/diffusion_pytorch_model.safetensors",
+        "autoencoder/vae/diffusion_pytorch_model.safetensors",
+    ):
         a, b = load_weights(tmp_path / "full" / name), load_weights(out / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert not (tmp_path / "resumed.work").exists() and not (tmp_path / "resumed.autoencoder.work").exists()

@@ -47,8 +47,9 @@ def test_dsr_guided_run_is_tile_independent_and_feeds_train_ae(cli, strip_datase
     # the same command again is a no-op; the result trains an autoencoder
     code, _, err = cli("upsample", "run", strip_dataset, *common, *dsr, "--tile", "16", "--out", tiled)
     assert code == 0 and "up to date" in err
-    code, _, err = cli("train-ae", "run", tiled, "--steps", "2", "--batch-size", "2", "--crop", "16",
-                       "--out", tmp_path / "ae")
+    code, _, err = cli(
+        "train-ae", "run", tiled, "--steps", "2", "--batch-size", "2", "--crop", "16", "--out", tmp_path / "ae"
+    )
     assert code == 0, err
     assert open_artifact(tmp_path / "ae", "autoencoder").manifest["inputs"][0]["path"] == str(tiled)
 
@@ -57,8 +58,9 @@ def _nothing_written(path):
     return not path.exists() and not list(path.parent.glob(f".hsigen-tmp-{path.name}-*"))
 
 
-def test_dsr_run_bad_input_exits_1_and_writes_nothing(cli, small_lr_dataset, tiny_dsr, tiny_dsr_x4, tiny_rgan,
-                                                     tmp_path):
+def test_dsr_run_bad_input_exits_1_and_writes_nothing(
+    cli, small_lr_dataset, tiny_dsr, tiny_dsr_x4, tiny_rgan, tmp_path
+):
     out = tmp_path / "bad"
     scene = small_lr_dataset
     cases = [
@@ -78,6 +80,19 @@ def test_dsr_run_bad_input_exits_1_and_writes_nothing(cli, small_lr_dataset, tin
         assert message in err, (args, err)
         assert _nothing_written(out)
     # An unknown sampler is a usage error (exit 2) that lists the samplers.
-    code, _, err = cli("upsample", "run", scene, "--dsr", tiny_dsr, "--rgan", tiny_rgan, "--sampler", "euler",
-                       "--size", "16", "--out", out)
+    code, _, err = cli(
+        "upsample",
+        "run",
+        scene,
+        "--dsr",
+        tiny_dsr,
+        "--rgan",
+        tiny_rgan,
+        "--sampler",
+        "euler",
+        "--size",
+        "16",
+        "--out",
+        out,
+    )
     assert code == 2 and "'euler' is not one of 'ddim', 'ddpm', 'dpm'" in err and _nothing_written(out)

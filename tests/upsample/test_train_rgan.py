@@ -29,8 +29,11 @@ def test_degradation_is_blur_then_bicubic_downsampling():
 
 def _psnr_sam(ref, est, scale, offset):
     """Brute-force MPSNR (peak 1 in normalised units) and SAM (degrees, physical units)."""
-    psnrs = [10 * np.log10(1.0 / np.mean((ref[i, b].astype(np.float64) - est[i, b]) ** 2))
-             for i in range(ref.shape[0]) for b in range(ref.shape[1])]
+    psnrs = [
+        10 * np.log10(1.0 / np.mean((ref[i, b].astype(np.float64) - est[i, b]) ** 2))
+        for i in range(ref.shape[0])
+        for b in range(ref.shape[1])
+    ]
     r = ref.astype(np.float64) * scale + offset
     e = est.astype(np.float64) * scale + offset
     angles = []
@@ -68,12 +71,12 @@ def test_tiny_rgan_beats_bicubic_and_zero_guidance_on_held_out_patches(tiny_rgan
     assert sam_bic == pytest.approx(m["bicubic_sam_deg"], abs=2e-3)
     assert artifact.has("rgan.safetensors") and artifact.has("model.json")
     assert json.loads((tiny_rgan / "model.json").read_text())["wavelengths_nm"] == pytest.approx(
-        list(val.wavelengths_nm), abs=1e-3)
+        list(val.wavelengths_nm), abs=1e-3
+    )
 
 
 def test_dry_run_prints_parameter_counts(cli, ip_dataset):
-    code, out, _ = cli("upsample", "train-rgan", ip_dataset, "--scale", "4", "--preset", "paper", "--dry-run",
-                       "--json")
+    code, out, _ = cli("upsample", "train-rgan", ip_dataset, "--scale", "4", "--preset", "paper", "--dry-run", "--json")
     assert code == 0
     report = json.loads(out)
     assert report["scale"] == 4 and report["gals"] == 6
@@ -93,7 +96,7 @@ def test_resume_continues_exactly(ip_dataset, tmp_path, monkeypatch):
     calls = {"n": 0}
     real = train.degrade
 
-    def dying(*args, **kwargs):       # the third step's degradation kills the run
+    def dying(*args, **kwargs):  # the third step's degradation kills the run
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
@@ -128,8 +131,19 @@ def test_bad_input_exits_1_and_writes_nothing(cli, ip_dataset, tiny_rgan, tmp_pa
 
 def test_patches_too_small_for_the_scale(cli, tmp_path):
     tiny_patches = tmp_path / "ip12"
-    code, _, _ = cli("ingest", "--example", "indian-pines", "--size", "12", "--stride", "12",
-                     "--val-fraction", "0.25", "--out", tiny_patches)
+    code, _, _ = cli(
+        "ingest",
+        "--example",
+        "indian-pines",
+        "--size",
+        "12",
+        "--stride",
+        "12",
+        "--val-fraction",
+        "0.25",
+        "--out",
+        tiny_patches,
+    )
     assert code == 0
     out = tmp_path / "rgan"
     code, _, err = cli("upsample", "train-rgan", tiny_patches, "--scale", "4", "--out", out)

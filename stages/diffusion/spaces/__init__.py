@@ -23,8 +23,11 @@ import numpy as np
 
 from ...common.errors import ConfigError
 
-SPACES = {"abundance": "stages.diffusion.spaces.abundance", "latent": "stages.diffusion.spaces.latent",
-          "joint": "stages.diffusion.spaces.joint"}
+SPACES = {
+    "abundance": "stages.diffusion.spaces.abundance",
+    "latent": "stages.diffusion.spaces.latent",
+    "joint": "stages.diffusion.spaces.joint",
+}
 
 ARCHITECTURES = {"hsigene": "stages.hsigene.generator"}
 
@@ -33,12 +36,12 @@ ARCHITECTURES = {"hsigene": "stages.hsigene.generator"}
 class SpaceData:
     """What a space hands to the generic trainer."""
 
-    tensors: np.ndarray                     # (N, C, H, W) float32, about [-1, 1]
-    normalisation: dict                     # how tensors were scaled (recorded in the manifest)
-    inputs: list[Path]                      # input artifacts (manifest ``inputs``)
-    space_config: dict                      # space-specific settings recorded in the manifest
-    spectral: dict                          # the manifest's spectral block for generated HSIs
-    write_files: Callable[[Path], None] = lambda tmp: None   # extra files the model needs (decoder)
+    tensors: np.ndarray  # (N, C, H, W) float32, about [-1, 1]
+    normalisation: dict  # how tensors were scaled (recorded in the manifest)
+    inputs: list[Path]  # input artifacts (manifest ``inputs``)
+    space_config: dict  # space-specific settings recorded in the manifest
+    spectral: dict  # the manifest's spectral block for generated HSIs
+    write_files: Callable[[Path], None] = lambda tmp: None  # extra files the model needs (decoder)
 
 
 def get_space(name: str):
@@ -53,6 +56,8 @@ def generator_module(config: dict):
     if architecture is None:
         return get_space(config["space"])
     if architecture not in ARCHITECTURES:
-        raise ConfigError(f"this diffusion-model's architecture {architecture!r} is not one this hsigen samples "
-                          f"({', '.join(ARCHITECTURES)}); sample it with the hsigen that made it")
+        raise ConfigError(
+            f"this diffusion-model's architecture {architecture!r} is not one this hsigen samples "
+            f"({', '.join(ARCHITECTURES)}); sample it with the hsigen that made it"
+        )
     return importlib.import_module(ARCHITECTURES[architecture])

@@ -24,39 +24,69 @@ from . import SpaceData
 DECODER_FILE = "decoder/endmembers.csv"
 
 _TINY_UNET = {
-    "block_out_channels": [32, 64, 64], "layers_per_block": 1,
+    "block_out_channels": [32, 64, 64],
+    "layers_per_block": 1,
     "down_block_types": ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D"],
     "up_block_types": ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
-    "norm_num_groups": 8, "attention_head_dim": 16,
+    "norm_num_groups": 8,
+    "attention_head_dim": 16,
 }
 # Pan et al., MSF-Diff, Information Fusion 108 (2024) §5.1.3: U-Net with depth multipliers [1, 2, 2, 4, 4] (base width 128, as in
 # DDPM), ~100 M parameters (Table 4: 99.76 M for 5 endmembers).
 _PAPER_UNET = {
-    "block_out_channels": [128, 256, 256, 512, 512], "layers_per_block": 2,
+    "block_out_channels": [128, 256, 256, 512, 512],
+    "layers_per_block": 2,
     "down_block_types": ["DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "DownBlock2D"],
     "up_block_types": ["UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"],
-    "norm_num_groups": 32, "attention_head_dim": 8,
+    "norm_num_groups": 32,
+    "attention_head_dim": 8,
 }
 
-PRESETS: dict[str, DiffusionPreset] = preset_table(DiffusionPreset, {
-    # ~1.1 M parameters. Predicting the clean sample (x0) gave the smoothest, most realistic
-    # maps after a few hundred CPU steps on Indian Pines (400 steps, 16×16 crops: neighbour
-    # variation 0.74 vs 0.98 with v-prediction, real 0.43, random Dirichlet 0.89); ε-prediction
-    # left short-trained abundances near uniform. --prediction switches it.
-    "tiny": {"unet": _TINY_UNET, "prediction_type": "sample",
-             "schedule": {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 2e-2, "beta_schedule": "linear"},
-             "steps": 500, "batch_size": 8, "lr": 2e-3, "warmup_steps": 20, "ema_decay": 0.995, "crop": 16},
-    # MSF-Diff (Pan et al., MSF-Diff, Information Fusion 108 (2024) §5.1.3): linear β 1e-6 → 1e-2 over 2000 steps, Adam lr 1e-4,
-    # batch 8, 2 M steps, ε-prediction (Algorithm 1).
-    "paper": {"unet": _PAPER_UNET, "prediction_type": "epsilon",
-              "schedule": {"num_train_timesteps": 2000, "beta_start": 1e-6, "beta_end": 1e-2, "beta_schedule": "linear"},
-              "steps": 2_000_000, "batch_size": 8, "lr": 1e-4, "warmup_steps": 0, "ema_decay": 0.9999, "crop": None},
-    # HUD (Shen et al., HUD (2025) §IV-A): 1000 diffusion steps (DDPM's linear 1e-4 → 2e-2), ε-prediction, 32×32 crops.
-    "paper-hud": {"unet": _PAPER_UNET, "prediction_type": "epsilon",
-                  "schedule": {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 2e-2,
-                               "beta_schedule": "linear"},
-                  "steps": 500_000, "batch_size": 8, "lr": 1e-4, "warmup_steps": 0, "ema_decay": 0.9999, "crop": 32},
-})
+PRESETS: dict[str, DiffusionPreset] = preset_table(
+    DiffusionPreset,
+    {
+        # ~1.1 M parameters. Predicting the clean sample (x0) gave the smoothest, most realistic
+        # maps after a few hundred CPU steps on Indian Pines (400 steps, 16×16 crops: neighbour
+        # variation 0.74 vs 0.98 with v-prediction, real 0.43, random Dirichlet 0.89); ε-prediction
+        # left short-trained abundances near uniform. --prediction switches it.
+        "tiny": {
+            "unet": _TINY_UNET,
+            "prediction_type": "sample",
+            "schedule": {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 2e-2, "beta_schedule": "linear"},
+            "steps": 500,
+            "batch_size": 8,
+            "lr": 2e-3,
+            "warmup_steps": 20,
+            "ema_decay": 0.995,
+            "crop": 16,
+        },
+        # MSF-Diff (Pan et al., MSF-Diff, Information Fusion 108 (2024) §5.1.3): linear β 1e-6 → 1e-2 over 2000 steps, Adam lr 1e-4,
+        # batch 8, 2 M steps, ε-prediction (Algorithm 1).
+        "paper": {
+            "unet": _PAPER_UNET,
+            "prediction_type": "epsilon",
+            "schedule": {"num_train_timesteps": 2000, "beta_start": 1e-6, "beta_end": 1e-2, "beta_schedule": "linear"},
+            "steps": 2_000_000,
+            "batch_size": 8,
+            "lr": 1e-4,
+            "warmup_steps": 0,
+            "ema_decay": 0.9999,
+            "crop": None,
+        },
+        # HUD (Shen et al., HUD (2025) §IV-A): 1000 diffusion steps (DDPM's linear 1e-4 → 2e-2), ε-prediction, 32×32 crops.
+        "paper-hud": {
+            "unet": _PAPER_UNET,
+            "prediction_type": "epsilon",
+            "schedule": {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 2e-2, "beta_schedule": "linear"},
+            "steps": 500_000,
+            "batch_size": 8,
+            "lr": 1e-4,
+            "warmup_steps": 0,
+            "ema_decay": 0.9999,
+            "crop": 32,
+        },
+    },
+)
 
 
 def projection_constants(k: int) -> dict:
@@ -64,8 +94,12 @@ def projection_constants(k: int) -> dict:
     (the same for every endmember, so softmax(Z) is untouched by the choice)."""
     eps = math.exp(-math.log(k) - 8.0)
     z_min, z_max = math.log(eps), math.log(1.0 + eps)
-    return {"projection": "hud-eq4", "eps": eps, "z_offset": [(z_max + z_min) / 2] * k,
-            "z_scale": [(z_max - z_min) / 2] * k}
+    return {
+        "projection": "hud-eq4",
+        "eps": eps,
+        "z_offset": [(z_max + z_min) / 2] * k,
+        "z_scale": [(z_max - z_min) / 2] * k,
+    }
 
 
 def _per_channel(values, ndim: int = 4) -> np.ndarray:
@@ -101,8 +135,10 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
     if maps_from.abundances is None:
         raise ConfigError(f"{maps_from.artifact.path} has no abundances.h5; rebuild it with `hsigen unmix`")
     if maps_from.k != decoder.k:
-        raise ConfigError(f"--abundances has {maps_from.k} endmembers but --unmixing has {decoder.k}; "
-                          "use abundances inferred with the same unmixing")
+        raise ConfigError(
+            f"--abundances has {maps_from.k} endmembers but --unmixing has {decoder.k}; "
+            "use abundances inferred with the same unmixing"
+        )
     maps = maps_from.training_abundances()
     norm = projection_constants(decoder.k)
     used = [Path(p) for p in (unmixing_path, abundance_path) if p is not None]
@@ -112,12 +148,19 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
         write_endmembers_csv(tmp / DECODER_FILE, decoder.wavelengths_nm, decoder.endmembers)
 
     return SpaceData(
-        tensors=to_model_space(maps, norm), normalisation=norm, inputs=used,
-        space_config={"k": decoder.k, "unmixing": str(unmixing_path) if unmixing_path else None,
-                      "abundances": str(abundance_path) if abundance_path else None,
-                      "training_maps": int(len(maps)), "decoder": DECODER_FILE},
+        tensors=to_model_space(maps, norm),
+        normalisation=norm,
+        inputs=used,
+        space_config={
+            "k": decoder.k,
+            "unmixing": str(unmixing_path) if unmixing_path else None,
+            "abundances": str(abundance_path) if abundance_path else None,
+            "training_maps": int(len(maps)),
+            "decoder": DECODER_FILE,
+        },
         spectral=spectral_block(decoder.wavelengths_nm, decoder.scale, decoder.offset),
-        write_files=write_files)
+        write_files=write_files,
+    )
 
 
 def decode(model, x0: np.ndarray) -> Decoded:

@@ -48,19 +48,23 @@ SPECDM_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.0015, "beta_end"
 
 # ≈ 1.6 M parameters: two resolution levels on the 8 × 8 latents of 32 × 32 patches (f = 4).
 _TINY_UNET = {
-    "block_out_channels": [48, 96], "layers_per_block": 1,
+    "block_out_channels": [48, 96],
+    "layers_per_block": 1,
     "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
     "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
-    "norm_num_groups": 16, "attention_head_dim": 16,
+    "norm_num_groups": 16,
+    "attention_head_dim": 16,
 }
 # Liu et al., SpecDM, arXiv:2502.17056 §3.4 follows LDM's configurations; LDM's f = 4 UNet (its kl-f4 / vq-f4 latent
 # models): 224 base channels, multipliers [1, 2, 3, 4], 2 residual blocks per level, attention
 # at the three coarser levels with 32-channel heads.
 _PAPER_UNET = {
-    "block_out_channels": [224, 448, 672, 896], "layers_per_block": 2,
+    "block_out_channels": [224, 448, 672, 896],
+    "layers_per_block": 2,
     "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"],
     "up_block_types": ["AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
-    "norm_num_groups": 32, "attention_head_dim": 32,
+    "norm_num_groups": 32,
+    "attention_head_dim": 32,
 }
 
 # Gain of the standardised mask channels (1 = all latent channels weigh alike). The mask VAE
@@ -76,20 +80,41 @@ _PAPER_UNET = {
 # alike (benchmarks/specdm.py --mask-gain explores it).
 MASK_GAIN = 1.0
 
-PRESETS: dict[str, DiffusionPreset] = preset_table(DiffusionPreset, {
-    # Same β schedule as the paper. Predicting the clean latent (x0) learns the joint latent
-    # distribution much faster than ε-prediction in a few hundred CPU steps (measured on
-    # Indian Pines, see benchmarks/specdm.py); --prediction epsilon gives the paper's objective.
-    # 5000 steps (677 s on this 2-core CPU with other jobs beside it): with the tiny two-stream
-    # AE (1000 steps), the samples' class means were nearest their own class's real mean for
-    # 3 / 13 classes after 2000 joint steps and 7 / 13 after 5000 (benchmarks/specdm.py).
-    "tiny": {"unet": _TINY_UNET, "prediction_type": "sample", "schedule": SPECDM_SCHEDULE,
-             "steps": 5000, "batch_size": 16, "lr": 2e-3, "warmup_steps": 20, "ema_decay": 0.99, "crop": None},
-    # Liu et al., SpecDM, arXiv:2502.17056 §3.4: ε-prediction (eq. 4), T = 1000, linear β 0.0015 → 0.0155, lr 5.0e-6.
-    # Batch size and step count are not given in the paper: LDM's batch 48 and 200k steps.
-    "paper": {"unet": _PAPER_UNET, "prediction_type": "epsilon", "schedule": SPECDM_SCHEDULE,
-              "steps": 200_000, "batch_size": 48, "lr": 5e-6, "warmup_steps": 0, "ema_decay": 0.9999, "crop": None},
-})
+PRESETS: dict[str, DiffusionPreset] = preset_table(
+    DiffusionPreset,
+    {
+        # Same β schedule as the paper. Predicting the clean latent (x0) learns the joint latent
+        # distribution much faster than ε-prediction in a few hundred CPU steps (measured on
+        # Indian Pines, see benchmarks/specdm.py); --prediction epsilon gives the paper's objective.
+        # 5000 steps (677 s on this 2-core CPU with other jobs beside it): with the tiny two-stream
+        # AE (1000 steps), the samples' class means were nearest their own class's real mean for
+        # 3 / 13 classes after 2000 joint steps and 7 / 13 after 5000 (benchmarks/specdm.py).
+        "tiny": {
+            "unet": _TINY_UNET,
+            "prediction_type": "sample",
+            "schedule": SPECDM_SCHEDULE,
+            "steps": 5000,
+            "batch_size": 16,
+            "lr": 2e-3,
+            "warmup_steps": 20,
+            "ema_decay": 0.99,
+            "crop": None,
+        },
+        # Liu et al., SpecDM, arXiv:2502.17056 §3.4: ε-prediction (eq. 4), T = 1000, linear β 0.0015 → 0.0155, lr 5.0e-6.
+        # Batch size and step count are not given in the paper: LDM's batch 48 and 200k steps.
+        "paper": {
+            "unet": _PAPER_UNET,
+            "prediction_type": "epsilon",
+            "schedule": SPECDM_SCHEDULE,
+            "steps": 200_000,
+            "batch_size": 48,
+            "lr": 5e-6,
+            "warmup_steps": 0,
+            "ema_decay": 0.9999,
+            "crop": None,
+        },
+    },
+)
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:
@@ -135,11 +160,15 @@ def load_training_pairs(inputs: dict, ae):
     patches = load_patches(dataset)
     wl = np.asarray(patches.wavelengths_nm, np.float64)
     if len(wl) != len(ae.wavelengths_nm) or not np.allclose(wl, ae.wavelengths_nm, atol=0.05):
-        raise SpectralError(f"{dataset} has {len(wl)} bands that differ from the autoencoder's "
-                            f"{len(ae.wavelengths_nm)}; train the autoencoder on this dataset's band grid")
+        raise SpectralError(
+            f"{dataset} has {len(wl)} bands that differ from the autoencoder's "
+            f"{len(ae.wavelengths_nm)}; train the autoencoder on this dataset's band grid"
+        )
     if patches.labels is None:
-        raise InputError(f"--space joint generates image-mask pairs: {dataset} has no labels; "
-                         "re-run ingest with --labels FILE (or --change-mask FILE for pairs)")
+        raise InputError(
+            f"--space joint generates image-mask pairs: {dataset} has no labels; "
+            "re-run ingest with --labels FILE (or --change-mask FILE for pairs)"
+        )
     size = int(patches.hsi.shape[-1])
     if size % ae.factor:
         raise InputError(f"{dataset}: patch size {size} is not a multiple of the autoencoder's factor {ae.factor}")
@@ -150,16 +179,20 @@ def load_training_pairs(inputs: dict, ae):
     hsi_t2 = None
     if ae.pairs:
         if second is None:
-            raise InputError(f"this two-stream autoencoder encodes bi-temporal pairs (trained with --pairs) but "
-                             f"{dataset} has no hsi_t2: ingest the pair with --pair SCENE2 --change-mask FILE, "
-                             "or give --pairs DATASET_B")
+            raise InputError(
+                f"this two-stream autoencoder encodes bi-temporal pairs (trained with --pairs) but "
+                f"{dataset} has no hsi_t2: ingest the pair with --pair SCENE2 --change-mask FILE, "
+                "or give --pairs DATASET_B"
+            )
         t2, scale2, offset2 = second
         if t2.shape != patches.hsi.shape:
             raise InputError(f"the second images {t2.shape} do not match {dataset}'s patches {patches.hsi.shape}")
         hsi_t2 = _to_ae_units(t2[rows], scale2, offset2, ae)
     elif second is not None:
-        raise ConfigError(f"{dataset} holds change-detection pairs (hsi_t2) but the autoencoder encodes one image; "
-                          "train it with `hsigen train-ae --kind two-stream --pairs ...`")
+        raise ConfigError(
+            f"{dataset} holds change-detection pairs (hsi_t2) but the autoencoder encodes one image; "
+            "train it with `hsigen train-ae --kind two-stream --pairs ...`"
+        )
     labels = class_index(patches.labels[rows], ae.classes)
     hsi = _to_ae_units(patches.hsi[rows], patches.scale, patches.offset, ae)
     return rows, hsi, hsi_t2, labels, patches
@@ -196,9 +229,13 @@ def latent_normalisation(latents: np.ndarray, mask_channels: int, mask_gain: flo
     mean = latents.mean(axis=(0, 2, 3)).astype(np.float64)
     std = latents.std(axis=(0, 2, 3)).astype(np.float64) + 1e-6
     gain = np.ones(latents.shape[1])
-    gain[latents.shape[1] - mask_channels:] = gain_value
-    return {"channel_mean": mean.tolist(), "channel_std": std.tolist(), "channel_gain": gain.tolist(),
-            "mask_gain": gain_value}
+    gain[latents.shape[1] - mask_channels :] = gain_value
+    return {
+        "channel_mean": mean.tolist(),
+        "channel_std": std.tolist(),
+        "channel_gain": gain.tolist(),
+        "mask_gain": gain_value,
+    }
 
 
 def _affine(norm: dict, channels: int):
@@ -233,8 +270,10 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
         raise ConfigError("--space joint needs --autoencoder TWO_STREAM_AE and --dataset LABELLED_DATASET")
     ae = load_autoencoder(ae_path, "cpu")
     if ae.kind != "two-stream":
-        raise ConfigError(f"--space joint needs a two-stream autoencoder (SpecDM); {ae_path} is {ae.kind}: "
-                          "train one with `hsigen train-ae --kind two-stream`")
+        raise ConfigError(
+            f"--space joint needs a two-stream autoencoder (SpecDM); {ae_path} is {ae.kind}: "
+            "train one with `hsigen train-ae --kind two-stream`"
+        )
     rows, hsi, hsi_t2, labels, patches = load_training_pairs(inputs, ae)
     latents = []
     with torch.no_grad(), log.progress("joint: encode latents", 8) as bar:
@@ -252,15 +291,30 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
     label_values = np.asarray(ae.classes)[labels]
     norm = latent_normalisation(latents, int(ae.mask_latent_channels))
     tensors = normalise(latents, norm)
-    norm.update({"latent_layout": layout, "hsi_latent_channels": int(ae.hsi_latent_channels),
-                 "mask_latent_channels": int(ae.mask_latent_channels), "scaling_factor": float(ae.scaling_factor),
-                 "mask_scaling_factor": float(ae.mask_scaling_factor)})
+    norm.update(
+        {
+            "latent_layout": layout,
+            "hsi_latent_channels": int(ae.hsi_latent_channels),
+            "mask_latent_channels": int(ae.mask_latent_channels),
+            "scaling_factor": float(ae.scaling_factor),
+            "mask_scaling_factor": float(ae.mask_scaling_factor),
+        }
+    )
     space_config = {
         "task": "change-detection" if ae.pairs else "segmentation",
-        "autoencoder": {"path": str(ae_path), "kind": ae.kind, "factor": int(ae.factor), "pairs": bool(ae.pairs),
-                        "classes": [int(c) for c in ae.classes], "copied_to": AUTOENCODER_DIR},
-        "dataset": str(dataset), "patch_size": int(hsi.shape[-1]), "training_patches": int(len(rows)),
-        "orientations": 8, "classes": [int(c) for c in ae.classes],
+        "autoencoder": {
+            "path": str(ae_path),
+            "kind": ae.kind,
+            "factor": int(ae.factor),
+            "pairs": bool(ae.pairs),
+            "classes": [int(c) for c in ae.classes],
+            "copied_to": AUTOENCODER_DIR,
+        },
+        "dataset": str(dataset),
+        "patch_size": int(hsi.shape[-1]),
+        "training_patches": int(len(rows)),
+        "orientations": 8,
+        "classes": [int(c) for c in ae.classes],
         # The training split's class frequencies: `sample` reports generated vs these (Fig. 4).
         "training_class_share": class_share(label_values, ae.classes),
     }
@@ -270,10 +324,18 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
         # The model decodes with this autoencoder, so it travels inside the model artifact.
         shutil.copytree(ae_path, tmp / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
 
-    log.info(f"joint: {len(rows)} training pairs × 8 orientations → latents {tuple(tensors.shape[1:])} "
-             f"({' + '.join(layout)})")
-    return SpaceData(tensors=tensors, normalisation=norm, inputs=used, space_config=space_config,
-                     spectral=spectral_block(ae.wavelengths_nm, ae.scale, ae.offset), write_files=write_files)
+    log.info(
+        f"joint: {len(rows)} training pairs × 8 orientations → latents {tuple(tensors.shape[1:])} "
+        f"({' + '.join(layout)})"
+    )
+    return SpaceData(
+        tensors=tensors,
+        normalisation=norm,
+        inputs=used,
+        space_config=space_config,
+        spectral=spectral_block(ae.wavelengths_nm, ae.scale, ae.offset),
+        write_files=write_files,
+    )
 
 
 def pixel_factor(model) -> int:
@@ -297,7 +359,7 @@ def decode_latents(ae, x0: np.ndarray, batch_size: int = 16) -> dict:
     hsi, hsi_t2, labels = [], [], []
     with torch.no_grad():
         for start in range(0, len(x0), batch_size):
-            *images, probs = ae.decode(torch.from_numpy(np.ascontiguousarray(x0[start:start + batch_size])))
+            *images, probs = ae.decode(torch.from_numpy(np.ascontiguousarray(x0[start : start + batch_size])))
             hsi.append(images[0].float().numpy())
             if len(images) > 1:
                 hsi_t2.append(images[1].float().numpy())
@@ -319,8 +381,9 @@ def decode(model, x0: np.ndarray) -> Decoded:
     real = model.config["training_class_share"]
     generated = class_share(parts["labels"], model.config["classes"])
     # Reported in the samples' manifest (Liu et al., SpecDM, arXiv:2502.17056 Fig. 4): per-class share, real vs generated.
-    metrics = {"class_share": {"training": real, "generated": generated,
-                               "total_variation": total_variation(real, generated)}}
+    metrics = {
+        "class_share": {"training": real, "generated": generated, "total_variation": total_variation(real, generated)}
+    }
     return Decoded(parts["hsi"], ae.wavelengths_nm, ae.scale, ae.offset, arrays, metrics)
 
 
@@ -342,10 +405,15 @@ class Generator(BaseGenerator):
         with h5py.File(samples_h5, "r") as h5:
             labels = h5["labels"]
             for start in range(0, labels.shape[0], 64):
-                values, found = np.unique(labels[start:start + 64], return_counts=True)
+                values, found = np.unique(labels[start : start + 64], return_counts=True)
                 for v, c in zip(values.tolist(), found.tolist()):
                     counts[int(v)] = counts.get(int(v), 0) + int(c)
         real = self.model.config["training_class_share"]
         generated = share_of_counts(counts, self.model.config["classes"])
-        return {"class_share": {"training": real, "generated": generated,
-                                "total_variation": total_variation(real, generated)}}, {}
+        return {
+            "class_share": {
+                "training": real,
+                "generated": generated,
+                "total_variation": total_variation(real, generated),
+            }
+        }, {}

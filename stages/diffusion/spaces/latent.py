@@ -44,62 +44,120 @@ HYPERLDM_SCHEDULE = {"num_train_timesteps": 100, "beta_start": 0.01, "beta_end":
 
 # Cross-attention (global tokens) only at the coarsest level keeps the CPU step cheap.
 _TINY_UNET = {
-    "block_out_channels": [32, 48, 48], "layers_per_block": 1,
+    "block_out_channels": [32, 48, 48],
+    "layers_per_block": 1,
     "down_block_types": ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
     "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
-    "norm_num_groups": 8, "attention_head_dim": 8,
+    "norm_num_groups": 8,
+    "attention_head_dim": 8,
 }
 # Stable Diffusion 1.5's UNet (the UNet CRS-Diff / HSIGene fine-tune, Pang et al., HSIGene, arXiv:2409.12470 §4.1.1), with a
 # same-sized ControlNet copy: ≈ 0.86 B + 0.36 B parameters; with the VAE and the CLIP encoders
 # this is the "1.5 billion parameters in total" of Pang et al., HSIGene, arXiv:2409.12470 §4.1.1.
 _SD15_UNET = {
-    "block_out_channels": [320, 640, 1280, 1280], "layers_per_block": 2,
+    "block_out_channels": [320, 640, 1280, 1280],
+    "layers_per_block": 2,
     "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-    "norm_num_groups": 32, "attention_head_dim": 8,
+    "norm_num_groups": 32,
+    "attention_head_dim": 8,
 }
 # Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C.2: Resblocks ×2 per resolution with [128, 128, 256, 256, 512, 512]
 # channels, attention only at the 8×8 and 4×4 feature resolutions (64×64 latents).
 _HYPERLDM_UNET = {
-    "block_out_channels": [128, 128, 256, 256, 512, 512], "layers_per_block": 2,
-    "down_block_types": ["DownBlock2D", "DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D",
-                         "CrossAttnDownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D",
-                       "UpBlock2D"],
-    "norm_num_groups": 32, "attention_head_dim": 8,
+    "block_out_channels": [128, 128, 256, 256, 512, 512],
+    "layers_per_block": 2,
+    "down_block_types": [
+        "DownBlock2D",
+        "DownBlock2D",
+        "DownBlock2D",
+        "CrossAttnDownBlock2D",
+        "CrossAttnDownBlock2D",
+        "DownBlock2D",
+    ],
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"],
+    "norm_num_groups": 32,
+    "attention_head_dim": 8,
 }
 
-PRESETS: dict[str, LatentDiffusionPreset] = preset_table(LatentDiffusionPreset, {
-    # ≈ 1 M parameters (UNet + ControlNet); trains in minutes on 2 CPU cores on 4×8×8 latents.
-    "tiny": {"unet": _TINY_UNET, "cross_attention_dim": 32, "conditioning_base": 8, "rgb_channels": 8,
-             "prediction_type": "epsilon", "schedule": SD_SCHEDULE, "steps": 800, "batch_size": 16, "lr": 2e-3,
-             "warmup_steps": 20, "ema_decay": 0.995, "condition_dropout": 0.3, "drop_all": 0.1,
-             "ssim_weight": 0.0, "rgb_condition": False, "augment": True, "grad_accum": 1},
-    # HSIGene (Pang et al., HSIGene, arXiv:2409.12470 §4.1.1): AdamW lr 1e-5, batch 16, 100k iterations, SD 1.5 sizes, CLIP
-    # width (768) cross-attention.
-    "paper": {"unet": _SD15_UNET, "cross_attention_dim": 768, "conditioning_base": 16, "rgb_channels": 32,
-              "prediction_type": "epsilon", "schedule": SD_SCHEDULE, "steps": 100_000, "batch_size": 16, "lr": 1e-5,
-              "warmup_steps": 0, "ema_decay": 0.9999, "condition_dropout": 0.3, "drop_all": 0.1,
-              "ssim_weight": 0.0, "rgb_condition": False, "augment": True, "grad_accum": 1},
-    # HyperLDM (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C, §III-D, Table IV †): T = 100 linear 0.01 → 0.2, λ3 = 0.1,
-    # n_c = 32, AdamW, "converges ... after 4000 iterations".
-    "paper-hyperldm": {"unet": _HYPERLDM_UNET, "cross_attention_dim": 512, "conditioning_base": 16,
-                       "rgb_channels": 32, "prediction_type": "epsilon", "schedule": HYPERLDM_SCHEDULE,
-                       "steps": 4000, "batch_size": 8, "lr": 1e-5, "warmup_steps": 0, "ema_decay": 0.9999,
-                       "condition_dropout": 0.3, "drop_all": 0.1, "ssim_weight": 0.1, "rgb_condition": True,
-                       "augment": True, "grad_accum": 1},
-})
+PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
+    LatentDiffusionPreset,
+    {
+        # ≈ 1 M parameters (UNet + ControlNet); trains in minutes on 2 CPU cores on 4×8×8 latents.
+        "tiny": {
+            "unet": _TINY_UNET,
+            "cross_attention_dim": 32,
+            "conditioning_base": 8,
+            "rgb_channels": 8,
+            "prediction_type": "epsilon",
+            "schedule": SD_SCHEDULE,
+            "steps": 800,
+            "batch_size": 16,
+            "lr": 2e-3,
+            "warmup_steps": 20,
+            "ema_decay": 0.995,
+            "condition_dropout": 0.3,
+            "drop_all": 0.1,
+            "ssim_weight": 0.0,
+            "rgb_condition": False,
+            "augment": True,
+            "grad_accum": 1,
+        },
+        # HSIGene (Pang et al., HSIGene, arXiv:2409.12470 §4.1.1): AdamW lr 1e-5, batch 16, 100k iterations, SD 1.5 sizes, CLIP
+        # width (768) cross-attention.
+        "paper": {
+            "unet": _SD15_UNET,
+            "cross_attention_dim": 768,
+            "conditioning_base": 16,
+            "rgb_channels": 32,
+            "prediction_type": "epsilon",
+            "schedule": SD_SCHEDULE,
+            "steps": 100_000,
+            "batch_size": 16,
+            "lr": 1e-5,
+            "warmup_steps": 0,
+            "ema_decay": 0.9999,
+            "condition_dropout": 0.3,
+            "drop_all": 0.1,
+            "ssim_weight": 0.0,
+            "rgb_condition": False,
+            "augment": True,
+            "grad_accum": 1,
+        },
+        # HyperLDM (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C, §III-D, Table IV †): T = 100 linear 0.01 → 0.2, λ3 = 0.1,
+        # n_c = 32, AdamW, "converges ... after 4000 iterations".
+        "paper-hyperldm": {
+            "unet": _HYPERLDM_UNET,
+            "cross_attention_dim": 512,
+            "conditioning_base": 16,
+            "rgb_channels": 32,
+            "prediction_type": "epsilon",
+            "schedule": HYPERLDM_SCHEDULE,
+            "steps": 4000,
+            "batch_size": 8,
+            "lr": 1e-5,
+            "warmup_steps": 0,
+            "ema_decay": 0.9999,
+            "condition_dropout": 0.3,
+            "drop_all": 0.1,
+            "ssim_weight": 0.1,
+            "rgb_condition": True,
+            "augment": True,
+            "grad_accum": 1,
+        },
+    },
+)
 
 
 @dataclass
 class LatentData:
     """What ``train-diffusion --space latent`` trains on (numpy, float32)."""
 
-    latents: np.ndarray                 # (M, C, h, w) AE latents (M = patches × orientations)
-    maps: np.ndarray                    # (M, 6, S, S) local maps in their slots (zeros where absent)
-    embeddings: dict                    # kind → (M, D)
-    available: np.ndarray               # (6,) bool per kind of control.CONDITION_KINDS
-    rgb: np.ndarray | None              # (M, 3, S, S) RGB condition in normalised units (HyperLDM)
+    latents: np.ndarray  # (M, C, h, w) AE latents (M = patches × orientations)
+    maps: np.ndarray  # (M, 6, S, S) local maps in their slots (zeros where absent)
+    embeddings: dict  # kind → (M, D)
+    available: np.ndarray  # (6,) bool per kind of control.CONDITION_KINDS
+    rgb: np.ndarray | None  # (M, 3, S, S) RGB condition in normalised units (HyperLDM)
     factor: int
     patch_size: int
     inputs: list[Path]
@@ -110,8 +168,7 @@ class LatentData:
 
     def write_files(self, tmp: Path) -> None:
         """Copy the autoencoder artifact into the model (a diffusion model decodes with it)."""
-        shutil.copytree(self.autoencoder, tmp / AUTOENCODER_DIR,
-                        ignore=shutil.ignore_patterns(".*"))
+        shutil.copytree(self.autoencoder, tmp / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:
@@ -133,20 +190,27 @@ def dataset_rgb(dataset: Path, percent: float = 2.0):
 
 def _check_autoencoder(ae, patches, dataset: Path, rgb_condition: bool) -> None:
     if ae.kind == "two-stream":
-        raise ConfigError("--space latent needs a `kl` (HSIGene) or `vq-rgb` (HyperLDM) autoencoder; "
-                          "this one is two-stream (SpecDM)")
+        raise ConfigError(
+            "--space latent needs a `kl` (HSIGene) or `vq-rgb` (HyperLDM) autoencoder; this one is two-stream (SpecDM)"
+        )
     if ae.kind == "vq-rgb" and not rgb_condition:
         raise ConfigError("a vq-rgb autoencoder decodes with the RGB image: add --rgb-condition (HyperLDM mode)")
     if rgb_condition and ae.kind != "vq-rgb":
-        raise ConfigError("--rgb-condition (HyperLDM) decodes with a vq-rgb autoencoder; train one with "
-                          "`hsigen train-ae --kind vq-rgb`")
+        raise ConfigError(
+            "--rgb-condition (HyperLDM) decodes with a vq-rgb autoencoder; train one with "
+            "`hsigen train-ae --kind vq-rgb`"
+        )
     wl = np.asarray(patches.wavelengths_nm, np.float64)
     if len(wl) != len(ae.wavelengths_nm) or not np.allclose(wl, ae.wavelengths_nm, atol=0.05):
-        raise SpectralError(f"{dataset} has {len(wl)} bands that differ from the autoencoder's "
-                            f"{len(ae.wavelengths_nm)}; train the autoencoder on this dataset's band grid")
+        raise SpectralError(
+            f"{dataset} has {len(wl)} bands that differ from the autoencoder's "
+            f"{len(ae.wavelengths_nm)}; train the autoencoder on this dataset's band grid"
+        )
     if not (np.isclose(patches.scale, ae.scale) and np.isclose(patches.offset, ae.offset)):
-        raise SpectralError(f"{dataset} is normalised with scale {patches.scale:g} / offset {patches.offset:g} but "
-                            f"the autoencoder with {ae.scale:g} / {ae.offset:g}; use the dataset it was trained on")
+        raise SpectralError(
+            f"{dataset} is normalised with scale {patches.scale:g} / offset {patches.offset:g} but "
+            f"the autoencoder with {ae.scale:g} / {ae.offset:g}; use the dataset it was trained on"
+        )
     size = patches.hsi.shape[-1]
     if size % ae.factor:
         raise InputError(f"{dataset}: patch size {size} is not a multiple of the autoencoder's factor {ae.factor}")
@@ -163,13 +227,17 @@ def _conditions_from_artifact(path: Path, dataset: Path, rows: np.ndarray, size:
     datasets = [s for s, src in enumerate(cond.index["sources"]) if src.get("kind") == "hsi-dataset"]
     matches = [s for s in datasets if Path(cond.index["sources"][s]["path"]).resolve() == Path(dataset).resolve()]
     if not matches and len(datasets) == 1:
-        matches = datasets          # the same dataset (by hash) at another path
+        matches = datasets  # the same dataset (by hash) at another path
     if wanted not in recorded or not matches:
-        raise InputError(f"--conditions {path} was not computed from {dataset}; run "
-                         f"`hsigen condition {dataset} --kinds ... --out DIR` and pass that")
+        raise InputError(
+            f"--conditions {path} was not computed from {dataset}; run "
+            f"`hsigen condition {dataset} --kinds ... --out DIR` and pass that"
+        )
     if (cond.index["height"], cond.index["width"]) != (size, size):
-        raise InputError(f"--conditions {path} holds {cond.index['height']}×{cond.index['width']} maps but the "
-                         f"patches are {size}×{size}; rebuild it without --size")
+        raise InputError(
+            f"--conditions {path} holds {cond.index['height']}×{cond.index['width']} maps but the "
+            f"patches are {size}×{size}; rebuild it without --size"
+        )
     by_item = {int(cond.items[r]["item"]): r for r in cond.rows(source=matches[0])}
     missing = [int(i) for i in rows if int(i) not in by_item]
     if missing:
@@ -178,8 +246,10 @@ def _conditions_from_artifact(path: Path, dataset: Path, rows: np.ndarray, size:
     use = [k for k in (kinds or list(cond.maps) + list(cond.embeddings))]
     unknown = [k for k in use if k not in cond.maps and k not in cond.embeddings]
     if unknown:
-        raise InputError(f"--conditions {path} has no {', '.join(unknown)}; it holds "
-                         f"{', '.join(list(cond.maps) + list(cond.embeddings))}")
+        raise InputError(
+            f"--conditions {path} has no {', '.join(unknown)}; it holds "
+            f"{', '.join(list(cond.maps) + list(cond.embeddings))}"
+        )
     maps = {k: cond.maps[k][pick] for k in use if k in cond.maps}
     embeddings = {k: cond.embeddings[k][pick] for k in use if k in cond.embeddings}
     settings = {k: dict(cond.kinds.get(k, {})) for k in use}
@@ -192,8 +262,10 @@ def _conditions_on_the_fly(rgbs: list, kinds) -> tuple[dict, dict, dict]:
     from ...conditions import make_extractor
 
     if "text" in kinds:
-        raise ConfigError("text conditions come from a conditions artifact (`hsigen condition DATASET --kinds "
-                          "text --text-file ...`); pass it with --conditions, or drop text from --kinds")
+        raise ConfigError(
+            "text conditions come from a conditions artifact (`hsigen condition DATASET --kinds "
+            "text --text-file ...`); pass it with --conditions, or drop text from --kinds"
+        )
     maps, embeddings, settings = {}, {}, {}
     with log.progress("conditions", len(kinds) * len(rgbs)) as bar:
         for kind in kinds:
@@ -242,8 +314,9 @@ def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:
     if cond_path is not None:
         maps, embeddings, settings = _conditions_from_artifact(Path(cond_path), Path(dataset), rows, size, kinds)
     else:
-        maps, embeddings, settings = _conditions_on_the_fly([rgbs[i] for i in rows],
-                                                            kinds if kinds is not None else list(DEFAULT_KINDS))
+        maps, embeddings, settings = _conditions_on_the_fly(
+            [rgbs[i] for i in rows], kinds if kinds is not None else list(DEFAULT_KINDS)
+        )
     hsi = patches.hsi[rows]
     orientations = range(8) if model_cfg.get("augment", True) else range(1)
     latents, stacks, rgb_cond = [], [], []
@@ -252,7 +325,7 @@ def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:
         for k in orientations:
             cube = dihedral(hsi, k)
             for start in range(0, len(cube), 32):
-                x = torch.from_numpy(cube[start:start + 32]).to(device)
+                x = torch.from_numpy(cube[start : start + 32]).to(device)
                 latents.append(ae.encode(x).float().cpu().numpy())
                 if rgb_condition:
                     rgb_cond.append(ae.rgb_condition(x).float().cpu().numpy())
@@ -261,25 +334,41 @@ def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:
     copies = len(orientations)
     available = np.array([k in maps or k in embeddings for k in CONDITION_KINDS])
     space_config = {
-        "autoencoder": {"path": str(ae_path), "kind": ae.kind, "factor": int(ae.factor),
-                        "latent_channels": int(ae.latent_channels), "scaling_factor": float(ae.scaling_factor),
-                        "copied_to": AUTOENCODER_DIR},
-        "dataset": str(dataset), "patch_size": size, "training_patches": int(len(rows)),
+        "autoencoder": {
+            "path": str(ae_path),
+            "kind": ae.kind,
+            "factor": int(ae.factor),
+            "latent_channels": int(ae.latent_channels),
+            "scaling_factor": float(ae.scaling_factor),
+            "copied_to": AUTOENCODER_DIR,
+        },
+        "dataset": str(dataset),
+        "patch_size": size,
+        "training_patches": int(len(rows)),
         "orientations": copies,
-        "conditions": {"source": str(cond_path) if cond_path else "on-the-fly (offline extractors)",
-                       "local": [k for k in CONDITION_KINDS if k in maps],
-                       "global": {k: {"dim": int(v.shape[1]), **settings.get(k, {})} for k, v in embeddings.items()},
-                       "settings": {k: settings[k] for k in maps}},
+        "conditions": {
+            "source": str(cond_path) if cond_path else "on-the-fly (offline extractors)",
+            "local": [k for k in CONDITION_KINDS if k in maps],
+            "global": {k: {"dim": int(v.shape[1]), **settings.get(k, {})} for k, v in embeddings.items()},
+            "settings": {k: settings[k] for k in maps},
+        },
         "rgb": rgb_info,
     }
     used = [Path(ae_path), Path(dataset)] + ([Path(cond_path)] if cond_path else [])
     return LatentData(
-        latents=np.concatenate(latents).astype(np.float32), maps=np.concatenate(stacks),
+        latents=np.concatenate(latents).astype(np.float32),
+        maps=np.concatenate(stacks),
         embeddings={k: np.tile(v, (copies, 1)).astype(np.float32) for k, v in embeddings.items()},
-        available=available, rgb=np.concatenate(rgb_cond).astype(np.float32) if rgb_condition else None,
-        factor=int(ae.factor), patch_size=size, inputs=used, space_config=space_config,
+        available=available,
+        rgb=np.concatenate(rgb_cond).astype(np.float32) if rgb_condition else None,
+        factor=int(ae.factor),
+        patch_size=size,
+        inputs=used,
+        space_config=space_config,
         spectral=spectral_block(patches.wavelengths_nm, patches.scale, patches.offset),
-        autoencoder=Path(ae_path), condition_settings=settings)
+        autoencoder=Path(ae_path),
+        condition_settings=settings,
+    )
 
 
 # -- the model side ------------------------------------------------------------------------------
@@ -307,15 +396,16 @@ def apply_rgb_mode(model_cfg: dict) -> dict:
 
 # -- training and sampling entries of the space ------------------------------------------------
 
-def train(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False, resume: bool = False,
-          dry_run: bool = False):
+
+def train(inputs: dict, out: Path | None, cfg, *, overwrite: bool = False, resume: bool = False, dry_run: bool = False):
     """``train-diffusion --space latent``: the latent space has its own trainer (ControlNet,
     condition dropout, HyperLDM's SSIM term)."""
     from ..latent_training import train_latent
 
     cfg.model = apply_rgb_mode(cfg.model)
-    return train_latent(inputs, out, cfg, prepare=prepare_latent, overwrite=overwrite, resume=resume,
-                        dry_run_only=dry_run)
+    return train_latent(
+        inputs, out, cfg, prepare=prepare_latent, overwrite=overwrite, resume=resume, dry_run_only=dry_run
+    )
 
 
 class Generator(BaseGenerator):
@@ -325,7 +415,7 @@ class Generator(BaseGenerator):
     def __init__(self, model):
         super().__init__(model)
         self.pixel_factor = int(model.config["autoencoder"]["factor"])
-        self._batch = (None, None)          # (rows, ConditionBatch) of the batch being denoised
+        self._batch = (None, None)  # (rows, ConditionBatch) of the batch being denoised
 
     def prepare(self, request, n: int, size: int, guidance: float) -> Conditions:
         from ..generator import ConditionRequest
@@ -334,9 +424,14 @@ class Generator(BaseGenerator):
         if guidance < 0:
             raise ConfigError("--guidance must be >= 0 (1 = no guidance, the paper-style default is 2-7.5)")
         resolved = resolve_conditions(self.model, request or ConditionRequest(), n, size)
-        return Conditions(n, inputs=list(resolved.inputs), kinds=list(resolved.described["kinds"]),
-                          recorded={"guidance": float(guidance), "conditions": resolved.described},
-                          state=resolved, guidance=float(guidance))
+        return Conditions(
+            n,
+            inputs=list(resolved.inputs),
+            kinds=list(resolved.described["kinds"]),
+            recorded={"guidance": float(guidance), "conditions": resolved.described},
+            state=resolved,
+            guidance=float(guidance),
+        )
 
     def load(self, device, batch_size: int = 16) -> None:
         from ..latent_model import load_denoiser
@@ -354,16 +449,21 @@ class Generator(BaseGenerator):
         if self._batch[0] != (rows.start, rows.stop):
             c = conditions.state.take(rows)
             to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
-            batch = ConditionBatch(to(c.maps), to(c.keep), {k: to(v) for k, v in c.embeddings.items()},
-                                   to(c.rgb) if c.rgb is not None else None)
+            batch = ConditionBatch(
+                to(c.maps),
+                to(c.keep),
+                {k: to(v) for k, v in c.embeddings.items()},
+                to(c.rgb) if c.rgb is not None else None,
+            )
             self._batch = ((rows.start, rows.stop), batch)
         return self._batch[1]
 
     def predict(self, x, t, rows: slice, conditions: Conditions):
         from ..control import guided_noise
 
-        return guided_noise(self.denoiser, x, t.to(self.device), self.condition_batch(rows, conditions),
-                            conditions.guidance)
+        return guided_noise(
+            self.denoiser, x, t.to(self.device), self.condition_batch(rows, conditions), conditions.guidance
+        )
 
     def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
         import torch
@@ -372,18 +472,26 @@ class Generator(BaseGenerator):
         out = []
         with torch.no_grad():
             for start in range(0, len(x0), self.batch_size):
-                z = torch.from_numpy(x0[start:start + self.batch_size]).to(self.device)
+                z = torch.from_numpy(x0[start : start + self.batch_size]).to(self.device)
                 if c.rgb is not None:
-                    rgb = torch.from_numpy(c.rgb[start:start + len(z)]).to(self.device)
+                    rgb = torch.from_numpy(c.rgb[start : start + len(z)]).to(self.device)
                     x = self.autoencoder.decode(z, rgb)
                 else:
                     x = self.autoencoder.decode(z)
                 out.append(x.float().cpu().numpy())
         spectral = self.model.artifact.spectral
-        arrays = {"conditions": c.maps, "condition_present": c.keep,
-                  **{f"condition_{kind}": values for kind, values in c.embeddings.items()}}
-        return Decoded(np.concatenate(out).astype(np.float32), np.asarray(spectral["wavelengths_nm"], np.float64),
-                       float(spectral["scale"]), float(spectral["offset"]), arrays)
+        arrays = {
+            "conditions": c.maps,
+            "condition_present": c.keep,
+            **{f"condition_{kind}": values for kind, values in c.embeddings.items()},
+        }
+        return Decoded(
+            np.concatenate(out).astype(np.float32),
+            np.asarray(spectral["wavelengths_nm"], np.float64),
+            float(spectral["scale"]),
+            float(spectral["offset"]),
+            arrays,
+        )
 
     def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:
         from ..control import CONDITION_KINDS

@@ -24,13 +24,13 @@ _KIND_IN_NAME = re.compile(r"[a-z]+")
 class ResolvedConditions:
     """A table of m condition rows; sample i uses row i mod m (``take``)."""
 
-    maps: np.ndarray                  # (m, 6, S, S)
-    keep: np.ndarray                  # (m, 6) 0/1 per control.CONDITION_KINDS
-    embeddings: dict                  # kind → (m, D)
-    rgb: np.ndarray | None            # (m, 3, S, S) normalised (HyperLDM) or None
-    rgb_png: list | None              # m uint8 RGB images, saved beside the samples (HyperLDM)
-    inputs: list[Path]                # files/artifacts read (manifest inputs)
-    described: dict                   # plain description for the manifest
+    maps: np.ndarray  # (m, 6, S, S)
+    keep: np.ndarray  # (m, 6) 0/1 per control.CONDITION_KINDS
+    embeddings: dict  # kind → (m, D)
+    rgb: np.ndarray | None  # (m, 3, S, S) normalised (HyperLDM) or None
+    rgb_png: list | None  # m uint8 RGB images, saved beside the samples (HyperLDM)
+    inputs: list[Path]  # files/artifacts read (manifest inputs)
+    described: dict  # plain description for the manifest
 
     def table_rows(self, samples: slice) -> np.ndarray:
         return np.arange(samples.start, samples.stop) % len(self.keep)
@@ -38,10 +38,15 @@ class ResolvedConditions:
     def take(self, samples: slice) -> ResolvedConditions:
         """The conditions of samples ``samples`` (a slice of sample numbers), one row each."""
         rows = self.table_rows(samples)
-        return ResolvedConditions(self.maps[rows], self.keep[rows], {k: v[rows] for k, v in self.embeddings.items()},
-                                  None if self.rgb is None else self.rgb[rows],
-                                  None if self.rgb_png is None else [self.rgb_png[r] for r in rows],
-                                  self.inputs, self.described)
+        return ResolvedConditions(
+            self.maps[rows],
+            self.keep[rows],
+            {k: v[rows] for k, v in self.embeddings.items()},
+            None if self.rgb is None else self.rgb[rows],
+            None if self.rgb_png is None else [self.rgb_png[r] for r in rows],
+            self.inputs,
+            self.described,
+        )
 
     def tiled(self, n: int) -> ResolvedConditions:
         """One row per sample (to set per-sample conditions in memory)."""
@@ -61,8 +66,10 @@ def kind_of(spec: str, allowed) -> tuple[str, Path]:
     words = _KIND_IN_NAME.findall(path.stem.lower()) + [path.parent.name.lower()]
     kind = next((w for w in words if w in allowed), None)
     if kind is None:
-        raise ConfigError(f"--cond {spec}: cannot tell the condition kind from the file name; name the file after "
-                          f"its kind (hed.png, seg.png …) or write KIND=FILE with KIND one of {', '.join(allowed)}")
+        raise ConfigError(
+            f"--cond {spec}: cannot tell the condition kind from the file name; name the file after "
+            f"its kind (hed.png, seg.png …) or write KIND=FILE with KIND one of {', '.join(allowed)}"
+        )
     return kind, path
 
 
@@ -85,8 +92,9 @@ def read_sized_rgb(kind: str, path: Path, size: int, fix: str) -> np.ndarray:
         raise InputError(f"--cond {kind}={path}: the file does not exist")
     rgb = read_rgb(path)
     if rgb.shape[:2] != (size, size):
-        raise InputError(f"--cond {kind}={path} is {rgb.shape[1]}×{rgb.shape[0]} pixels but the samples are "
-                         f"{size}×{size}; {fix}")
+        raise InputError(
+            f"--cond {kind}={path} is {rgb.shape[1]}×{rgb.shape[0]} pixels but the samples are {size}×{size}; {fix}"
+        )
     return rgb
 
 
@@ -135,13 +143,17 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
 
     if request.conditions is not None:
         if (cond.index["height"], cond.index["width"]) != (size, size):
-            raise InputError(f"{request.conditions} holds {cond.index['height']}×{cond.index['width']} maps but the "
-                             f"samples are {size}×{size}; rebuild it with --size {size} or pass --size")
+            raise InputError(
+                f"{request.conditions} holds {cond.index['height']}×{cond.index['width']} maps but the "
+                f"samples are {size}×{size}; rebuild it with --size {size} or pass --size"
+            )
         usable = [k for k in list(cond.maps) + list(cond.embeddings) if k in trained_local or k in trained_global]
         if not usable:
-            raise ConfigError(f"{request.conditions} holds none of the kinds this model knows "
-                              f"({', '.join(trained_local + list(trained_global))})")
-        rows = np.arange(m)                      # table row r = artifact item r (sample i → i mod m)
+            raise ConfigError(
+                f"{request.conditions} holds none of the kinds this model knows "
+                f"({', '.join(trained_local + list(trained_global))})"
+            )
+        rows = np.arange(m)  # table row r = artifact item r (sample i → i mod m)
         for kind in usable:
             j = CONDITION_KINDS.index(kind)
             keep[:, j] = 1
@@ -149,14 +161,19 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
                 maps[:, LOCAL_SLOTS[kind]] = cond.maps[kind][rows]
             else:
                 if cond.embeddings[kind].shape[1] != embeddings[kind].shape[1]:
-                    raise InputError(f"{request.conditions}: {kind} embeddings have {cond.embeddings[kind].shape[1]} "
-                                     f"dimensions, the model {embeddings[kind].shape[1]}; use the same backend")
+                    raise InputError(
+                        f"{request.conditions}: {kind} embeddings have {cond.embeddings[kind].shape[1]} "
+                        f"dimensions, the model {embeddings[kind].shape[1]}; use the same backend"
+                    )
                 embeddings[kind] = cond.embeddings[kind][rows].astype(np.float32)
         if rgb_mode:
             rgb_png = [_read_png_rgb(cond.artifact.file(cond.items[r]["files"]["rgb"])) for r in rows]
         inputs.append(Path(request.conditions))
-        described["conditions"] = {"path": str(request.conditions), "kinds": usable,
-                                   "items": (np.arange(n) % m).tolist()}
+        described["conditions"] = {
+            "path": str(request.conditions),
+            "kinds": usable,
+            "items": (np.arange(n) % m).tolist(),
+        }
 
     seen = set()
     for spec in request.files:
@@ -192,8 +209,10 @@ def resolve_conditions(model, request, n: int, size: int) -> ResolvedConditions:
     rgb = None
     if rgb_mode:
         if rgb_png is None:
-            raise ConfigError("this HyperLDM model decodes with an RGB image: give --cond rgb=IMAGE (uint8 RGB of the "
-                              f"sample size {size}×{size}) or a conditions artifact (its rgb/ images)")
+            raise ConfigError(
+                "this HyperLDM model decodes with an RGB image: give --cond rgb=IMAGE (uint8 RGB of the "
+                f"sample size {size}×{size}) or a conditions artifact (its rgb/ images)"
+            )
         rgb = np.stack([rgb_from_png(im, cfg["rgb"]) for im in rgb_png])
     described["kinds"] = [k for j, k in enumerate(CONDITION_KINDS) if keep[:, j].any()]
     return ResolvedConditions(maps, keep, embeddings, rgb, rgb_png, inputs, described)
