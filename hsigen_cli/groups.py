@@ -17,14 +17,29 @@ from .options import SHARED_NAMES, shared_options
 _PASS_THROUGH = (typer.Exit, typer.Abort, typer.TyperException)
 
 
+EXAMPLE_PREFIXES = ("hsigen ", "torchrun ", "accelerate ")
+
+
 def module_examples(command) -> str | None:
-    """The indented ``hsigen ...`` example lines of the module that defines ``command``, as an
+    """The ``hsigen ...`` example lines of the module that defines ``command``, as an
     epilog Click prints verbatim (a paragraph starting with ``\\b`` is not re-wrapped)."""
     callback = getattr(command, "callback", None)
     module = sys.modules.get(getattr(callback, "__module__", "") or "")
     doc = getattr(module, "__doc__", None) or ""
-    lines = [line[4:].rstrip() for line in doc.splitlines() if line.startswith("    ") and line.strip()]
-    if not lines or not any(line.startswith(("hsigen ", "torchrun ")) for line in lines):
+    # An example starts with the command's name (at any indentation: formatters re-indent
+    # docstrings) and may go on over more-indented continuation lines.
+    lines, base = [], None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if stripped.startswith(EXAMPLE_PREFIXES):
+            base = indent
+            lines.append(line[indent:].rstrip())
+        elif base is not None and stripped and indent > base:
+            lines.append(line[base:].rstrip())
+        else:
+            base = None
+    if not lines:
         return None
     return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
