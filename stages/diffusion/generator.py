@@ -21,6 +21,7 @@ every generator.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +69,7 @@ class Decoded:
     metrics: dict = field(default_factory=dict)  # metrics of these samples (e.g. class shares)
 
 
-class Generator:
+class Generator(ABC):
     """Base of every generator; the defaults fit an unconditional diffusers ``UNet2DModel``
     in the model's own pixel grid (subclasses override what differs)."""
 
@@ -123,10 +124,11 @@ class Generator:
     def predict(self, x, t, rows: slice, conditions: Conditions):
         return self.unet(x, t.to(self.device)).sample
 
+    @abstractmethod
     def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
-        raise NotImplementedError
+        """Model-space samples ``rows`` → HSIs in normalised units (+ the generator's extra maps)."""
 
-    def write_beside(self, tmp: Path, decoded: Decoded, rows: slice, conditions: Conditions) -> None:
+    def write_beside(self, tmp: Path, decoded: Decoded, rows: slice, conditions: Conditions) -> None:  # noqa: B027  (optional hook)
         """Files written next to samples ``rows`` (``samples/sample_NNNN_*``); none by default."""
 
     def summary(self, samples_h5: Path, conditions: Conditions) -> tuple[dict, dict]:

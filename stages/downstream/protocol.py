@@ -14,6 +14,7 @@ test over seeds (``report.paired_verdict``). Training reads only the patches of 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -74,7 +75,7 @@ class Context:
     extra: dict = field(default_factory=dict)  # reported in the settings
 
 
-class PatchTask:
+class PatchTask(ABC):
     """A patch-level task. Subclasses set the class attributes and implement the four hooks."""
 
     name: str
@@ -89,23 +90,26 @@ class PatchTask:
     keys: tuple[str, ...] = ("hsi",)
     defaults = {"steps": 300, "batch_size": 8, "lr": 2e-3, "crop": 16, "synthetic_ratio": 1.0}
 
-    def setup(self, ctx: Context, train: PatchSource, val: PatchSource) -> None:
+    def setup(self, ctx: Context, train: PatchSource, val: PatchSource) -> None:  # noqa: B027  (optional hook)
         """Fill ``ctx`` (classes, weights) from the real training data."""
 
+    @abstractmethod
     def make_model(self, ctx: Context):
-        raise NotImplementedError
+        """The task's fixed model, freshly initialised from the current torch seed."""
 
+    @abstractmethod
     def loss(self, model, batch: dict, generator, ctx: Context):
-        raise NotImplementedError
+        """One training batch's loss tensor."""
 
+    @abstractmethod
     def evaluate(self, model, source: PatchSource, ctx: Context, seed: int) -> dict:
-        raise NotImplementedError
+        """The task's metrics of ``model`` on ``source``."""
 
+    @abstractmethod
     def baseline(self, source: PatchSource, ctx: Context, seed: int) -> dict:
         """The untrained reference the model must beat (noisy input, bicubic, majority class)."""
-        raise NotImplementedError
 
-    def check_config(self, config: DownstreamConfig, hyper: dict) -> None:
+    def check_config(self, config: DownstreamConfig, hyper: dict) -> None:  # noqa: B027  (optional hook)
         """Task-specific option checks."""
 
     def protocol_text(self, settings: dict) -> str:

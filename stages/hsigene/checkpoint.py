@@ -116,7 +116,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         )
     if state is not data:
         # Lightning extras beside the weights (hyper-parameters, callback states) are not needed;
-        # any object among them was replaced by an inert placeholder, never constructed.
+        # the restricted unpickler stood in an inert marker for any object among them and never
+        # constructed it (the markers are what _refused_in lists).
         extras: list[str] = []
         _refused_in({k: v for k, v in data.items() if k != "state_dict"}, "checkpoint", extras)
         if extras:

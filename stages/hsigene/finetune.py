@@ -9,8 +9,9 @@ The shared Trainer (AdamW, cosine, checkpoints that resume exactly) runs the loo
 the chosen parts are in its module, so its checkpoints hold just those.
 
 Conditions while fine-tuning: all local slots empty, the empty prompt and zero content —
-what the release feeds for absent conditions — so the model keeps its unconditional
-behaviour on the new scenes; condition-paired fine-tuning is not implemented yet.
+what the release feeds for absent conditions. This adapts the model's unconditional
+behaviour to the new scenes; condition maps are not taken here (`--conditions`/`--kinds`
+with `--architecture hsigene` exit 1 naming them, hsigen_cli/train_diffusion.py).
 """
 
 from __future__ import annotations
