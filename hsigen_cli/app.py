@@ -18,6 +18,7 @@ from . import (
     import_cmd,
     ingest,
     inspect,
+    pretrained,
     sample,
     train_ae,
     train_diffusion,
@@ -53,7 +54,19 @@ def root(
     """hsigen: hyperspectral image generation toolkit (-v/-q here or after any command)."""
 
 
-for module in (ingest, inspect, unmix, condition, train_diffusion, sample, train_ae, evaluate, upsample, import_cmd):
+for module in (
+    ingest,
+    inspect,
+    unmix,
+    condition,
+    train_diffusion,
+    sample,
+    train_ae,
+    evaluate,
+    upsample,
+    import_cmd,
+    pretrained,
+):
     module.register(app)
 
 

@@ -11,6 +11,7 @@
     hsigen condition runs/ip --kinds mlsd,sketch --mlsd-weights ~/annotators/mlsd_large_512_fp32.pth \\
         --pidinet-weights ~/annotators/table5_pidinet.pth --out runs/ip-annot
     hsigen condition runs/ip --kinds hed,seg,content --encoder runs/ae --out runs/ip-enc   # HSI content
+    hsigen condition runs/ip --kinds hed,seg --split val --out runs/ip-val-cond   # held-out patches only
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from .choices import Split
 from .options import Device, Json, Out, Overwrite
 
 _HELP = """Compute condition maps (hed, mlsd, sketch, seg) and embeddings (content, text) for
@@ -104,6 +106,10 @@ def condition(
     size: Annotated[
         Optional[int],
         typer.Option("--size", help="Resize every image to SIZE×SIZE before extraction (default: the source's size)."),
+    ] = None,
+    split: Annotated[
+        Optional[Split],
+        typer.Option("--split", help="Dataset sources: only this split's patches (e.g. val: held-out conditions)."),
     ] = None,
     backend: Annotated[
         Optional[List[str]],
@@ -293,6 +299,7 @@ def condition(
         device=device,
         text=text,
         text_file=None if text_file is None else str(text_file),
+        split=None if split is None else split.value,
     )
     artifact = run(list(sources), out, cfg, overwrite=overwrite)
     if json_out:

@@ -3,6 +3,7 @@
 hsigen inspect runs/ip                 # a short summary
 hsigen inspect runs/ip --json          # the whole manifest on stdout
 hsigen inspect runs/ip --verify        # also recompute every output's sha256
+hsigen inspect pretrained:indian-pines-latent   # a shipped model (hsigen pretrained lists them)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .options import Json
 
 
 def inspect_artifact(
-    directory: Annotated[Path, typer.Argument(help="An artifact directory.")],
+    directory: Annotated[Path, typer.Argument(help="An artifact directory, or pretrained:NAME.")],
     as_json: Json = False,
     verify: Annotated[bool, typer.Option("--verify", help="Recompute output hashes.")] = False,
 ):
@@ -49,6 +50,8 @@ def inspect_artifact(
         lines.append(f"metric: {key} = {value}")
     if verify:
         lines.append("verify: every output matches its sha256")
+    if str(directory).startswith("pretrained:"):
+        lines.append(f"pretrained: {artifact.path} (read-only; every file verified against its shipped sha256)")
     typer.echo("\n".join(lines))
 
 

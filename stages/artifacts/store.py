@@ -176,7 +176,12 @@ class Artifact:
 
 
 def open_artifact(path: str | Path, kind: str | tuple[str, ...] | None = None, role: str = "input") -> Artifact:
-    """Open and validate an artifact, optionally insisting on its kind."""
+    """Open and validate an artifact, optionally insisting on its kind; ``pretrained:NAME``
+    opens a shipped model after verifying its hashes (``stages/pretrained``)."""
+    from .. import pretrained
+
+    if pretrained.is_reference(path):
+        path = pretrained.resolve(path)
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{role} {path} does not exist; check the path or run the stage that makes it")
@@ -198,7 +203,14 @@ def open_artifact(path: str | Path, kind: str | tuple[str, ...] | None = None, r
 
 
 def input_record(path: str | Path) -> dict:
-    """``{path, sha256, kind}`` for a manifest's ``inputs``: artifacts hash their manifest."""
+    """``{path, sha256, kind}`` for a manifest's ``inputs``: artifacts hash their manifest
+    (a shipped model is recorded by its name, ``pretrained:NAME``, wherever it is installed)."""
+    from .. import pretrained
+
+    if pretrained.is_reference(path) or pretrained.reference_of(path):
+        name = str(path) if pretrained.is_reference(path) else pretrained.reference_of(path)
+        artifact = open_artifact(name)
+        return {"path": name, "sha256": artifact.sha256(), "kind": artifact.kind}
     path = Path(path)
     if path.is_dir():
         artifact = open_artifact(path)

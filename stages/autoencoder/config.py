@@ -36,6 +36,7 @@ class KLAutoencoderPreset(Preset):
     band_standardise: bool
     sad_weight: float
     kl_weight: float
+    gradient_weight: float  # metrics.gradient_loss, against decoder blur (not in the papers: 0 there)
     lr: float
     batch_size: int
     steps: int
@@ -86,6 +87,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                 band_standardise=True,
                 sad_weight=0.1,
                 kl_weight=1e-5,
+                gradient_weight=0.0,
                 lr=2e-3,
                 batch_size=8,
                 steps=1500,
@@ -102,6 +104,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                 band_standardise=True,
                 sad_weight=0.1,
                 kl_weight=1e-6,
+                gradient_weight=0.0,
                 lr=4.5e-6,
                 batch_size=8,
                 steps=100_000,
@@ -133,6 +136,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                 mask_linear_path=True,
                 sad_weight=0.1,
                 kl_weight=1e-5,
+                gradient_weight=0.0,
                 ce_weight=1.0,
                 lr=2e-3,
                 batch_size=8,
@@ -153,6 +157,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                 mask_linear_path=False,
                 sad_weight=0.1,
                 kl_weight=1e-6,
+                gradient_weight=0.0,
                 ce_weight=1.0,
                 lr=4.5e-6,
                 batch_size=8,

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .bandnorm import attach_band_norm
-from .metrics import sad_loss
+from .metrics import gradient_loss, sad_loss
 
 
 def make_autoencoder_kl(
@@ -103,9 +103,13 @@ class KLAutoencoder(nn.Module):
         l1 = (recon - hsi).abs().mean()
         sad = sad_loss(hsi, recon, self.shift)
         kl = kl_per_value(posterior, hsi)
-        # Liu et al., SpecDM, arXiv:2502.17056 eq. 1 (L1 + λ·SAD) + KL weight (LDM's KL-regularised autoencoder)
-        loss = l1 + self.cfg["sad_weight"] * sad + self.cfg["kl_weight"] * kl
-        return loss, {"l1": l1.item(), "sad": sad.item(), "kl": kl.item()}
+        # Liu et al., SpecDM, arXiv:2502.17056 eq. 1 (L1 + λ·SAD) + KL weight (LDM's KL-regularised autoencoder),
+        # + an edge term against blur (metrics.gradient_loss; 0 in the paper presets)
+        grad = gradient_loss(hsi, recon)
+        loss = (
+            l1 + self.cfg["sad_weight"] * sad + self.cfg["kl_weight"] * kl + self.cfg.get("gradient_weight", 0) * grad
+        )
+        return loss, {"l1": l1.item(), "sad": sad.item(), "kl": kl.item(), "grad": grad.item()}
 
     def calibrate(self, batches, **_) -> float:
         s = vae_scaling_factor(self.vae, batches)

@@ -25,6 +25,15 @@ def sad_loss(x, x_hat, shift: float = 0.0):
     return torch.arccos(cos.clamp(-1 + 1e-6, 1 - 1e-6)).mean()
 
 
+def gradient_loss(x, x_hat):
+    """Mean |∇x̂ − ∇x| over horizontally and vertically adjacent pixels of every band: an edge
+    term that penalises the blur an L1-trained decoder settles on (the spatial gradients the
+    evaluation's ``gradient`` statistic measures), as gradient losses do in SR and restoration."""
+    dy = (x_hat[..., 1:, :] - x_hat[..., :-1, :]) - (x[..., 1:, :] - x[..., :-1, :])
+    dx = (x_hat[..., :, 1:] - x_hat[..., :, :-1]) - (x[..., :, 1:] - x[..., :, :-1])
+    return 0.5 * (dy.abs().mean() + dx.abs().mean())
+
+
 def cosine_loss(x, x_hat, shift: float = 0.0):
     """1 − cosine similarity of spectra, averaged over pixels (Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 4, L_cos)."""
     import torch

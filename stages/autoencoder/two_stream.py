@@ -28,7 +28,7 @@ from torch import nn
 from .bandnorm import attach_band_norm
 from .kl import kl_per_value, latent_scaling_factor, make_autoencoder_kl, vae_scaling_factor
 from .mask_branch import MaskBranch
-from .metrics import sad_loss
+from .metrics import gradient_loss, sad_loss
 
 
 class TwoStreamAutoencoder(nn.Module):
@@ -129,7 +129,7 @@ class TwoStreamAutoencoder(nn.Module):
         recon = self.hsi_vae.decode(posterior.sample(generator=generator)).sample
         l1 = (recon - hsi).abs().mean()
         sad = sad_loss(hsi, recon, self.shift)
-        return l1, sad, kl_per_value(posterior, hsi)
+        return l1, sad, kl_per_value(posterior, hsi), gradient_loss(hsi, recon)
 
     def forward(
         self,
@@ -140,16 +140,19 @@ class TwoStreamAutoencoder(nn.Module):
         **_,
     ):
         images = hsi if hsi_t2 is None else torch.cat([hsi, hsi_t2])  # §3.3: one branch for both images
-        l1, sad, kl_x = self._hsi_loss(images, generator)
+        l1, sad, kl_x, grad = self._hsi_loss(images, generator)
         onehot = self.one_hot(labels)
         posterior = self.mask_branch.posterior(onehot)
         logits = self.mask_branch.logits(posterior.sample(generator=generator))
         ce = nn.functional.cross_entropy(logits, labels.long())
         kl_y = kl_per_value(posterior, onehot)
         c = self.cfg
-        # Liu et al., SpecDM, arXiv:2502.17056 eq. 1 for the image branch, cross-entropy for the mask branch, each + KL
+        # Liu et al., SpecDM, arXiv:2502.17056 eq. 1 for the image branch, cross-entropy for the mask branch, each + KL;
+        # the image branch's edge term as in kl.py (0 in the paper preset)
         loss = l1 + c["sad_weight"] * sad + c["ce_weight"] * ce + c["kl_weight"] * (kl_x + kl_y)
-        return loss, {"l1": l1.item(), "sad": sad.item(), "ce": ce.item(), "kl": (kl_x + kl_y).item()}
+        loss = loss + c.get("gradient_weight", 0) * grad
+        metrics = {"l1": l1.item(), "sad": sad.item(), "ce": ce.item(), "kl": (kl_x + kl_y).item(), "grad": grad.item()}
+        return loss, metrics
 
     def calibrate(self, batches, labels=None, hsi_t2=None, **_) -> float:
         images = list(batches) + list(hsi_t2 or [])

@@ -43,6 +43,7 @@ class ConditionConfig:
     device: str = "cpu"
     text: str | None = None  # one text for every image
     text_file: str | None = None  # one line per image (blank = no text)
+    split: str | None = None  # dataset sources: only the patches of this split (e.g. held-out val conditions)
 
     def validate(self) -> None:
         if not self.kinds:
@@ -157,6 +158,21 @@ def _resource_records(cfg: ConditionConfig, backends: dict) -> list[dict]:
     ]
 
 
+def _only_split(source_set: SourceSet, split: str) -> SourceSet:
+    """The images of ``split`` only; each keeps its ``item`` (its row in the source dataset)."""
+    unsplit = [s["path"] for k, s in enumerate(source_set.sources) if not any(
+        im.source == k and im.split is not None for im in source_set.images)]  # fmt: skip
+    if unsplit:
+        raise ConfigError(
+            f"--split {split}: {', '.join(unsplit)} has no train/val split (only hsi-datasets made with "
+            "--val-fraction do); leave --split out or give such a dataset"
+        )
+    source_set.images = [im for im in source_set.images if im.split == split]
+    if not source_set.images:
+        raise ConfigError(f"--split {split}: no patch of the sources is in the {split} split")
+    return source_set
+
+
 def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwrite: bool = False) -> Artifact:
     cfg.validate()
     backends = {kind: cfg.backends.get(kind, "offline") for kind in cfg.kinds}
@@ -176,6 +192,8 @@ def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwr
         for kind in cfg.kinds
     }
     source_set = read_sources(list(sources), cfg.stretch_percent)
+    if cfg.split is not None:
+        source_set = _only_split(source_set, cfg.split)
     rgbs = _prepare_images(source_set, cfg.size)
     extracted = [k for k in cfg.kinds if k != "text"]
     per_image = {kind: _extractor_inputs(extractors[kind], source_set, rgbs, cfg.size) for kind in extracted}

@@ -159,8 +159,13 @@ def find_autoencoder(gen: ImageSet):
     for record in gen.artifact.manifest.get("inputs", []):
         if record.get("kind") != "diffusion-model":
             continue
-        ae_dir = Path(record["path"]) / "autoencoder"
-        if not (Path(record["path"]) / "manifest.json").is_file():
+        from .. import pretrained
+
+        model_dir = (
+            pretrained.resolve(record["path"]) if pretrained.is_reference(record["path"]) else Path(record["path"])
+        )
+        ae_dir = model_dir / "autoencoder"
+        if not (model_dir / "manifest.json").is_file():
             return None, f"its model {record['path']} is not found from here (run from the directory it was made in)"
         if not ae_dir.is_dir():
             return None, None  # a pixel- or abundance-space model: no autoencoder

@@ -4,6 +4,7 @@ set, in one ``evaluation-report`` artifact (report.json, report.md, figures)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -212,6 +213,10 @@ class _Context:
     real_spatial: spatial.SpatialStats | None = None
     patch_net: RandomPatchFeatures | None = None
     real_patch_feats: np.ndarray | None = None
+
+    @functools.cached_property
+    def real_band_means(self) -> np.ndarray:
+        return self.real_px.values.mean(0, dtype=np.float64)
 
 
 def _plan(
@@ -431,6 +436,9 @@ def _score(ctx: _Context, g: ImageSet, names: set, seed: int):
             res = manifold.precision_recall(real_px.values, gen_px.values, cfg.k)
         if "spr_srec" in names:
             metrics["spr"], metrics["srec"] = res.precision, res.recall
+            # A colour cast: the largest relative error of a band's mean level (0 = the real set's mean spectrum).
+            band_means = gen_px.values.mean(0, dtype=np.float64) / np.maximum(ctx.real_band_means, 1e-12)
+            metrics["max_band_mean_error"] = float(np.max(np.abs(band_means - 1.0)))
         if "prdc" in names:
             metrics["density"], metrics["coverage"] = res.density, res.coverage
     if "fp" in names:
@@ -495,6 +503,7 @@ def _headline(results: list[dict]) -> dict:
         for key in (
             "spr",
             "srec",
+            "max_band_mean_error",
             "density",
             "coverage",
             "fp",

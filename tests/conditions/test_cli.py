@@ -73,6 +73,24 @@ def test_size_and_labels(cli, ip_dataset, tmp_path):
         assert len(np.unique(colours, axis=0)) == len(np.unique(resized))
 
 
+def test_split_keeps_only_that_splits_patches_with_their_rows(cli, ip_dataset, ip_conditions, tmp_path):
+    out = tmp_path / "val"
+    code, _, err = cli("condition", ip_dataset, "--kinds", "hed,seg", "--split", "val", "--out", out)
+    assert code == 0, err
+    split = load_patches(ip_dataset).split
+    val_rows = [int(i) for i in np.flatnonzero(split == "val")]
+    items = load_conditions(out).items
+    assert [item["item"] for item in items] == val_rows and {item["split"] for item in items} == {"val"}
+    # The same maps as in the conditions of every patch: filtering happens before extraction, per image.
+    full = load_conditions(ip_conditions)
+    np.testing.assert_array_equal(load_conditions(out).maps["hed"], full.maps["hed"][val_rows])
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    code, _, err = cli("condition", images, "--kinds", "hed", "--split", "val", "--out", tmp_path / "no")
+    assert code == 1 and "has no train/val split" in err and not (tmp_path / "no").exists()
+
+
 def test_rgb_image_sources(cli, tmp_path):
     images = tmp_path / "images"
     images.mkdir()

@@ -11,7 +11,8 @@ import torch
 from stages.common.errors import ConfigError
 from stages.training import resolve_preset
 
-# Every preset as resolve_preset returned it before presets were typed (hsigen 0.1.0, nested dicts).
+# Every preset as resolve_preset returns it: recorded when presets were typed (hsigen 0.1.0, nested dicts) and
+# rewritten only for a deliberate preset change, each named in the preset's comment (issue 14: gradient_weight).
 RESOLVED = json.loads((Path(__file__).parent / "data" / "resolved_presets.json").read_text())
 
 

@@ -1,0 +1,58 @@
+"""Install a trained artifact as a shipped pretrained model (what ``examples/pretrain.py`` calls).
+
+The artifact directory is copied whole (hidden files such as locks left out) to
+``models/NAME``, its ``provenance.json`` written beside it, and ``models/index.json`` updated
+with the sha256 of every file, so that ``resolve`` can refuse a modified copy. Safetensors
+weights only: an artifact holding a pickle-based file (.pt, .pth, .ckpt, .bin, .pkl) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..artifacts.store import file_sha256, open_artifact
+from ..common.errors import ArtifactError
+from . import INDEX_NAME, PROVENANCE_NAME, _dir
+
+PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle"}
+
+
+def file_hashes(directory: Path) -> dict:
+    """sha256 of every file under ``directory`` (relative POSIX paths), provenance excluded."""
+    return {
+        p.relative_to(directory).as_posix(): file_sha256(p)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != PROVENANCE_NAME
+    }
+
+
+def install(
+    name: str, artifact_dir: str | Path, description: str, provenance: dict, models_dir: Path | None = None
+) -> Path:
+    """Copy ``artifact_dir`` to ``models_dir/name`` and register it; returns the installed path."""
+    if not name or "/" in name or name.startswith("."):
+        raise ArtifactError(f"pretrained model name {name!r} must be a plain name such as indian-pines-latent")
+    artifact = open_artifact(artifact_dir)
+    bad = artifact.verify()
+    if bad:
+        raise ArtifactError(f"{artifact_dir}: {', '.join(bad)} changed since they were written; rebuild it first")
+    pickles = [p.name for p in Path(artifact_dir).rglob("*") if p.suffix in PICKLE_SUFFIXES]
+    if pickles:
+        raise ArtifactError(f"{artifact_dir} holds pickle-based files ({', '.join(pickles)}); ship safetensors only")
+    models_dir = _dir(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / name
+    staging = models_dir / f".{name}.installing"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(artifact_dir, staging, ignore=shutil.ignore_patterns(".*"))
+    (staging / PROVENANCE_NAME).write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+    index_path = models_dir / INDEX_NAME
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {"models": {}}
+    index["models"][name] = {"kind": artifact.kind, "description": description, "files": file_hashes(target)}
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return target

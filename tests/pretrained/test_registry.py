@@ -1,0 +1,90 @@
+"""``pretrained:NAME``: installing an artifact as a shipped model, resolving it wherever a stage
+opens an artifact, and refusing a modified, incomplete or padded copy (every file is checked
+against index.json). Uses a small artifact the test writes itself, in a private models folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from stages import pretrained
+from stages.artifacts.store import ArtifactWriter, input_record, open_artifact, spectral_block
+from stages.common.errors import ArtifactError
+from stages.pretrained.install import install
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    target = tmp_path / "models"
+    monkeypatch.setattr(pretrained, "MODELS_DIR", target)
+    monkeypatch.setattr(pretrained, "_VERIFIED", set())
+    return target
+
+
+def write_artifact(out, nested: bool = True):
+    """A two-file artifact with a nested one inside it (as a latent model holds its autoencoder)."""
+    writer = ArtifactWriter(out, "sr-model", "test", {"k": 3}, [])
+    writer.spectral = spectral_block(np.linspace(400.0, 1000.0, 4), 1.0, 0.0)
+    with writer.building() as tmp:
+        np.savetxt(tmp / "endmembers.csv", np.arange(12.0).reshape(3, 4), delimiter=",")
+        (tmp / "notes.json").write_text(json.dumps({"a": 1}))
+        if nested:
+            (tmp / "inner").mkdir()
+            (tmp / "inner" / "weights.safetensors").write_bytes(b"\x00" * 64)
+    return out
+
+
+def test_install_resolve_and_record_by_name(tmp_path, models_dir, cli):
+    src = write_artifact(tmp_path / "trained")
+    path = install("toy", src, "a toy model", {"command": "hsigen test", "seed": 0, "metrics": {"spr": 0.5}})
+    assert path == models_dir / "toy"
+    index = json.loads((models_dir / "index.json").read_text())["models"]["toy"]
+    assert set(index["files"]) == {"manifest.json", "endmembers.csv", "notes.json", "inner/weights.safetensors"}
+    art = open_artifact("pretrained:toy", "sr-model")
+    assert art.path == models_dir / "toy" and art.config == {"k": 3}
+    record = input_record("pretrained:toy")
+    assert record["path"] == "pretrained:toy" and record["kind"] == "sr-model"
+    assert input_record(models_dir / "toy")["path"] == "pretrained:toy"  # the installed dir, by name too
+    code, out, err = cli("inspect", "pretrained:toy")
+    assert code == 0, err
+    assert "sr-model v" in out and "read-only" in out
+    code, out, err = cli("pretrained", "--json")
+    rows = json.loads(out)
+    assert [r["name"] for r in rows] == ["toy"] and rows[0]["provenance"]["metrics"] == {"spr": 0.5}
+    code, out, err = cli("pretrained", "--verify")
+    assert code == 0 and "pretrained:toy" in out and "every file matches" in out
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "inner" / "weights.safetensors").write_bytes(b"\x01" * 64), "was modified: inner/weights"),
+        (lambda d: (d / "notes.json").unlink(), "is incomplete: notes.json is missing"),
+        (lambda d: (d / "extra.pt").write_bytes(b"x"), "files it was not shipped with (extra.pt)"),
+    ],
+)
+def test_a_changed_pretrained_model_is_refused(tmp_path, models_dir, cli, damage, message):
+    install("toy", write_artifact(tmp_path / "trained"), "a toy model", {})
+    damage(models_dir / "toy")
+    with pytest.raises(ArtifactError, match="reinstall hsigen"):
+        open_artifact("pretrained:toy")
+    code, out, err = cli("inspect", "pretrained:toy")
+    assert code == 1 and message in err and "make pretrained" in err
+
+
+def test_unknown_name_lists_the_installed_ones(tmp_path, models_dir, cli):
+    install("toy", write_artifact(tmp_path / "trained"), "a toy model", {})
+    code, out, err = cli("inspect", "pretrained:nope")
+    assert code == 1 and "no pretrained model 'nope'" in err and "toy" in err
+
+
+def test_install_refuses_pickles_and_bad_names(tmp_path, models_dir):
+    src = write_artifact(tmp_path / "trained")
+    (src / "inner" / "model.pt").write_bytes(b"x")
+    with pytest.raises(ArtifactError, match="pickle-based files"):
+        install("toy", src, "", {})
+    with pytest.raises(ArtifactError, match="plain name"):
+        install("../x", write_artifact(tmp_path / "other"), "", {})
+    assert not (models_dir / "toy").exists()
