@@ -23,6 +23,7 @@ from torch import nn
 
 from .bandnorm import attach_band_norm
 from .metrics import gradient_loss, sad_loss
+from .spectral_path import SpectralLinearPath, decode_with, shifted_posterior
 
 
 def make_autoencoder_kl(
@@ -56,11 +57,6 @@ def latent_scaling_factor(means) -> float:
     return 1.0 / max(std, 1e-8)
 
 
-def vae_scaling_factor(vae, batches) -> float:
-    """``latent_scaling_factor`` of a diffusers VAE's posterior means over ``batches``."""
-    return latent_scaling_factor(vae.encode(x).latent_dist.mode() for x in batches)
-
-
 class KLAutoencoder(nn.Module):
     kind = "kl"
 
@@ -82,6 +78,12 @@ class KLAutoencoder(nn.Module):
         self.band_stats = band_stats  # (mean, std) per band, or None
         if band_stats is not None:
             attach_band_norm(self.vae, *band_stats)
+        # spectral_path.py: a linear code through the same latent (the tiny preset's linear_path)
+        self.linear_path = (
+            SpectralLinearPath(bands, int(self.vae.config.latent_channels), self.factor, band_stats)
+            if cfg.get("linear_path")
+            else None
+        )
 
     # -- shape facts for the next stages ----------------------------------------------
     @property
@@ -98,8 +100,8 @@ class KLAutoencoder(nn.Module):
 
     # -- training ----------------------------------------------------------------------
     def forward(self, hsi: torch.Tensor, generator: torch.Generator | None = None, **_):
-        posterior = self.vae.encode(hsi).latent_dist
-        recon = self.vae.decode(posterior.sample(generator=generator)).sample
+        posterior = shifted_posterior(self.vae, self.linear_path, hsi)
+        recon = decode_with(self.vae, self.linear_path, posterior.sample(generator=generator))
         l1 = (recon - hsi).abs().mean()
         sad = sad_loss(hsi, recon, self.shift)
         kl = kl_per_value(posterior, hsi)
@@ -112,12 +114,15 @@ class KLAutoencoder(nn.Module):
         return loss, {"l1": l1.item(), "sad": sad.item(), "kl": kl.item(), "grad": grad.item()}
 
     def calibrate(self, batches, **_) -> float:
-        s = vae_scaling_factor(self.vae, batches)
+        s = latent_scaling_factor(shifted_posterior(self.vae, self.linear_path, x).mode() for x in batches)
         self.vae.register_to_config(scaling_factor=s)
         return s
 
     def parameter_counts(self) -> dict:
-        return {"vae": sum(p.numel() for p in self.vae.parameters())}
+        counts = {"vae": sum(p.numel() for p in self.vae.parameters())}
+        if self.linear_path is not None:
+            counts["linear_path"] = sum(p.numel() for p in self.linear_path.parameters())
+        return counts
 
     def extra_metrics(self, arrays: dict, batch: int) -> dict:
         return {}
@@ -132,12 +137,12 @@ class KLAutoencoder(nn.Module):
     @torch.no_grad()
     def encode(self, hsi: torch.Tensor) -> torch.Tensor:
         """(N, B, H, W) normalised HSI → (N, C, H/f, W/f) scaled posterior means."""
-        return self.vae.encode(hsi).latent_dist.mode() * self.scaling_factor
+        return shifted_posterior(self.vae, self.linear_path, hsi).mode() * self.scaling_factor
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents → (N, B, H, W) normalised HSI."""
-        return self.vae.decode(latents / self.scaling_factor).sample
+        return decode_with(self.vae, self.linear_path, latents / self.scaling_factor)
 
     @torch.no_grad()
     def reconstruct(self, hsi: torch.Tensor, **_) -> torch.Tensor:
@@ -146,6 +151,8 @@ class KLAutoencoder(nn.Module):
     # -- files -------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         self.vae.save_pretrained(directory / "vae", safe_serialization=True)
+        if self.linear_path is not None:
+            self.linear_path.save(directory)
         (directory / "model.json").write_text(
             json.dumps(
                 {
@@ -164,4 +171,7 @@ class KLAutoencoder(nn.Module):
         from diffusers import AutoencoderKL
 
         vae = AutoencoderKL.from_pretrained(directory / "vae", local_files_only=True, low_cpu_mem_usage=False)
-        return cls(meta["bands"], meta["cfg"], meta["shift"], vae=vae, band_stats=meta.get("band_stats"))
+        model = cls(meta["bands"], meta["cfg"], meta["shift"], vae=vae, band_stats=meta.get("band_stats"))
+        if model.linear_path is not None:
+            model.linear_path.load_weights(directory)
+        return model

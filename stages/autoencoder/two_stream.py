@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 from .bandnorm import attach_band_norm
-from .kl import kl_per_value, latent_scaling_factor, make_autoencoder_kl, vae_scaling_factor
+from .kl import kl_per_value, latent_scaling_factor, make_autoencoder_kl
 from .mask_branch import MaskBranch
 from .metrics import gradient_loss, sad_loss
+from .spectral_path import SpectralLinearPath, decode_with, shifted_posterior
 
 
 class TwoStreamAutoencoder(nn.Module):
@@ -64,6 +65,12 @@ class TwoStreamAutoencoder(nn.Module):
         self.band_stats = band_stats  # HSI branch: (mean, std) per band, or None
         if band_stats is not None:
             attach_band_norm(self.hsi_vae, *band_stats)
+        factor = 2 ** (len(self.hsi_vae.config.block_out_channels) - 1)
+        self.linear_path = (  # the image branch's linear code (spectral_path.py), as in kl.py
+            SpectralLinearPath(bands, int(self.hsi_vae.config.latent_channels), factor, band_stats)
+            if cfg.get("linear_path")
+            else None
+        )
         mask_widths = cfg["mask_block_out_channels"]
         self.mask_branch = (
             mask_branch
@@ -125,8 +132,8 @@ class TwoStreamAutoencoder(nn.Module):
 
     # -- training ----------------------------------------------------------------------
     def _hsi_loss(self, hsi, generator):
-        posterior = self.hsi_vae.encode(hsi).latent_dist
-        recon = self.hsi_vae.decode(posterior.sample(generator=generator)).sample
+        posterior = shifted_posterior(self.hsi_vae, self.linear_path, hsi)
+        recon = decode_with(self.hsi_vae, self.linear_path, posterior.sample(generator=generator))
         l1 = (recon - hsi).abs().mean()
         sad = sad_loss(hsi, recon, self.shift)
         return l1, sad, kl_per_value(posterior, hsi), gradient_loss(hsi, recon)
@@ -156,7 +163,7 @@ class TwoStreamAutoencoder(nn.Module):
 
     def calibrate(self, batches, labels=None, hsi_t2=None, **_) -> float:
         images = list(batches) + list(hsi_t2 or [])
-        s = vae_scaling_factor(self.hsi_vae, images)
+        s = latent_scaling_factor(shifted_posterior(self.hsi_vae, self.linear_path, x).mode() for x in images)
         self.hsi_vae.register_to_config(scaling_factor=s)
         s_mask = latent_scaling_factor(self.mask_branch.posterior(self.one_hot(y)).mode() for y in labels)
         self.mask_vae.register_to_config(scaling_factor=s_mask)
@@ -164,7 +171,8 @@ class TwoStreamAutoencoder(nn.Module):
 
     def parameter_counts(self) -> dict:
         return {
-            "hsi_vae": sum(p.numel() for p in self.hsi_vae.parameters()),
+            "hsi_vae": sum(p.numel() for p in self.hsi_vae.parameters())
+            + sum(p.numel() for p in (self.linear_path.parameters() if self.linear_path is not None else [])),
             "mask_vae": sum(p.numel() for p in self.mask_branch.parameters()),
         }
 
@@ -189,7 +197,7 @@ class TwoStreamAutoencoder(nn.Module):
     # -- the public API ------------------------------------------------------------------
     @torch.no_grad()
     def encode_hsi(self, hsi):
-        return self.hsi_vae.encode(hsi).latent_dist.mode() * self.scaling_factor
+        return shifted_posterior(self.hsi_vae, self.linear_path, hsi).mode() * self.scaling_factor
 
     @torch.no_grad()
     def encode_mask(self, labels):
@@ -210,7 +218,7 @@ class TwoStreamAutoencoder(nn.Module):
         cx = self.hsi_latent_channels
         images = [latents[:, :cx]] + ([latents[:, cx : 2 * cx]] if self.pairs else [])
         z_mask = latents[:, cx * len(images) :]
-        out = [self.hsi_vae.decode(z / self.scaling_factor).sample for z in images]
+        out = [decode_with(self.hsi_vae, self.linear_path, z / self.scaling_factor) for z in images]
         logits = self.mask_branch.logits(z_mask / self.mask_scaling_factor)
         return (*out, logits.softmax(dim=1))
 
@@ -220,13 +228,15 @@ class TwoStreamAutoencoder(nn.Module):
     @torch.no_grad()
     def reconstruct(self, hsi, labels=None, **_):
         """(hsi reconstruction, mask class indices) for held-out evaluation."""
-        recon = self.hsi_vae.decode(self.encode_hsi(hsi) / self.scaling_factor).sample
+        recon = decode_with(self.hsi_vae, self.linear_path, self.encode_hsi(hsi) / self.scaling_factor)
         logits = self.mask_branch.logits(self.encode_mask(labels) / self.mask_scaling_factor)
         return recon, logits.argmax(dim=1)
 
     # -- files -------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         self.hsi_vae.save_pretrained(directory / "hsi_vae", safe_serialization=True)
+        if self.linear_path is not None:
+            self.linear_path.save(directory)
         self.mask_branch.save(directory)
         (directory / "model.json").write_text(
             json.dumps(
@@ -251,7 +261,7 @@ class TwoStreamAutoencoder(nn.Module):
             return AutoencoderKL.from_pretrained(directory / name, local_files_only=True, low_cpu_mem_usage=False)
 
         mask = MaskBranch.load(directory, len(meta["classes"]), bool(meta["cfg"].get("mask_linear_path", False)))
-        return cls(
+        model = cls(
             meta["bands"],
             meta["cfg"],
             meta["shift"],
@@ -261,3 +271,6 @@ class TwoStreamAutoencoder(nn.Module):
             mask_branch=mask,
             band_stats=meta.get("band_stats"),
         )
+        if model.linear_path is not None:
+            model.linear_path.load_weights(directory)
+        return model

@@ -13,6 +13,11 @@ Layout (``models/``, built by ``examples/pretrain.sh``):
     models/NAME/               an ordinary artifact directory (manifest.json + safetensors)
     models/NAME/provenance.json  command, seed, data sha256, steps, wall time, metrics
 
+A model that a shipped model already holds (a latent model keeps a copy of its autoencoder in
+``autoencoder/``) is shipped once: its index entry names the holder (``inside``) and the
+sub-directory, and carries its own provenance, so ``pretrained:indian-pines-autoencoder``
+opens ``indian-pines-latent/autoencoder`` after verifying the holder.
+
 A pretrained model is read-only: it is verified against ``index.json`` (every file, nested
 artifacts such as a latent model's copy of its autoencoder included) the first time a process
 opens it, and refused with the fix when any file differs, is missing or was added.
@@ -39,19 +44,24 @@ class PretrainedModel:
     name: str
     kind: str
     description: str
-    files: dict  # relative path → sha256
+    files: dict  # relative path → sha256 (empty for a model inside another)
     path: Path
+    inside: str | None = None  # the shipped model that holds this one
+    own_provenance: dict | None = None  # a held model's provenance (from the index)
 
     @property
     def reference(self) -> str:
         return PREFIX + self.name
 
     def provenance(self) -> dict:
+        if self.own_provenance is not None:
+            return self.own_provenance
         path = self.path / PROVENANCE_NAME
         return json.loads(path.read_text()) if path.is_file() else {}
 
     @property
     def bytes(self) -> int:
+        """Bytes this model adds to the package (0 for one held inside another)."""
         return sum((self.path / rel).stat().st_size for rel in self.files if (self.path / rel).is_file())
 
 
@@ -77,10 +87,28 @@ def read_index(models_dir: Path | None = None) -> dict:
 
 def available(models_dir: Path | None = None) -> list[PretrainedModel]:
     models_dir = _dir(models_dir)
-    return [
-        PretrainedModel(name, entry["kind"], entry.get("description", ""), dict(entry["files"]), models_dir / name)
-        for name, entry in sorted(read_index(models_dir).items())
-    ]
+    models = []
+    for name, entry in sorted(read_index(models_dir).items()):
+        if "inside" in entry:
+            path = models_dir / entry["inside"] / entry["subdir"]
+            models.append(
+                PretrainedModel(
+                    name,
+                    entry["kind"],
+                    entry.get("description", ""),
+                    {},
+                    path,
+                    entry["inside"],
+                    entry.get("provenance", {}),
+                )  # fmt: skip
+            )
+        else:
+            models.append(
+                PretrainedModel(
+                    name, entry["kind"], entry.get("description", ""), dict(entry["files"]), models_dir / name
+                )
+            )
+    return models
 
 
 def lookup(name: str, models_dir: Path | None = None) -> PretrainedModel:
@@ -91,10 +119,14 @@ def lookup(name: str, models_dir: Path | None = None) -> PretrainedModel:
     return models[name]
 
 
-def verify(model: PretrainedModel) -> None:
-    """Every file of the model against index.json; raise naming the first difference."""
+def verify(model: PretrainedModel, models_dir: Path | None = None) -> None:
+    """Every file of the model (of its holder, for a held one) against index.json; raise
+    naming the first difference."""
     from ..artifacts.store import file_sha256
 
+    if model.inside is not None:
+        verify(lookup(model.inside, models_dir), models_dir)
+        return
     fix = "reinstall hsigen, or rebuild the pretrained models with `make pretrained`"
     present = {p.relative_to(model.path).as_posix() for p in model.path.rglob("*") if p.is_file()}
     for rel, digest in sorted(model.files.items()):
@@ -115,7 +147,7 @@ def resolve(path, models_dir: Path | None = None) -> Path:
     model = lookup(str(path)[len(PREFIX) :], models_dir)
     key = str(model.path)
     if key not in _VERIFIED:
-        verify(model)
+        verify(model, models_dir)
         _VERIFIED.add(key)
     return model.path
 
@@ -127,4 +159,7 @@ def reference_of(path) -> str | None:
         rel = Path(path).resolve().relative_to(models_dir.resolve())
     except (ValueError, OSError):
         return None
-    return PREFIX + rel.parts[0] if len(rel.parts) == 1 and rel.parts[0] in read_index(models_dir) else None
+    for model in available(models_dir):
+        if model.path.resolve() == (models_dir / rel).resolve():
+            return model.reference
+    return None

@@ -51,8 +51,32 @@ def install(
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 
-    index_path = models_dir / INDEX_NAME
-    index = json.loads(index_path.read_text()) if index_path.is_file() else {"models": {}}
-    index["models"][name] = {"kind": artifact.kind, "description": description, "files": file_hashes(target)}
-    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    _register(models_dir, name, {"kind": artifact.kind, "description": description, "files": file_hashes(target)})
     return target
+
+
+def install_held(
+    name: str, holder: str, subdir: str, description: str, provenance: dict, models_dir: Path | None = None
+) -> Path:
+    """Register the artifact at ``holder/subdir`` (already shipped inside ``holder``) as ``name``."""
+    models_dir = _dir(models_dir)
+    index = _read(models_dir)
+    if holder not in index or "inside" in index[holder]:
+        raise ArtifactError(f"{holder!r} is not an installed pretrained model; install it first")
+    path = models_dir / holder / subdir
+    artifact = open_artifact(path)
+    entry = {"kind": artifact.kind, "description": description, "inside": holder, "subdir": subdir}
+    _register(models_dir, name, entry | {"provenance": provenance})
+    shutil.rmtree(models_dir / name, ignore_errors=True)  # a copy shipped whole before
+    return path
+
+
+def _read(models_dir: Path) -> dict:
+    index_path = models_dir / INDEX_NAME
+    return json.loads(index_path.read_text())["models"] if index_path.is_file() else {}
+
+
+def _register(models_dir: Path, name: str, entry: dict) -> None:
+    models = _read(models_dir)
+    models[name] = entry
+    (models_dir / INDEX_NAME).write_text(json.dumps({"models": models}, indent=2, sort_keys=True) + "\n")

@@ -88,3 +88,23 @@ def test_install_refuses_pickles_and_bad_names(tmp_path, models_dir):
     with pytest.raises(ArtifactError, match="plain name"):
         install("../x", write_artifact(tmp_path / "other"), "", {})
     assert not (models_dir / "toy").exists()
+
+
+def test_a_model_held_inside_another_ships_once_and_is_verified_with_its_holder(tmp_path, models_dir, cli):
+    from stages.pretrained.install import install_held
+
+    install("holder", write_artifact(tmp_path / "trained", nested=False), "holds inner", {"seed": 0})
+    inner = models_dir / "holder" / "inner"
+    write_artifact(inner, nested=False)  # an artifact inside the holder, as a latent model's autoencoder/
+    install("holder", models_dir / "holder", "holds inner", {"seed": 0})  # re-hash with the nested artifact
+    install_held("inner-model", "holder", "inner", "the held one", {"steps": 5})
+    assert not (models_dir / "inner-model").exists()
+    art = open_artifact("pretrained:inner-model", "sr-model")
+    assert art.path == models_dir / "holder" / "inner"
+    assert input_record(models_dir / "holder" / "inner")["path"] == "pretrained:inner-model"
+    rows = {r["name"]: r for r in json.loads(cli("pretrained", "--json")[1])}
+    assert rows["inner-model"]["bytes"] == 0 and rows["inner-model"]["provenance"] == {"steps": 5}
+    pretrained._VERIFIED.clear()
+    (inner / "notes.json").write_text("{}")  # changing the held model is changing its holder
+    with pytest.raises(ArtifactError, match="pretrained:holder was modified: inner/notes.json"):
+        open_artifact("pretrained:inner-model")

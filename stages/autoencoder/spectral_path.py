@@ -1,0 +1,70 @@
+"""A linear path through a KL-VAE's latent for hyperspectral images (``linear_path`` preset field).
+
+Hyperspectral pixels are close to a low-dimensional linear subspace (the linear mixing model
+every seed paper's unmixing rests on), and a linear code of f×f-averaged pixels already
+reconstructs spectra better than a small VAE trained for minutes does: on the embedded Indian
+Pines val split, 1500 steps at f = 2, the tiny VAE reached 1.8° SAM against 1.6° for the PCA
+baseline of the same latent size, whatever the channel count (8, 16 or 32). So, as the mask
+branch does for class maps (``mask_branch.py``), the posterior mean gets a 1×1 convolution of
+the f×f-average-pooled (band-standardised) image added to it, and the decoded image a 1×1
+convolution of the bilinearly upsampled latent (in band-standardised units). Everything still
+passes through the latent, so the latent diffusion model sees one code; the deep encoder and
+decoder only learn what the linear code misses (edges, non-linear mixing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+WEIGHTS_FILE = "vae_linear_path.safetensors"
+
+
+class SpectralLinearPath(nn.Module):
+    def __init__(self, bands: int, latent_channels: int, factor: int, band_stats=None):
+        super().__init__()
+        self.factor = int(factor)
+        self.linear_in = nn.Conv2d(bands, latent_channels, 1)
+        self.linear_out = nn.Conv2d(latent_channels, bands, 1)
+        mean, std = band_stats if band_stats is not None else ([0.0] * bands, [1.0] * bands)
+        self.register_buffer(
+            "band_mean", torch.tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1), persistent=False
+        )
+        self.register_buffer("band_std", torch.tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1), persistent=False)
+
+    def latent_shift(self, hsi: torch.Tensor) -> torch.Tensor:
+        """What the linear code adds to the posterior mean of ``hsi`` (N, B, H, W)."""
+        standardised = (hsi - self.band_mean) / self.band_std
+        return self.linear_in(nn.functional.avg_pool2d(standardised, self.factor))
+
+    def image_shift(self, z: torch.Tensor) -> torch.Tensor:
+        """What the linear code adds to the decoded image of the unscaled latent ``z``."""
+        up = nn.functional.interpolate(z, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        return self.linear_out(up) * self.band_std
+
+    def save(self, directory: Path) -> None:
+        from ..training import save_weights
+
+        save_weights({k: v for k, v in self.state_dict().items()}, directory / WEIGHTS_FILE)
+
+    def load_weights(self, directory: Path) -> None:
+        from ..training import load_weights
+
+        self.load_state_dict(load_weights(directory / WEIGHTS_FILE))
+
+
+def shifted_posterior(vae, path: SpectralLinearPath | None, hsi: torch.Tensor):
+    """q(z | x) of a diffusers VAE with the linear path's shift added to its mean."""
+    from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+    dist = vae.encode(hsi).latent_dist
+    if path is None:
+        return dist
+    return DiagonalGaussianDistribution(torch.cat([dist.mean + path.latent_shift(hsi), dist.logvar], dim=1))
+
+
+def decode_with(vae, path: SpectralLinearPath | None, z: torch.Tensor) -> torch.Tensor:
+    out = vae.decode(z).sample
+    return out if path is None else out + path.image_shift(z)

@@ -1,0 +1,98 @@
+"""The pretrained models shipped in the package (stages/pretrained/models, built by
+``make pretrained``): all present and verified, within the size budget, each with its
+provenance; each generator samples by name, deterministically; the user's own line
+``hsigen sample --ckpt pretrained:indian-pines-latent --cond hed.png`` works with nothing but
+the clone; a modified copy is refused and nothing is written."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from stages import pretrained
+
+SHIPPED = {
+    "indian-pines-abundance": "diffusion-model",
+    "indian-pines-autoencoder": "autoencoder",
+    "indian-pines-joint": "diffusion-model",
+    "indian-pines-latent": "diffusion-model",
+    "indian-pines-rgan-x2": "sr-model",
+    "indian-pines-two-stream": "autoencoder",
+    "indian-pines-unmixing": "unmixing",
+}
+GENERATORS = ("indian-pines-abundance", "indian-pines-latent", "indian-pines-joint")
+BUDGET_BYTES = 25 * 1024 * 1024
+
+
+def test_every_model_is_shipped_verified_and_within_budget(cli):
+    models = {m.name: m for m in pretrained.available()}
+    assert {name: m.kind for name, m in models.items()} == SHIPPED
+    for m in models.values():
+        pretrained.verify(m)
+        prov = m.provenance()
+        assert prov["command"].startswith("hsigen ") and prov["seed"] == 0
+        assert len(prov["data"]["patches_h5_sha256"]) == 64 and prov["wall_seconds"] > 0
+        assert not any(p.suffix in {".pt", ".pth", ".ckpt", ".bin", ".pkl"} for p in m.path.rglob("*"))
+    for name in GENERATORS + ("indian-pines-autoencoder",):
+        metrics = models[name].provenance()["metrics"]
+        rows = metrics.values() if name == "indian-pines-latent" else [metrics]
+        assert all(0 <= r["spr"] <= 1 and 0 <= r["srec"] <= 1 and r["gradient_ratio"] > 0 for r in rows), name
+    assert sum(m.bytes for m in models.values()) <= BUDGET_BYTES
+    code, out, err = cli("pretrained")
+    assert code == 0, err
+    assert all(f"pretrained:{name}" in out for name in SHIPPED)
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_each_generator_samples_by_name_deterministically(cli, name, tmp_path):
+    arrays = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        code, _, err = cli("sample", "--ckpt", f"pretrained:{name}", "-n", "2", "--steps", "4", "--size", "32",
+                           "--seed", "5", "--out", out)  # fmt: skip
+        assert code == 0, err
+        with h5py.File(out / "samples.h5", "r") as h5:
+            arrays.append(h5["hsi"][...])
+            assert h5["hsi"].shape == (2, 48, 32, 32)
+    np.testing.assert_array_equal(arrays[0], arrays[1])
+    assert np.isfinite(arrays[0]).all() and arrays[0].std() > 0
+
+
+def _hed_png(path):
+    """An edge map as a user would pass one: white field boundaries on black, 32×32."""
+    image = np.zeros((32, 32), np.uint8)
+    cv2.rectangle(image, (4, 6), (20, 26), 255, 1)
+    cv2.line(image, (0, 16), (31, 12), 255, 1)
+    cv2.imwrite(str(path), image)
+    return path
+
+
+def test_the_users_line_works_with_nothing_but_the_clone(cli, tmp_path):
+    hed = _hed_png(tmp_path / "hed.png")
+    out = tmp_path / "s"
+    code, _, err = cli("sample", "--ckpt", "pretrained:indian-pines-latent", "--cond", hed, "-n", "2",
+                       "--steps", "4", "--out", out)  # fmt: skip
+    assert code == 0, err
+    with h5py.File(out / "samples.h5", "r") as h5:
+        assert h5["hsi"].shape[:2] == (2, 48)
+    code, stdout, _ = cli("inspect", out, "--json")
+    assert '"pretrained:indian-pines-latent"' in stdout  # the input is recorded by name
+
+
+def test_a_tampered_shipped_model_is_refused_and_nothing_is_written(cli, tmp_path, monkeypatch):
+    copy = tmp_path / "models"
+    shutil.copytree(pretrained.MODELS_DIR, copy)
+    monkeypatch.setattr(pretrained, "MODELS_DIR", copy)
+    monkeypatch.setattr(pretrained, "_VERIFIED", set())
+    weights = next((copy / "indian-pines-latent").rglob("diffusion_pytorch_model.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    out = tmp_path / "s"
+    code, _, err = cli("sample", "--ckpt", "pretrained:indian-pines-latent", "-n", "1", "--steps", "2", "--out", out)
+    assert code == 1 and "pretrained:indian-pines-latent was modified" in err and "reinstall hsigen" in err
+    assert not out.exists()
