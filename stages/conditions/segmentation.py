@@ -42,6 +42,10 @@ def segment(
         enforce_connectivity=True,
         convert2lab=True,
     )
+    # SLIC can leave label numbers unused (e.g. on a near-constant image); the region graph needs 0..R-1.
+    superpixels = relabel_sequential(superpixels)[0]
+    if superpixels.max() == 0:
+        return superpixels
     rag = graph.rag_mean_color(image, superpixels, mode="distance")
     merged = graph.cut_threshold(superpixels, rag, threshold, in_place=True)
     return relabel_sequential(merged)[0]

@@ -177,3 +177,12 @@ def test_bad_requests_fail_clearly(rectangle):
         make_extractor("content", "clip")
     with pytest.raises(ConfigError, match="unknown settings"):
         make_extractor("hed", sigma=3)
+
+
+def test_seg_of_a_constant_image_is_one_region():
+    # SLIC leaves label numbers unused on flat images; the region graph must not see the gaps.
+    from stages.conditions.segmentation import segment
+
+    for value in (0, 128, 255):
+        regions = segment(np.full((32, 32, 3), value, np.uint8))
+        assert regions.shape == (32, 32) and set(np.unique(regions)) == {0}
