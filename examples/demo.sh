@@ -50,7 +50,8 @@ hsigen condition "$DEMO_DIR/dataset" --kinds hed,mlsd,sketch,seg,content,text --
     --out "$DEMO_DIR/conditions"
 
 step "7. spectral autoencoder (KL VAE, tiny) with its PCA baseline"
-hsigen train-ae "$DEMO_DIR/dataset" --kind kl --preset tiny --steps 300 --out "$DEMO_DIR/autoencoder"
+hsigen train-ae "$DEMO_DIR/dataset" --kind kl --preset tiny --steps 300 --model-config examples/demo-autoencoder.yaml \
+    --out "$DEMO_DIR/autoencoder"   # a small latent that 300 latent-diffusion steps can learn (see the file)
 hsigen condition "$DEMO_DIR/dataset" --kinds content --encoder "$DEMO_DIR/autoencoder" \
     --out "$DEMO_DIR/conditions-encoder"   # content = pooled statistics of each patch's own VAE latent
 
