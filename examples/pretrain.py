@@ -37,7 +37,7 @@ LATENT_KINDS = "hed,seg"
 UNMIX_K = 8  # endmembers: k = 5 caps sRec near a 4-component PCA's (docs/pretrained.md)
 # Longer than the tiny presets' defaults (which tests and the demo shorten further): what the
 # shipped models were trained for, recorded in each provenance.json.
-STEPS = {"autoencoder": 3000, "latent": 2000, "abundance": 3000, "two-stream": 1500, "joint": 5000, "rgan": 300}
+STEPS = {"autoencoder": 1500, "latent": 1500, "abundance": 3000, "two-stream": 1500, "joint": 5000, "rgan": 300}
 
 DESCRIPTIONS = {
     "indian-pines-autoencoder": "KL-VAE of the scene's 48 bands (HSIGene's latent space)",

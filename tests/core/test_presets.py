@@ -12,7 +12,7 @@ from stages.common.errors import ConfigError
 from stages.training import resolve_preset
 
 # Every preset as resolve_preset returns it: recorded when presets were typed (hsigen 0.1.0, nested dicts) and
-# rewritten only for a deliberate preset change, each named in the preset's comment (issue 14: gradient_weight, linear_path, the tiny kl and joint sizes).
+# rewritten only for a deliberate preset change, each named in the preset's comment (issue 14: the gradient_weight and linear_path fields, the tiny kl and joint sizes).
 RESOLVED = json.loads((Path(__file__).parent / "data" / "resolved_presets.json").read_text())
 
 
@@ -78,7 +78,7 @@ def test_tiny_presets_build_the_same_models_for_a_seed():
         "abundance-unet": [1115109, 30288.467929],
         "joint-unet": [707692, 21288.626345],  # issue 14: [32, 64] (was [48, 96]: 1583004, 38470.724006)
         "latent-denoiser": [1266004, 48832.439022],
-        "kl-vae": [741056, 19700.26037],  # issue 14: f = 2 × 32 + linear path (was 980532, 24631.783012)
+        "kl-vae": [706336, 18677.112264],  # issue 14: f = 2 × 16 (was 980532, 24631.783012)
         "scene-net": [45987, 1843.006055],
         "rgan": [76176, 4213.529916],
         "classifier": [10641, 506.520765],
@@ -146,8 +146,8 @@ def test_cli_model_config_changes_the_model_and_is_recorded(cli, ip_dataset, tmp
     code, out, err = cli("train-ae", ip_dataset, "--kind", "kl", "--model-config", config, "--dry-run")
     assert code == 0, err
     report = json.loads(out)
-    # 259,048 in the VAE + (48·8 + 8) + (8·48 + 48) in the tiny preset's linear path; not the preset's 741,056
-    assert report["latent_channels"] == 8 and report["total"] == 259_872 != 741_056
+    # the tiny preset has 706,336
+    assert report["latent_channels"] == 8 and report["total"] == 259_048 != 706_336
 
     net = tmp_path / "net.yaml"
     net.write_text("channels: [3, 8, 8]\nlr: 0.01\n")
