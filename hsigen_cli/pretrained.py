@@ -17,7 +17,12 @@ from .options import Json
 
 
 def _metric_text(metrics: dict) -> str:
+    """``spr 0.79, srec 0.098, …``; a model scored several ways (a latent model with and without
+    conditions) gets one group per way."""
     keep = ("spr", "srec", "gradient_ratio", "max_band_mean_error")
+    groups = {k: v for k, v in metrics.items() if isinstance(v, dict)}
+    if groups:
+        return "; ".join(f"{name}: {_metric_text(values)}" for name, values in groups.items())
     return ", ".join(f"{k} {metrics[k]:.3g}" for k in keep if isinstance(metrics.get(k), (int, float)))
 
 

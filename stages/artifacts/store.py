@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -30,9 +29,8 @@ import numpy as np
 
 from ..common import log
 from ..common.errors import ArtifactError, OutputExistsError
+from ..common.hashing import file_sha256
 from .manifest import SCHEMA_VERSIONS, load_manifest, validate_manifest
-
-_HASH_CHUNK = 1 << 22
 
 
 def hsigen_version() -> str:
@@ -96,14 +94,6 @@ def target_lock(out: str | Path) -> Iterator[None]:
                 folder.rmdir()
             except OSError:
                 break
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def plain_json(value: Any) -> Any:

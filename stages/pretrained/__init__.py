@@ -122,7 +122,7 @@ def lookup(name: str, models_dir: Path | None = None) -> PretrainedModel:
 def verify(model: PretrainedModel, models_dir: Path | None = None) -> None:
     """Every file of the model (of its holder, for a held one) against index.json; raise
     naming the first difference."""
-    from ..artifacts.store import file_sha256
+    from ..common.hashing import file_sha256
 
     if model.inside is not None:
         verify(lookup(model.inside, models_dir), models_dir)

@@ -24,7 +24,8 @@ def kl_run(ip_dataset, tmp_path_factory):
     from stages.autoencoder import run
 
     out = tmp_path_factory.mktemp("ae") / "kl"
-    return run(ip_dataset, out, micro_config("kl", KL_STEPS, KL_CHECKPOINT), device="cpu")
+    # 4 latent channels, as the tests' shapes assume (the tiny preset has 16 since issue 14)
+    return run(ip_dataset, out, micro_config("kl", KL_STEPS, KL_CHECKPOINT, latent_channels=4), device="cpu")
 
 
 @pytest.fixture(scope="session")

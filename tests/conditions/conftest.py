@@ -182,7 +182,9 @@ def train_micro_autoencoder(dataset, out, kind: str):
     from stages.autoencoder import PRESETS, TrainAEConfig, run
     from stages.training import resolve_preset
 
-    overrides = {**AE_MICRO, **({"mask_block_out_channels": [8, 16, 16]} if kind == "two-stream" else {})}
+    # 4 kl latent channels, as the content tests' shapes assume (the tiny preset has 16 since issue 14)
+    extra = {"mask_block_out_channels": [8, 16, 16]} if kind == "two-stream" else {"latent_channels": 4}
+    overrides = {**AE_MICRO, **extra}
     model = resolve_preset(PRESETS[kind], "tiny", overrides)
     run(dataset, out, TrainAEConfig(kind=kind, preset="tiny", model=model, seed=0), device="cpu")
     return out

@@ -24,9 +24,12 @@ from stages.conditions.sources import read_sources
 FIRST = 6
 
 
-def posterior_means(vae, scaling_factor: float, hsi: np.ndarray) -> torch.Tensor:
+def posterior_means(vae, scaling_factor: float, hsi: np.ndarray, linear_path=None) -> torch.Tensor:
+    """The posterior mean, with the linear path's shift when the autoencoder has one (spectral_path.py)."""
+    from stages.autoencoder.spectral_path import shifted_posterior
+
     with torch.no_grad():
-        return vae.encode(torch.from_numpy(hsi)).latent_dist.mean * scaling_factor
+        return shifted_posterior(vae, linear_path, torch.from_numpy(hsi)).mean * scaling_factor
 
 
 def cubes_of(dataset, count=FIRST):
@@ -53,7 +56,8 @@ def test_kl_content_is_mean_std_and_cell_means_of_the_posterior_mean(kl_encoder,
 def test_two_stream_content_uses_its_hsi_branch(two_stream_encoder, ip_dataset):
     ae = load_autoencoder(two_stream_encoder)
     hsi = ((load_patches(ip_dataset).physical()[:FIRST] - ae.offset) / ae.scale).astype(np.float32)
-    z = posterior_means(ae.hsi_vae, ae.scaling_factor, hsi)
+    assert ae.linear_path is not None  # the tiny two-stream preset's image branch has one
+    z = posterior_means(ae.hsi_vae, ae.scaling_factor, hsi, ae.linear_path)
     expected = torch.cat([z.mean(dim=(2, 3)), z.std(dim=(2, 3), unbiased=False)], dim=1).numpy()
     content = make_extractor("content", "encoder", encoder=two_stream_encoder)
     assert np.abs(np.stack(content.batch(cubes_of(ip_dataset))) - expected).max() < 1e-5
