@@ -161,12 +161,16 @@ def find_autoencoder(gen: ImageSet):
             continue
         from .. import pretrained
 
-        model_dir = (
-            pretrained.resolve(record["path"]) if pretrained.is_reference(record["path"]) else Path(record["path"])
-        )
+        if pretrained.is_reference(record["path"]):
+            model_dir = pretrained.resolve(record["path"])
+        else:
+            model_dir = _recorded_model(record, Path(gen.path))
+        if model_dir is None:
+            return None, (
+                f"its model {record['path']} is not found from here, or has changed since the samples were made "
+                "(run from the directory it was made in)"
+            )
         ae_dir = model_dir / "autoencoder"
-        if not (model_dir / "manifest.json").is_file():
-            return None, f"its model {record['path']} is not found from here (run from the directory it was made in)"
         if not ae_dir.is_dir():
             return None, None  # a pixel- or abundance-space model: no autoencoder
         try:
@@ -174,6 +178,23 @@ def find_autoencoder(gen: ImageSet):
         except ArtifactError as exc:
             return None, str(exc)
     return None, None
+
+
+def _recorded_model(record: dict, samples_dir: Path) -> Path | None:
+    """The model directory a samples manifest records: its path as given (relative to where
+    ``sample`` ran), else that relative path under a directory above the samples (``sample`` ran
+    there and ``evaluate`` runs elsewhere) — accepted only when its manifest has the recorded sha256."""
+    from ..common.hashing import file_sha256
+
+    recorded = Path(record["path"])
+    candidates = [recorded]
+    if not recorded.is_absolute():
+        candidates += [parent / recorded for parent in samples_dir.resolve().parents]
+    for candidate in candidates:
+        manifest = candidate / "manifest.json"
+        if manifest.is_file() and file_sha256(manifest) == record.get("sha256"):
+            return candidate
+    return None
 
 
 def autoencoder_reconstruction(ae_artifact, heldout: ImageSet) -> ImageSet:

@@ -96,3 +96,24 @@ def test_a_tampered_shipped_model_is_refused_and_nothing_is_written(cli, tmp_pat
     code, _, err = cli("sample", "--ckpt", "pretrained:indian-pines-latent", "-n", "1", "--steps", "2", "--out", out)
     assert code == 1 and "pretrained:indian-pines-latent was modified" in err and "reinstall hsigen" in err
     assert not out.exists()
+
+
+def test_evaluate_finds_a_samples_model_by_its_recorded_relative_path_from_elsewhere(
+    cli, ip_dataset, tmp_path, monkeypatch
+):
+    """``sample`` ran in one directory with a relative --ckpt, ``evaluate`` runs in another: the
+    model is found under a directory above the samples, by its recorded sha256."""
+    work = tmp_path / "project"
+    shutil.copytree(pretrained.MODELS_DIR / "indian-pines-latent", work / "models" / "latent")
+    monkeypatch.chdir(work)
+    code, _, err = cli("sample", "--ckpt", "models/latent", "-n", "2", "--steps", "2", "--out", "out/s")
+    assert code == 0, err
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("evaluate", "--real", ip_dataset, "--generated", "project/out/s", "--metrics", "spr_srec",
+                         "--references", "auto", "--out", "ev", "--json")  # fmt: skip
+    assert code == 0, err
+    import json
+
+    report = json.loads(out)
+    names = [r["name"] for r in report["references"]]
+    assert "autoencoder-reconstruction" in names, report["reference_notes"]
