@@ -17,7 +17,6 @@ depend on how busy the machine is; the seconds are printed for reference only.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
 
-from pretrain import LATENT_KINDS, Lane, make_samples  # noqa: E402
+from pretrain import INGEST, LATENT_KINDS, Lane, evaluate_sets, make_samples  # noqa: E402
 
 PRETRAINED = {
     "abundance": "pretrained:indian-pines-abundance",
@@ -88,8 +87,7 @@ def main() -> None:
         work = Path(args.work or tmp).resolve()
         work.mkdir(parents=True, exist_ok=True)
         lane = Lane(work, "realism.log")
-        lane.run("dataset", "ingest", "--example", "indian-pines", "--size", "32", "--stride", "16",
-                 "--val-fraction", "0.25", "--out", "dataset")  # fmt: skip
+        lane.run("dataset", *INGEST)
         lane.run("conditions-val", "condition", "dataset", "--kinds", LATENT_KINDS, "--split", "val",
                  "--out", "conditions-val")  # fmt: skip
         sets = make_samples(work, PRETRAINED, "conditions-val", prefix="pretrained-")
@@ -97,18 +95,9 @@ def main() -> None:
             for row, name in DEMO_SETS.items():
                 if (demo / name / "manifest.json").is_file():
                     sets[f"demo-{row}"] = str((demo / name).resolve())
-        lane.run("evaluate", "evaluate", "--real", "dataset", "--generated", *sets.values(), "--metrics",
-                 "spr_srec,spatial", "--references", "all", "--out", "evaluation")  # fmt: skip
-        report = json.loads((work / "evaluation" / "report.json").read_text())
-        by_path = {v: k for k, v in sets.items()}
-        rows = []
-        for r in report["references"]:
-            label = r["name"]
-            if label == "autoencoder-reconstruction":
-                served = Path(r.get("autoencoder", "")).parent.name
-                label = f"autoencoder of {served}"
-            rows.append((label, r["metrics"]))
-        rows += [(by_path.get(g["path"], g["path"]), g["metrics"]) for g in report["generated"]]
+        refs, generated = evaluate_sets(work, sets, references="all")
+        rename = lambda label: label.replace("autoencoder-reconstruction:", "autoencoder of ")  # noqa: E731
+        rows = [(rename(label), m) for label, m in refs] + generated
         print(f"\nrealism on the embedded Indian Pines scene (train rows; val held out), {time.time() - t0:.0f} s")
         print(f"{'set':<36} {'sPr':>6} {'sRec':>6} {'grad':>6} {'cast':>6}  target")
         for label, m in rows:

@@ -118,8 +118,7 @@ def run_lanes(work: Path) -> dict:
     from concurrent.futures import ProcessPoolExecutor
 
     first = Lane(work, "ingest.log")
-    first.run("dataset", "ingest", "--example", "indian-pines", "--size", "32", "--stride", "16",
-              "--val-fraction", "0.25", "--out", "dataset")  # fmt: skip
+    first.run("dataset", *INGEST)
     with ProcessPoolExecutor(2) as pool:
         jobs = [pool.submit(lane_latent, work), pool.submit(lane_pixels, work)]
         records = dict(first.records)
@@ -149,24 +148,38 @@ def make_samples(work: Path, models: dict[str, str], val_conditions: str, prefix
     return sets
 
 
-def score(work: Path, sets: dict[str, str]) -> dict[str, dict]:
-    """One ``hsigen evaluate`` over every set; metrics by row name (reference rows included)."""
+KEEP = ("spr", "srec", "gradient_ratio", "max_band_mean_error", "hf_energy_ratio", "log_psd_distance")
+INGEST = ("ingest", "--example", "indian-pines", "--size", "32", "--stride", "16", "--val-fraction", "0.25",
+          "--out", "dataset")  # fmt: skip  (as make demo ingests the scene)
+
+
+def evaluate_sets(work: Path, sets: dict[str, str], references: str = "auto"):
+    """One ``hsigen evaluate`` of ``sets`` against work/dataset: (reference rows, generated rows),
+    each a list of (label, metrics); a model's autoencoder row is labelled
+    ``autoencoder-reconstruction:<model directory>``."""
     lane = Lane(work, "score.log")
     lane.run("evaluate", "evaluate", "--real", "dataset", "--generated", *sets.values(), "--metrics",
-             "spr_srec,spatial", "--references", "auto", "--out", "evaluation")  # fmt: skip
+             "spr_srec,spatial", "--references", references, "--out", "evaluation")  # fmt: skip
     report = json.loads((work / "evaluation" / "report.json").read_text())
-    keep = ("spr", "srec", "gradient_ratio", "max_band_mean_error", "hf_energy_ratio", "log_psd_distance")
-    rows = {}
     by_path = {v: k for k, v in sets.items()}
-    for g in report["generated"]:
-        rows[by_path.get(g["path"], g["path"])] = {k: g["metrics"][k] for k in keep if k in g["metrics"]}
+    refs = []
     for r in report["references"]:
         label = r["name"]
         if label == "autoencoder-reconstruction":
             served = r.get("autoencoder", "")
             label = f"{label}:{Path(served).parent.name or served}"
-        rows[label] = {k: r["metrics"][k] for k in keep if k in r["metrics"]}
-    return rows
+        refs.append((label, {k: r["metrics"][k] for k in KEEP if k in r["metrics"]}))
+    generated = [
+        (by_path.get(g["path"], g["path"]), {k: g["metrics"][k] for k in KEEP if k in g["metrics"]})
+        for g in report["generated"]
+    ]
+    return refs, generated
+
+
+def score(work: Path, sets: dict[str, str]) -> dict[str, dict]:
+    """Metrics by row name, the generated sets then the reference rows."""
+    refs, generated = evaluate_sets(work, sets)
+    return dict(generated + refs)
 
 
 def _steps(manifest: dict):

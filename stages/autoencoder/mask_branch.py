@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .spectral_path import SpectralLinearPath, decode_with, shifted_posterior
+
 LINEAR_PATH_FILE = "mask_linear_path.safetensors"
 
 
@@ -31,8 +33,8 @@ class MaskBranch(nn.Module):
         self.vae = vae
         self.factor = 2 ** (len(vae.config.block_out_channels) - 1)
         latent = int(vae.config.latent_channels)
-        self.linear_in = nn.Conv2d(classes, latent, 1) if linear_path else None
-        self.linear_out = nn.Conv2d(latent, classes, 1) if linear_path else None
+        # The image branch's linear path (spectral_path.py) on one-hot maps, without band statistics.
+        self.linear = SpectralLinearPath(classes, latent, self.factor) if linear_path else None
 
     @property
     def config(self):
@@ -40,40 +42,23 @@ class MaskBranch(nn.Module):
 
     def posterior(self, onehot: torch.Tensor):
         """q(z | y) for a one-hot map (N, K, H, W)."""
-        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
-
-        dist = self.vae.encode(onehot).latent_dist
-        if self.linear_in is None:
-            return dist
-        mean = dist.mean + self.linear_in(nn.functional.avg_pool2d(onehot, self.factor))
-        return DiagonalGaussianDistribution(torch.cat([mean, dist.logvar], dim=1))
+        return shifted_posterior(self.vae, self.linear, onehot)
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """Class logits (N, K, H, W) of an unscaled latent."""
-        logits = self.vae.decode(z).sample
-        if self.linear_out is None:
-            return logits
-        up = nn.functional.interpolate(z, scale_factor=self.factor, mode="bilinear", align_corners=False)
-        return logits + self.linear_out(up)
+        return decode_with(self.vae, self.linear, z)
 
     def save(self, directory: Path) -> None:
-        from ..training import save_weights
-
         self.vae.save_pretrained(directory / "mask_vae", safe_serialization=True)
-        if self.linear_in is not None:
-            state = {f"linear_in.{k}": v for k, v in self.linear_in.state_dict().items()}
-            state.update({f"linear_out.{k}": v for k, v in self.linear_out.state_dict().items()})
-            save_weights(state, directory / LINEAR_PATH_FILE)
+        if self.linear is not None:
+            self.linear.save(directory, LINEAR_PATH_FILE)
 
     @classmethod
     def load(cls, directory: Path, classes: int, linear_path: bool) -> MaskBranch:
         from diffusers import AutoencoderKL
 
-        from ..training import load_weights
-
         vae = AutoencoderKL.from_pretrained(directory / "mask_vae", local_files_only=True, low_cpu_mem_usage=False)
         branch = cls(vae, classes, linear_path)
         if linear_path:
-            state = load_weights(directory / LINEAR_PATH_FILE)
-            branch.load_state_dict({**{f"vae.{k}": v for k, v in vae.state_dict().items()}, **state})
+            branch.linear.load_weights(directory, LINEAR_PATH_FILE)
         return branch

@@ -28,6 +28,7 @@ class SpectralLinearPath(nn.Module):
         self.factor = int(factor)
         self.linear_in = nn.Conv2d(bands, latent_channels, 1)
         self.linear_out = nn.Conv2d(latent_channels, bands, 1)
+        # Without statistics (the mask branch's one-hot maps) the path works on the input as it is.
         mean, std = band_stats if band_stats is not None else ([0.0] * bands, [1.0] * bands)
         self.register_buffer(
             "band_mean", torch.tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1), persistent=False
@@ -44,15 +45,15 @@ class SpectralLinearPath(nn.Module):
         up = nn.functional.interpolate(z, scale_factor=self.factor, mode="bilinear", align_corners=False)
         return self.linear_out(up) * self.band_std
 
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path, name: str = WEIGHTS_FILE) -> None:
         from ..training import save_weights
 
-        save_weights({k: v for k, v in self.state_dict().items()}, directory / WEIGHTS_FILE)
+        save_weights(self.state_dict(), directory / name)
 
-    def load_weights(self, directory: Path) -> None:
+    def load_weights(self, directory: Path, name: str = WEIGHTS_FILE) -> None:
         from ..training import load_weights
 
-        self.load_state_dict(load_weights(directory / WEIGHTS_FILE))
+        self.load_state_dict(load_weights(directory / name))
 
 
 def shifted_posterior(vae, path: SpectralLinearPath | None, hsi: torch.Tensor):

@@ -187,7 +187,7 @@ class TwoStreamAutoencoder(nn.Module):
             "mask_latent_channels": self.mask_latent_channels,
             "mask_scaling_factor": self.mask_scaling_factor,
             "latent_layout": (["hsi", "hsi_t2", "mask"] if self.pairs else ["hsi", "mask"]),
-            "mask_linear_path": self.mask_branch.linear_in is not None,
+            "mask_linear_path": self.mask_branch.linear is not None,
             "weights": "hsi_vae/ and mask_vae/ (diffusers AutoencoderKL, save_pretrained layout; the HSI "
             "branch's per-band standardisation of model.json band_stats is put back by "
             "stages.autoencoder.io.load_autoencoder; with mask_linear_path also "
