@@ -149,8 +149,19 @@ def make_samples(work: Path, models: dict[str, str], val_conditions: str, prefix
 
 
 KEEP = ("spr", "srec", "gradient_ratio", "max_band_mean_error", "hf_energy_ratio", "log_psd_distance")
-INGEST = ("ingest", "--example", "indian-pines", "--size", "32", "--stride", "16", "--val-fraction", "0.25",
-          "--out", "dataset")  # fmt: skip  (as make demo ingests the scene)
+INGEST = (
+    "ingest",
+    "--example",
+    "indian-pines",
+    "--size",
+    "32",
+    "--stride",
+    "16",
+    "--val-fraction",
+    "0.25",
+    "--out",
+    "dataset",
+)  # fmt: skip  (as make demo ingests the scene)
 
 
 def evaluate_sets(work: Path, sets: dict[str, str], references: str = "auto"):
