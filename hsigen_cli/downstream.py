@@ -4,6 +4,7 @@
     hsigen evaluate downstream --task sr --scale 4 --real runs/ip --synthetic runs/s1 runs/s2 --test runs/other --out D
     hsigen evaluate downstream --task segment --real runs/ip --synthetic runs/ip-labelled --out runs/down-seg
     hsigen evaluate downstream --real runs/ip --synthetic runs/ip-labelled --out runs/down   # pixel-classify
+    hsigen evaluate downstream --task scene-classify --scene-labels scenes.csv --real runs/sc --synthetic S --out D
 
 Registered on the ``evaluate`` group by ``hsigen_cli/evaluate.py``."""
 
@@ -82,6 +83,15 @@ def downstream(
     labels: Annotated[
         Optional[Path], typer.Option("--labels", help="pixel-classify: scene label map for --real.")
     ] = None,
+    scene_labels: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--scene-labels",
+            help="scene-classify: one class per patch of --real (.npy, or .csv/.txt one integer per line, dataset "
+            "row order, 0 = none); each patch is then one scene (--crop defaults to the patch size).",
+            show_default=False,
+        ),
+    ] = None,
     per_class: Annotated[int, typer.Option("--per-class", help="pixel-classify: real training pixels per class.")] = 20,
     boundary: Annotated[
         int,
@@ -126,6 +136,7 @@ def downstream(
         boundary=boundary,
         preset=PresetChoice(preset).value,
         labels_file=str(labels) if labels else None,
+        scene_labels=str(scene_labels) if scene_labels else None,
     )
     artifact = run(real, list(synthetic), out, cfg, overwrite=overwrite)
     if as_json:

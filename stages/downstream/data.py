@@ -9,7 +9,7 @@ noise levels and network inputs mean the same thing for real and synthetic patch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -39,6 +39,7 @@ class PatchSource:
     ref_scale: float  # reference normalised units → physical
     ref_offset: float
     origin: np.ndarray | None = None
+    scene_labels: np.ndarray | None = None  # one given class per patch (scene_labels.py), else None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -48,39 +49,20 @@ class PatchSource:
         own_scale, own_offset = self.gain * self.ref_scale, self.bias * self.ref_scale + self.ref_offset
         gain = own_scale / reference.ref_scale
         bias = (own_offset - reference.ref_offset) / reference.ref_scale
-        return PatchSource(
-            self.path,
-            self.kind,
-            self.h5_path,
-            self.rows,
-            self.wavelengths_nm,
-            self.size,
-            self.has_labels,
-            self.has_t2,
-            gain,
-            bias,
-            reference.ref_scale,
-            reference.ref_offset,
-            self.origin,
-        )
+        return replace(self, gain=gain, bias=bias, ref_scale=reference.ref_scale, ref_offset=reference.ref_offset)
 
     def subset(self, picks: np.ndarray) -> PatchSource:
         picks = np.sort(np.asarray(picks, np.int64))
-        return PatchSource(
-            self.path,
-            self.kind,
-            self.h5_path,
-            self.rows[picks],
-            self.wavelengths_nm,
-            self.size,
-            self.has_labels,
-            self.has_t2,
-            self.gain,
-            self.bias,
-            self.ref_scale,
-            self.ref_offset,
-            None if self.origin is None else self.origin[picks],
+        return replace(
+            self,
+            rows=self.rows[picks],
+            origin=None if self.origin is None else self.origin[picks],
+            scene_labels=None if self.scene_labels is None else self.scene_labels[picks],
         )
+
+    def with_scene_labels(self, per_row: np.ndarray) -> PatchSource:
+        """These patches labelled by ``per_row`` (one class per row of the artifact's ``hsi``)."""
+        return replace(self, has_labels=True, scene_labels=np.asarray(per_row, np.int64)[self.rows])
 
     def read(self, which) -> dict[str, np.ndarray]:
         """Patches ``which`` (positions in this source, any order, repeats allowed): ``hsi``
@@ -92,7 +74,9 @@ class PatchSource:
         out = {"hsi": self._units(_rows(h5["hsi"], rows))[back]}
         if self.has_t2:
             out["hsi_t2"] = self._units(_rows(h5["hsi_t2"], rows))[back]
-        if self.has_labels:
+        if self.scene_labels is not None:  # a constant mask: every window's majority is the given class
+            out["labels"] = np.broadcast_to(self.scene_labels[which][:, None, None], (len(which), *self.size)).copy()
+        elif self.has_labels:
             out["labels"] = np.asarray(_rows(h5["labels"], rows), np.int64)[back]
         return out
 

@@ -59,6 +59,7 @@ class DownstreamConfig:
     boundary: int = 1
     preset: str = "tiny"
     labels_file: str | None = None
+    scene_labels: str | None = None  # scene-classify: one given class per patch (scene_labels.py)
 
 
 @dataclass
@@ -154,7 +155,7 @@ def start_report(
 ) -> tuple[ArtifactWriter, bool]:
     """The evaluation-report writer, and whether an identical report (same inputs, by hash, and
     config) is already at ``out``; when not, the destination is checked before any training."""
-    extra = [p for p in (config.test, config.labels_file) if p]
+    extra = [p for p in (config.test, config.labels_file, config.scene_labels) if p]
     inputs = [input_record(p) for p in (real, *synthetic, *extra)]
     writer = ArtifactWriter(
         out, "evaluation-report", "evaluate downstream", {**asdict(config), "resolved": hyper}, inputs, overwrite
@@ -164,6 +165,14 @@ def start_report(
         return writer, True
     writer.check_destination()
     return writer, False
+
+
+def given_scene_labels(path: str, real: Path, train: PatchSource, val: PatchSource):
+    """``train`` and ``val`` labelled by the file's class per patch of ``real``."""
+    from .scene_labels import read_scene_labels
+
+    per_row = read_scene_labels(path, len(open_source(real, "--real")))
+    return train.with_scene_labels(per_row), val.with_scene_labels(per_row)
 
 
 def check_seeds(seeds: list[int]) -> None:
@@ -227,9 +236,13 @@ def _run_patch_task(
     task.check_config(config, hyper)
     if not synthetic:
         raise ConfigError("--synthetic: give at least one hsi-samples artifact to add to the real data")
-    crop = int(hyper["crop"])
     train = open_source(real, "--real", "train")
     val = open_source(real, "--real", "val")
+    if config.scene_labels:
+        train, val = given_scene_labels(config.scene_labels, real, train, val)
+        if config.crop is None:  # each patch is one scene: train and score on whole patches
+            hyper["crop"] = min(train.size)
+    crop = int(hyper["crop"])
     check_compatible(train, train, "--real", crop, task.needs_labels, task.needs_pair)
     test = None
     if config.test:

@@ -2,7 +2,8 @@
 Information Fusion 108 (2024), §5.4, Table 7: OA of CNNs trained on 40 % of HSRS-SC with and
 without synthetic HSIs). A scene is a ``crop`` × ``crop`` window; its label is the majority
 class of its labelled pixels (windows less than half labelled, or whose majority is a class
-absent from the real training split, are left out). A small CNN (per-band standardisation, three 3×3 conv layers, global
+absent from the real training split, are left out). With ``--scene-labels`` (scene_labels.py)
+a real scene is a whole patch with its given class instead. A small CNN (per-band standardisation, three 3×3 conv layers, global
 average pooling, one linear layer) classifies windows; OA and Cohen's κ on the
 non-overlapping windows of the held-out real rows (each scene position counted once). The
 untrained reference always answers the most frequent training class."""
@@ -56,14 +57,16 @@ def window_labels(labels: np.ndarray, classes: list[int]) -> np.ndarray:
 
 
 def scene_windows(source, crop: int):
-    """Non-overlapping windows of every test patch, each scene position once (patches overlap)."""
+    """Non-overlapping windows of every test patch, each scene position once (patches overlap);
+    patches with given scene labels are separate scenes, each window of each counted."""
     seen = set()
+    by_position = source.origin is not None and source.scene_labels is None
     for start in range(0, len(source), EVAL_BATCH):
         b = source.read(np.arange(start, min(start + EVAL_BATCH, len(source))))
         h, w = b["hsi"].shape[-2:]
         xs, ys = [], []
         for j in range(len(b["hsi"])):
-            origin = source.origin[start + j] if source.origin is not None else None
+            origin = source.origin[start + j] if by_position else None
             for r in range(0, h - crop + 1, crop):
                 for c in range(0, w - crop + 1, crop):
                     key = (int(origin[0]) + r, int(origin[1]) + c) if origin is not None else (start + j, r, c)
@@ -135,8 +138,15 @@ class SceneClassify(PatchTask):
 
     def protocol_text(self, s):
         crop = s["resolved"]["crop"]
-        return (
-            f"Protocol: scenes = {crop}×{crop} windows labelled by their majority class (at least "
-            f"{MIN_LABELLED_SHARE:.0%} labelled), scored on the non-overlapping windows of the test patches; "
-            + self.budget_text(s, "random windows")
-        )
+        if s.get("scene_labels"):
+            scenes = (
+                f"Protocol: real scenes = the patches with the classes of {s['scene_labels']} (given labels; "
+                f"{crop}×{crop} crops of them in training), synthetic scenes labelled by the majority class of "
+                f"their masks (at least {MIN_LABELLED_SHARE:.0%} labelled), scored on each test patch once; "
+            )
+        else:
+            scenes = (
+                f"Protocol: scenes = {crop}×{crop} windows labelled by their majority class (at least "
+                f"{MIN_LABELLED_SHARE:.0%} labelled), scored on the non-overlapping windows of the test patches; "
+            )
+        return scenes + self.budget_text(s, "random windows")
