@@ -41,6 +41,8 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         task = Task(config.task)
     except ValueError:
         raise ConfigError(f"--task {config.task!r}: choose one of {', '.join(t.value for t in Task)}") from None
+    if config.backbone and task is not Task.segment:
+        raise ConfigError(f"--backbone is for --task segment; leave it out for --task {task.value}")
     if task is Task.pixel_classify:
         from . import pixel_classify
 

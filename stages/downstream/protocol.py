@@ -24,6 +24,7 @@ import numpy as np
 from ..artifacts.store import ArtifactWriter, input_record
 from ..common import log
 from ..common.errors import ConfigError
+from .backbone import backbone_files
 from .data import PatchSource, Pool, check_compatible, close_all, open_source, sample_sources
 from .nets import band_stats
 from .report import Metric, comparisons, sets_only, summarise, write_report
@@ -59,6 +60,8 @@ class DownstreamConfig:
     boundary: int = 1
     preset: str = "tiny"
     labels_file: str | None = None
+    # segment: a local transformers SegFormer directory used as the encoder (backbone.py)
+    backbone: str | None = None
 
 
 @dataclass
@@ -154,7 +157,7 @@ def start_report(
 ) -> tuple[ArtifactWriter, bool]:
     """The evaluation-report writer, and whether an identical report (same inputs, by hash, and
     config) is already at ``out``; when not, the destination is checked before any training."""
-    extra = [p for p in (config.test, config.labels_file) if p]
+    extra = [p for p in (config.test, config.labels_file) if p] + backbone_files(config.backbone)
     inputs = [input_record(p) for p in (real, *synthetic, *extra)]
     writer = ArtifactWriter(
         out, "evaluation-report", "evaluate downstream", {**asdict(config), "resolved": hyper}, inputs, overwrite
