@@ -3,6 +3,7 @@
     hsigen evaluate downstream --task denoise --real runs/ip --synthetic runs/samples --out runs/down-dn
     hsigen evaluate downstream --task sr --scale 4 --real runs/ip --synthetic runs/s1 runs/s2 --test runs/other --out D
     hsigen evaluate downstream --task segment --real runs/ip --synthetic runs/ip-labelled --out runs/down-seg
+    hsigen evaluate downstream --task segment --backbone models/segformer-b0 --real runs/ip --synthetic S --out D
     hsigen evaluate downstream --real runs/ip --synthetic runs/ip-labelled --out runs/down   # pixel-classify
     hsigen evaluate downstream --task scene-classify --scene-labels scenes.csv --real runs/sc --synthetic S --out D
 
@@ -105,6 +106,15 @@ def downstream(
             "--confidence", help="pixel-classify: pseudo-label threshold (softmax max) for unlabelled samples."
         ),
     ] = 0.9,
+    backbone: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--backbone",
+            help="segment: a local transformers SegFormer directory (config.json + model.safetensors, from "
+            "save_pretrained) used as the encoder; nothing is downloaded.",
+            show_default=False,
+        ),
+    ] = None,
     preset: Preset = PresetChoice.tiny,
     device: Device = "auto",
     as_json: Json = False,
@@ -137,6 +147,7 @@ def downstream(
         preset=PresetChoice(preset).value,
         labels_file=str(labels) if labels else None,
         scene_labels=str(scene_labels) if scene_labels else None,
+        backbone=str(backbone) if backbone else None,
     )
     artifact = run(real, list(synthetic), out, cfg, overwrite=overwrite)
     if as_json:

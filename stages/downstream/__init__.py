@@ -43,6 +43,8 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         raise ConfigError(f"--task {config.task!r}: choose one of {', '.join(t.value for t in Task)}") from None
     if config.scene_labels and task is not Task.scene_classify:
         raise ConfigError(f"--scene-labels is for --task scene-classify (not {task.value}); drop it")
+    if config.backbone and task is not Task.segment:
+        raise ConfigError(f"--backbone is for --task segment; leave it out for --task {task.value}")
     if task is Task.pixel_classify:
         from . import pixel_classify
 

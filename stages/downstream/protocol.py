@@ -24,6 +24,7 @@ import numpy as np
 from ..artifacts.store import ArtifactWriter, input_record
 from ..common import log
 from ..common.errors import ConfigError
+from .backbone import backbone_files
 from .data import PatchSource, Pool, check_compatible, close_all, open_source, sample_sources
 from .nets import band_stats
 from .report import Metric, comparisons, sets_only, summarise, write_report
@@ -60,6 +61,8 @@ class DownstreamConfig:
     preset: str = "tiny"
     labels_file: str | None = None
     scene_labels: str | None = None  # scene-classify: one given class per patch (scene_labels.py)
+    # segment: a local transformers SegFormer directory used as the encoder (backbone.py)
+    backbone: str | None = None
 
 
 @dataclass
@@ -155,7 +158,7 @@ def start_report(
 ) -> tuple[ArtifactWriter, bool]:
     """The evaluation-report writer, and whether an identical report (same inputs, by hash, and
     config) is already at ``out``; when not, the destination is checked before any training."""
-    extra = [p for p in (config.test, config.labels_file, config.scene_labels) if p]
+    extra = [p for p in (config.test, config.labels_file, config.scene_labels) if p] + backbone_files(config.backbone)
     inputs = [input_record(p) for p in (real, *synthetic, *extra)]
     writer = ArtifactWriter(
         out, "evaluation-report", "evaluate downstream", {**asdict(config), "resolved": hyper}, inputs, overwrite

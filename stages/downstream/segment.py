@@ -4,7 +4,9 @@ mIoU / F1). A small U-Net (Ronneberger, Fischer, Brox, "U-Net: Convolutional Net
 Biomedical Image Segmentation", MICCAI 2015) with two pooling levels takes all bands as input
 channels (standardised per band); scored by mIoU, OA and per-class IoU on the held-out real rows. Pixels labelled 0
 (unlabelled) and classes absent from the real training split are ignored, in training and in
-scoring; the untrained reference predicts the majority training class everywhere."""
+scoring; the untrained reference predicts the majority training class everywhere. With
+``--backbone DIR`` the model is a local SegFormer encoder with a fresh decode head instead
+(backbone.py)."""
 
 from __future__ import annotations
 
@@ -69,11 +71,26 @@ class Segment(PatchTask):
     needs_labels = True
     keys = ("hsi", "labels")
 
+    backbone = None  # backbone.Backbone with --backbone, loaded by check_config
+
+    def check_config(self, config, hyper):
+        if config.backbone:  # loaded (and refused, when unusable) before anything is written
+            from .backbone import load_backbone
+
+            self.backbone = load_backbone(config.backbone)
+            self.model_name = self.backbone.model_name()
+
     def setup(self, ctx, train, val):
         ctx.classes, counts = training_classes(train)
         ctx.extra["majority_class"] = max(counts, key=counts.get)
+        if self.backbone is not None:
+            ctx.extra["backbone"] = self.backbone.record()
 
     def make_model(self, ctx):
+        if self.backbone is not None:
+            from .backbone import build_segformer
+
+            return build_segformer(self.backbone, ctx.bands, len(ctx.classes), ctx.band_mean, ctx.band_std)
         return build_unet(ctx.bands, len(ctx.classes), ctx.band_mean, ctx.band_std)
 
     def loss(self, model, batch, generator, ctx):
