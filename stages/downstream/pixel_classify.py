@@ -15,11 +15,18 @@ pixels, so synthetic data add examples without shifting the class prior the real
 and labelled synthetic pixels within ``boundary`` pixels of another generated label are left
 out, because a latent decoder (f = 4) blends spectra across label edges, so those pixels carry
 mixed spectra under one label. Summary, paired test, verdict and report files are the common
-protocol's (``protocol.py``, ``report.py``)."""
+protocol's (``protocol.py``, ``report.py``).
+
+Memory stays bounded whatever the number of patches and samples: spectra are read a chunk of
+images at a time (``spectra.image_chunks``). Of the real dataset only ints per labelled pixel are
+held (where it is, label, split), plus the small training subset; the held-out pixels are
+predicted chunk by chunk. Each class's synthetic pixels are a uniform random sample of its budget,
+kept while the samples stream past (``ClassReservoirs``); pixels that overlapping patches of a
+dataset given as synthetic repeat count once."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +34,18 @@ import numpy as np
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError
 from ..evaluate.classifier import PRESETS, accuracy_scores, train_pixel_classifier
-from ..evaluate.spectra import attach_label_map, check_same_grid, labelled_pixel_table, load_image_set, pixels
+from ..evaluate.spectra import (
+    ImageSet,
+    as_pixels,
+    attach_label_map,
+    check_same_grid,
+    image_chunks,
+    labelled_pixel_index,
+    load_image_set,
+    pixel_spectra,
+    scene_first_pixels,
+    spectra_at,
+)
 from .protocol import DownstreamConfig, _write, check_seeds, start_report
 from .report import Metric, comparisons, summarise
 
@@ -66,16 +84,103 @@ def interior_labels(labels: np.ndarray, radius: int) -> np.ndarray:
     return np.where(same, labels, -1)
 
 
+def class_budgets(y_real: np.ndarray, ratio: float, classes) -> dict[int, int]:
+    """At most ``ratio`` × (real training pixels of class c) synthetic pixels of each class c."""
+    return {int(c): int(round(ratio * np.count_nonzero(y_real == c))) for c in classes}
+
+
+class ClassReservoirs:
+    """A uniform random sample without replacement of at most ``budgets[c]`` of the items of
+    each class c offered in a stream, held in O(budget) memory: every offered item gets an
+    i.i.d. uniform key and each class keeps the items with its ``budget`` smallest keys (the k
+    smallest of i.i.d. keys fall on a uniform k-subset; reservoir sampling with random keys,
+    Efraimidis & Spirakis, IPL 97 (2006), equal weights). One key per offered item is drawn from
+    ``rng`` in stream order, so the sample does not depend on how the stream is chunked."""
+
+    def __init__(self, budgets: dict[int, int], rng):
+        self.budgets, self.rng, self.seen = budgets, rng, 0
+        self.held: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # class -> (keys, positions, items)
+
+    def offer(self, items: np.ndarray, labels: np.ndarray, usable: np.ndarray) -> None:
+        """``items`` (n, ...) with their ``labels`` (n,); only those where ``usable`` may enter."""
+        keys = self.rng.random(len(labels))
+        positions = self.seen + np.arange(len(labels))
+        self.seen += len(labels)
+        for c, budget in self.budgets.items():
+            keys_c, pos_c, items_c = self.held.get(c, (keys[:0], positions[:0], items[:0]))
+            new = np.flatnonzero(usable & (labels == c))
+            if len(keys_c) == budget:  # full: only keys below its largest can enter
+                new = new[keys[new] < keys_c.max()] if budget else new[:0]
+            keys_c = np.concatenate([keys_c, keys[new]])
+            pos_c = np.concatenate([pos_c, positions[new]])
+            items_c = np.concatenate([items_c, items[new]])
+            if len(keys_c) > budget:
+                keep = np.argpartition(keys_c, budget - 1)[:budget] if budget else np.empty(0, np.int64)
+                keys_c, pos_c, items_c = keys_c[keep], pos_c[keep], items_c[keep]
+            self.held[c] = (keys_c, pos_c, items_c)
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(stream positions, items, labels) of the sample, in stream order."""
+        if not self.held:
+            return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
+        pos = np.concatenate([p for _, p, _ in self.held.values()])
+        items = np.concatenate([i for _, _, i in self.held.values()])
+        labels = np.concatenate([np.full(len(p), c, np.int64) for c, (_, p, _) in self.held.items()])
+        order = np.argsort(pos)
+        return pos[order], items[order], labels[order]
+
+
 def _per_class_budget(y_syn: np.ndarray, y_real: np.ndarray, ratio: float, rng) -> np.ndarray:
-    """Indices of at most ``ratio`` × (real pixels of class c) synthetic pixels of each class c."""
-    picks = []
-    for c in np.unique(y_syn):
-        idx = np.flatnonzero(y_syn == c)
-        budget = int(round(ratio * np.count_nonzero(y_real == c)))
-        if len(idx) > budget:
-            idx = rng.choice(idx, budget, replace=False)
-        picks.append(idx)
-    return np.sort(np.concatenate(picks)) if picks else np.empty(0, np.int64)
+    """Indices of at most ``ratio`` × (real pixels of class c) synthetic pixels of each class c
+    (the in-memory case of ``ClassReservoirs``)."""
+    reservoirs = ClassReservoirs(class_budgets(y_real, ratio, np.unique(y_syn)), rng)
+    reservoirs.offer(np.arange(len(y_syn)), y_syn, np.ones(len(y_syn), bool))
+    return reservoirs.sample()[0]
+
+
+def held_out_scores(classifier, images: ImageSet, flat: np.ndarray, y_true: np.ndarray) -> dict:
+    """OA / AA / κ on the pixels ``flat`` of ``images``, predicted a chunk of images at a time."""
+    y_pred = np.empty_like(y_true)
+    for positions, spectra in pixel_spectra(images, flat):
+        y_pred[positions] = classifier.predict(spectra)
+    return accuracy_scores(y_true, y_pred)
+
+
+def distinct_pixels(images: ImageSet) -> np.ndarray | None:
+    """(N, H, W) mask of each scene pixel's first occurrence when the images are overlapping
+    patches of a scene (an hsi-dataset), so a repeated pixel is offered once; None for samples."""
+    if images.origin is None:
+        return None
+    n, _, h, w = images.cubes.shape
+    mask = np.zeros(n * h * w, bool)
+    mask[scene_first_pixels(images)] = True
+    return mask.reshape(n, h, w)
+
+
+def offer_synthetic(s: ImageSet, base, classes: list[int], config: DownstreamConfig, reservoirs) -> dict:
+    """Stream the pixels of one synthetic set into ``reservoirs``, a chunk of images at a time:
+    labelled by the samples' labels (away from label edges) or by ``base``'s confident
+    predictions. Returns the set's report entry, with how many of its pixels could be used."""
+    if s.labels is not None:
+        how = "sample labels" + (f", pixels > {config.boundary} px from another label" if config.boundary else "")
+    else:
+        how = f"pseudo-labels, confidence >= {config.confidence}"
+    distinct, available = distinct_pixels(s), 0
+    for at, cubes, labels in image_chunks(s):
+        x = as_pixels(cubes)
+        if labels is not None:
+            # the window spans rows and columns only, so filtering chunk by chunk is exact
+            y = interior_labels(labels, config.boundary).reshape(-1)
+            usable = np.isin(y, classes)
+        else:
+            probs = base.probabilities(x)
+            usable = probs.max(1) >= config.confidence
+            y = np.asarray(classes)[probs.argmax(1)]
+        if distinct is not None:
+            usable &= distinct[at].reshape(-1)
+        available += int(usable.sum())
+        reservoirs.offer(x, y, usable)
+    return {"path": str(s.path), "labelling": how, "available": available}
 
 
 def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool = False):
@@ -101,7 +206,7 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
     synth_sets = [load_image_set(p, "--synthetic") for p in synthetic]
     for s in synth_sets:
         check_same_grid(real_set, s, "--synthetic")
-    spectra, labels, split = labelled_pixel_table(real_set)
+    flat, labels, split = labelled_pixel_index(real_set)  # spectra stay on disk
     if not (np.any(split == "train") and np.any(split == "val")):
         raise ArtifactError(
             f"--real {real} has no train/val split; ingest it with --val-fraction (e.g. 0.25) so "
@@ -116,18 +221,12 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         return writer.artifact
     device = resolve_device(config.device)
 
-    synth_pixels = []
-    for s in synth_sets:
-        if s.labels is not None:
-            s = replace(s, labels=interior_labels(s.labels, config.boundary))
-        px = pixels(s, None, 0)
-        synth_pixels.append((s, px))
     runs = []
     for seed in config.seeds:
         rng = np.random.default_rng(seed)
         pool = np.flatnonzero(train_pool)
         subset = pool[_subset_per_class(labels[pool], config.per_class, rng)]
-        x_real, y_real = spectra[subset], labels[subset]
+        x_real, y_real = spectra_at(real_set, flat[subset]), labels[subset]
         base, _ = train_pixel_classifier(
             x_real,
             y_real,
@@ -138,28 +237,10 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
             out=out.parent / f".{out.name}-downstream",
             classes=classes,
         )
-        base_scores = accuracy_scores(labels[test], base.predict(spectra[test]))
-        xs, ys, sources = [], [], []
-        for s, px in synth_pixels:
-            if px.labels is not None:
-                keep = np.isin(px.labels, classes)
-                x_syn, y_syn = px.values[keep], px.labels[keep]
-                how = "sample labels"
-                if config.boundary:
-                    how += f", pixels > {config.boundary} px from another label"
-            else:
-                probs = base.probabilities(px.values)
-                keep = probs.max(1) >= config.confidence
-                x_syn = px.values[keep]
-                y_syn = np.asarray(classes)[probs[keep].argmax(1)]
-                how = f"pseudo-labels, confidence >= {config.confidence}"
-            sources.append({"path": str(s.path), "labelling": how, "available": int(len(x_syn))})
-            xs.append(x_syn)
-            ys.append(y_syn)
-        x_syn = np.concatenate(xs) if xs else np.empty((0, spectra.shape[1]), np.float32)
-        y_syn = np.concatenate(ys) if ys else np.empty(0, np.int64)
-        pick = _per_class_budget(y_syn, y_real, ratio, rng)
-        x_syn, y_syn = x_syn[pick], y_syn[pick]
+        base_scores = held_out_scores(base, real_set, flat[test], labels[test])
+        reservoirs = ClassReservoirs(class_budgets(y_real, ratio, classes), rng)
+        sources = [offer_synthetic(s, base, classes, config, reservoirs) for s in synth_sets]
+        _, x_syn, y_syn = reservoirs.sample()
         if len(x_syn) == 0:
             raise ConfigError(
                 f"no synthetic pixel could be used (no sample labels of classes {classes}, and none reached "
@@ -175,7 +256,7 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
             out=out.parent / f".{out.name}-downstream",
             classes=classes,
         )
-        aug_scores = accuracy_scores(labels[test], aug.predict(spectra[test]))
+        aug_scores = held_out_scores(aug, real_set, flat[test], labels[test])
         runs.append(
             {
                 "seed": seed,

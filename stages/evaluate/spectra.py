@@ -116,6 +116,11 @@ class Spectra:
     unique_count: int  # before subsampling
 
 
+def as_pixels(cubes: np.ndarray) -> np.ndarray:
+    """(N, B, H, W) images as (N·H·W, B) float32 pixel spectra, image by image, row-major."""
+    return np.ascontiguousarray(cubes.transpose(0, 2, 3, 1).reshape(-1, cubes.shape[1]), dtype=np.float32)
+
+
 def pixels(images: ImageSet, max_spectra: int | None, seed: int) -> Spectra:
     """All unique pixel spectra (overlapping patches repeat pixels), or a seeded random
     subset of ``max_spectra`` of them. Sets larger than EXACT_PIXELS_BYTES are streamed from
@@ -124,7 +129,7 @@ def pixels(images: ImageSet, max_spectra: int | None, seed: int) -> Spectra:
     n, b, h, w = images.cubes.shape
     if max_spectra is not None and n * b * h * w * 4 > EXACT_PIXELS_BYTES and isinstance(images.cubes, StoredArray):
         return _streamed_pixels(images, max_spectra, seed)
-    flat = np.ascontiguousarray(np.asarray(images.cubes).transpose(0, 2, 3, 1).reshape(-1, b), dtype=np.float32)
+    flat = as_pixels(np.asarray(images.cubes))
     labels = None if images.labels is None else np.asarray(images.labels).reshape(-1)
     rows = flat.view(np.dtype((np.void, flat.dtype.itemsize * b))).reshape(-1)
     _, first = np.unique(rows, return_index=True)
@@ -137,43 +142,83 @@ def pixels(images: ImageSet, max_spectra: int | None, seed: int) -> Spectra:
 
 
 def _streamed_pixels(images: ImageSet, max_spectra: int, seed: int) -> Spectra:
-    b = images.bands
-
-    def blocks():
-        for start, cubes in images.cubes.chunks():
-            labels = None if images.labels is None else images.labels[start : start + len(cubes)].reshape(-1)
-            yield np.ascontiguousarray(cubes.transpose(0, 2, 3, 1).reshape(-1, b)), labels
-
-    values, labels, count = distinct_sample(blocks(), b, max_spectra, seed)
+    blocks = (
+        (as_pixels(cubes), None if labels is None else labels.reshape(-1)) for _, cubes, labels in image_chunks(images)
+    )
+    values, labels, count = distinct_sample(blocks, images.bands, max_spectra, seed)
     return Spectra(values, labels, count)
 
 
-def labelled_pixel_table(images: ImageSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unique labelled scene pixels of a dataset: (spectra (n, B), labels (n,), split (n,) str).
+def image_chunks(images: ImageSet, which: np.ndarray | None = None):
+    """(positions (n,), cubes (n, B, H, W), labels (n, H, W) or None) for blocks of whole images
+    — all of them, or the sorted positions ``which`` — read from disk CHUNK_BYTES at a time."""
+    which = np.arange(len(images.cubes)) if which is None else np.asarray(which, np.int64)
+    if isinstance(images.cubes, StoredArray):
+        blocks = images.cubes.take(which).chunks()
+    else:  # already in memory
+        blocks = [(0, np.asarray(images.cubes)[which])]
+    for start, cubes in blocks:
+        at = which[start : start + len(cubes)]
+        yield at, cubes, None if images.labels is None else np.asarray(images.labels[at])
 
-    Pixels are identified by scene coordinates (patch origin + offset), so a pixel that several
-    overlapping patches contain appears once, with the split of its patch (the ingest split is
-    by rows, so a pixel never belongs to both)."""
+
+def pixel_spectra(images: ImageSet, flat: np.ndarray):
+    """Spectra of the pixels at ``flat`` (indices into the images' (N·H·W) pixels, any order),
+    reading only the images that hold them, a chunk at a time: (positions into ``flat``,
+    spectra (m, B) float32) blocks."""
+    _, _, h, w = images.cubes.shape
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    for at, cubes, _ in image_chunks(images, np.unique(ordered // (h * w))):
+        lo, hi = np.searchsorted(ordered, [at[0] * h * w, (at[-1] + 1) * h * w])
+        mine = flat[order[lo:hi]]
+        image, offset = np.searchsorted(at, mine // (h * w)), mine % (h * w)
+        yield order[lo:hi], np.asarray(cubes[image, :, offset // w, offset % w], np.float32)
+
+
+def spectra_at(images: ImageSet, flat: np.ndarray) -> np.ndarray:
+    """(len(flat), B) float32 spectra of the pixels at ``flat``, in that order (``pixel_spectra``)."""
+    out = np.empty((len(flat), images.bands), np.float32)
+    for positions, spectra in pixel_spectra(images, flat):
+        out[positions] = spectra
+    return out
+
+
+def scene_first_pixels(images: ImageSet) -> np.ndarray:
+    """Flat indices into the images' (N·H·W) pixels of each scene pixel's first occurrence, in
+    scene order: pixels are identified by scene coordinates (patch origin + offset), so one that
+    several overlapping patches contain counts once. Without origins every pixel is its own."""
+    n, _, h, w = images.cubes.shape
+    if images.origin is None:  # unrelated images
+        return np.arange(n * h * w)
+    rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    rows = (images.origin[:, 0, None, None] + rr[None]).reshape(-1).astype(np.int64)
+    cols = (images.origin[:, 1, None, None] + cc[None]).reshape(-1).astype(np.int64)
+    _, first = np.unique(rows * (int(cols.max()) + 1) + cols, return_index=True)
+    return first
+
+
+def labelled_pixel_index(images: ImageSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``labelled_pixel_table`` without the spectra: (flat indices (n,) into the images' pixels,
+    labels (n,), split (n,) str) of the unique labelled scene pixels — a few ints per pixel, so
+    held whatever the images' size. A pixel takes the split of its patch (the ingest split is by
+    rows, so a pixel never belongs to both)."""
     if images.labels is None:
         raise ArtifactError(
             f"{images.path} has no labels; ingest it with --labels (e.g. Indian_pines_gt.mat) or pass --labels"
         )
-    n, b, h, w = images.cubes.shape
-    origin = images.origin if images.origin is not None else np.zeros((n, 2), np.int64)
+    n, _, h, w = images.cubes.shape
     split = images.split if images.split is not None else np.array(["train"] * n)
-    rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    rows = (origin[:, 0, None, None] + rr[None]).reshape(-1)
-    cols = (origin[:, 1, None, None] + cc[None]).reshape(-1)
-    if images.origin is None:  # unrelated images: every pixel is its own
-        rows = np.arange(n * h * w)
-        cols = np.zeros_like(rows)
-    key = rows.astype(np.int64) * (int(cols.max()) + 1) + cols
-    _, first = np.unique(key, return_index=True)
-    labels = images.labels.reshape(-1)[first]
-    keep = first[labels > 0]
-    spectra = images.cubes.transpose(0, 2, 3, 1).reshape(-1, b)[keep]
-    pixel_split = np.repeat(split, h * w)[keep]
-    return spectra.astype(np.float32), images.labels.reshape(-1)[keep], pixel_split
+    first = scene_first_pixels(images)
+    labels = np.asarray(images.labels).reshape(-1)
+    keep = first[labels[first] > 0]
+    return keep, labels[keep], split[keep // (h * w)]
+
+
+def labelled_pixel_table(images: ImageSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique labelled scene pixels of a dataset: (spectra (n, B), labels (n,), split (n,) str)."""
+    flat, labels, split = labelled_pixel_index(images)
+    return spectra_at(images, flat), labels, split
 
 
 def attach_label_map(images: ImageSet, label_path: str | Path, var: str | None = None) -> ImageSet:

@@ -98,6 +98,11 @@ class StoredArray:
         for start in range(0, len(self), step):
             yield start, self._read(np.arange(start, min(start + step, len(self))))
 
+    def take(self, rows) -> StoredArray:
+        """Images ``rows`` (positions in this array), still on disk."""
+        picked = self.rows[np.asarray(rows, np.int64)]
+        return StoredArray(self.h5_path, self.name, picked, self.scale, self.offset, self.dtype)
+
     def nbytes(self) -> int:
         return int(np.prod(self.shape)) * self.dtype.itemsize
 
