@@ -26,12 +26,17 @@ lint: $(STAMP)
 
 # One OpenMP thread per process (as in the demo): the test models are tiny, and two threads per
 # process made training many times slower whenever anything else ran on this 2-core machine.
+# One pytest-xdist worker per core (TEST_WORKERS=0: no workers), each stage's directory on one
+# worker (tests/conftest.py), so every session fixture is still trained once.
+TEST_WORKERS ?= auto
+PYTEST = HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q --durations=15
+	$(PYTEST) --durations=15
 
 # Everything but the tests marked slow (those that train for long): under 3 minutes here.
 test-fast: $(STAMP)
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -m "not slow" --durations=15
+	$(PYTEST) -m "not slow" --durations=15
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 DEMO_DIR=$(DEMO_DIR) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/demo.sh

@@ -79,3 +79,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        # `make test` runs pytest-xdist with --dist loadgroup: one stage's directory stays on one
+        # worker, so the session fixtures its conftest trains are built once, not once per worker.
+        item.add_marker(pytest.mark.xdist_group(stage_directory(item)))
+
+
+def stage_directory(item) -> str:
+    parts = Path(str(item.fspath)).resolve().relative_to(ROOT / "tests").parts
+    return parts[0] if len(parts) > 1 else "top"
