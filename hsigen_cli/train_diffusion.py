@@ -12,6 +12,8 @@
     torchrun --nproc_per_node 4 $(which hsigen) train-diffusion --space latent ... --out runs/ip-ldm   # DDP
     hsigen train-diffusion --space latent --architecture hsigene --init runs/hsigene --dataset runs/ip \
         --train adapters --steps 500 --out runs/hsigene-ip                                         # fine-tune HSIGene
+    hsigen train-diffusion --space latent --architecture hsigene --init runs/hsigene --dataset runs/ip \
+        --conditions runs/ip-cond --kinds hed,seg --condition-dropout 0.3 --out runs/hsigene-ip-cond  # paired maps
     hsigen train-diffusion --space latent --preset paper --dry-run
     hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --out runs/ip-specdm   # SpecDM
     hsigen train-diffusion --space joint --autoencoder runs/cd-ae2 --dataset runs/ip-change --out runs/cd-specdm
@@ -88,7 +90,9 @@ def train_diffusion(
     conditions: Annotated[
         Optional[Path],
         typer.Option(
-            "--conditions", help="latent: a conditions artifact of --dataset (default: offline extraction on the fly)."
+            "--conditions",
+            help="latent: a conditions artifact of --dataset (default: offline extraction on the fly; "
+            "hsigene: none = empty slots).",
         ),
     ] = None,
     kinds: Annotated[
@@ -96,7 +100,7 @@ def train_diffusion(
         typer.Option(
             "--kinds",
             help="latent: condition kinds to train with (default: hed,mlsd,sketch,seg,content, or all of "
-            "--conditions).",
+            "--conditions; hsigene: those of --conditions with a released slot, hed,seg,sketch,mlsd).",
         ),
     ] = None,
     rgb_condition: Annotated[
@@ -111,7 +115,9 @@ def train_diffusion(
     condition_dropout: Annotated[
         Optional[float],
         typer.Option(
-            "--condition-dropout", help="latent: probability of dropping each condition in training (preset: 0.3)."
+            "--condition-dropout",
+            help="latent: probability of dropping each condition in training (preset: 0.3; hsigene: each "
+            "slot of each sample, 0.3).",
         ),
     ] = None,
     ssim_weight: Annotated[
@@ -179,12 +185,9 @@ def train_diffusion(
             "--abundances": abundances,
             "--autoencoder": autoencoder,
             "--pairs": pairs,
-            "--conditions": conditions,
-            "--kinds": kinds,
             "--model-config": model_config,
             "--rgb-condition": rgb_condition or None,
             "--grad-accum": grad_accum,
-            "--condition-dropout": condition_dropout,
             "--ssim-weight": ssim_weight,
             "--prediction": prediction,
             "--crop": crop,
@@ -215,6 +218,9 @@ def train_diffusion(
             batch_size=batch_size,
             seed=seed,
             checkpoint_every=checkpoint_every,
+            conditions=conditions,
+            kinds=kinds,
+            condition_dropout=condition_dropout,
             resume=resume,
             overwrite=overwrite,
             device=device,

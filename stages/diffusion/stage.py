@@ -85,12 +85,16 @@ def finetune_architecture(
     batch_size: int | None = None,
     seed: int = 0,
     checkpoint_every: int = 200,
+    conditions=None,
+    kinds=None,
+    condition_dropout: float | None = None,
     resume: bool = False,
     overwrite: bool = False,
     device: str = "auto",
 ):
     """``train-diffusion --architecture NAME --init MODEL``: fine-tune an imported model (HSIGene:
-    ``stages/hsigene/finetune.py``, on the shared Trainer) into a diffusion-model artifact."""
+    ``stages/hsigene/finetune.py``, on the shared Trainer) into a diffusion-model artifact;
+    ``conditions`` (a conditions artifact of ``dataset``) pairs each patch with its maps."""
     import importlib
 
     if architecture not in FINETUNE_ARCHITECTURES:
@@ -115,6 +119,9 @@ def finetune_architecture(
         batch_size=batch_size or 2,
         seed=seed,
         checkpoint_every=checkpoint_every,
+        conditions=conditions,
+        kinds=kinds,
+        condition_dropout=condition_dropout,
     )
     return finetune.finetune(init, dataset, Path(out), ft, resume=resume, overwrite=overwrite, device=device)
 

@@ -8,10 +8,24 @@ metadata) and, when "unlocked", the UNet.
 The shared Trainer (AdamW, cosine, checkpoints that resume exactly) runs the loop; only
 the chosen parts are in its module, so its checkpoints hold just those.
 
-Conditions while fine-tuning: all local slots empty, the empty prompt and zero content —
-what the release feeds for absent conditions. This adapts the model's unconditional
-behaviour to the new scenes; condition maps are not taken here (`--conditions`/`--kinds`
-with `--architecture hsigene` exit 1 naming them, hsigen_cli/train_diffusion.py).
+Conditions while fine-tuning:
+- without ``conditions``: all local slots empty, the empty prompt and zero content — what the
+  release feeds for absent conditions. This adapts the model's unconditional behaviour.
+- with ``conditions`` (a ``conditions`` artifact of the same dataset, ``hsigen condition
+  DATASET --kinds hed,seg,... --out C``): (image, condition) pairs. Each patch's maps are
+  matched to it by its patch index (``diffusion/spaces/latent.py``'s
+  ``_conditions_from_artifact``, which also refuses an artifact of another dataset) and
+  each batch's maps go into the released local slots (hed 0, seg 2, sketch 4, mlsd 5) through
+  the sampler's own ``generator.local_slots`` — RGB, bilinear-resized to the model's
+  condition size (2 × the patch side) — so training sees exactly what ``sample --cond``
+  feeds. Each slot of each sample is emptied with probability ``condition_dropout``
+  (default 0.3, the latent space's per-kind dropout), drawn from the step's generator
+  (exact resume), so any subset of conditions works at sampling time.
+- content: the artifact's content embeddings are used only when they are CLIP image
+  features of the model's content width (768 for the release); the offline 64-d descriptor
+  does not fit the released 768-d content adapter and is not used (zeros, as for an absent
+  ``--content``). Text: always the empty prompt — the artifact's text embeddings are pooled
+  vectors, while HSIGene's text path is the CLIP text model over prompt tokens.
 """
 
 from __future__ import annotations
@@ -33,6 +47,13 @@ TRAINABLE = {
 }
 
 
+# The latent space's per-kind condition dropout (every preset of diffusion/spaces/latent.py:
+# 0.3); the release publishes no training code, so no HSIGene value exists to follow.
+DEFAULT_CONDITION_DROPOUT = 0.3
+# Columns of the per-sample keep draw: the six released local slots, then content.
+KEEP_COLUMNS = 7
+
+
 @dataclass
 class FineTuneConfig:
     train: str = "adapters"
@@ -41,6 +62,9 @@ class FineTuneConfig:
     batch_size: int = 2
     seed: int = 0
     checkpoint_every: int = 200
+    conditions: str | Path | None = None  # a conditions artifact of the dataset
+    kinds: str | list | None = None  # default: every kind of ``conditions`` HSIGene takes
+    condition_dropout: float | None = None  # default DEFAULT_CONDITION_DROPOUT
 
 
 class TrainableParts(nn.Module):
@@ -51,13 +75,16 @@ class TrainableParts(nn.Module):
         self.parts = nn.ModuleDict({name: getattr(model, name) for name in names})
 
 
-def scene_tensors(dataset) -> tuple[np.ndarray, dict]:
+def scene_tensors(dataset) -> tuple[np.ndarray, dict, np.ndarray]:
     """Training patches as the VAE's input range [-1, 1] (the inverse of the release's
-    x·0.5 + 0.5), from one min–max over the dataset's physical values."""
+    x·0.5 + 0.5), from one min–max over the dataset's physical values, and their patch
+    indices in the dataset."""
     from ..artifacts.datasets import load_patches
 
     patches = load_patches(dataset)
+    rows = np.arange(len(patches.hsi))
     if patches.split is not None and np.any(patches.split == "train"):
+        rows = np.flatnonzero(patches.split == "train")
         patches = patches.subset(patches.split == "train")  # the held-out split stays unseen
     if patches.hsi.shape[1] != 48:
         raise InputError(
@@ -74,15 +101,114 @@ def scene_tensors(dataset) -> tuple[np.ndarray, dict]:
     lo, hi = float(phys.min()), float(phys.max())
     if hi <= lo:
         raise InputError(f"{dataset} is constant; nothing to fine-tune on")
-    return (phys - lo) / (hi - lo) * 2.0 - 1.0, {"min": lo, "max": hi, "maps_to": "[-1, 1]"}
+    return (phys - lo) / (hi - lo) * 2.0 - 1.0, {"min": lo, "max": hi, "maps_to": "[-1, 1]"}, rows
 
 
-def denoising_loss(model, latents_mean, latents_std, encoded, batch: int, generator) -> torch.Tensor:
-    """ε-MSE at a uniform random t (ldm ddpm.py: q_sample then MSE against the noise)."""
+def parse_kinds(kinds) -> list[str] | None:
+    """``--kinds`` for HSIGene: local map kinds with a released slot, and content."""
+    from .generator import ALIASES, SLOTS
+
+    if kinds is None:
+        return None
+    names = [k.strip().lower() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
+    names = [ALIASES.get(k, k) for k in names]
+    if not names:
+        raise ConfigError("--kinds is empty; name some of hed, seg, sketch, mlsd (and content)")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--kinds {','.join(names)} names a kind twice")
+    if "text" in names:
+        raise ConfigError(
+            "--kinds text: HSIGene has no slot for a text embedding (its text is the CLIP text model "
+            "over a prompt); drop text from --kinds"
+        )
+    unslotted = [k for k in names if k not in SLOTS and k != "content"]
+    if unslotted:
+        raise ConfigError(
+            f"--kinds {', '.join(unslotted)}: no released HSIGene slot; its local slots take "
+            f"{', '.join(SLOTS)} (and content its content adapter)"
+        )
+    return names
+
+
+@dataclass
+class PairedConditions:
+    """Each training patch's condition maps (row r = patch ``rows[r]``) and, when usable, its
+    content embedding; ``slots`` builds a batch's local input through the sampler's
+    ``local_slots``."""
+
+    maps: dict  # kind → (N, 1|3, S, S) float32 torch tensors in [0, 1]
+    content: torch.Tensor | None  # (N, content_dim) or None
+    kinds: list
+    recorded: dict
+
+    def slots(self, cfg, idx: torch.Tensor, size: int) -> torch.Tensor:
+        from .generator import local_slots
+
+        return local_slots(cfg, {k: v[idx] for k, v in self.maps.items()}, size)
+
+
+def paired_conditions(path, dataset, rows: np.ndarray, size: int, kinds, mcfg, dropout: float) -> PairedConditions:
+    """Read and check ``--conditions`` for the training patches ``rows`` before anything is
+    written: of this dataset (by hash), every patch present, every ``--kinds`` kind held."""
+    import json
+
+    from ..artifacts import open_artifact
+    from ..diffusion.spaces.latent import _conditions_from_artifact
+    from .generator import SLOTS
+
+    art = open_artifact(path, "conditions", role="--conditions")
+    held = json.loads(art.file("index.json").read_text())["kinds"]
+    content_spec = art.config.get("kinds", {}).get("content", {})
+    content_fits = content_spec.get("backend") == "clip" and int(held.get("content", {}).get("dim", -1)) == int(
+        mcfg.content_dim
+    )
+    if kinds is None:
+        kinds = [k for k in SLOTS if k in held] + (["content"] if "content" in held and content_fits else [])
+        if not kinds:
+            raise InputError(
+                f"--conditions {path} holds {', '.join(held) or 'no kinds'}, none of which HSIGene takes "
+                f"(local maps {', '.join(SLOTS)}; content as {mcfg.content_dim}-d CLIP image features)"
+            )
+        if "content" in held and not content_fits:
+            log.info(
+                f"train-diffusion: {path}'s content ({content_spec.get('backend', '?')}, "
+                f"{held['content'].get('dim')}-d) does not fit HSIGene's {mcfg.content_dim}-d CLIP content "
+                "adapter; content stays zero"
+            )
+    maps, embeddings, _settings = _conditions_from_artifact(Path(path), Path(dataset), rows, size, kinds)
+    if "content" in kinds and not content_fits:
+        raise InputError(
+            f"--kinds content: {path} holds {content_spec.get('backend', '?')} content of "
+            f"{held['content'].get('dim')} dimensions, but HSIGene's content adapter takes "
+            f"{mcfg.content_dim}-d CLIP image features (the offline 64-d descriptor does not fit it); "
+            "drop content from --kinds"
+        )
+    content = torch.from_numpy(embeddings["content"]).float() if "content" in kinds else None
+    recorded = {
+        "artifact": str(path),
+        "kinds": list(kinds),
+        "slots": {k: SLOTS[k] for k in kinds if k in SLOTS},
+        "dropout": dropout,
+        "dropout_unit": "each released slot (and content) of each sample, independently",
+        "content": (
+            {k: content_spec.get(k) for k in ("backend", "model", "dim", "normalised")}
+            if content is not None
+            else "zeros"
+        ),
+        "text": "empty prompt",
+    }
+    return PairedConditions({k: torch.from_numpy(v) for k, v in maps.items()}, content, list(kinds), recorded)
+
+
+def denoising_loss(model, latents_mean, latents_std, encoded, batch: int, generator, idx=None) -> torch.Tensor:
+    """ε-MSE at a uniform random t (ldm ddpm.py: q_sample then MSE against the noise);
+    ``idx``: the batch's patches when the caller drew them (paired conditions)."""
     # All draws come from the Trainer's per-step CPU generator (exact resume), then move.
     dev = latents_mean.device
     n = latents_mean.shape[0]
-    idx = torch.randint(0, n, (batch,), generator=generator).to(dev)
+    if idx is None:
+        idx = torch.randint(0, n, (batch,), generator=generator)
+    idx = idx.to(dev)
     shape = (batch,) + tuple(latents_mean.shape[1:])
     z0 = latents_mean[idx] + latents_std[idx] * torch.randn(shape, generator=generator).to(dev)
     z0 = z0 * model.cfg.scale_factor
@@ -96,6 +222,26 @@ def denoising_loss(model, latents_mean, latents_std, encoded, batch: int, genera
     return torch.mean((eps - noise) ** 2)
 
 
+def keep_draws(batch: int, p: float, generator) -> torch.Tensor:
+    """(batch, 7) 0/1: slot j (the six released local slots, then content) of each sample kept
+    with probability 1 − p, independently, from the step's generator."""
+    return (torch.rand((batch, KEEP_COLUMNS), generator=generator) >= p).float()
+
+
+def conditioned_batch(mcfg, empty, paired: PairedConditions, idx, csize: int, p: float, generator):
+    """The batch's conditions: its patches' maps in the released slots (the sampler's
+    ``local_slots``), each slot and the content emptied with probability ``p``; the empty
+    prompt and zero metadata as ``empty``."""
+    from .generator import HSIGeneConditions
+
+    keep = keep_draws(len(idx), p, generator)
+    local = paired.slots(mcfg, idx, csize) * keep[:, :6].repeat_interleave(3, dim=1)[:, :, None, None]
+    content = empty.content.expand(len(idx), -1)
+    if paired.content is not None:
+        content = paired.content[idx] * keep[:, 6:7]
+    return HSIGeneConditions(local, empty.tokens, content, empty.metadata)
+
+
 def finetune(
     init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = False, overwrite: bool = False, device: str = "cpu"
 ):
@@ -103,16 +249,25 @@ def finetune(
     from ..training import Trainer, TrainSpec
     from .artifact import WAVELENGTHS_NM, is_hsigene, load_model, manifest_config, write_weights
     from .checkpoint import to_released_names
-    from .generator import HSIGeneConditions, empty_prompt_tokens, encode_conditions
+    from .generator import empty_conditions, encode_conditions
 
     if cfg.train not in TRAINABLE:  # (the CLI offers only these; a direct call may not)
         raise ConfigError(f"--train {cfg.train!r}: choose adapters, unet or all")
     if cfg.steps < 1 or cfg.batch_size < 1:
         raise ConfigError("--steps and --batch-size must be at least 1")
+    if cfg.conditions is None and (cfg.kinds is not None or cfg.condition_dropout is not None):
+        raise ConfigError(
+            "--kinds and --condition-dropout choose how --conditions C is used: add --conditions "
+            "(a conditions artifact of --dataset, `hsigen condition DATASET --kinds hed,seg --out C`)"
+        )
+    dropout = DEFAULT_CONDITION_DROPOUT if cfg.condition_dropout is None else float(cfg.condition_dropout)
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"--condition-dropout {dropout} must be in [0, 1)")
+    kinds = parse_kinds(cfg.kinds)
     art = open_artifact(init, "diffusion-model", role="--init")
     if not is_hsigene(art):
         raise ConfigError(f"--init {init} is not an HSIGene model; import one with `hsigen import hsigene CKPT`")
-    data, scaling = scene_tensors(dataset)
+    data, scaling, rows = scene_tensors(dataset)
     from ..common.runtime import resolve_device
 
     dev = torch.device(resolve_device(device))
@@ -121,6 +276,9 @@ def finetune(
     multiple = mcfg.vae.factor * 2 ** (len(mcfg.channel_mult) - 1)
     if size % multiple:
         raise InputError(f"{dataset}: patch size {size} must be a multiple of {multiple} for HSIGene")
+    paired = None
+    if cfg.conditions is not None:
+        paired = paired_conditions(cfg.conditions, dataset, rows, size, kinds, mcfg, dropout)
 
     recorded = {
         **manifest_config(
@@ -133,10 +291,12 @@ def finetune(
             "batch_size": cfg.batch_size,
             "seed": cfg.seed,
             "scaling": scaling,
-            "conditions": "none (empty slots, empty prompt)",
+            "conditions": "none (empty slots, empty prompt)" if paired is None else paired.recorded,
         },
     }
     records = [input_record(init), input_record(dataset)]
+    if paired is not None:
+        records.append(input_record(cfg.conditions))
     writer = ArtifactWriter(Path(out), "diffusion-model", "train-diffusion", recorded, records, overwrite)
     if writer.up_to_date():
         log.info("train-diffusion: up to date")
@@ -156,12 +316,8 @@ def finetune(
         moments = [model.first_stage_model.encode_moments(x[i : i + 8]) for i in range(0, len(x), 8)]
         mean = torch.cat([m for m, _ in moments])
         std = torch.cat([torch.exp(0.5 * lv) for _, lv in moments])
-    empty = HSIGeneConditions(
-        local=torch.zeros(1, mcfg.local_channels, size * 2, size * 2, device=dev),
-        tokens=empty_prompt_tokens(mcfg.text.max_length).to(dev),
-        content=torch.zeros(1, mcfg.content_dim, device=dev),
-        metadata=torch.zeros(1, mcfg.metadata_dim, device=dev),
-    )
+    empty = empty_conditions(mcfg, size)  # every condition absent, as the release feeds it
+    csize = empty.local.shape[-1]
 
     def loss_fn(_wrapped, step, generator):
         # The text adapter's dropout (global_adapter.py L38-L39: 0.1, 0.3) draws from torch's global
@@ -169,8 +325,14 @@ def finetune(
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         # The constants pass through the trainable adapters, so they are recomputed with grads
         # (the frozen CLIP text model makes no graph).
-        encoded = encode_conditions(model, empty, cfg.batch_size)
-        loss = denoising_loss(model, mean, std, encoded, cfg.batch_size, generator)
+        if paired is None:
+            encoded = encode_conditions(model, empty, cfg.batch_size)
+            loss = denoising_loss(model, mean, std, encoded, cfg.batch_size, generator)
+            return loss, {"loss": float(loss.detach())}
+        idx = torch.randint(0, len(data), (cfg.batch_size,), generator=generator)
+        c = conditioned_batch(mcfg, empty, paired, idx, csize, dropout, generator)
+        encoded = encode_conditions(model, c, cfg.batch_size)
+        loss = denoising_loss(model, mean, std, encoded, cfg.batch_size, generator, idx=idx)
         return loss, {"loss": float(loss.detach())}
 
     spec = TrainSpec(

@@ -61,8 +61,9 @@ def parse_cond(spec: str) -> tuple[str, Path]:
     return kind, Path(path)
 
 
-def read_condition_image(path: Path, size: int) -> torch.Tensor:
-    """(3, size, size) float in [0, 1]: RGB / 255, bilinear resize (cv2.resize's default)."""
+def read_condition_image(path: Path, size: int | None = None) -> torch.Tensor:
+    """(3, H, W) float in [0, 1]: RGB / 255; with ``size``, bilinear-resized to size × size
+    (cv2.resize's default)."""
     from PIL import Image
 
     if not path.is_file():
@@ -72,9 +73,31 @@ def read_condition_image(path: Path, size: int) -> torch.Tensor:
     except Exception as exc:
         raise InputError(f"{path} is not a readable image ({exc})") from None
     t = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    return t[0] if size is None else resize_map(t, size)[0]
+
+
+def resize_map(t: torch.Tensor, size: int) -> torch.Tensor:
+    """(n, C, h, w) → (n, C, size, size), bilinear (cv2.resize's default; unchanged if already that size)."""
     if t.shape[-2:] != (size, size):
         t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
-    return t[0]
+    return t
+
+
+def local_slots(cfg, maps: dict, size: int) -> torch.Tensor:
+    """The adapter's local input (n, local_channels, size, size): each kind's map (n, 1 or 3,
+    h, w) in [0, 1] as RGB (grey repeated, as reading an 8-bit grey PNG as RGB does),
+    resized to ``size`` and put in its released slot (``SLOTS``); absent slots are zeros.
+    Sampling (``prepare_conditions``) and condition-paired fine-tuning both build their
+    slots here."""
+    n = next(iter(maps.values())).shape[0] if maps else 1
+    out = torch.zeros(n, cfg.local_channels, size, size)
+    for kind, t in maps.items():
+        t = torch.as_tensor(t, dtype=torch.float32)
+        if t.shape[1] == 1:
+            t = t.expand(-1, 3, -1, -1)
+        slot = SLOTS[kind]
+        out[:, 3 * slot : 3 * slot + 3] = resize_map(t, size)
+    return out
 
 
 def empty_prompt_tokens(length: int = 77) -> torch.Tensor:
@@ -213,16 +236,16 @@ class Generator(BaseGenerator):
         c = empty_conditions(self.cfg, size)
         csize = c.local.shape[-1]
         c.described = {"local": {}, "content": None, "text": text or ""}
-        seen = set()
+        maps = {}
         for spec in cond:
             kind, path = parse_cond(spec)
-            if kind in seen:
+            if kind in maps:
                 raise ConfigError(f"--cond {kind} is given twice; give each kind once")
-            seen.add(kind)
-            slot = SLOTS[kind]
-            c.local[0, 3 * slot : 3 * slot + 3] = read_condition_image(path, csize)
+            maps[kind] = read_condition_image(path)[None]
             c.described["local"][kind] = str(path)
             c.inputs.append(path)
+        if maps:
+            c.local = local_slots(self.cfg, maps, csize)
         if content is not None:
             feature = content_feature(Path(content), self.content_encoder)
             if feature.shape[-1] != self.cfg.content_dim:
