@@ -14,7 +14,7 @@ Conditions while fine-tuning:
 - with ``conditions`` (a ``conditions`` artifact of the same dataset, ``hsigen condition
   DATASET --kinds hed,seg,... --out C``): (image, condition) pairs. Each patch's maps are
   matched to it by its patch index (``diffusion/spaces/latent.py``'s
-  ``_conditions_from_artifact``, which also refuses an artifact of another dataset) and
+  ``conditions_from_artifact``, which also refuses an artifact of another dataset) and
   each batch's maps go into the released local slots (hed 0, seg 2, sketch 4, mlsd 5) through
   the sampler's own ``generator.local_slots`` — RGB, bilinear-resized to the model's
   condition size (2 × the patch side) — so training sees exactly what ``sample --cond``
@@ -153,7 +153,7 @@ def paired_conditions(path, dataset, rows: np.ndarray, size: int, kinds, mcfg, d
     import json
 
     from ..artifacts import open_artifact
-    from ..diffusion.spaces.latent import _conditions_from_artifact
+    from ..diffusion.spaces.latent import conditions_from_artifact
     from .generator import SLOTS
 
     art = open_artifact(path, "conditions", role="--conditions")
@@ -175,7 +175,7 @@ def paired_conditions(path, dataset, rows: np.ndarray, size: int, kinds, mcfg, d
                 f"{held['content'].get('dim')}-d) does not fit HSIGene's {mcfg.content_dim}-d CLIP content "
                 "adapter; content stays zero"
             )
-    maps, embeddings, _settings = _conditions_from_artifact(Path(path), Path(dataset), rows, size, kinds)
+    maps, embeddings, _settings = conditions_from_artifact(Path(path), Path(dataset), rows, size, kinds)
     if "content" in kinds and not content_fits:
         raise InputError(
             f"--kinds content: {path} holds {content_spec.get('backend', '?')} content of "

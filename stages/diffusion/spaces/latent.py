@@ -216,7 +216,7 @@ def _check_autoencoder(ae, patches, dataset: Path, rgb_condition: bool) -> None:
         raise InputError(f"{dataset}: patch size {size} is not a multiple of the autoencoder's factor {ae.factor}")
 
 
-def _conditions_from_artifact(path: Path, dataset: Path, rows: np.ndarray, size: int, kinds):
+def conditions_from_artifact(path: Path, dataset: Path, rows: np.ndarray, size: int, kinds):
     """Maps / embeddings of the dataset's patches ``rows`` from a conditions artifact."""
     from ...artifacts import input_record
     from ...conditions.io import load_conditions
@@ -312,7 +312,7 @@ def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:
     size = int(patches.hsi.shape[-1])
     rgbs, rgb_info = dataset_rgb(Path(dataset))
     if cond_path is not None:
-        maps, embeddings, settings = _conditions_from_artifact(Path(cond_path), Path(dataset), rows, size, kinds)
+        maps, embeddings, settings = conditions_from_artifact(Path(cond_path), Path(dataset), rows, size, kinds)
     else:
         maps, embeddings, settings = _conditions_on_the_fly(
             [rgbs[i] for i in rows], kinds if kinds is not None else list(DEFAULT_KINDS)
