@@ -1,18 +1,21 @@
-"""Every ``evaluate downstream --task`` on the embedded Indian Pines scene with samples of the
-generators that train in minutes on a CPU, printing real vs real + synthetic (and
-synthetic-only) side by side with the paired verdicts.
+"""Every ``evaluate downstream --task`` on the embedded Indian Pines scene, printing real vs
+real + synthetic (and synthetic-only) side by side with the paired verdicts, for the samples of
+the shipped pretrained generators and/or of generators trained here in minutes.
 
-    .venv/bin/python benchmarks/downstream.py --work runs/bench-downstream
-    .venv/bin/python benchmarks/downstream.py --tasks denoise,sr --task-steps 300
+    .venv/bin/python benchmarks/downstream.py --work runs/bench-downstream               # pretrained
+    .venv/bin/python benchmarks/downstream.py --generators trained --tasks denoise,sr --task-steps 300
+    .venv/bin/python benchmarks/downstream.py --generators both
 
-Generators (tiny presets, fixed steps; all train on the dataset's train split only):
-- unlabelled tasks (denoise, sr): HUD/MSF-Diff abundance-space diffusion (VCA k = 5, ``--abundance-steps``);
-- labelled tasks (segment, scene-classify, pixel-classify): SpecDM two-stream VAE + joint
-  diffusion (``--ae-steps``, ``--joint-steps``), whose samples carry masks;
-- change: the same joint chain on the Indian Pines change pair (tests/joint/joint_helpers.py:
-  t2 = t1 with eight rectangles of another class), with a ``--pairs`` autoencoder.
-The pretrained generators (issue 14) and the imported HSIGene model do not exist in this
-project yet; when they do, pass their samples to ``evaluate downstream`` the same way.
+Generators, one report per (task, generator) so each gets its own verdict:
+- ``pretrained`` (``hsigen pretrained``): unlabelled tasks (denoise, sr) with the latent model's
+  unconditional samples (HSIGene) and the abundance model's (HUD / MSF-Diff); labelled tasks
+  (segment, scene-classify, pixel-classify) with the joint model's HSI + mask pairs (SpecDM);
+  change has no pretrained generator (no change pair is shipped), so it uses the trained chain.
+- ``trained`` (tiny presets, fixed steps; all train on the dataset's train split only): abundance
+  diffusion (VCA k = 5, ``--abundance-steps``) for denoise/sr; the SpecDM two-stream VAE + joint
+  diffusion (``--ae-steps``, ``--joint-steps``) for the labelled tasks; change: the same joint
+  chain on the Indian Pines change pair (tests/joint/joint_helpers.py: t2 = t1 with eight
+  rectangles of another class), with a ``--pairs`` autoencoder.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "joint"))
 
 TASKS = ("denoise", "sr", "segment", "change", "scene-classify", "pixel-classify")
+UNLABELLED, LABELLED = ("denoise", "sr"), ("segment", "scene-classify", "pixel-classify")
+PRETRAINED = {  # source of samples -> (pretrained model, tasks it feeds)
+    "pretrained-latent": ("pretrained:indian-pines-latent", UNLABELLED),
+    "pretrained-abundance": ("pretrained:indian-pines-abundance", UNLABELLED),
+    "pretrained-joint": ("pretrained:indian-pines-joint", LABELLED),
+}
 
 
 def once(out: Path, build) -> Path:
@@ -71,6 +80,19 @@ def joint_samples(
     return once(work / f"{tag}-joint-{joint_steps}-samples-{n}", lambda o: draw_samples(model, o, n=n))
 
 
+def pretrained_samples(work: Path, model: str, n: int) -> Path:
+    """``n`` unconditional 32×32 samples of a shipped model (DDIM 50, seed 1: the realism benchmark's)."""
+    from stages import sampling
+
+    out = work / f"{model.split(':', 1)[1]}-samples-{n}"
+    return once(
+        out,
+        lambda o: sampling.run(
+            model, o, sampling.SampleConfig(n=n, sampler="ddim", steps=50, size=32, seed=1), device="cpu"
+        ),
+    )
+
+
 def change_datasets(work: Path) -> tuple[Path, Path]:
     """(pair dataset t1 + t2 + mask, the t2 scene alone for the --pairs autoencoder)."""
     from joint_helpers import ingest_pair, write_change_pair
@@ -87,10 +109,10 @@ def fmt(summary: dict, key: str) -> str:
     return f"{summary[key]['mean']:.4f} ± {summary[key]['std']:.4f}"
 
 
-def print_report(report: dict, seconds: float) -> None:
+def print_report(report: dict, seconds: float, samples: str) -> None:
     primary = report["primary_metric"]
     metrics = [k for k in report["summary"]["real"] if not k.startswith("per_class")]
-    print(f"\n== {report['task']} ({report['paper']}); {seconds:.0f} s")
+    print(f"\n== {report['task']} with {samples} ({report['paper']}); {seconds:.0f} s")
     header = f"  {'training data':22s}" + "".join(f"{m:>20s}" for m in metrics)
     print(header)
     if report.get("baseline_summary"):
@@ -106,6 +128,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-downstream")
     ap.add_argument("--tasks", default=",".join(TASKS))
+    ap.add_argument("--generators", choices=("pretrained", "trained", "both"), default="pretrained")
     ap.add_argument("--task-steps", type=int, default=None, help="training steps per model (default: the task's)")
     ap.add_argument("--abundance-steps", type=int, default=500)
     ap.add_argument("--ae-steps", type=int, default=300)
@@ -121,28 +144,33 @@ def main() -> None:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     dataset = once(work / "ip", ingest_example)
     t0 = time.perf_counter()
-    synthetic = {}
-    if {"denoise", "sr"} & set(tasks):
-        synthetic["unlabelled"] = abundance_samples(work, dataset, args.abundance_steps, args.samples)
-    if {"segment", "scene-classify", "pixel-classify"} & set(tasks):
-        synthetic["labelled"] = joint_samples(work, dataset, args.ae_steps, args.joint_steps, args.samples, "ip")
-    if "change" in tasks:
+    runs = []  # (task, real dataset, samples)
+    if args.generators in ("pretrained", "both"):
+        for model, feeds in PRETRAINED.values():
+            wanted = [t for t in tasks if t in feeds]
+            if wanted:
+                samples = pretrained_samples(work, model, args.samples)
+                runs += [(t, dataset, samples) for t in wanted]
+    trained = args.generators in ("trained", "both")
+    if trained and set(UNLABELLED) & set(tasks):
+        samples = abundance_samples(work, dataset, args.abundance_steps, args.samples)
+        runs += [(t, dataset, samples) for t in tasks if t in UNLABELLED]
+    if trained and set(LABELLED) & set(tasks):
+        samples = joint_samples(work, dataset, args.ae_steps, args.joint_steps, args.samples, "ip")
+        runs += [(t, dataset, samples) for t in tasks if t in LABELLED]
+    if "change" in tasks:  # no pretrained change-pair generator: always the trained chain
         pair, t2_only = change_datasets(work)
-        synthetic["change"] = joint_samples(
-            work, pair, args.ae_steps, args.joint_steps, args.samples, "change", pairs=t2_only
-        )
-    print(
-        f"generators and samples ready in {time.perf_counter() - t0:.0f} s: "
-        + ", ".join(f"{k} {v.name}" for k, v in synthetic.items())
-    )
-    for task in tasks:
-        real = pair if task == "change" else dataset
-        source = {"denoise": "unlabelled", "sr": "unlabelled", "change": "change"}.get(task, "labelled")
+        samples = joint_samples(work, pair, args.ae_steps, args.joint_steps, args.samples, "change", pairs=t2_only)
+        runs.append(("change", pair, samples))
+    print(f"generators and samples ready in {time.perf_counter() - t0:.0f} s")
+    order = {t: i for i, t in enumerate(tasks)}
+    for task, real, samples in sorted(runs, key=lambda r: order[r[0]]):
         cfg = DownstreamConfig(task=task, steps=args.task_steps, device="cpu")
         t = time.perf_counter()
-        out = work / f"downstream-{task}-{synthetic[source].name}-{args.task_steps or 'default'}"
-        artifact = run(real, [synthetic[source]], out, cfg, overwrite=True)  # up to date: skipped
-        print_report(json.loads((artifact.path / "report.json").read_text()), time.perf_counter() - t)
+        out = work / f"downstream-{task}-{samples.name}-{args.task_steps or 'default'}"
+        artifact = run(real, [samples], out, cfg, overwrite=True)  # up to date: skipped
+        report = json.loads((artifact.path / "report.json").read_text())
+        print_report(report, time.perf_counter() - t, samples.name)
 
 
 if __name__ == "__main__":
