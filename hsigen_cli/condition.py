@@ -12,6 +12,7 @@
         --pidinet-weights ~/annotators/table5_pidinet.pth --out runs/ip-annot
     hsigen condition runs/ip --kinds hed,seg,content --encoder runs/ae --out runs/ip-enc   # HSI content
     hsigen condition runs/ip --kinds hed,seg --split val --out runs/ip-val-cond   # held-out patches only
+    hsigen condition photos/ --kinds hed,seg,sketch,content --size 256 --workers 8 --out runs/photo-cond
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ Local weights are ControlNet annotator files (lllyasviel/Annotators), as .safete
 --mlsd-weights mlsd_large_512_fp32.pth, --pidinet-weights table5_pidinet.pth.
 --clip-model: a directory written by CLIPModel.save_pretrained plus the CLIPProcessor
 (preprocessor_config.json, tokenizer files). --encoder: an `autoencoder` artifact (kl,
-two-stream or vq-rgb) whose wavelength grid the sources cover."""
+two-stream or vq-rgb) whose wavelength grid the sources cover.
+
+--workers N computes chunks of 32 images in N worker processes (each loads the weights once),
+written in image order as they finish: the same files as --workers 0 (this process), and
+memory bounded by N × 32 images whatever the number of images."""
 
 
 def _parse_backends(values: list[str]) -> dict[str, str]:
@@ -242,6 +247,13 @@ def condition(
     stretch: Annotated[
         float, typer.Option("--stretch", help="Percent clipped at each end when HSI bands become RGB.")
     ] = 2.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Worker processes computing chunks of images (0: this process). Same output for any N.",
+        ),
+    ] = 0,
     device: Device = "cpu",
     json_out: Json = False,
     overwrite: Overwrite = False,
@@ -300,6 +312,7 @@ def condition(
         text=text,
         text_file=None if text_file is None else str(text_file),
         split=None if split is None else split.value,
+        workers=workers,
     )
     artifact = run(list(sources), out, cfg, overwrite=overwrite)
     if json_out:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts.datasets import load_patches, load_samples
 from ..artifacts.store import input_record, open_artifact
 from ..common import log
 from ..common.errors import InputError
@@ -55,16 +54,59 @@ class SourceSet:
     inputs: list[dict] = field(default_factory=list)  # manifest input records
 
 
+@dataclass
+class SourceRef:
+    """One image of a source, not yet read: what a chunk of work carries (small, picklable)."""
+
+    source: int  # index into SourceList.sources / .specs
+    item: int  # patch / sample / file index inside that source
+    name: str
+    split: str | None = None
+
+
+@dataclass
+class SourceSpec:
+    """How to read the images of one source (small, picklable: a worker process reads its own)."""
+
+    kind: str  # "images" | "h5" (an hsi-dataset's patches.h5 or an hsi-samples' samples.h5)
+    files: list[str] = field(default_factory=list)  # images: one path per item
+    h5: str | None = None
+    wavelengths_nm: np.ndarray | None = None
+    limits: tuple[np.ndarray, np.ndarray] | None = None  # the source's RGB stretch
+    scale: float = 1.0
+    offset: float = 0.0
+    has_labels: bool = False
+    shape: tuple[int, int] | None = None  # (H, W) of every image when known without reading them
+
+
+@dataclass
+class SourceList:
+    """Every SOURCE's images as references, read chunk by chunk with ``load_images``."""
+
+    refs: list[SourceRef] = field(default_factory=list)
+    specs: list[SourceSpec] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)  # description per SOURCE (for index.json)
+    inputs: list[dict] = field(default_factory=list)  # manifest input records
+
+
 def read_sources(paths: list[str | Path], stretch_percent: float = 2.0) -> SourceSet:
-    """Every SOURCE as RGB images, in command-line order."""
+    """Every SOURCE as RGB images, in command-line order (all in memory; ``list_sources`` +
+    ``load_images`` read them chunk by chunk)."""
+    listing = list_sources(paths, stretch_percent)
+    return SourceSet(load_images(listing.specs, listing.refs), listing.sources, listing.inputs)
+
+
+def list_sources(paths: list[str | Path], stretch_percent: float = 2.0) -> SourceList:
+    """Every SOURCE's images, in command-line order, without decoding any image (an artifact's
+    RGB stretch is estimated here, reading its three RGB bands in blocks)."""
     if not paths:
         raise InputError("no SOURCE given; name an hsi-dataset, hsi-samples artifact or RGB image files")
-    result = SourceSet()
+    result = SourceList()
     for path in map(Path, paths):
         if not path.exists():
             raise InputError(f"SOURCE {path} does not exist; check the path")
         if path.is_dir() and (path / "manifest.json").exists():
-            _read_artifact(path, result, stretch_percent)
+            _list_artifact(path, result, stretch_percent)
         elif path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
@@ -72,36 +114,54 @@ def read_sources(paths: list[str | Path], stretch_percent: float = 2.0) -> Sourc
                     f"SOURCE {path} is a directory without manifest.json or image files "
                     f"({', '.join(IMAGE_SUFFIXES)}); give an artifact or images"
                 )
-            _read_images(path, files, result)
+            _list_images(path, files, result)
         else:
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise InputError(
                     f"SOURCE {path}: unsupported file type {path.suffix!r}; "
                     f"use {', '.join(IMAGE_SUFFIXES)} or an hsigen artifact directory"
                 )
-            _read_images(path, [path], result)
+            _list_images(path, [path], result)
     return result
 
 
-def _read_artifact(path: Path, result: SourceSet, percent: float) -> None:
+_STRETCH_BLOCK = 256  # patches read at once while estimating an artifact's stretch
+
+
+def _list_artifact(path: Path, result: SourceList, percent: float) -> None:
+    import h5py
+
     artifact = open_artifact(path, ("hsi-dataset", "hsi-samples"), role="SOURCE")
-    patches = load_patches(artifact) if artifact.kind == "hsi-dataset" else load_samples(artifact)
-    bands = rgb_band_indices(patches.wavelengths_nm)
-    wl = [float(patches.wavelengths_nm[i]) for i in bands]
-    # One stretch for the whole source, estimated on a deterministic pixel subsample.
-    rgb_all = np.stack([patches.hsi[:, i] for i in bands], axis=-1).reshape(-1, 3)
-    step = max(1, rgb_all.shape[0] // _STRETCH_SAMPLE)
-    low, high = stretch_limits(rgb_all[::step], percent)
+    h5_path = artifact.file("patches.h5" if artifact.kind == "hsi-dataset" else "samples.h5")
+    with h5py.File(h5_path, "r") as h5:
+        hsi = h5["hsi"]
+        count, side = int(hsi.shape[0]), tuple(int(s) for s in hsi.shape[2:4])
+        wavelengths = h5["wavelengths_nm"][...]
+        has_labels = "labels" in h5
+        splits = h5["split"][...].astype(str) if artifact.kind == "hsi-dataset" and "split" in h5 else None
+        bands = rgb_band_indices(wavelengths)
+        # One stretch for the whole source, estimated on a deterministic subsample: every
+        # ``step``-th pixel of all patches in order, read a block of patches at a time.
+        pixels = side[0] * side[1]
+        step = max(1, count * pixels // _STRETCH_SAMPLE)
+        picked = []
+        for first in range(0, count, _STRETCH_BLOCK):
+            last = min(first + _STRETCH_BLOCK, count)
+            block = np.stack([hsi[first:last, i] for i in bands], axis=-1).reshape(-1, 3)
+            offset = -(first * pixels) % step  # the first flat index ≥ first·pixels that is a multiple of step
+            picked.append(block[offset::step])
+        low, high = stretch_limits(np.concatenate(picked), percent)
+    sp = artifact.spectral
     index = len(result.sources)
     result.sources.append(
         {
             "path": str(path),
             "kind": artifact.kind,
-            "count": int(patches.hsi.shape[0]),
+            "count": count,
             "rgb": {
                 "targets_nm": list(RGB_NM),
                 "bands": bands,
-                "wavelengths_nm": wl,
+                "wavelengths_nm": [float(wavelengths[i]) for i in bands],
                 "stretch_percent": percent,
                 "low": low.tolist(),
                 "high": high.tolist(),
@@ -109,28 +169,64 @@ def _read_artifact(path: Path, result: SourceSet, percent: float) -> None:
             },
         }
     )
-    result.inputs.append(input_record(path))
-    for i in range(patches.hsi.shape[0]):
-        rgb = false_colour(patches.hsi[i], patches.wavelengths_nm, limits=(low, high))
-        result.images.append(
-            SourceImage(
-                rgb=rgb,
-                source=index,
-                item=i,
-                name=f"{path.name}[{i}]",
-                labels=None if patches.labels is None else np.asarray(patches.labels[i]),
-                split=None if patches.split is None else str(patches.split[i]),
-                cube=SpectralCube(patches.hsi[i], patches.wavelengths_nm, patches.scale, patches.offset),
-            )
+    result.specs.append(
+        SourceSpec(
+            "h5",
+            h5=str(h5_path),
+            wavelengths_nm=wavelengths,
+            limits=(low, high),
+            scale=float(sp["scale"]),
+            offset=float(sp["offset"]),
+            has_labels=has_labels,
+            shape=side,
         )
+    )
+    result.inputs.append(input_record(path))
+    for i in range(count):
+        split = None if splits is None else str(splits[i])
+        result.refs.append(SourceRef(index, i, f"{path.name}[{i}]", split))
 
 
-def _read_images(path: Path, files: list[Path], result: SourceSet) -> None:
+def _list_images(path: Path, files: list[Path], result: SourceList) -> None:
     index = len(result.sources)
     result.sources.append({"path": str(path), "kind": "images", "count": len(files), "files": [f.name for f in files]})
+    result.specs.append(SourceSpec("images", files=[str(f) for f in files]))
     for i, file in enumerate(files):
         result.inputs.append(input_record(file))
-        result.images.append(SourceImage(rgb=read_rgb(file), source=index, item=i, name=file.name))
+        result.refs.append(SourceRef(index, i, file.name))
+
+
+def load_images(specs: list[SourceSpec], refs: list[SourceRef]) -> list[SourceImage]:
+    """The images of ``refs`` read (each h5 file opened once), in the order given."""
+    import contextlib
+
+    images = []
+    with contextlib.ExitStack() as stack:
+        opened = {}
+        for ref in refs:
+            spec = specs[ref.source]
+            if spec.kind == "images":
+                rgb = read_rgb(spec.files[ref.item])
+                images.append(SourceImage(rgb=rgb, source=ref.source, item=ref.item, name=ref.name, split=ref.split))
+                continue
+            if ref.source not in opened:
+                import h5py
+
+                opened[ref.source] = stack.enter_context(h5py.File(spec.h5, "r"))
+            h5 = opened[ref.source]
+            hsi = h5["hsi"][ref.item]
+            images.append(
+                SourceImage(
+                    rgb=false_colour(hsi, spec.wavelengths_nm, limits=spec.limits),
+                    source=ref.source,
+                    item=ref.item,
+                    name=ref.name,
+                    labels=np.asarray(h5["labels"][ref.item]) if spec.has_labels else None,
+                    split=ref.split,
+                    cube=SpectralCube(hsi, spec.wavelengths_nm, spec.scale, spec.offset),
+                )
+            )
+    return images
 
 
 def read_rgb(path: str | Path) -> np.ndarray:

@@ -7,10 +7,14 @@ Output (a ``conditions`` artifact):
 - ``content.safetensors`` / ``text.safetensors``: tensor ``embeddings`` (N, D) float32,
 - ``index.json``: sources (with the RGB band choice), kinds, and per image its source, patch
   index, split, text and files. Load it with ``io.load_conditions``.
+
+Images are read and computed in chunks (``chunks.py``), in this process or in ``workers``
+processes, and written in image order as each chunk is done: the same bytes either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +24,10 @@ import numpy as np
 from ..artifacts.store import Artifact, ArtifactWriter, input_record
 from ..common import log
 from ..common.errors import ConfigError, InputError
-from ..spectral.preview import save_png
-from .common import MAP_CHANNELS, MAP_KINDS, to_uint8
+from .chunks import ChunkPlan, chunk_results, worker_threads
+from .common import MAP_CHANNELS, MAP_KINDS
 from .extractors import check_backend, check_kind, make_extractor
-from .sources import SourceSet, read_sources, resize_labels, resize_rgb
-
-BATCH = 32  # images per network call of the pretrained backends
+from .sources import SourceList, SpectralCube, list_sources, load_images
 
 
 @dataclass
@@ -44,6 +46,9 @@ class ConditionConfig:
     text: str | None = None  # one text for every image
     text_file: str | None = None  # one line per image (blank = no text)
     split: str | None = None  # dataset sources: only the patches of this split (e.g. held-out val conditions)
+    # Worker processes (0: this process). Where it ran does not change what it computes, so it is
+    # kept out of the manifest's config (the up-to-date key) and recorded under ``runtime``.
+    workers: int = 0
 
     def validate(self) -> None:
         if not self.kinds:
@@ -60,6 +65,11 @@ class ConditionConfig:
             raise ConfigError("--stretch must be a percentage in [0, 50)")
         if self.text is not None and self.text_file is not None:
             raise ConfigError("give --text or --text-file, not both")
+        if not isinstance(self.workers, int) or self.workers < 0:
+            raise ConfigError(
+                f"--workers {self.workers}: give 0 (compute in this process) or a number of worker processes, "
+                "e.g. --workers 4"
+            )
 
 
 def _texts(cfg: ConditionConfig, count: int) -> tuple[list[str], str]:
@@ -80,40 +90,50 @@ def _texts(cfg: ConditionConfig, count: int) -> tuple[list[str], str]:
     return [""] * count, "none"
 
 
-def _prepare_images(sources: SourceSet, size: int | None) -> list[np.ndarray]:
-    rgbs = [resize_rgb(image.rgb, size) for image in sources.images]
-    shapes = sorted({r.shape[:2] for r in rgbs})
-    if len(shapes) > 1:
+def _image_shape(listing: SourceList, size: int | None) -> tuple[tuple[int, int], str]:
+    """(H, W) every image must have, and the image it was taken from. Artifact sources know their
+    patch size; image files are checked as they are read (``chunks.compute_chunk``)."""
+    first = listing.refs[0]
+    if size is not None:
+        return (size, size), first.name
+    spec = listing.specs[first.source]
+    shape = spec.shape or load_images(listing.specs, [first])[0].rgb.shape[:2]
+    used = {ref.source for ref in listing.refs}
+    known = sorted({s.shape for k, s in enumerate(listing.specs) if s.shape is not None and k in used})
+    if any(tuple(other) != tuple(shape) for other in known):
+        shapes = sorted({tuple(shape), *map(tuple, known)})
         raise ConfigError(
             f"the source images have different sizes ({', '.join(f'{h}x{w}' for h, w in shapes[:4])}); "
             "pass --size N to resize them all to N×N"
         )
-    return rgbs
+    return (int(shape[0]), int(shape[1])), first.name
 
 
-def _extractor_inputs(extractor, sources: SourceSet, rgbs: list, size: int | None) -> list:
-    """What ``extractor`` runs on per image (its ``takes``), checked before anything is written."""
+def _check_inputs(extractor, listing: SourceList) -> None:
+    """What ``extractor`` runs on (its ``takes``) exists for every image, checked before anything is written."""
     if extractor.takes == "rgb":
-        inputs = rgbs
-    elif extractor.takes == "labels":
-        for image in sources.images:
-            if image.labels is None:
+        return
+    if extractor.takes == "labels":
+        for ref in listing.refs:
+            if not listing.specs[ref.source].has_labels:
                 raise InputError(
-                    f"seg from labels: source {image.name} has no label map; ingest the dataset "
+                    f"seg from labels: source {ref.name} has no label map; ingest the dataset "
                     "with --labels, or drop --labels to segment the image itself"
                 )
-        inputs = [resize_labels(image.labels, size) for image in sources.images]
-    else:
-        for image in sources.images:
-            if image.cube is None:
-                raise InputError(
-                    f"{extractor.kind} from an hsigen encoder needs hyperspectral sources (an hsi-dataset or "
-                    f"hsi-samples artifact), but {image.name} is an RGB image; ingest it with `hsigen ingest`, or "
-                    "drop --encoder to use the offline (or --clip-model) content backend"
-                )
-        inputs = [image.cube for image in sources.images]
-    extractor.check_inputs(inputs)
-    return inputs
+        return
+    cubes, seen = [], set()
+    for ref in listing.refs:
+        spec = listing.specs[ref.source]
+        if spec.kind != "h5":
+            raise InputError(
+                f"{extractor.kind} from an hsigen encoder needs hyperspectral sources (an hsi-dataset or "
+                f"hsi-samples artifact), but {ref.name} is an RGB image; ingest it with `hsigen ingest`, or "
+                "drop --encoder to use the offline (or --clip-model) content backend"
+            )
+        if ref.source not in seen:  # one wavelength grid per source: the alignment is checked once
+            seen.add(ref.source)
+            cubes.append(SpectralCube(np.zeros((0, 0, 0), np.float32), spec.wavelengths_nm, spec.scale, spec.offset))
+    extractor.check_inputs(cubes)
 
 
 def _weights_record(path: str, kind: str) -> dict:
@@ -158,53 +178,53 @@ def _resource_records(cfg: ConditionConfig, backends: dict) -> list[dict]:
     ]
 
 
-def _only_split(source_set: SourceSet, split: str) -> SourceSet:
+def _only_split(source_set: SourceList, split: str) -> SourceList:
     """The images of ``split`` only; each keeps its ``item`` (its row in the source dataset)."""
     unsplit = [s["path"] for k, s in enumerate(source_set.sources) if not any(
-        im.source == k and im.split is not None for im in source_set.images)]  # fmt: skip
+        im.source == k and im.split is not None for im in source_set.refs)]  # fmt: skip
     if unsplit:
         raise ConfigError(
             f"--split {split}: {', '.join(unsplit)} has no train/val split (only hsi-datasets made with "
             "--val-fraction do); leave --split out or give such a dataset"
         )
-    source_set.images = [im for im in source_set.images if im.split == split]
-    if not source_set.images:
+    source_set.refs = [im for im in source_set.refs if im.split == split]
+    if not source_set.refs:
         raise ConfigError(f"--split {split}: no patch of the sources is in the {split} split")
     return source_set
+
+
+def _extractor_arguments(cfg: ConditionConfig, kind: str) -> dict:
+    return dict(
+        hed_weights=cfg.hed_weights,
+        mlsd_weights=cfg.mlsd_weights,
+        pidinet_weights=cfg.pidinet_weights,
+        clip_model=cfg.clip_model,
+        encoder=cfg.encoder,
+        device=cfg.device,
+        **dict(cfg.settings.get(kind, {})),
+    )
 
 
 def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwrite: bool = False) -> Artifact:
     cfg.validate()
     backends = {kind: cfg.backends.get(kind, "offline") for kind in cfg.kinds}
+    arguments = {kind: _extractor_arguments(cfg, kind) for kind in cfg.kinds}
     # Build every extractor first: a missing or wrong weights path fails before any reading.
-    extractors = {
-        kind: make_extractor(
-            kind,
-            backends[kind],
-            hed_weights=cfg.hed_weights,
-            mlsd_weights=cfg.mlsd_weights,
-            pidinet_weights=cfg.pidinet_weights,
-            clip_model=cfg.clip_model,
-            encoder=cfg.encoder,
-            device=cfg.device,
-            **dict(cfg.settings.get(kind, {})),
-        )
-        for kind in cfg.kinds
-    }
-    source_set = read_sources(list(sources), cfg.stretch_percent)
+    extractors = {kind: make_extractor(kind, backends[kind], **arguments[kind]) for kind in cfg.kinds}
+    listing = list_sources(list(sources), cfg.stretch_percent)
     if cfg.split is not None:
-        source_set = _only_split(source_set, cfg.split)
-    rgbs = _prepare_images(source_set, cfg.size)
+        listing = _only_split(listing, cfg.split)
     extracted = [k for k in cfg.kinds if k != "text"]
-    per_image = {kind: _extractor_inputs(extractors[kind], source_set, rgbs, cfg.size) for kind in extracted}
-    count = len(rgbs)
+    for kind in extracted:
+        _check_inputs(extractors[kind], listing)
+    (height, width), first_name = _image_shape(listing, cfg.size)
+    count = len(listing.refs)
     texts, text_from = _texts(cfg, count) if "text" in cfg.kinds else ([""] * count, "none")
     text_embeddings = extractors["text"].embed(texts) if "text" in cfg.kinds else None  # validates vocab
 
-    inputs = list(source_set.inputs) + _resource_records(cfg, backends)
+    inputs = list(listing.inputs) + _resource_records(cfg, backends)
     if cfg.text_file is not None:
         inputs.append(input_record(cfg.text_file))
-    height, width = rgbs[0].shape[:2]
     kinds_config = {kind: extractors[kind].settings() for kind in cfg.kinds}
     if "text" in cfg.kinds:
         kinds_config["text"]["source"] = text_from
@@ -214,7 +234,7 @@ def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwr
         "size": [int(height), int(width)],
         "resize": cfg.size,
         "stretch_percent": cfg.stretch_percent,
-        "rgb_sources": [s.get("rgb") for s in source_set.sources],
+        "rgb_sources": [s.get("rgb") for s in listing.sources],
         **({"text": cfg.text} if cfg.text is not None else {}),
     }
     writer = ArtifactWriter(Path(out), "conditions", "condition", config, inputs, overwrite)
@@ -222,38 +242,52 @@ def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwr
         log.info("condition: up to date")
         return writer.artifact
 
+    plan = ChunkPlan(
+        kinds=extracted,
+        extractors={kind: (backends[kind], arguments[kind]) for kind in extracted},
+        specs=listing.specs,
+        size=cfg.size,
+        shape=(int(height), int(width)),
+        first_name=first_name,
+        threads=worker_threads(cfg.workers) if cfg.workers else 0,
+    )
+    vocab = list(extractors["text"].vocab) if "text" in cfg.kinds and backends["text"] == "offline" else None
+    if cfg.workers:  # the workers build their own; free this process's copy of any network weights
+        extractors = {}
+    map_kinds = [k for k in cfg.kinds if k in MAP_KINDS]
     with writer.building() as tmp:
         items = []
-        for kind in ["rgb", *[k for k in cfg.kinds if k in MAP_KINDS]]:
+        for kind in ["rgb", *map_kinds]:
             (tmp / kind).mkdir()
         content = []
-        sums = {kind: 0.0 for kind in cfg.kinds if kind in MAP_KINDS}
-        with log.progress("condition", count) as bar:
-            for first in range(0, count, BATCH):
-                rows = range(first, min(first + BATCH, count))
-                outputs = {kind: extractors[kind].batch([per_image[kind][n] for n in rows]) for kind in extracted}
-                for j, n in enumerate(rows):
-                    image, name = source_set.images[n], f"{n:06d}"
-                    files = {"rgb": f"rgb/{name}.png"}
-                    save_png(tmp / files["rgb"], rgbs[n])
-                    for kind in (k for k in cfg.kinds if k in MAP_KINDS):
+        sums = {kind: 0.0 for kind in map_kinds}
+        with (
+            log.progress("condition", count) as bar,
+            contextlib.closing(chunk_results(plan, listing.refs, cfg.workers, extractors)) as chunks,
+        ):
+            for first, results in chunks:
+                for n, result in enumerate(results, start=first):
+                    ref, name = listing.refs[n], f"{n:06d}"
+                    files = {}
+                    for kind in ["rgb", *map_kinds]:
                         files[kind] = f"{kind}/{name}.png"
-                        _save_map(tmp / files[kind], outputs[kind][j])
-                        sums[kind] += float(outputs[kind][j].mean())
-                    if "content" in outputs:
-                        content.append(outputs["content"][j])
+                        (tmp / files[kind]).write_bytes(result.files[kind])
+                    for kind in map_kinds:
+                        sums[kind] += result.means[kind]
+                    if result.content is not None:
+                        content.append(result.content)
                     items.append(
                         {
                             "id": name,
-                            "source": image.source,
-                            "item": image.item,
-                            "name": image.name,
-                            "split": image.split,
+                            "source": ref.source,
+                            "item": ref.item,
+                            "name": ref.name,
+                            "split": ref.split,
                             "text": texts[n],
                             "files": files,
                         }
                     )
-                bar.advance(len(rows))
+                bar.advance(len(results))
         embeddings = {}
         if "content" in cfg.kinds:
             embeddings["content"] = np.stack(content)
@@ -273,36 +307,32 @@ def run(sources: list[str | Path], out: str | Path, cfg: ConditionConfig, overwr
                 )
                 for kind in cfg.kinds
             },
-            "sources": source_set.sources,
+            "sources": listing.sources,
             "items": items,
         }
-        if "text" in cfg.kinds and backends["text"] == "offline":
-            index["kinds"]["text"]["vocab"] = list(extractors["text"].vocab)
+        if vocab is not None:
+            index["kinds"]["text"]["vocab"] = vocab
         (tmp / "index.json").write_text(json.dumps(index, indent=1) + "\n")
         writer.metrics = {
             "count": count,
             **{f"{kind}_mean": s / max(count, 1) for kind, s in sums.items()},
             **{f"{kind}_dim": int(m.shape[1]) for kind, m in embeddings.items()},
         }
+        writer.extra = {"runtime": {"workers": cfg.workers}}
     log.info(f"condition: {count} images × {', '.join(cfg.kinds)} → {writer.out}")
     return writer.artifact
 
 
-def _save_map(path: Path, chw: np.ndarray) -> None:
-    import cv2
-
-    image = to_uint8(chw)
-    if image.ndim == 3:
-        save_png(path, image)
-    elif not cv2.imwrite(str(path), image):
-        raise OSError(f"could not write {path}")
-
-
 def _save_embeddings(path: Path, matrix: np.ndarray, kind: str) -> None:
-    from safetensors.numpy import save_file
-
-    save_file(
-        {"embeddings": np.ascontiguousarray(matrix, dtype=np.float32)},
-        str(path),
-        metadata={"kind": kind, "format": "hsigen-conditions"},
-    )
+    """``matrix`` as the safetensors tensor ``embeddings`` (float32, little-endian). The header is
+    written here with sorted keys: safetensors' own writer orders the metadata by a hash map, so
+    the same embeddings gave different bytes from one process to the next."""
+    data = np.ascontiguousarray(matrix, dtype="<f4")
+    header = {
+        "__metadata__": {"format": "hsigen-conditions", "kind": kind},
+        "embeddings": {"dtype": "F32", "shape": list(data.shape), "data_offsets": [0, data.nbytes]},
+    }
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as safetensors pads it
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + data.tobytes())
