@@ -24,7 +24,8 @@ import numpy as np
 from ..artifacts.store import open_artifact
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError, HsigenError
-from .spectra import ImageSet
+from .spectra import EXACT_PIXELS_BYTES, ImageSet, pixels, spectra_at
+from .streamed import StoredArray
 
 BOX_BLUR_PX = 2
 GAUSSIAN_BLUR_SIGMA = 0.7
@@ -57,12 +58,14 @@ class Reference:
 
 
 def subset(images: ImageSet, mask: np.ndarray, label: str) -> ImageSet:
+    """The images at ``mask``; images still on disk stay there (a train split can be larger than RAM)."""
     pick = lambda a: None if a is None else a[mask]  # noqa: E731
+    lazy = lambda a: a.take(np.flatnonzero(mask)) if isinstance(a, StoredArray) else pick(a)  # noqa: E731
     return replace(
         images,
         path=Path(f"{images.path}[{label}]"),
-        cubes=images.cubes[mask],
-        labels=pick(images.labels),
+        cubes=lazy(images.cubes),
+        labels=lazy(images.labels),
         split=pick(images.split),
         origin=pick(images.origin),
         condition_ids=pick(images.condition_ids),
@@ -107,15 +110,34 @@ def _like(images: ImageSet, cubes: np.ndarray, name: str, labels=None) -> ImageS
 
 
 def shuffled_pixels(real: ImageSet, n_images: int, seed: int) -> ImageSet:
-    """``n_images`` images of the real set's pixels (with their labels) drawn in random order."""
-    _, b, h, w = real.cubes.shape
-    flat = real.cubes.transpose(0, 2, 3, 1).reshape(-1, b)
-    pick = np.random.default_rng(seed).permutation(len(flat))[: n_images * h * w]
+    """``n_images`` images of the real set's pixels (with their labels) drawn in random order,
+    read from only the images that hold the drawn pixels."""
+    n, b, h, w = real.cubes.shape
+    pick = np.random.default_rng(seed).permutation(n * h * w)[: n_images * h * w]
     if len(pick) < n_images * h * w:  # fewer real pixels than asked for: draw with repetition
-        pick = np.random.default_rng(seed).choice(len(flat), n_images * h * w)
-    cubes = flat[pick].reshape(n_images, h, w, b).transpose(0, 3, 1, 2)
-    labels = None if real.labels is None else real.labels.reshape(-1)[pick].reshape(n_images, h, w)
+        pick = np.random.default_rng(seed).choice(n * h * w, n_images * h * w)
+    cubes = spectra_at(real, pick).reshape(n_images, h, w, b).transpose(0, 3, 1, 2)
+    labels = None if real.labels is None else _labels_at(real.labels, pick, h * w).reshape(n_images, h, w)
     return _like(real, cubes, "shuffled-pixels", labels)
+
+
+def _labels_at(labels, flat: np.ndarray, per_image: int) -> np.ndarray:
+    """``labels.reshape(-1)[flat]``, reading only the label maps that hold those pixels."""
+    rows, where = np.unique(flat // per_image, return_inverse=True)
+    return np.asarray(labels[rows]).reshape(len(rows), -1)[where, flat % per_image]
+
+
+def bounded_heldout(heldout: ImageSet, seed: int) -> ImageSet:
+    """The held-out images the derived reference rows are built from: all of them, or a seeded
+    subset of at most EXACT_PIXELS_BYTES when the held-out split is larger (those rows are made
+    in memory; the real-heldout row itself is scored from disk)."""
+    n, b, h, w = heldout.cubes.shape
+    cap = max(4, EXACT_PIXELS_BYTES // (b * h * w * 4))
+    if n <= cap:
+        return heldout
+    mask = np.zeros(n, bool)
+    mask[np.random.default_rng(seed).choice(n, cap, replace=False)] = True
+    return subset(heldout, mask, f"{cap} of {n}")
 
 
 def gaussian_pixels(real_spectra: np.ndarray, like: ImageSet, n_images: int, n_spectra: int, seed: int) -> ImageSet:
@@ -137,7 +159,7 @@ def gaussian_pixels(real_spectra: np.ndarray, like: ImageSet, n_images: int, n_s
 def degraded(heldout: ImageSet, seed: int) -> list[Reference]:
     from scipy import ndimage
 
-    x = heldout.cubes.astype(np.float64)
+    x = np.asarray(heldout.cubes).astype(np.float64)
     noise = 1 + NOISE_FRACTION * np.random.default_rng(seed).standard_normal(x.shape)
     sets = {
         "box-blur-heldout": ndimage.uniform_filter(x, size=(1, 1, BOX_BLUR_PX, BOX_BLUR_PX), mode="reflect"),
@@ -216,7 +238,7 @@ def autoencoder_reconstruction(ae_artifact, heldout: ImageSet) -> ImageSet:
             if model.pairs
             else "the two-stream autoencoder encodes label masks: --real has no labels"
         )
-    x_all = ((heldout.cubes - model.offset) / model.scale).astype(np.float32)
+    x_all = ((np.asarray(heldout.cubes) - model.offset) / model.scale).astype(np.float32)
     out = []
     with torch.no_grad():
         for a in range(0, len(x_all), 16):
@@ -233,10 +255,9 @@ def autoencoder_reconstruction(ae_artifact, heldout: ImageSet) -> ImageSet:
     return _like(heldout, cubes, "autoencoder-reconstruction", heldout.labels)
 
 
-def _unique_count(images: ImageSet) -> int:
-    from .spectra import pixels
-
-    return pixels(images, None, 0).unique_count
+def _unique_count(images: ImageSet, max_spectra: int | None) -> int:
+    """Distinct spectra of ``images`` (exact up to EXACT_PIXELS_BYTES, estimated while streaming beyond)."""
+    return pixels(images, max_spectra, 0).unique_count
 
 
 def build(
@@ -246,17 +267,20 @@ def build(
     heldout: ImageSet | None,
     generated: list[ImageSet],
     seed: int,
+    max_spectra: int | None = None,
 ) -> tuple[list[Reference], list[str]]:
     """The reference rows for ``mode``, and notes on the ones that could not be made."""
     if mode == References.none or heldout is None:
         return [], []
+    real_heldout = Reference("real-heldout", replace(heldout, kind="reference"), DESCRIPTIONS["real-heldout"])
+    heldout = bounded_heldout(heldout, seed + 10)
     n = len(heldout.cubes)
     refs = [
-        Reference("real-heldout", replace(heldout, kind="reference"), DESCRIPTIONS["real-heldout"]),
+        real_heldout,
         Reference("shuffled-pixels", shuffled_pixels(real, n, seed + 11), DESCRIPTIONS["shuffled-pixels"]),
         Reference(
             "gaussian-pixels",
-            gaussian_pixels(real_spectra, real, n, _unique_count(heldout), seed + 12),
+            gaussian_pixels(real_spectra, real, n, _unique_count(heldout, max_spectra), seed + 12),
             DESCRIPTIONS["gaussian-pixels"],
         ),
     ]

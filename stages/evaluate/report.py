@@ -302,7 +302,7 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
     writer.check_destination()
 
     real_px = pixels(real, cfg.max_spectra, cfg.seed)
-    refs, ref_notes = references.build(mode, real, real_px.values, heldout, gens, cfg.seed)
+    refs, ref_notes = references.build(mode, real, real_px.values, heldout, gens, cfg.seed, cfg.max_spectra)
     ref_plans = [
         _plan(
             r.images,

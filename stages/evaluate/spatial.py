@@ -43,9 +43,16 @@ class SpatialStats:
     frequencies: np.ndarray  # (R + 1,) ring frequencies, cycles per pixel
 
 
+def on_disk_or_array(cubes):
+    """Images read CHUNK at a time: a StoredArray stays on disk, anything else becomes an array."""
+    from .streamed import StoredArray
+
+    return cubes if isinstance(cubes, StoredArray) else np.asarray(cubes)
+
+
 def gradient_statistic(cubes: np.ndarray) -> float:
     """Mean absolute spatial gradient (adjacent-pixel differences, both axes) ÷ mean level."""
-    cubes = np.asarray(cubes)
+    cubes = on_disk_or_array(cubes)
     if min(cubes.shape[2:]) < 2:
         raise ConfigError(f"the spatial metrics need images of at least 2x2 pixels, got {cubes.shape[2:]}")
     total = count = level = 0.0
@@ -55,7 +62,7 @@ def gradient_statistic(cubes: np.ndarray) -> float:
         total += dy.sum() + dx.sum()
         count += dy.size + dx.size
         level += x.sum()
-    mean_level = level / cubes.size
+    mean_level = level / float(np.prod(cubes.shape))
     if mean_level <= 0:
         raise ConfigError("the gradient statistic needs images with a positive mean level (physical units)")
     return float(total / count / mean_level)
@@ -76,7 +83,7 @@ def spatial_stats(cubes: np.ndarray, n_bins: int | None = None) -> SpatialStats:
     """Gradient, high/low-frequency energy and the mean radial power spectrum of a set."""
     import torch
 
-    cubes = np.asarray(cubes)
+    cubes = on_disk_or_array(cubes)
     n, b, h, w = cubes.shape
     n_bins = n_bins or min(h, w) // 2
     radius, index, centres = _radial_bins(h, w, n_bins)
