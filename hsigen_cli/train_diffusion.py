@@ -18,6 +18,9 @@
     hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --out runs/ip-specdm   # SpecDM
     hsigen train-diffusion --space joint --autoencoder runs/cd-ae2 --dataset runs/ip-change --out runs/cd-specdm
     hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --preset paper --dry-run
+    hsigen train-diffusion --space joint --autoencoder runs/corpus-ae2 --dataset runs/a --dataset runs/b \
+        --out runs/corpus-specdm                     # several labelled sources (train-ae --kind two-stream A B)
+    hsigen train-diffusion --space abundance --unmixing runs/corpus-unmix --out runs/corpus-hud   # unmix A B
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def train_diffusion(
         typer.Option(
             "--dataset",
             help="latent / joint: the hsi-dataset to train on (joint: labelled, or a --pair dataset). "
-            "latent: repeat it, or give a corpus YAML, to train on several sources (docs/scale.md).",
+            "Repeat it, or give a corpus YAML, to train on several sources (docs/scale.md; joint: not "
+            "with --pairs).",
         ),
     ] = None,
     pairs: Annotated[
@@ -282,9 +286,21 @@ def train_diffusion(
     else:
         given = [flag for flag, value in latent_options.items() if value is not None]
         if given:
-            raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --space latent")
+            raise ConfigError(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --space latent"
+                + (
+                    " (and --space joint); --space abundance trains on --unmixing U, which may hold several "
+                    "datasets (`hsigen unmix A B ... --out U`)"
+                    if "--dataset" in given
+                    else ""
+                )
+            )
     if pairs is not None and space != "joint":
         raise ConfigError("--pairs is for --space joint (change-detection pairs)")
+    if pairs is not None and dataset is not None and len(dataset) > 1:
+        raise ConfigError(
+            f"--pairs (change pairs) trains on one dataset; give one --dataset with --pairs, not {len(dataset)}"
+        )
     model = stage.resolve(space, preset, overrides, **model_config_args(model_config))
     cfg = stage.DiffusionTrainConfig(
         space=space,

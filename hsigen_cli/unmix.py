@@ -2,6 +2,8 @@
 
 hsigen unmix runs/ip --out runs/ip-unmix                          # VCA + FCLS, k = 5
 hsigen unmix runs/ip -k 8 --abundance lsq --out runs/ip-lsq        # pseudo-inverse (Shen et al., HUD (2025) eq. 3)
+hsigen unmix runs/xiongan runs/chikusei -k 6 --out runs/corpus-unmix    # one unmixing of several datasets
+hsigen unmix corpus.yaml --out runs/corpus-unmix                   # a corpus YAML (docs/scale.md)
 hsigen unmix runs/ip --method scene-net --preset tiny --out runs/ip-net
 hsigen unmix runs/ip --method scene-net --preset paper --dry-run   # parameter counts
 hsigen unmix infer runs/ip-net photo1.png photo2.jpg --out runs/photos-abund
@@ -45,7 +47,13 @@ unmix_app = typer.Typer(
 
 @unmix_app.command("run")
 def unmix_run(
-    dataset: Annotated[Path, typer.Argument(help="An hsi-dataset artifact (from `hsigen ingest`).")],
+    dataset: Annotated[
+        List[Path],
+        typer.Argument(
+            help="An hsi-dataset artifact (from `hsigen ingest`); several, or a corpus YAML, give one unmixing "
+            "of all of them (vca: endmembers from every source's training pixels, docs/scale.md)."
+        ),
+    ],
     out: Annotated[
         Optional[Path],
         typer.Option("--out", "-o", help="Output artifact directory (not needed with --dry-run).", show_default=False),
@@ -99,7 +107,14 @@ def unmix_run(
         )
     elif model_config is not None:
         raise ConfigError("--model-config is for --method scene-net (VCA has no model to configure)")
-    result = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    result = stage.run(
+        dataset[0] if len(dataset) == 1 else list(dataset),
+        out,
+        cfg,
+        overwrite=overwrite,
+        resume=resume,
+        dry_run=dry_run,
+    )
     if dry_run:
         echo_dry_run(result, as_json)
     else:

@@ -36,6 +36,7 @@ class AEData:
     corpus: object = None  # stages.data.Corpus: every source, for the record
     streamed: bool = False  # train from disk (train/heldout are then bounded subsets)
     train_patches: int = 0  # all training patches of the corpus
+    class_names: list[str] | None = None  # two-stream over a streamed corpus: the corpus's class names by id
 
     @property
     def loader(self) -> str:
@@ -121,7 +122,7 @@ def _streamed_data(corpus, kind: str, seed: int) -> AEData:
         held, which = train, "train"
     data = AEData(train, held, which, corpus=corpus, streamed=True, train_patches=sum(corpus.train_counts()))
     if labels:
-        data.classes = list(range(len(names)))
+        data.classes, data.class_names = list(range(len(names))), list(names)
     return data
 
 

@@ -337,6 +337,8 @@ def run(
                 "parameters": model.parameter_counts(),
                 "latent_shape_per_patch": [model.latent_channels, size // cfg.factor, size // cfg.factor],
                 **model.manifest_extra(),
+                # A corpus's class space: the name of every class id (stages.data.corpus.label_table).
+                **({"class_names": data.class_names} if data.class_names is not None else {}),
             },
             "training": {
                 "steps": cfg.steps,

@@ -161,6 +161,34 @@ class Corpus:
         self._labels = {"table": table, "names": names}
         return table, names
 
+    def class_names(self) -> list[str]:
+        """The corpus's class space: class name by global id (0 = "unlabelled")."""
+        return list(self.label_table()[1])
+
+    def class_record(self) -> list[dict]:
+        """The class space for a manifest: every global class with its name and the (source,
+        label value) pairs that make it up, in id order."""
+        table, names = self.label_table()
+        members: dict[int, list] = {i: [] for i in range(len(names))}
+        for (k, v), i in sorted(table.items()):
+            members[i].append({"source": str(self.sources[k].path), "value": int(v)})
+        return [{"id": i, "name": names[i], "from": members[i]} for i in range(len(names))]
+
+    def model_class_luts(self, model_names: list[str], what: str) -> list[np.ndarray]:
+        """Per source, a lookup array: label value → position in ``model_names`` (the class
+        names a model was trained with, e.g. a two-stream autoencoder's). Refuses when the
+        model lacks one of the corpus's classes, naming them; ``what`` names the model."""
+        _, names = self.label_table()
+        missing = [n for n in names if n not in model_names]
+        if missing:
+            raise ConfigError(
+                f"{what}'s classes do not cover the corpus's class space: it lacks {missing} "
+                f"(it has {list(model_names)}; the corpus has {names}); train it on this corpus "
+                "with the same label maps (`hsigen train-ae --kind two-stream A B ...`)"
+            )
+        position = np.asarray([list(model_names).index(n) for n in names], np.int64)
+        return [position[self.label_lut(k)] for k in range(len(self.sources))]
+
     def label_lut(self, source: int) -> np.ndarray:
         """A lookup array: source label value → global class id."""
         table, _ = self.label_table()

@@ -30,13 +30,17 @@ def augment(batch, crop: int, generator):
     return torch.stack(out)
 
 
-def diffusion_loss_fn(data, scheduler, batch_size: int, crop: int, device):
+def diffusion_loss_fn(data, scheduler, batch_size: int, crop: int, device, weights=None):
     """``loss_fn(model, step, generator)`` for the shared Trainer. ``data``: (N, C, H, W) on
-    ``device`` in the model's normalised units."""
+    ``device`` in the model's normalised units; ``weights``: optional (N,) CPU tensor of
+    sampling probabilities (a corpus's source weights), else every tensor is equally likely."""
     import torch
 
     def loss_fn(model, step, g):
-        idx = torch.randint(0, len(data), (batch_size,), generator=g)
+        if weights is None:
+            idx = torch.randint(0, len(data), (batch_size,), generator=g)
+        else:
+            idx = torch.multinomial(weights, batch_size, replacement=True, generator=g)
         x0 = augment(data[idx.to(data.device)], crop, g)
         xt, t, target = noised_sample(scheduler, x0, g, device)
         pred = model(xt, t).sample

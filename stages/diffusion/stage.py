@@ -50,13 +50,18 @@ class DiffusionTrainConfig:
         return Performance(compile=self.compile, channels_last=self.channels_last)
 
 
+CORPUS_SPACES = ("latent", "joint")  # spaces whose --dataset may name several sources (stages.data.corpus)
+
+
 def single_dataset(dataset, space: str):
-    """The one dataset of a space that trains on one (``--dataset`` may be repeated for latent)."""
+    """The one dataset of a space that trains on one (``--dataset`` may be repeated for latent
+    and joint; the abundance space takes its sources from the unmixing artifact)."""
     if isinstance(dataset, (list, tuple)):
         dataset = dataset[0] if len(dataset) == 1 else (None if not dataset else list(dataset))
     if isinstance(dataset, list) or (dataset is not None and Path(dataset).suffix.lower() in (".yaml", ".yml")):
         raise ConfigError(
-            f"--space {space} trains on one --dataset; several sources (a corpus) train train-ae and --space latent"
+            f"--space {space} trains on one --dataset; several sources (a corpus) train train-ae, "
+            "--space latent and --space joint (--space abundance: `hsigen unmix A B ...`, then --unmixing)"
         )
     return dataset
 
@@ -142,7 +147,8 @@ def train(
     space = get_space(cfg.space)
     if hasattr(space, "train"):  # a space with its own denoiser and trainer (latent: UNet + ControlNet)
         return space.train(inputs, out, cfg, overwrite=overwrite, resume=resume, dry_run=dry_run)
-    inputs = {**inputs, "dataset": single_dataset(inputs.get("dataset"), cfg.space)}
+    if cfg.space not in CORPUS_SPACES:
+        inputs = {**inputs, "dataset": single_dataset(inputs.get("dataset"), cfg.space)}
     model_cfg = cfg.model
     data = space.prepare(inputs, cfg.seed)
     n, channels, height, width = data.tensors.shape
@@ -199,7 +205,8 @@ def train(
     tensors = torch.from_numpy(np.ascontiguousarray(data.tensors)).to(device)
     from .loss import diffusion_loss_fn
 
-    loss_fn = diffusion_loss_fn(tensors, scheduler, int(model_cfg["batch_size"]), crop, device)
+    weights = None if data.sample_weights is None else torch.as_tensor(data.sample_weights, dtype=torch.float64)
+    loss_fn = diffusion_loss_fn(tensors, scheduler, int(model_cfg["batch_size"]), crop, device, weights)
     spec = TrainSpec(
         steps=int(model_cfg["steps"]),
         lr=float(model_cfg["lr"]),
@@ -224,5 +231,7 @@ def train(
         writer.spectral = data.spectral
         writer.metrics = {"final_loss": history[-1]["loss"] if history else None, "parameters": count_parameters(unet)}
         writer.extra = {"history": history}
+        if "corpus_normalisation" in data.space_config:  # several sources: every one, with its scale/offset
+            writer.extra["normalisation"] = data.space_config["corpus_normalisation"]
     trainer.cleanup()
     return writer.artifact

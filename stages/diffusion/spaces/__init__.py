@@ -42,6 +42,8 @@ class SpaceData:
     space_config: dict  # space-specific settings recorded in the manifest
     spectral: dict  # the manifest's spectral block for generated HSIs
     write_files: Callable[[Path], None] = lambda tmp: None  # extra files the model needs (decoder)
+    # (N,) sampling probability of every tensor (a corpus with source weights); None: uniform
+    sample_weights: np.ndarray | None = None
 
 
 def get_space(name: str):

@@ -5,6 +5,13 @@ eq. 4, Z = ln(X + e^(−ln d − 8)) with d = k endmembers, then mapped linearly
 range [ln ε, ln(1 + ε)] onto [−1, 1] (recorded in the manifest's ``normalisation``). Generated Z go back through eq. 5,
 X̂ = softmax(Z) over endmembers (exactly non-negative and sum-to-one), and the linear mixing
 model Ŷ = E·X̂ with the unmixing's endmembers E gives HSIs on the dataset's band grid.
+
+An unmixing of several datasets (``hsigen unmix A B ...``) holds the maps of every source's
+patches against one set of endmembers found in the per-source normalised units (why that is
+consistent: ``stages/unmix/stage.py``). The model trains on the training maps of every source
+(each source drawn with its corpus weight when weights were given) and its samples are in the
+units of the unmixing's ``spectral`` block, the first source's; the manifest records the
+sources (``unmixing_sources``, ``normalisation``) and ``sample_units``.
 """
 
 from __future__ import annotations
@@ -142,6 +149,23 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
     maps = maps_from.training_abundances()
     norm = projection_constants(decoder.k)
     used = [Path(p) for p in (unmixing_path, abundance_path) if p is not None]
+    corpus_block = maps_from.artifact.manifest.get("normalisation") if maps_from.source is not None else None
+    weights, extra = None, {}
+    if corpus_block is not None:  # an unmixing of several datasets
+        sources = maps_from.training_sources()
+        given = corpus_block["sources"]
+        counts = np.bincount(sources, minlength=len(given)).astype(np.float64)
+        share = np.asarray([s["weight"] for s in given], np.float64)
+        if not np.allclose(share / share.sum(), counts / counts.sum()):  # weights other than the patch counts
+            weights = np.where(counts[sources] > 0, share[sources] / np.maximum(counts[sources], 1), 0.0)
+            weights = weights / weights.sum()
+        extra = {
+            "unmixing_sources": [s["path"] for s in given],
+            "training_maps_per_source": [int(c) for c in counts],
+            "sample_units": f"the unmixing's spectral block: {given[0]['path']}'s units "
+            f"(physical = value * {decoder.scale:g} + {decoder.offset:g})",
+            "corpus_normalisation": corpus_block,
+        }
 
     def write_files(tmp: Path) -> None:
         (tmp / "decoder").mkdir()
@@ -157,9 +181,11 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
             "abundances": str(abundance_path) if abundance_path else None,
             "training_maps": int(len(maps)),
             "decoder": DECODER_FILE,
+            **extra,
         },
         spectral=spectral_block(decoder.wavelengths_nm, decoder.scale, decoder.offset),
         write_files=write_files,
+        sample_weights=weights,
     )
 
 

@@ -21,6 +21,17 @@ The second image of a change-detection pair comes from the dataset's own ``hsi_t
 ``ingest --pair SCENE2 --change-mask FILE`` writes) or from a second dataset (``pairs``, the
 convention of ``train-ae --pairs``), expressed in the autoencoder's units.
 
+Several datasets (``--dataset A --dataset B`` or a corpus YAML, ``stages.data.corpus``) train one
+model on the labelled training patches of every source, each in its own per-source min/max
+normalisation (its ``patches.h5`` values, as the corpus-trained autoencoder saw them), with the
+corpus's class space: label values of different sources are different classes unless a
+source's ``labels`` map sends them to a shared name. The two-stream autoencoder must know every
+class of that space by name (``train-ae --kind two-stream A B`` records them as
+``autoencoder.class_names``); the model's labels are the autoencoder's class ids, named in the
+manifest. Generated HSIs are in the per-source normalisation with the autoencoder's reference
+scale/offset (its first training source's), recorded as ``sample_units``. Change pairs
+(``--pairs``, a ``--pairs`` autoencoder) stay single-dataset.
+
 Generated latents are decoded by the autoencoder copied into the model (``autoencoder/``): the
 image part(s) by the image decoder, the mask part by the mask decoder and an argmax over the
 autoencoder's classes (§3.3 "Decode z_syn using ... D_hsi and D_msk").
@@ -200,6 +211,103 @@ def load_training_pairs(inputs: dict, ae):
     return rows, hsi, hsi_t2, labels, patches
 
 
+def corpus_of(dataset):
+    """The ``stages.data.Corpus`` when ``dataset`` names several sources (or one with a label
+    map, through a corpus YAML), else None: one dataset trains exactly as before."""
+    from ...data import open_corpus
+
+    items = list(dataset) if isinstance(dataset, (list, tuple)) else [dataset]
+    yaml_given = any(Path(d).suffix.lower() in (".yaml", ".yml") for d in items)
+    if len(items) == 1 and not yaml_given:
+        return None
+    corpus = open_corpus(items)
+    if corpus.single and corpus.sources[0].label_map is None:
+        return None
+    return corpus
+
+
+def autoencoder_class_names(ae_path: Path, ae, corpus) -> list[str]:
+    """The names of the two-stream autoencoder's classes, in its class order.
+
+    ``train-ae`` over a corpus records them (``autoencoder.class_names``). An autoencoder
+    trained on exactly this corpus's sources and label maps before that field existed has the
+    corpus's class ids; one trained on a single dataset in memory has raw label values without
+    names, which cannot be matched to a corpus's classes."""
+    import json
+
+    from ...artifacts import open_artifact
+
+    manifest = open_artifact(ae_path, "autoencoder").manifest
+    names = manifest.get("autoencoder", {}).get("class_names")
+    if names is not None:
+        return [str(n) for n in names]
+    recorded = manifest.get("normalisation", {}).get("sources") or []
+    ours = corpus.normalisation()["sources"]
+
+    def key(sources):
+        return [(s.get("sha256"), json.loads(json.dumps(s.get("label_map")))) for s in sources]
+
+    if key(recorded) == key(ours) and list(ae.classes) == list(range(len(corpus.class_names()))):
+        return corpus.class_names()
+    raise ConfigError(
+        f"the two-stream autoencoder {ae_path} has classes {list(ae.classes)} without names (trained on "
+        f"{', '.join(str(s.get('path')) for s in recorded) or 'one dataset'}), so they cannot be matched to "
+        f"the corpus's class space {corpus.class_names()}; train it on the corpus: "
+        "`hsigen train-ae --kind two-stream A B ...` (or the same corpus YAML)"
+    )
+
+
+def load_corpus_training(corpus, inputs: dict, ae):
+    """(hsi, class indices, source per patch, class names) of every source's training patches,
+    each source in its own normalisation, labels mapped into the autoencoder's class order."""
+    import h5py
+
+    ae_path = Path(inputs["autoencoder"])
+    if inputs.get("pairs") is not None:
+        raise ConfigError(
+            "--pairs (change pairs) trains on one dataset; give a single --dataset with --pairs, "
+            f"not the {len(corpus.sources)} sources of {corpus.origin}"
+        )
+    if ae.pairs:
+        raise ConfigError(
+            f"{ae_path} encodes bi-temporal pairs (trained with --pairs): change detection trains on one "
+            "dataset; several sources need a one-image two-stream autoencoder"
+        )
+    wl = corpus.wavelengths_nm
+    if len(wl) != len(ae.wavelengths_nm) or not np.allclose(wl, ae.wavelengths_nm, atol=0.05):
+        raise SpectralError(
+            f"the corpus has {len(wl)} bands at {wl.min():.1f}-{wl.max():.1f} nm but the autoencoder "
+            f"{len(ae.wavelengths_nm)}; train the autoencoder on the corpus's band grid"
+        )
+    if corpus.size % ae.factor:
+        raise InputError(f"patch size {corpus.size} is not a multiple of the autoencoder's factor {ae.factor}")
+    names = autoencoder_class_names(ae_path, ae, corpus)
+    luts = corpus.model_class_luts(names, f"the two-stream autoencoder {ae_path}")
+    hsi, labels, source = [], [], []
+    for k, src in enumerate(corpus.sources):
+        with h5py.File(src.h5_path, "r") as h5:
+            if "hsi_t2" in h5:
+                raise ConfigError(
+                    f"{src.path} holds change-detection pairs (hsi_t2); change detection trains on one dataset"
+                )
+            rows = src.train_rows
+            hsi.append(np.asarray(h5["hsi"][...][rows], np.float32))
+            labels.append(luts[k][np.asarray(h5["labels"][...][rows], np.int64)])
+        source.append(np.full(len(rows), k, np.int64))
+    return np.concatenate(hsi), np.concatenate(labels), np.concatenate(source), names
+
+
+def corpus_weights(corpus, source: np.ndarray, orientations: int) -> np.ndarray | None:
+    """Sampling probability of every training tensor (orientation-major, as ``prepare`` stacks
+    them) giving each source its corpus weight; None for the default weights (each source's
+    share of training patches), which uniform sampling already gives."""
+    if all(s.weight is None for s in corpus.sources):
+        return None
+    counts = np.bincount(source, minlength=len(corpus.sources)).astype(np.float64)
+    per_patch = np.asarray(corpus.weights())[source] / counts[source]
+    return np.tile(per_patch / orientations, orientations)
+
+
 def class_share(labels: np.ndarray, classes) -> dict:
     """Fraction of pixels per label value (Liu et al., SpecDM, arXiv:2502.17056 Fig. 4), every class listed."""
     values, counts = np.unique(np.asarray(labels), return_counts=True)
@@ -276,7 +384,13 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
             f"--space joint needs a two-stream autoencoder (SpecDM); {ae_path} is {ae.kind}: "
             "train one with `hsigen train-ae --kind two-stream`"
         )
-    rows, hsi, hsi_t2, labels, patches = load_training_pairs(inputs, ae)
+    corpus = corpus_of(dataset)
+    if corpus is None:
+        dataset = dataset[0] if isinstance(dataset, (list, tuple)) else dataset
+        rows, hsi, hsi_t2, labels, patches = load_training_pairs({**inputs, "dataset": dataset}, ae)
+    else:
+        hsi, labels, source, class_names = load_corpus_training(corpus, inputs, ae)
+        rows, hsi_t2 = np.arange(len(hsi)), None
     latents = []
     with torch.no_grad(), log.progress("joint: encode latents", 8) as bar:
         for k in range(8):
@@ -312,7 +426,7 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
             "classes": [int(c) for c in ae.classes],
             "copied_to": AUTOENCODER_DIR,
         },
-        "dataset": str(dataset),
+        "dataset": str(dataset) if corpus is None else [str(src.path) for src in corpus.sources],
         "patch_size": int(hsi.shape[-1]),
         "training_patches": int(len(rows)),
         "orientations": 8,
@@ -320,7 +434,24 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
         # The training split's class frequencies: `sample` reports generated vs these (Fig. 4).
         "training_class_share": class_share(label_values, ae.classes),
     }
-    used = [Path(ae_path), Path(dataset)] + ([Path(inputs["pairs"])] if inputs.get("pairs") else [])
+    weights = None
+    if corpus is None:
+        used = [Path(ae_path), Path(dataset)] + ([Path(inputs["pairs"])] if inputs.get("pairs") else [])
+    else:
+        used = [Path(ae_path)] + [src.path for src in corpus.sources]
+        weights = corpus_weights(corpus, source, 8)
+        space_config.update(
+            {
+                "class_names": class_names,
+                "class_space": corpus.class_record(),
+                "training_patches_per_source": corpus.train_counts(),
+                "sample_units": (
+                    "per-source min/max normalised; physical = value * scale + offset of the autoencoder's "
+                    f"reference ({ae.scale:g}, {ae.offset:g}: its first training source's units)"
+                ),
+                "corpus_normalisation": corpus.normalisation(),
+            }
+        )
 
     def write_files(tmp: Path) -> None:
         # The model decodes with this autoencoder, so it travels inside the model artifact.
@@ -337,6 +468,7 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
         space_config=space_config,
         spectral=spectral_block(ae.wavelengths_nm, ae.scale, ae.offset),
         write_files=write_files,
+        sample_weights=weights,
     )
 
 
