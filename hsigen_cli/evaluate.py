@@ -4,6 +4,7 @@ diversity metrics need; check whether synthetic pixels help a downstream classif
     hsigen evaluate --real runs/ip --generated runs/samples --out runs/eval
     hsigen evaluate --real runs/ip --generated runs/samples --references all --metrics spr_srec,spatial,c2st --out runs/e4
     hsigen evaluate --real runs/ip --generated runs/a runs/b --classifier runs/clf --groups 10 --json --out runs/e2
+    hsigen evaluate --real runs/xiongan --real runs/chikusei --generated runs/samples --out runs/e5   # union of both
     hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \\
         --metrics fid_rgb --rgb-max-images 5000 --out runs/e3
     hsigen evaluate train-classifier runs/ip --preset tiny --out runs/clf
@@ -78,7 +79,15 @@ def _csv(value: Optional[str]) -> Optional[list[str]]:
 @group.callback()
 def evaluate(
     ctx: typer.Context,
-    real: Annotated[Optional[Path], typer.Option("--real", help="Real hsi-dataset.", show_default=False)] = None,
+    real: Annotated[
+        Optional[List[Path]],
+        typer.Option(
+            "--real",
+            help="Real hsi-dataset; repeat it (--real A --real B) to compare against the union of several "
+            "(same spectral grid and patch size; each in physical units by its own scale/offset).",
+            show_default=False,
+        ),
+    ] = None,
     generated: Annotated[
         Optional[List[Path]],
         typer.Option(
@@ -181,7 +190,7 @@ def evaluate(
     from stages.evaluate import EvaluateConfig
     from stages.evaluate.report import run
 
-    if real is None or not generated or out is None:
+    if not real or not generated or out is None:
         raise ConfigError(
             "hsigen evaluate needs --real DATASET, --generated SAMPLES... and --out DIR "
             "(or a subcommand: train-classifier, downstream)"
@@ -210,7 +219,7 @@ def evaluate(
         c2st_folds=c2st_folds,
         c2st_steps=c2st_steps,
     )
-    artifact, report = run(real, list(generated), out, cfg, overwrite=overwrite)
+    artifact, report = run(real[0] if len(real) == 1 else list(real), list(generated), out, cfg, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:

@@ -8,6 +8,8 @@ super-resolution-based augmentation it feeds.
     hsigen upsample train-rgan runs/ip --scale 2 --preset tiny --out runs/rgan-x2
     hsigen upsample train-rgan runs/ip --scale 4 --preset paper --dry-run        # parameter counts
     hsigen upsample train-rgan runs/ip --scale 2 --rgb-zero --out runs/rgan-x2-zero   # Table 7 ablation
+    hsigen upsample train-rgan runs/xiongan runs/chikusei --scale 2 --out runs/rgan-x2-both   # a corpus
+    hsigen upsample train-rgan corpus.yaml --scale 4 --preset paper --out runs/rgan-x4      # weights: docs/scale.md
     hsigen upsample run runs/ip --rgan runs/rgan-x2 --size 64 --stride 32 --out runs/ip-x2
     hsigen upsample run runs/ip --dsr runs/dsr-x2 --rgan runs/rgan-x2 --steps 20 --seed 0 --out runs/ip-x2-dsr
     hsigen upsample run runs/ip --rgan runs/rgan-x2 --guide zero --size 64 --out runs/ip-x2-zero
@@ -54,7 +56,15 @@ Scale = Annotated[Optional[int], typer.Option("--scale", help="Upscaling factor:
 
 @upsample_app.command("train-rgan")
 def train_rgan(
-    dataset: Annotated[Path, typer.Argument(help="An hsi-dataset with a train/val split (ingest --val-fraction).")],
+    dataset: Annotated[
+        list[Path],
+        typer.Argument(
+            help="hsi-datasets with a train/val split (ingest --val-fraction), and/or corpus YAML files: "
+            "several train one RGAN, each in its own normalisation (same spectral grid and patch size; "
+            "docs/scale.md).",
+            metavar="DATASET",
+        ),
+    ],
     out: Annotated[
         Optional[Path],
         typer.Option("--out", "-o", help="Output sr-model directory (not needed with --dry-run).", show_default=False),
@@ -101,7 +111,8 @@ def train_rgan(
     cfg = stage.RganTrainConfig(
         scale=scale, preset=preset, net=net, rgb_zero=rgb_zero, seed=seed, checkpoint_every=checkpoint_every
     )
-    result = stage.run(dataset, out, cfg, device=device, overwrite=overwrite, resume=resume, dry_run=dry_run)
+    given = dataset[0] if len(dataset) == 1 else list(dataset)
+    result = stage.run(given, out, cfg, device=device, overwrite=overwrite, resume=resume, dry_run=dry_run)
     if dry_run:
         echo_dry_run(result, as_json)
     else:
@@ -113,8 +124,8 @@ def train_dsr(
     sources: Annotated[
         Optional[list[Path]],
         typer.Argument(
-            help="HR RGB images (PNG/JPEG/GeoTIFF files or directories) and/or hsi-datasets (their RGB bands; "
-            "val-split patches are held out).",
+            help="HR RGB images (PNG/JPEG/GeoTIFF files or directories) and/or hsi-datasets (their RGB bands, "
+            "one 2 % stretch per dataset; val-split patches are held out) and/or corpus YAML files of hsi-datasets.",
             show_default=False,
             metavar="IMAGES_OR_DATASET",
         ),

@@ -25,7 +25,7 @@ from ..artifacts.store import open_artifact
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError, HsigenError
 from .spectra import EXACT_PIXELS_BYTES, ImageSet, pixels, spectra_at
-from .streamed import StoredArray
+from .streamed import StoredArray, StoredUnion
 
 BOX_BLUR_PX = 2
 GAUSSIAN_BLUR_SIGMA = 0.7
@@ -57,22 +57,25 @@ class Reference:
     extra: dict = field(default_factory=dict)  # e.g. the autoencoder and the generated sets it serves
 
 
-def subset(images: ImageSet, mask: np.ndarray, label: str) -> ImageSet:
-    """The images at ``mask``; images still on disk stay there (a train split can be larger than RAM)."""
+def subset(images: ImageSet, mask: np.ndarray, label: str, on_disk: bool = True) -> ImageSet:
+    """The images at ``mask``; stored images stay on disk (``StoredArray.take``: a train split can
+    be larger than RAM) unless ``on_disk`` is False."""
     pick = lambda a: None if a is None else a[mask]  # noqa: E731
-    lazy = lambda a: a.take(np.flatnonzero(mask)) if isinstance(a, StoredArray) else pick(a)  # noqa: E731
+    lazy = on_disk and isinstance(images.cubes, StoredArray)
     return replace(
         images,
         path=Path(f"{images.path}[{label}]"),
-        cubes=lazy(images.cubes),
-        labels=lazy(images.labels),
+        cubes=images.cubes.take(np.flatnonzero(mask)) if lazy else images.cubes[mask],
+        labels=images.labels.take(np.flatnonzero(mask))
+        if lazy and isinstance(images.labels, StoredArray)
+        else pick(images.labels),
         split=pick(images.split),
         origin=pick(images.origin),
         condition_ids=pick(images.condition_ids),
     )
 
 
-def split_real(real: ImageSet, real_split: str | None, with_heldout: bool, seed: int):
+def split_real(real: ImageSet, real_split: str | None, with_heldout: bool, seed: int, on_disk: bool = True):
     """(scored-against set, held-out set or None, how it was split).
 
     With a train/val split the metrics score against ``real_split`` (default train) and the
@@ -87,8 +90,8 @@ def split_real(real: ImageSet, real_split: str | None, with_heldout: bool, seed:
     if has_split:
         scored = real_split or "train"
         other = "val" if scored == "train" else "train"
-        held = subset(real, real.split == other, other) if with_heldout else None
-        return subset(real, real.split == scored, scored), held, f"{scored} split (held out: {other} split)"
+        held = subset(real, real.split == other, other, on_disk) if with_heldout else None
+        return subset(real, real.split == scored, scored, on_disk), held, f"{scored} split (held out: {other} split)"
     if not with_heldout:
         return real, None, "all images"
     if len(real.cubes) < 4:
@@ -99,10 +102,79 @@ def split_real(real: ImageSet, real_split: str | None, with_heldout: bool, seed:
     held_mask = np.zeros(len(real.cubes), bool)
     held_mask[np.random.default_rng(seed).permutation(len(real.cubes))[: len(real.cubes) // 2]] = True
     return (
-        subset(real, ~held_mask, "half A"),
-        subset(real, held_mask, "half B"),
+        subset(real, ~held_mask, "half A", on_disk),
+        subset(real, held_mask, "half B", on_disk),
         "a seeded half of the images (no train/val split; the other half is held out)",
     )
+
+
+MULTI_REAL_LABELS_NOTE = (
+    "labels of the real sets are not used with several --real datasets (label values of different "
+    "sources are different classes): mSAD and per-class figures need one --real"
+)
+
+
+def _join(parts: list[ImageSet], kind: str = "hsi-dataset") -> ImageSet:
+    """One image set of several, one after another (images stay on disk, each part in its own
+    physical units; no labels, no origins — the parts are different scenes)."""
+    splits = [p.split for p in parts]
+    return ImageSet(
+        Path(" + ".join(str(p.path) for p in parts)),
+        kind,
+        StoredUnion([p.cubes for p in parts]),
+        parts[0].wavelengths_nm,
+        split=None if any(x is None for x in splits) else np.concatenate(splits),
+        artifact=parts[0].artifact,
+    )
+
+
+def split_real_sources(paths: list, real_split: str | None, with_heldout: bool, seed: int):
+    """Several ``--real`` datasets: each is split as ``split_real`` splits one (its train/val split,
+    or a seeded half), and the scored parts and the held-out parts are joined — the union of the
+    sources' rows, each converted to physical units with its own scale/offset, left on disk.
+
+    Returns (scored set, held-out set or None, how it was split, one record per source)."""
+    from ..common.errors import InputError
+    from .spectra import check_same_grid, load_image_set
+
+    seen = set()
+    for p in paths:
+        key = Path(p).resolve()
+        if key in seen:
+            raise ConfigError(f"--real {p} is given twice; list each real dataset once")
+        seen.add(key)
+    sets = [load_image_set(p, "--real") for p in paths]
+    first = sets[0]
+    for other in sets[1:]:
+        check_same_grid(first, other, "--real")
+        if other.cubes.shape[2:] != first.cubes.shape[2:]:
+            (h, w), (h0, w0) = other.cubes.shape[2:], first.cubes.shape[2:]
+            raise InputError(
+                f"--real {other.path} has {h}×{w} images but --real {first.path} has {h0}×{w0}; "
+                "ingest every real dataset with the same --size"
+            )
+    scored, held, notes, records = [], [], [], []
+    for images in sets:
+        images = replace(images, labels=None, origin=None)
+        a, b, note = split_real(images, real_split, with_heldout, seed, on_disk=True)
+        scored.append(a)
+        held.append(b)
+        notes.append(note)
+        sp = images.artifact.spectral
+        records.append(
+            {
+                "path": str(images.path),
+                "images": int(len(a.cubes)),
+                "heldout_images": 0 if b is None else int(len(b.cubes)),
+                "split": note,
+                "scale": float(sp["scale"]),
+                "offset": float(sp["offset"]),
+                "units": sp.get("units"),
+            }
+        )
+    note = notes[0] if len(set(notes)) == 1 else "; ".join(f"{r['path']}: {n}" for r, n in zip(records, notes))
+    heldout = None if held[0] is None else _join(held)
+    return _join(scored), heldout, note, records
 
 
 def _like(images: ImageSet, cubes: np.ndarray, name: str, labels=None) -> ImageSet:
@@ -232,13 +304,22 @@ def autoencoder_reconstruction(ae_artifact, heldout: ImageSet) -> ImageSet:
     ):
         raise ConfigError(f"autoencoder {ae_artifact.path} was trained on another wavelength grid than --real")
     kind = ae_artifact.manifest["autoencoder"]["kind"]
+    union = isinstance(heldout.cubes, StoredUnion)
     if kind == "two-stream" and (model.pairs or heldout.labels is None):
         raise ConfigError(
             "a change-pair autoencoder, or held-out images without labels"
             if model.pairs
-            else "the two-stream autoencoder encodes label masks: --real has no labels"
+            else "the two-stream autoencoder encodes label masks: "
+            + ("several --real datasets carry no shared labels; give one --real" if union else "--real has no labels")
         )
-    x_all = ((np.asarray(heldout.cubes) - model.offset) / model.scale).astype(np.float32)
+    if union:
+        # Several --real sources: each in its own normalisation (its stored values), as a corpus trains.
+        counts = [len(part) for part in heldout.cubes.parts]
+        norm_scale = np.repeat(np.float32([part.scale for part in heldout.cubes.parts]), counts)[:, None, None, None]
+        norm_offset = np.repeat(np.float32([part.offset for part in heldout.cubes.parts]), counts)[:, None, None, None]
+        x_all = ((np.asarray(heldout.cubes) - norm_offset) / norm_scale).astype(np.float32)
+    else:
+        x_all = ((np.asarray(heldout.cubes) - model.offset) / model.scale).astype(np.float32)
     out = []
     with torch.no_grad():
         for a in range(0, len(x_all), 16):
@@ -251,7 +332,10 @@ def autoencoder_reconstruction(ae_artifact, heldout: ImageSet) -> ImageSet:
             else:
                 rec = model.decode(model.encode(x))
             out.append(rec.float().numpy())
-    cubes = np.concatenate(out) * np.float32(model.scale) + np.float32(model.offset)
+    if union:
+        cubes = np.concatenate(out) * norm_scale + norm_offset
+    else:
+        cubes = np.concatenate(out) * np.float32(model.scale) + np.float32(model.offset)
     return _like(heldout, cubes, "autoencoder-reconstruction", heldout.labels)
 
 

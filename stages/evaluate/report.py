@@ -248,14 +248,29 @@ def _plan(
     return set(requested)
 
 
-def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, overwrite: bool = False):
-    """Compute the report; returns (artifact, report dict)."""
+def run(real_path, generated: list[Path], out: Path, cfg: EvaluateConfig, overwrite: bool = False):
+    """Compute the report; returns (artifact, report dict). ``real_path``: one real dataset, or a
+    list of several (their union is the real set: ``references.split_real_sources``)."""
     requested = _validate(cfg)
     mode = References(cfg.references)
     if not generated:
         raise ConfigError("give at least one --generated artifact (hsi-samples or hsi-dataset)")
-    real_all = load_image_set(real_path, "--real")
-    real, heldout, split_note = references.split_real(real_all, cfg.real_split, mode != References.none, cfg.seed)
+    real_paths = list(real_path) if isinstance(real_path, (list, tuple)) else [real_path]
+    if not real_paths:
+        raise ConfigError("give at least one --real hsi-dataset")
+    real_sources = None
+    if len(real_paths) == 1:
+        real_all = load_image_set(real_paths[0], "--real")
+        real, heldout, split_note = references.split_real(real_all, cfg.real_split, mode != References.none, cfg.seed)
+    else:
+        if requested is not None and "msad" in requested:
+            raise ConfigError(
+                "--metrics msad compares per-class spectra and needs one --real: label values of "
+                "different real datasets are different classes"
+            )
+        real, heldout, split_note, real_sources = references.split_real_sources(
+            real_paths, cfg.real_split, mode != References.none, cfg.seed
+        )
     gens = [load_image_set(p, "--generated") for p in generated]
     for g in gens:
         check_same_grid(real, g)
@@ -291,7 +306,7 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
             )
         plans.append(names)
 
-    inputs = [input_record(real_path)] + [input_record(p) for p in generated]
+    inputs = [input_record(p) for p in real_paths] + [input_record(p) for p in generated]
     inputs += [input_record(p) for p in (cfg.classifier, cfg.reference) if p]
     weights_record = input_record(cfg.inception_weights) if cfg.inception_weights else None
     inputs += [weights_record] if weights_record else []
@@ -393,10 +408,11 @@ def run(real_path: Path, generated: list[Path], out: Path, cfg: EvaluateConfig, 
             "split": split_note,
             "spectra_unique": real_px.unique_count,
             "spectra_used": len(real_px.values),
+            **({"sources": real_sources} if real_sources else {}),
         },
         "references": ref_rows,
         "reference_notes": ref_notes,
-        "notes": _c2st_notes(heldout_metrics),
+        "notes": _c2st_notes(heldout_metrics) + ([references.MULTI_REAL_LABELS_NOTE] if real_sources else []),
         "generated": results,
         "metric_info": {
             m.key: {"label": m.label, "source": m.source, "measures": m.measures, "better": m.better}
@@ -613,6 +629,14 @@ def markdown(report: dict) -> str:
         f"{real['spectra_used']} used)",
         "",
     ]
+    if real.get("sources"):
+        lines += [f"Real sources ({len(real['sources'])}, each in physical units by its own scale/offset):", ""]
+        lines += [
+            f"- `{r['path']}` — {r['images']} images scored against, {r['heldout_images']} held out; "
+            f"units {r['units'] or 'unknown'}, scale {r['scale']:.6g}, offset {r['offset']:.6g}"
+            for r in real["sources"]
+        ]
+        lines.append("")
     for i, g in enumerate(gens):
         lines.append(
             f"Generated {i + 1}: `{g['path']}` ({g['kind']}, {g['images']} images {g['height']}×{g['width']}; "

@@ -124,6 +124,57 @@ class StoredArray:
         return getattr(ufunc, method)(*loaded, **kwargs)
 
 
+class StoredUnion(StoredArray):
+    """Several ``StoredArray`` parts (e.g. the real images of several ``--real`` datasets), one
+    after another along the first axis: each part keeps its own file and its own
+    ``scale``/``offset``, so every image reads back in physical units. Behaves like one
+    ``StoredArray`` (``shape``, indexing, ``chunks``, ``take``; other numpy use loads it)."""
+
+    def __init__(self, parts: list[StoredArray]):
+        if not parts:
+            raise ValueError("StoredUnion needs at least one part")
+        tails = {tuple(p.shape[1:]) for p in parts}
+        if len(tails) != 1:
+            raise ValueError(f"StoredUnion parts differ in image shape: {sorted(tails)}")
+        self.parts = list(parts)
+        self.name, self.dtype = parts[0].name, parts[0].dtype
+        self.h5_path, self.scale, self.offset = parts[0].h5_path, parts[0].scale, parts[0].offset
+        self.starts = np.cumsum([0] + [len(p) for p in parts])
+        self.rows = np.arange(int(self.starts[-1]))
+        self.shape = (int(self.starts[-1]), *parts[0].shape[1:])
+        self._h5 = None
+
+    def _part_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.starts, rows, side="right") - 1
+
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, np.int64)
+        out = np.empty((len(rows), *self.shape[1:]), self.dtype)
+        which = self._part_of(rows)
+        for k in np.unique(which):
+            mine = which == k
+            out[mine] = self.parts[int(k)]._read(rows[mine] - self.starts[k])
+        return out
+
+    def chunks(self, max_bytes: int | None = None):
+        for k, part in enumerate(self.parts):
+            for start, block in part.chunks(max_bytes):
+                yield int(self.starts[k]) + start, block
+
+    def take(self, rows) -> StoredUnion:
+        """Images ``rows`` (positions in this union, any order), still on disk: consecutive
+        positions in one part become one part of the result, so the order is kept."""
+        rows = np.asarray(rows, np.int64).reshape(-1)
+        which = self._part_of(rows)
+        breaks = np.flatnonzero(np.diff(which)) + 1
+        parts = [
+            self.parts[int(which[run[0]])].take(rows[run] - self.starts[which[run[0]]])
+            for run in np.split(np.arange(len(rows)), breaks)
+            if len(run)
+        ]
+        return StoredUnion(parts or [self.parts[0].take(rows[:0])])
+
+
 def _loaded_operator(name: str):
     def operator(self, *args):
         return getattr(np.asarray(self), name)(*args)

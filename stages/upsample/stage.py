@@ -209,6 +209,9 @@ def validate(
                 f"use --scale {info['scale']} or train a ×{cfg.scale} RGAN"
             )
         cfg.scale = int(info["scale"])
+        if info["normalisation"].get("per_source"):  # trained on a corpus: each dataset in its own normalisation
+            sp = artifact.spectral
+            info = {**info, "normalisation": {**info["normalisation"], "scale": sp["scale"], "offset": sp["offset"]}}
         model_wl = np.asarray(info["wavelengths_nm"], dtype=np.float64)
         if model_wl.shape != wl.shape or not np.allclose(model_wl, wl, atol=0.05):
             raise SpectralError(

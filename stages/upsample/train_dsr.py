@@ -388,6 +388,28 @@ def evaluate(dsr: DSRModel, images: list, crop: int, steps: int, seed: int) -> t
     return metrics, examples
 
 
+def expand_corpora(sources: list) -> list[Path]:
+    """Corpus YAML files among the sources (``stages.data.corpus``) become their hsi-datasets.
+    Every image trains equally often here, so a source ``weight:`` is refused; ``labels:`` maps
+    do not matter to RGB super-resolution."""
+    from ..data import open_corpus
+
+    out = []
+    for src in map(Path, sources):
+        if not (src.is_file() and src.suffix.lower() in (".yaml", ".yml")):
+            out.append(src)
+            continue
+        corpus = open_corpus([src])
+        weighted = [str(s.path) for s in corpus.sources if s.weight is not None]
+        if weighted:
+            raise ConfigError(
+                f"{src}: train-dsr samples every image equally; drop 'weight:' of {', '.join(weighted)} "
+                "(or list the datasets directly)"
+            )
+        out += [s.path for s in corpus.sources]
+    return out
+
+
 def run(
     sources: list[Path],
     out: Path | None,
@@ -417,7 +439,7 @@ def run(
         raise InputError("give IMAGES_OR_DATASET: RGB image files, directories of them, or hsi-dataset artifacts")
     net = cfg.net
     factor, multiple, crop = _geometry(net, cfg.scale)
-    images = load_images(sources, crop)
+    images = load_images(expand_corpora(sources), crop)
     inputs = list(images.inputs) + ([input_record(cfg.autoencoder)] if cfg.autoencoder else [])
     reused = _reused_autoencoder(cfg.autoencoder, net) if cfg.autoencoder is not None else None
     writer = ArtifactWriter(out, "sr-model", "upsample train-dsr", cfg.to_json(), inputs, overwrite)

@@ -7,6 +7,12 @@ Table 7 ablation); the LR input is the documented degradation (``degrade.py``). 
 AdamW with cosine decay 1e-4 → 1e-5 (``paper``). Patches are read from ``patches.h5`` per
 step, so a dataset of any size trains in bounded memory.
 
+Several datasets (or a corpus YAML, ``stages.data.corpus``) train one RGAN: every source's
+training patches in its own stored normalisation ("per-source min/max"), drawn uniformly over
+all of them unless the YAML gives weights; the manifest's ``normalisation`` records every
+source, and ``model.json`` marks the normalisation ``per_source`` so ``upsample run`` converts
+its input with the input's own scale/offset.
+
 Evaluation on the val split (whole patches, cropped to a multiple of the scale): MPSNR and
 SAM of RGAN with the true HR RGB, of RGAN with zero guidance, and of bicubic upsampling.
 """
@@ -20,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_block
+from ..artifacts import ArtifactWriter, open_artifact, spectral_block
 from ..common import log
 from ..common.errors import ConfigError, InputError
 from ..common.runtime import resolve_device, seed_everything
@@ -94,27 +100,43 @@ class RganTrainConfig:
 
 
 class PatchReader:
-    """Random access to the patches of one split of an ``hsi-dataset`` without loading them all."""
+    """Random access to the patches of one split of one or several ``hsi-dataset`` artifacts
+    (a corpus: their patches one after another, each in its own stored normalisation) without
+    loading them all."""
 
     def __init__(self, artifact, split: str):
         import h5py
 
-        self.h5 = h5py.File(artifact.file("patches.h5"), "r")
-        self.hsi = self.h5["hsi"]
-        if "split" not in self.h5:
-            self.h5.close()
-            raise InputError(
-                f"{artifact.path} has no train/val split; re-ingest it with --val-fraction 0.2 "
-                "so RGAN can be evaluated on held-out patches"
-            )
-        self.index = np.flatnonzero(self.h5["split"][...].astype(str) == split)
+        artifacts = list(artifact) if isinstance(artifact, (list, tuple)) else [artifact]
+        self.files, self.datasets, parts = [], [], []
+        try:
+            for a in artifacts:
+                h5 = h5py.File(a.file("patches.h5"), "r")
+                self.files.append(h5)
+                if "split" not in h5:
+                    raise InputError(
+                        f"{a.path} has no train/val split; re-ingest it with --val-fraction 0.2 "
+                        "so RGAN can be evaluated on held-out patches"
+                    )
+                self.datasets.append(h5["hsi"])
+                parts.append(np.flatnonzero(h5["split"][...].astype(str) == split))
+        except BaseException:
+            self.close()
+            raise
+        self.h5, self.hsi = self.files[0], self.datasets[0]
+        self.index = np.concatenate(parts)  # row in its own file
+        self.source = np.concatenate([np.full(len(rows), k) for k, rows in enumerate(parts)])
+        self.counts = [len(rows) for rows in parts]
+        self.starts = [int(v) for v in np.cumsum([0] + self.counts[:-1])]
         self.wavelengths_nm = self.h5["wavelengths_nm"][...]
 
     def __len__(self) -> int:
         return len(self.index)
 
     def read(self, positions) -> np.ndarray:
-        return np.stack([self.hsi[int(self.index[int(p)])] for p in positions]).astype(np.float32)
+        return np.stack([self.datasets[int(self.source[int(p)])][int(self.index[int(p)])] for p in positions]).astype(
+            np.float32
+        )
 
     def band_statistics(self, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """Per-band mean and standard deviation over every pixel of the split (one streamed pass)."""
@@ -129,7 +151,8 @@ class PatchReader:
         return mean, np.sqrt(np.maximum(sq / count - mean**2, 0.0))
 
     def close(self) -> None:
-        self.h5.close()
+        for h5 in self.files:
+            h5.close()
 
 
 def resolved_steps(net: dict, n_train: int) -> int:
@@ -140,25 +163,25 @@ def resolved_steps(net: dict, n_train: int) -> int:
     return int(net["epochs"]) * math.ceil(n_train / int(net["batch_size"]))
 
 
-def validate(dataset: Path, cfg: RganTrainConfig):
-    """Check the dataset and options before any work; returns (artifact, patch size, crop)."""
+def validate(dataset, cfg: RganTrainConfig):
+    """Check the dataset(s) and options before any work; returns (corpus, patch size, crop).
+    ``dataset``: one hsi-dataset, or several (paths and/or corpus YAML files, ``stages.data``)."""
+    from ..data import open_corpus
+
     if cfg.scale not in SCALES:
         raise ConfigError(f"--scale {cfg.scale}: RGAN is trained for ×2 or ×4; use --scale 2 or --scale 4")
-    artifact = open_artifact(dataset, "hsi-dataset")
-    import h5py
-
-    with h5py.File(artifact.file("patches.h5"), "r") as h5:
-        size = int(h5["hsi"].shape[-1])
+    corpus = open_corpus(dataset)
+    size = corpus.size
     crop = size if cfg.net.get("crop") is None else min(int(cfg.net["crop"]), size)
     crop -= crop % cfg.scale
     if crop // cfg.scale < MIN_LR_SIDE:
         raise InputError(
-            f"{dataset}: patches are {size}x{size} pixels; ×{cfg.scale} training needs at least "
+            f"{corpus.origin}: patches are {size}x{size} pixels; ×{cfg.scale} training needs at least "
             f"{MIN_LR_SIDE * cfg.scale} pixels (re-ingest with a larger --size or use a smaller --scale)"
         )
     if int(cfg.net["batch_size"]) < 1 or (cfg.net.get("steps") is not None and int(cfg.net["steps"]) < 1):
         raise ConfigError("--batch-size and --steps must be at least 1")
-    return artifact, size, crop
+    return corpus, size, crop
 
 
 def evaluate(
@@ -166,31 +189,45 @@ def evaluate(
     reader: PatchReader,
     scale: int,
     rgb_idx: list[int],
-    patch_scale: float,
-    patch_offset: float,
+    patch_scale,
+    patch_offset,
     device,
     batch: int = 8,
 ) -> dict:
-    """MPSNR (peak = the dataset's physical range) and SAM (physical units) on val patches."""
+    """MPSNR (peak = the dataset's physical range) and SAM (physical units) on val patches.
+
+    Several sources (``reader`` over a corpus): ``patch_scale``/``patch_offset`` are lists, one
+    per source; batches stay inside a source, MPSNR is over every val patch in its source's
+    normalisation and SAM over every pixel in its source's physical units."""
     import torch
 
     from .rgan import upsample_bicubic
 
-    refs, outs = [], {"rgan_rgb": [], "rgan_zero": [], "bicubic": []}
+    scales = list(patch_scale) if isinstance(patch_scale, (list, tuple)) else [patch_scale]
+    offsets = list(patch_offset) if isinstance(patch_offset, (list, tuple)) else [patch_offset]
+    refs, outs, factors = [], {"rgan_rgb": [], "rgan_zero": [], "bicubic": []}, []
     model.eval()
     with torch.no_grad():
-        for i in range(0, len(reader), batch):
-            hr = torch.from_numpy(reader.read(range(i, min(len(reader), i + batch)))).to(device)
-            s = hr.shape[-1] - hr.shape[-1] % scale
-            hr = hr[..., :s, :s]
-            lr = degrade(hr, scale)
-            rgb = hr[:, rgb_idx]
-            outs["rgan_rgb"].append(model(lr, rgb, scale).cpu().numpy())
-            outs["rgan_zero"].append(model(lr, None, scale).cpu().numpy())
-            outs["bicubic"].append(upsample_bicubic(lr, scale).cpu().numpy())
-            refs.append(hr.cpu().numpy())
+        for k, (start, count) in enumerate(zip(reader.starts, reader.counts)):
+            for i in range(start, start + count, batch):
+                hr = torch.from_numpy(reader.read(range(i, min(start + count, i + batch)))).to(device)
+                s = hr.shape[-1] - hr.shape[-1] % scale
+                hr = hr[..., :s, :s]
+                lr = degrade(hr, scale)
+                rgb = hr[:, rgb_idx]
+                outs["rgan_rgb"].append(model(lr, rgb, scale).cpu().numpy())
+                outs["rgan_zero"].append(model(lr, None, scale).cpu().numpy())
+                outs["bicubic"].append(upsample_bicubic(lr, scale).cpu().numpy())
+                refs.append(hr.cpu().numpy())
+                factors.append((k, len(hr)))
     ref = np.concatenate(refs)
-    phys = lambda a: a * np.float32(patch_scale) + np.float32(patch_offset)  # noqa: E731
+    if len(scales) == 1:
+        phys = lambda a: a * np.float32(scales[0]) + np.float32(offsets[0])  # noqa: E731
+    else:
+        per = np.concatenate([np.full(n, k) for k, n in factors])
+        sc = np.float32(scales)[per][:, None, None, None]
+        off = np.float32(offsets)[per][:, None, None, None]
+        phys = lambda a: a * sc + off  # noqa: E731
     metrics = {"val_patches": int(len(ref))}
     for name, arrays in outs.items():
         est = np.concatenate(arrays)
@@ -200,7 +237,7 @@ def evaluate(
 
 
 def run(
-    dataset: Path,
+    dataset,
     out: Path,
     cfg: RganTrainConfig,
     *,
@@ -214,13 +251,18 @@ def run(
     from ..training import Trainer, TrainSpec, count_parameters, save_weights
     from .rgan import build_rgan
 
-    artifact, size, crop = validate(dataset, cfg)
-    train = PatchReader(artifact, "train")
-    val = PatchReader(artifact, "val")
+    corpus, size, crop = validate(dataset, cfg)
+    artifacts = [src.artifact for src in corpus.sources]
+    train = PatchReader(artifacts, "train")
+    try:
+        val = PatchReader(artifacts, "val")
+    except BaseException:
+        train.close()
+        raise
     try:
         if len(train) == 0 or len(val) == 0:
             raise InputError(
-                f"{dataset} has {len(train)} train and {len(val)} val patches; RGAN needs both "
+                f"{corpus.origin} has {len(train)} train and {len(val)} val patches; RGAN needs both "
                 "(re-ingest with --val-fraction 0.2 and a smaller --size)"
             )
         bands = int(train.hsi.shape[1])
@@ -241,19 +283,33 @@ def run(
                 "batch_size": cfg.net["batch_size"],
                 "crop": crop,
             }
-        inputs = [input_record(dataset)]
-        writer = ArtifactWriter(out, "sr-model", "upsample train-rgan", cfg.to_json(), inputs, overwrite)
+        inputs = corpus.input_records()
+        recorded = cfg.to_json()
+        if not corpus.single:  # what else decides the batches of a corpus: its sources' weights
+            recorded["corpus"] = {"sources": [str(s.path) for s in corpus.sources], "weights": corpus.weights()}
+        writer = ArtifactWriter(out, "sr-model", "upsample train-rgan", recorded, inputs, overwrite)
         if writer.up_to_date():
             log.info("upsample train-rgan: up to date")
             return writer.artifact
         writer.check_destination()
         dev = resolve_device(device)
-        sp = artifact.spectral
+        sp = corpus.sources[0].artifact.spectral
         model.set_statistics(*train.band_statistics(), rgb_idx)
         batch_size, scale = int(cfg.net["batch_size"]), cfg.scale
+        # Default weights (each source's share of the training patches): uniform over all of them.
+        weighted = not corpus.single and any(s.weight is not None for s in corpus.sources)
+        source_p = torch.tensor(corpus.weights(), dtype=torch.float64)
+        counts, starts = torch.tensor(train.counts), torch.tensor(train.starts)
+
+        def draw(g):
+            if not weighted:
+                return torch.randint(0, len(train), (batch_size,), generator=g).tolist()
+            src = torch.multinomial(source_p, batch_size, replacement=True, generator=g)
+            local = (torch.rand(batch_size, generator=g, dtype=torch.float64) * counts[src]).long()
+            return (starts[src] + torch.minimum(local, counts[src] - 1)).tolist()
 
         def loss_fn(net, step, g):
-            picks = torch.randint(0, len(train), (batch_size,), generator=g).tolist()
+            picks = draw(g)
             hr = torch.from_numpy(train.read(picks))
             r0, c0 = (torch.randint(0, size - crop + 1, (2,), generator=g)).tolist()
             hr = hr[..., r0 : r0 + crop, c0 : c0 + crop]
@@ -277,12 +333,31 @@ def run(
             grad_clip=1.0,
             checkpoint_every=cfg.checkpoint_every,
         )
-        fingerprint = {"config": cfg.to_json(), "inputs": [r["sha256"] for r in inputs]}
+        fingerprint = {"config": recorded, "inputs": [r["sha256"] for r in inputs]}
         trainer = Trainer(model, spec, out, dev, fingerprint, resume=resume)
         history = trainer.fit(loss_fn, f"upsample train-rgan ×{scale}")
         model.load_state_dict(trainer.final_state())
-        metrics = evaluate(model, val, scale, rgb_idx, float(sp["scale"]), float(sp["offset"]), dev)
+        if corpus.single:
+            metrics = evaluate(model, val, scale, rgb_idx, float(sp["scale"]), float(sp["offset"]), dev)
+        else:
+            metrics = evaluate(
+                model, val, scale, rgb_idx, [s.scale for s in corpus.sources], [s.offset for s in corpus.sources], dev
+            )
         metrics["final_l1"] = history[-1]["l1"] if history else None
+        per_source = None if corpus.single else _per_source_metrics(model, val, corpus, scale, rgb_idx, dev)
+        normalisation = {
+            "scale": float(sp["scale"]),
+            "offset": float(sp["offset"]),
+            "units": "model units = (physical - offset) / scale",
+        }
+        if not corpus.single:
+            normalisation = {
+                "scheme": corpus.normalisation()["scheme"],
+                "per_source": True,
+                **normalisation,
+                "units": "model units = (physical - offset) / scale with each dataset's own scale/offset "
+                "(`upsample run` uses its input's; scale/offset here are the first source's)",
+            }
         description = {
             "method": "rgan",
             "scale": scale,
@@ -292,11 +367,7 @@ def run(
             "rgb_band_indices": rgb_idx,
             "rgb_wavelengths_nm": [float(wl[i]) for i in rgb_idx],
             "wavelengths_nm": [float(w) for w in wl],
-            "normalisation": {
-                "scale": float(sp["scale"]),
-                "offset": float(sp["offset"]),
-                "units": "model units = (physical - offset) / scale",
-            },
+            "normalisation": normalisation,
             "degradation": cfg.degradation,
             "weights": WEIGHTS,
             "receptive_margin_hr": model.receptive_margin(),
@@ -307,7 +378,9 @@ def run(
             (tmp / MODEL_JSON).write_text(json.dumps(description, indent=2) + "\n")
             writer.spectral = spectral_block(wl, sp["scale"], sp["offset"])
             writer.metrics = metrics
-            writer.extra = {"sr_model": {**description, "history": history}}
+            writer.extra = {"sr_model": {**description, "history": history}, "normalisation": corpus.normalisation()}
+            if per_source is not None:
+                writer.extra["per_source_metrics"] = per_source
         trainer.cleanup()
     finally:
         train.close()
@@ -319,6 +392,29 @@ def run(
         f"bicubic {metrics['bicubic_sam_deg']:.3f}°)"
     )
     return writer.artifact
+
+
+def _per_source_metrics(model, val: PatchReader, corpus, scale: int, rgb_idx: list[int], device) -> list[dict]:
+    """The held-out metrics of each source of a corpus on its own val patches."""
+    out = []
+    for k, src in enumerate(corpus.sources):
+        if val.counts[k] == 0:
+            out.append({"path": str(src.path), "val_patches": 0})
+            continue
+        one = _SourceView(val, k)
+        out.append({"path": str(src.path), **evaluate(model, one, scale, rgb_idx, src.scale, src.offset, device)})
+    return out
+
+
+class _SourceView:
+    """The val patches of one source of a corpus ``PatchReader``."""
+
+    def __init__(self, reader: PatchReader, k: int):
+        self.reader, self.offset = reader, reader.starts[k]
+        self.starts, self.counts = [0], [reader.counts[k]]
+
+    def read(self, positions) -> np.ndarray:
+        return self.reader.read([self.offset + int(p) for p in positions])
 
 
 def load_rgan(path: Path, device="cpu"):
