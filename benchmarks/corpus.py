@@ -160,11 +160,11 @@ def overhead(corpus_yaml: Path, steps: int, workers: int) -> dict:
     from stages.autoencoder.io import model_class
     from stages.data import BatchPlan, open_corpus
     from stages.data.stream import StepBatches, loader
-    from stages.training import TrainSpec, make_optimizer
+    from stages.training import TrainSpec, make_optimizer, resolve_preset
 
     torch.manual_seed(0)
     corpus = open_corpus([corpus_yaml])
-    cfg = dict(PRESETS["kl"]["tiny"])
+    cfg = resolve_preset(PRESETS["kl"], "tiny")
     model = model_class("kl")(corpus.bands, cfg, 0.0, band_stats=None)
     optimizer, _ = make_optimizer(model.parameters(), TrainSpec(steps=steps, lr=float(cfg["lr"])))
     plan = BatchPlan(
