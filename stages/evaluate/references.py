@@ -266,12 +266,31 @@ def find_autoencoder(gen: ImageSet):
             )
         ae_dir = model_dir / "autoencoder"
         if not ae_dir.is_dir():
+            if _older_hsigene_import(model_dir):
+                return None, (
+                    f"its model {record['path']} is an HSIGene import made before hsigen wrote the VAE as an "
+                    f"autoencoder artifact: re-import it (`hsigen import hsigene CKPT --out {record['path']} "
+                    "--overwrite`)"
+                )
             return None, None  # a pixel- or abundance-space model: no autoencoder
         try:
             return open_artifact(ae_dir, "autoencoder"), None
         except ArtifactError as exc:
             return None, str(exc)
     return None, None
+
+
+def _older_hsigene_import(model_dir: Path) -> bool:
+    """An ``architecture: hsigene`` model whose VAE is still ``vae/model.safetensors``."""
+    import json
+
+    try:
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return manifest.get("config", {}).get("architecture") == "hsigene" and any(
+        o.get("path") == "vae/model.safetensors" for o in manifest.get("outputs", [])
+    )
 
 
 def _recorded_model(record: dict, samples_dir: Path) -> Path | None:

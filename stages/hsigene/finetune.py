@@ -247,7 +247,7 @@ def finetune(
 ):
     from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_block
     from ..training import Trainer, TrainSpec
-    from .artifact import WAVELENGTHS_NM, is_hsigene, load_model, manifest_config, write_weights
+    from .artifact import WAVELENGTHS_NM, autoencoder_dir, is_hsigene, load_model, manifest_config, write_weights
     from .checkpoint import to_released_names
     from .generator import empty_conditions, encode_conditions
 
@@ -349,7 +349,11 @@ def finetune(
     model.eval()
     released = to_released_names(model.state_dict(), model)
     with writer.building() as tmp:
-        counts = write_weights(tmp, released, mcfg)
+        # The VAE is frozen: the init's autoencoder/ artifact is copied as it is (an init of the older
+        # layout, without one, gets it written from the weights).
+        counts = write_weights(
+            tmp, released, mcfg, inputs=[records[0]], sample_size=size, autoencoder=autoencoder_dir(art)
+        )
         writer.spectral = spectral_block(WAVELENGTHS_NM, 1.0, 0.0)
         writer.metrics = {
             "final_loss": history[-1]["loss"] if history else None,

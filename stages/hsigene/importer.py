@@ -1,4 +1,5 @@
-"""``hsigen import hsigene CKPT``: the released checkpoint → a ``diffusion-model`` artifact."""
+"""``hsigen import hsigene CKPT``: the released checkpoint → a ``diffusion-model`` artifact whose
+VAE is an ``autoencoder`` artifact in its ``autoencoder/`` (layout: ``artifact.py``)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def import_checkpoint(
             f"--sample-size {size} must be a multiple of {cfg.vae.factor * 2 ** (len(cfg.channel_mult) - 1)}"
         )
     recorded = manifest_config(cfg, size, clip_dir, content_dir)
-    writer = ArtifactWriter(Path(out), "diffusion-model", "import", recorded, [input_record(ckpt)], overwrite)
+    inputs = [input_record(ckpt)]
+    writer = ArtifactWriter(Path(out), "diffusion-model", "import", recorded, inputs, overwrite)
     if writer.up_to_date():
         log.info("import: up to date")
         return writer.artifact
@@ -68,7 +70,8 @@ def import_checkpoint(
     load_strict(model, state)  # refuses before anything is written
     released = to_released_names(model.state_dict(), model)
     with writer.building() as tmp:
-        counts = write_weights(tmp, released, cfg)
+        # The VAE goes to tmp/autoencoder/, a complete autoencoder artifact (kind hsigene-kl).
+        counts = write_weights(tmp, released, cfg, inputs=inputs, sample_size=size)
         writer.spectral = spectral_block(WAVELENGTHS_NM, 1.0, 0.0)
         writer.metrics = {"parameters": counts, "keys": len(state)}
     log.info(f"import: HSIGene checkpoint ({len(state)} keys, {sum(counts.values()):,} parameters) → {out}")

@@ -56,6 +56,11 @@ def test_adapters_only_change_and_cli(cli, tiny_import, ip_dataset, tmp_path):
     assert changed > total // 2
     assert _changed(before, after, "global_text_adapter.")[0] > 0
     assert _changed(before, after, "metadata_emb.")[0] > 0
+    # The frozen VAE: the init's autoencoder artifact, copied unchanged (manifest included).
+    for name in ("manifest.json", "model.json", "model.safetensors"):
+        assert (tmp_path / "ft" / "autoencoder" / name).read_bytes() == (
+            tiny_import / "autoencoder" / name
+        ).read_bytes()
     # The result is again a sampleable HSIGene model.
     code, _, err = cli("sample", "--ckpt", tmp_path / "ft", "-n", "1", "--steps", "2", "--out", tmp_path / "s")
     assert code == 0, err
