@@ -81,19 +81,6 @@ def test_inspect_the_autoencoder_and_train_ae_has_no_such_kind(cli, tiny_import,
     assert code == 2 and not (tmp_path / "ae").exists()
 
 
-def test_evaluate_reports_the_autoencoder_reconstruction_row(cli, tiny_import, ip_dataset, tmp_path):
-    code, _, err = cli("sample", "--ckpt", tiny_import, "-n", "2", "--steps", "1", "--out", tmp_path / "s")
-    assert code == 0, err
-    code, out, err = cli("evaluate", "--real", ip_dataset, "--generated", tmp_path / "s", "--metrics", "spr_srec",
-                         "--references", "auto", "--out", tmp_path / "e", "--json")  # fmt: skip
-    assert code == 0, err
-    report = json.loads(out)
-    rows = [r for r in report["references"] if r["name"] == "autoencoder-reconstruction"]
-    assert len(rows) == 1, report.get("reference_notes")
-    assert rows[0]["kind"] == "hsigene-kl" and rows[0]["for_generated"] == [1]
-    assert rows[0]["autoencoder"].endswith("autoencoder")
-
-
 def _older_layout(tiny_import, dest):
     """``tiny_import`` as an import made before the autoencoder artifact: the VAE in
     ``vae/model.safetensors``, no ``autoencoder/``, no ``autoencoder`` config key."""

@@ -140,15 +140,22 @@ def test_sample_refuses_unknown_kinds_and_missing_tokenizer(cli, tiny_import, co
 
 
 def test_evaluate_scores_hsigene_samples(cli, tiny_import, ip_dataset, tmp_path):
+    """Scored like any generator, with the import's autoencoder (``DIR/autoencoder``, kind
+    hsigene-kl) as the autoencoder-reconstruction reference row."""
     import json
 
     code, _, err = cli("sample", "--ckpt", tiny_import, "-n", "4", "--steps", "2", "--out", tmp_path / "s")
     assert code == 0, err
-    code, _, err = cli("evaluate", "--real", ip_dataset, "--generated", tmp_path / "s", "--out", tmp_path / "e")
+    code, out, err = cli("evaluate", "--real", ip_dataset, "--generated", tmp_path / "s", "--metrics", "spr_srec,fp,db",
+                         "--references", "auto", "--out", tmp_path / "e", "--json")  # fmt: skip
     assert code == 0, err
     metrics = json.loads((tmp_path / "e" / "manifest.json").read_text())["metrics"]
     assert {"spr_0", "srec_0", "fp_0", "db_0"} <= set(metrics)
     assert all(0.0 <= metrics[k] <= 1.0 for k in ("spr_0", "srec_0", "fp_0", "db_0"))
+    rows = [r for r in json.loads(out)["references"] if r["name"] == "autoencoder-reconstruction"]
+    assert len(rows) == 1, json.loads(out).get("reference_notes")
+    assert rows[0]["kind"] == "hsigene-kl" and rows[0]["for_generated"] == [1]
+    assert rows[0]["autoencoder"].endswith("autoencoder")
 
 
 def test_bf16_sampling_tracks_fp32(tiny_import, cli, tmp_path):
