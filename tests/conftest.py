@@ -4,6 +4,7 @@ scene, built once per session and reused by every stage's tests."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Some areas import another area's builders (downstream and scale use tests/joint/joint_helpers.py).
+# pytest puts a test directory on sys.path only when it collects it, so add every area here:
+# `pytest tests/downstream` alone then finds them too.
+for _area in sorted(Path(__file__).resolve().parent.iterdir()):
+    if _area.is_dir() and not _area.name.startswith(("_", ".")) and str(_area) not in sys.path:
+        sys.path.append(str(_area))
 
 
 @pytest.fixture(scope="session")

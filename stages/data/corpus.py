@@ -104,6 +104,17 @@ class Corpus:
     def single(self) -> bool:
         return len(self.sources) == 1
 
+    def check_autoencoder(self, ae) -> None:
+        """Refuse an autoencoder that cannot encode this corpus's patches (band grid, patch size)."""
+        wl = self.wavelengths_nm
+        if len(wl) != len(ae.wavelengths_nm) or not np.allclose(wl, ae.wavelengths_nm, atol=0.05):
+            raise SpectralError(
+                f"the corpus has {len(wl)} bands at {wl.min():.1f}-{wl.max():.1f} nm but the autoencoder "
+                f"{len(ae.wavelengths_nm)}; train the autoencoder on the corpus's band grid"
+            )
+        if self.size % ae.factor:
+            raise InputError(f"patch size {self.size} is not a multiple of the autoencoder's factor {ae.factor}")
+
     def train_counts(self) -> list[int]:
         return [int(len(s.train_rows)) for s in self.sources]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.errors import ConfigError, SpectralError
+from ..common.errors import ConfigError
 from .corpus import Corpus
 from .latent_cache import ORIENTATIONS, ConditionCache, LatentCache, cache_key, cache_root, describe_fill
 from .plan import BatchPlan
@@ -222,14 +222,7 @@ def prepare_latent_corpus(inputs: dict, model_cfg: dict, device, seed: int) -> L
     ae = load_autoencoder(ae_path, device)
     if ae.kind != "kl":
         raise ConfigError(f"--space latent over a streamed corpus needs a `kl` autoencoder; this one is {ae.kind}")
-    wl = corpus.wavelengths_nm
-    if len(wl) != len(ae.wavelengths_nm) or not np.allclose(wl, ae.wavelengths_nm, atol=0.05):
-        raise SpectralError(
-            f"the corpus has {len(wl)} bands at {wl.min():.1f}-{wl.max():.1f} nm but the autoencoder "
-            f"{len(ae.wavelengths_nm)}; train the autoencoder on the corpus's band grid"
-        )
-    if corpus.size % ae.factor:
-        raise ConfigError(f"patch size {corpus.size} is not a multiple of the autoencoder's factor {ae.factor}")
+    corpus.check_autoencoder(ae)
     kinds = parse_kinds(inputs.get("kinds"))
     kinds = list(DEFAULT_KINDS) if kinds is None else kinds
     if "text" in kinds:
@@ -282,5 +275,5 @@ def prepare_latent_corpus(inputs: dict, model_cfg: dict, device, seed: int) -> L
         "corpus_normalisation": corpus.normalisation(),
     }
     first = corpus.sources[0]
-    probe.spectral = spectral_block(wl, first.scale, first.offset)
+    probe.spectral = spectral_block(corpus.wavelengths_nm, first.scale, first.offset)
     return probe

@@ -3,19 +3,8 @@ run killed after a checkpoint resumes to the same bits as an uninterrupted one."
 
 from __future__ import annotations
 
-import pytest
 import torch
-
-
-def _weights(path):
-    from safetensors.torch import load_file
-
-    from stages.hsigene.artifact import FILES
-
-    state = {}
-    for rel in FILES.values():
-        state.update(load_file(str(path / rel)))
-    return state
+from finetune_helpers import full_and_resumed, weights
 
 
 def _changed(before, after, prefix):
@@ -48,7 +37,7 @@ def test_adapters_only_change_and_cli(cli, tiny_import, ip_dataset, tmp_path):
         tmp_path / "ft",
     )
     assert code == 0, err
-    before, after = _weights(tiny_import), _weights(tmp_path / "ft")
+    before, after = weights(tiny_import), weights(tmp_path / "ft")
     assert set(before) == set(after)
     for prefix in ("model.diffusion_model.", "first_stage_model.", "cond_stage_model."):
         assert _changed(before, after, prefix)[0] == 0, prefix
@@ -70,42 +59,21 @@ def test_unet_only_change(tiny_import, ip_dataset, tmp_path):
     from stages.hsigene.finetune import FineTuneConfig, finetune
 
     finetune(tiny_import, ip_dataset, tmp_path / "u", FineTuneConfig(train="unet", steps=1, lr=1e-3, batch_size=1))
-    before, after = _weights(tiny_import), _weights(tmp_path / "u")
+    before, after = weights(tiny_import), weights(tmp_path / "u")
     assert _changed(before, after, "local_adapter.")[0] == 0
     assert _changed(before, after, "global_content_adapter.")[0] == 0
     changed, total = _changed(before, after, "model.diffusion_model.")
     assert changed > total // 2
 
 
-class _Killed(Exception):
-    pass
-
-
 def test_resume_is_exact(tiny_import, ip_dataset, tmp_path, monkeypatch):
     import stages.hsigene.finetune as ft
 
     cfg = ft.FineTuneConfig(train="all", steps=4, lr=1e-3, batch_size=1, checkpoint_every=2, seed=3)
-    ft.finetune(tiny_import, ip_dataset, tmp_path / "full", cfg)
-
-    real = ft.denoising_loss
-    calls = {"n": 0}
-
-    def dies_at_step_3(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:  # after the step-2 checkpoint
-            raise _Killed
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ft, "denoising_loss", dies_at_step_3)
-    with pytest.raises(_Killed):
-        ft.finetune(tiny_import, ip_dataset, tmp_path / "cut", cfg)
-    assert not (tmp_path / "cut").exists()
-    monkeypatch.setattr(ft, "denoising_loss", real)
-    ft.finetune(tiny_import, ip_dataset, tmp_path / "cut", cfg, resume=True)
-    full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    full, resumed = full_and_resumed(tiny_import, ip_dataset, tmp_path, cfg, monkeypatch)
     assert all(torch.equal(full[k], resumed[k]) for k in full)
     assert not torch.equal(
-        full["model.diffusion_model.out.2.weight"], _weights(tiny_import)["model.diffusion_model.out.2.weight"]
+        full["model.diffusion_model.out.2.weight"], weights(tiny_import)["model.diffusion_model.out.2.weight"]
     )
 
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from finetune_helpers import full_and_resumed, weights
 
 FIRST_CONV = "local_adapter.feature_extractor.pre_extractor.0.weight"
 
@@ -20,17 +21,6 @@ def ip_cond(ip_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("hsigene-cond") / "cond"
     run([ip_dataset], out, ConditionConfig(kinds=["hed", "seg", "content"]))
     return out
-
-
-def _weights(path):
-    from safetensors.torch import load_file
-
-    from stages.hsigene.artifact import FILES
-
-    state = {}
-    for rel in FILES.values():
-        state.update(load_file(str(path / rel)))
-    return state
 
 
 def _base(tiny_import, ip_dataset):
@@ -70,13 +60,13 @@ def test_maps_reach_the_adapter_only_when_given(cli, tiny_import, ip_dataset, ip
     conv = model.local_adapter.feature_extractor.pre_extractor[0]
     assert torch.count_nonzero(conv.weight.grad) == 0 and torch.count_nonzero(conv.bias.grad) > 0
 
-    before = _weights(tiny_import)[FIRST_CONV]
+    before = weights(tiny_import)[FIRST_CONV]
     finetune(tiny_import, ip_dataset, tmp_path / "empty", FineTuneConfig(steps=2, lr=1e-3, batch_size=2))
-    assert torch.equal(_weights(tmp_path / "empty")[FIRST_CONV], before)
+    assert torch.equal(weights(tmp_path / "empty")[FIRST_CONV], before)
 
     code, _, err = cli(*_base(tiny_import, ip_dataset), "--conditions", ip_cond, "--out", tmp_path / "cond")
     assert code == 0, err
-    after = _weights(tmp_path / "cond")[FIRST_CONV]
+    after = weights(tmp_path / "cond")[FIRST_CONV]
     for used in (slice(0, 3), slice(6, 9)):  # hed, seg
         assert not torch.equal(after[:, used], before[:, used])
     for empty in (slice(3, 6), slice(9, 18)):  # the release's empty slots 1, 3 and sketch, mlsd
@@ -121,10 +111,6 @@ def test_training_slots_equal_sampling_slots(tiny_import, ip_dataset, ip_cond):
     assert torch.equal(c.local[kept][:, 0:3], sampled[0, 0:3].expand(int(kept.sum()), -1, -1, -1))
 
 
-class _Killed(Exception):
-    pass
-
-
 def test_resume_is_exact_with_conditions(tiny_import, ip_dataset, ip_cond, tmp_path, monkeypatch):
     import stages.hsigene.finetune as ft
 
@@ -139,26 +125,9 @@ def test_resume_is_exact_with_conditions(tiny_import, ip_dataset, ip_cond, tmp_p
         kinds="hed,seg",
         condition_dropout=0.5,
     )
-    ft.finetune(tiny_import, ip_dataset, tmp_path / "full", cfg)
-
-    real = ft.denoising_loss
-    calls = {"n": 0}
-
-    def dies_at_step_3(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:  # after the step-2 checkpoint
-            raise _Killed
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ft, "denoising_loss", dies_at_step_3)
-    with pytest.raises(_Killed):
-        ft.finetune(tiny_import, ip_dataset, tmp_path / "cut", cfg)
-    assert not (tmp_path / "cut").exists()
-    monkeypatch.setattr(ft, "denoising_loss", real)
-    ft.finetune(tiny_import, ip_dataset, tmp_path / "cut", cfg, resume=True)
-    full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    full, resumed = full_and_resumed(tiny_import, ip_dataset, tmp_path, cfg, monkeypatch)
     assert all(torch.equal(full[k], resumed[k]) for k in full)
-    assert not torch.equal(full[FIRST_CONV][:, 0:3], _weights(tiny_import)[FIRST_CONV][:, 0:3])
+    assert not torch.equal(full[FIRST_CONV][:, 0:3], weights(tiny_import)[FIRST_CONV][:, 0:3])
     recorded = json.loads((tmp_path / "cut" / "manifest.json").read_text())["config"]["finetune"]["conditions"]
     assert recorded["kinds"] == ["hed", "seg"] and recorded["dropout"] == 0.5
 

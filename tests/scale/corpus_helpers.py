@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from joint_helpers import AE_MICRO
 
 # USGS splib07 records (as tests/abundance/conftest.py): green vegetation, sea water, dry grass,
 # chlorite; their spectra differ clearly in 400-1000 nm.
@@ -26,17 +27,9 @@ def mixed_scene(spectra: np.ndarray, seed: int, h: int, w: int) -> tuple[np.ndar
     return (abundances @ spectra.T).astype(np.float64), abundances
 
 
-# A micro two-stream autoencoder (4 steps: the tests check records and class spaces, not quality).
-TWO_STREAM_MICRO = {
-    "block_out_channels": [8, 16, 16],
-    "mask_block_out_channels": [8, 16, 16],
-    "norm_num_groups": 4,
-    "batch_size": 4,
-    "crop": 16,
-    "warmup_steps": 0,
-    "lr": 3e-3,
-    "steps": 4,
-}
+# The joint tests' micro two-stream autoencoder, 4 steps: these tests check records and class
+# spaces, not quality.
+TWO_STREAM_MICRO = {**AE_MICRO, "steps": 4}
 
 
 def train_corpus_two_stream(datasets, out: Path) -> Path:

@@ -273,14 +273,7 @@ def load_corpus_training(corpus, inputs: dict, ae):
             f"{ae_path} encodes bi-temporal pairs (trained with --pairs): change detection trains on one "
             "dataset; several sources need a one-image two-stream autoencoder"
         )
-    wl = corpus.wavelengths_nm
-    if len(wl) != len(ae.wavelengths_nm) or not np.allclose(wl, ae.wavelengths_nm, atol=0.05):
-        raise SpectralError(
-            f"the corpus has {len(wl)} bands at {wl.min():.1f}-{wl.max():.1f} nm but the autoencoder "
-            f"{len(ae.wavelengths_nm)}; train the autoencoder on the corpus's band grid"
-        )
-    if corpus.size % ae.factor:
-        raise InputError(f"patch size {corpus.size} is not a multiple of the autoencoder's factor {ae.factor}")
+    corpus.check_autoencoder(ae)
     names = autoencoder_class_names(ae_path, ae, corpus)
     luts = corpus.model_class_luts(names, f"the two-stream autoencoder {ae_path}")
     hsi, labels, source = [], [], []
