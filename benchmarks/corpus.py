@@ -10,9 +10,10 @@
    DataLoader workers'): ``train-ae`` (tiny, 200 steps), ``train-diffusion --space latent``
    (tiny, 200 steps), ``sample -n 2000``, ``evaluate`` — all on the corpus YAML.
 3. Measures the streaming loader's overhead side by side: the same tiny-VAE training steps fed
-   from batches already in memory vs from the DataLoader reading the corpus (other steps of
-   the plan, so the streamed patches are not in the page cache from the first run; timed from
-   the first streamed batch on, so worker start-up is left out).
+   from batches already in memory vs from the DataLoader reading the corpus, in three
+   alternating rounds (so other load on the machine slows both alike; every round reads plan
+   steps no earlier one read; each streamed round timed from its first batch on, so worker
+   start-up is left out).
 4. Prints peak RSS per child, the overhead ratio and throughput; deletes its files.
 
     .venv/bin/python benchmarks/corpus.py              # ≥ 20 GB, ~30 min on 2 CPU cores
@@ -185,29 +186,50 @@ def overhead(corpus_yaml: Path, steps: int, workers: int) -> dict:
     warm = StepBatches(corpus, plan, 0, 0, 5)
     for k in range(5):
         step(warm[k], k)
-    memory = StepBatches(corpus, plan, 0, 5, 5 + steps)
-    preloaded = [memory[i] for i in range(len(memory))]
-    t0 = time.perf_counter()
-    for k, batch in enumerate(preloaded):
-        step(batch, k)
-    t_memory = (time.perf_counter() - t0) / steps
-    del preloaded
-    # Steady state: the clock starts once the first batch is there (worker start-up excluded).
-    streamed = iter(loader(StepBatches(corpus, plan, 0, 4 + steps, 5 + 2 * steps), "cpu", workers=workers))
-    step(next(streamed), 0)
-    t0 = time.perf_counter()
-    for k, batch in enumerate(streamed):
-        step(batch, k)
-    t_stream = (time.perf_counter() - t0) / steps
+    # Rounds alternate pre-loaded and streamed steps, so that whatever else runs on the machine
+    # slows both about equally; each round reads plan steps no earlier round read (nothing streamed
+    # is in the page cache from before). A streamed round's clock starts once its first batch is
+    # there (worker start-up excluded).
+    rounds, per_round = 3, max(1, steps // 3)
+    t_memory = t_stream = 0.0
+    first = 5
+    for _ in range(rounds):
+        memory = StepBatches(corpus, plan, 0, first, first + per_round)
+        preloaded = [memory[i] for i in range(len(memory))]
+        t0 = time.perf_counter()
+        for k, batch in enumerate(preloaded):
+            step(batch, k)
+        t_memory += time.perf_counter() - t0
+        del preloaded
+        first += per_round
+        streamed = iter(loader(StepBatches(corpus, plan, 0, first, first + per_round + 1), "cpu", workers=workers))
+        step(next(streamed), 0)
+        t0 = time.perf_counter()
+        for k, batch in enumerate(streamed):
+            step(batch, k)
+        t_stream += time.perf_counter() - t0
+        first += per_round + 1
+    steps = rounds * per_round
+    t_memory, t_stream = t_memory / steps, t_stream / steps
+    # What one batch costs the worker (CPU seconds, read in this process): the part of the
+    # overhead a spare core would hide; the rest of the ratio is the worker sharing cores.
+    probe = StepBatches(corpus, plan, 0, first, first + per_round)
+    c0 = time.process_time()
+    for i in range(len(probe)):
+        probe[i]
+    load_cpu = (time.process_time() - c0) / len(probe)
     patch_bytes = corpus.bands * corpus.size**2 * 4
     return {
         "steps": steps,
+        "rounds": rounds,
         "batch": int(cfg["batch_size"]),
         "crop": int(cfg["crop"]),
         "workers": workers,
         "seconds_per_step_preloaded": round(t_memory, 4),
         "seconds_per_step_streamed": round(t_stream, 4),
         "ratio": round(t_stream / t_memory, 3),
+        "loader_cpu_seconds_per_batch": round(load_cpu, 4),
+        "loader_cpu_share_of_step": round(load_cpu / t_memory, 3),
         "streamed_patches_per_s": round(int(cfg["batch_size"]) / t_stream, 1),
         "streamed_disk_mb_per_s": round(int(cfg["batch_size"]) * patch_bytes / t_stream / 1e6, 1),
     }

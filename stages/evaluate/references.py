@@ -24,8 +24,15 @@ import numpy as np
 from ..artifacts.store import open_artifact
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError, HsigenError
-from .spectra import EXACT_PIXELS_BYTES, ImageSet, pixels, spectra_at
+from .spectra import ImageSet, pixels, spectra_at
 from .streamed import StoredArray, StoredUnion
+
+# Size of each in-memory derived reference row (shuffled / Gaussian pixels, the autoencoder's
+# reconstructions). Three of them sit in memory together, and scoring one finds its distinct
+# pixels in memory (about 3× its size in temporaries): at 256 MiB each, `evaluate` peaked at
+# 2.3 GiB on a 20 GB corpus. 64 MiB is still ~350 000 pixels of 48 bands, far more than the
+# --max-spectra subset scored, and 85 patches of 64×64 for the spatial statistics.
+DERIVED_ROWS_BYTES = 64 << 20
 
 BOX_BLUR_PX = 2
 GAUSSIAN_BLUR_SIGMA = 0.7
@@ -201,10 +208,10 @@ def _labels_at(labels, flat: np.ndarray, per_image: int) -> np.ndarray:
 
 def bounded_heldout(heldout: ImageSet, seed: int) -> ImageSet:
     """The held-out images the derived reference rows are built from: all of them, or a seeded
-    subset of at most EXACT_PIXELS_BYTES when the held-out split is larger (those rows are made
+    subset of at most DERIVED_ROWS_BYTES when the held-out split is larger (those rows are made
     in memory; the real-heldout row itself is scored from disk)."""
     n, b, h, w = heldout.cubes.shape
-    cap = max(4, EXACT_PIXELS_BYTES // (b * h * w * 4))
+    cap = max(4, DERIVED_ROWS_BYTES // (b * h * w * 4))
     if n <= cap:
         return heldout
     mask = np.zeros(n, bool)
