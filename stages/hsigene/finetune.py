@@ -104,6 +104,12 @@ def scene_tensors(dataset) -> tuple[np.ndarray, dict, np.ndarray]:
     return (phys - lo) / (hi - lo) * 2.0 - 1.0, {"min": lo, "max": hi, "maps_to": "[-1, 1]"}, rows
 
 
+def dataset_wavelengths(dataset) -> list[float]:
+    from ..artifacts import open_artifact
+
+    return open_artifact(dataset, "hsi-dataset").spectral["wavelengths_nm"]
+
+
 def parse_kinds(kinds) -> list[str] | None:
     """``--kinds`` for HSIGene: local map kinds with a released slot, and content."""
     from .generator import ALIASES, SLOTS
@@ -315,7 +321,7 @@ def finetune(
 ):
     from ..artifacts import input_record, open_artifact, spectral_block
     from ..common.runtime import resolve_device
-    from .artifact import WAVELENGTHS_NM, autoencoder_dir, is_hsigene, load_config, load_model, manifest_config
+    from .artifact import autoencoder_dir, is_hsigene, load_config, load_model, manifest_config
 
     dropout, kinds = check_config(cfg)
     art = open_artifact(init, "diffusion-model", role="--init")
@@ -350,7 +356,9 @@ def finetune(
         # The VAE is frozen: the init's autoencoder/ artifact is copied as it is (an init of the older
         # layout, without one, gets it written from the weights).
         autoencoder=autoencoder_dir(art),
-        spectral=spectral_block(WAVELENGTHS_NM, 1.0, 0.0),
+        # Samples are x·0.5 + 0.5 of the [-1, 1] the patches were mapped to from [min, max] of the
+        # dataset's physical values: the dataset's grid and units again.
+        spectral=spectral_block(dataset_wavelengths(dataset), scaling["max"] - scaling["min"], scaling["min"]),
         description=f"train-diffusion (hsigene, {cfg.train})",
     )
     return train_run(run, out, cfg, dev, resume=resume, overwrite=overwrite)
