@@ -39,6 +39,7 @@ class AutoencoderKind(Choice):
     kl = "kl"
     vq_rgb = "vq-rgb"
     two_stream = "two-stream"
+    hsigene_kl = "hsigene-kl"
 
 
 class Space(Choice):
@@ -104,7 +105,10 @@ class Precision(Choice):
 
 
 class Architecture(Choice):
+    """``train-diffusion --space latent --architecture``: stages.diffusion.stage.LATENT_ARCHITECTURES."""
+
     hsigene = "hsigene"
+    controlnet = "controlnet"
 
 
 class TrainParts(Choice):

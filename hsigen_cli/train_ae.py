@@ -2,6 +2,8 @@
 
     hsigen train-ae runs/ip --kind kl --out runs/ae                      # HSIGene KL-VAE, tiny preset
     hsigen train-ae runs/ip --kind kl --preset paper --dry-run           # parameter counts only
+    hsigen train-ae runs/ip --kind hsigene-kl --out runs/ae-hsigene      # the released HSIGene VAE layout, tiny widths
+    hsigen train-ae runs/ip --kind hsigene-kl --preset paper --out runs/ae-hsigene-paper   # the released VAE's size
     hsigen train-ae runs/ip --kind two-stream --steps 400 --out runs/ae2 # SpecDM image + mask VAE
     hsigen train-ae runs/ip --kind two-stream --pairs runs/ip_t2 --out runs/ae_cd   # change pairs (t1, t2)
     hsigen train-ae runs/ip --kind kl --epochs 20 --out runs/ae20       # steps = ceil(20 · patches / batch)
@@ -48,7 +50,7 @@ group = typer.Typer(
     cls=DefaultCommandGroup,
     no_args_is_help=True,
     rich_markup_mode=None,
-    help="Train a spectral autoencoder (kl | vq-rgb | two-stream); encode/decode with it.",
+    help="Train a spectral autoencoder (kl | vq-rgb | two-stream | hsigene-kl); encode/decode with it.",
 )
 
 Dataset = Annotated[Path, typer.Argument(help="An hsi-dataset artifact (from hsigen ingest).", show_default=False)]
@@ -75,7 +77,12 @@ def train(
         ),
     ] = None,
     kind: Annotated[
-        AutoencoderKind, typer.Option("--kind", help="kl (HSIGene) | vq-rgb (HyperLDM) | two-stream (SpecDM).")
+        AutoencoderKind,
+        typer.Option(
+            "--kind",
+            help="kl (HSIGene's KL-VAE, diffusers) | vq-rgb (HyperLDM) | two-stream (SpecDM) | hsigene-kl (the "
+            "released HSIGene VAE's own layout, from scratch; for train-diffusion --architecture hsigene).",
+        ),
     ] = AutoencoderKind.kl,
     preset: Preset = PresetChoice.tiny,
     model_config: ModelConfig = None,

@@ -1,10 +1,11 @@
-"""``hsigen train-diffusion``: a DDPM (diffusers UNet) in a chosen space.
+"""``hsigen train-diffusion``: a DDPM in a chosen space (diffusers UNets; --space latent --architecture
+hsigene: the released HSIGene model, fine-tuned or from scratch).
 
     hsigen train-diffusion --space abundance --unmixing runs/ip-unmix --out runs/ip-diff
     hsigen train-diffusion --space abundance --unmixing runs/ip-unmix --steps 2000 --resume --out runs/ip-diff
     hsigen train-diffusion --space abundance --abundances runs/photos-abund --out runs/fusion-diff   # MSF-Diff
     hsigen train-diffusion --space abundance --unmixing runs/ip-unmix --preset paper --dry-run
-    hsigen train-diffusion --space latent --autoencoder runs/ip-ae --dataset runs/ip --out runs/ip-ldm   # HSIGene
+    hsigen train-diffusion --space latent --autoencoder runs/ip-ae --dataset runs/ip --out runs/ip-ldm   # ControlNet
     hsigen train-diffusion --space latent --autoencoder runs/ip-ae --dataset runs/ip --conditions runs/ip-cond \
         --condition-dropout 0.3 --grad-accum 4 --out runs/ip-ldm
     hsigen train-diffusion --space latent --autoencoder runs/ip-vq --dataset runs/ip --rgb-condition \
@@ -14,7 +15,11 @@
         --train adapters --steps 500 --out runs/hsigene-ip                                         # fine-tune HSIGene
     hsigen train-diffusion --space latent --architecture hsigene --init runs/hsigene --dataset runs/ip \
         --conditions runs/ip-cond --kinds hed,seg --condition-dropout 0.3 --out runs/hsigene-ip-cond  # paired maps
-    hsigen train-diffusion --space latent --preset paper --dry-run
+    hsigen train-ae runs/ip --kind hsigene-kl --out runs/ip-ae-hsigene                        # HSIGene from scratch:
+    hsigen train-diffusion --space latent --architecture hsigene --autoencoder runs/ip-ae-hsigene \
+        --dataset runs/ip --out runs/ip-hsigene                        # tiny widths; --preset paper = the release's
+    hsigen train-diffusion --space latent --preset paper --dry-run                # = --architecture hsigene, 1.5 B
+    hsigen train-diffusion --space latent --preset paper --architecture controlnet --dry-run   # SD 1.5 + ControlNet
     hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --out runs/ip-specdm   # SpecDM
     hsigen train-diffusion --space joint --autoencoder runs/cd-ae2 --dataset runs/ip-change --out runs/cd-specdm
     hsigen train-diffusion --space joint --autoencoder runs/ip-ae2 --dataset runs/ip --preset paper --dry-run
@@ -74,8 +79,8 @@ def train_diffusion(
         Optional[Path],
         typer.Option(
             "--autoencoder",
-            help="latent: the autoencoder whose latents are learned (kl; vq-rgb with --rgb-condition); "
-            "joint: a two-stream autoencoder (SpecDM).",
+            help="latent: the autoencoder whose latents are learned (kl; vq-rgb with --rgb-condition; "
+            "hsigene-kl for --architecture hsigene); joint: a two-stream autoencoder (SpecDM).",
         ),
     ] = None,
     dataset: Annotated[
@@ -132,16 +137,28 @@ def train_diffusion(
     ] = None,
     architecture: Annotated[
         Optional[Architecture],
-        typer.Option("--architecture", help="latent: hsigene = fine-tune an imported HSIGene model (--init)."),
+        typer.Option(
+            "--architecture",
+            help="latent: hsigene = the released HSIGene model (fine-tune an import with --init, or train it "
+            "from scratch on a hsigene-kl --autoencoder; --preset paper's default) | controlnet = hsigen's "
+            "diffusers UNet + ControlNet (--preset tiny's and paper-hyperldm's default; CPU-sized, HyperLDM's "
+            "--rgb-condition).",
+        ),
     ] = None,
     init: Annotated[
         Optional[Path],
-        typer.Option("--init", help="latent, hsigene: the imported model to start from (`hsigen import hsigene`)."),
+        typer.Option(
+            "--init",
+            help="latent, hsigene: the imported model to fine-tune (`hsigen import hsigene`); without it, "
+            "the --preset is trained from scratch.",
+        ),
     ] = None,
     train: Annotated[
         Optional[TrainParts],
         typer.Option(
-            "--train", help="hsigene: which parts learn: adapters (default) | unet | all (VAE and CLIP stay frozen)."
+            "--train",
+            help="hsigene --init: which parts learn: adapters (default) | unet | all (VAE and CLIP stay frozen; "
+            "from scratch: all).",
         ),
     ] = None,
     out: Annotated[
@@ -181,13 +198,16 @@ def train_diffusion(
     from stages.common.errors import ConfigError
 
     space, preset, prediction = space.value, preset.value, plain(prediction)
-    if architecture is not None or init is not None or train is not None:
-        if architecture is None:
-            raise ConfigError("--init and --train fine-tune an imported model: add --architecture hsigene")
+    chosen = stage.resolve_architecture(space, preset, plain(architecture))
+    if (init is not None or train is not None) and chosen != "hsigene":
+        raise ConfigError(
+            "--init and --train are for --architecture hsigene (fine-tuning an imported model): add "
+            "--architecture hsigene" + ("" if space == "latent" else " --space latent")
+        )
+    if chosen == "hsigene":
         others = {
             "--unmixing": unmixing,
             "--abundances": abundances,
-            "--autoencoder": autoencoder,
             "--pairs": pairs,
             "--model-config": model_config,
             "--rgb-condition": rgb_condition or None,
@@ -196,7 +216,6 @@ def train_diffusion(
             "--prediction": prediction,
             "--crop": crop,
             "--ema-decay": ema_decay,
-            "--dry-run": dry_run or None,
             "--loader": None if loader == "auto" else loader,
             "--workers": None if workers == 2 else workers,
             "--compile": compile_model or None,
@@ -205,18 +224,19 @@ def train_diffusion(
         given = [flag for flag, value in others.items() if value is not None]
         if given:
             raise ConfigError(
-                f"{', '.join(given)}: not for --architecture {architecture.value} (it fine-tunes "
-                "--init MODEL on --dataset DATASET)"
+                f"{', '.join(given)}: not for --architecture hsigene (it trains the released HSIGene model: "
+                "--init MODEL to fine-tune an import, or --autoencoder AE (kind hsigene-kl) from scratch, "
+                "on --dataset DATASET)"
             )
         if dataset is not None and len(dataset) != 1:
-            raise ConfigError(f"--architecture {architecture.value} fine-tunes on one --dataset; give it once")
-        artifact = stage.finetune_architecture(
-            architecture.value,
+            raise ConfigError("--architecture hsigene trains on one --dataset; give it once")
+        result = stage.finetune_architecture(
+            chosen,
             space,
             init,
             dataset[0] if dataset else None,
             out,
-            train=plain(train) or "adapters",
+            train=plain(train),
             steps=steps,
             lr=lr,
             batch_size=batch_size,
@@ -228,8 +248,14 @@ def train_diffusion(
             resume=resume,
             overwrite=overwrite,
             device=device,
+            autoencoder=autoencoder,
+            preset=preset,
+            dry_run=dry_run,
         )
-        typer.echo(str(artifact.path))
+        if dry_run:
+            echo_dry_run(result, as_json)
+        else:
+            typer.echo(str(result.path))
         return
     if out is None and not dry_run:
         raise ConfigError("--out is required: name the diffusion-model directory to write")

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..training.presets import Preset, preset_table
 
-KINDS = ("kl", "vq-rgb", "two-stream")
+KINDS = ("kl", "vq-rgb", "two-stream", "hsigene-kl")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,75 @@ class VQRGBPreset(Preset):
     steps: int
     crop: int
     warmup_steps: int
+
+
+@dataclass(frozen=True)
+class HSIGeneKLPreset(Preset):
+    """``--kind hsigene-kl``: the released HSIGene VAE's layout (ldm ``AutoencoderKL``,
+    ``stages/hsigene/vae.py``), its loss weight and optimiser. The layout fields are
+    ``VAEConfig``'s (``stages/hsigene/config.py``); the band count is the dataset's."""
+
+    ch: int
+    ch_mult: list[int]
+    num_res_blocks: int
+    attn_resolutions: list[int]
+    resolution: int
+    z_channels: int
+    embed_dim: int
+    kl_weight: float
+    sad_weight: float  # metrics.sad_loss (not in ldm's loss: 0 in both presets)
+    gradient_weight: float  # metrics.gradient_loss (not in ldm's loss: 0 in both presets)
+    lr: float
+    batch_size: int
+    steps: int
+    crop: int
+    warmup_steps: int
+
+
+# The loss: the release publishes no first-stage training (configs/inference.yaml L94-L95,
+# lossconfig: torch.nn.Identity). Of the ldm KL-autoencoder loss its VAE comes from
+# (LPIPSWithDiscriminator; kl_weight 1e-6 in ldm's autoencoder_kl_* configs) the L1
+# reconstruction and the KL term at 1e-6 are kept (hsigene_kl.py has the details); its LPIPS
+# term (an ImageNet VGG on 3-channel RGB) and its patch discriminator (from step 50001) are left
+# out: the first cannot be loaded offline and does not take 48 bands.
+_HSIGENE_KL_LOSS = {"kl_weight": 1e-6, "sad_weight": 0.0, "gradient_weight": 0.0}
+# The layouts are VAEConfig's (stages/hsigene/config.py; tests/hsigene/test_from_scratch.py checks
+# that they match): written out here so that importing the presets does not import torch.
+_HSIGENE_KL_TABLE = {
+    # HSIGeneConfig.tiny()'s VAE (the released layout at toy widths), trained as kl's tiny preset is.
+    "tiny": {
+        "ch": 32,
+        "ch_mult": [1, 2, 2],
+        "num_res_blocks": 1,
+        "attn_resolutions": [8],
+        "resolution": 32,
+        "z_channels": 8,
+        "embed_dim": 4,
+        **_HSIGENE_KL_LOSS,
+        "lr": 1e-3,
+        "batch_size": 8,
+        "steps": 1500,
+        "crop": 32,
+        "warmup_steps": 50,
+    },
+    # The released VAE (VAEConfig's defaults, configs/inference.yaml L75-L95); ldm's
+    # KL-autoencoder optimiser settings (base lr 4.5e-6) as kl's paper preset; 256-px crops (L83).
+    "paper": {
+        "ch": 64,
+        "ch_mult": [1, 2, 4],
+        "num_res_blocks": 4,
+        "attn_resolutions": [16, 32, 64],
+        "resolution": 256,
+        "z_channels": 96,
+        "embed_dim": 4,
+        **_HSIGENE_KL_LOSS,
+        "lr": 4.5e-6,
+        "batch_size": 8,
+        "steps": 100_000,
+        "crop": 256,
+        "warmup_steps": 0,
+    },
+}
 
 
 PRESETS: dict[str, dict[str, Preset]] = {
@@ -226,6 +295,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
             ),
         },
     ),
+    "hsigene-kl": preset_table(HSIGeneKLPreset, _HSIGENE_KL_TABLE),
 }
 
 
@@ -250,7 +320,8 @@ class TrainAEConfig:
 
     @property
     def factor(self) -> int:
-        return 2 ** (len(self.model["block_out_channels"]) - 1)
+        levels = self.model["ch_mult"] if self.kind == "hsigene-kl" else self.model["block_out_channels"]
+        return 2 ** (len(levels) - 1)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -18,10 +18,12 @@ Per kind:
   → C_x + C_x + C_y); ``decode(latents) -> (hsi, mask_probs)`` (or ``(hsi, hsi_t2, mask_probs)``)
   where ``mask_probs`` is (N, K, H, W) over ``ae.classes``; ``ae.labels_from_probs(p)``
   gives label values.
-- ``hsigene-kl``: the released HSIGene VAE that ``hsigen import hsigene`` writes into
-  ``MODEL_DIR/autoencoder/`` (imported, not trainable): ``encode(hsi)`` → posterior mean ×
-  ``scaling_factor`` (0.18215); ``decode(latents)`` → [-1, 1], clipped. Its normalised units
-  are [-1, 1] (spectral block scale 0.5, offset 0.5: reflectance in [0, 1]).
+- ``hsigene-kl``: the HSIGene VAE, the released one that ``hsigen import hsigene`` writes into
+  ``MODEL_DIR/autoencoder/`` or one trained from scratch by ``train-ae --kind hsigene-kl``:
+  ``encode(hsi)`` → posterior mean × ``scaling_factor`` (0.18215 for the release, 1 / latent
+  std for a trained one); ``decode(latents)`` → [-1, 1], clipped. Its normalised units are
+  [-1, 1] (the import's spectral block: scale 0.5, offset 0.5, reflectance in [0, 1]; a trained
+  one's: half the dataset's scale, so that -1 … 1 spans the dataset's 0 … 1).
 
 Normalised units are the AE's: physical = hsi * ae.scale + ae.offset. To encode data of
 another dataset, convert its physical values with these (``stages.autoencoder.codec`` does).
@@ -41,7 +43,7 @@ MODEL_CLASSES = {
     "kl": ("kl", "KLAutoencoder"),
     "vq-rgb": ("vq_rgb", "VQRGBAutoencoder"),
     "two-stream": ("two_stream", "TwoStreamAutoencoder"),
-    "hsigene-kl": ("hsigene_kl", "HSIGeneKLAutoencoder"),  # imported (hsigen import hsigene), not trained
+    "hsigene-kl": ("hsigene_kl", "HSIGeneKLAutoencoder"),  # import hsigene, or train-ae --kind hsigene-kl
 }
 
 

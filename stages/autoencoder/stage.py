@@ -48,6 +48,10 @@ def build_model(cfg: TrainAEConfig, data: AEData, library=None):
     train = data.train
     bands = train.hsi.shape[1]
     shift = float(train.offset / train.scale)
+    if cfg.kind == "hsigene-kl":  # a fresh released-layout VAE (hsigene_kl.py: its units and loss)
+        from .hsigene_kl import HSIGeneKLTraining
+
+        return HSIGeneKLTraining(bands, cfg.model, shift)
     cls = model_class(cfg.kind)
     stats = None
     if cfg.model.get("band_standardise") and cfg.kind in ("kl", "two-stream"):
@@ -325,7 +329,10 @@ def run(
             f"SAM {metrics['sam_deg']:.2f}° | PCA {base_metrics['mpsnr_db']:.2f} dB, {base_metrics['sam_deg']:.2f}°",
             masks=(data.heldout.labels, after["masks"]) if "masks" in after else None,
         )
-        writer.spectral = spectral_block(data.train.wavelengths_nm, data.train.scale, data.train.offset)
+        scale, offset = data.train.scale, data.train.offset
+        if hasattr(model, "artifact_units"):  # hsigene-kl keeps its [-1, 1] units in the artifact
+            scale, offset = model.artifact_units(scale, offset)
+        writer.spectral = spectral_block(data.train.wavelengths_nm, scale, offset)
         writer.metrics = metrics
         size = data.train.hsi.shape[-1]
         writer.extra = {

@@ -6,7 +6,7 @@
 from .model import DiffusionModel, load_model
 from .schedules import PREDICTION_TYPES, SAMPLERS
 from .spaces import SPACES, get_space
-from .stage import DiffusionTrainConfig, finetune_architecture, resolve, train
+from .stage import DiffusionTrainConfig, finetune_architecture, resolve, resolve_architecture, train
 
 __all__ = [
     "DiffusionModel",
@@ -18,5 +18,6 @@ __all__ = [
     "get_space",
     "load_model",
     "resolve",
+    "resolve_architecture",
     "train",
 ]

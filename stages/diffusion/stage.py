@@ -74,7 +74,30 @@ def resolve(
     return resolve_preset(get_space(space).PRESETS, preset, overrides, model_config, source)
 
 
+# ``train-diffusion --space latent --architecture NAME``: the latent space's two denoisers.
+#   hsigene     the released HSIGene model (stages/hsigene): fine-tune an import (--init), or train one
+#               from scratch (--autoencoder of kind hsigene-kl, stages/hsigene/scratch.py). --preset
+#               paper means it, so hsigen's paper-scale training and the released weights are one model.
+#   controlnet  hsigen's diffusers UNet + ControlNet (latent_training.py), --preset tiny's and
+#               paper-hyperldm's: it trains in minutes on a 2-core CPU (tiny, ≈ 1.3 M parameters), the
+#               shipped pretrained latent model (pretrained:indian-pines-latent) is one, and HyperLDM's
+#               RGB mode (--rgb-condition, a vq-rgb autoencoder) exists only in it. --preset paper
+#               --architecture controlnet keeps its SD-1.5-sized preset.
+LATENT_ARCHITECTURES = ("hsigene", "controlnet")
 FINETUNE_ARCHITECTURES = {"hsigene": ("latent", "stages.hsigene.finetune")}
+PRESET_ARCHITECTURE = {"paper": "hsigene"}  # --space latent: the architecture a preset means; else controlnet
+
+
+def resolve_architecture(space: str, preset: str, architecture: str | None = None) -> str | None:
+    """The ``--architecture`` a run trains: the one given, else the one ``--preset`` means in
+    ``--space latent`` (paper → hsigene, any other → controlnet); None in the other spaces."""
+    if architecture is None:
+        return PRESET_ARCHITECTURE.get(preset, "controlnet") if space == "latent" else None
+    if architecture not in LATENT_ARCHITECTURES:
+        raise ConfigError(f"--architecture {architecture!r}: choose one of {', '.join(LATENT_ARCHITECTURES)}")
+    if space != "latent":
+        raise ConfigError(f"--architecture {architecture} is a --space latent model: add --space latent")
+    return architecture
 
 
 def finetune_architecture(
@@ -96,10 +119,15 @@ def finetune_architecture(
     resume: bool = False,
     overwrite: bool = False,
     device: str = "auto",
+    autoencoder=None,
+    preset: str = "tiny",
+    dry_run: bool = False,
 ):
-    """``train-diffusion --architecture NAME --init MODEL``: fine-tune an imported model (HSIGene:
-    ``stages/hsigene/finetune.py``, on the shared Trainer) into a diffusion-model artifact;
-    ``conditions`` (a conditions artifact of ``dataset``) pairs each patch with its maps."""
+    """``train-diffusion --architecture NAME``: with ``--init MODEL``, fine-tune an imported model
+    (HSIGene: ``stages/hsigene/finetune.py``, on the shared Trainer); without, train the
+    architecture's ``preset`` from scratch on ``autoencoder`` (``stages/hsigene/scratch.py``,
+    the same loop with ``--train all``). ``conditions`` (a conditions artifact of ``dataset``)
+    pairs each patch with its maps; ``dry_run`` (from scratch only) returns parameter counts."""
     import importlib
 
     if architecture not in FINETUNE_ARCHITECTURES:
@@ -109,16 +137,52 @@ def finetune_architecture(
     wanted, module = FINETUNE_ARCHITECTURES[architecture]
     if space != wanted:
         raise ConfigError(f"--architecture {architecture} is a --space {wanted} model: add --space {wanted}")
-    if init is None or dataset is None or out is None:
+    if checkpoint_every < 0:
+        raise ConfigError("--checkpoint-every must be >= 0")
+    finetune = importlib.import_module(module)
+    if init is None:
+        from ..hsigene import scratch
+
+        if dry_run:
+            return scratch.describe(preset, autoencoder)
+        chosen = scratch.preset(preset)
+        ft = finetune.FineTuneConfig(
+            train=train or "all",
+            steps=steps or chosen.steps,
+            lr=lr or chosen.lr,
+            batch_size=batch_size or chosen.batch_size,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+            conditions=conditions,
+            kinds=kinds,
+            condition_dropout=condition_dropout,
+        )
+        if out is None:
+            raise ConfigError("--out is required: name the diffusion-model directory to write")
+        return scratch.train_from_scratch(
+            autoencoder,
+            dataset,
+            Path(out),
+            ft,
+            preset_name=preset,
+            resume=resume,
+            overwrite=overwrite,
+            device=device,
+        )
+    if autoencoder is not None:
+        raise ConfigError(
+            f"--autoencoder: not with --init (the VAE of --init {init} is frozen and kept); drop --init "
+            f"to train --architecture {architecture} from scratch on --autoencoder"
+        )
+    if dry_run:
+        raise ConfigError("--dry-run counts the parameters of a preset trained from scratch; drop --init")
+    if dataset is None or out is None:
         raise ConfigError(
             f"--architecture {architecture} needs --init MODEL (from `hsigen import {architecture}`), "
             "--dataset DATASET and --out"
         )
-    if checkpoint_every < 0:
-        raise ConfigError("--checkpoint-every must be >= 0")
-    finetune = importlib.import_module(module)
     ft = finetune.FineTuneConfig(
-        train=train,
+        train=train or "adapters",
         steps=steps or 1000,
         lr=lr or 1e-5,
         batch_size=batch_size or 2,

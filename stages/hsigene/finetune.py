@@ -104,6 +104,12 @@ def scene_tensors(dataset) -> tuple[np.ndarray, dict, np.ndarray]:
     return (phys - lo) / (hi - lo) * 2.0 - 1.0, {"min": lo, "max": hi, "maps_to": "[-1, 1]"}, rows
 
 
+def dataset_wavelengths(dataset) -> list[float]:
+    from ..artifacts import open_artifact
+
+    return open_artifact(dataset, "hsi-dataset").spectral["wavelengths_nm"]
+
+
 def parse_kinds(kinds) -> list[str] | None:
     """``--kinds`` for HSIGene: local map kinds with a released slot, and content."""
     from .generator import ALIASES, SLOTS
@@ -242,15 +248,17 @@ def conditioned_batch(mcfg, empty, paired: PairedConditions, idx, csize: int, p:
     return HSIGeneConditions(local, empty.tokens, content, empty.metadata)
 
 
-def finetune(
-    init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = False, overwrite: bool = False, device: str = "cpu"
-):
-    from ..artifacts import ArtifactWriter, input_record, open_artifact, spectral_block
-    from ..training import Trainer, TrainSpec
-    from .artifact import WAVELENGTHS_NM, autoencoder_dir, is_hsigene, load_model, manifest_config, write_weights
-    from .checkpoint import to_released_names
-    from .generator import empty_conditions, encode_conditions
+def check_config(cfg: FineTuneConfig) -> tuple[float, list | None]:
+    """Refuse bad settings before anything is read; the condition dropout and ``--kinds``."""
+    from ..training import distributed
 
+    if distributed.world()[1] > 1:
+        # The loop below calls the model itself, not the Trainer's DDP wrapper, and every rank would
+        # write the artifact: refused rather than trained wrongly.
+        raise ConfigError(
+            "--architecture hsigene trains in one process: run it without torchrun / accelerate launch "
+            "(hsigen's diffusers design trains under DDP: --architecture controlnet)"
+        )
     if cfg.train not in TRAINABLE:  # (the CLI offers only these; a direct call may not)
         raise ConfigError(f"--train {cfg.train!r}: choose adapters, unet or all")
     if cfg.steps < 1 or cfg.batch_size < 1:
@@ -263,19 +271,67 @@ def finetune(
     dropout = DEFAULT_CONDITION_DROPOUT if cfg.condition_dropout is None else float(cfg.condition_dropout)
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"--condition-dropout {dropout} must be in [0, 1)")
-    kinds = parse_kinds(cfg.kinds)
+    return dropout, parse_kinds(cfg.kinds)
+
+
+def check_patch_size(mcfg, size: int, dataset) -> None:
+    """Patches must halve through the VAE (factor f) and then through every UNet level."""
+    halvings = 2 ** (len(mcfg.channel_mult) - 1)
+    multiple = mcfg.vae.factor * halvings
+    if size % multiple:
+        raise InputError(
+            f"{dataset}: patch size {size} must be a multiple of {multiple} for HSIGene (its VAE's factor "
+            f"{mcfg.vae.factor} × {halvings} for the UNet's {len(mcfg.channel_mult) - 1} halvings); re-ingest "
+            f"with --size a multiple of {multiple}"
+        )
+
+
+def training_record(cfg: FineTuneConfig, scaling: dict, paired: PairedConditions | None) -> dict:
+    return {
+        "train": cfg.train,
+        "steps": cfg.steps,
+        "lr": cfg.lr,
+        "batch_size": cfg.batch_size,
+        "seed": cfg.seed,
+        "scaling": scaling,
+        "conditions": "none (empty slots, empty prompt)" if paired is None else paired.recorded,
+    }
+
+
+@dataclass
+class Run:
+    """One training run of an HSIGene model: what fine-tuning an import and training from scratch
+    (``scratch.py``) share. ``build()`` makes the model on the device (called only when there is
+    work to do); its VAE and CLIP text model stay frozen, ``cfg.train`` selects what learns."""
+
+    build: object  # () -> HSIGene on the device
+    mcfg: object  # HSIGeneConfig
+    data: np.ndarray  # (N, B, S, S) training patches in the VAE's [-1, 1]
+    paired: PairedConditions | None
+    dropout: float
+    recorded: dict  # the manifest's config
+    records: list  # the manifest's inputs (records[0]: what the model starts from)
+    autoencoder: Path | None  # the autoencoder artifact copied into the model as autoencoder/
+    spectral: dict  # the model's spectral block (its samples' units)
+    description: str
+
+
+def finetune(
+    init, dataset, out: Path, cfg: FineTuneConfig, *, resume: bool = False, overwrite: bool = False, device: str = "cpu"
+):
+    from ..artifacts import input_record, open_artifact, spectral_block
+    from ..common.runtime import resolve_device
+    from .artifact import autoencoder_dir, is_hsigene, load_config, load_model, manifest_config
+
+    dropout, kinds = check_config(cfg)
     art = open_artifact(init, "diffusion-model", role="--init")
     if not is_hsigene(art):
         raise ConfigError(f"--init {init} is not an HSIGene model; import one with `hsigen import hsigene CKPT`")
     data, scaling, rows = scene_tensors(dataset)
-    from ..common.runtime import resolve_device
-
     dev = torch.device(resolve_device(device))
-    model, mcfg = load_model(art, dev)
+    mcfg = load_config(art)
     size = data.shape[-1]
-    multiple = mcfg.vae.factor * 2 ** (len(mcfg.channel_mult) - 1)
-    if size % multiple:
-        raise InputError(f"{dataset}: patch size {size} must be a multiple of {multiple} for HSIGene")
+    check_patch_size(mcfg, size, dataset)
     paired = None
     if cfg.conditions is not None:
         paired = paired_conditions(cfg.conditions, dataset, rows, size, kinds, mcfg, dropout)
@@ -284,25 +340,47 @@ def finetune(
         **manifest_config(
             mcfg, size, art.config.get("clip_model"), art.config.get("content_encoder"), preset="finetune"
         ),
-        "finetune": {
-            "train": cfg.train,
-            "steps": cfg.steps,
-            "lr": cfg.lr,
-            "batch_size": cfg.batch_size,
-            "seed": cfg.seed,
-            "scaling": scaling,
-            "conditions": "none (empty slots, empty prompt)" if paired is None else paired.recorded,
-        },
+        "finetune": training_record(cfg, scaling, paired),
     }
     records = [input_record(init), input_record(dataset)]
     if paired is not None:
         records.append(input_record(cfg.conditions))
-    writer = ArtifactWriter(Path(out), "diffusion-model", "train-diffusion", recorded, records, overwrite)
+    run = Run(
+        build=lambda: load_model(art, dev)[0],
+        mcfg=mcfg,
+        data=data,
+        paired=paired,
+        dropout=dropout,
+        recorded=recorded,
+        records=records,
+        # The VAE is frozen: the init's autoencoder/ artifact is copied as it is (an init of the older
+        # layout, without one, gets it written from the weights).
+        autoencoder=autoencoder_dir(art),
+        # Samples are x·0.5 + 0.5 of the [-1, 1] the patches were mapped to from [min, max] of the
+        # dataset's physical values: the dataset's grid and units again.
+        spectral=spectral_block(dataset_wavelengths(dataset), scaling["max"] - scaling["min"], scaling["min"]),
+        description=f"train-diffusion (hsigene, {cfg.train})",
+    )
+    return train_run(run, out, cfg, dev, resume=resume, overwrite=overwrite)
+
+
+def train_run(run: Run, out: Path, cfg: FineTuneConfig, dev, *, resume: bool = False, overwrite: bool = False):
+    """Train ``run`` on the shared Trainer and write the diffusion-model artifact ``out``."""
+    from ..artifacts import ArtifactWriter
+    from ..training import Trainer, TrainSpec
+    from .artifact import write_weights
+    from .checkpoint import to_released_names
+    from .generator import empty_conditions, encode_conditions
+
+    mcfg, data, paired, dropout = run.mcfg, run.data, run.paired, run.dropout
+    size = data.shape[-1]
+    writer = ArtifactWriter(Path(out), "diffusion-model", "train-diffusion", run.recorded, run.records, overwrite)
     if writer.up_to_date():
         log.info("train-diffusion: up to date")
         return writer.artifact
     writer.check_destination()
 
+    model = run.build()
     for p in model.parameters():
         p.requires_grad_(False)
     parts = TrainableParts(model, TRAINABLE[cfg.train])
@@ -343,18 +421,16 @@ def finetune(
         weight_decay=0.0,
         grad_clip=1.0,
     )
-    fingerprint = {"config": writer.config, "inputs": [r["sha256"] for r in records]}
+    fingerprint = {"config": writer.config, "inputs": [r["sha256"] for r in run.records]}
     trainer = Trainer(parts, spec, Path(out), dev, fingerprint, resume=resume, params=[p for p in parts.parameters()])
-    history = trainer.fit(loss_fn, f"train-diffusion (hsigene, {cfg.train})")
+    history = trainer.fit(loss_fn, run.description)
     model.eval()
     released = to_released_names(model.state_dict(), model)
     with writer.building() as tmp:
-        # The VAE is frozen: the init's autoencoder/ artifact is copied as it is (an init of the older
-        # layout, without one, gets it written from the weights).
         counts = write_weights(
-            tmp, released, mcfg, inputs=[records[0]], sample_size=size, autoencoder=autoencoder_dir(art)
+            tmp, released, mcfg, inputs=[run.records[0]], sample_size=size, autoencoder=run.autoencoder
         )
-        writer.spectral = spectral_block(WAVELENGTHS_NM, 1.0, 0.0)
+        writer.spectral = run.spectral
         writer.metrics = {
             "final_loss": history[-1]["loss"] if history else None,
             "parameters": counts,

@@ -236,6 +236,14 @@ class Generator(BaseGenerator):
         c = empty_conditions(self.cfg, size)
         csize = c.local.shape[-1]
         c.described = {"local": {}, "content": None, "text": text or ""}
+        if (text or content is not None) and str(self.model.config.get("training", {}).get("from", "")).startswith(
+            "scratch"
+        ):
+            raise ConfigError(
+                f"{'--text' if text else '--content'}: this model was trained from scratch (hsigene/scratch.py) "
+                "with a random, frozen CLIP text model and the empty prompt, without a content encoder; it "
+                "takes --cond maps only"
+            )
         maps = {}
         for spec in cond:
             kind, path = parse_cond(spec)

@@ -12,7 +12,7 @@ from hsigen_cli import choices
         (("sample", "--ckpt", "m", "--out", "o", "--sampler", "foo"), "--sampler", "'ddim', 'ddpm', 'dpm'"),
         (("sample", "--ckpt", "m", "--out", "o", "--format", "png"), "--format", "'tif', 'envi', 'mat'"),
         (("train-diffusion", "--space", "pixel"), "--space", "'abundance', 'latent', 'joint'"),
-        (("train-ae", "ds", "--kind", "vae"), "--kind", "'kl', 'vq-rgb', 'two-stream'"),
+        (("train-ae", "ds", "--kind", "vae"), "--kind", "'kl', 'vq-rgb', 'two-stream', 'hsigene-kl'"),
         (
             ("ingest", "--example", "indian-pines", "--out", "o", "--extrapolate", "nearest"),
             "--extrapolate",
@@ -22,7 +22,7 @@ from hsigen_cli import choices
         (("upsample", "run", "ds", "--out", "o", "--guide", "none"), "--guide", "'bicubic', 'zero', 'dsr'"),
         (("train-diffusion", "--preset", "huge", "--dry-run"), "--preset", "'tiny', 'paper'"),
         (("sample", "--ckpt", "m", "--out", "o", "--precision", "fp8"), "--precision", "'fp32', 'bf16', 'fp16'"),
-        (("train-diffusion", "--architecture", "sd"), "--architecture", "'hsigene'"),
+        (("train-diffusion", "--architecture", "sd"), "--architecture", "'hsigene', 'controlnet'"),
         (("train-diffusion", "--train", "vae"), "--train", "'adapters', 'unet', 'all'"),
     ],
 )
@@ -55,12 +55,14 @@ def test_choice_lists_match_what_the_stages_accept():
     assert values(choices.UpsampleMethod) == set(UPSAMPLE_METHODS)
     assert values(choices.Guide) == set(GUIDES) | {"dsr"}
     from stages.diffusion.spaces import ARCHITECTURES
-    from stages.diffusion.stage import FINETUNE_ARCHITECTURES
+    from stages.diffusion.stage import FINETUNE_ARCHITECTURES, LATENT_ARCHITECTURES
     from stages.hsigene.finetune import TRAINABLE
     from stages.hsigene.generator import DTYPES
 
     assert values(choices.Precision) == set(DTYPES)
-    assert values(choices.Architecture) == set(ARCHITECTURES) == set(FINETUNE_ARCHITECTURES)
+    assert values(choices.Architecture) == set(LATENT_ARCHITECTURES)
+    # hsigene has its own sampler and fine-tuning; controlnet is the latent space's own model
+    assert set(ARCHITECTURES) == set(FINETUNE_ARCHITECTURES) == set(LATENT_ARCHITECTURES) - {"controlnet"}
     assert values(choices.TrainParts) == set(TRAINABLE)
 
 

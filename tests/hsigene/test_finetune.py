@@ -3,6 +3,9 @@ run killed after a checkpoint resumes to the same bits as an uninterrupted one."
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import torch
 from finetune_helpers import full_and_resumed, weights
 
@@ -53,6 +56,16 @@ def test_adapters_only_change_and_cli(cli, tiny_import, ip_dataset, tmp_path):
     # The result is again a sampleable HSIGene model.
     code, _, err = cli("sample", "--ckpt", tmp_path / "ft", "-n", "1", "--steps", "2", "--out", tmp_path / "s")
     assert code == 0, err
+    # Its samples are in the dataset's grid and physical units: stored [0, 1] spans the train
+    # patches' physical [min, max], counted here by brute force.
+    from stages.artifacts.datasets import load_patches
+
+    patches = load_patches(ip_dataset)
+    train = patches.physical()[patches.split == "train"]
+    spectral = json.loads((tmp_path / "ft" / "manifest.json").read_text())["spectral"]
+    assert spectral["offset"] == pytest.approx(float(train.min()), rel=1e-6)
+    assert spectral["scale"] == pytest.approx(float(train.max() - train.min()), rel=1e-6)
+    assert spectral["wavelengths_nm"] == pytest.approx(list(patches.wavelengths_nm), abs=1e-3)
 
 
 def test_unet_only_change(tiny_import, ip_dataset, tmp_path):
