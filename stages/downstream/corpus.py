@@ -1,8 +1,8 @@
 """Several real datasets for ``evaluate downstream`` (``--real A --real B`` or a corpus YAML,
 ``stages.data.corpus``): the real training set is the union of the sources' train rows, the test
-set the union of their val rows, every source converted to physical units by its own
-scale/offset (``data.SourceUnion``: expressed in the first source's normalisation, the one the
-synthetic samples are converted into as well), and labels in the corpus's class space — label
+set the union of their val rows, every source in its own normalisation (``data.SourceUnion``:
+its stored [0, 1] values, as corpus training sees them; synthetic samples are converted into the
+first source's, the units a corpus-trained generator records), and labels in the corpus's class space — label
 values of different sources are different classes unless a YAML ``labels:`` map sends them to
 a shared name; 0 stays unlabelled.
 
@@ -21,8 +21,8 @@ import numpy as np
 from ..common.errors import ConfigError, HsigenError
 
 UNITS = (
-    "each real source converted to physical units by its own scale/offset, expressed in the first "
-    "source's normalisation (physical = value * {scale:g} + {offset:g})"
+    "each real source in its own normalisation (its stored values; physical = value * its scale + its "
+    "offset); synthetic samples converted into the first source's (physical = value * {scale:g} + {offset:g})"
 )
 
 

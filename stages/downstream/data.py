@@ -7,9 +7,12 @@ noise levels and network inputs mean the same thing for real and synthetic patch
 ``physical = value · ref_scale + ref_offset``.
 
 Several real datasets (``--real A --real B``) are one ``SourceUnion``: the rows of every source,
-each converted to physical units by its own scale/offset and expressed in the first source's
-normalisation (the reference), their labels mapped into the corpus's class space
-(``stages.data.corpus``).
+each in its **own** normalisation (its stored [0, 1] values, as training on a corpus sees them:
+``stages/data/corpus.py``), their labels mapped into the corpus's class space. Why not one
+normalisation: sensors bring different units (DN, reflectance, radiance), so expressing every
+source in the first one's would put the others near zero — the noise level, the PSNR peak and
+the networks' inputs would mean something else per source. Synthetic samples are converted into
+the first source's normalisation, the units a corpus-trained generator records for its samples.
 """
 
 from __future__ import annotations
@@ -113,9 +116,10 @@ def apply_lut(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 class SourceUnion:
     """The patches of several real datasets read as one source: positions run through the parts
-    in order, every part expressed in the first part's normalisation (its physical values, by its
-    own scale/offset), labels through each part's ``label_lut``. Offers what the tasks use of a
-    ``PatchSource`` (``read``, ``batches``, ``physical``, ``origin``, ``scenes``)."""
+    in order, every part in its own normalisation, labels through each part's ``label_lut``.
+    Offers what the tasks use of a ``PatchSource`` (``read``, ``batches``, ``origin``, ``scenes``);
+    physical units differ per part, so scoring walks ``parts`` (``restoration.image_scores``).
+    ``ref_scale`` / ``ref_offset`` are the first part's: what synthetic samples are converted to."""
 
     kind = "hsi-dataset"
     scene_labels = None
@@ -124,7 +128,7 @@ class SourceUnion:
     def __init__(self, parts: list[PatchSource], luts: list[np.ndarray] | None = None):
         reference = parts[0]
         luts = luts if luts is not None else [None] * len(parts)
-        self.parts = [replace(p.in_units_of(reference), label_lut=lut) for p, lut in zip(parts, luts)]
+        self.parts = [replace(p, label_lut=lut) for p, lut in zip(parts, luts)]
         self.path = " + ".join(str(p.path) for p in parts)
         self.wavelengths_nm = reference.wavelengths_nm
         self.size = reference.size
@@ -157,9 +161,6 @@ class SourceUnion:
                     out[name] = np.empty((len(which), *values.shape[1:]), values.dtype)
                 out[name][mine] = values
         return out
-
-    def physical(self, values: np.ndarray) -> np.ndarray:
-        return values * np.float32(self.ref_scale) + np.float32(self.ref_offset)
 
     def batches(self, batch: int) -> Iterator[dict[str, np.ndarray]]:
         for a in range(0, len(self), batch):

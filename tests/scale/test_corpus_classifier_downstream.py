@@ -178,7 +178,7 @@ def test_denoise_on_two_sources_trains_and_tests_on_their_union(sensors, dn_samp
     sources = report["real_sources"]
     assert [(r["train_patches"], r["test_patches"]) for r in sources] == [(12, 4), (9, 3)]
     assert sources[0]["scale"] > 1000 and sources[1]["scale"] < 1
-    assert "first source's normalisation" in s["real_units"]
+    assert "each real source in its own normalisation" in s["real_units"]
     m = _manifest(out)
     assert [i["path"] for i in m["inputs"]] == [str(sensors["dn"]), str(sensors["refl"]), str(dn_samples)]
     md = (out / "report.md").read_text()
@@ -187,9 +187,10 @@ def test_denoise_on_two_sources_trains_and_tests_on_their_union(sensors, dn_samp
         assert np.isfinite(report["summary"][name]["psnr"]["mean"])
 
 
-def test_union_reads_every_source_in_physical_units_and_the_corpus_classes(sensors):
-    """The union's values are each source's physical values in the first source's normalisation,
-    and its labels the corpus's class ids."""
+def test_union_reads_every_source_in_its_own_normalisation_and_the_corpus_classes(sensors):
+    """The union's values are each source's stored values (its own normalisation, as corpus
+    training reads them), the synthetic reference is the first source's units, and its labels
+    the corpus's class ids."""
     from stages.artifacts.datasets import load_patches
     from stages.data import open_corpus
     from stages.downstream.corpus import union_splits
@@ -199,8 +200,13 @@ def test_union_reads_every_source_in_physical_units_and_the_corpus_classes(senso
     assert len(train) == 21 and len(val) == 7
     got = train.read(np.arange(21))
     refl = load_patches(sensors["refl"])
+    np.testing.assert_allclose(got["hsi"][12:], refl.hsi[refl.split == "train"], rtol=0, atol=1e-6)
+    dn = load_patches(sensors["dn"])
+    np.testing.assert_allclose(got["hsi"][:12], dn.hsi[dn.split == "train"], rtol=0, atol=1e-6)
+    assert (train.ref_scale, train.ref_offset) == pytest.approx((dn.scale, dn.offset))
+    # Each part converts its own values to physical units.
     want = refl.physical()[refl.split == "train"]
-    np.testing.assert_allclose(train.physical(got["hsi"][12:]), want, rtol=1e-4, atol=1e-4 * float(want.max()))
+    np.testing.assert_allclose(train.parts[1].physical(got["hsi"][12:]), want, rtol=1e-4, atol=1e-4 * float(want.max()))
     dn = load_patches(sensors["dn"])
     assert set(np.unique(got["labels"][:12])) == {1, 2, 3}  # dn:1..3
     assert set(np.unique(got["labels"][12:])) == {4, 5}  # refl:1, refl:2
