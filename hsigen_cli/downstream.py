@@ -6,6 +6,7 @@
     hsigen evaluate downstream --task segment --backbone models/segformer-b0 --real runs/ip --synthetic S --out D
     hsigen evaluate downstream --real runs/ip --synthetic runs/ip-labelled --out runs/down   # pixel-classify
     hsigen evaluate downstream --task scene-classify --scene-labels scenes.csv --real runs/sc --synthetic S --out D
+    hsigen evaluate downstream --task denoise --real runs/xiongan --real runs/chikusei --synthetic S --out D   # union
 
 Registered on the ``evaluate`` group by ``hsigen_cli/evaluate.py``."""
 
@@ -25,9 +26,15 @@ from .options import BatchSize, Device, Json, LearningRate, Out, Overwrite, Pres
 
 def downstream(
     real: Annotated[
-        Path,
+        List[Path],
         typer.Option(
-            "--real", help="Real hsi-dataset with a train/val split (ingest --val-fraction).", show_default=False
+            "--real",
+            help="Real hsi-dataset with a train/val split (ingest --val-fraction); repeat it (--real A --real B), "
+            "or give a corpus YAML, to train on the union of the sources' train rows and test on the union of "
+            "their val rows (same spectral grid and patch size; each in physical units by its own scale/offset; "
+            "label values of different datasets are different classes unless a YAML 'labels:' map names a "
+            "shared class). --task change and --scene-labels take one.",
+            show_default=False,
         ),
     ],
     synthetic: Annotated[
@@ -149,7 +156,7 @@ def downstream(
         scene_labels=str(scene_labels) if scene_labels else None,
         backbone=str(backbone) if backbone else None,
     )
-    artifact = run(real, list(synthetic), out, cfg, overwrite=overwrite)
+    artifact = run(real[0] if len(real) == 1 else list(real), list(synthetic), out, cfg, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(json.loads(artifact.file("report.json").read_text()), indent=2))
     else:

@@ -8,6 +8,7 @@ diversity metrics need; check whether synthetic pixels help a downstream classif
     hsigen evaluate --real runs/ip --generated runs/samples --inception-weights pt_inception-2015-12-05-6726825d.pth \\
         --metrics fid_rgb --rgb-max-images 5000 --out runs/e3
     hsigen evaluate train-classifier runs/ip --preset tiny --out runs/clf
+    hsigen evaluate train-classifier runs/xiongan runs/chikusei --out runs/clf2   # or a corpus YAML
     hsigen evaluate downstream --real runs/ip --synthetic runs/samples --seeds 0,1,2 --out runs/down
 """
 
@@ -228,7 +229,15 @@ def evaluate(
 
 @group.command("train-classifier")
 def train_classifier(
-    dataset: Annotated[Path, typer.Argument(help="Labelled hsi-dataset (e.g. Indian Pines with ground truth).")],
+    dataset: Annotated[
+        List[Path],
+        typer.Argument(
+            help="Labelled hsi-dataset (e.g. Indian Pines with ground truth); several, or a corpus YAML, train one "
+            "classifier on the union of their labelled pixels (same spectral grid; each in physical units by its "
+            "own scale/offset; label values of different datasets are different classes unless a YAML "
+            "'labels:' map names a shared class)."
+        ),
+    ],
     out: Out = ...,
     labels: Annotated[
         Optional[Path],
@@ -249,7 +258,7 @@ def train_classifier(
     overwrite: Overwrite = False,
 ):
     """Train the 4 × Conv1d + FC spectral classifier (Liu et al., HyperLDM, IEEE TGRS 61 (2023)
-    §III-E) on labelled pixels."""
+    §III-E) on labelled pixels of one dataset or of several (a corpus)."""
     from stages.evaluate import TrainClassifierConfig
     from stages.evaluate import train as stage
 
@@ -263,8 +272,9 @@ def train_classifier(
         checkpoint_every=checkpoint_every,
         labels_file=str(labels) if labels else None,
     )
+    given = dataset[0] if len(dataset) == 1 else list(dataset)
     if dry_run:
-        info = stage.dry_run(dataset, cfg)
+        info = stage.dry_run(given, cfg)
         typer.echo(
             json.dumps(info, indent=2)
             if as_json
@@ -272,7 +282,7 @@ def train_classifier(
             f"{info['classes']} classes, channels {info['channels']}, {info['steps']} steps"
         )
         return
-    artifact = stage.run(dataset, out, cfg, overwrite=overwrite, resume=resume)
+    artifact = stage.run(given, out, cfg, overwrite=overwrite, resume=resume)
     typer.echo(json.dumps(artifact.metrics, indent=2) if as_json else str(artifact.path))
 
 

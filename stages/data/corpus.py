@@ -318,6 +318,28 @@ def check_same_grid(sources: list[Source]) -> None:
             )
 
 
+def labelled_corpus_or_dataset(given, role: str, unweighted: str | None = None):
+    """For the stages that read labels: the dataset path when ``given`` is one plain hsi-dataset,
+    or a corpus YAML of one source without a label map (the single-dataset path, unchanged);
+    else the opened ``Corpus`` (several sources, or one whose ``labels`` map names classes).
+    ``unweighted``: the stage does not sample by source (every patch or pixel counts once), so a
+    YAML ``weight:`` is refused, naming it."""
+    items = list(given) if isinstance(given, (list, tuple)) else [given]
+    if len(items) == 1 and Path(items[0]).suffix.lower() not in (".yaml", ".yml"):
+        return items[0]
+    corpus = open_corpus(items)
+    if unweighted is not None:
+        weighted = [str(s.path) for s in corpus.sources if s.weight is not None]
+        if weighted:
+            raise ConfigError(
+                f"{role}: {unweighted} uses every source's patches once, so a source 'weight:' does not apply "
+                f"({', '.join(weighted)}); drop 'weight:' from the corpus YAML"
+            )
+    if corpus.single and corpus.sources[0].label_map is None:
+        return corpus.sources[0].path
+    return corpus
+
+
 def open_corpus(given) -> Corpus:
     """Sources from ``--dataset`` values (artifact directories and/or corpus YAML files)."""
     entries = _entries(given)

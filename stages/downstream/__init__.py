@@ -33,9 +33,11 @@ def patch_task(name: str):
     return tasks[name]()
 
 
-def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool = False):
-    """Run ``config.task``; returns the evaluation-report artifact."""
+def run(real, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool = False):
+    """Run ``config.task``; returns the evaluation-report artifact. ``real``: one hsi-dataset, or
+    several (paths and/or corpus YAML files: their union, ``corpus.py``)."""
     from ..common.errors import ConfigError
+    from .corpus import open_real, refuse_single_dataset_options
 
     try:
         task = Task(config.task)
@@ -45,12 +47,13 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         raise ConfigError(f"--scene-labels is for --task scene-classify (not {task.value}); drop it")
     if config.backbone and task is not Task.segment:
         raise ConfigError(f"--backbone is for --task segment; leave it out for --task {task.value}")
+    refuse_single_dataset_options(real, task.value, config.scene_labels)
+    real = open_real(real)
+    real = Path(real) if isinstance(real, (str, Path)) else real
     if task is Task.pixel_classify:
         from . import pixel_classify
 
-        return pixel_classify.run(Path(real), [Path(p) for p in synthetic], Path(out), config, overwrite)
+        return pixel_classify.run(real, [Path(p) for p in synthetic], Path(out), config, overwrite)
     from .protocol import run_patch_task
 
-    return run_patch_task(
-        patch_task(task.value), Path(real), [Path(p) for p in synthetic], Path(out), config, overwrite
-    )
+    return run_patch_task(patch_task(task.value), real, [Path(p) for p in synthetic], Path(out), config, overwrite)

@@ -5,6 +5,14 @@ needs, evaluation walks the held-out patches ``batch`` at a time. Every source c
 values into one *reference* normalisation (the real dataset's, or the test scene's own), so
 noise levels and network inputs mean the same thing for real and synthetic patches:
 ``physical = value · ref_scale + ref_offset``.
+
+Several real datasets (``--real A --real B``) are one ``SourceUnion``: the rows of every source,
+each in its **own** normalisation (its stored [0, 1] values, as training on a corpus sees them:
+``stages/data/corpus.py``), their labels mapped into the corpus's class space. Why not one
+normalisation: sensors bring different units (DN, reflectance, radiance), so expressing every
+source in the first one's would put the others near zero — the noise level, the PSNR peak and
+the networks' inputs would mean something else per source. Synthetic samples are converted into
+the first source's normalisation, the units a corpus-trained generator records for its samples.
 """
 
 from __future__ import annotations
@@ -40,9 +48,15 @@ class PatchSource:
     ref_offset: float
     origin: np.ndarray | None = None
     scene_labels: np.ndarray | None = None  # one given class per patch (scene_labels.py), else None
+    label_lut: np.ndarray | None = None  # label value → class id (several real datasets), else None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def scenes(self) -> np.ndarray | None:
+        """Which scene each patch is cut from (a ``SourceUnion``); None: all from one scene."""
+        return None
 
     def in_units_of(self, reference: PatchSource) -> PatchSource:
         """The same patches, expressed in ``reference``'s normalisation."""
@@ -78,6 +92,8 @@ class PatchSource:
             out["labels"] = np.broadcast_to(self.scene_labels[which][:, None, None], (len(which), *self.size)).copy()
         elif self.has_labels:
             out["labels"] = np.asarray(_rows(h5["labels"], rows), np.int64)[back]
+            if self.label_lut is not None:
+                out["labels"] = apply_lut(self.label_lut, out["labels"])
         return out
 
     def _units(self, values: np.ndarray) -> np.ndarray:
@@ -89,6 +105,73 @@ class PatchSource:
     def batches(self, batch: int) -> Iterator[dict[str, np.ndarray]]:
         for a in range(0, len(self), batch):
             yield self.read(np.arange(a, min(a + batch, len(self))))
+
+
+def apply_lut(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``lut[labels]``; values outside the table (no class of it) become 0, unlabelled."""
+    labels = np.asarray(labels, np.int64)
+    inside = (labels >= 0) & (labels < len(lut))
+    return np.where(inside, np.asarray(lut, np.int64)[np.where(inside, labels, 0)], 0)
+
+
+class SourceUnion:
+    """The patches of several real datasets read as one source: positions run through the parts
+    in order, every part in its own normalisation, labels through each part's ``label_lut``.
+    Offers what the tasks use of a ``PatchSource`` (``read``, ``batches``, ``origin``, ``scenes``);
+    physical units differ per part, so scoring walks ``parts`` (``restoration.image_scores``).
+    ``ref_scale`` / ``ref_offset`` are the first part's: what synthetic samples are converted to."""
+
+    kind = "hsi-dataset"
+    scene_labels = None
+    rows = None
+
+    def __init__(self, parts: list[PatchSource], luts: list[np.ndarray] | None = None):
+        reference = parts[0]
+        luts = luts if luts is not None else [None] * len(parts)
+        self.parts = [replace(p, label_lut=lut) for p, lut in zip(parts, luts)]
+        self.path = " + ".join(str(p.path) for p in parts)
+        self.wavelengths_nm = reference.wavelengths_nm
+        self.size = reference.size
+        self.has_labels = all(p.has_labels for p in parts)
+        self.has_t2 = all(p.has_t2 for p in parts)
+        self.ref_scale, self.ref_offset = reference.ref_scale, reference.ref_offset
+        self.sizes = np.array([len(p) for p in self.parts], np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)])
+        origins = [p.origin for p in self.parts]
+        self.origin = None if any(o is None for o in origins) else np.concatenate(origins)
+        self._scenes = np.repeat(np.arange(len(self.parts)), self.sizes)
+        self._units = [(p.gain * p.ref_scale, p.bias * p.ref_scale + p.ref_offset) for p in parts]
+
+    def __len__(self) -> int:
+        return int(self.sizes.sum())
+
+    @property
+    def scenes(self) -> np.ndarray:
+        return self._scenes
+
+    def read(self, which) -> dict[str, np.ndarray]:
+        which = np.asarray(which, np.int64)
+        part = np.searchsorted(self.starts, which, side="right") - 1
+        out: dict[str, np.ndarray] = {}
+        for k in np.unique(part):
+            mine = np.flatnonzero(part == k)
+            data = self.parts[k].read(which[mine] - self.starts[k])
+            for name, values in data.items():
+                if name not in out:
+                    out[name] = np.empty((len(which), *values.shape[1:]), values.dtype)
+                out[name][mine] = values
+        return out
+
+    def batches(self, batch: int) -> Iterator[dict[str, np.ndarray]]:
+        for a in range(0, len(self), batch):
+            yield self.read(np.arange(a, min(a + batch, len(self))))
+
+    def records(self) -> list[dict]:
+        """One entry per real dataset: its path, units and patch count."""
+        return [
+            {"path": str(p.path), "patches": int(len(p)), "scale": float(scale), "offset": float(offset)}
+            for p, (scale, offset) in zip(self.parts, self._units)
+        ]
 
 
 _OPEN: dict[Path, object] = {}

@@ -46,6 +46,7 @@ from ..evaluate.spectra import (
     scene_first_pixels,
     spectra_at,
 )
+from .data import apply_lut
 from .protocol import DownstreamConfig, _write, check_seeds, start_report
 from .report import Metric, comparisons, summarise
 
@@ -146,6 +147,62 @@ def held_out_scores(classifier, images: ImageSet, flat: np.ndarray, y_true: np.n
     return accuracy_scores(y_true, y_pred)
 
 
+class RealPixels:
+    """The labelled scene pixels of the real dataset(s), held as a few ints each: which dataset
+    (``part``), where in it (``flat``), class and split. One dataset: its label values; several
+    (a corpus): the corpus's class ids, every dataset's spectra in its own physical units."""
+
+    def __init__(self, sets: list[ImageSet], part, flat, labels, split):
+        self.sets, self.part, self.flat, self.labels, self.split = sets, part, flat, labels, split
+
+    @classmethod
+    def of_dataset(cls, images: ImageSet) -> RealPixels:
+        flat, labels, split = labelled_pixel_index(images)
+        return cls([images], np.zeros(len(flat), np.int64), flat, labels, split)
+
+    @classmethod
+    def of_corpus(cls, corpus) -> RealPixels:
+        sets, parts, flats, labels, splits = [], [], [], [], []
+        for k, src in enumerate(corpus.sources):
+            images = load_image_set(src.path, "--real")
+            flat, raw, split = labelled_pixel_index(images)
+            ids = corpus.label_lut(k)[raw]
+            keep = ids > 0  # a label map may send a value to "unlabelled"
+            if not (np.any(split[keep] == "train") and np.any(split[keep] == "val")):
+                raise ArtifactError(
+                    f"--real {src.path} has no labelled pixels in both a train and a val split; ingest it with "
+                    "--val-fraction (e.g. 0.25) so test pixels share no patch with training pixels"
+                )
+            sets.append(images)
+            parts.append(np.full(int(keep.sum()), k, np.int64))
+            flats.append(flat[keep])
+            labels.append(ids[keep])
+            splits.append(split[keep])
+        return cls(sets, *(np.concatenate(a) for a in (parts, flats, labels, splits)))
+
+    def spectra(self, which: np.ndarray) -> np.ndarray:
+        """(len(which), B) physical spectra of the pixels at positions ``which``, in that order."""
+        if len(self.sets) == 1:
+            return spectra_at(self.sets[0], self.flat[which])
+        out = np.empty((len(which), self.sets[0].bands), np.float32)
+        for k, images in enumerate(self.sets):
+            mine = np.flatnonzero(self.part[which] == k)
+            out[mine] = spectra_at(images, self.flat[which[mine]])
+        return out
+
+    def scores(self, classifier, which: np.ndarray) -> dict:
+        """OA / AA / κ on the pixels at positions ``which``, predicted a chunk of images at a time."""
+        if len(self.sets) == 1:
+            return held_out_scores(classifier, self.sets[0], self.flat[which], self.labels[which])
+        y_true = self.labels[which]
+        y_pred = np.empty_like(y_true)
+        for k, images in enumerate(self.sets):
+            mine = np.flatnonzero(self.part[which] == k)
+            for positions, spectra in pixel_spectra(images, self.flat[which[mine]]):
+                y_pred[mine[positions]] = classifier.predict(spectra)
+        return accuracy_scores(y_true, y_pred)
+
+
 def distinct_pixels(images: ImageSet) -> np.ndarray | None:
     """(N, H, W) mask of each scene pixel's first occurrence when the images are overlapping
     patches of a scene (an hsi-dataset), so a repeated pixel is offered once; None for samples."""
@@ -157,10 +214,13 @@ def distinct_pixels(images: ImageSet) -> np.ndarray | None:
     return mask.reshape(n, h, w)
 
 
-def offer_synthetic(s: ImageSet, base, classes: list[int], config: DownstreamConfig, reservoirs) -> dict:
+def offer_synthetic(
+    s: ImageSet, base, classes: list[int], config: DownstreamConfig, reservoirs, label_lut=None
+) -> dict:
     """Stream the pixels of one synthetic set into ``reservoirs``, a chunk of images at a time:
-    labelled by the samples' labels (away from label edges) or by ``base``'s confident
-    predictions. Returns the set's report entry, with how many of its pixels could be used."""
+    labelled by the samples' labels (away from label edges; through ``label_lut`` into a
+    corpus's class ids when given) or by ``base``'s confident predictions. Returns the set's
+    report entry, with how many of its pixels could be used."""
     if s.labels is not None:
         how = "sample labels" + (f", pixels > {config.boundary} px from another label" if config.boundary else "")
     else:
@@ -169,6 +229,8 @@ def offer_synthetic(s: ImageSet, base, classes: list[int], config: DownstreamCon
     for at, cubes, labels in image_chunks(s):
         x = as_pixels(cubes)
         if labels is not None:
+            if label_lut is not None:
+                labels = apply_lut(label_lut, labels)
             # the window spans rows and columns only, so filtering chunk by chunk is exact
             y = interior_labels(labels, config.boundary).reshape(-1)
             usable = np.isin(y, classes)
@@ -183,7 +245,8 @@ def offer_synthetic(s: ImageSet, base, classes: list[int], config: DownstreamCon
     return {"path": str(s.path), "labelling": how, "available": available}
 
 
-def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool = False):
+def run(real, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool = False):
+    """``real``: one hsi-dataset, or the ``Corpus`` of several (``corpus.py``)."""
     from ..common.runtime import resolve_device
 
     check_seeds(config.seeds)
@@ -198,25 +261,42 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         raise ConfigError("--per-class must be at least 1")
     if config.boundary < 0:
         raise ConfigError("--boundary must be 0 (keep every pixel) or more")
-    real_set = load_image_set(real, "--real")
-    if real_set.kind != "hsi-dataset":
-        raise ArtifactError(f"--real {real} is {real_set.kind}; the downstream check needs the real hsi-dataset")
-    if config.labels_file:
-        attach_label_map(real_set, config.labels_file)
+    corpus = None if isinstance(real, (str, Path)) else real
+    if corpus is None:
+        real_set = load_image_set(real, "--real")
+        if real_set.kind != "hsi-dataset":
+            raise ArtifactError(f"--real {real} is {real_set.kind}; the downstream check needs the real hsi-dataset")
+        if config.labels_file:
+            attach_label_map(real_set, config.labels_file)
+    elif config.labels_file:
+        raise ConfigError(
+            f"--labels {config.labels_file} is one scene's label map; with several --real ingest each dataset "
+            "with its own --labels FILE"
+        )
+    else:
+        real_set = load_image_set(corpus.sources[0].path, "--real")
     synth_sets = [load_image_set(p, "--synthetic") for p in synthetic]
     for s in synth_sets:
         check_same_grid(real_set, s, "--synthetic")
-    flat, labels, split = labelled_pixel_index(real_set)  # spectra stay on disk
-    if not (np.any(split == "train") and np.any(split == "val")):
-        raise ArtifactError(
-            f"--real {real} has no train/val split; ingest it with --val-fraction (e.g. 0.25) so "
-            "test pixels share no patch with training pixels"
-        )
+    if corpus is None:
+        px = RealPixels.of_dataset(real_set)  # spectra stay on disk
+        if not (np.any(px.split == "train") and np.any(px.split == "val")):
+            raise ArtifactError(
+                f"--real {real} has no train/val split; ingest it with --val-fraction (e.g. 0.25) so "
+                "test pixels share no patch with training pixels"
+            )
+        luts = [None] * len(synth_sets)
+    else:
+        from .corpus import synthetic_label_lut
+
+        px = RealPixels.of_corpus(corpus)
+        luts, hows = zip(*(synthetic_label_lut(p, corpus) for p in synthetic))
+    labels, split = px.labels, px.split
     train_pool = split == "train"
     classes = sorted(int(c) for c in np.unique(labels[train_pool]))
     test = (split == "val") & np.isin(labels, classes)
     hyper = classifier_hyper(config)
-    writer, done = start_report(out, config, hyper, real, synthetic, overwrite)
+    writer, done = start_report(out, config, hyper, real, synthetic, overwrite, corpus)
     if done:
         return writer.artifact
     device = resolve_device(config.device)
@@ -226,7 +306,7 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         rng = np.random.default_rng(seed)
         pool = np.flatnonzero(train_pool)
         subset = pool[_subset_per_class(labels[pool], config.per_class, rng)]
-        x_real, y_real = spectra_at(real_set, flat[subset]), labels[subset]
+        x_real, y_real = px.spectra(subset), labels[subset]
         base, _ = train_pixel_classifier(
             x_real,
             y_real,
@@ -237,9 +317,9 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
             out=out.parent / f".{out.name}-downstream",
             classes=classes,
         )
-        base_scores = held_out_scores(base, real_set, flat[test], labels[test])
+        base_scores = px.scores(base, np.flatnonzero(test))
         reservoirs = ClassReservoirs(class_budgets(y_real, ratio, classes), rng)
-        sources = [offer_synthetic(s, base, classes, config, reservoirs) for s in synth_sets]
+        sources = [offer_synthetic(s, base, classes, config, reservoirs, lut) for s, lut in zip(synth_sets, luts)]
         _, x_syn, y_syn = reservoirs.sample()
         if len(x_syn) == 0:
             raise ConfigError(
@@ -256,7 +336,7 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
             out=out.parent / f".{out.name}-downstream",
             classes=classes,
         )
-        aug_scores = held_out_scores(aug, real_set, flat[test], labels[test])
+        aug_scores = px.scores(aug, np.flatnonzero(test))
         runs.append(
             {
                 "seed": seed,
@@ -281,6 +361,13 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         "train_pool_pixels": int(train_pool.sum()),
         "test_split": "dataset val split (rows disjoint from the train split)",
     }
+    if corpus is not None:
+        from .corpus import class_names
+
+        settings["test_split"] = "val splits of every real source (rows disjoint from their train splits)"
+        settings["real_units"] = "physical: each real source's stored values * its own scale + its offset"
+        settings["class_names"] = class_names(corpus, classes)
+        settings["synthetic_labels"] = [{"path": str(p), "labels": h} for p, h in zip(synthetic, hows)]
     summary = summarise(runs, TRAINING_SETS, METRICS)
     comp = comparisons(runs, TRAINING_SETS, METRICS[0])
     summary["delta_oa"] = comp["real_plus_synthetic"]["mean_delta"]
@@ -289,7 +376,8 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         "task": "pixel-classify",
         "paper": PAPER,
         "settings": settings,
-        "real": str(real),
+        "real": str(real) if corpus is None else [str(s.path) for s in corpus.sources],
+        **({} if corpus is None else {"real_sources": _real_records(corpus, px, train_pool, test)}),
         "synthetic": [str(p) for p in synthetic],
         "training_sets": list(TRAINING_SETS),
         "primary_metric": "oa",
@@ -299,6 +387,26 @@ def run(real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, 
         "runs": runs,
     }
     return _write(writer, report, METRICS, METRICS[0], protocol_text(settings))
+
+
+def _real_records(corpus, px: RealPixels, train_pool: np.ndarray, test: np.ndarray) -> list[dict]:
+    """Every real source: path, units, label map, its labelled train-pool and test pixels."""
+    records = []
+    for k, src in enumerate(corpus.sources):
+        mine = px.part == k
+        records.append(
+            {
+                "path": str(src.path),
+                "sha256": src.sha256,
+                "scale": src.scale,
+                "offset": src.offset,
+                "units": src.units,
+                "label_map": src.label_map,
+                "train_pool_pixels": int((train_pool & mine).sum()),
+                "test_pixels": int((test & mine).sum()),
+            }
+        )
+    return records
 
 
 def protocol_text(s: dict) -> str:

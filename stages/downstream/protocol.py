@@ -154,15 +154,20 @@ def resolve_hyper(task: PatchTask, config: DownstreamConfig) -> dict:
 
 
 def start_report(
-    out: Path, config: DownstreamConfig, hyper: dict, real: Path, synthetic: list[Path], overwrite: bool
+    out: Path, config: DownstreamConfig, hyper: dict, real, synthetic: list[Path], overwrite: bool, corpus=None
 ) -> tuple[ArtifactWriter, bool]:
     """The evaluation-report writer, and whether an identical report (same inputs, by hash, and
-    config) is already at ``out``; when not, the destination is checked before any training."""
+    config) is already at ``out``; when not, the destination is checked before any training.
+    ``corpus``: the several real datasets (``real`` is then ignored): every source is an input
+    and its label map part of the config."""
     extra = [p for p in (config.test, config.labels_file, config.scene_labels) if p] + backbone_files(config.backbone)
-    inputs = [input_record(p) for p in (real, *synthetic, *extra)]
-    writer = ArtifactWriter(
-        out, "evaluation-report", "evaluate downstream", {**asdict(config), "resolved": hyper}, inputs, overwrite
-    )
+    recorded = {**asdict(config), "resolved": hyper}
+    if corpus is None:
+        inputs = [input_record(p) for p in (real, *synthetic, *extra)]
+    else:
+        inputs = corpus.input_records() + [input_record(p) for p in (*synthetic, *extra)]
+        recorded["real_sources"] = [{"path": str(s.path), "labels": s.label_map} for s in corpus.sources]
+    writer = ArtifactWriter(out, "evaluation-report", "evaluate downstream", recorded, inputs, overwrite)
     if writer.up_to_date():
         log.info("evaluate downstream: up to date")
         return writer, True
@@ -221,17 +226,16 @@ def train_model(task: PatchTask, pool: Pool, ctx: Context, seed: int, scratch: P
 
 
 def run_patch_task(
-    task: PatchTask, real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool = False
+    task: PatchTask, real, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool = False
 ):
+    """``real``: one hsi-dataset, or the ``Corpus`` of several (``corpus.py``)."""
     try:
         return _run_patch_task(task, real, synthetic, out, config, overwrite)
     finally:
         close_all()
 
 
-def _run_patch_task(
-    task: PatchTask, real: Path, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool
-):
+def _run_patch_task(task: PatchTask, real, synthetic: list[Path], out: Path, config: DownstreamConfig, overwrite: bool):
     from ..common.runtime import resolve_device, torch_threads
 
     check_seeds(config.seeds)
@@ -239,8 +243,14 @@ def _run_patch_task(
     task.check_config(config, hyper)
     if not synthetic:
         raise ConfigError("--synthetic: give at least one hsi-samples artifact to add to the real data")
-    train = open_source(real, "--real", "train")
-    val = open_source(real, "--real", "val")
+    corpus = None if isinstance(real, (str, Path)) else real
+    if corpus is None:
+        train = open_source(real, "--real", "train")
+        val = open_source(real, "--real", "val")
+    else:
+        from .corpus import union_splits
+
+        train, val = union_splits(corpus, task.needs_labels)
     if config.scene_labels:
         train, val = given_scene_labels(config.scene_labels, real, train, val)
         if config.crop is None:  # each patch is one scene: train and score on whole patches
@@ -251,17 +261,33 @@ def _run_patch_task(
     if config.test:
         test = open_source(config.test, "--test")
         check_compatible(train, test, "--test", crop, task.needs_labels, task.needs_pair)
-    synth = []
+    synth, synthetic_labels = [], []
     for path in synthetic:
         s = open_source(path, "--synthetic")
         check_compatible(train, s, "--synthetic", crop, task.needs_labels, task.needs_pair)
-        synth.append(s.in_units_of(train))
-    writer, done = start_report(out, config, hyper, real, synthetic, overwrite)
+        s = s.in_units_of(train)
+        if corpus is not None and task.needs_labels:
+            from dataclasses import replace
+
+            from .corpus import synthetic_label_lut
+
+            lut, how = synthetic_label_lut(path, corpus)
+            s = replace(s, label_lut=lut)
+            synthetic_labels.append({"path": str(path), "labels": how})
+        synth.append(s)
+    writer, done = start_report(out, config, hyper, real, synthetic, overwrite, corpus)
     if done:
         return writer.artifact
     ctx = Context(bands=len(train.wavelengths_nm), config=config, hyper=hyper, device=resolve_device(config.device))
     ctx.band_mean, ctx.band_std = band_stats(train)
     task.setup(ctx, train, val)
+    if corpus is not None:
+        from . import corpus as several
+
+        ctx.extra["real_units"] = several.units_text(corpus)
+        if task.needs_labels:
+            ctx.extra["class_names"] = several.class_names(corpus, ctx.classes)
+            ctx.extra["synthetic_labels"] = synthetic_labels
     scratch = out.parent / f".{out.name}-downstream"
     budget = int(round(hyper["synthetic_ratio"] * len(train)))
     available = sum(len(s) for s in synth)
@@ -305,7 +331,9 @@ def _run_patch_task(
         "classes": ctx.classes,
         "train_patches": len(train),
         "test_patches": len(val),
-        "test_split": "dataset val split (rows disjoint from the train split)",
+        "test_split": "dataset val split (rows disjoint from the train split)"
+        if corpus is None
+        else "val splits of every real source (rows disjoint from their train splits)",
         "synthetic_available": available,
         **ctx.extra,
     }
@@ -314,7 +342,8 @@ def _run_patch_task(
         "task": task.name,
         "paper": task.paper,
         "settings": settings,
-        "real": str(real),
+        "real": str(real) if corpus is None else [str(s.path) for s in corpus.sources],
+        **({} if corpus is None else {"real_sources": _real_records(corpus, train, val)}),
         "synthetic": [str(p) for p in synthetic],
         "training_sets": list(task.training_sets),
         "primary_metric": primary.key,
@@ -336,6 +365,12 @@ def _run_patch_task(
             "comparisons": comparisons(scene_runs, task.training_sets, primary),
         }
     return _write(writer, report, metrics, primary, task.protocol_text(settings))
+
+
+def _real_records(corpus, train, val) -> list[dict]:
+    from .corpus import real_records
+
+    return real_records(corpus, [len(p) for p in train.parts], [len(p) for p in val.parts])
 
 
 def _write(writer: ArtifactWriter, report: dict, metrics: list[Metric], primary: Metric, protocol_text: str):

@@ -155,6 +155,17 @@ def sets_only(summary: dict) -> dict:
     return {k: v for k, v in summary.items() if isinstance(v, dict)}
 
 
+def _real_line(report: dict) -> str:
+    if isinstance(report["real"], str):
+        return f"Real dataset: `{report['real']}`  "
+    parts = ", ".join(
+        f"`{r['path']}` ({r.get('train_patches', r.get('train_pool_pixels'))} train / "
+        f"{r.get('test_patches', r.get('test_pixels'))} test {'patches' if 'train_patches' in r else 'pixels'})"
+        for r in report["real_sources"]
+    )
+    return f"Real datasets (their union, each in physical units by its own scale/offset): {parts}  "
+
+
 def write_report(tmp: Path, report: dict, metrics: list[Metric], primary: Metric, protocol_text: str) -> None:
     """report.json, report.md and figures/downstream.png into the artifact being built."""
     (tmp / "figures").mkdir()
@@ -175,7 +186,7 @@ def write_report(tmp: Path, report: dict, metrics: list[Metric], primary: Metric
         f"# Downstream check `{report['task']}`: does synthetic data help?",
         "",
         f"Reproduces: {report['paper']}  ",
-        f"Real dataset: `{report['real']}`  ",
+        _real_line(report),
         f"Synthetic: {', '.join(f'`{p}`' for p in report['synthetic'])}  ",
         "",
         protocol_text,

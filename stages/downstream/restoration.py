@@ -38,12 +38,15 @@ def image_scores(
     → estimate, patch by patch weighted equally (every metric is a mean over patches)."""
     sums: dict[str, float] = {}
     count = 0
-    for b, batch in enumerate(source.batches(EVAL_BATCH)):
+    # Several real datasets: each in its own units, scored part by part (batch numbers, and so the
+    # noise drawn for them, run on across the parts as they do through one source).
+    batches = ((part, batch) for part in getattr(source, "parts", [source]) for batch in part.batches(EVAL_BATCH))
+    for b, (part, batch) in enumerate(batches):
         clean = batch["hsi"]
         h, w = clean.shape[-2:]
         clean = clean[..., : h - h % crop_to, : w - w % crop_to]
         estimate = np.asarray(restore(clean, batch_generator(seed, b)), np.float32)
-        ref_phys, est_phys = source.physical(clean), source.physical(estimate)
+        ref_phys, est_phys = part.physical(clean), part.physical(estimate)
         n = len(clean)
         scores = {
             "psnr": quality.mpsnr(clean, estimate, peak=1.0),

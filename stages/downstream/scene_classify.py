@@ -57,10 +57,12 @@ def window_labels(labels: np.ndarray, classes: list[int]) -> np.ndarray:
 
 
 def scene_windows(source, crop: int):
-    """Non-overlapping windows of every test patch, each scene position once (patches overlap);
-    patches with given scene labels are separate scenes, each window of each counted."""
+    """Non-overlapping windows of every test patch, each scene position once (patches overlap;
+    several real datasets: once per scene); patches with given scene labels are separate scenes,
+    each window of each counted."""
     seen = set()
     by_position = source.origin is not None and source.scene_labels is None
+    scenes = source.scenes  # several real datasets: positions are per scene
     for start in range(0, len(source), EVAL_BATCH):
         b = source.read(np.arange(start, min(start + EVAL_BATCH, len(source))))
         h, w = b["hsi"].shape[-2:]
@@ -70,6 +72,8 @@ def scene_windows(source, crop: int):
             for r in range(0, h - crop + 1, crop):
                 for c in range(0, w - crop + 1, crop):
                     key = (int(origin[0]) + r, int(origin[1]) + c) if origin is not None else (start + j, r, c)
+                    if origin is not None and scenes is not None:
+                        key = (int(scenes[start + j]), *key)
                     if key in seen:
                         continue
                     seen.add(key)

@@ -82,13 +82,13 @@ def build_model(bands: int, n_classes: int, channels, kernel: int):
 
 @dataclass
 class ClassifierMeta:
-    classes: list[int]  # dataset label values, index = output unit
+    classes: list[int]  # dataset label values (a corpus: its class ids), index = output unit
     mean: list[float]  # per-band standardisation (physical units)
     std: list[float]
     wavelengths_nm: list[float]
     channels: list[int]
     kernel: int
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # a corpus: class_names (by output unit), sources
 
 
 class PixelClassifier:
@@ -102,6 +102,13 @@ class PixelClassifier:
     @property
     def n_classes(self) -> int:
         return len(self.meta.classes)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """Names of the output classes (a classifier trained on a corpus: the corpus's class
+        names, in output order); None for one dataset, whose classes are its label values."""
+        names = self.meta.extra.get("class_names")
+        return None if names is None else [str(n) for n in names]
 
     def _batches(self, spectra: np.ndarray, fn, batch: int = 8192) -> np.ndarray:
         import torch

@@ -419,7 +419,7 @@ def run(real_path, generated: list[Path], out: Path, cfg: EvaluateConfig, overwr
             for m in INFO.values()
             if m.key in used
         },
-        "classifier": None if clf is None else {"path": cfg.classifier, "classes": clf.meta.classes},
+        "classifier": None if clf is None else _classifier_record(cfg.classifier, clf),
         "rgb_fid": None if ctx.rgb_fid is None else ctx.rgb_fid.describe(),
     }
     with writer.building() as tmp:
@@ -438,6 +438,16 @@ def run(real_path, generated: list[Path], out: Path, cfg: EvaluateConfig, overwr
         (tmp / "report.md").write_text(markdown(report))
         writer.metrics = _headline(results)
     return writer.artifact, report
+
+
+def _classifier_record(path: str, clf) -> dict:
+    """The report's classifier block; a classifier trained on a corpus adds its class names and
+    the sources it was trained on (every metric it serves reads only its softmax and features)."""
+    record = {"path": path, "classes": clf.meta.classes}
+    if clf.class_names is not None:
+        record["class_names"] = clf.class_names
+        record["trained_on"] = [s["path"] for s in clf.meta.extra.get("sources", [])]
+    return record
 
 
 def _score(ctx: _Context, g: ImageSet, names: set, seed: int):
