@@ -83,6 +83,9 @@ TRAINING_FIXTURES = {
 }
 
 
+# tryfirst: pytest-xdist's worker reads the xdist_group marks in its own collection hook, so they
+# must be set before it runs (and pytest must be < 9.2: see pyproject.toml).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
