@@ -68,17 +68,23 @@ class Source:
     def units(self) -> str | None:
         return self.artifact.manifest.get("spectral", {}).get("units")
 
-    def record(self, weight: float) -> dict:
+    def identity(self) -> dict:
+        """What every report or manifest says of a source it read: path, hash, units, label map."""
         return {
             "path": str(self.path),
             "sha256": self.sha256,
             "scale": self.scale,
             "offset": self.offset,
             "units": self.units,
+            "label_map": self.label_map,
+        }
+
+    def record(self, weight: float) -> dict:
+        return {
+            **self.identity(),
             "weight": weight,
             "patches": self.patches,
             "train_patches": int(len(self.train_rows)),
-            "label_map": self.label_map,
         }
 
 

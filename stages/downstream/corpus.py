@@ -70,12 +70,7 @@ def real_records(corpus, train_counts: list[int], test_counts: list[int]) -> lis
     """The report's entry per real source: path, hash, units, label map and rows used."""
     return [
         {
-            "path": str(s.path),
-            "sha256": s.sha256,
-            "scale": s.scale,
-            "offset": s.offset,
-            "units": s.units,
-            "label_map": s.label_map,
+            **s.identity(),
             "train_patches": int(n_train),
             "test_patches": int(n_test),
         }

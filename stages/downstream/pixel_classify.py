@@ -396,12 +396,7 @@ def _real_records(corpus, px: RealPixels, train_pool: np.ndarray, test: np.ndarr
         mine = px.part == k
         records.append(
             {
-                "path": str(src.path),
-                "sha256": src.sha256,
-                "scale": src.scale,
-                "offset": src.offset,
-                "units": src.units,
-                "label_map": src.label_map,
+                **src.identity(),
                 "train_pool_pixels": int((train_pool & mine).sum()),
                 "test_pixels": int((test & mine).sum()),
             }

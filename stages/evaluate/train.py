@@ -142,17 +142,22 @@ def run(dataset, out: Path, config: TrainClassifierConfig, overwrite: bool = Fal
     with writer.building() as tmp:
         save_classifier(clf, tmp)
         writer.spectral = spectral_block(images.wavelengths_nm, 1.0, 0.0)
-        writer.metrics = {
-            "heldout_oa": scores["oa"],
-            "heldout_aa": scores["aa"],
-            "heldout_kappa": scores["kappa"],
-            "heldout_pixels": scores["n"],
-            "train_oa": train_scores["oa"],
-            "train_pixels": train_scores["n"],
-            "final_loss": history[-1]["loss"] if history else None,
-        }
+        writer.metrics = classifier_metrics(scores, train_scores, history)
         writer.extra = {"classes": clf.meta.classes, "holdout": holdout, "history": history}
     return writer.artifact
+
+
+def classifier_metrics(scores: dict, train_scores: dict, history: list) -> dict:
+    """The manifest's metrics of a trained pixel classifier (one dataset or a corpus)."""
+    return {
+        "heldout_oa": scores["oa"],
+        "heldout_aa": scores["aa"],
+        "heldout_kappa": scores["kappa"],
+        "heldout_pixels": scores["n"],
+        "train_oa": train_scores["oa"],
+        "train_pixels": train_scores["n"],
+        "final_loss": history[-1]["loss"] if history else None,
+    }
 
 
 def corpus_pixels(corpus, seed: int):
@@ -174,12 +179,7 @@ def corpus_pixels(corpus, seed: int):
         held.append(held_mask)
         records.append(
             {
-                "path": str(src.path),
-                "sha256": src.sha256,
-                "scale": src.scale,
-                "offset": src.offset,
-                "units": src.units,
-                "label_map": src.label_map,
+                **src.identity(),
                 "train_pixels": int(train_mask.sum()),
                 "heldout_pixels": int(held_mask.sum()),
                 "holdout": holdout,
@@ -247,15 +247,7 @@ def run_corpus(corpus, out: Path, config: TrainClassifierConfig, overwrite: bool
     with writer.building() as tmp:
         save_classifier(clf, tmp)
         writer.spectral = spectral_block(corpus.wavelengths_nm, 1.0, 0.0)
-        writer.metrics = {
-            "heldout_oa": scores["oa"],
-            "heldout_aa": scores["aa"],
-            "heldout_kappa": scores["kappa"],
-            "heldout_pixels": scores["n"],
-            "train_oa": train_scores["oa"],
-            "train_pixels": train_scores["n"],
-            "final_loss": history[-1]["loss"] if history else None,
-        }
+        writer.metrics = classifier_metrics(scores, train_scores, history)
         writer.extra = {
             "classes": clf.meta.classes,
             "class_names": class_names,
