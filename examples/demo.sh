@@ -31,7 +31,7 @@ step "2. unmix: VCA endmembers + FCLS abundances (k=5)"
 hsigen unmix "$DEMO_DIR/dataset" -k 5 --out "$DEMO_DIR/unmixing"
 
 step "3. abundance-space diffusion (HUD projection, tiny preset)"
-hsigen train-diffusion --space abundance --unmixing "$DEMO_DIR/unmixing" --preset tiny --steps 500 --crop 16 \
+hsigen train-diffusion --space abundance --unmixing "$DEMO_DIR/unmixing" --preset tiny --steps 300 --crop 16 \
     --out "$DEMO_DIR/abundance-model"
 
 step "4. sample 16 synthetic 48-band HSIs (25 DDIM steps), on the simplex by construction"
@@ -64,7 +64,7 @@ hsigen sample --ckpt "$DEMO_DIR/latent-model" --cond "$DEMO_DIR/conditions/$val_
     --cond "$DEMO_DIR/conditions/${val_patch/seg/hed}" -n 4 --steps 25 --guidance 2 --out "$DEMO_DIR/latent-samples"
 
 step "8b. SpecDM labelled synthesis: two-stream VAE (HSI + ground-truth mask), joint latent diffusion, labelled samples"
-hsigen train-ae "$DEMO_DIR/dataset" --kind two-stream --preset tiny --steps 300 --out "$DEMO_DIR/two-stream-ae"
+hsigen train-ae "$DEMO_DIR/dataset" --kind two-stream --preset tiny --steps 150 --out "$DEMO_DIR/two-stream-ae"
 hsigen train-diffusion --space joint --autoencoder "$DEMO_DIR/two-stream-ae" --dataset "$DEMO_DIR/dataset" \
     --preset tiny --steps 300 --out "$DEMO_DIR/joint-model"
 hsigen sample --ckpt "$DEMO_DIR/joint-model" -n 8 --steps 25 --out "$DEMO_DIR/labelled-samples"
@@ -82,7 +82,7 @@ hsigen upsample run "$DEMO_DIR/dataset" --rgan "$DEMO_DIR/rgan-x2" --size 64 --s
     --out "$DEMO_DIR/dataset-x2"
 
 step "10. DSRNet x2 (diffusion RGB SR), then the two-stage path: DSRNet's HR RGB guides RGAN (hsigene Fig. 4)"
-hsigen upsample train-dsr "$DEMO_DIR/dataset" --scale 2 --preset tiny --ae-steps 200 --steps 300 --sample-steps 10 \
+hsigen upsample train-dsr "$DEMO_DIR/dataset" --scale 2 --preset tiny --ae-steps 100 --steps 200 --sample-steps 10 \
     --out "$DEMO_DIR/dsr-x2"
 hsigen upsample run "$DEMO_DIR/dataset" --dsr "$DEMO_DIR/dsr-x2" --rgan "$DEMO_DIR/rgan-x2" \
     --size 64 --stride 32 --val-fraction 0.25 --out "$DEMO_DIR/dataset-x2-dsr"
