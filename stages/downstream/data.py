@@ -58,6 +58,11 @@ class PatchSource:
         """Which scene each patch is cut from (a ``SourceUnion``); None: all from one scene."""
         return None
 
+    @property
+    def parts(self) -> list[PatchSource]:
+        """The sources in one set of units each (a ``SourceUnion`` has one per real dataset)."""
+        return [self]
+
     def in_units_of(self, reference: PatchSource) -> PatchSource:
         """The same patches, expressed in ``reference``'s normalisation."""
         own_scale, own_offset = self.gain * self.ref_scale, self.bias * self.ref_scale + self.ref_offset

@@ -39,6 +39,7 @@ from ..evaluate.spectra import (
     as_pixels,
     attach_label_map,
     check_same_grid,
+    corpus_labelled_pixels,
     image_chunks,
     labelled_pixel_index,
     load_image_set,
@@ -164,20 +165,17 @@ class RealPixels:
     def of_corpus(cls, corpus) -> RealPixels:
         sets, parts, flats, labels, splits = [], [], [], [], []
         for k, src in enumerate(corpus.sources):
-            images = load_image_set(src.path, "--real")
-            flat, raw, split = labelled_pixel_index(images)
-            ids = corpus.label_lut(k)[raw]
-            keep = ids > 0  # a label map may send a value to "unlabelled"
-            if not (np.any(split[keep] == "train") and np.any(split[keep] == "val")):
+            images, flat, ids, split = corpus_labelled_pixels(corpus, k, "--real")
+            if not (np.any(split == "train") and np.any(split == "val")):
                 raise ArtifactError(
                     f"--real {src.path} has no labelled pixels in both a train and a val split; ingest it with "
                     "--val-fraction (e.g. 0.25) so test pixels share no patch with training pixels"
                 )
             sets.append(images)
-            parts.append(np.full(int(keep.sum()), k, np.int64))
-            flats.append(flat[keep])
-            labels.append(ids[keep])
-            splits.append(split[keep])
+            parts.append(np.full(len(flat), k, np.int64))
+            flats.append(flat)
+            labels.append(ids)
+            splits.append(split)
         return cls(sets, *(np.concatenate(a) for a in (parts, flats, labels, splits)))
 
     def spectra(self, which: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ def image_scores(
     count = 0
     # Several real datasets: each in its own units, scored part by part (batch numbers, and so the
     # noise drawn for them, run on across the parts as they do through one source).
-    batches = ((part, batch) for part in getattr(source, "parts", [source]) for batch in part.batches(EVAL_BATCH))
+    batches = ((part, batch) for part in source.parts for batch in part.batches(EVAL_BATCH))
     for b, (part, batch) in enumerate(batches):
         clean = batch["hsi"]
         h, w = clean.shape[-2:]

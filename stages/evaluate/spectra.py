@@ -215,6 +215,16 @@ def labelled_pixel_index(images: ImageSet) -> tuple[np.ndarray, np.ndarray, np.n
     return keep, labels[keep], split[keep // (h * w)]
 
 
+def corpus_labelled_pixels(corpus, source: int, role: str):
+    """``labelled_pixel_index`` of one corpus source with its labels as corpus class ids (pixels a
+    label map sends to unlabelled are dropped): (images, flat, class ids, split)."""
+    images = load_image_set(corpus.sources[source].path, role)
+    flat, raw, split = labelled_pixel_index(images)
+    ids = corpus.label_lut(source)[raw]
+    keep = ids > 0
+    return images, flat[keep], ids[keep], split[keep]
+
+
 def labelled_pixel_table(images: ImageSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique labelled scene pixels of a dataset: (spectra (n, B), labels (n,), split (n,) str)."""
     flat, labels, split = labelled_pixel_index(images)

@@ -21,7 +21,7 @@ from ..artifacts.store import ArtifactWriter, input_record, spectral_block
 from ..common import log
 from ..common.errors import ArtifactError
 from .classifier import PRESETS, accuracy_scores, build_model, save_classifier, train_pixel_classifier
-from .spectra import attach_label_map, labelled_pixel_index, labelled_pixel_table, load_image_set, spectra_at
+from .spectra import attach_label_map, corpus_labelled_pixels, labelled_pixel_table, load_image_set, spectra_at
 
 HOLDOUT_FRACTION = 0.2
 
@@ -95,8 +95,6 @@ def dry_run(dataset, config: TrainClassifierConfig) -> dict:
 
 def run(dataset, out: Path, config: TrainClassifierConfig, overwrite: bool = False, resume: bool = False):
     """``dataset``: one hsi-dataset, or several (paths and/or corpus YAML files)."""
-    from ..common.runtime import resolve_device
-
     dataset = _dataset_or_corpus(dataset)
     if not isinstance(dataset, (str, Path)):
         return run_corpus(dataset, Path(out), config, overwrite=overwrite, resume=resume)
@@ -123,27 +121,52 @@ def run(dataset, out: Path, config: TrainClassifierConfig, overwrite: bool = Fal
         f"train-classifier: {int(train_mask.sum())} training and {int(held_mask.sum())} held-out pixels "
         f"({holdout}), {len(classes)} classes"
     )
-    device = resolve_device(config.device)
+    return fit_and_write(
+        writer,
+        spectra,
+        labels,
+        (train_mask, held_mask),
+        images.wavelengths_nm,
+        config,
+        hyper,
+        classes,
+        resume,
+        lambda clf, history: {"classes": clf.meta.classes, "holdout": holdout, "history": history},
+        out=out,
+    )
+
+
+def fit_and_write(
+    writer, spectra, labels, masks, wavelengths_nm, config, hyper, classes, resume, extra, meta=None, *, out
+):
+    """Train the pixel classifier on the ``masks[0]`` pixels, score it on those and the held-out
+    ``masks[1]`` ones, and write the artifact (``extra(clf, history)``: its manifest's extra block;
+    ``meta``: what the classifier file records besides its classes) — one dataset or a corpus."""
+    from ..common.runtime import resolve_device
+
+    train_mask, held_mask = masks
     clf, history = train_pixel_classifier(
         spectra[train_mask],
         labels[train_mask],
-        images.wavelengths_nm,
+        wavelengths_nm,
         hyper,
         config.seed,
-        device,
+        resolve_device(config.device),
         out=out,
         resume=resume,
         checkpoint_every=config.checkpoint_every,
         classes=classes,
     )
+    if meta is not None:
+        clf.meta.extra = meta
     scores = accuracy_scores(labels[held_mask], clf.predict(spectra[held_mask]))
     train_scores = accuracy_scores(labels[train_mask], clf.predict(spectra[train_mask]))
     log.info(f"train-classifier: held-out OA {scores['oa']:.3f} AA {scores['aa']:.3f} kappa {scores['kappa']:.3f}")
     with writer.building() as tmp:
         save_classifier(clf, tmp)
-        writer.spectral = spectral_block(images.wavelengths_nm, 1.0, 0.0)
+        writer.spectral = spectral_block(wavelengths_nm, 1.0, 0.0)
         writer.metrics = classifier_metrics(scores, train_scores, history)
-        writer.extra = {"classes": clf.meta.classes, "holdout": holdout, "history": history}
+        writer.extra = extra(clf, history)
     return writer.artifact
 
 
@@ -167,11 +190,7 @@ def corpus_pixels(corpus, seed: int):
     Returns (spectra (n, B) float32, labels (n,), train mask, held-out mask, one record per source)."""
     spectra, labels, train, held, records = [], [], [], [], []
     for k, src in enumerate(corpus.sources):
-        images = load_image_set(src.path, "DATASET")
-        flat, raw, split = labelled_pixel_index(images)
-        ids = corpus.label_lut(k)[raw]
-        keep = ids > 0  # a label map may send a value to "unlabelled"
-        flat, ids, split = flat[keep], ids[keep], split[keep]
+        images, flat, ids, split = corpus_labelled_pixels(corpus, k, "DATASET")
         train_mask, held_mask, holdout = split_pixels(split, seed)
         spectra.append(spectra_at(images, flat))
         labels.append(ids)
@@ -191,7 +210,6 @@ def corpus_pixels(corpus, seed: int):
 def run_corpus(corpus, out: Path, config: TrainClassifierConfig, overwrite: bool = False, resume: bool = False):
     """One classifier on the union of the sources' labelled pixels (module docstring)."""
     from ..common.errors import ConfigError
-    from ..common.runtime import resolve_device
 
     if config.labels_file:
         raise ConfigError(
@@ -224,31 +242,18 @@ def run_corpus(corpus, out: Path, config: TrainClassifierConfig, overwrite: bool
         f"train-classifier: {int(train_mask.sum())} training and {int(held_mask.sum())} held-out pixels of "
         f"{len(corpus.sources)} sources, {len(classes)} classes"
     )
-    clf, history = train_pixel_classifier(
-        spectra[train_mask],
-        labels[train_mask],
-        corpus.wavelengths_nm,
-        hyper,
-        config.seed,
-        resolve_device(config.device),
-        out=out,
-        resume=resume,
-        checkpoint_every=config.checkpoint_every,
-        classes=classes,
-    )
     class_names = [names[c] for c in classes]
-    clf.meta.extra = {
-        "class_names": class_names,
-        "sources": [{k: r[k] for k in ("path", "sha256", "scale", "offset", "units")} for r in records],
-    }
-    scores = accuracy_scores(labels[held_mask], clf.predict(spectra[held_mask]))
-    train_scores = accuracy_scores(labels[train_mask], clf.predict(spectra[train_mask]))
-    log.info(f"train-classifier: held-out OA {scores['oa']:.3f} AA {scores['aa']:.3f} kappa {scores['kappa']:.3f}")
-    with writer.building() as tmp:
-        save_classifier(clf, tmp)
-        writer.spectral = spectral_block(corpus.wavelengths_nm, 1.0, 0.0)
-        writer.metrics = classifier_metrics(scores, train_scores, history)
-        writer.extra = {
+    return fit_and_write(
+        writer,
+        spectra,
+        labels,
+        (train_mask, held_mask),
+        corpus.wavelengths_nm,
+        config,
+        hyper,
+        classes,
+        resume,
+        lambda clf, history: {
             "classes": clf.meta.classes,
             "class_names": class_names,
             "class_space": corpus.class_record(),
@@ -257,5 +262,10 @@ def run_corpus(corpus, out: Path, config: TrainClassifierConfig, overwrite: bool
             "units": "physical (each source's stored values * its scale + its offset)",
             "holdout": "per source: " + "; ".join(f"{r['path']}: {r['holdout']}" for r in records),
             "history": history,
-        }
-    return writer.artifact
+        },
+        meta={
+            "class_names": class_names,
+            "sources": [{k: r[k] for k in ("path", "sha256", "scale", "offset", "units")} for r in records],
+        },
+        out=out,
+    )
