@@ -38,6 +38,7 @@ class KLAutoencoderPreset(Preset):
     kl_weight: float
     gradient_weight: float  # metrics.gradient_loss, against decoder blur (not in the papers: 0 there)
     linear_path: bool  # spectral_path.py: a linear code through the latent (not in the papers: off there)
+    linear_block: bool  # spectral_path.py: that code maps whole f×f blocks, started at their PCA
     lr: float
     batch_size: int
     steps: int
@@ -172,6 +173,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                 kl_weight=1e-5,
                 gradient_weight=0.0,
                 linear_path=False,
+                linear_block=False,
                 lr=2e-3,
                 batch_size=8,
                 steps=1500,
@@ -190,6 +192,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                 kl_weight=1e-6,
                 gradient_weight=0.0,
                 linear_path=False,
+                linear_block=False,
                 lr=4.5e-6,
                 batch_size=8,
                 steps=100_000,
@@ -223,6 +226,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                 kl_weight=1e-5,
                 gradient_weight=1.0,  # the image branch as kl's (issue 14); f = 4 kept: the joint model's cost
                 linear_path=True,
+                linear_block=False,
                 ce_weight=1.0,
                 lr=2e-3,
                 batch_size=8,
@@ -245,6 +249,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
                 kl_weight=1e-6,
                 gradient_weight=0.0,
                 linear_path=False,
+                linear_block=False,
                 ce_weight=1.0,
                 lr=4.5e-6,
                 batch_size=8,

@@ -80,7 +80,9 @@ class KLAutoencoder(nn.Module):
             attach_band_norm(self.vae, *band_stats)
         # spectral_path.py: a linear code through the same latent (the tiny preset's linear_path)
         self.linear_path = (
-            SpectralLinearPath(bands, int(self.vae.config.latent_channels), self.factor, band_stats)
+            SpectralLinearPath(
+                bands, int(self.vae.config.latent_channels), self.factor, band_stats, block=cfg.get("linear_block", False)
+            )
             if cfg.get("linear_path")
             else None
         )

@@ -10,6 +10,13 @@ the f×f-average-pooled (band-standardised) image added to it, and the decoded i
 convolution of the bilinearly upsampled latent (in band-standardised units). Everything still
 passes through the latent, so the latent diffusion model sees one code; the deep encoder and
 decoder only learn what the linear code misses (edges, non-linear mixing).
+
+``block`` (the ``linear_block`` preset field) makes the code a linear map of each f×f block's
+f·f·B values instead of their average — a strided f×f convolution in, its transpose out — and
+starts it at the train patches' block PCA (``fit_pca``). Averaging first caps what the latent can
+hold: on the embedded scene's val patches a PCA of the 2×2-averaged pixels with 32 components
+cannot give back the pixels inside a block, while the block PCA with 32 / 48 components of the
+192 values reconstructs them at sPr 0.77 / 0.91, sRec 0.72 / 0.85, gradient ratio 0.96 / 0.98.
 """
 
 from __future__ import annotations
@@ -23,11 +30,15 @@ WEIGHTS_FILE = "vae_linear_path.safetensors"
 
 
 class SpectralLinearPath(nn.Module):
-    def __init__(self, bands: int, latent_channels: int, factor: int, band_stats=None):
+    def __init__(self, bands: int, latent_channels: int, factor: int, band_stats=None, block: bool = False):
         super().__init__()
-        self.factor = int(factor)
-        self.linear_in = nn.Conv2d(bands, latent_channels, 1)
-        self.linear_out = nn.Conv2d(latent_channels, bands, 1)
+        self.factor, self.block = int(factor), bool(block)
+        if self.block:
+            self.linear_in = nn.Conv2d(bands, latent_channels, self.factor, stride=self.factor)
+            self.linear_out = nn.ConvTranspose2d(latent_channels, bands, self.factor, stride=self.factor)
+        else:
+            self.linear_in = nn.Conv2d(bands, latent_channels, 1)
+            self.linear_out = nn.Conv2d(latent_channels, bands, 1)
         # Without statistics (the mask branch's one-hot maps) the path works on the input as it is.
         mean, std = band_stats if band_stats is not None else ([0.0] * bands, [1.0] * bands)
         self.register_buffer(
@@ -38,12 +49,33 @@ class SpectralLinearPath(nn.Module):
     def latent_shift(self, hsi: torch.Tensor) -> torch.Tensor:
         """What the linear code adds to the posterior mean of ``hsi`` (N, B, H, W)."""
         standardised = (hsi - self.band_mean) / self.band_std
+        if self.block:
+            return self.linear_in(standardised)
         return self.linear_in(nn.functional.avg_pool2d(standardised, self.factor))
 
     def image_shift(self, z: torch.Tensor) -> torch.Tensor:
         """What the linear code adds to the decoded image of the unscaled latent ``z``."""
+        if self.block:
+            return self.linear_out(z) * self.band_std
         up = nn.functional.interpolate(z, scale_factor=self.factor, mode="bilinear", align_corners=False)
         return self.linear_out(up) * self.band_std
+
+    @torch.no_grad()
+    def fit_pca(self, hsi: torch.Tensor) -> None:
+        """Start the block code at the PCA of ``hsi``'s (N, B, H, W) f×f blocks (band-standardised):
+        in = projection onto the leading components (mean removed), out = their span."""
+        n, b, h, w = hsi.shape
+        f, c = self.factor, self.linear_in.out_channels
+        x = ((hsi - self.band_mean) / self.band_std).double()
+        rows = x.reshape(n, b, h // f, f, w // f, f).permute(0, 2, 4, 1, 3, 5).reshape(-1, b * f * f)
+        mean = rows.mean(0)
+        _, _, vt = torch.linalg.svd(rows - mean, full_matrices=False)
+        basis = vt[:c]  # (C, B·f·f), orthonormal rows
+        self.linear_in.weight.copy_(basis.reshape(c, b, f, f).float())
+        self.linear_in.bias.copy_((-(basis @ mean)).float())
+        self.linear_out.weight.copy_(basis.reshape(c, b, f, f).float())
+        # the VAE's de-standardising output layer supplies the band means (bandnorm.py)
+        self.linear_out.bias.zero_()
 
     def save(self, directory: Path, name: str = WEIGHTS_FILE) -> None:
         from ..training import save_weights

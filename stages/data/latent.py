@@ -274,6 +274,33 @@ def prepare_latent_corpus(inputs: dict, model_cfg: dict, device, seed: int) -> L
         "rgb": rgb_info,
         "corpus_normalisation": corpus.normalisation(),
     }
+    if model_cfg.get("standardise_latents"):
+        probe.space_config["latent_standardisation"] = _latent_statistics(corpus, ae, device)
     first = corpus.sources[0]
     probe.spectral = spectral_block(corpus.wavelengths_nm, first.scale, first.offset)
     return probe
+
+
+STANDARDISE_PATCHES = 256  # train patches, spread over the sources, that the channel statistics come from
+
+
+def _latent_statistics(corpus, ae, device) -> dict:
+    """Per-channel latent statistics (``diffusion/channel_norm.py``) of up to STANDARDISE_PATCHES
+    train patches taken evenly from every source's train rows (bounded memory; rotations and
+    flips leave per-channel statistics unchanged, so the patches are encoded as stored)."""
+    import torch
+
+    from ..diffusion.channel_norm import channel_statistics
+
+    reader = PatchReader([s.h5_path for s in corpus.sources])
+    per_source = max(1, STANDARDISE_PATCHES // len(corpus.sources))
+    latents = []
+    for k, source in enumerate(corpus.sources):
+        rows = np.asarray(source.train_rows)
+        picked = np.unique(rows[np.linspace(0, len(rows) - 1, min(per_source, len(rows))).astype(int)])
+        hsi = reader.dataset(k, "hsi")
+        for start in range(0, len(picked), 32):
+            cubes = np.stack([np.asarray(hsi[int(r)], np.float32) for r in picked[start : start + 32]])
+            with torch.no_grad():
+                latents.append(ae.encode(torch.from_numpy(cubes).to(device)).float().cpu().numpy())
+    return channel_statistics(np.concatenate(latents))

@@ -130,18 +130,25 @@ def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device)
     return loss_fn
 
 
-def streamed_loss_fn(available, scheduler, model_cfg: dict, device, size: int):
+def streamed_loss_fn(available, scheduler, model_cfg: dict, device, size: int, standardisation: dict | None = None):
     """``loss_fn(model, step, generator, batch)`` on batches from the streamed caches
-    (``stages.data.latent``): the batch comes from the plan, dropout / noise / t from the generator."""
+    (``stages.data.latent``): the batch comes from the plan, dropout / noise / t from the generator.
+    ``standardisation``: per-channel latent statistics (channel_norm.py) applied to each batch."""
     import torch
 
     from .control import LOCAL_MAP_CHANNELS, ConditionBatch, drop_conditions
 
     p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
     lam = float(model_cfg["ssim_weight"])
+    shift = scale = None
+    if standardisation is not None:
+        shift = torch.tensor(standardisation["channel_mean"], dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
+        scale = torch.tensor(standardisation["channel_std"], dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
 
     def loss_fn(model, step, g, batch):
         x0 = batch["latents"].to(device, non_blocking=True)
+        if shift is not None:
+            x0 = (x0 - shift) / scale
         n = len(x0)
         maps = batch.get("maps")
         maps = (
@@ -275,7 +282,14 @@ def train_latent(
     model = ControlledDenoiser.build(model_cfg, channels, h, data.factor, global_dims, bool(model_cfg["rgb_condition"]))
     scheduler = training_scheduler(model_cfg["schedule"], model_cfg["prediction_type"])
     if streamed:
-        loss_fn = streamed_loss_fn(torch.from_numpy(data.available), scheduler, model_cfg, device, data.size)
+        loss_fn = streamed_loss_fn(
+            torch.from_numpy(data.available),
+            scheduler,
+            model_cfg,
+            device,
+            data.size,
+            data.space_config.get("latent_standardisation"),
+        )
     else:
         as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
         tensors = {

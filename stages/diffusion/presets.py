@@ -43,3 +43,4 @@ class LatentDiffusionPreset(DenoiserTraining):
     rgb_condition: bool
     augment: bool
     grad_accum: int
+    standardise_latents: bool  # channel_norm.py: every latent channel to zero mean, unit std

@@ -48,3 +48,46 @@ def test_linear_path_is_off_by_default_and_adds_two_1x1_convolutions():
     counts = with_path.parameter_counts()
     assert counts["linear_path"] == (12 * 6 + 6) + (6 * 12 + 12)
     assert counts["vae"] == plain.parameter_counts()["vae"]
+
+
+def _block_pca_reconstruction(x: np.ndarray, f: int, components: int) -> np.ndarray:
+    """Brute force: PCA of the f×f blocks' B·f·f values, truncated, back to images."""
+    n, b, h, w = x.shape
+    rows = x.reshape(n, b, h // f, f, w // f, f).transpose(0, 2, 4, 1, 3, 5).reshape(-1, b * f * f).astype(np.float64)
+    mean = rows.mean(0)
+    _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)
+    rec = (rows - mean) @ vt[:components].T @ vt[:components] + mean
+    return rec.reshape(n, h // f, w // f, b, f, f).transpose(0, 3, 1, 4, 2, 5).reshape(x.shape)
+
+
+def test_block_linear_path_starts_at_the_block_pca():
+    from stages.autoencoder.spectral_path import SpectralLinearPath
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 5, 8, 8)).astype(np.float32)
+    path = SpectralLinearPath(5, 7, 2, block=True)  # no band statistics: the path sees x as it is
+    path.fit_pca(torch.from_numpy(x))
+    with torch.no_grad():
+        rec = path.image_shift(path.latent_shift(torch.from_numpy(x))).numpy()
+    # The path leaves the block mean to the VAE's output layer (bias 0): compare without it.
+    blocks_mean = _block_pca_reconstruction(x, 2, 0)
+    expected = _block_pca_reconstruction(x, 2, 7) - blocks_mean
+    np.testing.assert_allclose(rec, expected, atol=1e-4)
+    # 7 of 20 components: far from the identity, so the check above is not trivial.
+    assert float(np.abs(expected + blocks_mean - x).mean()) > 0.3
+    assert path.linear_in.weight.shape == (7, 5, 2, 2) and path.linear_out.weight.shape == (7, 5, 2, 2)
+
+
+def test_block_linear_path_round_trips_through_save_and_load(tmp_path):
+    model, x = _model(linear_path=True, linear_block=True)
+    assert model.linear_path.block
+    counts = model.parameter_counts()
+    assert counts["linear_path"] == (12 * 4 * 6 + 6) + (6 * 12 * 4 + 12)
+    model.eval()
+    z = model.encode(x)
+    model.save(tmp_path)
+    meta = {"bands": 12, "cfg": model.cfg, "shift": 0.1, "band_stats": model.band_stats}
+    loaded = type(model).load(tmp_path, meta).eval()
+    assert loaded.linear_path.block
+    np.testing.assert_array_equal(loaded.encode(x).numpy(), z.numpy())
+    np.testing.assert_array_equal(loaded.decode(z).numpy(), model.decode(z).numpy())

@@ -47,6 +47,7 @@ import numpy as np
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
 from ...training.presets import preset_table
+from ..channel_norm import channel_statistics, denormalise, normalise
 from ..generator import Conditions, Decoded
 from ..generator import Generator as BaseGenerator
 from ..presets import DiffusionPreset
@@ -329,35 +330,9 @@ def latent_normalisation(latents: np.ndarray, mask_channels: int, mask_gain: flo
     (a mask channel of the two-stream AE can have a tenth of another's spread, and an
     un-centred channel keeps its offset through the whole noise schedule)."""
     gain_value = MASK_GAIN if mask_gain is None else float(mask_gain)
-    mean = latents.mean(axis=(0, 2, 3)).astype(np.float64)
-    std = latents.std(axis=(0, 2, 3)).astype(np.float64) + 1e-6
     gain = np.ones(latents.shape[1])
     gain[latents.shape[1] - mask_channels :] = gain_value
-    return {
-        "channel_mean": mean.tolist(),
-        "channel_std": std.tolist(),
-        "channel_gain": gain.tolist(),
-        "mask_gain": gain_value,
-    }
-
-
-def _affine(norm: dict, channels: int):
-    mean = np.asarray(norm.get("channel_mean", np.zeros(channels)), np.float32)[None, :, None, None]
-    std = np.asarray(norm.get("channel_std", np.ones(channels)), np.float32)[None, :, None, None]
-    gain = np.asarray(norm.get("channel_gain", np.ones(channels)), np.float32)[None, :, None, None]
-    return mean, std, gain
-
-
-def normalise(latents: np.ndarray, norm: dict) -> np.ndarray:
-    """Autoencoder latents → diffusion tensors: (z − mean) / std per channel, × the channel's gain."""
-    mean, std, gain = _affine(norm, latents.shape[1])
-    return ((latents - mean) / std * gain).astype(np.float32)
-
-
-def denormalise(tensors: np.ndarray, norm: dict) -> np.ndarray:
-    """The inverse of ``normalise`` (identity for models that recorded no channel statistics)."""
-    mean, std, gain = _affine(norm, tensors.shape[1])
-    return (tensors / gain * std + mean).astype(np.float32)
+    return {**channel_statistics(latents), "channel_gain": gain.tolist(), "mask_gain": gain_value}
 
 
 def prepare(inputs: dict, seed: int) -> SpaceData:

@@ -32,6 +32,7 @@ import numpy as np
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
 from ...training.presets import preset_table
+from ..channel_norm import channel_statistics, denormalise, normalise
 from ..generator import Conditions, Decoded
 from ..generator import Generator as BaseGenerator
 from ..latent_layout import AUTOENCODER_DIR, DEFAULT_KINDS, parse_kinds  # noqa: F401  (re-exported)
@@ -102,6 +103,7 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
             "rgb_condition": False,
             "augment": True,
             "grad_accum": 1,
+            "standardise_latents": False,
         },
         # HSIGene (Pang et al., HSIGene, arXiv:2409.12470 §4.1.1): AdamW lr 1e-5, batch 16, 100k iterations, SD 1.5 sizes, CLIP
         # width (768) cross-attention.
@@ -123,6 +125,7 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
             "rgb_condition": False,
             "augment": True,
             "grad_accum": 1,
+            "standardise_latents": False,
         },
         # HyperLDM (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C, §III-D, Table IV †): T = 100 linear 0.01 → 0.2, λ3 = 0.1,
         # n_c = 32, AdamW, "converges ... after 4000 iterations".
@@ -144,6 +147,7 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
             "rgb_condition": True,
             "augment": True,
             "grad_accum": 1,
+            "standardise_latents": False,
         },
     },
 )
@@ -333,6 +337,10 @@ def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:
             bar.advance()
     copies = len(orientations)
     available = np.array([k in maps or k in embeddings for k in CONDITION_KINDS])
+    latents = np.concatenate(latents).astype(np.float32)
+    standardisation = channel_statistics(latents) if model_cfg.get("standardise_latents") else None
+    if standardisation is not None:
+        latents = normalise(latents, standardisation)
     space_config = {
         "autoencoder": {
             "path": str(ae_path),
@@ -353,10 +361,11 @@ def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:
             "settings": {k: settings[k] for k in maps},
         },
         "rgb": rgb_info,
+        **({"latent_standardisation": standardisation} if standardisation is not None else {}),
     }
     used = [Path(ae_path), Path(dataset)] + ([Path(cond_path)] if cond_path else [])
     return LatentData(
-        latents=np.concatenate(latents).astype(np.float32),
+        latents=latents,
         maps=np.concatenate(stacks),
         embeddings={k: np.tile(v, (copies, 1)).astype(np.float32) for k, v in embeddings.items()},
         available=available,
@@ -469,6 +478,7 @@ class Generator(BaseGenerator):
         import torch
 
         c = conditions.state.take(rows)
+        x0 = denormalise(x0, self.model.config.get("latent_standardisation"))
         out = []
         with torch.no_grad():
             for start in range(0, len(x0), self.batch_size):
