@@ -4,6 +4,7 @@ data sha256, steps, wall time and the metrics measured on the held-out (val) row
 
     make pretrained                                # = .venv/bin/python examples/pretrain.py
     .venv/bin/python examples/pretrain.py --work runs/pretrain --no-install   # train and score only
+    .venv/bin/python examples/pretrain.py --lane latent   # rebuild and reinstall one lane's models only
 
 Two lanes run side by side (one OpenMP thread each, the machine's two cores): the KL
 autoencoder → latent ControlNet model, and unmixing → abundance model → two-stream autoencoder
@@ -37,7 +38,7 @@ LATENT_KINDS = "hed,seg"
 UNMIX_K = 8  # endmembers: k = 5 caps sRec near a 4-component PCA's (docs/pretrained.md)
 # Longer than the tiny presets' defaults (which tests and the demo shorten further): what the
 # shipped models were trained for, recorded in each provenance.json.
-STEPS = {"autoencoder": 1500, "latent": 1500, "abundance": 3000, "two-stream": 1500, "joint": 5000, "rgan": 300}
+STEPS = {"autoencoder": 1500, "latent": 3000, "abundance": 3000, "two-stream": 1500, "joint": 5000, "rgan": 300}
 
 DESCRIPTIONS = {
     "indian-pines-autoencoder": "KL-VAE of the scene's 48 bands (HSIGene's latent space)",
@@ -113,21 +114,34 @@ def lane_pixels(work: Path) -> dict:
     return lane.records
 
 
-def run_lanes(work: Path) -> dict:
-    """Both lanes in parallel (child processes of this one), after the shared ingest."""
+LANES = {"latent": lane_latent, "pixels": lane_pixels}
+# The models each lane builds (``--lane`` rebuilds and reinstalls only these).
+LANE_MODELS = {
+    "latent": ("indian-pines-autoencoder", "indian-pines-latent"),
+    "pixels": ("indian-pines-unmixing", "indian-pines-abundance", "indian-pines-two-stream", "indian-pines-joint",
+               "indian-pines-rgan-x2"),
+}  # fmt: skip
+# The sample rows (make_samples) of each lane's generators.
+LANE_ROWS = {"latent": ("latent-unconditional", "latent-conditioned"), "pixels": ("abundance", "joint")}
+
+
+def run_lanes(work: Path, lanes=tuple(LANES)) -> dict:
+    """The lanes in parallel (child processes of this one), after the shared ingest."""
     from concurrent.futures import ProcessPoolExecutor
 
     first = Lane(work, "ingest.log")
     first.run("dataset", *INGEST)
-    with ProcessPoolExecutor(2) as pool:
-        jobs = [pool.submit(lane_latent, work), pool.submit(lane_pixels, work)]
+    with ProcessPoolExecutor(len(lanes)) as pool:
+        jobs = [pool.submit(LANES[lane], work) for lane in lanes]
         records = dict(first.records)
         for job in jobs:
             records.update(job.result())
     return records
 
 
-def make_samples(work: Path, models: dict[str, str], val_conditions: str, prefix: str = "") -> dict[str, str]:
+def make_samples(
+    work: Path, models: dict[str, str], val_conditions: str, prefix: str = "", rows=None
+) -> dict[str, str]:
     """16 samples of 32×32 pixels (fixed seeds; the size of the real patches) of each of ``models`` (abundance, latent, joint: a directory or
     pretrained:NAME); the latent model twice, unconditional and under the hed + seg maps of the
     val patches (``val_conditions``: ``hsigen condition --split val``; sample i uses val patch i).
@@ -141,6 +155,8 @@ def make_samples(work: Path, models: dict[str, str], val_conditions: str, prefix
     }
     sets = {}
     for row, (ckpt, *extra) in runs.items():
+        if rows is not None and row not in rows:
+            continue
         out = f"samples/{prefix}{row}"
         lane.run(f"samples-{prefix}{row}", "sample", "--ckpt", ckpt, *extra, "-n", str(SAMPLES), "--size", "32",
                  "--seed", "1", "--out", out)  # fmt: skip
@@ -211,7 +227,11 @@ def main() -> None:
     parser.add_argument("--work", default="runs/pretrain", help="Where the artifacts are trained.")
     parser.add_argument("--no-install", action="store_true", help="Train and score only.")
     parser.add_argument("--smoke", action="store_true", help="10 steps per model: check the script, not the models.")
+    parser.add_argument(
+        "--lane", choices=sorted(LANES), action="append", help="Rebuild only this lane's models (repeatable)."
+    )
     args = parser.parse_args()
+    lanes = tuple(args.lane or LANES)
     if args.smoke:
         STEPS.update(dict.fromkeys(STEPS, 10))
     work = Path(args.work).resolve()
@@ -219,17 +239,24 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     t0 = time.time()
-    records = run_lanes(work)
-    sets = make_samples(work, {"abundance": "abundance", "latent": "latent", "joint": "joint"}, "conditions-val")
+    records = run_lanes(work, lanes)
+    wanted = [row for lane in lanes for row in LANE_ROWS[lane]]
+    sets = make_samples(
+        work, {"abundance": "abundance", "latent": "latent", "joint": "joint"}, "conditions-val", rows=wanted
+    )
     rows = score(work, sets)
     (work / "realism.json").write_text(json.dumps(rows, indent=2) + "\n")
-    metrics_of = {
-        "indian-pines-autoencoder": rows.get("autoencoder-reconstruction:latent", {}),
-        "indian-pines-latent": {"unconditional": rows["latent-unconditional"], "hed+seg": rows["latent-conditioned"]},
-        "indian-pines-abundance": rows["abundance"],
-        "indian-pines-joint": rows["joint"],
-        "indian-pines-two-stream": rows.get("autoencoder-reconstruction:joint", {}),
-    }
+    metrics_of = {}
+    if "latent" in lanes:
+        metrics_of["indian-pines-autoencoder"] = rows.get("autoencoder-reconstruction:latent", {})
+        metrics_of["indian-pines-latent"] = {
+            "unconditional": rows["latent-unconditional"],
+            "hed+seg": rows["latent-conditioned"],
+        }
+    if "pixels" in lanes:
+        metrics_of["indian-pines-abundance"] = rows["abundance"]
+        metrics_of["indian-pines-joint"] = rows["joint"]
+        metrics_of["indian-pines-two-stream"] = rows.get("autoencoder-reconstruction:joint", {})
     print(json.dumps(rows, indent=2))
     if args.no_install:
         return
@@ -242,6 +269,8 @@ def main() -> None:
     # The autoencoders ship once, inside the latent / joint model that copied them (stages/pretrained).
     held = {"indian-pines-autoencoder": "indian-pines-latent", "indian-pines-two-stream": "indian-pines-joint"}
     for name, directory in dirs.items():
+        if not any(name in LANE_MODELS[lane] for lane in lanes):
+            continue
         manifest = json.loads((work / directory / "manifest.json").read_text())
         provenance = {
             **records[name],

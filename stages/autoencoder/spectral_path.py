@@ -61,16 +61,26 @@ class SpectralLinearPath(nn.Module):
         return self.linear_out(up) * self.band_std
 
     @torch.no_grad()
-    def fit_pca(self, hsi: torch.Tensor) -> None:
-        """Start the block code at the PCA of ``hsi``'s (N, B, H, W) f×f blocks (band-standardised):
-        in = projection onto the leading components (mean removed), out = their span."""
+    def fit_pca(self, hsi, chunk: int = 64) -> None:
+        """Start the block code at the PCA of the f×f blocks (band-standardised) of ``hsi``, (N, B, H, W)
+        patches (a tensor or array): in = projection onto the leading components (mean removed), out =
+        their span. The blocks' covariance is accumulated ``chunk`` patches at a time (memory: one
+        (B·f·f)² matrix, whatever N)."""
         n, b, h, w = hsi.shape
         f, c = self.factor, self.linear_in.out_channels
-        x = ((hsi - self.band_mean) / self.band_std).double()
-        rows = x.reshape(n, b, h // f, f, w // f, f).permute(0, 2, 4, 1, 3, 5).reshape(-1, b * f * f)
-        mean = rows.mean(0)
-        _, _, vt = torch.linalg.svd(rows - mean, full_matrices=False)
-        basis = vt[:c]  # (C, B·f·f), orthonormal rows
+        d = b * f * f
+        total, moment, count = torch.zeros(d, dtype=torch.float64), torch.zeros(d, d, dtype=torch.float64), 0
+        for start in range(0, n, chunk):
+            x = torch.as_tensor(hsi[start : start + chunk]).float()
+            x = ((x - self.band_mean) / self.band_std).double()
+            rows = x.reshape(len(x), b, h // f, f, w // f, f).permute(0, 2, 4, 1, 3, 5).reshape(-1, d)
+            total += rows.sum(0)
+            moment += rows.T @ rows
+            count += len(rows)
+        mean = total / count
+        covariance = moment / count - torch.outer(mean, mean)
+        _, vectors = torch.linalg.eigh(covariance)  # ascending eigenvalues
+        basis = vectors[:, -c:].flip(1).T  # (C, B·f·f), orthonormal rows, leading component first
         self.linear_in.weight.copy_(basis.reshape(c, b, f, f).float())
         self.linear_in.bias.copy_((-(basis @ mean)).float())
         self.linear_out.weight.copy_(basis.reshape(c, b, f, f).float())

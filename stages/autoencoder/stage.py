@@ -66,9 +66,7 @@ def build_model(cfg: TrainAEConfig, data: AEData, library=None):
         model = cls(bands, cfg.model, shift, classes=data.classes, pairs=cfg.pairs is not None, band_stats=stats)
     if cfg.kind in ("kl", "two-stream"):
         if model.linear_path is not None and model.linear_path.block:
-            import torch
-
-            model.linear_path.fit_pca(torch.from_numpy(np.asarray(train.hsi[:PCA_INIT_PATCHES], dtype=np.float32)))
+            model.linear_path.fit_pca(train.hsi[:PCA_INIT_PATCHES])
         return model
     # t starts near mean physical spectrum / mean library spectrum, so t ⊙ (R A) starts in range.
     reference = train.physical().mean(axis=(0, 2, 3)) / np.maximum(library.spectra.mean(axis=0), 1e-3)

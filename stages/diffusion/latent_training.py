@@ -78,15 +78,34 @@ def ssim_loss(x0_hat, x0):
     return 1.0 - ssim(x0_hat.float(), x0.float(), data_range=data_range, kernel_size=kernel, sigma=1.5)
 
 
-def denoising_loss(model, x0, cond, g, scheduler, lam: float, device):
+def min_snr_weights(scheduler, t, prediction: str, gamma: float):
+    """Min-SNR-γ loss weights (Hang et al., "Efficient Diffusion Training via Min-SNR Weighting
+    Strategy", ICCV 2023, eq. 9 and §3.4): min(SNR(t), γ) on the x_0 error, expressed for the
+    prediction type's own target (÷ SNR for ε, ÷ (SNR + 1) for v)."""
+    a = scheduler.alphas_cumprod.to(t.device)[t].float()
+    snr = a / (1 - a)
+    clipped = snr.clamp(max=float(gamma))
+    if prediction == "epsilon":
+        return clipped / snr
+    if prediction == "v_prediction":
+        return clipped / (snr + 1)
+    return clipped
+
+
+def denoising_loss(model, x0, cond, g, scheduler, lam: float, device, snr_gamma: float | None = None):
     """Pang et al., HSIGene, arXiv:2409.12470 eq. 3 (MSE between the added and the predicted noise) plus, in HyperLDM mode,
-    λ3·L_ssim (Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 24)."""
+    λ3·L_ssim (Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 24); ``snr_gamma``: Min-SNR-γ weighting
+    of that MSE over t (``min_snr_weights``), None = every t alike."""
     import torch
 
     prediction = scheduler.config.prediction_type
     xt, t, target = noised_sample(scheduler, x0, g, device)
     pred = model(xt, t, cond)
-    mse = torch.nn.functional.mse_loss(pred.float(), target.float())
+    if snr_gamma is None:
+        mse = torch.nn.functional.mse_loss(pred.float(), target.float())
+    else:
+        per_sample = (pred.float() - target.float()).pow(2).mean(dim=(1, 2, 3))
+        mse = (per_sample * min_snr_weights(scheduler, t, prediction, snr_gamma).to(per_sample.device)).mean()
     logs = {"loss": float(mse.detach())}
     loss = mse
     if lam > 0:
@@ -113,6 +132,7 @@ def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device)
     batch = int(model_cfg["batch_size"])
     p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
     lam = float(model_cfg["ssim_weight"])
+    gamma = model_cfg.get("snr_gamma")
     latents, maps = tensors["latents"], tensors["maps"]
 
     def loss_fn(model, step, g):
@@ -125,7 +145,7 @@ def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device)
             {k: v[idx] for k, v in tensors["embeddings"].items()},
             tensors["rgb"][idx] if tensors["rgb"] is not None else None,
         )
-        return denoising_loss(model, x0, cond, g, scheduler, lam, device)
+        return denoising_loss(model, x0, cond, g, scheduler, lam, device, gamma)
 
     return loss_fn
 
@@ -140,6 +160,7 @@ def streamed_loss_fn(available, scheduler, model_cfg: dict, device, size: int, s
 
     p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
     lam = float(model_cfg["ssim_weight"])
+    gamma = model_cfg.get("snr_gamma")
     shift = scale = None
     if standardisation is not None:
         shift = torch.tensor(standardisation["channel_mean"], dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
@@ -158,7 +179,7 @@ def streamed_loss_fn(available, scheduler, model_cfg: dict, device, size: int, s
         )
         keep = drop_conditions(available, n, p, p_all, g).to(device)
         cond = ConditionBatch(maps, keep, {k: v.to(device) for k, v in batch["embeddings"].items()}, None)
-        return denoising_loss(model, x0, cond, g, scheduler, lam, device)
+        return denoising_loss(model, x0, cond, g, scheduler, lam, device, gamma)
 
     return loss_fn
 

@@ -79,10 +79,14 @@ def _presets() -> dict[str, DsrPreset]:
     26.4 dB PSNR, an ε-model's at 14.2 dB (it has not yet learnt to follow the condition)."""
     tiny, paper = _ldm_preset("tiny"), _ldm_preset("paper")
     shared = ("unet", "cross_attention_dim", "conditioning_base", "schedule")
-    # 4 latent channels of RGB (what the kl tiny preset had until issue 14 gave hyperspectral latents 16)
+    # 4 latent channels of RGB (what the kl tiny preset had until issue 14 gave hyperspectral latents 16,
+    # then 48 with the block linear path and the edge term — neither is for a 3-band image: kept off)
     small_vae = {
         "block_out_channels": [16, 32],
         "latent_channels": 4,
+        "gradient_weight": 0.0,
+        "linear_path": False,
+        "linear_block": False,
         "norm_num_groups": 8,
         "lr": 3e-3,
         "warmup_steps": 10,

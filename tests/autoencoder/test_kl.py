@@ -151,7 +151,8 @@ def test_resume_after_kill_matches_uninterrupted(kl_run, ip_dataset, tmp_path, m
     out = tmp_path / "kl"
     steps, every = kl_run.config["model"]["steps"], kl_run.config["checkpoint_every"]
     assert 0 < every < steps
-    cfg = make_config("kl", steps, every, latent_channels=4)  # as kl_run
+    plain = {k: kl_run.config["model"][k] for k in ("latent_channels", "linear_path", "linear_block", "gradient_weight")}
+    cfg = make_config("kl", steps, every, **plain)  # as kl_run
     monkeypatch.setattr(loop.Trainer, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run(ip_dataset, out, cfg, device="cpu")
@@ -176,4 +177,5 @@ def test_dry_run_prints_parameter_counts(cli, ip_dataset):
     assert report["downsampling_factor"] == 4 and report["latent_channels"] == 4
     assert report["total"] == report["parameters"]["vae"] == 13_911_380
     code, stdout, _ = cli("train-ae", ip_dataset, "--kind", "kl", "--dry-run")
-    assert json.loads(stdout)["total"] == 706_336  # f = 2 × 16 since issue 14 (issue 5's prototype: 980,532)
+    # f = 2 × 48 with the block linear path since issue 14 (f = 2 × 16: 706,336; issue 5's prototype: 980,532)
+    assert json.loads(stdout)["total"] == 790_560

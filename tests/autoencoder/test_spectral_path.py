@@ -20,7 +20,7 @@ def _model(kind="kl", **over):
 
 
 def test_linear_path_passes_through_the_latent_and_round_trips(tmp_path):
-    model, x = _model(linear_path=True)
+    model, x = _model(linear_path=True, linear_block=False)
     with torch.no_grad():
         for p in model.linear_path.parameters():
             p.add_(0.05 * torch.randn_like(p))  # non-trivial weights
@@ -41,13 +41,16 @@ def test_linear_path_passes_through_the_latent_and_round_trips(tmp_path):
     np.testing.assert_array_equal(loaded.decode(z).numpy(), model.decode(z).numpy())
 
 
-def test_linear_path_is_off_by_default_and_adds_two_1x1_convolutions():
-    plain, _ = _model()
+def test_pooled_linear_path_adds_two_1x1_convolutions_and_tiny_has_the_block_path():
+    plain, _ = _model(linear_path=False)
     assert plain.linear_path is None
-    with_path, _ = _model(linear_path=True)
+    with_path, _ = _model(linear_path=True, linear_block=False)
+    assert not with_path.linear_path.block
     counts = with_path.parameter_counts()
     assert counts["linear_path"] == (12 * 6 + 6) + (6 * 12 + 12)
     assert counts["vae"] == plain.parameter_counts()["vae"]
+    tiny, _ = _model()
+    assert tiny.linear_path is not None and tiny.linear_path.block  # the tiny preset since issue 14
 
 
 def _block_pca_reconstruction(x: np.ndarray, f: int, components: int) -> np.ndarray:

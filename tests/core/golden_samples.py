@@ -36,6 +36,8 @@ FROZEN_AE = {
     "kl": {"latent_channels": 4, "gradient_weight": 0.0, "linear_path": False},
     "two-stream": {"latent_channels": 8, "gradient_weight": 0.0, "linear_path": False},
 }
+# The latent preset's fields as they were then (issue 14 moved it to x0-prediction on standardised latents).
+FROZEN_LATENT = {"prediction_type": "epsilon", "standardise_latents": False}
 SAMPLE_STEPS = 4
 SAMPLES = 3
 # Every (model, sampler) pair the code supported when the golden file was written.
@@ -125,6 +127,7 @@ def build_models(dataset: Path, work: Path, names=("abundance", "latent", "joint
             work / "latent",
             unet=latent_unet,
             augment=False,
+            **FROZEN_LATENT,
         )
         models["latent-hed"] = train(
             "latent",
@@ -132,6 +135,7 @@ def build_models(dataset: Path, work: Path, names=("abundance", "latent", "joint
             work / "latent-hed",
             unet=latent_unet,
             augment=False,
+            **FROZEN_LATENT,
         )
     if "joint" in names:
         two_stream = autoencoder(

@@ -13,7 +13,8 @@ from stages.training import resolve_preset
 
 # Every preset as resolve_preset returns it: recorded when presets were typed (hsigen 0.1.0, nested dicts) and
 # rewritten only for a deliberate preset change, each named in the preset's comment (issue 14: the gradient_weight and linear_path fields, the tiny kl and joint sizes;
-# issue 16: the autoencoder/hsigene-kl presets added, every other entry unchanged).
+# issue 16: the autoencoder/hsigene-kl presets added, every other entry unchanged; issue 14 again: linear_block,
+# standardise_latents and snr_gamma fields, the kl tiny block path with 48 channels, x0-prediction for the latent tiny preset).
 RESOLVED = json.loads((Path(__file__).parent / "data" / "resolved_presets.json").read_text())
 
 
@@ -79,7 +80,8 @@ def test_tiny_presets_build_the_same_models_for_a_seed():
         "abundance-unet": [1115109, 30288.467929],
         "joint-unet": [707692, 21288.626345],  # issue 14: [32, 64] (was [48, 96]: 1583004, 38470.724006)
         "latent-denoiser": [1266004, 48832.439022],
-        "kl-vae": [706336, 18677.112264],  # issue 14: f = 2 × 16 (was 980532, 24631.783012)
+        # issue 14: f = 2 × 16 (was 980532, 24631.783012), then f = 2 × 48 with the block linear path (was 706336, 18677.112264)
+        "kl-vae": [790560, 20907.255063],
         "scene-net": [45987, 1843.006055],
         "rgan": [76176, 4213.529916],
         "classifier": [10641, 506.520765],
@@ -147,8 +149,8 @@ def test_cli_model_config_changes_the_model_and_is_recorded(cli, ip_dataset, tmp
     code, out, err = cli("train-ae", ip_dataset, "--kind", "kl", "--model-config", config, "--dry-run")
     assert code == 0, err
     report = json.loads(out)
-    # the tiny preset has 706,336
-    assert report["latent_channels"] == 8 and report["total"] == 259_048 != 706_336
+    # the tiny preset has 790,560; 259,048 of these 271,392 are the VAE, the rest its block linear path
+    assert report["latent_channels"] == 8 and report["total"] == 271_392 != 790_560
 
     net = tmp_path / "net.yaml"
     net.write_text("channels: [3, 8, 8]\nlr: 0.01\n")

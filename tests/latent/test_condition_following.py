@@ -71,15 +71,16 @@ def test_seg_condition_is_followed_better_than_unconditional(latent_model, val_c
     for name, (ari, corr, other) in results.items():
         print(f"  {name:>13}: ARI {ari:.3f}  edge corr {corr:.3f}  (another patch {other:.3f})")
     uncond, seg, both = results["unconditional"], results["seg"], results["seg+hed"]
-    assert seg[0] > uncond[0] + 0.02  # regions of the map reappear in the sample
+    # ARI with this model (x0-prediction on standardised latents, the tiny preset since issue 14),
+    # sampling seed 0: unconditional 0.235, seg 0.381, seg + hed 0.362 (the ε-prediction preset
+    # before: seg 0.269-0.289, seg + hed 0.278-0.310, with seg + hed ahead of seg by 0.009-0.021;
+    # now seg alone is followed better than both were, and adding hed, which 300 steps do not
+    # teach the model to follow, costs 0.02).
+    assert seg[0] > uncond[0] + 0.08  # regions of the map reappear in the sample
     assert seg[1] > uncond[1] + 0.2  # and so do its boundaries
     assert seg[1] > seg[2] + 0.2  # …those of this patch, not of any patch
     assert both[1] > uncond[1] + 0.2  # composable: adding hed keeps seg's control
-    # Two conditions follow the seg map better than seg alone. Measured ARI gain of seg+hed over
-    # seg with this model for sampling seeds 0 / 1 / 2: +0.021 / +0.009 / +0.009 (seg 0.289 /
-    # 0.269 / 0.277), so the margin is 0.005. (Edge correlation gains nothing from the hed map,
-    # -0.007 to -0.011: after 300 steps hed alone is followed no better than no condition.)
-    assert both[0] > seg[0] + 0.005
+    assert both[0] > uncond[0] + 0.08
 
 
 def test_same_seed_and_inputs_give_bit_identical_samples(latent_model, val_conditions):
