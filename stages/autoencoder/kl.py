@@ -81,7 +81,11 @@ class KLAutoencoder(nn.Module):
         # spectral_path.py: a linear code through the same latent (the tiny preset's linear_path)
         self.linear_path = (
             SpectralLinearPath(
-                bands, int(self.vae.config.latent_channels), self.factor, band_stats, block=cfg.get("linear_block", False)
+                bands,
+                int(self.vae.config.latent_channels),
+                self.factor,
+                band_stats,
+                block=cfg.get("linear_block", False),
             )
             if cfg.get("linear_path")
             else None

@@ -68,7 +68,11 @@ class TwoStreamAutoencoder(nn.Module):
         factor = 2 ** (len(self.hsi_vae.config.block_out_channels) - 1)
         self.linear_path = (  # the image branch's linear code (spectral_path.py), as in kl.py
             SpectralLinearPath(
-                bands, int(self.hsi_vae.config.latent_channels), factor, band_stats, block=cfg.get("linear_block", False)
+                bands,
+                int(self.hsi_vae.config.latent_channels),
+                factor,
+                band_stats,
+                block=cfg.get("linear_block", False),
             )
             if cfg.get("linear_path")
             else None

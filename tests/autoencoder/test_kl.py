@@ -151,7 +151,9 @@ def test_resume_after_kill_matches_uninterrupted(kl_run, ip_dataset, tmp_path, m
     out = tmp_path / "kl"
     steps, every = kl_run.config["model"]["steps"], kl_run.config["checkpoint_every"]
     assert 0 < every < steps
-    plain = {k: kl_run.config["model"][k] for k in ("latent_channels", "linear_path", "linear_block", "gradient_weight")}
+    plain = {
+        k: kl_run.config["model"][k] for k in ("latent_channels", "linear_path", "linear_block", "gradient_weight")
+    }
     cfg = make_config("kl", steps, every, **plain)  # as kl_run
     monkeypatch.setattr(loop.Trainer, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
