@@ -17,8 +17,9 @@ import numpy as np
 
 def channel_statistics(latents: np.ndarray) -> dict:
     """Per-channel mean and std of (N, C, h, w) training latents."""
-    mean = latents.mean(axis=(0, 2, 3), dtype=np.float64)
-    std = latents.std(axis=(0, 2, 3), dtype=np.float64) + 1e-6
+    # reduced in the latents' dtype, then widened (what the joint space's recorded models used)
+    mean = latents.mean(axis=(0, 2, 3)).astype(np.float64)
+    std = latents.std(axis=(0, 2, 3)).astype(np.float64) + 1e-6
     return {"channel_mean": mean.tolist(), "channel_std": std.tolist()}
 
 

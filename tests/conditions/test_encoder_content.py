@@ -40,7 +40,7 @@ def test_kl_content_is_mean_std_and_cell_means_of_the_posterior_mean(kl_encoder,
     ae = load_autoencoder(kl_encoder)
     patches = load_patches(ip_dataset)
     hsi = ((patches.physical()[:FIRST] - ae.offset) / ae.scale).astype(np.float32)
-    z = posterior_means(ae.vae, ae.scaling_factor, hsi)  # (6, 4, 8, 8)
+    z = posterior_means(ae.vae, ae.scaling_factor, hsi, ae.linear_path)  # (6, 4, 8, 8); the tiny preset's block path
     cells = F.avg_pool2d(z, 4).reshape(FIRST, -1)  # 2×2 grid, channel-major
     expected = torch.cat([z.mean(dim=(2, 3)), z.std(dim=(2, 3), unbiased=False), cells], dim=1).numpy()
 
