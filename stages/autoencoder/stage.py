@@ -47,6 +47,13 @@ def _check_kind(cfg: TrainAEConfig) -> None:
 PCA_INIT_PATCHES = 4096  # patches the block linear path's PCA start is fitted on (spectral_path.py)
 
 
+def _start_block_path(model, train):
+    """A block linear path starts at the train patches' block PCA (spectral_path.fit_pca)."""
+    if model.linear_path is not None and model.linear_path.block:
+        model.linear_path.fit_pca(train.hsi[:PCA_INIT_PATCHES])
+    return model
+
+
 def build_model(cfg: TrainAEConfig, data: AEData, library=None):
     train = data.train
     bands = train.hsi.shape[1]
@@ -61,13 +68,10 @@ def build_model(cfg: TrainAEConfig, data: AEData, library=None):
         images = train.hsi if data.train_t2 is None else np.concatenate([train.hsi, data.train_t2.hsi])
         stats = band_statistics(images)
     if cfg.kind == "kl":
-        model = cls(bands, cfg.model, shift, band_stats=stats)
-    elif cfg.kind == "two-stream":
+        return _start_block_path(cls(bands, cfg.model, shift, band_stats=stats), train)
+    if cfg.kind == "two-stream":
         model = cls(bands, cfg.model, shift, classes=data.classes, pairs=cfg.pairs is not None, band_stats=stats)
-    if cfg.kind in ("kl", "two-stream"):
-        if model.linear_path is not None and model.linear_path.block:
-            model.linear_path.fit_pca(train.hsi[:PCA_INIT_PATCHES])
-        return model
+        return _start_block_path(model, train)
     # t starts near mean physical spectrum / mean library spectrum, so t ⊙ (R A) starts in range.
     reference = train.physical().mean(axis=(0, 2, 3)) / np.maximum(library.spectra.mean(axis=0), 1e-3)
     return cls(

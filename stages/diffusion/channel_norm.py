@@ -42,3 +42,14 @@ def denormalise(tensors: np.ndarray, norm: dict | None) -> np.ndarray:
         return np.asarray(tensors, np.float32)
     mean, std, gain = _affine(norm, tensors.shape[1])
     return (tensors / gain * std + mean).astype(np.float32)
+
+
+def torch_affine(norm: dict, device):
+    """(mean, std) of ``norm`` as (1, C, 1, 1) float32 tensors on ``device``, for batches normalised
+    on the fly (the streamed latent corpus): (z − mean) / std as ``normalise`` does, gain 1."""
+    import torch
+
+    shape = (1, -1, 1, 1)
+    mean = torch.tensor(norm["channel_mean"], dtype=torch.float32, device=device).reshape(shape)
+    std = torch.tensor(norm["channel_std"], dtype=torch.float32, device=device).reshape(shape)
+    return mean, std

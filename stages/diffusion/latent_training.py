@@ -156,15 +156,13 @@ def streamed_loss_fn(available, scheduler, model_cfg: dict, device, size: int, s
     ``standardisation``: per-channel latent statistics (channel_norm.py) applied to each batch."""
     import torch
 
+    from .channel_norm import torch_affine
     from .control import LOCAL_MAP_CHANNELS, ConditionBatch, drop_conditions
 
     p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
     lam = float(model_cfg["ssim_weight"])
     gamma = model_cfg.get("snr_gamma")
-    shift = scale = None
-    if standardisation is not None:
-        shift = torch.tensor(standardisation["channel_mean"], dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
-        scale = torch.tensor(standardisation["channel_std"], dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
+    shift, scale = torch_affine(standardisation, device) if standardisation is not None else (None, None)
 
     def loss_fn(model, step, g, batch):
         x0 = batch["latents"].to(device, non_blocking=True)
