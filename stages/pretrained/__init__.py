@@ -152,6 +152,12 @@ def resolve(path, models_dir: Path | None = None) -> Path:
     return model.path
 
 
+def directory(path) -> Path:
+    """The directory an artifact argument names: ``pretrained:NAME`` resolved (and verified), any
+    other path as it is. For code that copies or lists an artifact's files itself."""
+    return resolve(path) if is_reference(path) else Path(path)
+
+
 def reference_of(path) -> str | None:
     """``pretrained:NAME`` for a path inside the shipped models (how an input is recorded), else None."""
     models_dir = _dir(None)

@@ -117,3 +117,17 @@ def test_evaluate_finds_a_samples_model_by_its_recorded_relative_path_from_elsew
     report = json.loads(out)
     names = [r["name"] for r in report["references"]]
     assert "autoencoder-reconstruction" in names, report["reference_notes"]
+
+
+def test_a_latent_model_trains_on_a_shipped_autoencoder_by_name(cli, ip_dataset, tmp_path):
+    """``--autoencoder pretrained:NAME``: the shipped files are copied into the new model (the
+    name is not a directory), and the model samples with them."""
+    out = tmp_path / "ldm"
+    code, _, err = cli("train-diffusion", "--space", "latent", "--autoencoder", "pretrained:indian-pines-autoencoder",
+                       "--dataset", ip_dataset, "--kinds", "hed", "--steps", "2", "--out", out)  # fmt: skip
+    assert code == 0, err
+    shipped = pretrained.directory("pretrained:indian-pines-autoencoder")
+    copied = out / "autoencoder" / "vae" / "diffusion_pytorch_model.safetensors"
+    assert copied.read_bytes() == (shipped / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
+    code, _, err = cli("sample", "--ckpt", out, "-n", "1", "--steps", "2", "--out", tmp_path / "s")
+    assert code == 0, err

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import pretrained
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
 from ...training.presets import preset_table
@@ -263,7 +264,7 @@ def load_corpus_training(corpus, inputs: dict, ae):
     each source in its own normalisation, labels mapped into the autoencoder's class order."""
     import h5py
 
-    ae_path = Path(inputs["autoencoder"])
+    ae_path = pretrained.directory(inputs["autoencoder"])
     if inputs.get("pairs") is not None:
         raise ConfigError(
             "--pairs (change pairs) trains on one dataset; give a single --dataset with --pairs, "
@@ -346,6 +347,7 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
     ae_path, dataset = inputs.get("autoencoder"), inputs.get("dataset")
     if ae_path is None or dataset is None:
         raise ConfigError("--space joint needs --autoencoder TWO_STREAM_AE and --dataset LABELLED_DATASET")
+    ae_path = pretrained.directory(ae_path)  # copied into the model: a shipped one too
     ae = load_autoencoder(ae_path, "cpu")
     if ae.kind != "two-stream":
         raise ConfigError(

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import pretrained
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
 from ...training.presets import preset_table
@@ -390,7 +391,7 @@ def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:
         inputs=used,
         space_config=space_config,
         spectral=spectral_block(patches.wavelengths_nm, patches.scale, patches.offset),
-        autoencoder=Path(ae_path),
+        autoencoder=pretrained.directory(ae_path),  # copied into the model: a shipped one too
         condition_settings=settings,
     )
 
