@@ -64,7 +64,8 @@ hsigen sample --ckpt "$DEMO_DIR/latent-model" --cond "$DEMO_DIR/conditions/$val_
     --cond "$DEMO_DIR/conditions/${val_patch/seg/hed}" -n 4 --steps 25 --guidance 2 --out "$DEMO_DIR/latent-samples"
 
 step "8b. SpecDM labelled synthesis: two-stream VAE (HSI + ground-truth mask), joint latent diffusion, labelled samples"
-hsigen train-ae "$DEMO_DIR/dataset" --kind two-stream --preset tiny --steps 150 --out "$DEMO_DIR/two-stream-ae"
+hsigen train-ae "$DEMO_DIR/dataset" --kind two-stream --preset tiny --steps 150 --model-config examples/demo-two-stream.yaml \
+    --out "$DEMO_DIR/two-stream-ae"
 hsigen train-diffusion --space joint --autoencoder "$DEMO_DIR/two-stream-ae" --dataset "$DEMO_DIR/dataset" \
     --preset tiny --steps 300 --out "$DEMO_DIR/joint-model"
 hsigen sample --ckpt "$DEMO_DIR/joint-model" -n 8 --steps 25 --out "$DEMO_DIR/labelled-samples"

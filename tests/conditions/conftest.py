@@ -182,8 +182,10 @@ def train_micro_autoencoder(dataset, out, kind: str):
     from stages.autoencoder import PRESETS, TrainAEConfig, run
     from stages.training import resolve_preset
 
-    # 4 kl latent channels, as the content tests' shapes assume (the tiny preset has 16 since issue 14)
-    extra = {"mask_block_out_channels": [8, 16, 16]} if kind == "two-stream" else {"latent_channels": 4}
+    # 4 kl / 8 two-stream image latent channels, as the content tests' shapes assume (the tiny presets have 48
+    # since issue 14; the two-stream one's block linear path at the image branch's f = 2)
+    two_stream = {"mask_block_out_channels": [8, 16, 16], "latent_channels": 8, "linear_block": False}
+    extra = two_stream if kind == "two-stream" else {"latent_channels": 4}
     overrides = {**AE_MICRO, **extra}
     model = resolve_preset(PRESETS[kind], "tiny", overrides)
     run(dataset, out, TrainAEConfig(kind=kind, preset="tiny", model=model, seed=0), device="cpu")

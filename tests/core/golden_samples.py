@@ -34,7 +34,7 @@ FROZEN = {"steps": 2, "lr": 0.0, "warmup_steps": 0}
 # presets; the golden models stay what they were).
 FROZEN_AE = {
     "kl": {"latent_channels": 4, "gradient_weight": 0.0, "linear_path": False},
-    "two-stream": {"latent_channels": 8, "gradient_weight": 0.0, "linear_path": False},
+    "two-stream": {"latent_channels": 8, "gradient_weight": 0.0, "linear_path": False, "linear_block": False},
 }
 # The latent preset's fields as they were then (issue 14 moved it to x0-prediction on standardised latents).
 FROZEN_LATENT = {"prediction_type": "epsilon", "standardise_latents": False}

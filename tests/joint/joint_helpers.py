@@ -24,6 +24,9 @@ AE_MICRO = {
     "crop": 16,
     "warmup_steps": 0,
     "lr": 3e-3,
+    # the tiny preset's image latent before issue 14 moved it to f = 2 × 48 with the block path
+    "latent_channels": 8,
+    "linear_block": False,
 }
 DIFFUSION_MICRO = {
     "unet": {
