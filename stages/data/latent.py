@@ -61,11 +61,9 @@ class LatentCorpus:
         ]
 
     def write_files(self, tmp: Path) -> None:
-        import shutil
+        from ..diffusion.latent_layout import copy_autoencoder
 
-        from ..diffusion.latent_layout import AUTOENCODER_DIR
-
-        shutil.copytree(self.ae_path, tmp / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
+        copy_autoencoder(self.ae_path, tmp)
 
     def plan(self, seed: int, batch: int, world_size: int) -> BatchPlan:
         return BatchPlan(

@@ -1,12 +1,27 @@
 """Names a latent diffusion-model artifact and its condition kinds share between the latent
-space (``spaces/latent.py``) and the corpus data path (``stages/data/latent.py``). Kept apart
-from both so that neither imports the other (no import cycle)."""
+space (``spaces/latent.py``), the joint space (``spaces/joint.py``), the corpus data path
+(``stages/data/latent.py``) and imported HSIGene models (``stages/hsigene``). Kept apart from
+them so that none imports another (no import cycle)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..common.errors import ConfigError
 
 AUTOENCODER_DIR = "autoencoder"  # the autoencoder copied into a latent model's artifact
+
+
+def copy_autoencoder(autoencoder, model_dir: Path) -> None:
+    """Copy the autoencoder artifact (a directory or ``pretrained:NAME``) into
+    ``model_dir/autoencoder/``: a latent model decodes with it, so it travels inside."""
+    import shutil
+
+    from .. import pretrained
+
+    shutil.copytree(pretrained.directory(autoencoder), model_dir / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
+
+
 DEFAULT_KINDS = ("hed", "mlsd", "sketch", "seg", "content")
 
 

@@ -22,17 +22,16 @@ Imports made before the autoencoder artifact existed keep the VAE in ``vae/model
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..common.errors import ArtifactError
+from ..diffusion.latent_layout import AUTOENCODER_DIR, copy_autoencoder
 from .config import PUBLIC_COMMIT, PUBLIC_REPO, HSIGeneConfig
 
 ARCHITECTURE = "hsigene"
-AUTOENCODER_DIR = "autoencoder"  # as hsigen's own latent models (diffusion/latent_layout.py)
 FILES = {
     "unet": "unet/diffusion_pytorch_model.safetensors",
     "vae": f"{AUTOENCODER_DIR}/model.safetensors",
@@ -154,7 +153,7 @@ def write_weights(
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         save_file(parts[part], str(tmp / rel), metadata={"format": "pt", "architecture": ARCHITECTURE})
     if autoencoder is not None:
-        shutil.copytree(autoencoder, tmp / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
+        copy_autoencoder(autoencoder, tmp)
     else:
         write_autoencoder(tmp / AUTOENCODER_DIR, parts["vae"], cfg, inputs, sample_size)
     (tmp / CONFIG_FILE).write_text(

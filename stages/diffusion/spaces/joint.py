@@ -39,22 +39,19 @@ autoencoder's classes (§3.3 "Decode z_syn using ... D_hsi and D_msk").
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ... import pretrained
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
 from ...training.presets import preset_table
 from ..channel_norm import channel_statistics, denormalise, normalise
 from ..generator import Conditions, Decoded
 from ..generator import Generator as BaseGenerator
+from ..latent_layout import AUTOENCODER_DIR, copy_autoencoder
 from ..presets import DiffusionPreset
 from . import SpaceData
-
-AUTOENCODER_DIR = "autoencoder"
 
 # Liu et al., SpecDM, arXiv:2502.17056 §3.4: T = 1000 with a linear β schedule from 0.0015 to 0.0155 (LDM's setting).
 SPECDM_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.0015, "beta_end": 0.0155, "beta_schedule": "linear"}
@@ -267,7 +264,7 @@ def load_corpus_training(corpus, inputs: dict, ae):
     each source in its own normalisation, labels mapped into the autoencoder's class order."""
     import h5py
 
-    ae_path = pretrained.directory(inputs["autoencoder"])
+    ae_path = Path(inputs["autoencoder"])
     if inputs.get("pairs") is not None:
         raise ConfigError(
             "--pairs (change pairs) trains on one dataset; give a single --dataset with --pairs, "
@@ -350,7 +347,6 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
     ae_path, dataset = inputs.get("autoencoder"), inputs.get("dataset")
     if ae_path is None or dataset is None:
         raise ConfigError("--space joint needs --autoencoder TWO_STREAM_AE and --dataset LABELLED_DATASET")
-    ae_path = pretrained.directory(ae_path)  # copied into the model: a shipped one too
     ae = load_autoencoder(ae_path, "cpu")
     if ae.kind != "two-stream":
         raise ConfigError(
@@ -427,8 +423,7 @@ def prepare(inputs: dict, seed: int) -> SpaceData:
         )
 
     def write_files(tmp: Path) -> None:
-        # The model decodes with this autoencoder, so it travels inside the model artifact.
-        shutil.copytree(ae_path, tmp / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
+        copy_autoencoder(ae_path, tmp)
 
     log.info(
         f"joint: {len(rows)} training pairs × 8 orientations → latents {tuple(tensors.shape[1:])} "

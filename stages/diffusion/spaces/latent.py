@@ -23,20 +23,18 @@ and classifier-free guidance).
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ... import pretrained
 from ...common import log
 from ...common.errors import ConfigError, InputError, SpectralError
 from ...training.presets import preset_table
 from ..channel_norm import channel_statistics, denormalise, normalise
 from ..generator import Conditions, Decoded
 from ..generator import Generator as BaseGenerator
-from ..latent_layout import AUTOENCODER_DIR, DEFAULT_KINDS, parse_kinds  # noqa: F401  (re-exported)
+from ..latent_layout import AUTOENCODER_DIR, DEFAULT_KINDS, copy_autoencoder, parse_kinds  # noqa: F401  (re-exported)
 from ..presets import LatentDiffusionPreset
 
 # LDM / Stable Diffusion v1 noise schedule (CRS-Diff and so HSIGene build on SD 1.5).
@@ -187,8 +185,7 @@ class LatentData:
     condition_settings: dict = field(default_factory=dict)
 
     def write_files(self, tmp: Path) -> None:
-        """Copy the autoencoder artifact into the model (a diffusion model decodes with it)."""
-        shutil.copytree(self.autoencoder, tmp / AUTOENCODER_DIR, ignore=shutil.ignore_patterns(".*"))
+        copy_autoencoder(self.autoencoder, tmp)
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:
@@ -391,7 +388,7 @@ def prepare_latent(inputs: dict, model_cfg: dict, device="cpu") -> LatentData:
         inputs=used,
         space_config=space_config,
         spectral=spectral_block(patches.wavelengths_nm, patches.scale, patches.offset),
-        autoencoder=pretrained.directory(ae_path),  # copied into the model: a shipped one too
+        autoencoder=Path(ae_path),
         condition_settings=settings,
     )
 
