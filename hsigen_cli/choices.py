@@ -74,6 +74,7 @@ class Example(Choice):
 
 class UnmixMethod(Choice):
     vca = "vca"
+    min_volume = "min-volume"
     scene_net = "scene-net"
 
 

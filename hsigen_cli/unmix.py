@@ -2,6 +2,7 @@
 
 hsigen unmix runs/ip --out runs/ip-unmix                          # VCA + FCLS, k = 5
 hsigen unmix runs/ip -k 8 --abundance lsq --out runs/ip-lsq        # pseudo-inverse (Shen et al., HUD (2025) eq. 3)
+hsigen unmix runs/ip -k 12 --method min-volume --out runs/ip-mv    # simplex enclosing the pixels (SISAL-style)
 hsigen unmix runs/xiongan runs/chikusei -k 6 --out runs/corpus-unmix    # one unmixing of several datasets
 hsigen unmix corpus.yaml --out runs/corpus-unmix                   # a corpus YAML (docs/scale.md)
 hsigen unmix runs/ip --method scene-net --preset tiny --out runs/ip-net
@@ -51,18 +52,23 @@ def unmix_run(
         List[Path],
         typer.Argument(
             help="An hsi-dataset artifact (from `hsigen ingest`); several, or a corpus YAML, give one unmixing "
-            "of all of them (vca: endmembers from every source's training pixels, docs/scale.md)."
+            "of all of them (vca, min-volume: endmembers from every source's training pixels, docs/scale.md)."
         ),
     ],
     out: Annotated[
         Optional[Path],
         typer.Option("--out", "-o", help="Output artifact directory (not needed with --dry-run).", show_default=False),
     ] = None,
-    method: Annotated[UnmixMethod, typer.Option("--method", help="vca | scene-net.")] = UnmixMethod.vca,
+    method: Annotated[
+        UnmixMethod,
+        typer.Option(
+            "--method", help="vca | min-volume (the smallest simplex enclosing the pixels, from VCA's) | scene-net."
+        ),
+    ] = UnmixMethod.vca,
     endmembers: Annotated[int, typer.Option("--endmembers", "-k", help="Number of endmembers.")] = 5,
     abundance: Annotated[
         AbundanceSolver,
-        typer.Option("--abundance", help="vca: fcls (non-negative, sum-to-one) | lsq (pseudo-inverse)."),
+        typer.Option("--abundance", help="vca, min-volume: fcls (non-negative, sum-to-one) | lsq (pseudo-inverse)."),
     ] = AbundanceSolver.fcls,
     preset: Preset = PresetChoice.tiny,
     model_config: ModelConfig = None,
@@ -106,7 +112,7 @@ def unmix_run(
             **model_config_args(model_config),
         )
     elif model_config is not None:
-        raise ConfigError("--model-config is for --method scene-net (VCA has no model to configure)")
+        raise ConfigError("--model-config is for --method scene-net (vca and min-volume have no model to configure)")
     result = stage.run(
         dataset[0] if len(dataset) == 1 else list(dataset),
         out,

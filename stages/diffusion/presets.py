@@ -31,6 +31,13 @@ class DiffusionPreset(DenoiserTraining):
 
 
 @dataclass(frozen=True)
+class AbundanceDiffusionPreset(DiffusionPreset):
+    """``--space abundance``."""
+
+    z_scaling: str  # HUD eq. 4's Z onto the model's range: "range" (its exact bounds) | "standard" (per endmember)
+
+
+@dataclass(frozen=True)
 class LatentDiffusionPreset(DenoiserTraining):
     """``--space latent``: HSIGene's ControlNet-conditioned UNet, or HyperLDM's RGB mode."""
 

@@ -214,7 +214,7 @@ def train(
     if cfg.space not in CORPUS_SPACES:
         inputs = {**inputs, "dataset": single_dataset(inputs.get("dataset"), cfg.space)}
     model_cfg = cfg.model
-    data = space.prepare(inputs, cfg.seed)
+    data = space.prepare(inputs, cfg.seed, model_cfg)
     n, channels, height, width = data.tensors.shape
     crop = int(model_cfg.get("crop") or min(height, width))
     if crop > min(height, width):

@@ -1,5 +1,6 @@
-"""VCA endmembers of a dataset's training split (the ``vca`` method, and scene-net's
-decoder initialisation), or of a corpus's training pixels (several datasets)."""
+"""Endmembers of a dataset's training split, or of a corpus's training pixels (several datasets):
+VCA (the ``vca`` method, and scene-net's decoder initialisation), refined into the minimum-volume
+enclosing simplex for the ``min-volume`` method (``min_volume.py``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 
 from ..artifacts.datasets import PatchSet
 from ..common import log
+from .min_volume import min_volume_endmembers
 from .vca import vca
 
 
@@ -16,8 +18,8 @@ def pixels_of(hsi_nbss: np.ndarray) -> np.ndarray:
 
 
 def extract_endmembers(patches: PatchSet, cfg) -> np.ndarray:
-    """VCA endmembers (B, k), normalised units, from the training split's pixels; ``cfg``: an
-    ``UnmixConfig`` (endmembers, seed, vca_max_pixels)."""
+    """Endmembers (B, k), normalised units, from the training split's pixels; ``cfg``: an
+    ``UnmixConfig`` (method, endmembers, seed, vca_max_pixels)."""
     train = patches.subset(patches.split == "train") if patches.split is not None else patches
     y = pixels_of(train.hsi)
     if y.shape[1] > cfg.vca_max_pixels:
@@ -27,7 +29,25 @@ def extract_endmembers(patches: PatchSet, cfg) -> np.ndarray:
     log.info(
         f"unmix: VCA found {cfg.endmembers} endmembers (SNR {result.snr_db:.1f} dB, {result.projection} projection)"
     )
+    if cfg.method == "min-volume":
+        return refine(y, result.endmembers, floor=physical_floor(patches.scale, patches.offset))
     return result.endmembers
+
+
+def physical_floor(scale: float, offset: float) -> float:
+    """Physical 0 in normalised units (radiance and reflectance are not negative), or the data's
+    own minimum (normalised 0) where the sensor already stores values below 0."""
+    return min(-offset / scale, 0.0)
+
+
+def refine(y: np.ndarray, vca_endmembers: np.ndarray, floor: float) -> np.ndarray:
+    """The minimum-volume simplex enclosing ``y`` (B, N), started at the VCA endmembers."""
+    fit = min_volume_endmembers(y, vca_endmembers, floor=floor)
+    log.info(
+        f"unmix: minimum-volume simplex (log-volume +{fit.log_volume_gain:.1f} over VCA's); "
+        f"{fit.outside_share:.1%} of the pixels stay outside it (FCLS puts them on its faces)"
+    )
+    return fit.endmembers
 
 
 def corpus_training_pixels(corpus, limit: int, seed: int) -> tuple[np.ndarray, list[int]]:
@@ -54,7 +74,7 @@ def corpus_training_pixels(corpus, limit: int, seed: int) -> tuple[np.ndarray, l
 
 
 def extract_corpus_endmembers(corpus, cfg) -> tuple[np.ndarray, list[int]]:
-    """VCA endmembers (B, k) in the per-source normalised units shared by every source, and the
+    """Endmembers (B, k) in the per-source normalised units shared by every source, and the
     VCA pixels taken from each source."""
     y, counts = corpus_training_pixels(corpus, cfg.vca_max_pixels, cfg.seed)
     result = vca(y, cfg.endmembers, seed=cfg.seed)
@@ -62,4 +82,7 @@ def extract_corpus_endmembers(corpus, cfg) -> tuple[np.ndarray, list[int]]:
         f"unmix: VCA found {cfg.endmembers} endmembers in {y.shape[1]:,} training pixels of "
         f"{len(corpus.sources)} sources (SNR {result.snr_db:.1f} dB, {result.projection} projection)"
     )
+    if cfg.method == "min-volume":  # the strictest source's floor keeps every source's spectra ≥ 0
+        floor = max(physical_floor(s.scale, s.offset) for s in corpus.sources)
+        return refine(y, result.endmembers, floor=floor), counts
     return result.endmembers, counts

@@ -1,8 +1,11 @@
 """``unmix``: an ``hsi-dataset`` → an ``unmixing`` artifact (endmembers + abundance maps).
 
-Two methods:
+Three methods:
 - ``vca``: endmembers by VCA on the training split's pixels, abundances by FCLS or LSQ
   (Shen et al., HUD (2025) §III-B, eqs. 2-3) for every patch;
+- ``min-volume``: the minimum-volume simplex enclosing those pixels, started at VCA's (SISAL-style,
+  ``min_volume.py``), then the same abundances: endmembers need not be pixels of the scene, so
+  the mixtures reach the spectra VCA's simplex clips;
 - ``scene-net``: the MSF-Diff scene-based unmixing network (Pan et al., MSF-Diff, Information Fusion 108 (2024) §4.1), trained with
   the shared Trainer on three RGB-like bands, its decoder initialised from VCA endmembers.
 
@@ -10,7 +13,7 @@ All unmixing works in the dataset's normalised units; since abundances sum to on
 physical = normalised · scale + offset holds for endmembers too, so ``endmembers.csv`` is
 written in physical units and the linear mixing model holds there as well.
 
-Several datasets (``unmix A B ...`` or a corpus YAML, ``stages.data.corpus``; ``vca`` only) give
+Several datasets (``unmix A B ...`` or a corpus YAML, ``stages.data.corpus``; ``vca`` or ``min-volume``) give
 one artifact: VCA on a seeded subset of the training pixels of every source (split over the
 sources by the corpus weights), each source in its own per-source min/max normalisation, then
 FCLS/LSQ abundances for every patch of every source against those endmembers. Why the
@@ -42,7 +45,8 @@ from .artifact import plot_endmembers, write_abundances_h5, write_endmembers_csv
 from .endmembers import extract_corpus_endmembers, extract_endmembers, pixels_of
 from .metrics import ReconstructionStats, simplex_stats
 
-METHODS = ("vca", "scene-net")
+METHODS = ("vca", "min-volume", "scene-net")
+ENDMEMBER_TITLES = {"vca": "VCA endmembers", "min-volume": "minimum-volume endmembers"}
 VCA_MAX_PIXELS = 200_000  # VCA runs on a seeded random subset of larger pixel sets
 
 
@@ -50,7 +54,7 @@ VCA_MAX_PIXELS = 200_000  # VCA runs on a seeded random subset of larger pixel s
 class UnmixConfig:
     method: str = "vca"
     endmembers: int = 5
-    abundance: str = "fcls"  # vca only: fcls | lsq
+    abundance: str = "fcls"  # vca / min-volume: fcls | lsq
     seed: int = 0
     vca_max_pixels: int = VCA_MAX_PIXELS
     # scene-net only
@@ -113,7 +117,7 @@ def run(
             dry_run=dry_run,
         )
     if dry_run:
-        raise ConfigError("--dry-run applies to --method scene-net (VCA has no trainable parameters)")
+        raise ConfigError("--dry-run applies to --method scene-net (vca and min-volume train no network)")
     writer = ArtifactWriter(Path(out), "unmixing", "unmix", cfg.to_json(), [input_record(dataset)], overwrite)
     if writer.up_to_date():
         log.info("unmix: up to date")
@@ -122,10 +126,10 @@ def run(
     solve = ABUNDANCE_METHODS[cfg.abundance]
     abundances, stats = unmix_patches(patches, endmembers, solve)
     with writer.building() as tmp:
-        write_outputs(tmp, patches, endmembers, abundances, f"VCA endmembers (k={cfg.endmembers})")
+        write_outputs(tmp, patches, endmembers, abundances, f"{ENDMEMBER_TITLES[cfg.method]} (k={cfg.endmembers})")
         writer.spectral = spectral_block(patches.wavelengths_nm, patches.scale, patches.offset)
         writer.metrics = {**stats, **simplex_stats(abundances)}
-        writer.extra = {"unmixing": {"method": "vca", "abundance": cfg.abundance, "k": cfg.endmembers}}
+        writer.extra = {"unmixing": {"method": cfg.method, "abundance": cfg.abundance, "k": cfg.endmembers}}
     log.info(
         f"unmix: RMSE {stats['reconstruction_rmse']:.4g}, SAD {stats['reconstruction_sad_rad']:.4f} rad, "
         f"PSNR {stats['reconstruction_psnr_db']:.2f} dB"
@@ -148,14 +152,14 @@ def run_corpus(corpus, out, cfg: UnmixConfig, *, overwrite: bool = False, dry_ru
     """Several datasets → one unmixing artifact (see the module docstring)."""
     import h5py
 
-    if cfg.method != "vca":
+    if cfg.method == "scene-net":
         raise ConfigError(
             f"--method {cfg.method} unmixes one dataset (its network trains on one scene's RGB bands); "
-            f"{len(corpus.sources)} datasets unmix with --method vca"
+            f"{len(corpus.sources)} datasets unmix with --method vca or min-volume"
         )
     validate(cfg, corpus.bands)
     if dry_run:
-        raise ConfigError("--dry-run applies to --method scene-net (VCA has no trainable parameters)")
+        raise ConfigError("--dry-run applies to --method scene-net (vca and min-volume train no network)")
     if out is None:
         raise ConfigError("--out is required: name the unmixing artifact directory to write")
     # The sources' weights set the VCA subset: recorded so that changing them is not "up to date".
@@ -196,7 +200,9 @@ def run_corpus(corpus, out, cfg: UnmixConfig, *, overwrite: bool = False, dry_ru
     abundances = np.concatenate(maps)
     first = corpus.sources[0]
     physical = endmembers * first.scale + first.offset  # the first source's units
-    title = f"VCA endmembers (k={cfg.endmembers}, {len(corpus.sources)} sources; {first.path.name}'s units)"
+    title = (
+        f"{ENDMEMBER_TITLES[cfg.method]} (k={cfg.endmembers}, {len(corpus.sources)} sources; {first.path.name}'s units)"
+    )
     with writer.building() as tmp:
         write_endmembers_csv(tmp / "endmembers.csv", corpus.wavelengths_nm, physical)
         write_abundances_h5(
@@ -218,7 +224,7 @@ def run_corpus(corpus, out, cfg: UnmixConfig, *, overwrite: bool = False, dry_ru
         }
         writer.extra = {
             "unmixing": {
-                "method": "vca",
+                "method": cfg.method,
                 "abundance": cfg.abundance,
                 "k": cfg.endmembers,
                 "sources": [str(s.path) for s in corpus.sources],

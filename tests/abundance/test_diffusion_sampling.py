@@ -1,4 +1,4 @@
-"""Abundance-space diffusion (hud.txt eqs. 4-6) and `hsigen sample`: simplex, band grid,
+"""Abundance-space diffusion (HUD eqs. 4-6) and `hsigen sample`: simplex, band grid,
 reproducibility, samplers, file formats, `--resume` wiring and bad input."""
 
 import json
@@ -24,6 +24,23 @@ def test_projection_pair_is_hud_eq6():
     eps = math.exp(-math.log(k) - 8)
     assert np.allclose(back, (x + eps) / (1 + math.exp(-8)), atol=1e-6)  # eq. 6
     assert np.abs(back.sum(1) - 1).max() < 1e-12
+
+
+def test_standard_scaling_whitens_z_and_round_trips():
+    """z_scaling standard: each endmember's Z has mean 0 / std 1 over the training maps, and the
+    abundances come back exactly (eq. 6) as with the fixed range."""
+    k = 4
+    x = np.moveaxis(np.random.default_rng(1).dirichlet([4.0, 2.0, 1.0, 0.5], size=(6, 8, 8)), -1, 1)
+    x[:, 3] = 0.0  # an endmember absent from every map
+    x /= x.sum(1, keepdims=True)
+    norm = space.fit_standard_scaling(x, space.projection_constants(k))
+    z = space.to_model_space(x, norm).astype(np.float64)
+    assert np.abs(z[:, :3].mean(axis=(0, 2, 3))).max() < 1e-5
+    assert np.abs(z[:, :3].std(axis=(0, 2, 3)) - 1).max() < 1e-5
+    assert norm["z_scale"][3] == 1.0 and np.abs(z[:, 3]).max() < 1e-5
+    eps = norm["eps"]
+    back = space.to_abundances(z, norm)
+    assert np.allclose(back, (x + eps) / (1 + k * eps), atol=1e-6)
 
 
 def test_dry_run_prints_parameter_counts(cli, ip_unmixing, tmp_path):

@@ -50,6 +50,22 @@ def test_lsq_option_and_up_to_date(cli, ip_dataset, tmp_path):
     assert code == 0 and "up to date" in stderr
 
 
+def test_min_volume_reconstructs_the_scene_better_than_vca(cli, ip_dataset, ip_unmixing, tmp_path):
+    """Same k and FCLS as the VCA fixture: the enclosing simplex's mixtures are closer to the real
+    pixels, and its endmembers stay physical (radiance ≥ 0)."""
+    out = tmp_path / "mv"
+    code, stdout, stderr = cli("unmix", ip_dataset, "-k", "5", "--method", "min-volume", "--out", out)
+    assert code == 0 and stdout.strip() == str(out)
+    assert "pixels stay outside it" in stderr
+    art = open_artifact(out, "unmixing")
+    assert art.manifest["unmixing"]["method"] == "min-volume"
+    vca_rmse = open_artifact(ip_unmixing, "unmixing").metrics["reconstruction_rmse"]
+    assert art.metrics["reconstruction_rmse"] < 0.9 * vca_rmse  # measured 124.1 vs 147.5
+    u = load_unmixing(out)
+    assert u.endmembers.min() >= -1.0
+    assert u.abundances.min() >= 0 and np.abs(u.abundances.sum(1) - 1).max() < 1e-6
+
+
 def test_bad_input_exits_1_and_writes_nothing(cli, ip_dataset, ip_unmixing, tmp_path):
     out = tmp_path / "never"
     code, _, stderr = cli("unmix", ip_dataset, "-k", "49", "--out", out)
@@ -59,7 +75,7 @@ def test_bad_input_exits_1_and_writes_nothing(cli, ip_dataset, ip_unmixing, tmp_
     code, _, stderr = cli("unmix", tmp_path / "missing", "--out", out)
     assert code == 1 and "does not exist" in stderr
     code, _, stderr = cli("unmix", ip_dataset, "--method", "nmf", "--out", out)
-    assert code == 2 and "'vca', 'scene-net'" in stderr  # a usage error, before any work
+    assert code == 2 and "'vca', 'min-volume', 'scene-net'" in stderr  # a usage error, before any work
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 

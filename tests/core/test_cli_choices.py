@@ -18,7 +18,7 @@ from hsigen_cli import choices
             "--extrapolate",
             "'error', 'edge'",
         ),
-        (("unmix", "ds", "--out", "o", "--method", "nmf"), "--method", "'vca', 'scene-net'"),
+        (("unmix", "ds", "--out", "o", "--method", "nmf"), "--method", "'vca', 'min-volume', 'scene-net'"),
         (("upsample", "run", "ds", "--out", "o", "--guide", "none"), "--guide", "'bicubic', 'zero', 'dsr'"),
         (("train-diffusion", "--preset", "huge", "--dry-run"), "--preset", "'tiny', 'paper'"),
         (("sample", "--ckpt", "m", "--out", "o", "--precision", "fp8"), "--precision", "'fp32', 'bf16', 'fp16'"),

