@@ -197,6 +197,20 @@ def test_unmix_two_sources_recovers_the_endmembers(mixed_sources, corpus_unmixin
     assert m["unmixing"]["vca_pixels_per_source"] == [12 * 256, 9 * 256]
 
 
+def test_min_volume_unmixes_a_corpus(mixed_sources, cli, tmp_path):
+    """The enclosing simplex of both sources' pixels (each in its own normalisation) is the true
+    one, found from VCA's; the method is recorded."""
+    from stages.unmix import load_unmixing
+
+    out = tmp_path / "mv"
+    code, _, stderr = cli("unmix", mixed_sources["dn"], mixed_sources["refl"], "-k", "4", "--method", "min-volume",
+                          "--out", out)  # fmt: skip
+    assert code == 0, stderr
+    assert manifest(out)["unmixing"]["method"] == "min-volume"
+    _, worst = _match(load_unmixing(out).endmembers, mixed_sources["spectra"] * 10000.0 + 200.0)
+    assert worst < 0.01
+
+
 def test_unmix_corpus_refusals(sensors, mixed_sources, cli, tmp_path):
     out = tmp_path / "u"
     code, _, stderr = cli("unmix", sensors["dn"], sensors["other_grid"], "--out", out)
