@@ -94,7 +94,7 @@ def plot_endmembers(path: Path, wavelengths_nm, endmembers_bk: np.ndarray, title
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=80)  # 560×320 px: a line plot needs no more
     for i in range(endmembers_bk.shape[1]):
         ax.plot(wavelengths_nm, endmembers_bk[:, i], label=f"endmember {i + 1}")
     ax.set_xlabel("wavelength (nm)")
