@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.errors import ConfigError
+
 HINGE_WEIGHT = 500.0  # λ: on Indian Pines 7.6 % (k = 8) / 15 % (k = 12) of the train pixels stay outside
 FLOOR_WEIGHT = 1.0e4
 ITERATIONS = 3000
@@ -49,7 +51,13 @@ def _affine_subspace(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     centred = y - mean[:, None]
     cov = centred @ centred.T / y.shape[1]
     values, vectors = np.linalg.eigh(cov)
-    return mean, vectors[:, np.argsort(values)[::-1][: k - 1]].T
+    order = np.argsort(values)[::-1][: k - 1]
+    if values[order[-1]] <= 1e-10 * max(values[order[0]], 0.0):
+        raise ConfigError(
+            f"--method min-volume: the pixels span fewer than {k - 1} dimensions (too few distinct "
+            f"spectra for a simplex of k = {k}); lower -k or use --method vca"
+        )
+    return mean, vectors[:, order].T
 
 
 def min_volume_endmembers(
@@ -73,6 +81,11 @@ def min_volume_endmembers(
     start = torch.from_numpy((axes @ (np.asarray(init, np.float64) - mean[:, None])).T / spread)  # (k, k − 1)
     vertices = start.clone().requires_grad_(True)
     ones = torch.ones(k, 1, dtype=reduced.dtype)
+    if torch.linalg.slogdet(torch.cat([start, ones], 1))[0] == 0:
+        raise ConfigError(
+            f"--method min-volume: VCA's {k} endmembers span no {k - 1}-dimensional simplex to start "
+            "from; lower -k or use --method vca"
+        )
 
     def barycentric(v):
         matrix = torch.cat([v, ones], 1)  # rows: vertices
@@ -97,4 +110,6 @@ def min_volume_endmembers(
         outside = float((coords.min(0).values < -OUTSIDE_TOLERANCE).double().mean())
         gain = float(torch.linalg.slogdet(matrix)[1] - torch.linalg.slogdet(torch.cat([start, ones], 1))[1])
         endmembers = ((vertices * spread) @ t_axes + t_mean).T.numpy()
+    if not np.isfinite(endmembers).all():
+        raise ConfigError(f"--method min-volume did not converge for k = {k}; lower -k or use --method vca")
     return MinVolumeResult(np.ascontiguousarray(endmembers), outside, gain)

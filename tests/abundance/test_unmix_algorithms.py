@@ -121,3 +121,13 @@ def test_min_volume_floor_keeps_endmembers_above_it(library_endmembers):
     floored = min_volume_endmembers(y, start, floor=float(y.min()), iterations=600).endmembers
     assert free.min() < y.min() - 0.05  # measured −0.097 against the data's 0.039
     assert floored.min() > y.min() - 1e-3  # measured 0.040
+
+
+def test_min_volume_refuses_pixels_that_span_too_few_dimensions(library_endmembers):
+    """Mixtures of two spectra span a line: no 3-vertex simplex to fit; one clear error."""
+    _, endmembers = library_endmembers
+    t = np.random.default_rng(0).uniform(size=500)
+    y = np.outer(endmembers[:, 0], t) + np.outer(endmembers[:, 1], 1 - t)
+    start = np.stack([endmembers[:, 0], endmembers[:, 1], 0.5 * (endmembers[:, 0] + endmembers[:, 1])], axis=1)
+    with pytest.raises(ConfigError, match="lower -k or use --method vca"):
+        min_volume_endmembers(y, start, iterations=10)
