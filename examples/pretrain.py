@@ -9,9 +9,9 @@ data sha256, steps, wall time and the metrics measured on the held-out (val) row
 Three lanes run side by side (one OpenMP thread each, on the machine's two cores): the KL
 autoencoder → latent ControlNet model; the two-stream autoencoder → joint model; unmixing →
 abundance model → RGAN ×2. Every model uses its ``tiny`` preset's defaults (the presets carry
-what each choice bought). The shipped models' recorded training times add up to 80 minutes on a
-2-core CPU (lanes: latent 27, joint 43, pixels 11 minutes, each measured with other jobs beside
-it; the three have not been timed together since the joint lane was split off). Reruns skip every stage whose
+what each choice bought). The shipped models' recorded training times add up to 74 minutes on a
+2-core CPU (lanes: latent 27, joint 43 — each measured with other jobs beside it — and pixels 4
+minutes, alone; the three have not been timed together since the joint lane was split off). Reruns skip every stage whose
 inputs and config are unchanged (the stages' own up-to-date check).
 
 Metrics (``hsigen evaluate --metrics spr_srec,spatial``, against the scene's train rows, physical
