@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..common.errors import ConfigError
+from .vca import top_eigenvectors
 
-HINGE_WEIGHT = 500.0  # λ: on Indian Pines 7.6 % (k = 8) / 15 % (k = 12) of the train pixels stay outside
+HINGE_WEIGHT = 500.0  # λ: on Indian Pines 3.1 / 8.6 / 16.2 % of the train pixels stay outside at k = 5 / 8 / 12
 FLOOR_WEIGHT = 1.0e4
 ITERATIONS = 3000
 LEARNING_RATE = 0.05  # in units of the pixels' spread about their mean
@@ -45,19 +46,22 @@ class MinVolumeResult:
     log_volume_gain: float  # log det of the fitted simplex minus the VCA simplex's (both in the subspace)
 
 
-def _affine_subspace(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (B,) and the top k − 1 principal axes (k − 1, B) of the pixels ``y`` (B, N)."""
+def _reduced(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The pixels ``y`` (B, N) in their affine principal subspace of k − 1 dimensions: (mean (B,),
+    axes (k − 1, B), coordinates (N, k − 1), the pixels' RMS distance from their mean in all B
+    bands). Refused when they span fewer dimensions."""
     mean = y.mean(axis=1)
     centred = y - mean[:, None]
-    cov = centred @ centred.T / y.shape[1]
-    values, vectors = np.linalg.eigh(cov)
-    order = np.argsort(values)[::-1][: k - 1]
-    if values[order[-1]] <= 1e-10 * max(values[order[0]], 0.0):
+    axes = top_eigenvectors(centred @ centred.T / y.shape[1], k - 1).T
+    coords = (axes @ centred).T
+    variance = coords.var(axis=0)  # the eigenvalues, largest first
+    if variance[-1] <= 1e-10 * variance[0]:
         raise ConfigError(
             f"--method min-volume: the pixels span fewer than {k - 1} dimensions (too few distinct "
             f"spectra for a simplex of k = {k}); lower -k or use --method vca"
         )
-    return mean, vectors[:, order].T
+    spread = float(np.sqrt((centred**2).sum(0).mean())) or 1.0
+    return mean, axes, coords, spread
 
 
 def min_volume_endmembers(
@@ -72,20 +76,23 @@ def min_volume_endmembers(
 
     y = np.asarray(y, np.float64)
     k = init.shape[1]
-    mean, axes = _affine_subspace(y, k)
-    spread = float(np.sqrt(((y - mean[:, None]) ** 2).sum(0).mean())) or 1.0
+    mean, axes, coords, spread = _reduced(y, k)
     t_axes, t_mean = torch.from_numpy(axes), torch.from_numpy(mean)
-    # Reduced coordinates, scaled to unit spread so one learning rate fits every dataset's units.
-    reduced = torch.from_numpy((axes @ (y - mean[:, None])).T / spread)  # (N, k − 1)
+    # Coordinates in units of the spread, so one learning rate fits every dataset's units.
+    reduced = torch.from_numpy(coords / spread)  # (N, k − 1)
     homogeneous = torch.cat([reduced, torch.ones(len(reduced), 1, dtype=reduced.dtype)], 1)
     start = torch.from_numpy((axes @ (np.asarray(init, np.float64) - mean[:, None])).T / spread)  # (k, k − 1)
     vertices = start.clone().requires_grad_(True)
     ones = torch.ones(k, 1, dtype=reduced.dtype)
-    if torch.linalg.slogdet(torch.cat([start, ones], 1))[0] == 0:
+    start_sign, start_logdet = torch.linalg.slogdet(torch.cat([start, ones], 1))
+    if start_sign == 0:
         raise ConfigError(
             f"--method min-volume: VCA's {k} endmembers span no {k - 1}-dimensional simplex to start "
             "from; lower -k or use --method vca"
         )
+
+    def spectra(v):  # (k, B), the units of y
+        return (v * spread) @ t_axes + t_mean
 
     def barycentric(v):
         matrix = torch.cat([v, ones], 1)  # rows: vertices
@@ -96,20 +103,19 @@ def min_volume_endmembers(
     # oscillating around (and on noise-free data far from) the optimum.
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, iterations, eta_min=LEARNING_RATE * 1e-3)
     for _ in range(iterations):
-        matrix, coords = barycentric(vertices)
-        loss = torch.linalg.slogdet(matrix)[1] + hinge * torch.relu(-coords).sum(0).mean()
+        matrix, weights = barycentric(vertices)
+        loss = torch.linalg.slogdet(matrix)[1] + hinge * torch.relu(-weights).sum(0).mean()
         if floor is not None:
-            spectra = (vertices * spread) @ t_axes + t_mean  # (k, B), the units of y
-            loss = loss + FLOOR_WEIGHT * torch.relu(floor - spectra).mean() / spread
+            loss = loss + FLOOR_WEIGHT * torch.relu(floor - spectra(vertices)).mean() / spread
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         decay.step()
     with torch.no_grad():
-        matrix, coords = barycentric(vertices)
-        outside = float((coords.min(0).values < -OUTSIDE_TOLERANCE).double().mean())
-        gain = float(torch.linalg.slogdet(matrix)[1] - torch.linalg.slogdet(torch.cat([start, ones], 1))[1])
-        endmembers = ((vertices * spread) @ t_axes + t_mean).T.numpy()
+        matrix, weights = barycentric(vertices)
+        outside = float((weights.min(0).values < -OUTSIDE_TOLERANCE).double().mean())
+        gain = float(torch.linalg.slogdet(matrix)[1] - start_logdet)
+        endmembers = spectra(vertices).T.numpy()
     if not np.isfinite(endmembers).all():
         raise ConfigError(f"--method min-volume did not converge for k = {k}; lower -k or use --method vca")
     return MinVolumeResult(np.ascontiguousarray(endmembers), outside, gain)

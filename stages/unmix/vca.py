@@ -30,7 +30,7 @@ def estimate_snr(y: np.ndarray, k: int) -> float:
     bands, n = y.shape
     mean = y.mean(axis=1, keepdims=True)
     centred = y - mean
-    u = _top_eigenvectors(centred @ centred.T / n, k)
+    u = top_eigenvectors(centred @ centred.T / n, k)
     projected = u.T @ centred
     p_y = float(np.sum(y * y) / n)
     p_x = float(np.sum(projected * projected) / n + np.sum(mean * mean))
@@ -43,7 +43,8 @@ def estimate_snr(y: np.ndarray, k: int) -> float:
     return float(10 * np.log10(signal / noise))
 
 
-def _top_eigenvectors(matrix: np.ndarray, k: int) -> np.ndarray:
+def top_eigenvectors(matrix: np.ndarray, k: int) -> np.ndarray:
+    """The k eigenvectors (columns) of the symmetric ``matrix`` with the largest eigenvalues."""
     values, vectors = np.linalg.eigh(matrix)
     return vectors[:, np.argsort(values)[::-1][:k]]
 
@@ -65,7 +66,7 @@ def vca(y: np.ndarray, k: int, seed: int = 0, snr_db: float | None = None) -> Vc
     if snr > threshold:
         # Projective projection: keeps the simplex of k vertices in k dimensions and
         # maps it onto the hyperplane <x, mean> = 1, where vertices are extreme points.
-        u = _top_eigenvectors(y @ y.T / n, k)
+        u = top_eigenvectors(y @ y.T / n, k)
         x = u.T @ y
         recon = u @ x
         direction = x.mean(axis=1, keepdims=True)
@@ -76,7 +77,7 @@ def vca(y: np.ndarray, k: int, seed: int = 0, snr_db: float | None = None) -> Vc
     else:
         # Low SNR: a (k-1)-dimensional PCA subspace lifted by a constant coordinate.
         mean = y.mean(axis=1, keepdims=True)
-        u = _top_eigenvectors((y - mean) @ (y - mean).T / n, k - 1)
+        u = top_eigenvectors((y - mean) @ (y - mean).T / n, k - 1)
         x = u.T @ (y - mean)
         recon = u @ x + mean
         lift = np.sqrt(np.max(np.sum(x * x, axis=0)))

@@ -69,9 +69,10 @@ PRESETS: dict[str, AbundanceDiffusionPreset] = preset_table(
             "ema_decay": 0.995,
             "crop": 16,
             # Maps of a min-volume unmixing are dense (k = 12 on Indian Pines: every endmember
-            # 0.06-0.13 on average, 2.7 % of values below 1e-3), so in the fixed range their Z fill a
+            # 0.055-0.12 on average, 2.7 % of values below 1e-3), so in the fixed range their Z fill a
             # sliver of [-1, 1] and the model (3000 steps) sampled flat maps: sPr 1.00 / sRec 0.00 /
-            # gradient 0.06. Standardised per endmember: 0.599 / 0.544 / 0.97 (16 samples, DDIM 50).
+            # gradient 0.06. Standardised per endmember: 0.566 / 0.528 / 0.85 (the shipped
+            # indian-pines-abundance, 16 samples, DDIM 50; benchmarks/realism.py).
             "z_scaling": "standard",
         },
         # MSF-Diff (Pan et al., MSF-Diff, Information Fusion 108 (2024) §5.1.3): linear β 1e-6 → 1e-2 over 2000 steps, Adam lr 1e-4,
@@ -124,7 +125,7 @@ Z_SCALINGS = ("range", "standard")
 def fit_standard_scaling(abundances: np.ndarray, norm: dict) -> dict:
     """``norm`` with Z's per-endmember mean and standard deviation over ``abundances`` (n, k, H, W)
     as its offset and scale (``z_scaling: standard``); softmax(Z) is recovered exactly either way."""
-    z = np.log(np.clip(abundances.astype(np.float64), 0.0, None) + norm["eps"])
+    z = hud_projection(abundances, norm["eps"])
     std = z.std(axis=(0, 2, 3))
     std = np.where(std > 1e-6, std, 1.0)  # an endmember absent from every map (std: rounding) keeps 1
     return {
@@ -135,13 +136,19 @@ def fit_standard_scaling(abundances: np.ndarray, norm: dict) -> dict:
     }
 
 
+def hud_projection(abundances: np.ndarray, eps: float) -> np.ndarray:
+    """Shen et al., HUD (2025) eq. 4: Z = ln(X + ε), in float64."""
+    return np.log(np.clip(abundances.astype(np.float64), 0.0, None) + eps)
+
+
 def _per_channel(values, ndim: int = 4) -> np.ndarray:
     return np.asarray(values, np.float64).reshape(1, -1, *([1] * (ndim - 2)))
 
 
 def to_model_space(abundances: np.ndarray, norm: dict) -> np.ndarray:
-    """Shen et al., HUD (2025) eq. 4, then the recorded affine scaling to about [−1, 1]."""
-    z = np.log(np.clip(abundances.astype(np.float64), 0.0, None) + norm["eps"])
+    """Shen et al., HUD (2025) eq. 4, then the recorded affine scaling (``range``: onto [−1, 1];
+    ``standard``: zero mean, unit variance per endmember)."""
+    z = hud_projection(abundances, norm["eps"])
     return ((z - _per_channel(norm["z_offset"])) / _per_channel(norm["z_scale"])).astype(np.float32)
 
 
@@ -160,6 +167,9 @@ def prepare(inputs: dict, seed: int, model: dict | None = None) -> SpaceData:
     from ...unmix import load_unmixing
     from ...unmix.artifact import write_endmembers_csv
 
+    scaling = (model or {}).get("z_scaling", "range")
+    if scaling not in Z_SCALINGS:  # before any file is read
+        raise ConfigError(f"z_scaling {scaling!r}: choose one of {', '.join(Z_SCALINGS)}")
     unmixing_path, abundance_path = inputs.get("unmixing"), inputs.get("abundances")
     if unmixing_path is None and abundance_path is None:
         raise ConfigError("--space abundance needs --unmixing UNMIXING (and/or --abundances of `unmix infer`)")
@@ -174,9 +184,6 @@ def prepare(inputs: dict, seed: int, model: dict | None = None) -> SpaceData:
         )
     maps = maps_from.training_abundances()
     norm = projection_constants(decoder.k)
-    scaling = (model or {}).get("z_scaling", "range")
-    if scaling not in Z_SCALINGS:
-        raise ConfigError(f"z_scaling {scaling!r}: choose one of {', '.join(Z_SCALINGS)}")
     if scaling == "standard":
         norm = fit_standard_scaling(maps, norm)
     used = [Path(p) for p in (unmixing_path, abundance_path) if p is not None]
