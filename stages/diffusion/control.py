@@ -159,12 +159,29 @@ def controlled_unet(
     ).sample
 
 
+def preconditioning_of(model_cfg: dict):
+    """EDM preconditioning of the x0 prediction when the preset sets ``sigma_data`` (precondition.py)."""
+    if model_cfg.get("sigma_data") is None:
+        return None
+    from .precondition import Preconditioning, schedule_alphas_cumprod
+
+    return Preconditioning(schedule_alphas_cumprod(model_cfg["schedule"]), float(model_cfg["sigma_data"]))
+
+
 class ControlledDenoiser(nn.Module):
     """ε_θ(x_t, t, conditions) = UNet(x_t ⊕ C(rgb), t, tokens, ControlNet(x_t ⊕ C(rgb), t, tokens, maps))."""
 
-    def __init__(self, unet, controlnet, global_dims: dict[str, int], rgb_encoder: RGBConditionEncoder | None = None):
+    def __init__(
+        self,
+        unet,
+        controlnet,
+        global_dims: dict[str, int],
+        rgb_encoder: RGBConditionEncoder | None = None,
+        preconditioning=None,
+    ):
         super().__init__()
         self.unet, self.controlnet, self.rgb_encoder = unet, controlnet, rgb_encoder
+        self.preconditioning = preconditioning  # precondition.py (the preset's sigma_data), or None
         width = int(unet.config.cross_attention_dim)
         self.global_dims = {k: int(d) for k, d in global_dims.items()}
         self.projections = nn.ModuleDict({k: nn.Linear(d, width) for k, d in self.global_dims.items()})
@@ -186,7 +203,7 @@ class ControlledDenoiser(nn.Module):
             model_cfg, latent_channels + rgb_channels, latent_channels, sample_size, CONTROL_CHANNELS, factor
         )
         encoder = RGBConditionEncoder(rgb_channels, factor) if rgb_condition else None
-        return cls(unet, controlnet, global_dims, encoder)
+        return cls(unet, controlnet, global_dims, encoder, preconditioning_of(model_cfg))
 
     def tokens(self, cond: ConditionBatch, dtype) -> torch.Tensor:
         n = cond.keep.shape[0]
@@ -208,7 +225,8 @@ class ControlledDenoiser(nn.Module):
             sample = torch.cat([x_t, self.rgb_encoder(cond.rgb.to(x_t.dtype))], dim=1)
         tokens = self.tokens(cond, x_t.dtype)
         control = control_input(cond.maps, cond.keep).to(x_t.dtype)
-        return controlled_unet(self.unet, self.controlnet, sample, t, tokens, control)
+        out = controlled_unet(self.unet, self.controlnet, sample, t, tokens, control)
+        return out if self.preconditioning is None else self.preconditioning(x_t, t, out)
 
     # -- parameters and files ---------------------------------------------------------------
     def parameter_counts(self) -> dict[str, int]:

@@ -16,7 +16,7 @@ def load_denoiser(model, device="cpu"):
 
     from ..common.errors import ArtifactError
     from ..training import load_weights
-    from .control import ControlledDenoiser, RGBConditionEncoder
+    from .control import ControlledDenoiser, RGBConditionEncoder, preconditioning_of
 
     path = model.artifact.path
     for name in (
@@ -32,7 +32,9 @@ def load_denoiser(model, device="cpu"):
     )
     rgb = cfg["model"]["rgb_condition"]
     encoder = RGBConditionEncoder(int(cfg["model"]["rgb_channels"]), int(cfg["autoencoder"]["factor"])) if rgb else None
-    denoiser = ControlledDenoiser(unet, controlnet, cfg.get("global_dims", {}), encoder)
+    denoiser = ControlledDenoiser(
+        unet, controlnet, cfg.get("global_dims", {}), encoder, preconditioning_of(cfg["model"])
+    )
     missing, unexpected = denoiser.load_state_dict(load_weights(path / ADAPTERS_FILE), strict=False)
     missing = [k for k in missing if not k.startswith(("unet.", "controlnet."))]
     if missing or unexpected:

@@ -36,6 +36,14 @@ def check_options(model_cfg: dict) -> None:
             raise ConfigError(f"{flag} {model_cfg[key]} must be in [0, 1)")
     if float(model_cfg["ssim_weight"]) < 0:
         raise ConfigError("--ssim-weight must be >= 0")
+    if model_cfg.get("sigma_data") is not None:
+        if float(model_cfg["sigma_data"]) <= 0:
+            raise ConfigError(f"sigma_data {model_cfg['sigma_data']} must be > 0 (or null: no preconditioning)")
+        if model_cfg["prediction_type"] != "sample" or model_cfg.get("snr_gamma") is not None:
+            raise ConfigError(
+                "sigma_data (EDM preconditioning) needs --prediction sample and no snr_gamma: it sets both "
+                "the output and the loss weighting"
+            )
 
 
 def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
@@ -92,20 +100,29 @@ def min_snr_weights(scheduler, t, prediction: str, gamma: float):
     return clipped
 
 
-def denoising_loss(model, x0, cond, g, scheduler, lam: float, device, snr_gamma: float | None = None):
+def denoising_loss(
+    model, x0, cond, g, scheduler, lam: float, device, snr_gamma: float | None = None, sigma_data: float | None = None
+):
     """Pang et al., HSIGene, arXiv:2409.12470 eq. 3 (MSE between the added and the predicted noise) plus, in HyperLDM mode,
     λ3·L_ssim (Liu et al., HyperLDM, IEEE TGRS 61 (2023) eq. 24); ``snr_gamma``: Min-SNR-γ weighting
-    of that MSE over t (``min_snr_weights``), None = every t alike."""
+    of that MSE over t (``min_snr_weights``), None = every t alike; ``sigma_data``: the model is
+    EDM-preconditioned (precondition.py) and the x0 error gets EDM's weights instead."""
     import torch
 
     prediction = scheduler.config.prediction_type
     xt, t, target = noised_sample(scheduler, x0, g, device)
     pred = model(xt, t, cond)
-    if snr_gamma is None:
+    if snr_gamma is None and sigma_data is None:
         mse = torch.nn.functional.mse_loss(pred.float(), target.float())
     else:
         per_sample = (pred.float() - target.float()).pow(2).mean(dim=(1, 2, 3))
-        mse = (per_sample * min_snr_weights(scheduler, t, prediction, snr_gamma).to(per_sample.device)).mean()
+        if sigma_data is not None:
+            from .precondition import loss_weights
+
+            weights = loss_weights(scheduler.alphas_cumprod.to(t.device)[t], sigma_data)
+        else:
+            weights = min_snr_weights(scheduler, t, prediction, snr_gamma)
+        mse = (per_sample * weights.to(per_sample.device)).mean()
     logs = {"loss": float(mse.detach())}
     loss = mse
     if lam > 0:
@@ -132,7 +149,7 @@ def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device)
     batch = int(model_cfg["batch_size"])
     p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
     lam = float(model_cfg["ssim_weight"])
-    gamma = model_cfg.get("snr_gamma")
+    gamma, sigma_data = model_cfg.get("snr_gamma"), model_cfg.get("sigma_data")
     latents, maps = tensors["latents"], tensors["maps"]
 
     def loss_fn(model, step, g):
@@ -145,7 +162,7 @@ def latent_loss_fn(tensors: dict, available, scheduler, model_cfg: dict, device)
             {k: v[idx] for k, v in tensors["embeddings"].items()},
             tensors["rgb"][idx] if tensors["rgb"] is not None else None,
         )
-        return denoising_loss(model, x0, cond, g, scheduler, lam, device, gamma)
+        return denoising_loss(model, x0, cond, g, scheduler, lam, device, gamma, sigma_data)
 
     return loss_fn
 
@@ -161,7 +178,7 @@ def streamed_loss_fn(available, scheduler, model_cfg: dict, device, size: int, s
 
     p, p_all = float(model_cfg["condition_dropout"]), float(model_cfg["drop_all"])
     lam = float(model_cfg["ssim_weight"])
-    gamma = model_cfg.get("snr_gamma")
+    gamma, sigma_data = model_cfg.get("snr_gamma"), model_cfg.get("sigma_data")
     shift, scale = torch_affine(standardisation, device) if standardisation is not None else (None, None)
 
     def loss_fn(model, step, g, batch):
@@ -177,7 +194,7 @@ def streamed_loss_fn(available, scheduler, model_cfg: dict, device, size: int, s
         )
         keep = drop_conditions(available, n, p, p_all, g).to(device)
         cond = ConditionBatch(maps, keep, {k: v.to(device) for k, v in batch["embeddings"].items()}, None)
-        return denoising_loss(model, x0, cond, g, scheduler, lam, device, gamma)
+        return denoising_loss(model, x0, cond, g, scheduler, lam, device, gamma, sigma_data)
 
     return loss_fn
 

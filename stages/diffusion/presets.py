@@ -52,3 +52,4 @@ class LatentDiffusionPreset(DenoiserTraining):
     grad_accum: int
     standardise_latents: bool  # channel_norm.py: every latent channel to zero mean, unit std
     snr_gamma: Optional[float]  # Min-SNR-γ loss weighting over t (latent_training.min_snr_weights); None: uniform
+    sigma_data: Optional[float]  # EDM preconditioning of the x0 prediction (precondition.py); None: the raw output

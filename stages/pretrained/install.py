@@ -4,6 +4,8 @@ The artifact directory is copied whole (hidden files such as locks left out) to
 ``models/NAME``, its ``provenance.json`` written beside it, and ``models/index.json`` updated
 with the sha256 of every file, so that ``resolve`` can refuse a modified copy. Safetensors
 weights only: an artifact holding a pickle-based file (.pt, .pth, .ckpt, .bin, .pkl) is refused.
+``float16`` names weight files to ship at half precision (the package's size budget); diffusers loads
+them back into the float32 model, and the copy's manifest records their new hashes.
 """
 
 from __future__ import annotations
@@ -28,8 +30,32 @@ def file_hashes(directory: Path) -> dict:
     }
 
 
+def half_precision(directory: Path, files) -> None:
+    """Store the float32 tensors of ``files`` (safetensors, relative to the artifact ``directory``) as
+    float16 and update the artifact manifest's record of them (sha256, bytes)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    manifest_path = directory / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    outputs = {o["path"]: o for o in manifest["outputs"]}
+    for rel in files:
+        if rel not in outputs or not rel.endswith(".safetensors"):
+            raise ArtifactError(f"{directory}: {rel} is not a safetensors output of the artifact")
+        path = directory / rel
+        tensors = load_file(path)
+        save_file({k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}, path)
+        outputs[rel].update(sha256=file_sha256(path), bytes=path.stat().st_size)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
 def install(
-    name: str, artifact_dir: str | Path, description: str, provenance: dict, models_dir: Path | None = None
+    name: str,
+    artifact_dir: str | Path,
+    description: str,
+    provenance: dict,
+    models_dir: Path | None = None,
+    float16: tuple[str, ...] = (),
 ) -> Path:
     """Copy ``artifact_dir`` to ``models_dir/name`` and register it; returns the installed path."""
     if not name or "/" in name or name.startswith("."):
@@ -47,6 +73,13 @@ def install(
     staging = models_dir / f".{name}.installing"
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(artifact_dir, staging, ignore=shutil.ignore_patterns(".*"))
+    if float16:
+        try:
+            half_precision(staging, float16)
+        except Exception:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        provenance = {**provenance, "float16_weights": sorted(float16)}
     (staging / PROVENANCE_NAME).write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

@@ -96,6 +96,9 @@ def _presets() -> dict[str, DsrPreset]:
         {
             "tiny": {
                 **{k: tiny[k] for k in shared},
+                # 4 latent channels: the latent preset's full-resolution level at 32, as before it was made 96 wide
+                # for 48 latent channels (issue 14)
+                "unet": {**tiny["unet"], "block_out_channels": [32, 48, 48]},
                 "ae": _ae_preset("tiny", steps=400, crop=32, **small_vae),
                 "prediction_type": "v_prediction",
                 "upsampler_width": 16,

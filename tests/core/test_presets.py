@@ -16,7 +16,7 @@ from stages.training import resolve_preset
 # issue 16: the autoencoder/hsigene-kl presets added, every other entry unchanged; issue 14 again: linear_block,
 # standardise_latents and snr_gamma fields, the kl tiny block path with 48 channels, x0-prediction for the latent tiny preset;
 # then the two-stream tiny image branch as kl's: f = 2, 48 channels, block path, the mask branch at f = 2;
-# then the abundance presets' z_scaling field, standard for tiny).
+# then the abundance presets' z_scaling field, standard for tiny; then the latent presets' sigma_data field, null in all, and the latent tiny UNet's first level 96 wide).
 RESOLVED = json.loads((Path(__file__).parent / "data" / "resolved_presets.json").read_text())
 
 
@@ -81,7 +81,8 @@ def test_tiny_presets_build_the_same_models_for_a_seed():
     measured = {
         "abundance-unet": [1115109, 30288.467929],
         "joint-unet": [707692, 21288.626345],  # issue 14: [32, 64] (was [48, 96]: 1583004, 38470.724006)
-        "latent-denoiser": [1266004, 48832.439022],
+        # issue 14: the full-resolution level 96 wide (was 32: 1266004, 48832.439022)
+        "latent-denoiser": [2893908, 78772.999315],
         # issue 14: f = 2 × 16 (was 980532, 24631.783012), then f = 2 × 48 with the block linear path (was 706336, 18677.112264)
         "kl-vae": [790560, 20907.255063],
         "scene-net": [45987, 1843.006055],
@@ -107,7 +108,7 @@ def test_model_config_overrides_nested_fields_and_the_command_line_wins():
     assert got["unet"]["layers_per_block"] == RESOLVED["diffusion/latent/tiny"]["unet"]["layers_per_block"]
     assert got["schedule"]["beta_end"] == 0.02 and got["schedule"]["num_train_timesteps"] == 1000
     assert got["lr"] == 1e-3  # the option beats the file
-    assert table["tiny"].unet.block_out_channels == [32, 48, 48]  # the table is untouched
+    assert table["tiny"].unet.block_out_channels == [96, 48, 48]  # the table is untouched
 
 
 @pytest.mark.parametrize(

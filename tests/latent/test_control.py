@@ -137,7 +137,8 @@ def test_paper_dry_run_reports_hsigene_scale(cli):
     }
     assert report["latent_channels"] == 4 and report["downsampling_factor"] == 4
     code, out, _ = cli("train-diffusion", "--space", "latent", "--preset", "tiny", "--dry-run", "--json")
-    assert code == 0 and json.loads(out)["parameters"]["total"] == 1_266_004
+    # issue 14: the first level 96 wide (was 1,266,004)
+    assert code == 0 and json.loads(out)["parameters"]["total"] == 2_893_908
 
 
 def test_condition_kind_from_file_name():

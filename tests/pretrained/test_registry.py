@@ -108,3 +108,29 @@ def test_a_model_held_inside_another_ships_once_and_is_verified_with_its_holder(
     (inner / "notes.json").write_text("{}")  # changing the held model is changing its holder
     with pytest.raises(ArtifactError, match="pretrained:holder was modified: inner/notes.json"):
         open_artifact("pretrained:inner-model")
+
+
+def test_float16_weights_are_stored_half_loaded_as_float32_and_verified(tmp_path, models_dir):
+    """``install(..., float16=...)`` (the latent model's UNet and ControlNet): the copy's weights are float16,
+    within float16 rounding of the trained ones, the copy's manifest and the index agree with them, and the
+    trained artifact is left as it was."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    writer = ArtifactWriter(tmp_path / "trained", "sr-model", "test", {"k": 3}, [])
+    writer.spectral = spectral_block(np.linspace(400.0, 1000.0, 4), 1.0, 0.0)
+    weights = {"w": torch.randn(64, 8, generator=torch.Generator().manual_seed(0)), "steps": torch.tensor([7])}
+    with writer.building() as tmp:
+        save_file(weights, tmp / "net.safetensors")
+    before = (tmp_path / "trained" / "net.safetensors").read_bytes()
+    path = install("toy", tmp_path / "trained", "a toy model", {"seed": 0}, float16=("net.safetensors",))
+    stored = load_file(path / "net.safetensors")
+    assert stored["w"].dtype == torch.float16 and stored["steps"].dtype == torch.int64
+    np.testing.assert_allclose(stored["w"].float().numpy(), weights["w"].numpy(), rtol=1e-3, atol=1e-4)
+    assert (path / "net.safetensors").stat().st_size < 0.6 * len(before)
+    assert open_artifact("pretrained:toy").verify() == []  # its manifest has the new hash
+    assert json.loads((path / "provenance.json").read_text())["float16_weights"] == ["net.safetensors"]
+    assert (tmp_path / "trained" / "net.safetensors").read_bytes() == before
+    with pytest.raises(ArtifactError, match="notes.json is not a safetensors output"):
+        install("toy2", tmp_path / "trained", "", {}, float16=("notes.json",))
+    assert sorted(p.name for p in models_dir.iterdir()) == ["index.json", "toy"]  # nothing of toy2 left

@@ -42,9 +42,12 @@ SD_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0
 # Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C.1: T = 100, linear β from 0.01 to 0.2, so that ᾱ_T ≈ 1.26e-5 and x_T ~ N(0, I).
 HYPERLDM_SCHEDULE = {"num_train_timesteps": 100, "beta_start": 0.01, "beta_end": 0.2, "beta_schedule": "linear"}
 
-# Cross-attention (global tokens) only at the coarsest level keeps the CPU step cheap.
+# Cross-attention (global tokens) only at the coarsest level keeps the CPU step cheap. The full-resolution level is
+# 96 wide, twice the 48 latent channels (issue 14): at 32 the x0 prediction could not give back even an almost clean
+# input (benchmarks/latent_denoising.py, the val latents at t = 1: decoded sPr 0.48 against 0.90 for the input), and
+# every sample ends on that estimate; at 96, 0.72.
 _TINY_UNET = {
-    "block_out_channels": [32, 48, 48],
+    "block_out_channels": [96, 48, 48],
     "layers_per_block": 1,
     "down_block_types": ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
     "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
@@ -83,7 +86,7 @@ _HYPERLDM_UNET = {
 PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
     LatentDiffusionPreset,
     {
-        # ≈ 1.3 M parameters (UNet + ControlNet); minutes on 2 CPU cores. x0-prediction on per-channel standardised
+        # ≈ 2.9 M parameters (UNet + ControlNet); minutes on 2 CPU cores. x0-prediction on per-channel standardised
         # latents (issue 14). 16 unconditional samples (DDIM 50) on the kl tiny AE (f = 2, 48 channels, block linear
         # path), against the scene's train rows, k = 10 — sPr / sRec / gradient ratio / band-mean error:
         #   ε-prediction, one latent scale (the preset before), 1500 steps         0.000 / 1.00 / 22.4 (noise)
@@ -95,6 +98,14 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
         #   the same with UNet widths [64, 64, 64]                                 0.46 / 0.87 / 0.95
         #   the same on a 32-channel block AE                                      0.52 / 0.74 / 0.99
         #   (ddpm ancestral / DDIM 200 instead of DDIM 50: 0.41 / 0.88, 0.44 / 0.87)
+        #   the same with GroupNorm over 1 group                                   0.46 / 0.80 / 0.99
+        #   EDM preconditioning, sigma_data 0.5 / 0.25 (precondition.py)           0.32 / 0.85 / 1.47 ; 0.44 / 0.81 / 1.07
+        #   full-resolution level 96 wide ([96, 48, 48], this preset), 1500 steps  0.53 / 0.88 / 0.97 / 3.7 %
+        #   [96, 48, 48] + sigma_data 0.25 ; [96, 32, 32] with 1 group             0.47 / 0.87 / 1.12 ; 0.54 / 0.87 / 1.00
+        # Under the hed + seg maps of 16 val patches the 96-wide level lifts sPr more: 0.42 against 0.31 for the
+        # shipped 32-wide model at 3000 steps (sigma_data 0.5: 0.22). Preconditioning lets the model give back its
+        # input at low noise but then it hardly denoises there (val latents at t = 21: decoded sPr 0.76, the noisy
+        # input's 0.75), so the samples keep noise; the width makes the x0 estimate itself more precise.
         # For comparison the shipped model of session 6 (ε on a 16-channel plain VAE): 0.79 / 0.10 / 1.17 / 5.8 %.
         "tiny": {
             "unet": _TINY_UNET,
@@ -116,6 +127,7 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
             "grad_accum": 1,
             "standardise_latents": True,
             "snr_gamma": None,
+            "sigma_data": None,
         },
         # HSIGene (Pang et al., HSIGene, arXiv:2409.12470 §4.1.1): AdamW lr 1e-5, batch 16, 100k iterations, SD 1.5 sizes, CLIP
         # width (768) cross-attention.
@@ -139,6 +151,7 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
             "grad_accum": 1,
             "standardise_latents": False,
             "snr_gamma": None,
+            "sigma_data": None,
         },
         # HyperLDM (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-C, §III-D, Table IV †): T = 100 linear 0.01 → 0.2, λ3 = 0.1,
         # n_c = 32, AdamW, "converges ... after 4000 iterations".
@@ -162,6 +175,7 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
             "grad_accum": 1,
             "standardise_latents": False,
             "snr_gamma": None,
+            "sigma_data": None,
         },
     },
 )
