@@ -17,6 +17,9 @@ KINDS = "hed,seg"
 # train for longer (the pretrained latent model: 1500 steps); a 32-channel f = 2 latent gave flat samples after
 # 300 steps. So the fixture keeps the small latent.
 SMALL_LATENT = {"block_out_channels": [32, 64, 64], "latent_channels": 4, "linear_path": False, "gradient_weight": 0.0}
+# The latent preset's full-resolution level is 96 wide for the tiny preset's 48 latent channels (issue 14); for the
+# fixture's 4 channels the tests keep the 32 the margins were measured with (and half the training time).
+SMALL_LATENT_UNET = {"block_out_channels": [32, 48, 48]}
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +38,8 @@ def train_tiny(ip_dataset, autoencoder, out: Path, steps: int, kinds: str | None
     from stages.diffusion.stage import DiffusionTrainConfig
     from stages.training import resolve_preset
 
-    model = resolve_preset(PRESETS, overrides.pop("preset", "tiny"), {"steps": steps, **overrides})
+    preset = overrides.pop("preset", "tiny")
+    model = resolve_preset(PRESETS, preset, {"steps": steps, **overrides}, {"unet": SMALL_LATENT_UNET})
     cfg = DiffusionTrainConfig(space="latent", preset="tiny", model=model, seed=0, device="cpu", checkpoint_every=0)
     return train({"autoencoder": autoencoder, "dataset": ip_dataset, "kinds": kinds}, out, cfg)
 
