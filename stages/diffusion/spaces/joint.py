@@ -56,12 +56,13 @@ from . import SpaceData
 # Liu et al., SpecDM, arXiv:2502.17056 §3.4: T = 1000 with a linear β schedule from 0.0015 to 0.0155 (LDM's setting).
 SPECDM_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.0015, "beta_end": 0.0155, "beta_schedule": "linear"}
 
-# ≈ 0.7 M parameters: two resolution levels on the 16 × 16 latents of 32 × 32 patches (the tiny two-stream VAE's
-# f = 2; 8 × 8 with the f = 4 branches of the paper preset). [32, 64] rather than the [48, 96] before (1.6 M): the
-# shipped pretrained models must fit 25 MB together (issue 14); the pretrained joint model's metrics are in
-# docs/pretrained.md.
+# ≈ 1.5 M parameters: two resolution levels on the 16 × 16 latents of 32 × 32 patches (the tiny two-stream VAE's
+# f = 2; 8 × 8 with the f = 4 branches of the paper preset). The full-resolution level is 80 wide, more than the 52
+# latent channels (issue 14; at 32 it had fewer, as the latent UNet's first level had, spaces/latent.py): the shipped
+# joint model's sPr 0.46 → 0.65 (docs/pretrained.md). Its UNet ships as float16 so that the pretrained models fit
+# 25 MiB together; the [48, 96] of before session 9 (1.6 M) had the narrow level too.
 _TINY_UNET = {
-    "block_out_channels": [32, 64],
+    "block_out_channels": [80, 64],
     "layers_per_block": 1,
     "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
     "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
@@ -102,8 +103,10 @@ PRESETS: dict[str, DiffusionPreset] = preset_table(
         # 5000 steps (677 s on this 2-core CPU with other jobs beside it): with the tiny two-stream
         # AE (1000 steps), the samples' class means were nearest their own class's real mean for
         # 3 / 13 classes after 2000 joint steps and 7 / 13 after 5000 (benchmarks/specdm.py). On the f = 2 tiny
-        # two-stream VAE (52 × 16 × 16 latents) 5000 steps take 1303 s; its samples: sPr 0.46 / sRec 0.84 / gradient
-        # 1.17, 2 / 14 classes, 5-NN coupling 0.339 (0.135 with other images' masks) — docs/pretrained.md.
+        # two-stream VAE (52 × 16 × 16 latents) 5000 steps took 1303 s with the [32, 64] UNet; its samples: sPr 0.46 /
+        # sRec 0.84 / gradient 1.17, 2 / 14 classes, 5-NN coupling 0.339 (0.135 with other images' masks). With
+        # [80, 64] (1792 s): 0.65 / 0.87 / 1.10 / band-mean error 5.7 %, 5 / 12 classes, mSAD 0.022 rad (0.052),
+        # coupling 0.469 (0.144), class-share TV 0.104 (0.131) — docs/pretrained.md.
         "tiny": {
             "unet": _TINY_UNET,
             "prediction_type": "sample",
