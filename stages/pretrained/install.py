@@ -32,21 +32,30 @@ def file_hashes(directory: Path) -> dict:
 
 def half_precision(directory: Path, files) -> None:
     """Store the float32 tensors of ``files`` (safetensors, relative to the artifact ``directory``) as
-    float16 and update the artifact manifest's record of them (sha256, bytes)."""
+    float16 and update the record of them (sha256, bytes) in the artifact's manifest and in that of
+    every artifact nested on the way (a model's ``autoencoder/``), whose own manifest then changes too."""
     import torch
     from safetensors.torch import load_file, save_file
 
-    manifest_path = directory / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    outputs = {o["path"]: o for o in manifest["outputs"]}
+    listed = {o["path"] for o in json.loads((directory / "manifest.json").read_text())["outputs"]}
     for rel in files:
-        if rel not in outputs or not rel.endswith(".safetensors"):
+        if rel not in listed or not rel.endswith(".safetensors"):
             raise ArtifactError(f"{directory}: {rel} is not a safetensors output of the artifact")
+    for rel in files:
         path = directory / rel
         tensors = load_file(path)
         save_file({k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}, path)
-        outputs[rel].update(sha256=file_sha256(path), bytes=path.stat().st_size)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        parents = [directory.joinpath(*Path(rel).parts[:i]) for i in range(len(Path(rel).parts))]
+        changed = {path}
+        for holder in reversed([d for d in parents if (d / "manifest.json").is_file()]):  # innermost first
+            manifest_path = holder / "manifest.json"
+            manifest = json.loads(manifest_path.read_text())
+            for record in manifest["outputs"]:
+                target = holder / record["path"]
+                if target in changed:
+                    record.update(sha256=file_sha256(target), bytes=target.stat().st_size)
+            manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+            changed.add(manifest_path)
 
 
 def install(

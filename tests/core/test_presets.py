@@ -83,8 +83,9 @@ def test_tiny_presets_build_the_same_models_for_a_seed():
         # issue 14: [80, 64], the full-resolution level wider than the 52 latent channels (was [32, 64]: 707692,
         # 21288.626345; before that [48, 96]: 1583004, 38470.724006)
         "joint-unet": [1448860, 35460.584972],
-        # issue 14: the full-resolution level 96 wide (was 32: 1266004, 48832.439022)
-        "latent-denoiser": [2893908, 78772.999315],
+        # issue 14: the full-resolution level 96 wide (was 32: 1266004, 48832.439022), then 128 (96: 2893908,
+        # 78772.999315)
+        "latent-denoiser": [4202452, 97444.678449],
         # issue 14: f = 2 × 16 (was 980532, 24631.783012), then f = 2 × 48 with the block linear path (was 706336, 18677.112264)
         "kl-vae": [790560, 20907.255063],
         "scene-net": [45987, 1843.006055],
@@ -110,7 +111,7 @@ def test_model_config_overrides_nested_fields_and_the_command_line_wins():
     assert got["unet"]["layers_per_block"] == RESOLVED["diffusion/latent/tiny"]["unet"]["layers_per_block"]
     assert got["schedule"]["beta_end"] == 0.02 and got["schedule"]["num_train_timesteps"] == 1000
     assert got["lr"] == 1e-3  # the option beats the file
-    assert table["tiny"].unet.block_out_channels == [96, 48, 48]  # the table is untouched
+    assert table["tiny"].unet.block_out_channels == [128, 48, 48]  # the table is untouched
 
 
 @pytest.mark.parametrize(
