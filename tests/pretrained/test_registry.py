@@ -134,3 +134,27 @@ def test_float16_weights_are_stored_half_loaded_as_float32_and_verified(tmp_path
     with pytest.raises(ArtifactError, match="notes.json is not a safetensors output"):
         install("toy2", tmp_path / "trained", "", {}, float16=("notes.json",))
     assert sorted(p.name for p in models_dir.iterdir()) == ["index.json", "toy"]  # nothing of toy2 left
+
+
+def test_float16_weights_of_a_nested_artifact_update_both_manifests(tmp_path, models_dir):
+    """A weight file of an artifact nested in the installed one (the joint model's autoencoder/mask_vae):
+    the nested manifest records its new hash, and the holder's manifest the nested manifest's new hash."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    inner = ArtifactWriter(tmp_path / "inner", "sr-model", "test", {"k": 1}, [])
+    inner.spectral = spectral_block(np.linspace(400.0, 1000.0, 4), 1.0, 0.0)
+    with inner.building() as tmp:
+        save_file({"w": torch.randn(32, 8, generator=torch.Generator().manual_seed(1))}, tmp / "net.safetensors")
+    holder = ArtifactWriter(tmp_path / "holder", "sr-model", "test", {"k": 2}, [])
+    holder.spectral = inner.spectral
+    with holder.building() as tmp:
+        shutil.copytree(tmp_path / "inner", tmp / "autoencoder")
+    inner_manifest_before = (tmp_path / "holder" / "autoencoder" / "manifest.json").read_text()
+    path = install("toy", tmp_path / "holder", "", {}, float16=("autoencoder/net.safetensors",))
+    assert load_file(path / "autoencoder" / "net.safetensors")["w"].dtype == torch.float16
+    assert open_artifact(path / "autoencoder").verify() == [] and open_artifact("pretrained:toy").verify() == []
+    assert (path / "autoencoder" / "manifest.json").read_text() != inner_manifest_before
+    assert (tmp_path / "holder" / "autoencoder" / "manifest.json").read_text() == inner_manifest_before
