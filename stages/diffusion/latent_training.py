@@ -22,7 +22,7 @@ from ..common import log
 from ..common.errors import ConfigError
 from ..common.runtime import resolve_device, seed_everything
 from .latent_model import ADAPTERS_FILE, CONTROLNET_DIR
-from .model import SCHEDULER_DIR, UNET_DIR
+from .model import SCHEDULER_DIR, UNET_DIR, warn_if_narrow
 from .schedules import noised_sample
 
 DRY_RUN_GLOBAL_DIMS = {"content": 64, "text": 4}  # the offline descriptors' sizes
@@ -315,6 +315,7 @@ def train_latent(
     writer.check_destination()
 
     seed_everything(cfg.seed)
+    warn_if_narrow(model_cfg["unet"], channels)
     model = ControlledDenoiser.build(model_cfg, channels, h, data.factor, global_dims, bool(model_cfg["rgb_condition"]))
     scheduler = training_scheduler(model_cfg["schedule"], model_cfg["prediction_type"])
     if streamed:

@@ -17,7 +17,7 @@ from ..artifacts import ArtifactWriter, input_record
 from ..common import log
 from ..common.errors import ConfigError
 from ..common.runtime import resolve_device, seed_everything
-from .model import SCHEDULER_DIR, UNET_DIR, build_unet
+from .model import SCHEDULER_DIR, UNET_DIR, build_unet, warn_if_narrow
 from .schedules import training_scheduler
 from .spaces import get_space
 
@@ -244,6 +244,7 @@ def train(
             "prediction_type": model_cfg["prediction_type"],
             "training_steps": model_cfg["steps"],
         }
+    warn_if_narrow(model_cfg["unet"], channels)
     unet = build_unet(model_cfg["unet"], channels, crop)
     if out is None:
         raise ConfigError("--out is required: name the diffusion-model directory to write")
