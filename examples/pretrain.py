@@ -171,11 +171,12 @@ def run_lanes(work: Path, lanes=tuple(LANES)) -> dict:
 
 
 def make_samples(
-    work: Path, models: dict[str, str], val_conditions: str, prefix: str = "", rows=None
+    work: Path, models: dict[str, str], val_conditions: str, prefix: str = "", rows=None, seed: int = 1
 ) -> dict[str, str]:
     """16 samples of 32×32 pixels (fixed seeds; the size of the real patches) of each of ``models`` (abundance, latent, joint: a directory or
     pretrained:NAME); the latent model twice, unconditional and under the hed + seg maps of the
-    val patches (``val_conditions``: ``hsigen condition --split val``; sample i uses val patch i).
+    val patches (``val_conditions``: ``hsigen condition --split val``; sample i uses val patch i);
+    ``seed``: the sampling seed (the shipped models' provenance metrics: seed 1).
     Returns the samples directory of each row, by row name."""
     lane = Lane(work, "score.log")
     runs = {
@@ -190,7 +191,7 @@ def make_samples(
             continue
         out = f"samples/{prefix}{row}"
         lane.run(f"samples-{prefix}{row}", "sample", "--ckpt", ckpt, *extra, "-n", str(SAMPLES), "--size", "32",
-                 "--seed", "1", "--out", out)  # fmt: skip
+                 "--seed", str(seed), "--out", out)  # fmt: skip
         sets[prefix + row] = out
     return sets
 
