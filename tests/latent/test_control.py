@@ -137,8 +137,8 @@ def test_paper_dry_run_reports_hsigene_scale(cli):
     }
     assert report["latent_channels"] == 4 and report["downsampling_factor"] == 4
     code, out, _ = cli("train-diffusion", "--space", "latent", "--preset", "tiny", "--dry-run", "--json")
-    # issue 14: the first level 96 wide (was 1,266,004)
-    assert code == 0 and json.loads(out)["parameters"]["total"] == 2_893_908
+    # issue 14: the first level 96 wide (was 1,266,004), then 128 (96: 2,893,908)
+    assert code == 0 and json.loads(out)["parameters"]["total"] == 4_202_452
 
 
 def test_condition_kind_from_file_name():
