@@ -22,7 +22,7 @@ from ..common import log
 from ..common.errors import ConfigError
 from ..common.runtime import resolve_device, seed_everything
 from .latent_model import ADAPTERS_FILE, CONTROLNET_DIR
-from .model import SCHEDULER_DIR, UNET_DIR, warn_if_narrow
+from .model import SCHEDULER_DIR, UNET_DIR, check_unet_config, warn_if_narrow
 from .schedules import noised_sample
 
 DRY_RUN_GLOBAL_DIMS = {"content": 64, "text": 4}  # the offline descriptors' sizes
@@ -60,6 +60,7 @@ def dry_run(inputs: dict, model_cfg: dict, preset: str) -> dict:
 
         info = open_artifact(inputs["autoencoder"], "autoencoder").manifest.get("autoencoder", {})
         channels, factor = int(info.get("latent_channels", 4)), int(info.get("downsampling_factor", 4))
+    check_unet_config(model_cfg["unet"], head_size=False)
     with torch.device("meta"):
         model = ControlledDenoiser.build(
             model_cfg, channels, 8, factor, DRY_RUN_GLOBAL_DIMS, bool(model_cfg["rgb_condition"])
@@ -315,6 +316,7 @@ def train_latent(
     writer.check_destination()
 
     seed_everything(cfg.seed)
+    check_unet_config(model_cfg["unet"], head_size=False)
     warn_if_narrow(model_cfg["unet"], channels)
     model = ControlledDenoiser.build(model_cfg, channels, h, data.factor, global_dims, bool(model_cfg["rgb_condition"]))
     scheduler = training_scheduler(model_cfg["schedule"], model_cfg["prediction_type"])

@@ -81,10 +81,11 @@ def warn_if_narrow(unet_config: dict, channels: int) -> None:
         )
 
 
-def check_unet_config(unet_config: dict) -> None:
-    """Refuse widths diffusers' UNet2DModel cannot build or run: GroupNorm needs each level's width
-    to be a multiple of ``norm_num_groups``, and an attention level narrower than
-    ``attention_head_dim`` gets zero heads."""
+def check_unet_config(unet_config: dict, head_size: bool = True) -> None:
+    """Refuse widths diffusers' UNets cannot build or run: GroupNorm needs each level's width to be
+    a multiple of ``norm_num_groups``, and in UNet2DModel (``head_size``) an attention level
+    narrower than ``attention_head_dim`` gets zero heads (UNet2DConditionModel reads that field as
+    the number of heads instead)."""
     widths = [int(w) for w in unet_config["block_out_channels"]]
     groups = int(unet_config.get("norm_num_groups", 32))
     for w in widths:
@@ -93,6 +94,8 @@ def check_unet_config(unet_config: dict) -> None:
                 f"unet.block_out_channels {widths}: {w} is not a multiple of unet.norm_num_groups {groups}; "
                 "change one of them (--model-config)"
             )
+    if not head_size:
+        return
     head = int(unet_config.get("attention_head_dim") or 8)
     down = [w for w, kind in zip(widths, unet_config.get("down_block_types", ())) if "Attn" in kind]
     up = [w for w, kind in zip(widths[::-1], unet_config.get("up_block_types", ())) if "Attn" in kind]

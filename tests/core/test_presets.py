@@ -186,3 +186,11 @@ def test_cli_model_config_with_a_misspelt_key_exits_1_naming_the_valid_keys(cli,
     assert code == 1 and "does not exist" in err
     code, _, err = cli("unmix", tmp_path, "--model-config", config, "--out", tmp_path / "o")
     assert code == 1 and "--model-config is for --method scene-net" in err
+
+
+def test_cli_latent_unet_widths_groupnorm_cannot_split_exit_1(cli, tmp_path):
+    config = tmp_path / "m.yaml"
+    config.write_text("unet:\n  block_out_channels: [12, 48, 48]\n")  # the tiny preset's 8 groups
+    code, out, err = cli("train-diffusion", "--space", "latent", "--model-config", config, "--dry-run")
+    assert code == 1 and out == ""
+    assert "12 is not a multiple of unet.norm_num_groups 8" in err and "internal error" not in err
