@@ -41,8 +41,8 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 DEMO_DIR=$(DEMO_DIR) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/demo.sh
 
-# Retrain the pretrained models shipped in stages/pretrained/models (their training times add up to
-# 86 minutes on 2 cores, in three lanes side by side; examples/pretrain.py),
+# Retrain the pretrained models shipped in stages/pretrained/models (three lanes side by side on 2 cores,
+# the longest, latent, about 75 minutes; examples/pretrain.py),
 # each with its provenance.json; `hsigen pretrained` lists them.
 pretrained: $(STAMP)
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) examples/pretrain.py --work runs/pretrain

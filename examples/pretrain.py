@@ -9,10 +9,11 @@ data sha256, steps, wall time and the metrics measured on the held-out (val) row
 Three lanes run side by side (one OpenMP thread each, on the machine's two cores): the KL
 autoencoder → latent ControlNet model; the two-stream autoencoder → joint model; unmixing →
 abundance model → RGAN ×2. Every model uses its ``tiny`` preset's defaults (the presets carry
-what each choice bought). The shipped models' recorded training times add up to 86 minutes on a
-2-core CPU (lanes: latent 39, joint 43 — each measured with other jobs beside it — and pixels 4
-minutes, alone; the three have not been timed together since the joint lane was split off). Reruns skip every stage whose
-inputs and config are unchanged (the stages' own up-to-date check).
+what each choice bought). All three lanes together, rebuilding every model but the two (up-to-date)
+autoencoders, took 69 minutes on a 2-core CPU in session 14 (lanes: latent 67 + 7 for its KL
+autoencoder when that is rebuilt, joint 28 + 15 for its two-stream VAE, pixels 10 — each with the
+others beside it). Reruns skip every stage whose inputs and config are unchanged (the stages' own
+up-to-date check).
 
 Metrics (``hsigen evaluate --metrics spr_srec,spatial``, against the scene's train rows, physical
 units, k = 10) of 16 samples per generator: unconditional for the latent model and, for its
