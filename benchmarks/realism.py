@@ -126,7 +126,7 @@ def main() -> None:
         rename = lambda label: label.replace("autoencoder-reconstruction:", "autoencoder of ")  # noqa: E731
         rows = [(rename(label), m, {}) for label, m in refs] + over_seeds(generated)
         print(f"\nrealism on the embedded Indian Pines scene (train rows; val held out), {time.time() - t0:.0f} s")
-        print(f"{'set':<36} {'sPr':>12} {'sRec':>12} {'grad':>11} {'cast':>12}  target")
+        print(f"{'set':<42} {'sPr':>12} {'sRec':>12} {'grad':>11} {'cast':>12}  target")
         for label, m, sd in rows:
             cells = [
                 f"{m.get(k, float('nan')):{fmt}}" + (f" ±{sd[k]:{fmt}}" if k in sd else " " * (len(format(0, fmt)) + 2))
@@ -137,7 +137,7 @@ def main() -> None:
                     ("max_band_mean_error", "5.3f"),
                 )
             ]
-            print(f"{label:<36} {' '.join(cells)}  {verdict(label, m)}")
+            print(f"{label:<42} {' '.join(cells)}  {verdict(label, m)}")
         print(
             "\nsPr/sRec: spectral precision/recall (k = 10); grad: mean spatial gradient ÷ the real set's (1 = as "
             "sharp); cast: largest relative error of a band's mean level (val rows differ from train by ~0.2)."
