@@ -48,7 +48,7 @@ STEPS = {"autoencoder": 1500, "latent": 6000, "abundance": 3000, "two-stream": 1
 EMA_DECAY = {"latent": "0.999", "abundance": "0.999"}
 
 # Weights shipped at half precision to keep the package within its 25 MiB (stages/pretrained/install.py): the
-# latent model's UNet and ControlNet (17.2 MB in float32 since their full-resolution level is 128 wide), the joint
+# latent model's UNet and ControlNet (17.3 MB in float32 since their full-resolution level is 128 wide), the joint
 # model's UNet (6.1 MB in float32 since its level is 80 wide) and its mask VAE, and the abundance model's UNet.
 # Measured in float32 and float16 on the same seeds: docs/pretrained.md.
 FLOAT16 = {
