@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import traceback
 
+from rich.markup import escape
+
 from stages.common import log
 from stages.common.errors import HsigenError
 
@@ -49,11 +51,13 @@ def exit_code_for(exc: BaseException) -> int:
     for exc_type, code, message in ERROR_TABLE:
         if isinstance(exc, exc_type):
             text = message(exc) if callable(message) else str(message)
-            log.stderr.print(f"[red]error:[/red] {text}", markup=True, highlight=False)
+            log.stderr.print(f"[red]error:[/red] {escape(text)}", markup=True, highlight=False)
             if log.verbosity() >= 1:
                 log.stderr.print(traceback.format_exc())
             return code
-    log.stderr.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", markup=True, highlight=False)
+    log.stderr.print(
+        f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))}", markup=True, highlight=False
+    )
     if log.verbosity() >= 1:
         log.stderr.print(traceback.format_exc())
     else:

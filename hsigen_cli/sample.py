@@ -57,6 +57,14 @@ def sample(
             "--guidance", help="latent: classifier-free guidance scale (1 = none; default 2, HSIGene models 1)."
         ),
     ] = None,
+    guidance_interval: Annotated[
+        Optional[str],
+        typer.Option(
+            "--guidance-interval",
+            help="latent: LO:HI timesteps where the guidance applies, one conditional pass elsewhere "
+            "(default 300:999 for latent models, Kynkäänniemi et al. 2024); 'all' for every step.",
+        ),
+    ] = None,
     steps: Annotated[
         Optional[int], typer.Option("--steps", help="Reverse steps (default: 50 for ddim, the full schedule for ddpm).")
     ] = None,
@@ -120,6 +128,7 @@ def sample(
         guidance=guidance,
         shard=shard,
         precision=plain(precision),
+        guidance_interval=guidance_interval,
     )
     typer.echo(str(artifact.path))
 

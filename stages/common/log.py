@@ -7,9 +7,12 @@ import sys
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# Messages carry user text (paths, timesteps like "100:800"): no emoji codes, and markup only in our
+# own prefixes, the message itself escaped, so "a[b].tif" or ":100:" print as written.
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 _verbosity = 0  # -1 quiet, 0 normal, 1+ verbose
 
 
@@ -24,16 +27,16 @@ def verbosity() -> int:
 
 def info(message: str) -> None:
     if _verbosity >= 0:
-        stderr.print(message)
+        stderr.print(message, markup=False)
 
 
 def debug(message: str) -> None:
     if _verbosity >= 1:
-        stderr.print(f"[dim]{message}[/dim]")
+        stderr.print(f"[dim]{escape(message)}[/dim]")
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/yellow] {message}")
+    stderr.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
 
 @contextlib.contextmanager
@@ -71,5 +74,5 @@ class ProgressHandle:
         # Without a terminal, print roughly every 10 % so logs of batch jobs stay short.
         fraction = self._done / self._total
         if _verbosity >= 0 and (fraction >= self._next_line or self._done == self._total):
-            stderr.print(f"{self._description}: {self._done}/{self._total} {status}".rstrip())
+            stderr.print(f"{self._description}: {self._done}/{self._total} {status}".rstrip(), markup=False)
             self._next_line = fraction + 0.1

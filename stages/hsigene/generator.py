@@ -314,7 +314,8 @@ class Generator(BaseGenerator):
     def predict(self, x, t, rows: slice, conditions: Conditions):
         """ε̂(x_t, t): UNet + adapters in one call; at guidance g ≠ 1 the unconditional ε̂_u joins the
         batch and ε̂ = ε̂_u + g (ε̂_c − ε̂_u)."""
-        encoded = self._constants(conditions)
+        guidance = conditions.guidance_at(t)
+        encoded = self._constants(conditions)[: 1 if guidance == 1.0 else 2]
         b = x.shape[0]
         k = len(encoded)
         x_in = x.to(self.device, self.dtype).repeat(k, 1, 1, 1).contiguous(memory_format=torch.channels_last)
@@ -328,7 +329,7 @@ class Generator(BaseGenerator):
         if k == 1:
             return eps
         cond, uncond = eps[:b], eps[b:]
-        return uncond + conditions.guidance * (cond - uncond)
+        return uncond + guidance * (cond - uncond)
 
     def decode(self, x0: np.ndarray, rows: slice, conditions: Conditions) -> Decoded:
         """Latents → (n, 48, H, W) float32 in [0, 1] (x·0.5 + 0.5, clipped), with the local

@@ -57,6 +57,46 @@ def resolve_options(model, generator: Generator, cfg: SampleConfig) -> SampleCon
     return replace(cfg, steps=steps, size=size)
 
 
+def parse_guidance_interval(text: str | None) -> tuple[int, int] | None:
+    """``--guidance-interval LO:HI`` → (lo, hi) timesteps; ``all`` → every step; None → None (the
+    generator's default)."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return (0, 10**9)
+    lo, sep, hi = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return (int(lo), int(hi))
+    except ValueError:
+        raise ConfigError(
+            f"--guidance-interval {text!r}: give LO:HI timesteps (e.g. 400:1000, guidance only at high noise) "
+            "or 'all' (every step)"
+        ) from None
+
+
+def set_guidance_interval(model, generator: Generator, conditions: Conditions, interval) -> Conditions:
+    """``conditions`` with the guidance interval ``interval`` ((lo, hi) timesteps; None: the
+    generator's default), checked against the model's schedule and recorded with the guidance."""
+    if isinstance(interval, str):
+        interval = parse_guidance_interval(interval)
+    if interval is None:
+        interval = generator.default_guidance_interval
+    if interval is not None:
+        lo, hi = (int(v) for v in interval)
+        total = int(model.training_scheduler_config()["num_train_timesteps"])
+        if not 0 <= lo <= hi:
+            raise ConfigError(
+                f"--guidance-interval {lo}:{hi}: give LO:HI with 0 <= LO <= HI (timesteps 0..{total - 1})"
+            )
+        interval = (lo, min(hi, total - 1))
+    conditions.guidance_interval = interval
+    if "guidance" in conditions.recorded:  # only generators that guide record it
+        conditions.recorded["guidance_interval"] = list(interval) if interval is not None else None
+    return conditions
+
+
 def generate_rows(
     generator: Generator, scheduler, conditions: Conditions, rows: range, cfg: SampleConfig, progress=None
 ) -> tuple[np.ndarray, Decoded]:
@@ -91,10 +131,11 @@ def generate(
     device,
     conditions: Conditions | None = None,
     precision: str | None = None,
+    guidance_interval: str | tuple[int, int] | None = None,
 ):
     """(hsi (n, B, size, size) normalised, model-space x0, conditions): the whole generator in
     memory. ``conditions`` (from ``generator.prepare``) replaces ``request`` when given;
-    ``guidance`` None: the generator's default."""
+    ``guidance`` / ``guidance_interval`` None: the generator's defaults."""
     from ..common.runtime import resolve_device
     from ..diffusion.schedules import sampling_scheduler
 
@@ -108,6 +149,7 @@ def generate(
         conditions = generator.prepare(
             request, n, cfg.size, generator.default_guidance if guidance is None else guidance
         )
+    set_guidance_interval(model, generator, conditions, guidance_interval)
     generator.load(device, cfg.batch_size)
     scheduler = sampling_scheduler(cfg.sampler, generator.scheduler_config())
     with log.progress(f"sample ({cfg.sampler}, {cfg.steps} steps)", n * cfg.steps) as bar:

@@ -22,7 +22,7 @@ from ..artifacts.samples import PART_SAMPLES, SampleParts, assemble, link_sample
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError
 from ..common.runtime import resolve_device
-from .generation import SampleConfig, generate_rows, open_generator, resolve_options
+from .generation import SampleConfig, generate_rows, open_generator, resolve_options, set_guidance_interval
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -78,9 +78,11 @@ def run(
     guidance: float | None = None,
     shard: str | None = None,
     precision: str | None = None,
+    guidance_interval: str | tuple[int, int] | None = None,
 ):
     """``conditions``: a ``diffusion.generator.ConditionRequest`` (for models that take
-    conditions); ``guidance`` None: the generator's default; ``shard``: ``"I/N"`` to make slice I
+    conditions); ``guidance`` None: the generator's default; ``guidance_interval``: (lo, hi)
+    timesteps where the guidance applies (None: the generator's default); ``shard``: ``"I/N"`` to make slice I
     of N (merge the N artifacts with ``merge``); ``precision``: fp32 (None) or one the generator
     lists in ``precisions``."""
     from ..diffusion import load_model
@@ -102,6 +104,7 @@ def run(
     if guidance is None:
         guidance = generator.default_guidance
     prepared = generator.prepare(conditions, cfg.n, cfg.size, guidance)  # every input read before writing
+    set_guidance_interval(model, generator, prepared, guidance_interval)
 
     recorded = {**asdict(cfg), "space": model.space, **prepared.recorded}
     recorded.pop("batch_size")  # batching does not change the samples
