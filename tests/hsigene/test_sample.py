@@ -100,6 +100,15 @@ def test_guidance_adds_an_unconditional_pass(tiny_import, cond_images):
         assert len(gen._constants(conditions)) == (1 if g == 1.0 else 2)  # guidance 1: one pass only
     assert not torch.equal(eps["c"], eps["u"])
     assert torch.allclose(eps["g"], eps["u"] + 3.0 * (eps["c"] - eps["u"]), atol=1e-5)
+    # Outside --guidance-interval the step is the conditional pass alone, inside it the guided one.
+    limited = gen.prepare(hed, 2, 32, 3.0)
+    limited.guidance_interval = (600, 999)
+    assert torch.equal(gen.predict(x, t, slice(0, 2), limited), eps["c"])
+    assert torch.allclose(
+        gen.predict(x, torch.tensor(701), slice(0, 2), limited),
+        gen.predict(x, torch.tensor(701), slice(0, 2), gen.prepare(hed, 2, 32, 3.0)),
+        atol=1e-6,
+    )
 
 
 def test_shards_merge_to_the_unsharded_run(cli, tiny_import, tmp_path):
