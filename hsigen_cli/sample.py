@@ -54,7 +54,7 @@ def sample(
     guidance: Annotated[
         Optional[float],
         typer.Option(
-            "--guidance", help="latent: classifier-free guidance scale (1 = none; default 2, HSIGene models 1)."
+            "--guidance", help="latent: classifier-free guidance scale (1 = none; default 2.5, HSIGene models 1)."
         ),
     ] = None,
     guidance_interval: Annotated[

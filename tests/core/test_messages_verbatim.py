@@ -38,4 +38,3 @@ def test_info_and_warning_are_verbatim(captured):
     log.info(TEXT)
     log.warn(TEXT)
     assert captured.getvalue() == f"{TEXT}\nwarning: {TEXT}\n"
-

@@ -1,7 +1,7 @@
 """Guidance in a limited interval (``--guidance-interval LO:HI``; Kynkäänniemi et al., NeurIPS 2024):
 steps outside it make one conditional pass, so an interval that holds no step gives exactly the
-samples of guidance 1, ``all`` exactly those of guidance at every step; the latent default
-(300:999) is recorded in the manifest; bad intervals exit 1 and write nothing."""
+samples of guidance 1, ``all`` exactly those of guidance at every step; the latent defaults
+(guidance 2.5 at 300:999) are recorded in the manifest; bad intervals exit 1 and write nothing."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_sample_records_the_interval(cli, latent_model, val_conditions, tmp_path
     )  # fmt: skip
     assert code == 0, stderr
     config = json.loads((out / "manifest.json").read_text())["config"]
-    assert config["guidance"] == 2.0 and config["guidance_interval"] == [200, 800]
+    assert config["guidance"] == 2.5 and config["guidance_interval"] == [200, 800]  # the latent defaults
 
 
 @pytest.mark.parametrize(
