@@ -71,7 +71,7 @@ def parse_guidance_interval(text: str | None) -> tuple[int, int] | None:
         return (int(lo), int(hi))
     except ValueError:
         raise ConfigError(
-            f"--guidance-interval {text!r}: give LO:HI timesteps (e.g. 400:1000, guidance only at high noise) "
+            f"--guidance-interval {text!r}: give LO:HI timesteps (e.g. 300:999, guidance only at high noise) "
             "or 'all' (every step)"
         ) from None
 
