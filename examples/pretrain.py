@@ -12,7 +12,7 @@ abundance model → RGAN ×2. Every model uses its ``tiny`` preset's defaults (t
 what each choice bought). All three lanes together, rebuilding every model but the two (up-to-date)
 autoencoders, took 69 minutes on a 2-core CPU in session 14 (lanes: latent 67 + 7 for its KL
 autoencoder when that is rebuilt, joint 28 + 15 for its two-stream VAE, pixels 10 — each with the
-others beside it). Reruns skip every stage whose inputs and config are unchanged (the stages' own
+others beside it); the joint model's 10000 steps since session 15 took 55 minutes beside the latent lane. Reruns skip every stage whose inputs and config are unchanged (the stages' own
 up-to-date check).
 
 Metrics (``hsigen evaluate --metrics spr_srec,spatial``, against the scene's train rows, physical
@@ -41,7 +41,7 @@ LATENT_KINDS = "hed,seg"
 UNMIX_K = 12  # endmembers of the min-volume simplex: k = 8 rebuilds the val patches at sRec 0.49, 12 at 0.77 (docs/pretrained.md)
 # Longer than the tiny presets' defaults (which tests and the demo shorten further): what the
 # shipped models were trained for, recorded in each provenance.json.
-STEPS = {"autoencoder": 1500, "latent": 6000, "abundance": 3000, "two-stream": 1500, "joint": 5000, "rgan": 300}
+STEPS = {"autoencoder": 1500, "latent": 6000, "abundance": 3000, "two-stream": 1500, "joint": 10000, "rgan": 300}
 # EMA decays longer than the presets' for these longer runs. The latent model: 6000 steps at 0.999 against 3000 at
 # the preset's 0.995 before, unconditional sPr 0.65 → 0.70, hed + seg 0.46 → 0.52 (the joint model gained
 # nothing from 0.999: docs/pretrained.md).

@@ -106,7 +106,10 @@ PRESETS: dict[str, DiffusionPreset] = preset_table(
         # two-stream VAE (52 × 16 × 16 latents) 5000 steps took 1303 s with the [32, 64] UNet; its samples: sPr 0.46 /
         # sRec 0.84 / gradient 1.17, 2 / 14 classes, 5-NN coupling 0.339 (0.135 with other images' masks). With
         # [80, 64] (1792 s): 0.65 / 0.87 / 1.10 / band-mean error 5.7 %, 5 / 12 classes, mSAD 0.022 rad (0.052),
-        # coupling 0.469 (0.144), class-share TV 0.104 (0.131) — docs/pretrained.md.
+        # coupling 0.469 (0.144), class-share TV 0.104 (0.131) — docs/pretrained.md. 10000 steps (the shipped model since
+        # session 15, `examples/pretrain.py`; 3314 s beside the latent lane): sPr 0.668 ± 0.036 over 3 seeds (0.601 ±
+        # 0.036 at 5000), sRec 0.82, gradient 1.11, band-mean error 3.3 %; 7 / 12 classes, mSAD 0.020, coupling 0.573
+        # (0.129), class-share TV 0.120, downstream OA 0.480 ± 0.025 (0.395 ± 0.032 at 5000; real subset 0.502).
         "tiny": {
             "unet": _TINY_UNET,
             "prediction_type": "sample",
