@@ -12,7 +12,8 @@ abundance model → RGAN ×2. Every model uses its ``tiny`` preset's defaults (t
 what each choice bought). All three lanes together, rebuilding every model but the two (up-to-date)
 autoencoders, took 69 minutes on a 2-core CPU in session 14 (lanes: latent 67 + 7 for its KL
 autoencoder when that is rebuilt, joint 28 + 15 for its two-stream VAE, pixels 10 — each with the
-others beside it); the joint model's 10000 steps since session 15 took 55 minutes beside the latent lane. Reruns skip every stage whose inputs and config are unchanged (the stages' own
+others beside it); the joint model's 10000 steps since session 15 took 55 minutes beside the latent
+lane. Reruns skip every stage whose inputs and config are unchanged (the stages' own
 up-to-date check).
 
 Metrics (``hsigen evaluate --metrics spr_srec,spatial``, against the scene's train rows, physical

@@ -76,9 +76,17 @@ def parse_guidance_interval(text: str | None) -> tuple[int, int] | None:
         ) from None
 
 
-def set_guidance_interval(model, generator: Generator, conditions: Conditions, interval) -> Conditions:
-    """``conditions`` with the guidance interval ``interval`` ((lo, hi) timesteps; None: the
-    generator's default), checked against the model's schedule and recorded with the guidance."""
+def prepare_conditions(model, generator: Generator, request, n: int, size: int, guidance, interval) -> Conditions:
+    """``generator.prepare`` (every input read and checked before anything is written) with the
+    guidance scale and interval filled in: None takes the generator's default."""
+    conditions = generator.prepare(request, n, size, generator.default_guidance if guidance is None else guidance)
+    set_guidance_interval(model, generator, conditions, interval)
+    return conditions
+
+
+def set_guidance_interval(model, generator: Generator, conditions: Conditions, interval) -> None:
+    """Sets ``conditions.guidance_interval`` to ``interval`` ((lo, hi) timesteps, ``LO:HI`` text; None:
+    the generator's default), checked against the model's schedule and recorded with the guidance."""
     if isinstance(interval, str):
         interval = parse_guidance_interval(interval)
     if interval is None:
@@ -94,7 +102,6 @@ def set_guidance_interval(model, generator: Generator, conditions: Conditions, i
     conditions.guidance_interval = interval
     if "guidance" in conditions.recorded:  # only generators that guide record it
         conditions.recorded["guidance_interval"] = list(interval) if interval is not None else None
-    return conditions
 
 
 def generate_rows(
@@ -146,10 +153,9 @@ def generate(
     device = resolve_device(device) if isinstance(device, str) else device
     generator.set_precision(precision, device)
     if conditions is None:
-        conditions = generator.prepare(
-            request, n, cfg.size, generator.default_guidance if guidance is None else guidance
-        )
-    set_guidance_interval(model, generator, conditions, guidance_interval)
+        conditions = prepare_conditions(model, generator, request, n, cfg.size, guidance, guidance_interval)
+    else:
+        set_guidance_interval(model, generator, conditions, guidance_interval)
     generator.load(device, cfg.batch_size)
     scheduler = sampling_scheduler(cfg.sampler, generator.scheduler_config())
     with log.progress(f"sample ({cfg.sampler}, {cfg.steps} steps)", n * cfg.steps) as bar:

@@ -22,7 +22,7 @@ from ..artifacts.samples import PART_SAMPLES, SampleParts, assemble, link_sample
 from ..common import log
 from ..common.errors import ArtifactError, ConfigError
 from ..common.runtime import resolve_device
-from .generation import SampleConfig, generate_rows, open_generator, resolve_options, set_guidance_interval
+from .generation import SampleConfig, generate_rows, open_generator, prepare_conditions, resolve_options
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -81,8 +81,8 @@ def run(
     guidance_interval: str | tuple[int, int] | None = None,
 ):
     """``conditions``: a ``diffusion.generator.ConditionRequest`` (for models that take
-    conditions); ``guidance`` None: the generator's default; ``guidance_interval``: (lo, hi)
-    timesteps where the guidance applies (None: the generator's default); ``shard``: ``"I/N"`` to make slice I
+    conditions); ``guidance`` None: the generator's default; ``guidance_interval``: (lo, hi) or
+    ``"LO:HI"`` timesteps where the guidance applies (None: the generator's default); ``shard``: ``"I/N"`` to make slice I
     of N (merge the N artifacts with ``merge``); ``precision``: fp32 (None) or one the generator
     lists in ``precisions``."""
     from ..diffusion import load_model
@@ -101,10 +101,7 @@ def run(
         )
     dev = resolve_device(device)
     generator.set_precision(precision, dev)
-    if guidance is None:
-        guidance = generator.default_guidance
-    prepared = generator.prepare(conditions, cfg.n, cfg.size, guidance)  # every input read before writing
-    set_guidance_interval(model, generator, prepared, guidance_interval)
+    prepared = prepare_conditions(model, generator, conditions, cfg.n, cfg.size, guidance, guidance_interval)
 
     recorded = {**asdict(cfg), "space": model.space, **prepared.recorded}
     recorded.pop("batch_size")  # batching does not change the samples

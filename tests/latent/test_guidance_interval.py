@@ -25,7 +25,7 @@ def _samples(model, val, interval, guidance=2.0):
     from stages.sampling import generate
 
     cond = conditioned(model, val, ["seg", "hed"], 3)
-    cond.guidance = guidance
+    cond.guidance = guidance  # prepared conditions carry the scale; generate's own argument is then unused
     hsi, _, cond = generate(
         model,
         None,
