@@ -109,11 +109,13 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
         #   [128, 48, 48] (this preset), 3000 steps, EMA 0.999                     0.68 / 0.81 / 0.87 / 3.7 %
         #   [128, 48, 48], 6000 steps, EMA 0.999 (the shipped model, session 14)   0.71 / 0.75 / 0.81 / 4.2 %
         #   [128, 48, 48], 12000 steps (session 15; overfits, not adopted)        0.75 / 0.75 / 0.74 / 5.2 %
+        #   [128, 48, 48], 6000 steps on 630 patches cut every 4 px (not adopted)  0.75 / 0.76 / 0.82 / 6.3 %
         #   1500 steps, the x0 loss of channel c weighted ∝ std_c (tried, dropped) 0.51 / 0.87 / 0.97 / 1.9 %
         # Under the hed + seg maps of 16 val patches the 96-wide level lifts sPr more: 0.42 against 0.31 for the
         # shipped 32-wide model at 3000 steps (sigma_data 0.5: 0.22); 0.46 at 3000 steps, 0.52 at 6000 with EMA
         # 0.999; 128 wide: 0.54 at 3000 steps, 0.56 at 6000; at 12000, with today's default guidance, 0.51 against the
-        # 6000-step model's 0.61 (3 seeds; seg ARI 0.38 against 0.50). One seed's 16 samples move sPr by up to 0.05
+        # 6000-step model's 0.61 (3 seeds; seg ARI 0.38 against 0.50); on the dense patches 0.59 (unconditional 0.73
+        # against 0.71 over 3 seeds; seg + hed ARI 0.42 against 0.48). One seed's 16 samples move sPr by up to 0.05
         # (docs/pretrained.md), so rows closer than that are not told apart. Preconditioning lets the model give
         # back its input at low noise but then it hardly denoises there (val latents at t = 21: decoded sPr 0.76,
         # the noisy input's 0.75), so the samples keep noise; the width makes the x0 estimate itself more precise.
