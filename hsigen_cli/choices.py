@@ -76,6 +76,7 @@ class UnmixMethod(Choice):
     vca = "vca"
     min_volume = "min-volume"
     scene_net = "scene-net"
+    manifold = "manifold"
 
 
 class AbundanceSolver(Choice):

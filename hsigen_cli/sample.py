@@ -9,6 +9,7 @@ hsigen sample --ckpt runs/ip-ldm --content scene.png --text farmland -n 4 --out 
 hsigen sample --ckpt runs/ip-hyperldm --cond rgb=photo.png -n 10 --sampler ddpm --out runs/hyperldm-samples
 hsigen sample --ckpt runs/ip-diff -n 100000 --shard 3/8 --out runs/part-3      # slice 3 of 8 (a job array)
 hsigen sample --merge runs/part-0 --merge runs/part-1 ... --out runs/ip-100k   # = the unsharded run
+hsigen sample --ckpt runs/ip-ldm -n 16 --spectral-manifold runs/ip-manifold --out s   # spectra on the scene's manifold
 hsigen sample --ckpt runs/hsigene --cond hed=a.png --cond seg=b.png --text Farmland -n 4 --out s  # released HSIGene
 """
 
@@ -91,6 +92,14 @@ def sample(
             "--merge", help="Join the shard artifacts of one run (repeat per shard) into --out, checking their hashes."
         ),
     ] = None,
+    spectral_manifold: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--spectral-manifold",
+            help="Decode every generated pixel through this spectral manifold of real spectra "
+            "(`unmix --method manifold`, or pretrained:indian-pines-manifold).",
+        ),
+    ] = None,
     batch_size: BatchSize = None,
     seed: Seed = 0,
     device: Device = "auto",
@@ -129,6 +138,7 @@ def sample(
         shard=shard,
         precision=plain(precision),
         guidance_interval=guidance_interval,
+        spectral_manifold=spectral_manifold,
     )
     typer.echo(str(artifact.path))
 

@@ -5,6 +5,7 @@ hsigen unmix runs/ip -k 8 --abundance lsq --out runs/ip-lsq        # pseudo-inve
 hsigen unmix runs/ip -k 12 --method min-volume --out runs/ip-mv    # simplex enclosing the pixels (SISAL-style)
 hsigen unmix runs/xiongan runs/chikusei -k 6 --out runs/corpus-unmix    # one unmixing of several datasets
 hsigen unmix corpus.yaml --out runs/corpus-unmix                   # a corpus YAML (docs/scale.md)
+hsigen unmix runs/ip -k 4 --method manifold --out runs/ip-manifold  # for sample --spectral-manifold
 hsigen unmix runs/ip --method scene-net --preset tiny --out runs/ip-net
 hsigen unmix runs/ip --method scene-net --preset paper --dry-run   # parameter counts
 hsigen unmix infer runs/ip-net photo1.png photo2.jpg --out runs/photos-abund
@@ -62,10 +63,14 @@ def unmix_run(
     method: Annotated[
         UnmixMethod,
         typer.Option(
-            "--method", help="vca | min-volume (the smallest simplex enclosing the pixels, from VCA's) | scene-net."
+            "--method",
+            help="vca | min-volume (the smallest simplex enclosing the pixels, from VCA's) | scene-net | "
+            "manifold (a nonlinear per-pixel mixing model with -k dimensions, for sample --spectral-manifold).",
         ),
     ] = UnmixMethod.vca,
-    endmembers: Annotated[int, typer.Option("--endmembers", "-k", help="Number of endmembers.")] = 5,
+    endmembers: Annotated[
+        int, typer.Option("--endmembers", "-k", help="Number of endmembers (manifold: its dimension).")
+    ] = 5,
     abundance: Annotated[
         AbundanceSolver,
         typer.Option("--abundance", help="vca, min-volume: fcls (non-negative, sum-to-one) | lsq (pseudo-inverse)."),
@@ -111,7 +116,10 @@ def unmix_run(
             {"steps": steps, "batch_size": batch_size, "lr": lr},
             **model_config_args(model_config),
         )
-    elif model_config is not None:
+    elif method == "manifold":
+        given = {"steps": steps, "batch_size": batch_size, "lr": lr}
+        cfg.manifold = {k: v for k, v in given.items() if v is not None}
+    if method != "scene-net" and model_config is not None:
         raise ConfigError("--model-config is for --method scene-net (vca and min-volume have no model to configure)")
     result = stage.run(
         dataset[0] if len(dataset) == 1 else list(dataset),

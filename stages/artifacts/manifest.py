@@ -18,6 +18,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 SCHEMA_VERSIONS: dict[str, int] = {
     "hsi-dataset": 1,
     "unmixing": 1,
+    "spectral-manifold": 1,
     "autoencoder": 1,
     "diffusion-model": 1,
     "conditions": 1,

@@ -105,10 +105,17 @@ def set_guidance_interval(model, generator: Generator, conditions: Conditions, i
 
 
 def generate_rows(
-    generator: Generator, scheduler, conditions: Conditions, rows: range, cfg: SampleConfig, progress=None
+    generator: Generator,
+    scheduler,
+    conditions: Conditions,
+    rows: range,
+    cfg: SampleConfig,
+    progress=None,
+    manifold=None,
 ) -> tuple[np.ndarray, Decoded]:
     """Samples ``rows`` (global sample numbers, so each keeps its own noise): model-space
-    tensors and their decoding. ``generator`` must be loaded."""
+    tensors and their decoding. ``generator`` must be loaded; ``manifold`` (a
+    ``unmix.manifold.SpectralManifold``): every decoded pixel projected onto it."""
     from ..diffusion.reverse import denoise
 
     x0 = denoise(
@@ -122,7 +129,10 @@ def generate_rows(
         generator.device,
         progress,
     )
-    return x0, generator.decode(x0, slice(rows.start, rows.stop), conditions)
+    decoded = generator.decode(x0, slice(rows.start, rows.stop), conditions)
+    if manifold is not None:
+        decoded.hsi = manifold.project_normalised(decoded.hsi, decoded.scale, decoded.offset)
+    return x0, decoded
 
 
 def generate(
@@ -139,10 +149,12 @@ def generate(
     conditions: Conditions | None = None,
     precision: str | None = None,
     guidance_interval: str | tuple[int, int] | None = None,
+    manifold=None,
 ):
     """(hsi (n, B, size, size) normalised, model-space x0, conditions): the whole generator in
     memory. ``conditions`` (from ``generator.prepare``) replaces ``request`` when given;
-    ``guidance`` / ``guidance_interval`` None: the generator's defaults."""
+    ``guidance`` / ``guidance_interval`` None: the generator's defaults; ``manifold``: a
+    ``SpectralManifold`` every decoded pixel is projected onto (``sample --spectral-manifold``)."""
     from ..common.runtime import resolve_device
     from ..diffusion.schedules import sampling_scheduler
 
@@ -159,5 +171,5 @@ def generate(
     generator.load(device, cfg.batch_size)
     scheduler = sampling_scheduler(cfg.sampler, generator.scheduler_config())
     with log.progress(f"sample ({cfg.sampler}, {cfg.steps} steps)", n * cfg.steps) as bar:
-        x0, decoded = generate_rows(generator, scheduler, conditions, range(n), cfg, bar)
+        x0, decoded = generate_rows(generator, scheduler, conditions, range(n), cfg, bar, manifold)
     return decoded.hsi, x0, conditions

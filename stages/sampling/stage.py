@@ -79,12 +79,14 @@ def run(
     shard: str | None = None,
     precision: str | None = None,
     guidance_interval: str | tuple[int, int] | None = None,
+    spectral_manifold: str | Path | None = None,
 ):
     """``conditions``: a ``diffusion.generator.ConditionRequest`` (for models that take
     conditions); ``guidance`` None: the generator's default; ``guidance_interval``: (lo, hi) or
     ``"LO:HI"`` timesteps where the guidance applies (None: the generator's default); ``shard``: ``"I/N"`` to make slice I
     of N (merge the N artifacts with ``merge``); ``precision``: fp32 (None) or one the generator
-    lists in ``precisions``."""
+    lists in ``precisions``; ``spectral_manifold``: a ``spectral-manifold`` artifact (``unmix --method
+    manifold``) every generated pixel is decoded through."""
     from ..diffusion import load_model
     from ..diffusion.schedules import sampling_scheduler
 
@@ -102,12 +104,17 @@ def run(
     dev = resolve_device(device)
     generator.set_precision(precision, dev)
     prepared = prepare_conditions(model, generator, conditions, cfg.n, cfg.size, guidance, guidance_interval)
+    manifold = _open_manifold(spectral_manifold, model) if spectral_manifold is not None else None
 
     recorded = {**asdict(cfg), "space": model.space, **prepared.recorded}
+    if manifold is not None:
+        recorded["spectral_manifold"] = {"dims": manifold.dims}
     recorded.pop("batch_size")  # batching does not change the samples
     if which is not None:
         recorded["shard"] = {"index": which[0], "count": which[1], "first": rows.start, "stop": rows.stop}
     records = [input_record(model_path)] + [input_record(p) for p in prepared.inputs]
+    if manifold is not None:
+        records.append(input_record(spectral_manifold))
     writer = ArtifactWriter(out, "hsi-samples", "sample", recorded, records, overwrite)
     if writer.up_to_date():
         log.info("sample: up to date")
@@ -128,7 +135,7 @@ def run(
         with log.progress(f"sample ({cfg.sampler}, {cfg.steps} steps)", remaining * cfg.steps) as bar:
             for first in todo:
                 part = range(first, min(first + PART_SAMPLES, rows.stop))
-                _, decoded = generate_rows(generator, scheduler, prepared, part, cfg, bar)
+                _, decoded = generate_rows(generator, scheduler, prepared, part, cfg, bar, manifold)
                 parts.write_files(first, decoded.hsi, decoded.arrays)
                 generator.write_beside(work, decoded, slice(part.start, part.stop), prepared)
                 parts.commit(first, decoded.hsi, decoded.arrays)
@@ -145,6 +152,15 @@ def run(
     part_of = f" (shard {which[0]}/{which[1]}: samples {rows.start}..{rows.stop - 1})" if which else ""
     log.info(f"sample: {len(rows)} samples{kinds}{part_of} of {len(parts.wl)} bands × {cfg.size}×{cfg.size} → {out}")
     return writer.artifact
+
+
+def _open_manifold(path, model):
+    """The spectral manifold of ``--spectral-manifold``, checked against the model's band grid."""
+    from ..unmix.manifold import check_grid, load_manifold
+
+    manifold, artifact = load_manifold(path)
+    check_grid(artifact, model.artifact.spectral, f"the model {model.artifact.path}")
+    return manifold
 
 
 def merge(shards: list[str | Path], out: str | Path, *, overwrite: bool = False):

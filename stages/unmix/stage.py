@@ -1,13 +1,16 @@
 """``unmix``: an ``hsi-dataset`` → an ``unmixing`` artifact (endmembers + abundance maps).
 
-Three methods:
+Four methods:
 - ``vca``: endmembers by VCA on the training split's pixels, abundances by FCLS or LSQ
   (Shen et al., HUD (2025) §III-B, eqs. 2-3) for every patch;
 - ``min-volume``: the minimum-volume simplex enclosing those pixels, started at VCA's (SISAL-style,
   ``min_volume.py``), then the same abundances: endmembers need not be pixels of the scene, so
   the mixtures reach the spectra VCA's simplex clips;
 - ``scene-net``: the MSF-Diff scene-based unmixing network (Pan et al., MSF-Diff, Information Fusion 108 (2024) §4.1), trained with
-  the shared Trainer on three RGB-like bands, its decoder initialised from VCA endmembers.
+  the shared Trainer on three RGB-like bands, its decoder initialised from VCA endmembers;
+- ``manifold``: no endmembers: a per-pixel nonlinear mixing model (encoder to ``-k`` coordinates,
+  decoder back) fitted to the training pixels, written as a ``spectral-manifold`` artifact that
+  ``sample --spectral-manifold`` decodes generated spectra through (``manifold.py``).
 
 All unmixing works in the dataset's normalised units; since abundances sum to one,
 physical = normalised · scale + offset holds for endmembers too, so ``endmembers.csv`` is
@@ -45,7 +48,7 @@ from .artifact import plot_endmembers, write_abundances_h5, write_endmembers_csv
 from .endmembers import extract_corpus_endmembers, extract_endmembers, pixels_of
 from .metrics import ReconstructionStats, simplex_stats
 
-METHODS = ("vca", "min-volume", "scene-net")
+METHODS = ("vca", "min-volume", "scene-net", "manifold")
 ENDMEMBER_TITLES = {"vca": "VCA endmembers", "min-volume": "minimum-volume endmembers"}
 VCA_MAX_PIXELS = 200_000  # VCA runs on a seeded random subset of larger pixel sets
 
@@ -64,9 +67,14 @@ class UnmixConfig:
     beta: float = 1e-3
     device: str = "auto"
     checkpoint_every: int = 0
+    # manifold only: network width and training (manifold.ManifoldConfig; -k is its dimension)
+    manifold: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         d = asdict(self)
+        if self.method == "manifold":
+            return {"method": "manifold", "dims": self.endmembers, "seed": self.seed, **self.manifold_config_json()}
+        d.pop("manifold")
         if self.method != "scene-net":
             for key in ("preset", "scene_net", "alpha", "beta", "device", "checkpoint_every"):
                 d.pop(key)
@@ -74,6 +82,14 @@ class UnmixConfig:
             d.pop("device")  # where it ran does not change what it computes (on CPU)
             d.pop("checkpoint_every")
         return d
+
+    def manifold_config(self):
+        from .manifold import ManifoldConfig
+
+        return ManifoldConfig(dims=self.endmembers, seed=self.seed, **self.manifold)
+
+    def manifold_config_json(self) -> dict:
+        return {k: v for k, v in asdict(self.manifold_config()).items() if k not in ("dims", "seed")}
 
 
 def validate(cfg: UnmixConfig, patches: PatchSet | int) -> None:
@@ -83,6 +99,8 @@ def validate(cfg: UnmixConfig, patches: PatchSet | int) -> None:
         raise ConfigError(f"--method {cfg.method!r}: choose one of {', '.join(METHODS)}")
     if cfg.abundance not in ABUNDANCE_METHODS:
         raise ConfigError(f"--abundance {cfg.abundance!r}: choose fcls or lsq")
+    if cfg.method == "manifold":
+        return  # its dimension is checked by manifold.run
     if cfg.endmembers < 2:
         raise ConfigError(f"-k {cfg.endmembers}: unmixing needs at least 2 endmembers")
     if cfg.endmembers > bands:
@@ -118,6 +136,12 @@ def run(
         )
     if dry_run:
         raise ConfigError("--dry-run applies to --method scene-net (vca and min-volume train no network)")
+    if cfg.method == "manifold":
+        from . import manifold
+
+        return manifold.run(
+            patches, Path(dataset), Path(out), cfg.manifold_config(), cfg.to_json(), overwrite=overwrite
+        )
     writer = ArtifactWriter(Path(out), "unmixing", "unmix", cfg.to_json(), [input_record(dataset)], overwrite)
     if writer.up_to_date():
         log.info("unmix: up to date")
@@ -152,9 +176,9 @@ def run_corpus(corpus, out, cfg: UnmixConfig, *, overwrite: bool = False, dry_ru
     """Several datasets → one unmixing artifact (see the module docstring)."""
     import h5py
 
-    if cfg.method == "scene-net":
+    if cfg.method in ("scene-net", "manifold"):
         raise ConfigError(
-            f"--method {cfg.method} unmixes one dataset (its network trains on one scene's RGB bands); "
+            f"--method {cfg.method} fits one dataset (one scene's network); "
             f"{len(corpus.sources)} datasets unmix with --method vca or min-volume"
         )
     validate(cfg, corpus.bands)

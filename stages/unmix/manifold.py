@@ -1,0 +1,252 @@
+"""A scene's spectral manifold: a per-pixel nonlinear mixing model fitted to its real spectra, and
+the projection of generated spectra onto it (``unmix --method manifold``, ``sample --spectral-manifold``).
+
+Why: a generator's spectra can be about 1 % off every real one and still look right; at that
+precision they fall outside the real spectra's k-NN balls (sPr). HyperLDM decodes its latents
+through the linear mixing model so that every generated pixel is a mixture of the scene's
+endmembers (Liu et al., HyperLDM, IEEE TGRS 61 (2023) §III-B). A linear mixture of k endmembers is
+a (k − 1)-dimensional affine subspace, and the generated spectra's errors lie inside the scene's
+leading principal subspace (docs/pretrained.md, Session 13), so a linear model cannot remove them.
+This module fits the nonlinear counterpart: an encoder from a spectrum to ``dims`` mixing
+coordinates and a decoder back (the autoencoder form of nonlinear unmixing), trained on the
+scene's training pixels only; decoding generated spectra through it puts each on the scene's
+``dims``-dimensional spectral manifold. It changes no pixel's neighbourhood, so spatial detail
+stays as generated.
+
+The networks act on whitened principal-component coordinates of the training pixels (so every
+spectral direction starts at unit scale); the loss is the squared error in physical units (each
+coordinate weighted by its variance), the error ``evaluate`` measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..common.errors import ArtifactError, ConfigError
+
+WEIGHTS = "weights.safetensors"
+KIND = "spectral-manifold"
+# Whitening floor: a component with less than this share of the leading component's variance is
+# scaled as if it had this much (the trailing components of real spectra are mostly noise).
+VARIANCE_FLOOR = 1e-7
+
+
+@dataclass
+class ManifoldConfig:
+    dims: int = 4  # mixing coordinates per pixel (the manifold's dimension)
+    hidden: int = 256  # width of the encoder's and decoder's two hidden layers
+    steps: int = 4000
+    batch_size: int = 2048
+    lr: float = 2e-3
+    seed: int = 0
+
+
+def _mlp(n_in: int, n_out: int, hidden: int):
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Linear(n_in, hidden),
+        torch.nn.SiLU(),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.SiLU(),
+        torch.nn.Linear(hidden, n_out),
+    )
+
+
+class SpectralManifold:
+    """Encoder + decoder of one scene's spectra (B bands, physical units)."""
+
+    def __init__(self, mean: np.ndarray, basis: np.ndarray, spread: np.ndarray, dims: int, hidden: int):
+        import torch
+
+        self.mean = np.asarray(mean, np.float64)  # (B,)
+        self.basis = np.asarray(basis, np.float64)  # (B, B): principal directions as columns
+        self.spread = np.asarray(spread, np.float64)  # (B,) each component's std (floored)
+        self.dims, self.hidden = int(dims), int(hidden)
+        bands = len(self.mean)
+        self.encoder = _mlp(bands, self.dims, self.hidden)
+        self.decoder = _mlp(self.dims, bands, self.hidden)
+        t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+        self._mean, self._whiten, self._unwhiten = (
+            t(self.mean),
+            t(self.basis / self.spread),
+            t(self.basis * self.spread).T,
+        )
+
+    @property
+    def bands(self) -> int:
+        return len(self.mean)
+
+    def whiten(self, x):
+        return (x - self._mean) @ self._whiten
+
+    def unwhiten(self, z):
+        return z @ self._unwhiten + self._mean
+
+    def project_pixels(self, pixels: np.ndarray, chunk: int = 65536) -> np.ndarray:
+        """(N, B) physical spectra → the nearest spectra the manifold decodes (encoder, then decoder)."""
+        import torch
+
+        pixels = np.asarray(pixels)
+        if pixels.ndim != 2 or pixels.shape[1] != self.bands:
+            raise ConfigError(f"the spectral manifold takes spectra of {self.bands} bands, got shape {pixels.shape}")
+        out = np.empty(pixels.shape, np.float32)
+        with torch.no_grad():
+            for start in range(0, len(pixels), chunk):
+                x = torch.from_numpy(np.asarray(pixels[start : start + chunk], np.float32))
+                out[start : start + chunk] = self.unwhiten(self.decoder(self.encoder(self.whiten(x)))).numpy()
+        return out
+
+    def project(self, cubes: np.ndarray) -> np.ndarray:
+        """(N, B, H, W) physical images → the same images with every pixel projected."""
+        n, b, h, w = cubes.shape
+        flat = np.moveaxis(cubes, 1, -1).reshape(-1, b)
+        return np.moveaxis(self.project_pixels(flat).reshape(n, h, w, b), -1, 1)
+
+    def project_normalised(self, cubes: np.ndarray, scale: float, offset: float) -> np.ndarray:
+        """As ``project`` for images stored as physical = stored · scale + offset."""
+        projected = self.project(np.asarray(cubes, np.float64) * scale + offset)
+        return ((projected - offset) / scale).astype(np.float32)
+
+    # -- files ---------------------------------------------------------------------------------
+    def tensors(self) -> dict:
+        import torch
+
+        out = {
+            "mean": torch.tensor(self.mean),
+            "basis": torch.tensor(self.basis),
+            "spread": torch.tensor(self.spread),
+        }
+        out.update({f"encoder.{k}": v.detach().clone() for k, v in self.encoder.state_dict().items()})
+        out.update({f"decoder.{k}": v.detach().clone() for k, v in self.decoder.state_dict().items()})
+        return out
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in self.tensors().items()}, str(path))
+
+    @classmethod
+    def read(cls, path: Path, dims: int, hidden: int) -> SpectralManifold:
+        """Weights written by ``save`` (safetensors: no code is unpickled), loaded strictly by key."""
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(path))
+        try:
+            model = cls(tensors["mean"].numpy(), tensors["basis"].numpy(), tensors["spread"].numpy(), dims, hidden)
+            for prefix, net in (("encoder.", model.encoder), ("decoder.", model.decoder)):
+                net.load_state_dict({k[len(prefix) :]: v.float() for k, v in tensors.items() if k.startswith(prefix)})
+        except (KeyError, RuntimeError) as e:
+            raise ArtifactError(
+                f"{path} does not hold a spectral manifold of {dims} dimensions ({e}); rebuild it with "
+                "`hsigen unmix --method manifold`"
+            ) from None
+        return model
+
+
+def fit(pixels: np.ndarray, cfg: ManifoldConfig, progress=None) -> tuple[SpectralManifold, float]:
+    """A manifold fitted to training spectra (N, B) in physical units; returns it and the last
+    steps' mean loss (squared physical error over the leading component's variance)."""
+    import torch
+
+    from ..training.loop import TrainSpec, make_optimizer
+
+    pixels = np.asarray(pixels, np.float64)
+    mean = pixels.mean(0)
+    variances, basis = np.linalg.eigh(np.cov((pixels - mean).T))
+    variances, basis = variances[::-1].clip(min=0), np.ascontiguousarray(basis[:, ::-1])
+    spread = np.sqrt(np.maximum(variances, variances[0] * VARIANCE_FLOOR))
+    torch.manual_seed(cfg.seed)
+    model = SpectralManifold(mean, basis, spread, cfg.dims, cfg.hidden)
+    data = model.whiten(torch.tensor(pixels, dtype=torch.float32))
+    weight = torch.tensor((spread / spread[0]) ** 2, dtype=torch.float32)  # whitened error → physical error
+    params = [*model.encoder.parameters(), *model.decoder.parameters()]
+    optimizer, schedule = make_optimizer(params, TrainSpec(steps=cfg.steps, lr=cfg.lr, weight_decay=0.0))
+    draws = torch.Generator().manual_seed(cfg.seed)
+    recent = []
+    for _ in range(cfg.steps):
+        batch = data[torch.randint(0, len(data), (cfg.batch_size,), generator=draws)]
+        loss = (((model.decoder(model.encoder(batch)) - batch) ** 2) * weight).sum(1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        recent = (recent + [loss.item()])[-50:]
+        if progress is not None:
+            progress.advance(1)
+    return model, float(np.mean(recent))
+
+
+def load_manifold(path) -> tuple[SpectralManifold, object]:
+    """(manifold, artifact) of a ``spectral-manifold`` artifact (a directory or pretrained:NAME)."""
+    from ..artifacts import open_artifact
+
+    artifact = open_artifact(path, KIND, role="--spectral-manifold")
+    shape = artifact.manifest.get("manifold", {})
+    return SpectralManifold.read(artifact.file(WEIGHTS), int(shape["dims"]), int(shape["hidden"])), artifact
+
+
+def config_json(cfg: ManifoldConfig) -> dict:
+    return asdict(cfg)
+
+
+def run(patches, dataset: Path, out: Path, cfg: ManifoldConfig, recorded: dict, *, overwrite: bool = False):
+    """``unmix --method manifold``: fit the manifold to ``patches``' training pixels (a PatchSet) and
+    write a ``spectral-manifold`` artifact; the projection error of the train and val pixels is its
+    metrics (physical units)."""
+    from ..artifacts import ArtifactWriter, input_record, spectral_block
+    from ..common import log
+    from .endmembers import pixels_of
+    from .metrics import ReconstructionStats
+
+    if not 1 <= cfg.dims < patches.hsi.shape[1]:
+        raise ConfigError(
+            f"-k {cfg.dims}: a spectral manifold has 1 to {patches.hsi.shape[1] - 1} dimensions "
+            f"(fewer than the dataset's {patches.hsi.shape[1]} bands); try -k 4"
+        )
+    if min(cfg.steps, cfg.batch_size, cfg.hidden) < 1 or cfg.lr <= 0:
+        raise ConfigError("--steps, --batch-size and --lr must be positive")
+    writer = ArtifactWriter(out, KIND, "unmix", recorded, [input_record(dataset)], overwrite)
+    if writer.up_to_date():
+        log.info("unmix: up to date")
+        return writer.artifact
+    writer.check_destination()
+    physical = lambda p: (pixels_of(p.hsi).astype(np.float64) * p.scale + p.offset).T  # noqa: E731  (N, B)
+    has_split = patches.split is not None and np.any(patches.split == "train")
+    train = patches.subset(patches.split == "train") if has_split else patches
+    with log.progress("unmix (spectral manifold)", cfg.steps) as bar:
+        model, loss = fit(physical(train), cfg, bar)
+    metrics = {"final_loss": loss}
+    for split in ("train", "val"):
+        if split == "val" and not (patches.split is not None and np.any(patches.split == "val")):
+            continue
+        pixels = physical(train if split == "train" else patches.subset(patches.split == "val"))
+        stats = ReconstructionStats()
+        stats.add(pixels.T, model.project_pixels(pixels).T.astype(np.float64))
+        metrics[split] = stats.result()
+    with writer.building() as tmp:
+        model.save(tmp / WEIGHTS)
+        writer.spectral = spectral_block(patches.wavelengths_nm, patches.scale, patches.offset)
+        writer.metrics = metrics
+        writer.extra = {"manifold": {"dims": cfg.dims, "hidden": cfg.hidden, "units": "physical"}}
+    shown = metrics.get("val", metrics["train"])
+    log.info(
+        f"unmix: spectral manifold of {cfg.dims} dimensions; projection RMSE {shown['reconstruction_rmse']:.4g}, "
+        f"SAD {shown['reconstruction_sad_rad']:.4f} rad ({'val' if 'val' in metrics else 'train'} pixels)"
+    )
+    return writer.artifact
+
+
+def check_grid(manifold_artifact, spectral: dict, what: str) -> None:
+    """Refuse a manifold fitted on another band grid than ``spectral`` (a manifest's spectral block)."""
+    mine = np.asarray(manifold_artifact.spectral["wavelengths_nm"], np.float64)
+    theirs = np.asarray(spectral["wavelengths_nm"], np.float64)
+    if mine.shape != theirs.shape or not np.allclose(mine, theirs, atol=0.5):
+        raise ConfigError(
+            f"--spectral-manifold {manifold_artifact.path} was fitted on {len(mine)} bands "
+            f"({mine[0]:.0f}-{mine[-1]:.0f} nm), {what} has {len(theirs)} ({theirs[0]:.0f}-{theirs[-1]:.0f} nm); "
+            "fit one on the same band grid: hsigen unmix DATASET --method manifold -k 4 --out DIR"
+        )
