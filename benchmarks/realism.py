@@ -10,7 +10,9 @@ with the targets of the realism issue beside them.
 Rows: real-heldout (the val rows: the ceiling), shuffled / Gaussian pixels, blurred and noisy
 held-out images (``--references all``), each latent/joint model's autoencoder on the val rows,
 then 16 samples per generator: abundance (HUD / MSF-Diff), latent unconditional and under the
-hed + seg maps of 16 val patches (HSIGene), joint (SpecDM). A pretrained generator's row is the
+hed + seg maps of 16 val patches (HSIGene), joint (SpecDM); the latent and joint rows again with
+every pixel decoded through the shipped spectral manifold (``sample --spectral-manifold``), beside
+what that manifold makes of the val rows and of Gaussian pixels (no generator at all). A pretrained generator's row is the
 mean over ``--seeds`` sampling seeds (default 1, 2, 3) with their standard deviation beside it:
 16 samples are few, and one seed's sPr can sit 0.05 from another's (its cast 1 % or 6 %). Quality
 at fixed seeds does not depend on how busy the machine is; the seconds are printed for reference only.
@@ -28,13 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
 
-from pretrain import INGEST, LATENT_KINDS, Lane, evaluate_sets, make_samples  # noqa: E402
+from pretrain import INGEST, LATENT_KINDS, MANIFOLD_ROWS, Lane, evaluate_sets, make_samples  # noqa: E402
 
 PRETRAINED = {
     "abundance": "pretrained:indian-pines-abundance",
     "latent": "pretrained:indian-pines-latent",
     "joint": "pretrained:indian-pines-joint",
 }
+MANIFOLD = "pretrained:indian-pines-manifold"
 DEMO_SETS = {"abundance": "abundance-samples", "latent-conditioned": "latent-samples", "joint": "labelled-samples"}
 
 # The issue's goals: (sPr ≥, sRec ≥, gradient ratio range, max band-mean error ≤) per kind of row.
@@ -92,6 +95,41 @@ def over_seeds(generated):
     return rows
 
 
+def manifold_reference_rows(work: Path, seed: int = 0) -> list:
+    """What the spectral manifold makes of inputs no generator made, scored in-process by the metric
+    code ``hsigen evaluate`` runs (against the train rows' distinct pixels, k = 10): the val rows
+    through it, and spectra drawn from a Gaussian with the train pixels' mean and covariance (no
+    spectral shape beyond second moments, arranged as the val images) through it. The second row
+    shows how much of a projected generator's precision the manifold alone makes; its recall and
+    sharpness are what the generator adds."""
+    import numpy as np
+
+    from stages.artifacts.datasets import load_patches
+    from stages.evaluate.manifold import precision_recall
+    from stages.evaluate.spatial import gradient_statistic
+    from stages.unmix.manifold import load_manifold
+
+    physical = lambda p: p.hsi.astype(np.float64) * p.scale + p.offset  # noqa: E731
+    train, val = physical(load_patches(work / "dataset", "train")), physical(load_patches(work / "dataset", "val"))
+    pixels = lambda c: np.moveaxis(c, 1, -1).reshape(-1, c.shape[1])  # noqa: E731
+    train_px = np.unique(pixels(train), axis=0)
+    mean, cov = train_px.mean(0), np.cov(train_px.T)
+    rng = np.random.default_rng(seed)
+    gaussian = rng.multivariate_normal(mean, cov, size=len(pixels(val)))
+    gaussian = np.moveaxis(gaussian.reshape(val.shape[0], val.shape[2], val.shape[3], -1), -1, 1)
+    model, _ = load_manifold(MANIFOLD)
+    rows = []
+    for label, cubes in (("val rows through the manifold", model.project(val)),
+                         ("Gaussian pixels", gaussian),
+                         ("Gaussian pixels through the manifold", model.project(gaussian))):  # fmt: skip
+        r = precision_recall(train_px, pixels(cubes), k=10)
+        band_means = pixels(cubes).mean(0) / pixels(train).mean(0)
+        rows.append((label, {"spr": r.precision, "srec": r.recall,
+                             "gradient_ratio": gradient_statistic(cubes) / gradient_statistic(train),
+                             "max_band_mean_error": float(np.max(np.abs(band_means - 1)))}, {}))  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", default=None, help="A `make demo` run directory (default runs/demo if present).")
@@ -118,13 +156,15 @@ def main() -> None:
         sets = {}
         for seed in seeds:
             sets |= make_samples(work, PRETRAINED, "conditions-val", prefix=f"s{seed}-pretrained-", seed=seed)
+            sets |= make_samples(work, PRETRAINED, "conditions-val", prefix=f"s{seed}-pretrained-manifold-",
+                                 rows=MANIFOLD_ROWS, seed=seed, manifold=MANIFOLD)  # fmt: skip
         if demo is not None:
             for row, name in DEMO_SETS.items():
                 if (demo / name / "manifest.json").is_file():
                     sets[f"demo-{row}"] = str((demo / name).resolve())
         refs, generated = evaluate_sets(work, sets, references="all")
         rename = lambda label: label.replace("autoencoder-reconstruction:", "autoencoder of ")  # noqa: E731
-        rows = [(rename(label), m, {}) for label, m in refs] + over_seeds(generated)
+        rows = [(rename(label), m, {}) for label, m in refs] + manifold_reference_rows(work) + over_seeds(generated)
         print(f"\nrealism on the embedded Indian Pines scene (train rows; val held out), {time.time() - t0:.0f} s")
         print(f"{'set':<42} {'sPr':>12} {'sRec':>12} {'grad':>11} {'cast':>12}  target")
         for label, m, sd in rows:

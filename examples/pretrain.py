@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 SEED = 0
 SAMPLES = 16
 LATENT_KINDS = "hed,seg"
+MANIFOLD_K = 3  # dimensions of the spectral manifold (docs/pretrained.md, Session 17)
 UNMIX_K = 12  # endmembers of the min-volume simplex: k = 8 rebuilds the val patches at sRec 0.49, 12 at 0.77 (docs/pretrained.md)
 # Longer than the tiny presets' defaults (which tests and the demo shorten further): what the
 # shipped models were trained for, recorded in each provenance.json.
@@ -72,6 +73,7 @@ DESCRIPTIONS = {
     "indian-pines-two-stream": "SpecDM's two-stream VAE: the HSI and its ground-truth label mask",
     "indian-pines-joint": "SpecDM joint latent diffusion: HSI + label mask pairs",
     "indian-pines-rgan-x2": "RGAN x2 RGB-guided hyperspectral super-resolution (HSIGene §3.4)",
+    "indian-pines-manifold": f"the scene's spectral manifold (k = {MANIFOLD_K}) for sample --spectral-manifold",
 }
 
 
@@ -147,15 +149,30 @@ def lane_joint(work: Path) -> dict:
     return lane.records
 
 
-LANES = {"latent": lane_latent, "joint": lane_joint, "pixels": lane_pixels}
+def lane_manifold(work: Path) -> dict:
+    lane = Lane(work, "lane-manifold.log")
+    lane.run("indian-pines-manifold", "unmix", "dataset", "-k", str(MANIFOLD_K), "--method", "manifold",
+             "--seed", str(SEED), "--out", "manifold")  # fmt: skip
+    return lane.records
+
+
+LANES = {"latent": lane_latent, "joint": lane_joint, "pixels": lane_pixels, "manifold": lane_manifold}
 # The models each lane builds (``--lane`` rebuilds and reinstalls only these).
 LANE_MODELS = {
     "latent": ("indian-pines-autoencoder", "indian-pines-latent"),
     "joint": ("indian-pines-two-stream", "indian-pines-joint"),
     "pixels": ("indian-pines-unmixing", "indian-pines-abundance", "indian-pines-rgan-x2"),
+    "manifold": ("indian-pines-manifold",),
 }
 # The sample rows (make_samples) of each lane's generators.
-LANE_ROWS = {"latent": ("latent-unconditional", "latent-conditioned"), "joint": ("joint",), "pixels": ("abundance",)}
+LANE_ROWS = {
+    "latent": ("latent-unconditional", "latent-conditioned"),
+    "joint": ("joint",),
+    "pixels": ("abundance",),
+    "manifold": (),
+}
+# Rows sampled again with every pixel decoded through the spectral manifold (make_samples' ``manifold``).
+MANIFOLD_ROWS = ("latent-unconditional", "latent-conditioned", "joint")
 
 
 def run_lanes(work: Path, lanes=tuple(LANES)) -> dict:
@@ -173,12 +190,19 @@ def run_lanes(work: Path, lanes=tuple(LANES)) -> dict:
 
 
 def make_samples(
-    work: Path, models: dict[str, str], val_conditions: str, prefix: str = "", rows=None, seed: int = 1
+    work: Path,
+    models: dict[str, str],
+    val_conditions: str,
+    prefix: str = "",
+    rows=None,
+    seed: int = 1,
+    manifold: str | None = None,
 ) -> dict[str, str]:
     """16 samples of 32×32 pixels (fixed seeds; the size of the real patches) of each of ``models`` (abundance, latent, joint: a directory or
     pretrained:NAME); the latent model twice, unconditional and under the hed + seg maps of the
     val patches (``val_conditions``: ``hsigen condition --split val``; sample i uses val patch i);
-    ``seed``: the sampling seed (the shipped models' provenance metrics: seed 1).
+    ``seed``: the sampling seed (the shipped models' provenance metrics: seed 1); ``manifold``: a
+    spectral-manifold artifact every sample is decoded through (``sample --spectral-manifold``).
     Returns the samples directory of each row, by row name."""
     lane = Lane(work, "score.log")
     runs = {
@@ -192,6 +216,8 @@ def make_samples(
         if rows is not None and row not in rows:
             continue
         out = f"samples/{prefix}{row}"
+        if manifold is not None:
+            extra = [*extra, "--spectral-manifold", manifold]
         lane.run(f"samples-{prefix}{row}", "sample", "--ckpt", ckpt, *extra, "-n", str(SAMPLES), "--size", "32",
                  "--seed", str(seed), "--out", out)  # fmt: skip
         sets[prefix + row] = out
@@ -275,9 +301,15 @@ def main() -> None:
     t0 = time.time()
     records = run_lanes(work, lanes)
     wanted = [row for lane in lanes for row in LANE_ROWS[lane]]
-    sets = make_samples(
-        work, {"abundance": "abundance", "latent": "latent", "joint": "joint"}, "conditions-val", rows=wanted
-    )
+    # A lane not rebuilt here samples its installed model (the manifold's rows need the generators).
+    models = {kind: kind if (work / kind / "manifest.json").is_file() else f"pretrained:indian-pines-{kind}"
+              for kind in ("abundance", "latent", "joint")}  # fmt: skip
+    if "manifold" in lanes and not (work / "conditions-val" / "manifest.json").is_file():
+        Lane(work, "score.log").run("conditions-val", "condition", "dataset", "--kinds", LATENT_KINDS, "--split",
+                                    "val", "--out", "conditions-val")  # fmt: skip
+    sets = make_samples(work, models, "conditions-val", rows=wanted)
+    if "manifold" in lanes:
+        sets.update(make_samples(work, models, "conditions-val", "manifold-", MANIFOLD_ROWS, manifold="manifold"))
     rows = score(work, sets)
     (work / "realism.json").write_text(json.dumps(rows, indent=2) + "\n")
     metrics_of = {}
@@ -292,6 +324,9 @@ def main() -> None:
     if "joint" in lanes:
         metrics_of["indian-pines-joint"] = rows["joint"]
         metrics_of["indian-pines-two-stream"] = rows.get("autoencoder-reconstruction:joint", {})
+    if "manifold" in lanes:
+        # The samples of the shipped generators decoded through it (its own projection errors are in its manifest).
+        metrics_of["indian-pines-manifold"] = {f"{row} through it": rows[f"manifold-{row}"] for row in MANIFOLD_ROWS}
     print(json.dumps(rows, indent=2))
     if args.no_install:
         return
@@ -300,7 +335,8 @@ def main() -> None:
     data = data_provenance(work)
     dirs = {"indian-pines-latent": "latent", "indian-pines-unmixing": "unmixing",
             "indian-pines-abundance": "abundance", "indian-pines-joint": "joint", "indian-pines-rgan-x2": "rgan-x2",
-            "indian-pines-autoencoder": "autoencoder", "indian-pines-two-stream": "two-stream"}  # fmt: skip
+            "indian-pines-autoencoder": "autoencoder", "indian-pines-two-stream": "two-stream",
+            "indian-pines-manifold": "manifold"}  # fmt: skip
     # The autoencoders ship once, inside the latent / joint model that copied them (stages/pretrained).
     held = {"indian-pines-autoencoder": "indian-pines-latent", "indian-pines-two-stream": "indian-pines-joint"}
     for name, directory in dirs.items():

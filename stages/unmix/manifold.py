@@ -29,9 +29,11 @@ from ..common.errors import ArtifactError, ConfigError
 
 WEIGHTS = "weights.safetensors"
 KIND = "spectral-manifold"
-# Whitening floor: a component with less than this share of the leading component's variance is
-# scaled as if it had this much (the trailing components of real spectra are mostly noise).
-VARIANCE_FLOOR = 1e-7
+# The encoder reads the principal components with at least this share of the leading one's
+# variance. Directions the training spectra do not vary in would reach the encoder only through
+# weights no gradient ever trained, so an input off the manifold there (a generator's error) would
+# be mapped anywhere; they are left out, as a linear mixing model's projection leaves them out.
+INPUT_VARIANCE_SHARE = 1e-4
 
 
 @dataclass
@@ -64,16 +66,21 @@ class SpectralManifold:
 
         self.mean = np.asarray(mean, np.float64)  # (B,)
         self.basis = np.asarray(basis, np.float64)  # (B, B): principal directions as columns
-        self.spread = np.asarray(spread, np.float64)  # (B,) each component's std (floored)
+        self.spread = np.asarray(spread, np.float64)  # (B,) each component's std, largest first
         self.dims, self.hidden = int(dims), int(hidden)
         bands = len(self.mean)
-        self.encoder = _mlp(bands, self.dims, self.hidden)
+        # The leading components the encoder reads (INPUT_VARIANCE_SHARE); at least dims of them.
+        share = (self.spread / self.spread[0]) ** 2
+        self.inputs = max(self.dims, int(np.sum(share >= INPUT_VARIANCE_SHARE)))
+        # Whitening scale: the spread, floored where the encoder does not read (no division by ~0).
+        self.scale = np.maximum(self.spread, self.spread[0] * np.sqrt(INPUT_VARIANCE_SHARE))
+        self.encoder = _mlp(self.inputs, self.dims, self.hidden)
         self.decoder = _mlp(self.dims, bands, self.hidden)
         t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
         self._mean, self._whiten, self._unwhiten = (
             t(self.mean),
-            t(self.basis / self.spread),
-            t(self.basis * self.spread).T,
+            t(self.basis / self.scale),
+            t(self.basis * self.scale).T,
         )
 
     @property
@@ -86,6 +93,10 @@ class SpectralManifold:
     def unwhiten(self, z):
         return z @ self._unwhiten + self._mean
 
+    def reconstruct(self, z):
+        """Whitened spectra → their points on the manifold (whitened)."""
+        return self.decoder(self.encoder(z[:, : self.inputs]))
+
     def project_pixels(self, pixels: np.ndarray, chunk: int = 65536) -> np.ndarray:
         """(N, B) physical spectra → the nearest spectra the manifold decodes (encoder, then decoder)."""
         import torch
@@ -97,7 +108,7 @@ class SpectralManifold:
         with torch.no_grad():
             for start in range(0, len(pixels), chunk):
                 x = torch.from_numpy(np.asarray(pixels[start : start + chunk], np.float32))
-                out[start : start + chunk] = self.unwhiten(self.decoder(self.encoder(self.whiten(x)))).numpy()
+                out[start : start + chunk] = self.unwhiten(self.reconstruct(self.whiten(x))).numpy()
         return out
 
     def project(self, cubes: np.ndarray) -> np.ndarray:
@@ -158,18 +169,18 @@ def fit(pixels: np.ndarray, cfg: ManifoldConfig, progress=None) -> tuple[Spectra
     mean = pixels.mean(0)
     variances, basis = np.linalg.eigh(np.cov((pixels - mean).T))
     variances, basis = variances[::-1].clip(min=0), np.ascontiguousarray(basis[:, ::-1])
-    spread = np.sqrt(np.maximum(variances, variances[0] * VARIANCE_FLOOR))
+    spread = np.sqrt(variances)
     torch.manual_seed(cfg.seed)
     model = SpectralManifold(mean, basis, spread, cfg.dims, cfg.hidden)
     data = model.whiten(torch.tensor(pixels, dtype=torch.float32))
-    weight = torch.tensor((spread / spread[0]) ** 2, dtype=torch.float32)  # whitened error → physical error
+    weight = torch.tensor((model.scale / model.scale[0]) ** 2, dtype=torch.float32)  # whitened → physical error
     params = [*model.encoder.parameters(), *model.decoder.parameters()]
     optimizer, schedule = make_optimizer(params, TrainSpec(steps=cfg.steps, lr=cfg.lr, weight_decay=0.0))
     draws = torch.Generator().manual_seed(cfg.seed)
     recent = []
     for _ in range(cfg.steps):
         batch = data[torch.randint(0, len(data), (cfg.batch_size,), generator=draws)]
-        loss = (((model.decoder(model.encoder(batch)) - batch) ** 2) * weight).sum(1).mean()
+        loss = (((model.reconstruct(batch) - batch) ** 2) * weight).sum(1).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
