@@ -20,6 +20,7 @@ SHIPPED = {
     "indian-pines-autoencoder": "autoencoder",
     "indian-pines-joint": "diffusion-model",
     "indian-pines-latent": "diffusion-model",
+    "indian-pines-manifold": "spectral-manifold",
     "indian-pines-rgan-x2": "sr-model",
     "indian-pines-two-stream": "autoencoder",
     "indian-pines-unmixing": "unmixing",
@@ -37,9 +38,9 @@ def test_every_model_is_shipped_verified_and_within_budget(cli):
         assert prov["command"].startswith("hsigen ") and prov["seed"] == 0
         assert len(prov["data"]["patches_h5_sha256"]) == 64 and prov["wall_seconds"] > 0
         assert not any(p.suffix in {".pt", ".pth", ".ckpt", ".bin", ".pkl"} for p in m.path.rglob("*"))
-    for name in GENERATORS + ("indian-pines-autoencoder",):
+    for name in GENERATORS + ("indian-pines-autoencoder", "indian-pines-manifold"):
         metrics = models[name].provenance()["metrics"]
-        rows = metrics.values() if name == "indian-pines-latent" else [metrics]
+        rows = metrics.values() if name in ("indian-pines-latent", "indian-pines-manifold") else [metrics]
         assert all(0 <= r["spr"] <= 1 and 0 <= r["srec"] <= 1 and r["gradient_ratio"] > 0 for r in rows), name
     assert sum(m.bytes for m in models.values()) <= BUDGET_BYTES
     code, out, err = cli("pretrained")
@@ -131,3 +132,23 @@ def test_a_latent_model_trains_on_a_shipped_autoencoder_by_name(cli, ip_dataset,
     assert copied.read_bytes() == (shipped / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
     code, _, err = cli("sample", "--ckpt", out, "-n", "1", "--steps", "2", "--out", tmp_path / "s")
     assert code == 0, err
+
+
+def test_the_shipped_manifold_moves_real_spectra_little_and_generated_ones_onto_it(ip_dataset, tmp_path):
+    """Real val pixels come back through the shipped manifold within 3 % of their level (it was fitted
+    to the train rows only); the shipped latent model's samples move more than real pixels do."""
+    from stages.artifacts.datasets import load_patches
+    from stages.sampling import SampleConfig
+    from stages.sampling import run as sample
+    from stages.unmix.manifold import load_manifold
+
+    model, _ = load_manifold("pretrained:indian-pines-manifold")
+    val = load_patches(ip_dataset, "val")
+    real = (val.hsi[:4] * val.scale + val.offset).astype(np.float64)
+    moved_real = np.linalg.norm(model.project(real) - real, axis=1) / np.linalg.norm(real, axis=1)
+    assert np.median(moved_real) < 0.03
+    sample("pretrained:indian-pines-latent", tmp_path / "s", SampleConfig(n=2, steps=10, seed=1), device="cpu")
+    with h5py.File(tmp_path / "s" / "samples.h5", "r") as h5:
+        generated = h5["hsi"][...] * h5.attrs["scale"] + h5.attrs["offset"]
+    moved_generated = np.linalg.norm(model.project(generated) - generated, axis=1) / np.linalg.norm(generated, axis=1)
+    assert np.median(moved_generated) > np.median(moved_real)
