@@ -5,7 +5,8 @@ hsigen unmix runs/ip -k 8 --abundance lsq --out runs/ip-lsq        # pseudo-inve
 hsigen unmix runs/ip -k 12 --method min-volume --out runs/ip-mv    # simplex enclosing the pixels (SISAL-style)
 hsigen unmix runs/xiongan runs/chikusei -k 6 --out runs/corpus-unmix    # one unmixing of several datasets
 hsigen unmix corpus.yaml --out runs/corpus-unmix                   # a corpus YAML (docs/scale.md)
-hsigen unmix runs/ip -k 4 --method manifold --out runs/ip-manifold  # for sample --spectral-manifold
+hsigen unmix runs/ip -k 3 --method manifold --out runs/ip-manifold  # for sample --spectral-manifold
+hsigen unmix runs/ip -k 3 --method manifold --by-class --out runs/ip-manifold-cls  # labelled (joint) samples
 hsigen unmix runs/ip --method scene-net --preset tiny --out runs/ip-net
 hsigen unmix runs/ip --method scene-net --preset paper --dry-run   # parameter counts
 hsigen unmix infer runs/ip-net photo1.png photo2.jpg --out runs/photos-abund
@@ -82,6 +83,14 @@ def unmix_run(
     lr: LearningRate = None,
     alpha: Annotated[float, typer.Option("--alpha", help="scene-net SAD loss weight (msf-diff eq. 4).")] = 0.1,
     beta: Annotated[float, typer.Option("--beta", help="scene-net endmember-TV loss weight.")] = 1e-3,
+    by_class: Annotated[
+        bool,
+        typer.Option(
+            "--by-class",
+            help="manifold: one manifold per ground-truth class (for labelled samples: sample --spectral-manifold "
+            "decodes each pixel by its generated label).",
+        ),
+    ] = False,
     checkpoint_every: CheckpointEvery = 100,
     seed: Seed = 0,
     device: Device = "auto",
@@ -118,7 +127,9 @@ def unmix_run(
         )
     elif method == "manifold":
         given = {"steps": steps, "batch_size": batch_size, "lr": lr}
-        cfg.manifold = {k: v for k, v in given.items() if v is not None}
+        cfg.manifold = {k: v for k, v in given.items() if v is not None} | ({"by_class": True} if by_class else {})
+    if by_class and method != "manifold":
+        raise ConfigError("--by-class is for --method manifold (a manifold per class)")
     if method != "scene-net" and model_config is not None:
         raise ConfigError("--model-config is for --method scene-net (vca and min-volume have no model to configure)")
     result = stage.run(

@@ -108,7 +108,7 @@ def run(
 
     recorded = {**asdict(cfg), "space": model.space, **prepared.recorded}
     if manifold is not None:
-        recorded["spectral_manifold"] = {"dims": manifold.dims}
+        recorded["spectral_manifold"] = {"dims": manifold.dims, "by_class": manifold.classes is not None}
     recorded.pop("batch_size")  # batching does not change the samples
     if which is not None:
         recorded["shard"] = {"index": which[0], "count": which[1], "first": rows.start, "stop": rows.stop}
@@ -160,6 +160,20 @@ def _open_manifold(path, model):
 
     manifold, artifact = load_manifold(path)
     check_grid(artifact, model.artifact.spectral, f"the model {model.artifact.path}")
+    if manifold.classes is not None:
+        if model.space != "joint":
+            raise ConfigError(
+                f"--spectral-manifold {path} decodes by class and needs each pixel's label: use it with a labelled "
+                "(--space joint) model, or fit one without --by-class for this model"
+            )
+        missing = sorted({int(c) for c in model.config.get("classes", [])} - set(manifold.classes))
+        if missing and 0 not in manifold.classes:
+            raise ConfigError(
+                f"--spectral-manifold {path} has no manifold for the model's classes {missing}; fit it on the "
+                "dataset the model was trained on (unmix DATASET --method manifold --by-class)"
+            )
+        if missing:
+            log.info(f"sample: classes {missing} had no training pixels in {path}; they decode as unlabelled (0)")
     return manifold
 
 

@@ -44,6 +44,7 @@ class ManifoldConfig:
     batch_size: int = 2048
     lr: float = 2e-3
     seed: int = 0
+    by_class: bool = False  # one manifold per ground-truth class (decoding needs each pixel's label)
 
 
 def _mlp(n_in: int, n_out: int, hidden: int):
@@ -59,9 +60,18 @@ def _mlp(n_in: int, n_out: int, hidden: int):
 
 
 class SpectralManifold:
-    """Encoder + decoder of one scene's spectra (B bands, physical units)."""
+    """Encoder + decoder of one scene's spectra (B bands, physical units). With ``classes`` (label
+    values) both networks also read the pixel's class, one-hot: a manifold per class, sharing weights."""
 
-    def __init__(self, mean: np.ndarray, basis: np.ndarray, spread: np.ndarray, dims: int, hidden: int):
+    def __init__(
+        self,
+        mean: np.ndarray,
+        basis: np.ndarray,
+        spread: np.ndarray,
+        dims: int,
+        hidden: int,
+        classes: list[int] | None = None,
+    ):
         import torch
 
         self.mean = np.asarray(mean, np.float64)  # (B,)
@@ -74,8 +84,10 @@ class SpectralManifold:
         self.inputs = max(self.dims, int(np.sum(share >= INPUT_VARIANCE_SHARE)))
         # Whitening scale: the spread, floored where the encoder does not read (no division by ~0).
         self.scale = np.maximum(self.spread, self.spread[0] * np.sqrt(INPUT_VARIANCE_SHARE))
-        self.encoder = _mlp(self.inputs, self.dims, self.hidden)
-        self.decoder = _mlp(self.dims, bands, self.hidden)
+        self.classes = None if classes is None else [int(c) for c in classes]
+        n_classes = len(self.classes or [])
+        self.encoder = _mlp(self.inputs + n_classes, self.dims, self.hidden)
+        self.decoder = _mlp(self.dims + n_classes, bands, self.hidden)
         t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
         self._mean, self._whiten, self._unwhiten = (
             t(self.mean),
@@ -93,33 +105,69 @@ class SpectralManifold:
     def unwhiten(self, z):
         return z @ self._unwhiten + self._mean
 
-    def reconstruct(self, z):
-        """Whitened spectra → their points on the manifold (whitened)."""
-        return self.decoder(self.encoder(z[:, : self.inputs]))
+    def reconstruct(self, z, onehot=None):
+        """Whitened spectra (and their classes, one-hot) → their points on the manifold (whitened)."""
+        import torch
 
-    def project_pixels(self, pixels: np.ndarray, chunk: int = 65536) -> np.ndarray:
-        """(N, B) physical spectra → the nearest spectra the manifold decodes (encoder, then decoder)."""
+        if onehot is None:
+            return self.decoder(self.encoder(z[:, : self.inputs]))
+        return self.decoder(torch.cat([self.encoder(torch.cat([z[:, : self.inputs], onehot], 1)), onehot], 1))
+
+    def onehot(self, labels: np.ndarray, as_unlabelled: bool = False):
+        """Label values (N,) → one-hot rows over ``classes``. A value the manifold was not fitted on (a
+        class without training pixels) is refused, or with ``as_unlabelled`` decoded as class 0."""
+        import torch
+
+        labels = np.asarray(labels).reshape(-1)
+        index = {c: i for i, c in enumerate(self.classes)}
+        unknown = sorted(set(np.unique(labels).tolist()) - set(index))
+        if unknown and as_unlabelled and 0 in index:
+            labels = np.where(np.isin(labels, unknown), 0, labels)
+        elif unknown:
+            raise ConfigError(
+                f"labels {unknown} are not among the classes the spectral manifold was fitted on "
+                f"({self.classes}); fit it on a dataset with the same classes (unmix --method manifold --by-class)"
+            )
+        rows = torch.from_numpy(np.vectorize(index.get, otypes=[np.int64])(labels))
+        return torch.nn.functional.one_hot(rows, len(self.classes)).float()
+
+    def project_pixels(
+        self, pixels: np.ndarray, labels: np.ndarray | None = None, as_unlabelled: bool = False, chunk: int = 65536
+    ) -> np.ndarray:
+        """(N, B) physical spectra (with their label values (N,) for a by-class manifold) → the spectra
+        the manifold decodes for them (encoder, then decoder); ``as_unlabelled``: see ``onehot``."""
         import torch
 
         pixels = np.asarray(pixels)
         if pixels.ndim != 2 or pixels.shape[1] != self.bands:
             raise ConfigError(f"the spectral manifold takes spectra of {self.bands} bands, got shape {pixels.shape}")
+        if (self.classes is None) != (labels is None):
+            raise ConfigError(
+                "this spectral manifold decodes by class: give each pixel's label"
+                if self.classes is not None
+                else "this spectral manifold was fitted without classes; decode without labels"
+            )
         out = np.empty(pixels.shape, np.float32)
         with torch.no_grad():
             for start in range(0, len(pixels), chunk):
                 x = torch.from_numpy(np.asarray(pixels[start : start + chunk], np.float32))
-                out[start : start + chunk] = self.unwhiten(self.reconstruct(self.whiten(x))).numpy()
+                rows = None if labels is None else np.asarray(labels).reshape(-1)[start : start + chunk]
+                onehot = None if rows is None else self.onehot(rows, as_unlabelled)
+                out[start : start + chunk] = self.unwhiten(self.reconstruct(self.whiten(x), onehot)).numpy()
         return out
 
-    def project(self, cubes: np.ndarray) -> np.ndarray:
-        """(N, B, H, W) physical images → the same images with every pixel projected."""
+    def project(self, cubes: np.ndarray, labels: np.ndarray | None = None, as_unlabelled: bool = False) -> np.ndarray:
+        """(N, B, H, W) physical images (with label maps (N, H, W) for a by-class manifold) → the same
+        images with every pixel projected."""
         n, b, h, w = cubes.shape
         flat = np.moveaxis(cubes, 1, -1).reshape(-1, b)
-        return np.moveaxis(self.project_pixels(flat).reshape(n, h, w, b), -1, 1)
+        return np.moveaxis(self.project_pixels(flat, labels, as_unlabelled).reshape(n, h, w, b), -1, 1)
 
-    def project_normalised(self, cubes: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    def project_normalised(
+        self, cubes: np.ndarray, scale: float, offset: float, labels=None, as_unlabelled: bool = False
+    ) -> np.ndarray:
         """As ``project`` for images stored as physical = stored · scale + offset."""
-        projected = self.project(np.asarray(cubes, np.float64) * scale + offset)
+        projected = self.project(np.asarray(cubes, np.float64) * scale + offset, labels, as_unlabelled)
         return ((projected - offset) / scale).astype(np.float32)
 
     # -- files ---------------------------------------------------------------------------------
@@ -131,6 +179,8 @@ class SpectralManifold:
             "basis": torch.tensor(self.basis),
             "spread": torch.tensor(self.spread),
         }
+        if self.classes is not None:
+            out["classes"] = torch.tensor(self.classes, dtype=torch.int64)
         out.update({f"encoder.{k}": v.detach().clone() for k, v in self.encoder.state_dict().items()})
         out.update({f"decoder.{k}": v.detach().clone() for k, v in self.decoder.state_dict().items()})
         return out
@@ -147,7 +197,9 @@ class SpectralManifold:
 
         tensors = load_file(str(path))
         try:
-            model = cls(tensors["mean"].numpy(), tensors["basis"].numpy(), tensors["spread"].numpy(), dims, hidden)
+            classes = tensors["classes"].tolist() if "classes" in tensors else None
+            arrays = (tensors[name].numpy() for name in ("mean", "basis", "spread"))
+            model = cls(*arrays, dims, hidden, classes)
             for prefix, net in (("encoder.", model.encoder), ("decoder.", model.decoder)):
                 net.load_state_dict({k[len(prefix) :]: v.float() for k, v in tensors.items() if k.startswith(prefix)})
         except (KeyError, RuntimeError) as e:
@@ -158,9 +210,10 @@ class SpectralManifold:
         return model
 
 
-def fit(pixels: np.ndarray, cfg: ManifoldConfig, progress=None) -> tuple[SpectralManifold, float]:
-    """A manifold fitted to training spectra (N, B) in physical units; returns it and the last
-    steps' mean loss (squared physical error over the leading component's variance)."""
+def fit(pixels: np.ndarray, cfg: ManifoldConfig, progress=None, labels=None) -> tuple[SpectralManifold, float]:
+    """A manifold fitted to training spectra (N, B) in physical units (and their label values (N,)
+    when ``cfg.by_class``); returns it and the last steps' mean loss (squared physical error over the
+    leading component's variance)."""
     import torch
 
     from ..training.loop import TrainSpec, make_optimizer
@@ -171,16 +224,22 @@ def fit(pixels: np.ndarray, cfg: ManifoldConfig, progress=None) -> tuple[Spectra
     variances, basis = variances[::-1].clip(min=0), np.ascontiguousarray(basis[:, ::-1])
     spread = np.sqrt(variances)
     torch.manual_seed(cfg.seed)
-    model = SpectralManifold(mean, basis, spread, cfg.dims, cfg.hidden)
+    if cfg.by_class and labels is None:
+        raise ConfigError("--by-class needs each training pixel's label")
+    classes = sorted(np.unique(labels).tolist()) if cfg.by_class else None
+    model = SpectralManifold(mean, basis, spread, cfg.dims, cfg.hidden, classes)
     data = model.whiten(torch.tensor(pixels, dtype=torch.float32))
+    onehot = model.onehot(labels) if cfg.by_class else None
     weight = torch.tensor((model.scale / model.scale[0]) ** 2, dtype=torch.float32)  # whitened → physical error
     params = [*model.encoder.parameters(), *model.decoder.parameters()]
     optimizer, schedule = make_optimizer(params, TrainSpec(steps=cfg.steps, lr=cfg.lr, weight_decay=0.0))
     draws = torch.Generator().manual_seed(cfg.seed)
     recent = []
     for _ in range(cfg.steps):
-        batch = data[torch.randint(0, len(data), (cfg.batch_size,), generator=draws)]
-        loss = (((model.reconstruct(batch) - batch) ** 2) * weight).sum(1).mean()
+        rows = torch.randint(0, len(data), (cfg.batch_size,), generator=draws)
+        batch = data[rows]
+        reconstructed = model.reconstruct(batch, None if onehot is None else onehot[rows])
+        loss = (((reconstructed - batch) ** 2) * weight).sum(1).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -196,7 +255,7 @@ def load_manifold(path) -> tuple[SpectralManifold, object]:
     from ..artifacts import open_artifact
 
     artifact = open_artifact(path, KIND, role="--spectral-manifold")
-    shape = artifact.manifest.get("manifold", {})
+    shape = artifact.manifest["manifold"]
     return SpectralManifold.read(artifact.file(WEIGHTS), int(shape["dims"]), int(shape["hidden"])), artifact
 
 
@@ -220,29 +279,41 @@ def run(patches, dataset: Path, out: Path, cfg: ManifoldConfig, recorded: dict, 
         )
     if min(cfg.steps, cfg.batch_size, cfg.hidden) < 1 or cfg.lr <= 0:
         raise ConfigError("--steps, --batch-size and --lr must be positive")
+    if cfg.by_class and patches.labels is None:
+        raise ConfigError(
+            f"--by-class fits a manifold per class, and {dataset} has no labels; ingest the scene with its "
+            "ground-truth map, or leave out --by-class"
+        )
     writer = ArtifactWriter(out, KIND, "unmix", recorded, [input_record(dataset)], overwrite)
     if writer.up_to_date():
         log.info("unmix: up to date")
         return writer.artifact
     writer.check_destination()
     physical = lambda p: (pixels_of(p.hsi).astype(np.float64) * p.scale + p.offset).T  # noqa: E731  (N, B)
+    labels_of = lambda p: p.labels.reshape(-1) if cfg.by_class else None  # noqa: E731  (N,), pixels_of's order
     has_split = patches.split is not None and np.any(patches.split == "train")
     train = patches.subset(patches.split == "train") if has_split else patches
     with log.progress("unmix (spectral manifold)", cfg.steps) as bar:
-        model, loss = fit(physical(train), cfg, bar)
+        model, loss = fit(physical(train), cfg, bar, labels_of(train))
     metrics = {"final_loss": loss}
     for split in ("train", "val"):
         if split == "val" and not (patches.split is not None and np.any(patches.split == "val")):
             continue
-        pixels = physical(train if split == "train" else patches.subset(patches.split == "val"))
+        part = train if split == "train" else patches.subset(patches.split == "val")
+        pixels, labels = physical(part), labels_of(part)
+        if labels is not None:  # val pixels of a class the train rows lack have no manifold: left out
+            known = np.isin(labels, model.classes)
+            pixels, labels = pixels[known], labels[known]
         stats = ReconstructionStats()
-        stats.add(pixels.T, model.project_pixels(pixels).T.astype(np.float64))
+        stats.add(pixels.T, model.project_pixels(pixels, labels).T.astype(np.float64))
         metrics[split] = stats.result()
     with writer.building() as tmp:
         model.save(tmp / WEIGHTS)
         writer.spectral = spectral_block(patches.wavelengths_nm, patches.scale, patches.offset)
         writer.metrics = metrics
         writer.extra = {"manifold": {"dims": cfg.dims, "hidden": cfg.hidden, "units": "physical"}}
+        if model.classes is not None:
+            writer.extra["manifold"]["classes"] = model.classes
     shown = metrics.get("val", metrics["train"])
     log.info(
         f"unmix: spectral manifold of {cfg.dims} dimensions; projection RMSE {shown['reconstruction_rmse']:.4g}, "

@@ -153,7 +153,7 @@ def test_sample_decodes_through_the_manifold_and_records_it(cli, ip_manifold, tm
     np.testing.assert_allclose(got, model.project_normalised(raw, scale, offset), atol=1e-6)
     assert np.abs(got - raw).max() > 1e-3  # the projection did move the spectra
     manifest = json.loads((tmp_path / "projected" / "manifest.json").read_text())
-    assert manifest["config"]["spectral_manifold"] == {"dims": 4}
+    assert manifest["config"]["spectral_manifold"] == {"dims": 4, "by_class": False}
     assert any(i["kind"] == "spectral-manifold" for i in manifest["inputs"])
 
 
@@ -179,3 +179,62 @@ def test_bad_input_exits_1_with_the_fix_and_writes_nothing(cli, ip_dataset, ip_m
     code, _, err = cli("train-diffusion", "--space", "abundance", "--unmixing", ip_manifold, "--steps", "1",
                        "--out", tmp_path / "d")  # fmt: skip
     assert code == 1 and "spectral-manifold artifact" in err and not (tmp_path / "d").exists()
+
+
+def test_a_by_class_manifold_decodes_each_class_on_its_own(tmp_path):
+    """Two classes on two different curved manifolds: fitted by class, each pixel decodes onto its own
+    class's manifold; the labels are required, and a label it was not fitted on is refused."""
+    from stages.common.errors import ConfigError
+
+    first, _ = _bilinear_scene(3000, seed=10)
+    second = first[:, ::-1].copy()  # the same shapes mirrored along the bands: another material
+    pixels = np.concatenate([first, second])
+    labels = np.repeat([3, 7], len(first))
+    with torch_threads(1):
+        model, _ = fit(
+            pixels, ManifoldConfig(dims=2, hidden=64, steps=1500, batch_size=512, lr=3e-3, by_class=True), None, labels
+        )
+    assert model.classes == [3, 7]
+    held, _ = _bilinear_scene(300, seed=11)
+    held = np.concatenate([held, held[:, ::-1]])
+    held_labels = np.repeat([3, 7], 300)
+    right = np.median(_relative_error(model.project_pixels(held, held_labels), held))
+    wrong = np.median(_relative_error(model.project_pixels(held, held_labels[::-1]), held))
+    assert right < 0.006 and wrong > 5 * right, (right, wrong)
+    model.save(tmp_path / "w.safetensors")
+    again = SpectralManifold.read(tmp_path / "w.safetensors", 2, 64)
+    assert again.classes == [3, 7]
+    assert np.array_equal(again.project_pixels(held, held_labels), model.project_pixels(held, held_labels))
+    with pytest.raises(ConfigError, match="decodes by class"):
+        model.project_pixels(held)
+    with pytest.raises(ConfigError, match=r"labels \[5\] are not among"):
+        model.project_pixels(held[:2], np.array([3, 5]))
+
+
+def test_sample_decodes_labelled_samples_by_their_generated_labels(cli, ip_dataset, tmp_path):
+    out = tmp_path / "by-class"
+    code, _, err = cli("unmix", ip_dataset, "-k", "3", "--method", "manifold", "--by-class", "--steps", "200",
+                       "--out", out)  # fmt: skip
+    assert code == 0, err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["by_class"] is True and 0 in manifest["manifold"]["classes"]
+    common = ("--ckpt", "pretrained:indian-pines-joint", "-n", "2", "--steps", "4", "--seed", "5")
+    code, _, err = cli("sample", *common, "--out", tmp_path / "raw")
+    assert code == 0, err
+    code, _, err = cli("sample", *common, "--spectral-manifold", out, "--out", tmp_path / "projected")
+    assert code == 0, err
+    model, _ = load_manifold(out)
+    with h5py.File(tmp_path / "raw" / "samples.h5", "r") as h5:
+        raw, labels = h5["hsi"][...], h5["labels"][...]
+        scale, offset = float(h5.attrs["scale"]), float(h5.attrs["offset"])
+    with h5py.File(tmp_path / "projected" / "samples.h5", "r") as h5:
+        np.testing.assert_array_equal(h5["labels"][...], labels)  # the masks are the generator's
+        np.testing.assert_allclose(
+            h5["hsi"][...], model.project_normalised(raw, scale, offset, labels, True), atol=1e-6
+        )
+    # A model without masks cannot use it: refused before anything is written.
+    code, _, err = cli("sample", "--ckpt", "pretrained:indian-pines-latent", "-n", "1", "--steps", "2",
+                       "--spectral-manifold", out, "--out", tmp_path / "latent")  # fmt: skip
+    assert code == 1 and "decodes by class" in err and not (tmp_path / "latent").exists()
+    code, _, err = cli("unmix", ip_dataset, "--by-class", "--out", tmp_path / "vca")
+    assert code == 1 and "--by-class is for --method manifold" in err and not (tmp_path / "vca").exists()
