@@ -6,9 +6,10 @@ data sha256, steps, wall time and the metrics measured on the held-out (val) row
     .venv/bin/python examples/pretrain.py --work runs/pretrain --no-install   # train and score only
     .venv/bin/python examples/pretrain.py --lane latent   # rebuild and reinstall one lane's models only
 
-Three lanes run side by side (one OpenMP thread each, on the machine's two cores): the KL
+Four lanes run side by side (one OpenMP thread each, on the machine's two cores): the KL
 autoencoder → latent ControlNet model; the two-stream autoencoder → joint model; unmixing →
-abundance model → RGAN ×2. Every model uses its ``tiny`` preset's defaults (the presets carry
+abundance model → RGAN ×2; the scene's spectral manifolds (scene-wide and by class, for
+``sample --spectral-manifold``; its metrics are the other lanes' generators sampled through them). Every model uses its ``tiny`` preset's defaults (the presets carry
 what each choice bought). All three lanes together, rebuilding every model but the two (up-to-date)
 autoencoders, took 69 minutes on a 2-core CPU in session 14 (lanes: latent 67 + 7 for its KL
 autoencoder when that is rebuilt, joint 28 + 15 for its two-stream VAE, pixels 10 — each with the
@@ -63,6 +64,7 @@ FLOAT16 = {
         "autoencoder/mask_vae/diffusion_pytorch_model.safetensors",
     ),
     "indian-pines-abundance": ("unet/diffusion_pytorch_model.safetensors",),
+    "indian-pines-manifold-by-class": ("weights.safetensors",),
 }
 
 DESCRIPTIONS = {
@@ -74,6 +76,8 @@ DESCRIPTIONS = {
     "indian-pines-joint": "SpecDM joint latent diffusion: HSI + label mask pairs",
     "indian-pines-rgan-x2": "RGAN x2 RGB-guided hyperspectral super-resolution (HSIGene §3.4)",
     "indian-pines-manifold": f"the scene's spectral manifold (k = {MANIFOLD_K}) for sample --spectral-manifold",
+    "indian-pines-manifold-by-class": f"one spectral manifold per ground-truth class (k = {MANIFOLD_K}), for labelled "
+    "(joint) samples",
 }
 
 
@@ -153,6 +157,8 @@ def lane_manifold(work: Path) -> dict:
     lane = Lane(work, "lane-manifold.log")
     lane.run("indian-pines-manifold", "unmix", "dataset", "-k", str(MANIFOLD_K), "--method", "manifold",
              "--seed", str(SEED), "--out", "manifold")  # fmt: skip
+    lane.run("indian-pines-manifold-by-class", "unmix", "dataset", "-k", str(MANIFOLD_K), "--method", "manifold",
+             "--by-class", "--seed", str(SEED), "--out", "manifold-by-class")  # fmt: skip
     return lane.records
 
 
@@ -162,7 +168,7 @@ LANE_MODELS = {
     "latent": ("indian-pines-autoencoder", "indian-pines-latent"),
     "joint": ("indian-pines-two-stream", "indian-pines-joint"),
     "pixels": ("indian-pines-unmixing", "indian-pines-abundance", "indian-pines-rgan-x2"),
-    "manifold": ("indian-pines-manifold",),
+    "manifold": ("indian-pines-manifold", "indian-pines-manifold-by-class"),
 }
 # The sample rows (make_samples) of each lane's generators.
 LANE_ROWS = {
@@ -171,8 +177,9 @@ LANE_ROWS = {
     "pixels": ("abundance",),
     "manifold": (),
 }
-# Rows sampled again with every pixel decoded through the spectral manifold (make_samples' ``manifold``).
-MANIFOLD_ROWS = ("latent-unconditional", "latent-conditioned", "joint")
+# Rows sampled again with every pixel decoded through a spectral manifold (make_samples' ``manifold``): the
+# latent samples through the scene's, the labelled ones through the by-class one (their own labels).
+MANIFOLD_ROWS = {"latent-unconditional": "manifold", "latent-conditioned": "manifold", "joint": "manifold-by-class"}
 
 
 def run_lanes(work: Path, lanes=tuple(LANES)) -> dict:
@@ -309,7 +316,8 @@ def main() -> None:
                                     "val", "--out", "conditions-val")  # fmt: skip
     sets = make_samples(work, models, "conditions-val", rows=wanted)
     if "manifold" in lanes:
-        sets.update(make_samples(work, models, "conditions-val", "manifold-", MANIFOLD_ROWS, manifold="manifold"))
+        for row, manifold in MANIFOLD_ROWS.items():
+            sets.update(make_samples(work, models, "conditions-val", "manifold-", (row,), manifold=manifold))
     rows = score(work, sets)
     (work / "realism.json").write_text(json.dumps(rows, indent=2) + "\n")
     metrics_of = {}
@@ -326,7 +334,11 @@ def main() -> None:
         metrics_of["indian-pines-two-stream"] = rows.get("autoencoder-reconstruction:joint", {})
     if "manifold" in lanes:
         # The samples of the shipped generators decoded through it (its own projection errors are in its manifest).
-        metrics_of["indian-pines-manifold"] = {f"{row} through it": rows[f"manifold-{row}"] for row in MANIFOLD_ROWS}
+        for name, directory in (("indian-pines-manifold", "manifold"), ("indian-pines-manifold-by-class",
+                                                                         "manifold-by-class")):  # fmt: skip
+            metrics_of[name] = {
+                f"{row} through it": rows[f"manifold-{row}"] for row, used in MANIFOLD_ROWS.items() if used == directory
+            }
     print(json.dumps(rows, indent=2))
     if args.no_install:
         return
@@ -336,7 +348,7 @@ def main() -> None:
     dirs = {"indian-pines-latent": "latent", "indian-pines-unmixing": "unmixing",
             "indian-pines-abundance": "abundance", "indian-pines-joint": "joint", "indian-pines-rgan-x2": "rgan-x2",
             "indian-pines-autoencoder": "autoencoder", "indian-pines-two-stream": "two-stream",
-            "indian-pines-manifold": "manifold"}  # fmt: skip
+            "indian-pines-manifold": "manifold", "indian-pines-manifold-by-class": "manifold-by-class"}  # fmt: skip
     # The autoencoders ship once, inside the latent / joint model that copied them (stages/pretrained).
     held = {"indian-pines-autoencoder": "indian-pines-latent", "indian-pines-two-stream": "indian-pines-joint"}
     for name, directory in dirs.items():

@@ -21,6 +21,7 @@ SHIPPED = {
     "indian-pines-joint": "diffusion-model",
     "indian-pines-latent": "diffusion-model",
     "indian-pines-manifold": "spectral-manifold",
+    "indian-pines-manifold-by-class": "spectral-manifold",
     "indian-pines-rgan-x2": "sr-model",
     "indian-pines-two-stream": "autoencoder",
     "indian-pines-unmixing": "unmixing",
@@ -38,9 +39,10 @@ def test_every_model_is_shipped_verified_and_within_budget(cli):
         assert prov["command"].startswith("hsigen ") and prov["seed"] == 0
         assert len(prov["data"]["patches_h5_sha256"]) == 64 and prov["wall_seconds"] > 0
         assert not any(p.suffix in {".pt", ".pth", ".ckpt", ".bin", ".pkl"} for p in m.path.rglob("*"))
-    for name in GENERATORS + ("indian-pines-autoencoder", "indian-pines-manifold"):
+    several = ("indian-pines-latent", "indian-pines-manifold", "indian-pines-manifold-by-class")
+    for name in GENERATORS + ("indian-pines-autoencoder",) + several[1:]:
         metrics = models[name].provenance()["metrics"]
-        rows = metrics.values() if name in ("indian-pines-latent", "indian-pines-manifold") else [metrics]
+        rows = metrics.values() if name in several else [metrics]
         assert all(0 <= r["spr"] <= 1 and 0 <= r["srec"] <= 1 and r["gradient_ratio"] > 0 for r in rows), name
     assert sum(m.bytes for m in models.values()) <= BUDGET_BYTES
     code, out, err = cli("pretrained")
@@ -152,3 +154,20 @@ def test_the_shipped_manifold_moves_real_spectra_little_and_generated_ones_onto_
         generated = h5["hsi"][...] * h5.attrs["scale"] + h5.attrs["offset"]
     moved_generated = np.linalg.norm(model.project(generated) - generated, axis=1) / np.linalg.norm(generated, axis=1)
     assert np.median(moved_generated) > np.median(moved_real)
+
+
+def test_the_shipped_by_class_manifold_decodes_the_joint_models_pixels_by_label(tmp_path):
+    from stages.sampling import SampleConfig
+    from stages.sampling import run as sample
+    from stages.unmix.manifold import load_manifold
+
+    model, _ = load_manifold("pretrained:indian-pines-manifold-by-class")
+    assert model.classes is not None and 0 in model.classes
+    for name, manifold in (("raw", None), ("projected", "pretrained:indian-pines-manifold-by-class")):
+        sample("pretrained:indian-pines-joint", tmp_path / name, SampleConfig(n=2, steps=4, seed=3), device="cpu",
+               spectral_manifold=manifold)  # fmt: skip
+    with h5py.File(tmp_path / "raw" / "samples.h5", "r") as h5:
+        raw, labels, scale, offset = h5["hsi"][...], h5["labels"][...], h5.attrs["scale"], h5.attrs["offset"]
+    with h5py.File(tmp_path / "projected" / "samples.h5", "r") as h5:
+        expected = model.project_normalised(raw, float(scale), float(offset), labels, as_unlabelled=True)
+        np.testing.assert_allclose(h5["hsi"][...], expected, atol=1e-6)
