@@ -178,7 +178,7 @@ def run_corpus(corpus, out, cfg: UnmixConfig, *, overwrite: bool = False, dry_ru
 
     if cfg.method in ("scene-net", "manifold"):
         raise ConfigError(
-            f"--method {cfg.method} fits one dataset (one scene's network); "
+            f"--method {cfg.method} unmixes one dataset (it fits one scene's network); "
             f"{len(corpus.sources)} datasets unmix with --method vca or min-volume"
         )
     validate(cfg, corpus.bands)

@@ -163,7 +163,7 @@ def test_bad_input_exits_1_with_the_fix_and_writes_nothing(cli, ip_dataset, ip_m
     assert code == 1 and "1 to 47 dimensions" in err and not out.exists()
     shutil.copytree(ip_dataset, tmp_path / "second-scene")
     code, _, err = cli("unmix", ip_dataset, tmp_path / "second-scene", "--method", "manifold", "--out", out)
-    assert code == 1 and "fits one dataset" in err and not out.exists()
+    assert code == 1 and "unmixes one dataset" in err and not out.exists()
     # A manifold of another band grid is refused before anything is sampled.
     other = tmp_path / "other-grid"
     shutil.copytree(ip_manifold, other)
