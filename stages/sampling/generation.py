@@ -132,14 +132,12 @@ def generate_rows(
     decoded = generator.decode(x0, slice(rows.start, rows.stop), conditions)
     if manifold is not None:  # a by-class manifold decodes each pixel by its generated label
         labels = decoded.arrays.get("labels") if manifold.classes is not None else None
-        for key in ("hsi", "hsi_t2"):  # hsi_t2: the second date of a change triplet, same label map
-            images = decoded.hsi if key == "hsi" else decoded.arrays.get(key)
-            if images is not None:
-                projected = manifold.project_normalised(images, decoded.scale, decoded.offset, labels, True)
-                if key == "hsi":
-                    decoded.hsi = projected
-                else:
-                    decoded.arrays[key] = projected
+        project = lambda images: manifold.project_normalised(  # noqa: E731
+            images, decoded.scale, decoded.offset, labels, as_unlabelled=True
+        )
+        decoded.hsi = project(decoded.hsi)
+        if "hsi_t2" in decoded.arrays:  # the second date of a change triplet: the same label map
+            decoded.arrays["hsi_t2"] = project(decoded.arrays["hsi_t2"])
     return x0, decoded
 
 
