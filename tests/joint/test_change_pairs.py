@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 import rasterio
-from joint_helpers import draw_samples, make_change_pair, train_joint, train_two_stream
+from joint_helpers import SAMPLE_STEPS, draw_samples, make_change_pair, train_joint, train_two_stream
 
 from stages.artifacts import open_artifact
 
@@ -88,3 +88,19 @@ def test_change_detection_triplets(change_dataset, change_t2_dataset, tmp_path):
         assert (samples / "samples" / f"sample_{i:04d}_t2.tif").is_file()
         assert (samples / "previews" / f"sample_{i:04d}_t2.png").is_file()
         assert (samples / "previews" / f"sample_{i:04d}_labels.png").is_file()
+    # Through a spectral manifold both dates are projected, the change mask left as generated.
+    from stages import unmix
+    from stages.sampling import SampleConfig, run
+    from stages.unmix.manifold import load_manifold
+
+    manifold_dir = tmp_path / "manifold"
+    unmix.run(change_dataset, manifold_dir, unmix.UnmixConfig(method="manifold", endmembers=3, manifold={"steps": 50}))
+    projected = tmp_path / "projected"
+    run(model, projected, SampleConfig(n=2, sampler="ddim", steps=SAMPLE_STEPS, seed=0, batch_size=8), device="cpu",
+        spectral_manifold=manifold_dir)  # fmt: skip
+    manifold, _ = load_manifold(manifold_dir)
+    with h5py.File(projected / "samples.h5", "r") as h5:
+        scale, offset = float(h5.attrs["scale"]), float(h5.attrs["offset"])
+        np.testing.assert_array_equal(h5["labels"][...], labels)
+        for key, raw in (("hsi", hsi), ("hsi_t2", hsi_t2)):
+            np.testing.assert_allclose(h5[key][...], manifold.project_normalised(raw, scale, offset), atol=1e-6)
