@@ -104,7 +104,11 @@ def run(
     dev = resolve_device(device)
     generator.set_precision(precision, dev)
     prepared = prepare_conditions(model, generator, conditions, cfg.n, cfg.size, guidance, guidance_interval)
-    manifold = _open_manifold(spectral_manifold, model) if spectral_manifold is not None else None
+    manifold = None
+    if spectral_manifold is not None:
+        from ..unmix.manifold import open_for_model
+
+        manifold = open_for_model(spectral_manifold, model)
 
     recorded = {**asdict(cfg), "space": model.space, **prepared.recorded}
     if manifold is not None:
@@ -152,29 +156,6 @@ def run(
     part_of = f" (shard {which[0]}/{which[1]}: samples {rows.start}..{rows.stop - 1})" if which else ""
     log.info(f"sample: {len(rows)} samples{kinds}{part_of} of {len(parts.wl)} bands × {cfg.size}×{cfg.size} → {out}")
     return writer.artifact
-
-
-def _open_manifold(path, model):
-    """The spectral manifold of ``--spectral-manifold``, checked against the model's band grid."""
-    from ..unmix.manifold import check_grid, load_manifold
-
-    manifold, artifact = load_manifold(path)
-    check_grid(artifact, model.artifact.spectral, f"the model {model.artifact.path}")
-    if manifold.classes is not None:
-        if model.space != "joint":
-            raise ConfigError(
-                f"--spectral-manifold {path} decodes by class and needs each pixel's label: use it with a labelled "
-                "(--space joint) model, or fit one without --by-class for this model"
-            )
-        missing = sorted({int(c) for c in model.config.get("classes", [])} - set(manifold.classes))
-        if missing and 0 not in manifold.classes:
-            raise ConfigError(
-                f"--spectral-manifold {path} has no manifold for the model's classes {missing}; fit it on the "
-                "dataset the model was trained on (unmix DATASET --method manifold --by-class)"
-            )
-        if missing:
-            log.info(f"sample: classes {missing} had no training pixels in {path}; they decode as unlabelled (0)")
-    return manifold
 
 
 def merge(shards: list[str | Path], out: str | Path, *, overwrite: bool = False):

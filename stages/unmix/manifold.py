@@ -20,7 +20,7 @@ coordinate weighted by its variance), the error ``evaluate`` measures.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -259,10 +259,6 @@ def load_manifold(path) -> tuple[SpectralManifold, object]:
     return SpectralManifold.read(artifact.file(WEIGHTS), int(shape["dims"]), int(shape["hidden"])), artifact
 
 
-def config_json(cfg: ManifoldConfig) -> dict:
-    return asdict(cfg)
-
-
 def run(patches, dataset: Path, out: Path, cfg: ManifoldConfig, recorded: dict, *, overwrite: bool = False):
     """``unmix --method manifold``: fit the manifold to ``patches``' training pixels (a PatchSet) and
     write a ``spectral-manifold`` artifact; the projection error of the train and val pixels is its
@@ -275,7 +271,7 @@ def run(patches, dataset: Path, out: Path, cfg: ManifoldConfig, recorded: dict, 
     if not 1 <= cfg.dims < patches.hsi.shape[1]:
         raise ConfigError(
             f"-k {cfg.dims}: a spectral manifold has 1 to {patches.hsi.shape[1] - 1} dimensions "
-            f"(fewer than the dataset's {patches.hsi.shape[1]} bands); try -k 4"
+            f"(fewer than the dataset's {patches.hsi.shape[1]} bands); try -k 3"
         )
     if min(cfg.steps, cfg.batch_size, cfg.hidden) < 1 or cfg.lr <= 0:
         raise ConfigError("--steps, --batch-size and --lr must be positive")
@@ -322,13 +318,34 @@ def run(patches, dataset: Path, out: Path, cfg: ManifoldConfig, recorded: dict, 
     return writer.artifact
 
 
-def check_grid(manifold_artifact, spectral: dict, what: str) -> None:
-    """Refuse a manifold fitted on another band grid than ``spectral`` (a manifest's spectral block)."""
-    mine = np.asarray(manifold_artifact.spectral["wavelengths_nm"], np.float64)
-    theirs = np.asarray(spectral["wavelengths_nm"], np.float64)
+def open_for_model(path, model) -> SpectralManifold:
+    """The manifold of ``sample --spectral-manifold PATH`` for a loaded diffusion ``model``: refused,
+    before anything is written, when fitted on another band grid, or by class for a model without masks."""
+    manifold, artifact = load_manifold(path)
+    mine = np.asarray(artifact.spectral["wavelengths_nm"], np.float64)
+    theirs = np.asarray(model.artifact.spectral["wavelengths_nm"], np.float64)
     if mine.shape != theirs.shape or not np.allclose(mine, theirs, atol=0.5):
         raise ConfigError(
-            f"--spectral-manifold {manifold_artifact.path} was fitted on {len(mine)} bands "
-            f"({mine[0]:.0f}-{mine[-1]:.0f} nm), {what} has {len(theirs)} ({theirs[0]:.0f}-{theirs[-1]:.0f} nm); "
-            "fit one on the same band grid: hsigen unmix DATASET --method manifold -k 4 --out DIR"
+            f"--spectral-manifold {artifact.path} was fitted on {len(mine)} bands "
+            f"({mine[0]:.0f}-{mine[-1]:.0f} nm), the model {model.artifact.path} has {len(theirs)} "
+            f"({theirs[0]:.0f}-{theirs[-1]:.0f} nm); fit one on the same band grid: "
+            "hsigen unmix DATASET --method manifold -k 3 --out DIR"
         )
+    if manifold.classes is None:
+        return manifold
+    if model.space != "joint":
+        raise ConfigError(
+            f"--spectral-manifold {path} decodes by class and needs each pixel's label: use it with a labelled "
+            "(--space joint) model, or fit one without --by-class for this model"
+        )
+    missing = sorted({int(c) for c in model.config.get("classes", [])} - set(manifold.classes))
+    if missing and 0 not in manifold.classes:
+        raise ConfigError(
+            f"--spectral-manifold {path} has no manifold for the model's classes {missing}; fit it on the "
+            "dataset the model was trained on (unmix DATASET --method manifold --by-class)"
+        )
+    if missing:
+        from ..common import log
+
+        log.info(f"sample: classes {missing} had no training pixels in {path}; they decode as unlabelled (0)")
+    return manifold

@@ -73,7 +73,7 @@ class UnmixConfig:
     def to_json(self) -> dict:
         d = asdict(self)
         if self.method == "manifold":
-            return {"method": "manifold", "dims": self.endmembers, "seed": self.seed, **self.manifold_config_json()}
+            return {"method": "manifold", **asdict(self.manifold_config())}
         d.pop("manifold")
         if self.method != "scene-net":
             for key in ("preset", "scene_net", "alpha", "beta", "device", "checkpoint_every"):
@@ -87,9 +87,6 @@ class UnmixConfig:
         from .manifold import ManifoldConfig
 
         return ManifoldConfig(dims=self.endmembers, seed=self.seed, **self.manifold)
-
-    def manifold_config_json(self) -> dict:
-        return {k: v for k, v in asdict(self.manifold_config()).items() if k not in ("dims", "seed")}
 
 
 def validate(cfg: UnmixConfig, patches: PatchSet | int) -> None:

@@ -139,17 +139,24 @@ def test_unmix_fits_the_scene_better_than_a_linear_mixing_model(ip_manifold, ip_
     assert model.dims == 4 and model.bands == 48
 
 
+def _sample_raw_and_projected(cli, ckpt: str, manifold, tmp_path) -> tuple[dict, dict]:
+    """Two samples of ``ckpt`` (fixed seed), without and with ``--spectral-manifold``: each run's
+    samples.h5 as {hsi, labels (or None), scale, offset}."""
+    common = ("--ckpt", ckpt, "-n", "2", "--steps", "4", "--seed", "5")
+    runs = []
+    for name, extra in (("raw", ()), ("projected", ("--spectral-manifold", manifold))):
+        code, _, err = cli("sample", *common, *extra, "--out", tmp_path / name)
+        assert code == 0, err
+        with h5py.File(tmp_path / name / "samples.h5", "r") as h5:
+            runs.append({"hsi": h5["hsi"][...], "labels": h5["labels"][...] if "labels" in h5 else None,
+                         "scale": float(h5.attrs["scale"]), "offset": float(h5.attrs["offset"])})  # fmt: skip
+    return runs[0], runs[1]
+
+
 def test_sample_decodes_through_the_manifold_and_records_it(cli, ip_manifold, tmp_path):
-    common = ("--ckpt", "pretrained:indian-pines-latent", "-n", "2", "--steps", "4", "--seed", "5")
-    code, _, err = cli("sample", *common, "--out", tmp_path / "raw")
-    assert code == 0, err
-    code, _, err = cli("sample", *common, "--spectral-manifold", ip_manifold, "--out", tmp_path / "projected")
-    assert code == 0, err
+    raw_run, projected = _sample_raw_and_projected(cli, "pretrained:indian-pines-latent", ip_manifold, tmp_path)
     model, _ = load_manifold(ip_manifold)
-    with h5py.File(tmp_path / "raw" / "samples.h5", "r") as h5:
-        raw, scale, offset = h5["hsi"][...], float(h5.attrs["scale"]), float(h5.attrs["offset"])
-    with h5py.File(tmp_path / "projected" / "samples.h5", "r") as h5:
-        got = h5["hsi"][...]
+    raw, scale, offset, got = raw_run["hsi"], raw_run["scale"], raw_run["offset"], projected["hsi"]
     np.testing.assert_allclose(got, model.project_normalised(raw, scale, offset), atol=1e-6)
     assert np.abs(got - raw).max() > 1e-3  # the projection did move the spectra
     manifest = json.loads((tmp_path / "projected" / "manifest.json").read_text())
@@ -218,20 +225,12 @@ def test_sample_decodes_labelled_samples_by_their_generated_labels(cli, ip_datas
     assert code == 0, err
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["by_class"] is True and 0 in manifest["manifold"]["classes"]
-    common = ("--ckpt", "pretrained:indian-pines-joint", "-n", "2", "--steps", "4", "--seed", "5")
-    code, _, err = cli("sample", *common, "--out", tmp_path / "raw")
-    assert code == 0, err
-    code, _, err = cli("sample", *common, "--spectral-manifold", out, "--out", tmp_path / "projected")
-    assert code == 0, err
+    raw, projected = _sample_raw_and_projected(cli, "pretrained:indian-pines-joint", out, tmp_path)
     model, _ = load_manifold(out)
-    with h5py.File(tmp_path / "raw" / "samples.h5", "r") as h5:
-        raw, labels = h5["hsi"][...], h5["labels"][...]
-        scale, offset = float(h5.attrs["scale"]), float(h5.attrs["offset"])
-    with h5py.File(tmp_path / "projected" / "samples.h5", "r") as h5:
-        np.testing.assert_array_equal(h5["labels"][...], labels)  # the masks are the generator's
-        np.testing.assert_allclose(
-            h5["hsi"][...], model.project_normalised(raw, scale, offset, labels, True), atol=1e-6
-        )
+    labels = raw["labels"]
+    np.testing.assert_array_equal(projected["labels"], labels)  # the masks are the generator's
+    expected = model.project_normalised(raw["hsi"], raw["scale"], raw["offset"], labels, True)
+    np.testing.assert_allclose(projected["hsi"], expected, atol=1e-6)
     # A model without masks cannot use it: refused before anything is written.
     code, _, err = cli("sample", "--ckpt", "pretrained:indian-pines-latent", "-n", "1", "--steps", "2",
                        "--spectral-manifold", out, "--out", tmp_path / "latent")  # fmt: skip
