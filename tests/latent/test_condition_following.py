@@ -9,50 +9,27 @@ import numpy as np
 GUIDANCE, STEPS = 2.0, 25
 
 
-def regions_of_seg_map(seg_chw: np.ndarray) -> np.ndarray:
-    """Region labels of a mean-colour-filled seg map: one label per distinct colour."""
-    flat = np.round(seg_chw.reshape(3, -1).T * 255).astype(np.int64)
-    return np.unique(flat, axis=0, return_inverse=True)[1].reshape(seg_chw.shape[1:])
-
-
 def conditioned(model, val, kinds, n):
-    from stages.diffusion.control import CONDITION_KINDS, LOCAL_SLOTS
     from stages.sampling.generation import open_generator
 
     cond = open_generator(model).prepare(None, n, 32, GUIDANCE)
-    cond.state = cond.state.tiled(n)  # one row per sample, to set per-sample maps
-    for kind in kinds:
-        cond.state.keep[:, CONDITION_KINDS.index(kind)] = 1
-        cond.state.maps[:, LOCAL_SLOTS[kind]] = val[kind][:n]
+    cond.state = cond.state.with_local_maps(n, {kind: val[kind][:n] for kind in kinds})
     return cond
 
 
 def agreement(model, val, kinds, n=12, seed=0):
-    """(ARI between the seg map's regions and the seg extractor on each sample, Pearson
-    correlation of the hed extractor on each sample with the hed map of its patch, the same
-    correlation against another patch's map) — means over n held-out patches."""
-    from sklearn.metrics import adjusted_rand_score
-
-    from stages.conditions import make_extractor
-    from stages.conditions.segmentation import segment
+    """(seg ARI, hed edge correlation with each sample's own patch map, the same against another
+    patch's map) of n samples under the maps of n held-out patches (stages.evaluate.condition_agreement)."""
     from stages.diffusion.spaces.latent import rgb_of_hsi
+    from stages.evaluate.condition_agreement import agreement as measure
     from stages.sampling import generate
 
     hsi, _, _ = generate(
         model, None, n, 32, "ddim", STEPS, seed, 16, GUIDANCE, "cpu", conditions=conditioned(model, val, kinds, n)
     )
     rgb = rgb_of_hsi(hsi, model.artifact.spectral["wavelengths_nm"], model.config["rgb"])
-    hed = make_extractor("hed")
-    edges = [hed(image) for image in rgb]
-    corr = lambda a, b: float(np.corrcoef(a.ravel(), b.ravel())[0, 1])  # noqa: E731
-    ari = np.mean(
-        [adjusted_rand_score(regions_of_seg_map(val["seg"][i]).ravel(), segment(rgb[i]).ravel()) for i in range(n)]
-    )
-    return (
-        float(ari),
-        float(np.mean([corr(edges[i], val["hed"][i]) for i in range(n)])),
-        float(np.mean([corr(edges[i], val["hed"][(i + 3) % n]) for i in range(n)])),
-    )
+    m = measure(rgb, val["seg"][:n], val["hed"][:n], shift=3)
+    return m["seg_ari"], m["hed_corr"], m["hed_corr_other"]
 
 
 def test_seg_condition_is_followed_better_than_unconditional(latent_model, val_conditions):

@@ -52,6 +52,19 @@ class ResolvedConditions:
         """One row per sample (to set per-sample conditions in memory)."""
         return self.take(slice(0, n))
 
+    def with_local_maps(self, n: int, maps: dict) -> ResolvedConditions:
+        """One row per sample, sample i under ``maps[kind][i]`` for each kind given ((n, C, S, S) in the
+        conditions stage's units) and without the local kinds not given: per-sample maps in memory."""
+        from ..control import CONDITION_KINDS, LOCAL_SLOTS
+
+        rows = self.tiled(n)
+        for kind in LOCAL_SLOTS:
+            rows.keep[:, CONDITION_KINDS.index(kind)] = 0
+        for kind, values in maps.items():
+            rows.keep[:, CONDITION_KINDS.index(kind)] = 1
+            rows.maps[:, LOCAL_SLOTS[kind]] = values
+        return rows
+
 
 def kind_of(spec: str, allowed) -> tuple[str, Path]:
     """``KIND=FILE``, a file named after its kind (``hed.png``, ``seg_03.png``), or a map inside

@@ -1,0 +1,70 @@
+"""Condition agreement (stages.evaluate.condition_agreement): the ARI against scikit-learn's and a
+brute-force pair count, the seg map's regions, and the agreement of images with their own maps."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+
+
+def brute_force_ari(a, b) -> float:
+    """Pairs of items counted one by one: agreements beyond chance over the most possible."""
+    pairs = list(combinations(range(len(a)), 2))
+    same_a = np.array([a[i] == a[j] for i, j in pairs])
+    same_b = np.array([b[i] == b[j] for i, j in pairs])
+    index, n_a, n_b = np.sum(same_a & same_b), same_a.sum(), same_b.sum()
+    expected = n_a * n_b / len(pairs)
+    return float((index - expected) / ((n_a + n_b) / 2 - expected))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_adjusted_rand_index_matches_sklearn_and_a_brute_force_count(seed):
+    from sklearn.metrics import adjusted_rand_score
+
+    from stages.evaluate.condition_agreement import adjusted_rand_index
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 4, 60)
+    b = np.where(rng.random(60) < 0.6, a, rng.integers(0, 5, 60)) * 7 + 3  # related, other label values
+    ours = adjusted_rand_index(a, b)
+    assert ours == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+    assert ours == pytest.approx(brute_force_ari(a, b), abs=1e-12)
+    assert 0.2 < ours < 0.9
+    assert adjusted_rand_index(a, 5 - a) == pytest.approx(1.0)  # the same partition, relabelled
+    assert adjusted_rand_index(np.zeros(9), np.zeros(9)) == 1.0  # one region each: trivially equal
+    with pytest.raises(ValueError, match="labelings of 60 and 59"):
+        adjusted_rand_index(a, b[:59])
+
+
+def test_regions_of_a_mean_colour_filled_map():
+    from stages.evaluate.condition_agreement import regions_of_seg_map
+
+    seg = np.zeros((3, 4, 4))
+    seg[:, :2] = np.array([0.2, 0.4, 0.6])[:, None, None]
+    seg[0, 3, 3] = 1.0
+    regions = regions_of_seg_map(seg)
+    assert regions.shape == (4, 4) and len(np.unique(regions)) == 3
+    assert len(np.unique(regions[:2])) == 1 and regions[3, 3] not in regions[:2]
+
+
+def test_images_agree_with_their_own_maps_and_not_with_another_images():
+    """Maps made by the extractors from the images themselves agree exactly (ARI 1, correlation 1);
+    against another image's hed map the correlation is far lower."""
+    from stages.conditions import make_extractor
+    from stages.evaluate.condition_agreement import agreement
+
+    rng = np.random.default_rng(0)
+    rgbs = []
+    for _ in range(4):  # rectangles of random colours on a random background
+        image = np.full((32, 32, 3), rng.integers(0, 256, 3), np.uint8)
+        for _ in range(3):
+            y, x = rng.integers(0, 24, 2)
+            image[y : y + rng.integers(6, 12), x : x + rng.integers(6, 12)] = rng.integers(0, 256, 3)
+        rgbs.append(image)
+    seg, hed = make_extractor("seg"), make_extractor("hed")
+    seg_maps, hed_maps = np.stack([seg(r) for r in rgbs]), np.stack([hed(r) for r in rgbs])
+    m = agreement(rgbs, seg_maps, hed_maps, shift=1)
+    assert m["seg_ari"] == pytest.approx(1.0) and m["hed_corr"] == pytest.approx(1.0)
+    assert m["hed_corr_other"] < 0.5
