@@ -105,7 +105,7 @@ def evaluate(
         typer.Option(
             "--metrics",
             help="Comma list of spr_srec, prdc, fp, db, sd, sdm, fid, kid, is, fid_rgb, paired, msad, "
-            "spatial, patch_fd, c2st (default: all that the inputs allow, except the optional c2st).",
+            "spatial, conditions, patch_fd, c2st (default: all that the inputs allow, except the optional c2st).",
         ),
     ] = None,
     references: Annotated[

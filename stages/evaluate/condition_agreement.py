@@ -68,3 +68,60 @@ def agreement(rgbs: list[np.ndarray], seg_maps: np.ndarray, hed_maps: np.ndarray
         "hed_corr": float(edge_agreement(hed_maps, rgbs).mean()),
         "hed_corr_other": float(edge_agreement(hed_maps, rgbs, shift).mean()),
     }
+
+
+MAX_IMAGES = 256  # samples scored per set (a seeded subset of larger sets): the extractors run per image
+
+
+def local_conditions_of(h5_path) -> bool:
+    """Whether a samples.h5 holds per-sample local condition maps with presence flags (the latent
+    generator's layout: ``conditions`` (n, 6, H, W) in LOCAL_SLOTS order, ``condition_present``
+    (n, 6) in CONDITION_KINDS order) with a hed or seg map present in some sample."""
+    import h5py
+
+    from ..diffusion.control import CONDITION_KINDS, LOCAL_MAP_CHANNELS
+
+    with h5py.File(h5_path, "r") as h5:
+        if "conditions" not in h5 or "condition_present" not in h5:
+            return False
+        maps, present = h5["conditions"], h5["condition_present"]
+        if (
+            maps.ndim != 4
+            or maps.shape[1] != LOCAL_MAP_CHANNELS
+            or present.shape != (maps.shape[0], len(CONDITION_KINDS))
+        ):
+            return False
+        flags = present[...]
+    return bool(any(flags[:, CONDITION_KINDS.index(k)].any() for k in ("seg", "hed")))
+
+
+def samples_agreement(h5_path, wavelengths_nm, scale: float, offset: float, limits_physical, seed: int = 0) -> dict:
+    """Agreement of the samples in ``h5_path`` with the hed and seg maps they were generated under,
+    each sample rendered as 8-bit RGB with ``limits_physical`` (the real dataset's stretch, as the
+    conditions stage renders it). Per kind present: the mean over the samples that had that map, and
+    the same against another such sample's map (the chance level; needs two of them)."""
+    import h5py
+
+    from ..diffusion.control import CONDITION_KINDS, LOCAL_SLOTS
+    from ..spectral import false_colour
+
+    low, high = (np.asarray(v, np.float64) for v in limits_physical)
+    limits = (((low - offset) / scale).astype(np.float32), ((high - offset) / scale).astype(np.float32))
+    with h5py.File(h5_path, "r") as h5:
+        present = np.asarray(h5["condition_present"][...]) > 0.5
+        out: dict = {}
+        for kind, key in (("seg", "cond_seg_ari"), ("hed", "cond_hed_corr")):
+            rows = np.flatnonzero(present[:, CONDITION_KINDS.index(kind)])
+            if len(rows) > MAX_IMAGES:
+                rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_IMAGES, replace=False))
+            if len(rows) == 0:
+                continue
+            rgbs = [false_colour(h5["hsi"][int(i)], wavelengths_nm, limits=limits) for i in rows]
+            maps = np.stack([h5["conditions"][int(i), LOCAL_SLOTS[kind]] for i in rows])
+            measure = seg_agreement if kind == "seg" else edge_agreement
+            out[key] = float(np.mean(measure(maps, rgbs)))
+            if len(rows) >= 2:
+                shifted = np.roll(maps, 1, axis=0)  # sample i against sample i-1's map
+                out[f"{key}_other"] = float(np.mean(measure(shifted, rgbs)))
+            out[f"{key}_images"] = int(len(rows))
+    return out

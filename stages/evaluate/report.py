@@ -36,6 +36,7 @@ ALL_METRICS = (
     "paired",
     "msad",
     "spatial",
+    "conditions",
     "patch_fd",
     "c2st",
 )
@@ -53,6 +54,8 @@ NEEDS = {
     "paired": "--reference DIR whose images pair one-to-one with the generated ones",
     "msad": "labels in both the real dataset and the generated samples",
     "db": "images at least --block pixels wide",
+    "conditions": "samples of a latent model made under hed or seg maps (conditions in samples.h5) and a real "
+    "hsi-dataset (its RGB stretch renders them)",
 }
 
 
@@ -120,6 +123,15 @@ def _available(
         return gen.labels is not None and real.labels is not None
     if name == "fid_rgb":
         return inception is not None and min(len(gen.cubes), len(real.cubes)) >= 2
+    if name == "conditions":
+        from .condition_agreement import local_conditions_of
+
+        return (
+            gen.kind == "hsi-samples"
+            and real.kind == "hsi-dataset"
+            and gen.artifact is not None
+            and local_conditions_of(gen.artifact.file("samples.h5"))
+        )
     return False
 
 
@@ -217,6 +229,17 @@ class _Context:
     @functools.cached_property
     def real_band_means(self) -> np.ndarray:
         return self.real_px.values.mean(0, dtype=np.float64)
+
+    @functools.cached_property
+    def real_rgb_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """The real dataset's RGB stretch in physical units: the one the conditions stage renders it
+        with (the whole dataset, 2 % tails), so samples are seen as its condition maps were made."""
+        from ..conditions.sources import list_sources
+
+        rgb = list_sources([self.real.artifact.path]).sources[0]["rgb"]
+        sp = self.real.artifact.spectral
+        physical = lambda v: np.asarray(v, np.float64) * float(sp["scale"]) + float(sp["offset"])  # noqa: E731
+        return physical(rgb["low"]), physical(rgb["high"])
 
 
 def _plan(
@@ -497,6 +520,20 @@ def _score(ctx: _Context, g: ImageSet, names: set, seed: int):
     if "spatial" in names:
         stats = spatial.spatial_stats(g.cubes)
         metrics.update(spatial.compare(stats, ctx.real_spatial))
+    if "conditions" in names:
+        from .condition_agreement import samples_agreement
+
+        sp = g.artifact.spectral
+        metrics.update(
+            samples_agreement(
+                g.artifact.file("samples.h5"),
+                g.wavelengths_nm,
+                float(sp["scale"]),
+                float(sp["offset"]),
+                ctx.real_rgb_limits,
+                seed,
+            )
+        )
     if "patch_fd" in names:
         metrics["patch_fd"] = patch_frechet_distance(ctx.real_patch_feats, ctx.patch_net(g.cubes, seed))
     if "c2st" in names:

@@ -19,8 +19,10 @@ def write_samples(
     condition_index=None,
     scale: float = 1000.0,
     offset: float = 0.0,
+    conditions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
-    """An hsi-samples artifact: samples.h5 with hsi (n, B, H, W) in normalised units."""
+    """An hsi-samples artifact: samples.h5 with hsi (n, B, H, W) in normalised units (and, given
+    ``conditions`` = (maps (n, 6, H, W), presence (n, 6)), a latent generator's condition arrays)."""
     import h5py
 
     from stages.artifacts.store import ArtifactWriter, spectral_block
@@ -34,6 +36,9 @@ def write_samples(
                 h5["labels"] = np.asarray(labels, np.int32)
             if condition_index is not None:
                 h5["condition_index"] = np.asarray(condition_index, np.int64)
+            if conditions is not None:
+                h5["conditions"] = np.asarray(conditions[0], np.float32)
+                h5["condition_present"] = np.asarray(conditions[1], np.float32)
         writer.spectral = spectral_block(wavelengths_nm, scale, offset)
     return out
 
