@@ -13,7 +13,9 @@ then 16 samples per generator: abundance (HUD / MSF-Diff), latent unconditional 
 hed + seg maps of 16 val patches (HSIGene), joint (SpecDM); the latent rows again with every pixel
 decoded through the shipped spectral manifold and the joint row through the by-class one
 (``sample --spectral-manifold``), beside what the manifold makes of the val rows and of Gaussian
-pixels (no generator at all: most of a projected set's precision is the manifold's own). A pretrained generator's row is the
+pixels (no generator at all: most of a projected set's precision is the manifold's own). The
+conditioned rows also say how the samples follow their maps (seg ARI, hed edge correlation;
+``evaluate --metrics conditions``). A pretrained generator's row is the
 mean over ``--seeds`` sampling seeds (default 1, 2, 3) with their standard deviation beside it:
 16 samples are few, and one seed's sPr can sit 0.05 from another's (its cast 1 % or 6 %). Quality
 at fixed seeds does not depend on how busy the machine is; the seconds are printed for reference only.
@@ -75,6 +77,26 @@ def verdict(row: str, m: dict) -> str:
     if cast is not None and "conditioned" not in row and m.get("max_band_mean_error", 1) > cast:
         misses.append(f"cast>{cast:.0%}")
     return "met" if not misses else "missed: " + ", ".join(misses)
+
+
+CONDITION_KEYS = ("cond_seg_ari", "cond_seg_ari_other", "cond_hed_corr", "cond_hed_corr_other")
+
+
+def condition_following(work: Path, sets: dict[str, str]) -> dict[str, dict]:
+    """How the conditioned sets follow their hed / seg maps (``hsigen evaluate --metrics conditions``,
+    stages/evaluate/condition_agreement.py), by set name."""
+    import json
+
+    conditioned = {name: path for name, path in sets.items() if "conditioned" in name}
+    if not conditioned:
+        return {}
+    Lane(work, "score.log").run("evaluation-conditions", "evaluate", "--real", "dataset", "--generated",
+                                *conditioned.values(), "--metrics", "conditions", "--references", "none",
+                                "--out", "evaluation-conditions")  # fmt: skip
+    report = json.loads((work / "evaluation-conditions" / "report.json").read_text())
+    by_path = {path: name for name, path in conditioned.items()}
+    return {by_path[g["path"]]: {k: g["metrics"][k] for k in CONDITION_KEYS if k in g["metrics"]}
+            for g in report["generated"]}  # fmt: skip
 
 
 def over_seeds(generated):
@@ -165,24 +187,32 @@ def main() -> None:
                 if (demo / name / "manifest.json").is_file():
                     sets[f"demo-{row}"] = str((demo / name).resolve())
         refs, generated = evaluate_sets(work, sets, references="all")
+        following = condition_following(work, sets)
+        generated = [(label, {**m, **following.get(label, {})}) for label, m in generated]
         rename = lambda label: label.replace("autoencoder-reconstruction:", "autoencoder of ")  # noqa: E731
         rows = [(rename(label), m, {}) for label, m in refs] + manifold_reference_rows(work) + over_seeds(generated)
         print(f"\nrealism on the embedded Indian Pines scene (train rows; val held out), {time.time() - t0:.0f} s")
-        print(f"{'set':<50} {'sPr':>12} {'sRec':>12} {'grad':>11} {'cast':>12}  target")
+        print(f"{'set':<50} {'sPr':>12} {'sRec':>12} {'grad':>11} {'cast':>12} {'seg ARI':>12} {'hed corr':>12}"
+              "  target")  # fmt: skip
         for label, m, sd in rows:
             cells = [
-                f"{m.get(k, float('nan')):{fmt}}" + (f" ±{sd[k]:{fmt}}" if k in sd else " " * (len(format(0, fmt)) + 2))
+                (f"{m[k]:{fmt}}" if k in m else " " * len(format(0, fmt)))
+                + (f" ±{sd[k]:{fmt}}" if k in sd else " " * (len(format(0, fmt)) + 2))
                 for k, fmt in (
                     ("spr", "5.3f"),
                     ("srec", "5.3f"),
                     ("gradient_ratio", "4.2f"),
                     ("max_band_mean_error", "5.3f"),
+                    ("cond_seg_ari", "5.3f"),
+                    ("cond_hed_corr", "5.3f"),
                 )
             ]
             print(f"{label:<50} {' '.join(cells)}  {verdict(label, m)}")
         print(
             "\nsPr/sRec: spectral precision/recall (k = 10); grad: mean spatial gradient ÷ the real set's (1 = as "
-            "sharp); cast: largest relative error of a band's mean level (val rows differ from train by ~0.2)."
+            "sharp); cast: largest relative error of a band's mean level (val rows differ from train by ~0.2); "
+            "seg ARI / hed corr: how conditioned samples follow their maps (benchmarks/condition_following.py "
+            "has reference rows: real val patches through the autoencoder score 0.50 / 0.99)."
         )
         if args.work:
             print(f"report: {work / 'evaluation' / 'report.md'}")
