@@ -125,3 +125,26 @@ def samples_agreement(h5_path, wavelengths_nm, scale: float, offset: float, limi
                 out[f"{key}_other"] = float(np.mean(measure(shifted, rgbs)))
             out[f"{key}_images"] = int(len(rows))
     return out
+
+
+def derived_agreement(cubes, source_cubes, wavelengths_nm, limits_physical) -> dict:
+    """A reference row's agreement with maps the extractors make of the real images it was derived
+    from (image i from real image i; physical units, the first MAX_IMAGES): how much agreement that
+    change alone (a blur, noise, the autoencoder) leaves, under the same keys as ``samples_agreement``.
+    The real-heldout row scores 1 against its own maps; its ``_other`` values are the chance level."""
+    from ..conditions import make_extractor
+    from ..spectral import false_colour
+
+    n = min(len(cubes), MAX_IMAGES)
+    limits = tuple(np.asarray(v, np.float32) for v in limits_physical)
+    render = lambda images: [false_colour(np.asarray(images[i]), wavelengths_nm, limits=limits) for i in range(n)]  # noqa: E731
+    rgbs, sources = render(cubes), render(source_cubes)
+    seg, hed = make_extractor("seg"), make_extractor("hed")
+    seg_maps, hed_maps = np.stack([seg(r) for r in sources]), np.stack([hed(r) for r in sources])
+    out = {"cond_seg_ari": float(np.mean(seg_agreement(seg_maps, rgbs))),
+           "cond_hed_corr": float(np.mean(edge_agreement(hed_maps, rgbs)))}  # fmt: skip
+    if n >= 2:  # image i against real image i-1's maps, as samples_agreement pairs them
+        out["cond_seg_ari_other"] = float(np.mean(seg_agreement(np.roll(seg_maps, 1, axis=0), rgbs)))
+        out["cond_hed_corr_other"] = float(np.mean(edge_agreement(np.roll(hed_maps, 1, axis=0), rgbs)))
+    out["cond_seg_ari_images"] = out["cond_hed_corr_images"] = int(n)
+    return out

@@ -184,8 +184,17 @@ def split_real_sources(paths: list, real_split: str | None, with_heldout: bool, 
     return _join(scored), heldout, note, records
 
 
-def _like(images: ImageSet, cubes: np.ndarray, name: str, labels=None) -> ImageSet:
-    return ImageSet(Path(name), "reference", cubes.astype(np.float32), images.wavelengths_nm, labels)
+def _like(images: ImageSet, cubes: np.ndarray, name: str, labels=None, derived: bool = False) -> ImageSet:
+    """A reference row's images; ``derived``: image i was made from ``images``' image i (a blur, the
+    autoencoder), which condition agreement compares it with."""
+    return ImageSet(
+        Path(name),
+        "reference",
+        cubes.astype(np.float32),
+        images.wavelengths_nm,
+        labels,
+        derived_from=images if derived else None,
+    )
 
 
 def shuffled_pixels(real: ImageSet, n_images: int, seed: int) -> ImageSet:
@@ -248,7 +257,8 @@ def degraded(heldout: ImageSet, seed: int) -> list[Reference]:
         "noise-heldout": x * noise,
     }
     return [
-        Reference(name, _like(heldout, cubes, name, heldout.labels), DESCRIPTIONS[name]) for name, cubes in sets.items()
+        Reference(name, _like(heldout, cubes, name, heldout.labels, derived=True), DESCRIPTIONS[name])
+        for name, cubes in sets.items()
     ]
 
 
@@ -362,7 +372,7 @@ def autoencoder_reconstruction(ae_artifact, heldout: ImageSet) -> ImageSet:
         cubes = np.concatenate(out) * norm_scale + norm_offset
     else:
         cubes = np.concatenate(out) * np.float32(model.scale) + np.float32(model.offset)
-    return _like(heldout, cubes, "autoencoder-reconstruction", heldout.labels)
+    return _like(heldout, cubes, "autoencoder-reconstruction", heldout.labels, derived=True)
 
 
 def _unique_count(images: ImageSet, max_spectra: int | None) -> int:
@@ -382,7 +392,9 @@ def build(
     """The reference rows for ``mode``, and notes on the ones that could not be made."""
     if mode == References.none or heldout is None:
         return [], []
-    real_heldout = Reference("real-heldout", replace(heldout, kind="reference"), DESCRIPTIONS["real-heldout"])
+    real_heldout = Reference(
+        "real-heldout", replace(heldout, kind="reference", derived_from=heldout), DESCRIPTIONS["real-heldout"]
+    )
     heldout = bounded_heldout(heldout, seed + 10)
     n = len(heldout.cubes)
     refs = [

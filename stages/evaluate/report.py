@@ -126,9 +126,12 @@ def _available(
     if name == "conditions":
         from .condition_agreement import local_conditions_of
 
+        if real.kind != "hsi-dataset":
+            return False
+        if gen.kind == "reference":  # rows made image by image from real images: the maps of those
+            return gen.derived_from is not None
         return (
             gen.kind == "hsi-samples"
-            and real.kind == "hsi-dataset"
             and gen.artifact is not None
             and local_conditions_of(gen.artifact.file("samples.h5"))
         )
@@ -520,7 +523,11 @@ def _score(ctx: _Context, g: ImageSet, names: set, seed: int):
     if "spatial" in names:
         stats = spatial.spatial_stats(g.cubes)
         metrics.update(spatial.compare(stats, ctx.real_spatial))
-    if "conditions" in names:
+    if "conditions" in names and g.kind == "reference":
+        from .condition_agreement import derived_agreement
+
+        metrics.update(derived_agreement(g.cubes, g.derived_from.cubes, g.wavelengths_nm, ctx.real_rgb_limits))
+    elif "conditions" in names:
         from .condition_agreement import samples_agreement
 
         sp = g.artifact.spectral

@@ -31,6 +31,7 @@ class ImageSet:
     origin: np.ndarray | None = None  # (N, 2)
     condition_ids: np.ndarray | None = None  # (N,) int: samples generated from the same condition
     artifact: Artifact | None = None
+    derived_from: ImageSet | None = None  # reference rows: the real images these were made from, one to one
 
     @property
     def bands(self) -> int:

@@ -102,7 +102,7 @@ METRICS = [
     ),
     MetricInfo(
         "cond_seg_ari_other",
-        "… against another sample's seg map",
+        "… against another image's seg map",
         "condition agreement",
         "the same ARI against another sample's map: the chance level of the pairing",
         "lower",
@@ -116,7 +116,7 @@ METRICS = [
     ),
     MetricInfo(
         "cond_hed_corr_other",
-        "… against another sample's hed map",
+        "… against another image's hed map",
         "condition agreement",
         "the same correlation against another sample's map: the chance level of the pairing",
         "lower",

@@ -74,9 +74,10 @@ def test_evaluate_reports_how_samples_follow_their_maps(
     cli, ip_dataset, ip_patches, ip_samples, samples_writer, tmp_path
 ):
     """Real val patches stored as samples under their own hed + seg maps follow them exactly (ARI 1,
-    correlation 1), far above the chance level of another sample's map; the same patches under
-    each other's maps score that chance level. The report's values equal the agreement computed
-    in memory on the conditions stage's RGB of the patches. Samples without maps are refused."""
+        correlation 1), far above the chance level of another sample's map; the same patches under
+        each other's maps score that chance level. The report's values equal the agreement computed
+        in memory on the conditions stage's RGB of the patches; reference rows made from the held-out
+    patches are scored against those patches' maps. Samples without maps are refused."""
     import json
 
     from stages.conditions import make_extractor
@@ -100,10 +101,17 @@ def test_evaluate_reports_how_samples_follow_their_maps(
                              conditions=(np.roll(maps, 2, axis=0), present))  # fmt: skip
     out = tmp_path / "report"
     code, _, stderr = cli("evaluate", "--real", ip_dataset, "--generated", own, swapped,
-                          "--metrics", "spr_srec,conditions", "--references", "none", "--out", out)  # fmt: skip
+                          "--metrics", "spr_srec,conditions", "--references", "all", "--out", out)  # fmt: skip
     assert code == 0, stderr
     report = json.loads((out / "report.json").read_text())
     first, second = (g["metrics"] for g in report["generated"])
+    # Reference rows made image by image from the held-out patches are scored against those patches' maps:
+    # the patches themselves exactly, 2 % noise less; rows of pixels in no real image arrangement not at all.
+    refs = {r["name"]: r["metrics"] for r in report["references"]}
+    assert refs["real-heldout"]["cond_seg_ari"] == pytest.approx(1.0)
+    assert refs["real-heldout"]["cond_seg_ari_other"] < 0.5
+    assert 0.1 < refs["noise-heldout"]["cond_seg_ari"] < 0.9 and refs["noise-heldout"]["cond_hed_corr"] > 0.9
+    assert "cond_seg_ari" not in refs["shuffled-pixels"] and "cond_seg_ari" not in refs["gaussian-pixels"]
     assert first["cond_seg_ari"] == pytest.approx(1.0) and first["cond_hed_corr"] == pytest.approx(1.0)
     assert first["cond_seg_ari_images"] == first["cond_hed_corr_images"] == 6
     assert first["cond_seg_ari_other"] < 0.5 and first["cond_hed_corr_other"] < 0.5
