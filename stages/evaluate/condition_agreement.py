@@ -12,6 +12,10 @@ Both extractors are edge and colour-region detectors on an 8-bit RGB rendering, 
 small colour changes: a 1 % multiplicative perturbation of real Indian Pines patches already
 lowers their seg ARI against their own maps to about 0.6 (benchmarks/condition_following.py).
 Compare a set's agreement with reference rows measured the same way, never with 1.
+
+``hsigen evaluate`` (metric ``conditions``) scores samples against the maps stored with them
+(``samples_agreement``) and reference rows made from real images against those images' maps
+(``derived_agreement``).
 """
 
 from __future__ import annotations
@@ -42,11 +46,14 @@ def adjusted_rand_index(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if best == expected else (both - expected) / (best - expected)
 
 
-def seg_agreement(seg_maps: np.ndarray, rgbs: list[np.ndarray]) -> np.ndarray:
-    """(N,) ARI between each seg map (N, 3, H, W) and the seg extractor's regions of its image."""
+def seg_agreement(seg_maps: np.ndarray, rgbs: list[np.ndarray], shift: int = 0) -> np.ndarray:
+    """(N,) ARI between seg map (i + shift) mod N ((N, 3, H, W)) and the seg extractor's regions of image i."""
     from ..conditions.segmentation import segment
 
-    return np.array([adjusted_rand_index(regions_of_seg_map(m), segment(rgb)) for m, rgb in zip(seg_maps, rgbs)])
+    n = len(rgbs)
+    return np.array(
+        [adjusted_rand_index(regions_of_seg_map(seg_maps[(i + shift) % n]), segment(rgbs[i])) for i in range(n)]
+    )
 
 
 def edge_agreement(hed_maps: np.ndarray, rgbs: list[np.ndarray], shift: int = 0) -> np.ndarray:
@@ -61,8 +68,8 @@ def edge_agreement(hed_maps: np.ndarray, rgbs: list[np.ndarray], shift: int = 0)
 
 
 def agreement(rgbs: list[np.ndarray], seg_maps: np.ndarray, hed_maps: np.ndarray, shift: int = 3) -> dict:
-    """Means over the images: seg ARI, hed edge correlation with their own maps and with another
-    image's map (the chance level)."""
+    """Means over the images: seg ARI, hed edge correlation with their own maps and with image
+    (i + shift)'s map (the chance level)."""
     return {
         "seg_ari": float(seg_agreement(seg_maps, rgbs).mean()),
         "hed_corr": float(edge_agreement(hed_maps, rgbs).mean()),
@@ -70,7 +77,9 @@ def agreement(rgbs: list[np.ndarray], seg_maps: np.ndarray, hed_maps: np.ndarray
     }
 
 
-MAX_IMAGES = 256  # samples scored per set (a seeded subset of larger sets): the extractors run per image
+MAX_IMAGES = (
+    256  # images scored per set (samples: a seeded subset; reference rows: the first): extractors run per image
+)
 
 
 def local_conditions_of(h5_path) -> bool:
@@ -95,11 +104,19 @@ def local_conditions_of(h5_path) -> bool:
     return bool(any(flags[:, CONDITION_KINDS.index(k)].any() for k in ("seg", "hed")))
 
 
+def _scores(out: dict, key: str, measure, maps: np.ndarray, rgbs: list[np.ndarray]) -> None:
+    """``out[key]``: the mean agreement of image i with map i; ``out[key + "_other"]``: with map i − 1
+    (another image's, the chance level; needs two images); ``out[key + "_images"]``: how many."""
+    out[key] = float(np.mean(measure(maps, rgbs)))
+    if len(rgbs) >= 2:
+        out[f"{key}_other"] = float(np.mean(measure(maps, rgbs, -1)))
+    out[f"{key}_images"] = len(rgbs)
+
+
 def samples_agreement(h5_path, wavelengths_nm, scale: float, offset: float, limits_physical, seed: int = 0) -> dict:
     """Agreement of the samples in ``h5_path`` with the hed and seg maps they were generated under,
     each sample rendered as 8-bit RGB with ``limits_physical`` (the real dataset's stretch, as the
-    conditions stage renders it). Per kind present: the mean over the samples that had that map, and
-    the same against another such sample's map (the chance level; needs two of them)."""
+    conditions stage renders it): per kind present, over the samples that had that map (``_scores``)."""
     import h5py
 
     from ..diffusion.control import CONDITION_KINDS, LOCAL_SLOTS
@@ -107,31 +124,24 @@ def samples_agreement(h5_path, wavelengths_nm, scale: float, offset: float, limi
 
     low, high = (np.asarray(v, np.float64) for v in limits_physical)
     limits = (((low - offset) / scale).astype(np.float32), ((high - offset) / scale).astype(np.float32))
+    out: dict = {}
     with h5py.File(h5_path, "r") as h5:
         present = np.asarray(h5["condition_present"][...]) > 0.5
-        out: dict = {}
-        for kind, key in (("seg", "cond_seg_ari"), ("hed", "cond_hed_corr")):
+        for kind, key, measure in (("seg", "cond_seg_ari", seg_agreement), ("hed", "cond_hed_corr", edge_agreement)):
             rows = np.flatnonzero(present[:, CONDITION_KINDS.index(kind)])
             if len(rows) > MAX_IMAGES:
                 rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_IMAGES, replace=False))
-            if len(rows) == 0:
-                continue
-            rgbs = [false_colour(h5["hsi"][int(i)], wavelengths_nm, limits=limits) for i in rows]
-            maps = np.stack([h5["conditions"][int(i), LOCAL_SLOTS[kind]] for i in rows])
-            measure = seg_agreement if kind == "seg" else edge_agreement
-            out[key] = float(np.mean(measure(maps, rgbs)))
-            if len(rows) >= 2:
-                shifted = np.roll(maps, 1, axis=0)  # sample i against sample i-1's map
-                out[f"{key}_other"] = float(np.mean(measure(shifted, rgbs)))
-            out[f"{key}_images"] = int(len(rows))
+            if len(rows):
+                rgbs = [false_colour(h5["hsi"][int(i)], wavelengths_nm, limits=limits) for i in rows]
+                _scores(out, key, measure, np.stack([h5["conditions"][int(i), LOCAL_SLOTS[kind]] for i in rows]), rgbs)
     return out
 
 
 def derived_agreement(cubes, source_cubes, wavelengths_nm, limits_physical) -> dict:
-    """A reference row's agreement with maps the extractors make of the real images it was derived
-    from (image i from real image i; physical units, the first MAX_IMAGES): how much agreement that
-    change alone (a blur, noise, the autoencoder) leaves, under the same keys as ``samples_agreement``.
-    The real-heldout row scores 1 against its own maps; its ``_other`` values are the chance level."""
+    """A reference row's agreement with the maps the extractors make of the real images it was
+    derived from (image i from real image i; physical units; the first MAX_IMAGES): how much
+    agreement that change alone (a blur, noise, the autoencoder) leaves, under the keys of
+    ``samples_agreement``. The real-heldout row scores 1; its ``_other`` values are the chance level."""
     from ..conditions import make_extractor
     from ..spectral import false_colour
 
@@ -139,12 +149,8 @@ def derived_agreement(cubes, source_cubes, wavelengths_nm, limits_physical) -> d
     limits = tuple(np.asarray(v, np.float32) for v in limits_physical)
     render = lambda images: [false_colour(np.asarray(images[i]), wavelengths_nm, limits=limits) for i in range(n)]  # noqa: E731
     rgbs, sources = render(cubes), render(source_cubes)
-    seg, hed = make_extractor("seg"), make_extractor("hed")
-    seg_maps, hed_maps = np.stack([seg(r) for r in sources]), np.stack([hed(r) for r in sources])
-    out = {"cond_seg_ari": float(np.mean(seg_agreement(seg_maps, rgbs))),
-           "cond_hed_corr": float(np.mean(edge_agreement(hed_maps, rgbs)))}  # fmt: skip
-    if n >= 2:  # image i against real image i-1's maps, as samples_agreement pairs them
-        out["cond_seg_ari_other"] = float(np.mean(seg_agreement(np.roll(seg_maps, 1, axis=0), rgbs)))
-        out["cond_hed_corr_other"] = float(np.mean(edge_agreement(np.roll(hed_maps, 1, axis=0), rgbs)))
-    out["cond_seg_ari_images"] = out["cond_hed_corr_images"] = int(n)
+    out: dict = {}
+    for kind, key, measure in (("seg", "cond_seg_ari", seg_agreement), ("hed", "cond_hed_corr", edge_agreement)):
+        extract = make_extractor(kind)
+        _scores(out, key, measure, np.stack([extract(r) for r in sources]), rgbs)
     return out

@@ -78,14 +78,19 @@ def kernel_inception_distance(
     if m < 2:
         raise ConfigError("KID needs at least 2 spectra in each set")
     d = a.shape[1]
+
+    def kernel(x, y):  # in place, and the cube as products: ** 3 on float64 is about 4× slower
+        k = x @ y.T
+        k /= d
+        k += 1
+        return k * k * k
+
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(subsets):
         x = a[rng.choice(len(a), m, replace=False)]
         y = b[rng.choice(len(b), m, replace=False)]
-        kxx = (x @ x.T / d + 1) ** 3
-        kyy = (y @ y.T / d + 1) ** 3
-        kxy = (x @ y.T / d + 1) ** 3
+        kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
         mmd = (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
         values.append(mmd)
     return float(np.mean(values)), float(np.std(values))
