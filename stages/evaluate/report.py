@@ -54,7 +54,7 @@ NEEDS = {
     "paired": "--reference DIR whose images pair one-to-one with the generated ones",
     "msad": "labels in both the real dataset and the generated samples",
     "db": "images at least --block pixels wide",
-    "conditions": "samples of a latent model made under hed or seg maps (conditions in samples.h5) and a real "
+    "conditions": "samples of a latent model made under hed or seg maps (conditions in samples.h5) and one real "
     "hsi-dataset (its RGB stretch renders them)",
 }
 
@@ -125,8 +125,9 @@ def _available(
         return inception is not None and min(len(gen.cubes), len(real.cubes)) >= 2
     if name == "conditions":
         from .condition_agreement import local_conditions_of
+        from .streamed import StoredUnion
 
-        if real.kind != "hsi-dataset":
+        if real.kind != "hsi-dataset" or isinstance(real.cubes, StoredUnion):  # several real scenes: a stretch each
             return False
         if gen.kind == "reference":  # rows made image by image from real images: the maps of those
             return gen.derived_from is not None

@@ -127,3 +127,10 @@ def test_evaluate_reports_how_samples_follow_their_maps(
                           "--references", "none", "--out", tmp_path / "none")  # fmt: skip
     assert code == 1 and "conditions needs samples of a latent model made under hed or seg maps" in stderr
     assert not (tmp_path / "none").exists()
+    # Against several real datasets (each with its own RGB stretch) it is refused the same way.
+    import shutil
+
+    other = shutil.copytree(ip_dataset, tmp_path / "same-scene-again")
+    code, _, stderr = cli("evaluate", "--real", ip_dataset, "--real", other, "--generated", own,
+                          "--metrics", "conditions", "--out", tmp_path / "two")  # fmt: skip
+    assert code == 1 and "one real hsi-dataset" in stderr and not (tmp_path / "two").exists()
