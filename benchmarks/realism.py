@@ -85,18 +85,11 @@ CONDITION_KEYS = ("cond_seg_ari", "cond_seg_ari_other", "cond_hed_corr", "cond_h
 def condition_following(work: Path, sets: dict[str, str]) -> dict[str, dict]:
     """How the conditioned sets follow their hed / seg maps (``hsigen evaluate --metrics conditions``,
     stages/evaluate/condition_agreement.py), by set name."""
-    import json
-
     conditioned = {name: path for name, path in sets.items() if "conditioned" in name}
     if not conditioned:
         return {}
-    Lane(work, "score.log").run("evaluation-conditions", "evaluate", "--real", "dataset", "--generated",
-                                *conditioned.values(), "--metrics", "conditions", "--references", "none",
-                                "--out", "evaluation-conditions")  # fmt: skip
-    report = json.loads((work / "evaluation-conditions" / "report.json").read_text())
-    by_path = {path: name for name, path in conditioned.items()}
-    return {by_path[g["path"]]: {k: g["metrics"][k] for k in CONDITION_KEYS if k in g["metrics"]}
-            for g in report["generated"]}  # fmt: skip
+    _, rows = evaluate_sets(work, conditioned, "none", "conditions", CONDITION_KEYS, "evaluation-conditions")
+    return dict(rows)
 
 
 def over_seeds(generated):

@@ -247,14 +247,21 @@ INGEST = (
 )  # fmt: skip  (as make demo ingests the scene)
 
 
-def evaluate_sets(work: Path, sets: dict[str, str], references: str = "auto"):
-    """One ``hsigen evaluate`` of ``sets`` against work/dataset: (reference rows, generated rows),
-    each a list of (label, metrics); a model's autoencoder row is labelled
-    ``autoencoder-reconstruction:<model directory>``."""
+def evaluate_sets(
+    work: Path,
+    sets: dict[str, str],
+    references: str = "auto",
+    metrics: str = "spr_srec,spatial",
+    keep: tuple = KEEP,
+    out: str = "evaluation",
+):
+    """One ``hsigen evaluate --metrics METRICS`` of ``sets`` against work/dataset, written to work/OUT:
+    (reference rows, generated rows), each a list of (label, the ``keep`` metrics); a model's
+    autoencoder row is labelled ``autoencoder-reconstruction:<model directory>``."""
     lane = Lane(work, "score.log")
-    lane.run("evaluate", "evaluate", "--real", "dataset", "--generated", *sets.values(), "--metrics",
-             "spr_srec,spatial", "--references", references, "--out", "evaluation")  # fmt: skip
-    report = json.loads((work / "evaluation" / "report.json").read_text())
+    lane.run(out, "evaluate", "--real", "dataset", "--generated", *sets.values(), "--metrics", metrics,
+             "--references", references, "--out", out)  # fmt: skip
+    report = json.loads((work / out / "report.json").read_text())
     by_path = {v: k for k, v in sets.items()}
     refs = []
     for r in report["references"]:
@@ -262,9 +269,9 @@ def evaluate_sets(work: Path, sets: dict[str, str], references: str = "auto"):
         if label == "autoencoder-reconstruction":
             served = r.get("autoencoder", "")
             label = f"{label}:{Path(served).parent.name or served}"
-        refs.append((label, {k: r["metrics"][k] for k in KEEP if k in r["metrics"]}))
+        refs.append((label, {k: r["metrics"][k] for k in keep if k in r["metrics"]}))
     generated = [
-        (by_path.get(g["path"], g["path"]), {k: g["metrics"][k] for k in KEEP if k in g["metrics"]})
+        (by_path.get(g["path"], g["path"]), {k: g["metrics"][k] for k in keep if k in g["metrics"]})
         for g in report["generated"]
     ]
     return refs, generated

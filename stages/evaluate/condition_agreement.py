@@ -10,7 +10,7 @@ extractor run on each image, compared with its map.
 
 Both extractors are edge and colour-region detectors on an 8-bit RGB rendering, so they react to
 small colour changes: a 1 % multiplicative perturbation of real Indian Pines patches already
-lowers their seg ARI against their own maps to about 0.6 (benchmarks/condition_following.py).
+lowers their seg ARI against their own maps to 0.66 (benchmarks/condition_following.py).
 Compare a set's agreement with reference rows measured the same way, never with 1.
 
 ``hsigen evaluate`` (metric ``conditions``) scores samples against the maps stored with them
@@ -137,20 +137,29 @@ def samples_agreement(h5_path, wavelengths_nm, scale: float, offset: float, limi
     return out
 
 
-def derived_agreement(cubes, source_cubes, wavelengths_nm, limits_physical) -> dict:
-    """A reference row's agreement with the maps the extractors make of the real images it was
-    derived from (image i from real image i; physical units; the first MAX_IMAGES): how much
-    agreement that change alone (a blur, noise, the autoencoder) leaves, under the keys of
-    ``samples_agreement``. The real-heldout row scores 1; its ``_other`` values are the chance level."""
-    from ..conditions import make_extractor
+def render(cubes, wavelengths_nm, limits_physical) -> list[np.ndarray]:
+    """The first MAX_IMAGES images (physical units) as 8-bit RGB with the real dataset's stretch."""
     from ..spectral import false_colour
 
-    n = min(len(cubes), MAX_IMAGES)
     limits = tuple(np.asarray(v, np.float32) for v in limits_physical)
-    render = lambda images: [false_colour(np.asarray(images[i]), wavelengths_nm, limits=limits) for i in range(n)]  # noqa: E731
-    rgbs, sources = render(cubes), render(source_cubes)
+    return [
+        false_colour(np.asarray(cubes[i]), wavelengths_nm, limits=limits) for i in range(min(len(cubes), MAX_IMAGES))
+    ]
+
+
+def maps_of(rgbs: list[np.ndarray]) -> dict:
+    """The seg and hed maps the extractors make of ``rgbs`` (kind → (N, C, H, W))."""
+    from ..conditions import make_extractor
+
+    return {kind: np.stack([make_extractor(kind)(r) for r in rgbs]) for kind in ("seg", "hed")}
+
+
+def derived_agreement(rgbs: list[np.ndarray], source_maps: dict) -> dict:
+    """A reference row's agreement (its images rendered by ``render``) with ``maps_of`` the real images it
+    was derived from, image i from real image i: how much agreement that change alone (a blur, noise,
+    the autoencoder) leaves, under the keys of ``samples_agreement``. The real-heldout row scores 1; its
+    ``_other`` values are the chance level."""
     out: dict = {}
     for kind, key, measure in (("seg", "cond_seg_ari", seg_agreement), ("hed", "cond_hed_corr", edge_agreement)):
-        extract = make_extractor(kind)
-        _scores(out, key, measure, np.stack([extract(r) for r in sources]), rgbs)
+        _scores(out, key, measure, source_maps[kind][: len(rgbs)], rgbs)
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +229,9 @@ class _Context:
     real_spatial: spatial.SpatialStats | None = None
     patch_net: RandomPatchFeatures | None = None
     real_patch_feats: np.ndarray | None = None
+    # id(real image set) → the extractors' maps of its images: the reference rows derived from the same
+    # held-out images share them (computed once, not once per row)
+    condition_maps: dict = field(default_factory=dict)
 
     @functools.cached_property
     def real_band_means(self) -> np.ndarray:
@@ -244,6 +247,13 @@ class _Context:
         sp = self.real.artifact.spectral
         physical = lambda v: np.asarray(v, np.float64) * float(sp["scale"]) + float(sp["offset"])  # noqa: E731
         return physical(rgb["low"]), physical(rgb["high"])
+
+    def maps_of_source(self, source: ImageSet) -> dict:
+        from .condition_agreement import maps_of, render
+
+        if id(source) not in self.condition_maps:
+            self.condition_maps[id(source)] = maps_of(render(source.cubes, source.wavelengths_nm, self.real_rgb_limits))
+        return self.condition_maps[id(source)]
 
 
 def _plan(
@@ -525,9 +535,10 @@ def _score(ctx: _Context, g: ImageSet, names: set, seed: int):
         stats = spatial.spatial_stats(g.cubes)
         metrics.update(spatial.compare(stats, ctx.real_spatial))
     if "conditions" in names and g.kind == "reference":
-        from .condition_agreement import derived_agreement
+        from .condition_agreement import derived_agreement, render
 
-        metrics.update(derived_agreement(g.cubes, g.derived_from.cubes, g.wavelengths_nm, ctx.real_rgb_limits))
+        rgbs = render(g.cubes, g.wavelengths_nm, ctx.real_rgb_limits)
+        metrics.update(derived_agreement(rgbs, ctx.maps_of_source(g.derived_from)))
     elif "conditions" in names:
         from .condition_agreement import samples_agreement
 

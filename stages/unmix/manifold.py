@@ -85,6 +85,10 @@ class SpectralManifold:
         # Whitening scale: the spread, floored where the encoder does not read (no division by ~0).
         self.scale = np.maximum(self.spread, self.spread[0] * np.sqrt(INPUT_VARIANCE_SHARE))
         self.classes = None if classes is None else [int(c) for c in classes]
+        if self.classes is not None and self.classes != sorted(set(self.classes)):
+            raise ArtifactError(
+                f"a by-class spectral manifold lists its classes once each, in order; got {self.classes}"
+            )
         n_classes = len(self.classes or [])
         self.encoder = _mlp(self.inputs + n_classes, self.dims, self.hidden)
         self.decoder = _mlp(self.dims + n_classes, bands, self.hidden)
@@ -128,7 +132,8 @@ class SpectralManifold:
                 f"labels {unknown} are not among the classes the spectral manifold was fitted on "
                 f"({self.classes}); fit it on a dataset with the same classes (unmix --method manifold --by-class)"
             )
-        rows = torch.from_numpy(np.vectorize(index.get, otypes=[np.int64])(labels))
+        # classes are sorted (fit sorts them), so a known label's position is its searchsorted index
+        rows = torch.from_numpy(np.searchsorted(self.classes, labels).astype(np.int64))
         return torch.nn.functional.one_hot(rows, len(self.classes)).float()
 
     def project_pixels(
@@ -147,12 +152,12 @@ class SpectralManifold:
                 if self.classes is not None
                 else "this spectral manifold was fitted without classes; decode without labels"
             )
+        labels = None if labels is None else np.asarray(labels).reshape(-1)
         out = np.empty(pixels.shape, np.float32)
         with torch.no_grad():
             for start in range(0, len(pixels), chunk):
                 x = torch.from_numpy(np.asarray(pixels[start : start + chunk], np.float32))
-                rows = None if labels is None else np.asarray(labels).reshape(-1)[start : start + chunk]
-                onehot = None if rows is None else self.onehot(rows, as_unlabelled)
+                onehot = None if labels is None else self.onehot(labels[start : start + chunk], as_unlabelled)
                 out[start : start + chunk] = self.unwhiten(self.reconstruct(self.whiten(x), onehot)).numpy()
         return out
 
