@@ -15,7 +15,8 @@ spectral change removes from real images: the extractors work on an 8-bit RGB re
 re-partition regions on small colour changes. Generated rows: unconditional (chance) and each
 condition, raw and with every pixel decoded through the manifold (``sample --spectral-manifold``;
 the projection of the raw samples, which tests/abundance/test_spectral_manifold.py shows is what
-``sample`` writes).
+``sample`` writes): to the nearest manifold point, as ``sample`` does, and to the encoder's guess
+alone (how ``sample`` decoded before Session 19).
 
     .venv/bin/python benchmarks/condition_following.py
 """
@@ -98,7 +99,7 @@ def main() -> None:
     rows = [(label, score(images.astype(np.float32)), None) for label, images in references.items()]
 
     for label, kinds in KINDS.items():
-        raw, projected = [], []
+        raw, projected, guessed = [], [], []
         for seed in seeds:
             conditions = open_generator(model).prepare(None, PATCHES, 32, GUIDANCE)
             maps = {"seg": seg_maps, "hed": hed_maps}
@@ -108,7 +109,9 @@ def main() -> None:
             )
             raw.append(score(hsi))
             projected.append(score(manifold.project_normalised(hsi, scale, offset)))
-        for name, runs in ((label, raw), (f"{label}, through the manifold", projected)):
+            guessed.append(score(manifold.project_normalised(hsi, scale, offset, iterations=0)))
+        named = ((label, raw), (f"{label}, through the manifold", projected), (f"{label}, encoder's guess", guessed))
+        for name, runs in named:
             mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
             sd = {k: float(np.std([r[k] for r in runs])) for k in runs[0]}
             rows.append((name, mean, sd))

@@ -81,14 +81,19 @@ def joint_samples(
 
 
 def pretrained_samples(work: Path, model: str, n: int) -> Path:
-    """``n`` unconditional 32×32 samples of a shipped model (DDIM 50, seed 1: the realism benchmark's)."""
+    """``n`` unconditional 32×32 samples of a shipped model (DDIM 50, seed 1: the realism benchmark's), raw
+    (not through the model's default spectral manifold: the rows docs/pretrained.md records)."""
     from stages import sampling
 
     out = work / f"{model.split(':', 1)[1]}-samples-{n}"
     return once(
         out,
         lambda o: sampling.run(
-            model, o, sampling.SampleConfig(n=n, sampler="ddim", steps=50, size=32, seed=1), device="cpu"
+            model,
+            o,
+            sampling.SampleConfig(n=n, sampler="ddim", steps=50, size=32, seed=1),
+            device="cpu",
+            spectral_manifold=sampling.NO_MANIFOLD,
         ),
     )
 

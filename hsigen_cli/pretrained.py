@@ -45,6 +45,7 @@ def pretrained(
                 "kind": m.kind,
                 "description": m.description,
                 "bytes": m.bytes,
+                "spectral_manifold": m.spectral_manifold and registry.PREFIX + m.spectral_manifold,
                 "provenance": m.provenance(),
             }
             for m in models
@@ -63,6 +64,11 @@ def pretrained(
             detail = f"{prov['steps']} steps, {prov.get('wall_seconds', 0):.0f} s" + (f"; {detail}" if detail else "")
         if detail:
             lines.append(f"{'':<36} {detail}")
+        if m.spectral_manifold:
+            lines.append(
+                f"{'':<36} samples decode through {registry.PREFIX}{m.spectral_manifold} by default "
+                "(--spectral-manifold none: raw; the metrics above are the raw samples', the manifold's are through it)"
+            )
     total = sum(m.bytes for m in models)
     lines.append(f"{len(models)} models, {total / 1e6:.1f} MB" + ("; every file matches its sha256" if verify else ""))
     typer.echo("\n".join(lines))

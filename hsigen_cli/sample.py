@@ -10,6 +10,7 @@ hsigen sample --ckpt runs/ip-hyperldm --cond rgb=photo.png -n 10 --sampler ddpm 
 hsigen sample --ckpt runs/ip-diff -n 100000 --shard 3/8 --out runs/part-3      # slice 3 of 8 (a job array)
 hsigen sample --merge runs/part-0 --merge runs/part-1 ... --out runs/ip-100k   # = the unsharded run
 hsigen sample --ckpt runs/ip-ldm -n 16 --spectral-manifold runs/ip-manifold --out s   # spectra on the scene's manifold
+hsigen sample --ckpt pretrained:indian-pines-latent -n 16 --spectral-manifold none --out s   # raw (no default manifold)
 hsigen sample --ckpt runs/hsigene --cond hed=a.png --cond seg=b.png --text Farmland -n 4 --out s  # released HSIGene
 """
 
@@ -97,7 +98,8 @@ def sample(
         typer.Option(
             "--spectral-manifold",
             help="Decode every generated pixel through this spectral manifold of real spectra "
-            "(`unmix --method manifold`, or pretrained:indian-pines-manifold).",
+            "(`unmix --method manifold`, or pretrained:indian-pines-manifold); `none` for raw samples. "
+            "Shipped generators decode through their own by default (`hsigen pretrained` names it).",
         ),
     ] = None,
     batch_size: BatchSize = None,

@@ -18,6 +18,11 @@ A model that a shipped model already holds (a latent model keeps a copy of its a
 sub-directory, and carries its own provenance, so ``pretrained:indian-pines-autoencoder``
 opens ``indian-pines-latent/autoencoder`` after verifying the holder.
 
+A shipped generator may name the shipped spectral manifold its samples decode through by default
+(the index entry's ``spectral_manifold``): ``sample`` then applies it unless told
+``--spectral-manifold none``, so that the samples a user gets by name are the ones the realism
+targets were measured on (docs/pretrained.md, Session 19).
+
 A pretrained model is read-only: it is verified against ``index.json`` (every file, nested
 artifacts such as a latent model's copy of its autoencoder included) the first time a process
 opens it, and refused with the fix when any file differs, is missing or was added.
@@ -48,6 +53,7 @@ class PretrainedModel:
     path: Path
     inside: str | None = None  # the shipped model that holds this one
     own_provenance: dict | None = None  # a held model's provenance (from the index)
+    spectral_manifold: str | None = None  # the shipped manifold its samples decode through by default
 
     @property
     def reference(self) -> str:
@@ -105,7 +111,12 @@ def available(models_dir: Path | None = None) -> list[PretrainedModel]:
         else:
             models.append(
                 PretrainedModel(
-                    name, entry["kind"], entry.get("description", ""), dict(entry["files"]), models_dir / name
+                    name,
+                    entry["kind"],
+                    entry.get("description", ""),
+                    dict(entry["files"]),
+                    models_dir / name,
+                    spectral_manifold=entry.get("spectral_manifold"),
                 )
             )
     return models
@@ -169,3 +180,12 @@ def reference_of(path) -> str | None:
         if model.path.resolve() == (models_dir / rel).resolve():
             return model.reference
     return None
+
+
+def default_spectral_manifold(ckpt) -> str | None:
+    """``pretrained:MANIFOLD`` when ``ckpt`` is a shipped generator that decodes through one by
+    default (its index entry), else None."""
+    if not is_reference(ckpt):
+        return None
+    name = lookup(str(ckpt)[len(PREFIX) :]).spectral_manifold
+    return None if name is None else PREFIX + name

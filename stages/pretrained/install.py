@@ -65,8 +65,11 @@ def install(
     provenance: dict,
     models_dir: Path | None = None,
     float16: tuple[str, ...] = (),
+    spectral_manifold: str | None = None,
 ) -> Path:
-    """Copy ``artifact_dir`` to ``models_dir/name`` and register it; returns the installed path."""
+    """Copy ``artifact_dir`` to ``models_dir/name`` and register it; returns the installed path.
+    ``spectral_manifold``: the name of a shipped manifold the model's samples decode through by
+    default (``stages.pretrained``)."""
     if not name or "/" in name or name.startswith("."):
         raise ArtifactError(f"pretrained model name {name!r} must be a plain name such as indian-pines-latent")
     artifact = open_artifact(artifact_dir)
@@ -93,7 +96,10 @@ def install(
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 
-    _register(models_dir, name, {"kind": artifact.kind, "description": description, "files": file_hashes(target)})
+    entry = {"kind": artifact.kind, "description": description, "files": file_hashes(target)}
+    if spectral_manifold is not None:
+        entry["spectral_manifold"] = spectral_manifold
+    _register(models_dir, name, entry)
     return target
 
 

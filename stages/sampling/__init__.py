@@ -4,6 +4,6 @@
 from ..artifacts.samples import FORMATS, write_samples
 from ..diffusion.generator import ConditionRequest
 from .generation import SampleConfig, generate
-from .stage import merge, run
+from .stage import NO_MANIFOLD, merge, run
 
-__all__ = ["FORMATS", "ConditionRequest", "SampleConfig", "generate", "merge", "run", "write_samples"]
+__all__ = ["FORMATS", "NO_MANIFOLD", "ConditionRequest", "SampleConfig", "generate", "merge", "run", "write_samples"]

@@ -67,6 +67,25 @@ def _open_work(out: Path, key: str) -> Path:
     return work
 
 
+NO_MANIFOLD = "none"  # --spectral-manifold none: raw samples, even from a shipped model with a default
+
+
+def resolve_spectral_manifold(model_path, requested) -> str | Path | None:
+    """The manifold ``sample`` decodes through: the one asked for, none for ``none``, or — when none
+    was asked for — the shipped model's default (``stages.pretrained``), which is logged."""
+    from .. import pretrained
+
+    if requested is not None:
+        return None if str(requested) == NO_MANIFOLD else requested
+    default = pretrained.default_spectral_manifold(model_path)
+    if default is not None:
+        log.info(
+            f"sample: decoding every pixel through {default}, the default of {model_path} "
+            f"(--spectral-manifold {NO_MANIFOLD} for the raw samples)"
+        )
+    return default
+
+
 def run(
     model_path: str | Path,
     out: str | Path,
@@ -86,7 +105,8 @@ def run(
     ``"LO:HI"`` timesteps where the guidance applies (None: the generator's default); ``shard``: ``"I/N"`` to make slice I
     of N (merge the N artifacts with ``merge``); ``precision``: fp32 (None) or one the generator
     lists in ``precisions``; ``spectral_manifold``: a ``spectral-manifold`` artifact (``unmix --method
-    manifold``) every generated pixel is decoded through."""
+    manifold``) every generated pixel is decoded through (None: a shipped model's default, if any;
+    ``"none"``: raw)."""
     from ..diffusion import load_model
     from ..diffusion.schedules import sampling_scheduler
 
@@ -104,15 +124,20 @@ def run(
     dev = resolve_device(device)
     generator.set_precision(precision, dev)
     prepared = prepare_conditions(model, generator, conditions, cfg.n, cfg.size, guidance, guidance_interval)
+    spectral_manifold = resolve_spectral_manifold(model_path, spectral_manifold)
     manifold = None
     if spectral_manifold is not None:
-        from ..unmix.manifold import open_for_model
+        from ..unmix.manifold import NEAREST_ITERATIONS, open_for_model
 
         manifold = open_for_model(spectral_manifold, model)
 
     recorded = {**asdict(cfg), "space": model.space, **prepared.recorded}
     if manifold is not None:
-        recorded["spectral_manifold"] = {"dims": manifold.dims, "by_class": manifold.classes is not None}
+        recorded["spectral_manifold"] = {
+            "dims": manifold.dims,
+            "by_class": manifold.classes is not None,
+            "nearest_iterations": NEAREST_ITERATIONS,  # the projection (stages/unmix/manifold.py)
+        }
     recorded.pop("batch_size")  # batching does not change the samples
     if which is not None:
         recorded["shard"] = {"index": which[0], "count": which[1], "first": rows.start, "stop": rows.stop}

@@ -60,7 +60,7 @@ SPECDM_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.0015, "beta_end"
 # f = 2; 8 × 8 with the f = 4 branches of the paper preset). The full-resolution level is 80 wide, more than the 52
 # latent channels (issue 14; at 32 it had fewer, as the latent UNet's first level had, spaces/latent.py): the shipped
 # joint model's sPr 0.46 → 0.65 (docs/pretrained.md). Its UNet ships as float16 so that the pretrained models fit
-# 25 MiB together.
+# 25 MB together.
 _TINY_UNET = {
     "block_out_channels": [80, 64],
     "layers_per_block": 1,

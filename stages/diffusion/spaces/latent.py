@@ -103,7 +103,7 @@ PRESETS: dict[str, LatentDiffusionPreset] = preset_table(
         #   EDM preconditioning, sigma_data 0.5 / 0.25 (precondition.py)           0.32 / 0.85 / 1.47 ; 0.44 / 0.81 / 1.07
         #   full-resolution level 96 wide ([96, 48, 48]), 1500 steps               0.53 / 0.88 / 0.97 / 3.7 %
         #   [96, 48, 48] + sigma_data 0.25 ; [96, 32, 32] with 1 group             0.47 / 0.87 / 1.12 ; 0.54 / 0.87 / 1.00
-        #   [192, 48, 48] (8.0 M parameters: over the shipped models' 25 MiB)       0.61 / 0.84 / 0.95
+        #   [192, 48, 48] (8.0 M parameters: over the shipped models' 25 MB)       0.61 / 0.84 / 0.95
         #   [96, 48, 48], 3000 steps (session 12's shipped model)                  0.65 / 0.84 / 0.86 / 4.3 %
         #   [96, 48, 48], 6000 steps, EMA 0.999 (session 13's shipped model)       0.70 / 0.78 / 0.81 / 2.8 %
         #   [128, 48, 48] (this preset), 3000 steps, EMA 0.999                     0.68 / 0.81 / 0.87 / 3.7 %
