@@ -44,7 +44,7 @@ INPUT_VARIANCE_SHARE = 1e-4
 # Levenberg–Marquardt iterations from the encoder's coordinates to the nearest manifold point. On the
 # shipped latent model's samples (16 images, K = 3) the mean squared error falls 0.0510 (the encoder's
 # guess) → 0.0343 / 0.0336 / 0.0334 after 5 / 10 / 20, where 300 Adam steps end at 0.0332; 10 take
-# about 3 s per 16 images of 32 × 32 on one core.
+# about 6 s per 16 images of 32 × 32 on one core.
 NEAREST_ITERATIONS = 10
 # The fit's metrics (projection error of the train and val pixels) are measured on at most this many
 # pixels of each split, evenly spaced: the nearest-point search over a whole scene would cost more than
@@ -187,7 +187,7 @@ class SpectralManifold:
 
     def _decode_with_jacobian(self, coords, onehot=None):
         """``decode`` and its Jacobian with respect to the coordinates, (K, N, B), written out for the
-        decoder's Linear–SiLU–Linear–SiLU–Linear form (``_mlp``) as two large matrix products (7x faster
+        decoder's Linear–SiLU–Linear–SiLU–Linear form (``_mlp``) as two large matrix products (5x faster
         than forward-mode autodiff per pixel, torch.func.jacfwd, on one core)."""
         import torch
 
