@@ -205,7 +205,7 @@ def main() -> None:
             "\nsPr/sRec: spectral precision/recall (k = 10); grad: mean spatial gradient ÷ the real set's (1 = as "
             "sharp); cast: largest relative error of a band's mean level (val rows differ from train by ~0.2); "
             "seg ARI / hed corr: how conditioned samples follow their maps (benchmarks/condition_following.py "
-            "has reference rows: real val patches through the autoencoder score 0.50 / 0.99)."
+            "has reference rows: real val patches through the autoencoder score 0.51 / 0.99)."
         )
         if args.work:
             print(f"report: {work / 'evaluation' / 'report.md'}")

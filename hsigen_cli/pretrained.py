@@ -45,7 +45,7 @@ def pretrained(
                 "kind": m.kind,
                 "description": m.description,
                 "bytes": m.bytes,
-                "spectral_manifold": m.spectral_manifold and registry.PREFIX + m.spectral_manifold,
+                "spectral_manifold": m.spectral_manifold_reference,
                 "provenance": m.provenance(),
             }
             for m in models
@@ -64,9 +64,9 @@ def pretrained(
             detail = f"{prov['steps']} steps, {prov.get('wall_seconds', 0):.0f} s" + (f"; {detail}" if detail else "")
         if detail:
             lines.append(f"{'':<36} {detail}")
-        if m.spectral_manifold:
+        if m.spectral_manifold_reference:
             lines.append(
-                f"{'':<36} samples decode through {registry.PREFIX}{m.spectral_manifold} by default "
+                f"{'':<36} samples decode through {m.spectral_manifold_reference} by default "
                 "(--spectral-manifold none: raw; the metrics above are the raw samples', the manifold's are through it)"
             )
     total = sum(m.bytes for m in models)

@@ -77,9 +77,8 @@ def agreement(rgbs: list[np.ndarray], seg_maps: np.ndarray, hed_maps: np.ndarray
     }
 
 
-MAX_IMAGES = (
-    256  # images scored per set (samples: a seeded subset; reference rows: the first): extractors run per image
-)
+# Images scored per set (samples: a seeded subset; reference rows: the first): the extractors run per image.
+MAX_IMAGES = 256
 
 
 def local_conditions_of(h5_path) -> bool:

@@ -59,6 +59,11 @@ class PretrainedModel:
     def reference(self) -> str:
         return PREFIX + self.name
 
+    @property
+    def spectral_manifold_reference(self) -> str | None:
+        """``pretrained:MANIFOLD`` its samples decode through by default, or None."""
+        return None if self.spectral_manifold is None else PREFIX + self.spectral_manifold
+
     def provenance(self) -> dict:
         if self.own_provenance is not None:
             return self.own_provenance
@@ -185,7 +190,4 @@ def reference_of(path) -> str | None:
 def default_spectral_manifold(ckpt) -> str | None:
     """``pretrained:MANIFOLD`` when ``ckpt`` is a shipped generator that decodes through one by
     default (its index entry), else None."""
-    if not is_reference(ckpt):
-        return None
-    name = lookup(str(ckpt)[len(PREFIX) :]).spectral_manifold
-    return None if name is None else PREFIX + name
+    return lookup(str(ckpt)[len(PREFIX) :]).spectral_manifold_reference if is_reference(ckpt) else None

@@ -47,8 +47,9 @@ INPUT_VARIANCE_SHARE = 1e-4
 # about 6 s per 16 images of 32 × 32 on one core.
 NEAREST_ITERATIONS = 10
 # The fit's metrics (projection error of the train and val pixels) are measured on at most this many
-# pixels of each split, evenly spaced: the nearest-point search over a whole scene would cost more than
-# the fit's last minute, and 16,384 pixels pin the RMSE to well under a percent.
+# pixels of each split, evenly spaced. On Indian Pines (55,296 train + 18,432 val pixels, the shipped
+# K = 3 manifold, one core) the nearest-point search takes 8 s on these subsets against 32 s on every
+# pixel, and the subsets' RMSE is within 0.2 % of the whole splits'.
 METRIC_PIXELS = 16384
 
 
